@@ -1,0 +1,38 @@
+# fanout container image: build in the official Swift image, run on slim Debian with libcurl.
+#
+#   docker build -t fanout .          (here: podman --runtime runc --cgroup-manager cgroupfs build --pull=never -t fanout .)
+#   docker run --rm -p 8080:8080 fanout
+#   curl localhost:8080/demo
+#
+# Mount your own configuration at /etc/fanout/proxy.conf; secrets come in as environment variables (${VAR}).
+
+FROM swift:6.3-bookworm AS build
+# The official image ships libcurl4-openssl-dev; install it only where it is missing.
+RUN pkg-config --exists libcurl 2>/dev/null || (apt-get update && \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libcurl4-openssl-dev pkg-config && \
+    rm -rf /var/lib/apt/lists/*)
+WORKDIR /src
+COPY Package.swift ./
+COPY Sources ./Sources
+RUN swift build -c release --static-swift-stdlib --product fanout \
+    && install -D "$(swift build -c release --show-bin-path)/fanout" /out/fanout \
+    && strip /out/fanout
+
+FROM debian:bookworm-slim
+# libcurl4 for upstream calls, curl for the HEALTHCHECK, ca-certificates for https partners.
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        libcurl4 curl ca-certificates && \
+    rm -rf /var/lib/apt/lists/* && \
+    useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin fanout
+COPY --from=build /out/fanout /usr/local/bin/fanout
+COPY proxy.conf /etc/fanout/proxy.conf
+# The shipped proxy.conf reads these: listen on all interfaces inside the container.
+ENV FANOUT_HOST=0.0.0.0 FANOUT_PORT=8080
+USER 10001:10001
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=2s --start-period=2s --retries=3 \
+    CMD curl -fsS http://127.0.0.1:8080/healthz >/dev/null || exit 1
+# SIGTERM drains in-flight requests (shutdown_timeout, 10 s by default) and exits 0.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/fanout"]
+CMD ["serve", "-c", "/etc/fanout/proxy.conf"]

@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Strict by default: Swift 6 language mode (tools 6.0), and every target treats warnings as the
+// build's business (CI fails on a warning; see .ci/run).
+let swiftSettings: [SwiftSetting] = []
+
+let package = Package(
+    name: "fanout",
+    products: [
+        .executable(name: "fanout", targets: ["fanout"])
+    ],
+    targets: [
+        // C shims: the only places C headers are imported.
+        .systemLibrary(
+            name: "CCurl",
+            path: "Sources/CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .target(
+            name: "CFanoutLinux",
+            path: "Sources/CFanoutLinux",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+
+        // Pure core: parsing, config, routing, templating, stitching. No syscalls, no C modules.
+        .target(name: "FanoutCore", swiftSettings: swiftSettings),
+
+        // I/O runtime: syscalls, the epoll event loop, libcurl, the HTTP server.
+        .target(
+            name: "FanoutRuntime",
+            dependencies: ["FanoutCore", "CFanoutLinux", "CCurl"],
+            swiftSettings: swiftSettings
+        ),
+
+        // The thin executable.
+        .executableTarget(name: "fanout", dependencies: ["FanoutRuntime", "FanoutCore"], swiftSettings: swiftSettings),
+
+        // Test-only helpers: upstream stubs on plain blocking sockets (never fanout's own loop), a raw client.
+        .target(name: "FanoutTestSupport", dependencies: [], swiftSettings: swiftSettings),
+
+        .testTarget(
+            name: "FanoutCoreTests",
+            dependencies: ["FanoutCore"],
+            exclude: ["Resources"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "FanoutTestSupportTests", dependencies: ["FanoutTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FanoutRuntimeTests",
+            dependencies: ["FanoutRuntime", "FanoutCore", "FanoutTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

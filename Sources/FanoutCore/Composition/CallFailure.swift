@@ -1,0 +1,51 @@
+/// Why one upstream call failed.
+///
+/// The `kind` strings are part of the public contract (README "failure semantics"): they appear in the
+/// stitched `errors`/`_errors` objects, in `Server-Timing` and in the access log.
+public enum CallFailure: Sendable, Equatable {
+    /// The per-call timeout or the route deadline fired first. Kind `timeout`.
+    case timeout
+    /// The TCP connection was refused or there is no route to the host. Kind `refused`.
+    case refused
+    /// DNS resolution failed or connecting timed out; the message says which. Kind `unreachable`.
+    case unreachable(String)
+    /// Reset, malformed response, TLS error…; the message comes from libcurl. Kind `connection`.
+    case connection(String)
+    /// The upstream answered with this non-2xx status. Kind `status`.
+    case status(Int)
+    /// The upstream declared a JSON content type but the body is not valid JSON. Kind `invalid_body`.
+    case invalidBody
+    /// The answer exceeded the configured byte cap. Kind `too_large`.
+    case tooLarge
+
+    /// The stable machine-readable name of the failure.
+    public var kind: String {
+        switch self {
+        case .timeout: return "timeout"
+        case .refused: return "refused"
+        case .unreachable: return "unreachable"
+        case .connection: return "connection"
+        case .status: return "status"
+        case .invalidBody: return "invalid_body"
+        case .tooLarge: return "too_large"
+        }
+    }
+
+    /// A short human-readable explanation.
+    public var message: String {
+        switch self {
+        case .timeout: return "upstream did not answer in time"
+        case .refused: return "connection refused"
+        case .unreachable(let detail): return detail.isEmpty ? "upstream unreachable" : detail
+        case .connection(let detail): return detail.isEmpty ? "connection error" : detail
+        case .status(let code): return "upstream answered with status \(code)"
+        case .invalidBody: return "upstream declared JSON but sent an invalid JSON body"
+        case .tooLarge: return "upstream answer exceeds the configured size limit"
+        }
+    }
+}
+
+extension CallFailure: CustomStringConvertible {
+    /// `kind: message`, for log lines.
+    public var description: String { "\(self.kind): \(self.message)" }
+}

@@ -1,0 +1,124 @@
+extension ResponseStitcher {
+    /// The verdict on one call: what goes into its member, or why it failed.
+    enum Member {
+        /// Valid JSON: `body[range]` (whitespace trimmed) is embedded verbatim.
+        case json(body: [UInt8], range: Range<Int>)
+        /// Not JSON: the body is embedded as a JSON string.
+        case text([UInt8])
+        /// An empty body.
+        case empty
+        case failed(CallFailure)
+
+        init(_ result: CallResult, maxDepth: Int) {
+            switch result {
+            case .failed(let failure):
+                self = .failed(failure)
+            case .answered(let answer):
+                guard (200...299).contains(answer.status) else {
+                    self = .failed(.status(answer.status))
+                    return
+                }
+                guard !answer.body.isEmpty else {
+                    self = .empty
+                    return
+                }
+                switch MediaType(contentType: answer.contentType) {
+                case .json:
+                    if let range = Self.validJSONRange(answer.body, maxDepth: maxDepth) {
+                        self = .json(body: answer.body, range: range)
+                    } else {
+                        self = .failed(.invalidBody)
+                    }
+                case .absent:
+                    if let range = Self.validJSONRange(answer.body, maxDepth: maxDepth) {
+                        self = .json(body: answer.body, range: range)
+                    } else {
+                        self = .text(answer.body)
+                    }
+                case .other:
+                    self = .text(answer.body)
+                }
+            }
+        }
+
+        var isFailure: Bool {
+            if case .failed = self { return true }
+            return false
+        }
+
+        /// Bytes the value will roughly take in the stitched body (escaping may add a little).
+        var estimatedSize: Int {
+            switch self {
+            case .json(_, let range): return range.count
+            case .text(let body): return body.count + 2
+            case .empty, .failed: return 4
+            }
+        }
+
+        /// Appends the member's value: the JSON itself, the text as a string, or `null`.
+        func appendValue(to writer: inout JSONWriter) {
+            switch self {
+            case .json(let body, let range): writer.appendRaw(body[range])
+            case .text(let body): writer.appendString(body)
+            case .empty, .failed: writer.append("null")
+            }
+        }
+
+        /// The body without surrounding JSON whitespace, if what remains is one valid JSON text.
+        private static func validJSONRange(_ body: [UInt8], maxDepth: Int) -> Range<Int>? {
+            var start = body.startIndex
+            var end = body.endIndex
+            while start < end && Self.isWhitespace(body[start]) { start += 1 }
+            while end > start && Self.isWhitespace(body[end - 1]) { end -= 1 }
+            guard start < end else { return nil }
+            let valid = body.withUnsafeBytes { raw in
+                JSONValidator.isValid(UnsafeRawBufferPointer(rebasing: raw[start..<end]), maxDepth: maxDepth)
+            }
+            return valid ? start..<end : nil
+        }
+
+        private static func isWhitespace(_ byte: UInt8) -> Bool {
+            byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
+        }
+    }
+
+    /// How a `Content-Type` value classifies the body.
+    enum MediaType: Equatable {
+        /// `application/json` or a structured `+json` type: the body must be JSON.
+        case json
+        /// No header, or an empty one.
+        case absent
+        /// Anything else (`text/html`, `text/plain`, …).
+        case other
+
+        /// Looks at the media type before any `;` parameters, trimmed and compared case-insensitively.
+        init(contentType: String?) {
+            guard let contentType else {
+                self = .absent
+                return
+            }
+            var mediaType = contentType.utf8.prefix { $0 != UInt8(ascii: ";") }
+            while let first = mediaType.first, first == 0x20 || first == 0x09 { mediaType.removeFirst() }
+            while let last = mediaType.last, last == 0x20 || last == 0x09 { mediaType.removeLast() }
+            if mediaType.isEmpty {
+                self = .absent
+            } else if Self.equalsIgnoringCase(mediaType, "application/json")
+                || (mediaType.count > 5 && Self.equalsIgnoringCase(mediaType.suffix(5), "+json"))
+            {
+                self = .json
+            } else {
+                self = .other
+            }
+        }
+
+        private static func equalsIgnoringCase(_ bytes: Substring.UTF8View, _ lowercase: StaticString) -> Bool {
+            guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+            let expected = lowercase.utf8Start
+            for (k, byte) in bytes.enumerated() {
+                let folded = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+                guard folded == expected[k] else { return false }
+            }
+            return true
+        }
+    }
+}

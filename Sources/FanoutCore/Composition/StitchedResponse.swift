@@ -1,0 +1,19 @@
+/// The combined answer of a composite route, ready to be serialized by the runtime.
+public struct StitchedResponse: Sendable {
+    /// 200 when every required call succeeded; otherwise 504 if every failed required call timed out,
+    /// else 502.
+    public var status: Int
+    /// The response body; always one valid JSON object.
+    public var body: [UInt8]
+    /// True iff every call succeeded; sent as `X-Fanout-Complete: true|false`.
+    public var complete: Bool
+    /// The `Server-Timing` header value: `name;dur=12.3` per call, failed calls adding `;desc="<kind>"`.
+    public var serverTiming: String
+
+    public init(status: Int, body: [UInt8], complete: Bool, serverTiming: String) {
+        self.status = status
+        self.body = body
+        self.complete = complete
+        self.serverTiming = serverTiming
+    }
+}

@@ -1,0 +1,173 @@
+/// Walks the token list directive by directive (Caddy's `Dispenser`). Every error is built here, from a
+/// token, so no message can lack a location.
+struct ConfigCursor {
+    private let tokens: [ConfigToken]
+    private var position = 0
+    let file: String
+
+    init(tokens: [ConfigToken], file: String) {
+        self.tokens = tokens
+        self.file = file
+    }
+
+    private func peek() -> ConfigToken? {
+        self.position < self.tokens.count ? self.tokens[self.position] : nil
+    }
+
+    // MARK: - Directives
+
+    /// Skips separators and returns the first token of the next top-level directive, or nil at the end.
+    /// - Throws: for a stray `}` or `{`.
+    mutating func nextDirective() throws(ConfigError) -> ConfigToken? {
+        self.skipSeparators()
+        guard let token = self.peek() else { return nil }
+        self.position += 1
+        switch token.kind {
+        case .closeBrace:
+            throw self.error("unexpected '}': no block is open; expected a directive", at: token)
+        case .openBrace:
+            throw self.error("unexpected '{'; expected a directive such as 'upstream' or 'route'", at: token)
+        case .word, .quoted, .raw, .separator:
+            return token
+        }
+    }
+
+    /// Inside a block: the first token of the next directive, or nil once the closing `}` is consumed.
+    /// - Parameter brace: the block's `{`, named by the "unterminated block" error.
+    mutating func nextInBlock(opened brace: ConfigToken, context: String) throws(ConfigError) -> ConfigToken? {
+        self.skipSeparators()
+        guard let token = self.peek() else {
+            throw self.error(
+                "unterminated block: the '{' of \(context) has no matching '}'; "
+                    + "expected '}' before the end of the file",
+                at: brace
+            )
+        }
+        self.position += 1
+        switch token.kind {
+        case .closeBrace:
+            return nil
+        case .openBrace:
+            throw self.error("unexpected '{' in \(context); blocks do not nest, expected a directive or '}'", at: token)
+        case .word, .quoted, .raw, .separator:
+            return token
+        }
+    }
+
+    /// The next argument of the current directive, or nil (nothing consumed) at a separator, a brace or
+    /// the end of the file.
+    mutating func nextArgument() -> ConfigToken? {
+        guard let token = self.peek(), token.isArgument else { return nil }
+        self.position += 1
+        return token
+    }
+
+    /// The next argument, which must be there.
+    /// - Throws: "missing argument for 'DIRECTIVE'; expected EXPECTED", located at the directive.
+    mutating func requireArgument(of directive: ConfigToken, expected: String) throws(ConfigError) -> ConfigToken {
+        guard let token = self.nextArgument() else { throw self.argumentError(directive, expected: expected) }
+        return token
+    }
+
+    /// All remaining arguments of the current directive.
+    mutating func remainingArguments() -> [ConfigToken] {
+        var arguments: [ConfigToken] = []
+        while let token = self.nextArgument() { arguments.append(token) }
+        return arguments
+    }
+
+    /// Ends the current directive: a separator (consumed), a `}` (left for the block) or the end of file.
+    /// - Throws: for an extra argument or a `{` after a directive that takes no block.
+    mutating func finishDirective(_ directive: ConfigToken) throws(ConfigError) {
+        guard let token = self.peek() else { return }
+        switch token.kind {
+        case .separator:
+            self.position += 1
+        case .closeBrace:
+            return
+        case .openBrace:
+            throw self.error("'\(directive.text)' does not take a block; expected end of line or ';'", at: token)
+        case .word, .quoted, .raw:
+            throw self.error(
+                "unexpected extra argument '\(token.text)' for '\(directive.text)'; expected end of line or ';'",
+                at: token
+            )
+        }
+    }
+
+    /// Consumes the `{` that opens the block of `directive`.
+    /// - Parameter context: how the block is named in the error (`route GET /x`).
+    mutating func openBlock(of directive: ConfigToken, context: String) throws(ConfigError) -> ConfigToken {
+        guard let token = self.peek() else {
+            throw self.error("expected '{' after '\(context)', found end of file", at: directive)
+        }
+        guard token.kind == .openBrace else {
+            if token.isArgument {
+                throw self.error(
+                    "unexpected extra argument '\(token.text)' for '\(directive.text)'; "
+                        + "expected '{' after '\(context)'",
+                    at: token
+                )
+            }
+            throw self.error("expected '{' after '\(context)', found \(token.display)", at: token)
+        }
+        self.position += 1
+        return token
+    }
+
+    private mutating func skipSeparators() {
+        while let token = self.peek(), token.kind == .separator { self.position += 1 }
+    }
+
+    // MARK: - Errors
+
+    /// An error at `token`'s first character.
+    func error(_ message: String, at token: ConfigToken) -> ConfigError {
+        ConfigError(
+            location: SourceLocation(file: self.file, line: token.line, column: token.column),
+            message: message
+        )
+    }
+
+    /// An error at a position inside `token`'s text, `offset` Unicode scalars after its first content
+    /// character. Exact unless the token has escapes or `${…}` before that position.
+    func error(_ message: String, at token: ConfigToken, scalarOffset offset: Int) -> ConfigError {
+        ConfigError(
+            location: SourceLocation(file: self.file, line: token.line, column: token.contentColumn + offset),
+            message: message
+        )
+    }
+
+    /// An error at a UTF-8 offset inside `token`'s text (template errors report UTF-8 offsets).
+    func error(_ message: String, at token: ConfigToken, utf8Offset offset: Int) -> ConfigError {
+        let prefix = token.text.utf8.prefix(offset)
+        let scalars = String(decoding: prefix, as: UTF8.self).unicodeScalars.count
+        return self.error(message, at: token, scalarOffset: scalars)
+    }
+
+    /// "missing argument for 'DIRECTIVE'; expected EXPECTED".
+    func argumentError(_ directive: ConfigToken, expected: String) -> ConfigError {
+        self.error("missing argument for '\(directive.text)'; expected \(expected)", at: directive)
+    }
+
+    /// "unknown directive 'X'[ in CONTEXT]; did you mean 'Y'?" or "…; expected one of: …".
+    func unknownDirective(_ token: ConfigToken, context: String?, known: [String]) -> ConfigError {
+        let place = context.map { " in \($0)" } ?? ""
+        if let suggestion = Suggestion.closest(to: token.text, among: known) {
+            return self.error("unknown directive '\(token.text)'\(place); did you mean '\(suggestion)'?", at: token)
+        }
+        return self.error(
+            "unknown directive '\(token.text)'\(place); expected one of: \(known.joined(separator: ", "))",
+            at: token
+        )
+    }
+
+    /// "duplicate 'X'[ in CONTEXT]; it is already set at line N".
+    func duplicateError(_ token: ConfigToken, first: ConfigToken, context: String?) -> ConfigError {
+        let place = context.map { " in \($0)" } ?? ""
+        return self.error(
+            "duplicate '\(token.text)'\(place); it is already set at line \(first.line), expected it once",
+            at: token
+        )
+    }
+}

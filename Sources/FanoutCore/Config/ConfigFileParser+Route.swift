@@ -1,0 +1,228 @@
+extension ConfigFileParser {
+    static let routeDirectives = ["call", "deadline", "proxy", "timeout", "respond", "content_type", "header", "delay"]
+
+    /// What a route block holds while it is being read; the action kind is known only at its `}`.
+    private struct RouteBody {
+        /// The first `call`, `proxy` or `respond` line: it fixes the route's kind.
+        var actionToken: ConfigToken?
+        var calls: [CallConfig] = []
+        var references: [UpstreamReference] = []
+        var proxy: ProxyRoute?
+        var respond: StaticResponse?
+        var deadline: Int?
+        var timeout: Int?
+        var contentType: String?
+        var headers: [HeaderField] = []
+        var delay: Int?
+        /// First token of each single-valued or kind-specific setting, for duplicate and placement errors.
+        var settings: [String: ConfigToken] = [:]
+    }
+
+    /// route := 'route' METHODS PATH '{' (call | deadline | proxy | timeout | respond | content_type | header
+    /// | delay)* '}'
+    mutating func parseRoute(_ directive: ConfigToken) throws(ConfigError) {
+        let methodsToken = try self.cursor.requireArgument(
+            of: directive,
+            expected: "methods and a path, like 'route GET /products/{id} {'"
+        )
+        let methods = try self.parseMethods(methodsToken)
+        let pathToken = try self.cursor.requireArgument(
+            of: directive,
+            expected: "a path like /products/{id} after the methods"
+        )
+        let path: PathTemplate
+        do throws(TemplateSyntaxError) {
+            path = try PathTemplate(parsing: pathToken.text)
+        } catch {
+            throw self.cursor.error(error.message, at: pathToken, utf8Offset: error.offset)
+        }
+        let context = "route \(Self.displayName(methods, path))"
+        try self.checkDuplicateRoute(methods, path, at: pathToken, context: context)
+        let brace = try self.cursor.openBlock(of: directive, context: context)
+
+        var body = RouteBody()
+        while let sub = try self.cursor.nextInBlock(opened: brace, context: context) {
+            try self.parseRouteDirective(sub, into: &body, path: path, context: context)
+            try self.cursor.finishDirective(sub)
+        }
+        let action = try self.routeAction(body, directive: directive, context: context)
+        let location = SourceLocation(file: self.cursor.file, line: directive.line, column: directive.column)
+        self.routes.append(
+            PendingRoute(
+                route: RouteConfig(methods: methods, path: path, action: action, location: location),
+                references: body.references
+            )
+        )
+    }
+
+    private mutating func parseRouteDirective(
+        _ sub: ConfigToken,
+        into body: inout RouteBody,
+        path: PathTemplate,
+        context: String
+    ) throws(ConfigError) {
+        switch sub.text {
+        case "call", "proxy", "respond":
+            if let first = body.actionToken, first.text != sub.text {
+                throw self.cursor.error(
+                    "\(context) mixes '\(first.text)' (line \(first.line)) and '\(sub.text)'; "
+                        + "expected 'call' lines, one 'proxy' or one 'respond'",
+                    at: sub
+                )
+            }
+            if let first = body.actionToken, sub.text != "call" {
+                throw self.cursor.duplicateError(sub, first: first, context: context)
+            }
+            body.actionToken = body.actionToken ?? sub
+        case "deadline", "timeout", "content_type", "delay", "header":
+            if sub.text != "header", let first = body.settings[sub.text] {
+                throw self.cursor.duplicateError(sub, first: first, context: context)
+            }
+            body.settings[sub.text] = body.settings[sub.text] ?? sub
+        default:
+            throw self.cursor.unknownDirective(sub, context: context, known: Self.routeDirectives)
+        }
+        switch sub.text {
+        case "call":
+            let (call, reference) = try self.parseCall(sub, path: path, context: context, existing: body.calls)
+            body.calls.append(call)
+            body.references.append(reference)
+        case "proxy":
+            let (proxy, reference) = try self.parseProxy(sub, path: path, context: context)
+            body.proxy = proxy
+            body.references = [reference]
+        case "respond":
+            body.respond = try self.parseRespond(sub)
+        case "deadline":
+            body.deadline = try self.durationArgument(sub)
+        case "timeout":
+            body.timeout = try self.durationArgument(sub)
+        case "delay":
+            body.delay = try self.durationArgument(sub, allowZero: true)
+        case "header":
+            let field = try self.headerArgument(sub)
+            if field.name.lowercased() == "content-type" {
+                throw self.cursor.error("set the content type with 'content_type', not 'header'", at: sub)
+            }
+            body.headers.append(field)
+        case "content_type":
+            let token = try self.cursor.requireArgument(of: sub, expected: "a media type like application/json")
+            if !token.text.contains("/") || ConfigValue.headerValueFailure(token.text) != nil {
+                throw self.cursor.error(
+                    "invalid content type '\(token.text)'; expected a media type like application/json",
+                    at: token
+                )
+            }
+            body.contentType = token.text
+        default:
+            preconditionFailure("unhandled route directive '\(sub.text)'")
+        }
+    }
+
+    /// Checks that settings fit the route's kind and builds the action.
+    private func routeAction(_ body: RouteBody, directive: ConfigToken, context: String) throws(ConfigError)
+        -> RouteAction
+    {
+        guard let actionToken = body.actionToken else {
+            throw self.cursor.error(
+                "\(context) has no action; expected 'call' lines, 'proxy' or 'respond' in its block",
+                at: directive
+            )
+        }
+        let allowed: Set<String>
+        switch actionToken.text {
+        case "call": allowed = ["deadline"]
+        case "proxy": allowed = ["timeout"]
+        default: allowed = ["content_type", "header", "delay"]
+        }
+        let misplaced = body.settings.values.filter { !allowed.contains($0.text) }
+        if let token = misplaced.min(by: { ($0.line, $0.column) < ($1.line, $1.column) }) {
+            let owner =
+                switch token.text {
+                case "deadline": "'call' lines"
+                case "timeout": "'proxy' (calls take timeout=DUR)"
+                default: "'respond'"
+                }
+            throw self.cursor.error(
+                "'\(token.text)' is only valid in a route with \(owner); \(context) uses '\(actionToken.text)'",
+                at: token
+            )
+        }
+        switch actionToken.text {
+        case "call":
+            return .composite(CompositeRoute(deadlineMs: body.deadline ?? 5_000, calls: body.calls))
+        case "proxy":
+            var proxy = body.proxy!
+            proxy.timeoutMs = body.timeout
+            return .proxy(proxy)
+        default:
+            var response = body.respond!
+            if let contentType = body.contentType { response.contentType = contentType }
+            response.headers = body.headers
+            response.delayMs = body.delay ?? 0
+            return .respond(response)
+        }
+    }
+
+    // MARK: - Methods and duplicates
+
+    /// `*`, `GET` or `GET,HEAD` (uppercased, without spaces).
+    private func parseMethods(_ token: ConfigToken) throws(ConfigError) -> MethodSet {
+        if token.text == "*" { return .any }
+        var methods: [String] = []
+        var offset = 0
+        for part in token.text.split(separator: ",", omittingEmptySubsequences: false) {
+            guard ConfigValue.isToken(part), part != "*" else {
+                throw self.cursor.error(
+                    "invalid method list '\(token.text)'; "
+                        + "expected '*', a method or a comma list without spaces like GET,HEAD",
+                    at: token,
+                    scalarOffset: offset
+                )
+            }
+            let method = part.uppercased()
+            if !methods.contains(method) { methods.append(method) }
+            offset += part.unicodeScalars.count + 1
+        }
+        return .only(methods)
+    }
+
+    static func displayName(_ methods: MethodSet, _ path: PathTemplate) -> String {
+        switch methods {
+        case .any: return "* \(path.raw)"
+        case .only(let list): return "\(list.joined(separator: ",")) \(path.raw)"
+        }
+    }
+
+    /// Two routes of the same path shape may not claim the same method, and a `*` route makes every later
+    /// route of its shape unreachable.
+    private func checkDuplicateRoute(
+        _ methods: MethodSet,
+        _ path: PathTemplate,
+        at token: ConfigToken,
+        context: String
+    ) throws(ConfigError) {
+        let shape = path.shape
+        for earlier in self.routes where earlier.route.path.shape == shape {
+            let line = earlier.route.location.line
+            switch (earlier.route.methods, methods) {
+            case (.any, _):
+                throw self.cursor.error(
+                    "duplicate \(context): '\(earlier.route.displayName)' at line \(line) already matches every method "
+                        + "on this path; expected a different path or methods",
+                    at: token
+                )
+            case (.only, .any):
+                continue
+            case (.only(let previous), .only(let current)):
+                if let method = current.first(where: previous.contains) {
+                    throw self.cursor.error(
+                        "duplicate \(context): \(method) on this path is already routed at line \(line); "
+                            + "expected each method and path once",
+                        at: token
+                    )
+                }
+            }
+        }
+    }
+}

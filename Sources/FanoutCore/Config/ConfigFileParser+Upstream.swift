@@ -1,0 +1,69 @@
+extension ConfigFileParser {
+    static let upstreamDirectives = ["url", "connect_timeout", "timeout", "max_connections", "header"]
+
+    /// upstream := 'upstream' NAME '{' (url | connect_timeout | timeout | max_connections | header)* '}'
+    mutating func parseUpstream(_ directive: ConfigToken) throws(ConfigError) {
+        let nameToken = try self.cursor.requireArgument(of: directive, expected: "an upstream name like 'partner'")
+        let name = nameToken.text
+        guard Self.isValidUpstreamName(name) else {
+            throw self.cursor.error(
+                "invalid upstream name '\(name)'; expected letters, digits, '_' and '-'",
+                at: nameToken
+            )
+        }
+        if let existing = self.namedUpstreams.first(where: { $0.name == name }) {
+            throw self.cursor.error(
+                "duplicate upstream '\(name)'; it is already defined at line \(existing.location?.line ?? 0), "
+                    + "expected a unique name",
+                at: nameToken
+            )
+        }
+        let context = "upstream \(name)"
+        let brace = try self.cursor.openBlock(of: directive, context: context)
+
+        var origin: UpstreamOrigin?
+        var connectTimeoutMs: Int?
+        var timeoutMs: Int?
+        var maxConnections: Int?
+        var headers: [HeaderField] = []
+        var seen: [String: ConfigToken] = [:]
+        while let sub = try self.cursor.nextInBlock(opened: brace, context: context) {
+            if sub.text != "header", Self.upstreamDirectives.contains(sub.text) {
+                if let first = seen[sub.text] { throw self.cursor.duplicateError(sub, first: first, context: context) }
+                seen[sub.text] = sub
+            }
+            switch sub.text {
+            case "url":
+                let token = try self.cursor.requireArgument(
+                    of: sub,
+                    expected: "an http:// or https:// URL like https://api.example.com/base"
+                )
+                origin = try self.value(UpstreamURL.base(token.text), at: token)
+            case "connect_timeout":
+                connectTimeoutMs = try self.durationArgument(sub)
+            case "timeout":
+                timeoutMs = try self.durationArgument(sub)
+            case "max_connections":
+                maxConnections = try self.countArgument(sub, in: 1...100_000)
+            case "header":
+                headers.append(try self.headerArgument(sub))
+            default:
+                throw self.cursor.unknownDirective(sub, context: context, known: Self.upstreamDirectives)
+            }
+            try self.cursor.finishDirective(sub)
+        }
+        guard let origin else {
+            throw self.cursor.error(
+                "upstream \(name) has no 'url'; expected 'url http(s)://host[:port][/prefix]' in its block",
+                at: nameToken
+            )
+        }
+        var upstream = UpstreamConfig(name: name, origin: origin)
+        if let connectTimeoutMs { upstream.connectTimeoutMs = connectTimeoutMs }
+        if let timeoutMs { upstream.timeoutMs = timeoutMs }
+        if let maxConnections { upstream.maxConnections = maxConnections }
+        upstream.headers = headers
+        upstream.location = SourceLocation(file: self.cursor.file, line: directive.line, column: directive.column)
+        self.namedUpstreams.append(upstream)
+    }
+}

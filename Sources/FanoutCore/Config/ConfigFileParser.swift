@@ -1,0 +1,252 @@
+/// The parser behind `ConfigParser.parse`: one method per grammar rule over a `ConfigCursor`, then
+/// validation that needs the whole file (upstream names may be used before their block).
+struct ConfigFileParser {
+    /// An upstream as a route refers to it, resolved once the whole file is read.
+    enum UpstreamReference {
+        /// `call … partner /path` or `proxy partner`: the name token, looked up among named upstreams.
+        case named(ConfigToken)
+        /// An absolute URL: an index into `implicitUpstreams`.
+        case implicit(Int)
+    }
+
+    /// A route whose upstream references are not resolved yet (one per call, or one for a proxy).
+    struct PendingRoute {
+        var route: RouteConfig
+        var references: [UpstreamReference]
+    }
+
+    var cursor: ConfigCursor
+    var config = FanoutConfig()
+    var namedUpstreams: [UpstreamConfig] = []
+    var implicitUpstreams: [UpstreamConfig] = []
+    var implicitUpstreamIndex: [UpstreamOrigin: Int] = [:]
+    var routes: [PendingRoute] = []
+
+    static let topLevelDirectives = [
+        "listen", "workers", "access_log", "forward_headers", "max_request_line", "max_header_bytes",
+        "max_headers", "max_body", "keepalive_requests", "max_response_body", "client_timeout",
+        "keepalive_timeout", "send_timeout", "shutdown_timeout", "upstream", "route",
+    ]
+
+    /// Reserved words that cannot name a `call` (they may name parts of the request in future templates).
+    static let reservedCallNames: Set<String> = ["query", "header", "body", "route"]
+
+    init(cursor: ConfigCursor) {
+        self.cursor = cursor
+    }
+
+    /// file := directive*
+    mutating func parseFile() throws(ConfigError) -> FanoutConfig {
+        var seen: [String: ConfigToken] = [:]
+        var listen: [ListenAddress] = []
+        while let directive = try self.cursor.nextDirective() {
+            switch directive.text {
+            case "listen":
+                listen.append(try self.parseListen(directive, existing: listen))
+            case "upstream":
+                try self.parseUpstream(directive)
+            case "route":
+                try self.parseRoute(directive)
+            case _ where Self.topLevelDirectives.contains(directive.text):
+                if let first = seen[directive.text] {
+                    throw self.cursor.duplicateError(directive, first: first, context: nil)
+                }
+                seen[directive.text] = directive
+                try self.parseSetting(directive)
+            default:
+                throw self.cursor.unknownDirective(directive, context: nil, known: Self.topLevelDirectives)
+            }
+        }
+        if !listen.isEmpty { self.config.listen = listen }
+        return try self.finish()
+    }
+
+    // MARK: - Top-level settings
+
+    private mutating func parseListen(
+        _ directive: ConfigToken,
+        existing: [ListenAddress]
+    ) throws(ConfigError) -> ListenAddress {
+        let token = try self.cursor.requireArgument(of: directive, expected: "an address like 127.0.0.1:8080")
+        let address = try self.value(ConfigValue.listenAddress(token.text), at: token)
+        if existing.contains(address) {
+            throw self.cursor.error("duplicate listen address '\(token.text)'; expected each address once", at: token)
+        }
+        try self.cursor.finishDirective(directive)
+        return address
+    }
+
+    /// The single-valued top-level directives.
+    private mutating func parseSetting(_ directive: ConfigToken) throws(ConfigError) {
+        switch directive.text {
+        case "workers":
+            let token = try self.cursor.requireArgument(of: directive, expected: "'auto' or a number of workers")
+            self.config.workers =
+                token.text == "auto"
+                ? .auto : .fixed(try self.value(ConfigValue.count(token.text, in: 1...1024), at: token))
+        case "access_log":
+            let token = try self.cursor.requireArgument(of: directive, expected: "'stdout' or 'off'")
+            switch token.text {
+            case "stdout": self.config.accessLog = .stdout
+            case "off": self.config.accessLog = .off
+            default:
+                throw self.cursor.error(
+                    "invalid access_log target '\(token.text)'; expected 'stdout' or 'off'",
+                    at: token
+                )
+            }
+        case "forward_headers":
+            let names = self.cursor.remainingArguments()
+            guard !names.isEmpty else {
+                throw self.cursor.argumentError(directive, expected: "one or more header names like Accept-Language")
+            }
+            var headers: [String] = []
+            for token in names {
+                guard ConfigValue.isToken(token.text) else {
+                    throw self.cursor.error(
+                        "invalid header name '\(token.text)'; expected a token like User-Agent",
+                        at: token
+                    )
+                }
+                let lowercased = token.text.lowercased()
+                if !headers.contains(lowercased) { headers.append(lowercased) }
+            }
+            self.config.forwardHeaders = headers
+        case "max_request_line": self.config.limits.maxRequestLineBytes = try self.sizeArgument(directive)
+        case "max_header_bytes": self.config.limits.maxHeaderBytes = try self.sizeArgument(directive)
+        case "max_body": self.config.limits.maxBodyBytes = try self.sizeArgument(directive)
+        case "max_response_body": self.config.limits.maxUpstreamBodyBytes = try self.sizeArgument(directive)
+        case "max_headers": self.config.limits.maxHeaderCount = try self.countArgument(directive, in: 1...10_000)
+        case "keepalive_requests":
+            self.config.limits.keepaliveRequests = try self.countArgument(directive, in: 1...1_000_000_000)
+        case "client_timeout": self.config.timeouts.clientMs = try self.durationArgument(directive)
+        case "keepalive_timeout": self.config.timeouts.keepaliveMs = try self.durationArgument(directive)
+        case "send_timeout": self.config.timeouts.sendMs = try self.durationArgument(directive)
+        case "shutdown_timeout": self.config.timeouts.shutdownMs = try self.durationArgument(directive)
+        default:
+            preconditionFailure("parseSetting called for '\(directive.text)'")
+        }
+        try self.cursor.finishDirective(directive)
+    }
+
+    // MARK: - Values
+
+    /// Unwraps a value parser's result, locating a failure inside `token`.
+    func value<T>(_ result: Result<T, ConfigValue.Failure>, at token: ConfigToken, offset: Int = 0) throws(ConfigError)
+        -> T
+    {
+        switch result {
+        case .success(let value): return value
+        case .failure(let failure):
+            throw self.cursor.error(failure.message, at: token, scalarOffset: offset + failure.offset)
+        }
+    }
+
+    mutating func durationArgument(_ directive: ConfigToken, allowZero: Bool = false) throws(ConfigError) -> Int {
+        let token = try self.cursor.requireArgument(of: directive, expected: "a duration like 250ms or 2s")
+        return try self.value(ConfigValue.duration(token.text, allowZero: allowZero), at: token)
+    }
+
+    mutating func sizeArgument(_ directive: ConfigToken) throws(ConfigError) -> Int {
+        let token = try self.cursor.requireArgument(of: directive, expected: "a size like 512, 8k or 1m")
+        return try self.value(ConfigValue.size(token.text), at: token)
+    }
+
+    mutating func countArgument(_ directive: ConfigToken, in range: ClosedRange<Int>) throws(ConfigError) -> Int {
+        let token = try self.cursor.requireArgument(of: directive, expected: "a number")
+        return try self.value(ConfigValue.count(token.text, in: range), at: token)
+    }
+
+    /// `header NAME VALUE` (upstream and respond blocks).
+    mutating func headerArgument(_ directive: ConfigToken) throws(ConfigError) -> HeaderField {
+        let name = try self.cursor.requireArgument(of: directive, expected: "a header name and a value")
+        if let failure = ConfigValue.headerNameFailure(name.text) {
+            throw self.cursor.error(failure.message, at: name)
+        }
+        let value = try self.cursor.requireArgument(
+            of: directive,
+            expected: "a value after the header name '\(name.text)'"
+        )
+        if let failure = ConfigValue.headerValueFailure(value.text) {
+            throw self.cursor.error(failure.message, at: value, scalarOffset: failure.offset)
+        }
+        if let extra = self.cursor.nextArgument() {
+            throw self.cursor.error(
+                "unexpected extra argument '\(extra.text)' for 'header'; expected one value (quote values with spaces)",
+                at: extra
+            )
+        }
+        return HeaderField(name: name.text, value: value.text)
+    }
+
+    // MARK: - Upstream names
+
+    static func isValidUpstreamName(_ name: String) -> Bool {
+        !name.isEmpty
+            && name.unicodeScalars.allSatisfy {
+                ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_"
+                    || $0 == "-"
+            }
+    }
+
+    /// Creates or reuses the implicit upstream for an absolute URL.
+    mutating func implicitUpstream(for origin: UpstreamOrigin, at token: ConfigToken) -> UpstreamReference {
+        if let index = self.implicitUpstreamIndex[origin] { return .implicit(index) }
+        var upstream = UpstreamConfig(name: UpstreamURL.implicitName(of: origin), origin: origin)
+        upstream.isImplicit = true
+        upstream.location = SourceLocation(file: self.cursor.file, line: token.line, column: token.column)
+        self.implicitUpstreams.append(upstream)
+        self.implicitUpstreamIndex[origin] = self.implicitUpstreams.count - 1
+        return .implicit(self.implicitUpstreams.count - 1)
+    }
+
+    // MARK: - Whole-file validation
+
+    /// Resolves upstream references and assembles the result.
+    private mutating func finish() throws(ConfigError) -> FanoutConfig {
+        var routes: [RouteConfig] = []
+        for pending in self.routes {
+            var resolved: [Int] = []
+            for reference in pending.references {
+                resolved.append(try self.resolve(reference))
+            }
+            var route = pending.route
+            switch route.action {
+            case .composite(var composite):
+                for index in composite.calls.indices { composite.calls[index].upstream = resolved[index] }
+                route.action = .composite(composite)
+            case .proxy(var proxy):
+                proxy.upstream = resolved[0]
+                route.action = .proxy(proxy)
+            case .respond:
+                break
+            }
+            routes.append(route)
+        }
+        self.config.upstreams = self.namedUpstreams + self.implicitUpstreams
+        self.config.routes = routes
+        return self.config
+    }
+
+    private func resolve(_ reference: UpstreamReference) throws(ConfigError) -> Int {
+        switch reference {
+        case .implicit(let index):
+            return self.namedUpstreams.count + index
+        case .named(let token):
+            if let index = self.namedUpstreams.firstIndex(where: { $0.name == token.text }) { return index }
+            let names = self.namedUpstreams.map(\.name)
+            if let suggestion = Suggestion.closest(to: token.text, among: names) {
+                throw self.cursor.error("unknown upstream '\(token.text)'; did you mean '\(suggestion)'?", at: token)
+            }
+            let known =
+                names.isEmpty
+                ? "no upstream blocks are defined"
+                : "defined upstreams: \(names.joined(separator: ", "))"
+            throw self.cursor.error(
+                "unknown upstream '\(token.text)'; "
+                    + "expected the name of an upstream block or an http(s):// URL (\(known))",
+                at: token
+            )
+        }
+    }
+}

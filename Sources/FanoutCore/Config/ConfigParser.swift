@@ -1,0 +1,93 @@
+/// Parses `proxy.conf` into a `FanoutConfig`: lexer (`ConfigLexer`) → cursor (`ConfigCursor`) → parser
+/// (`ConfigFileParser`, one method per grammar rule), then validation.
+///
+/// # Syntax
+/// nginx/Caddyfile family. Tokens are separated by spaces or tabs; a directive ends at a newline or `;`;
+/// a block is `{ … }` where `{` ends its directive's line and `}` may follow a `;` on the same line.
+/// `#` starts a comment at the start of a token (outside quotes). Arguments are bare words,
+/// `"double quoted"` strings (escapes `\" \\ \n \t`, single line) or `` `backtick raw` `` strings (verbatim,
+/// may span lines and hold `{ } " #` — use them for JSON bodies). `${VAR}` and `${VAR:-default}` are
+/// replaced from the `environment` argument everywhere except inside backticks (`:-` applies when VAR is
+/// unset or empty; an unset VAR without default is an error).
+///
+/// Durations: a number and a unit `ms`, `s`, `m` or `h` (`250ms`, `2s`, `1.5s`, `1m`), a whole number of
+/// milliseconds greater than 0 (`delay` also takes `0`). Sizes: bytes with an optional binary suffix
+/// (`512`, `8k`/`8K`/`8KiB`, `1m`/`1M`/`1MiB`, `1g`/`1G`/`1GiB`).
+///
+/// # Top level
+/// ```
+/// listen ADDRESS            repeatable; 127.0.0.1:8080, [::1]:8080, *:8080 or :8080 (all IPv4);
+///                           port 0 = any free port. Default 127.0.0.1:8080
+/// workers auto | N          1...1024. Default auto
+/// access_log stdout | off   Default stdout
+/// forward_headers NAME…     client headers sent on composite calls (lowercased).
+///                           Default Accept-Language User-Agent
+/// max_request_line SIZE     Default 8k        max_header_bytes SIZE    Default 32k
+/// max_headers N             Default 100       max_body SIZE            Default 1m
+/// keepalive_requests N      Default 1000      max_response_body SIZE   Default 8m
+/// client_timeout DUR        Default 10s       keepalive_timeout DUR    Default 75s
+/// send_timeout DUR          Default 30s       shutdown_timeout DUR     Default 10s
+/// upstream NAME { … }       NAME is [A-Za-z0-9_-]+, unique
+/// route METHODS PATH { … }
+/// ```
+/// Every directive but `listen`, `upstream` and `route` may appear once.
+///
+/// # `upstream NAME { … }`
+/// ```
+/// url http(s)://host[:port][/prefix]   required; no query, fragment, userinfo or placeholders
+/// connect_timeout DUR                  Default 2s
+/// timeout DUR                          whole call. Default 10s
+/// max_connections N                    1...100000. Default 64
+/// header NAME VALUE                    repeatable; NAME a token (not Content-Length, Transfer-Encoding,
+///                                      Connection, TE, Upgrade); VALUE without control characters
+/// ```
+///
+/// # `route METHODS PATH { … }`
+/// METHODS is `*`, one method or a comma list without spaces (`GET,HEAD`); methods are uppercased.
+/// PATH is a `PathTemplate` (`/products/{id}`, `/api/{rest...}`). A `GET` route also answers `HEAD`.
+/// A route holds exactly one kind of action:
+/// ```
+/// call NAME METHOD UPSTREAM PATH-TEMPLATE [OPTIONS]   one or more; fan out and stitch one JSON answer
+/// call NAME METHOD ABSOLUTE-URL-TEMPLATE [OPTIONS]
+///     NAME [A-Za-z][A-Za-z0-9_-]*, unique in the route, not query/header/body/route
+///     OPTIONS: required (default) | optional, timeout=DUR, header=Name:value (repeatable)
+/// deadline DUR                  only with calls. Default 5s
+///
+/// proxy UPSTREAM [PATH-TEMPLATE]  one; without a template the client's path and query are appended to
+///                                 the upstream's base path unchanged
+/// proxy http(s)://host[:port][/prefix]   same, with an implicit upstream
+/// timeout DUR                   only with proxy. Default: the upstream's timeout
+///
+/// respond STATUS [BODY]         one; STATUS 100...599; BODY bare, quoted or backtick (not with 1xx/204/304)
+/// content_type TYPE             only with respond. Default application/json
+/// header NAME VALUE             only with respond; repeatable
+/// delay DUR                     only with respond; 0 allowed. Default 0
+/// ```
+/// Templates are `URLTemplate`s; every `{x}`/`{x...}` they use must be a parameter of the route path (of the
+/// same kind). An absolute URL creates or reuses an implicit upstream named after its origin
+/// (`http://127.0.0.1:9002`; a proxy URL's prefix is part of the origin and the name), with default
+/// timeouts; upstream names may be used before their block. Two routes with the same path shape (parameter
+/// names ignored) may not claim the same method, and no route may follow a `*` route of the same shape.
+///
+/// # Errors
+/// `ConfigError` with `file:line:column` of the offending token (or of the reference inside a template; the
+/// column is exact unless escapes or `${…}` precede it in the same token) and a message saying what was
+/// expected; unknown names get a "did you mean" suggestion (edit distance ≤ 2) or the list of valid ones.
+public enum ConfigParser {
+    /// Parses a whole configuration file.
+    /// - Parameters:
+    ///   - text: the file's contents.
+    ///   - file: the name used in error locations (`proxy.conf`).
+    ///   - environment: values for `${VAR}`; the core never reads the process environment itself.
+    /// - Throws: `ConfigError` for the first problem found.
+    public static func parse(
+        _ text: String,
+        file: String,
+        environment: [String: String]
+    ) throws(ConfigError) -> FanoutConfig {
+        var lexer = ConfigLexer(text: text, file: file, environment: environment)
+        let tokens = try lexer.tokenize()
+        var parser = ConfigFileParser(cursor: ConfigCursor(tokens: tokens, file: file))
+        return try parser.parseFile()
+    }
+}

@@ -1,0 +1,288 @@
+/// The whole configuration, as parsed from `proxy.conf`. Built once, read-only afterwards, shared by
+/// every worker.
+public struct FanoutConfig: Sendable {
+    /// Addresses to listen on (`listen`). Default: `127.0.0.1:8080`.
+    public var listen: [ListenAddress]
+    /// Worker threads (`workers`). Default: `.auto`.
+    public var workers: WorkerCount
+    /// Client-side limits enforced while parsing.
+    public var limits: ServerLimits
+    /// Client-side timeouts.
+    public var timeouts: ServerTimeouts
+    /// Where the access log goes (`access_log`). Default: `.stdout`.
+    public var accessLog: AccessLogTarget
+    /// Request headers forwarded from the client to composite calls (`forward_headers`), lowercased.
+    /// Default: `accept-language`, `user-agent`.
+    public var forwardHeaders: [String]
+    /// Named upstreams, in file order, followed by one synthesized upstream per distinct origin used by an
+    /// absolute URL in a `call` or `proxy` line (named after the origin, `isImplicit == true`).
+    public var upstreams: [UpstreamConfig]
+    /// Routes in file order. Matching prefers literal segments over parameters over catch-alls, then file order.
+    public var routes: [RouteConfig]
+
+    public init(
+        listen: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 8080)],
+        workers: WorkerCount = .auto,
+        limits: ServerLimits = ServerLimits(),
+        timeouts: ServerTimeouts = ServerTimeouts(),
+        accessLog: AccessLogTarget = .stdout,
+        forwardHeaders: [String] = ["accept-language", "user-agent"],
+        upstreams: [UpstreamConfig] = [],
+        routes: [RouteConfig] = []
+    ) {
+        self.listen = listen
+        self.workers = workers
+        self.limits = limits
+        self.timeouts = timeouts
+        self.accessLog = accessLog
+        self.forwardHeaders = forwardHeaders
+        self.upstreams = upstreams
+        self.routes = routes
+    }
+}
+
+/// Where a piece of configuration was written: `file:line:column`, 1-based.
+public struct SourceLocation: Sendable, Equatable, Hashable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    public var description: String { "\(file):\(line):\(column)" }
+}
+
+/// One `listen` address. `host` is an IPv4 or IPv6 literal (without brackets), or `*` for all IPv4 addresses.
+public struct ListenAddress: Sendable, Equatable {
+    public var host: String
+    public var port: UInt16
+
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+}
+
+/// `workers N` or `workers auto` (as many as the CPUs the process may use, cgroup quota included).
+public enum WorkerCount: Sendable, Equatable {
+    case auto
+    case fixed(Int)
+}
+
+/// `access_log stdout` or `access_log off`.
+public enum AccessLogTarget: Sendable, Equatable {
+    case stdout
+    case off
+}
+
+/// Client-side size limits, enforced while parsing (never after).
+public struct ServerLimits: Sendable, Equatable {
+    /// `max_request_line`: longest request line in bytes; over it → 414. Default 8 KiB.
+    public var maxRequestLineBytes: Int = 8 * 1024
+    /// `max_header_bytes`: all header lines together; over it → 431. Default 32 KiB.
+    public var maxHeaderBytes: Int = 32 * 1024
+    /// `max_headers`: number of header fields; over it → 431. Default 100.
+    public var maxHeaderCount: Int = 100
+    /// `max_body`: request body bytes (Content-Length or chunked total); over it → 413. Default 1 MiB.
+    public var maxBodyBytes: Int = 1024 * 1024
+    /// `keepalive_requests`: requests served on one connection before it is closed. Default 1000.
+    public var keepaliveRequests: Int = 1000
+    /// `max_response_body`: bytes buffered from one upstream answer; over it the call fails. Default 8 MiB.
+    public var maxUpstreamBodyBytes: Int = 8 * 1024 * 1024
+
+    public init() {}
+}
+
+/// Client-side timeouts, in milliseconds.
+public struct ServerTimeouts: Sendable, Equatable {
+    /// `client_timeout`: time to receive a whole request (head and body) from its first byte; → 408 and close.
+    /// Default 10 s.
+    public var clientMs: Int = 10_000
+    /// `keepalive_timeout`: idle time between requests on a connection; → silent close. Default 75 s.
+    public var keepaliveMs: Int = 75_000
+    /// `send_timeout`: time a response may wait for the client to take bytes; → close. Default 30 s.
+    public var sendMs: Int = 30_000
+    /// `shutdown_timeout`: on SIGTERM/SIGINT, time in-flight requests get to finish. Default 10 s.
+    public var shutdownMs: Int = 10_000
+
+    public init() {}
+}
+
+/// A header line set by configuration (`header Name value`). `value` has `${ENV}` already interpolated.
+public struct HeaderField: Sendable, Equatable {
+    public var name: String
+    public var value: String
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// The scheme, host and port an upstream is reached at, plus an optional path prefix. Only these, taken
+/// from configuration, are ever contacted.
+public struct UpstreamOrigin: Sendable, Equatable, Hashable {
+    /// `http` or `https`.
+    public var scheme: String
+    /// Host as written in a URL: a name, an IPv4 literal, or an IPv6 literal in brackets.
+    public var host: String
+    /// Explicit port, or the scheme's default (80/443).
+    public var port: UInt16
+    /// Path prefix without a trailing slash (`""` for none), already valid URL path syntax.
+    public var basePath: String
+
+    public init(scheme: String, host: String, port: UInt16, basePath: String) {
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.basePath = basePath
+    }
+
+    /// `scheme://host:port` followed by `basePath`: what a rendered path-and-query is appended to.
+    public var urlPrefix: String { "\(scheme)://\(host):\(port)\(basePath)" }
+}
+
+/// One `upstream NAME { … }` block (or an implicit one for an absolute URL).
+public struct UpstreamConfig: Sendable, Equatable {
+    public var name: String
+    public var origin: UpstreamOrigin
+    /// `connect_timeout`. Default 2 s.
+    public var connectTimeoutMs: Int = 2_000
+    /// `timeout`: the whole call, connect to last byte. Default 10 s.
+    public var timeoutMs: Int = 10_000
+    /// `max_connections`: concurrent calls to this upstream across all workers (each worker gets its share,
+    /// at least one); calls beyond it wait in a FIFO queue. Default 64.
+    public var maxConnections: Int = 64
+    /// `header Name value`: sent on every call to this upstream.
+    public var headers: [HeaderField] = []
+    /// True for upstreams synthesized from an absolute URL in a route.
+    public var isImplicit: Bool = false
+    public var location: SourceLocation?
+
+    public init(name: String, origin: UpstreamOrigin) {
+        self.name = name
+        self.origin = origin
+    }
+}
+
+/// The methods a route answers: any, or a set (uppercase).
+public enum MethodSet: Sendable, Equatable {
+    case any
+    case only([String])
+
+    public func contains(_ method: String) -> Bool {
+        switch self {
+        case .any: return true
+        case .only(let methods): return methods.contains(method)
+        }
+    }
+}
+
+/// One `route METHODS PATH { … }` block.
+public struct RouteConfig: Sendable {
+    public var methods: MethodSet
+    public var path: PathTemplate
+    public var action: RouteAction
+    public var location: SourceLocation
+
+    public init(methods: MethodSet, path: PathTemplate, action: RouteAction, location: SourceLocation) {
+        self.methods = methods
+        self.path = path
+        self.action = action
+        self.location = location
+    }
+
+    /// The route's name in logs: `GET /products/{id}`.
+    public var displayName: String {
+        switch methods {
+        case .any: return "* \(path.raw)"
+        case .only(let list): return "\(list.joined(separator: ",")) \(path.raw)"
+        }
+    }
+}
+
+/// What a route does.
+public enum RouteAction: Sendable {
+    /// `call` lines: fan out, stitch one JSON answer.
+    case composite(CompositeRoute)
+    /// `proxy`: pass one request through to an upstream.
+    case proxy(ProxyRoute)
+    /// `respond`: a fixed answer, optionally after a delay.
+    case respond(StaticResponse)
+}
+
+/// A composite endpoint: several upstream calls, one combined answer.
+public struct CompositeRoute: Sendable {
+    /// `deadline`: bounds the whole request; calls still running then are cancelled as timeouts. Default 5 s.
+    public var deadlineMs: Int = 5_000
+    public var calls: [CallConfig]
+
+    public init(deadlineMs: Int = 5_000, calls: [CallConfig]) {
+        self.deadlineMs = deadlineMs
+        self.calls = calls
+    }
+}
+
+/// One `call` line.
+public struct CallConfig: Sendable {
+    /// Member name in the combined answer. Unique within the route; never starts with `_`.
+    public var name: String
+    /// Upstream method, uppercase.
+    public var method: String
+    /// Index into `FanoutConfig.upstreams`.
+    public var upstream: Int
+    /// Path and query, relative to the upstream's origin and base path.
+    public var target: URLTemplate
+    /// `timeout=`: this call's own limit; the upstream's `timeout` when nil. Always also bounded by the
+    /// route deadline.
+    public var timeoutMs: Int?
+    /// `required` (default) or `optional`.
+    public var required: Bool = true
+    /// Per-call `header=Name:value` options, sent after the upstream's own headers.
+    public var headers: [HeaderField] = []
+    public var location: SourceLocation
+
+    public init(name: String, method: String, upstream: Int, target: URLTemplate, location: SourceLocation) {
+        self.name = name
+        self.method = method
+        self.upstream = upstream
+        self.target = target
+        self.location = location
+    }
+}
+
+/// A plain reverse-proxy route.
+public struct ProxyRoute: Sendable {
+    /// Index into `FanoutConfig.upstreams`.
+    public var upstream: Int
+    /// Upstream path and query; nil forwards the client's path and query unchanged.
+    public var target: URLTemplate?
+    /// `timeout`: the upstream's when nil.
+    public var timeoutMs: Int?
+
+    public init(upstream: Int, target: URLTemplate?, timeoutMs: Int? = nil) {
+        self.upstream = upstream
+        self.target = target
+        self.timeoutMs = timeoutMs
+    }
+}
+
+/// A fixed answer (`respond STATUS [BODY]`).
+public struct StaticResponse: Sendable {
+    public var status: Int
+    public var body: [UInt8]
+    /// `content_type`. Default `application/json`.
+    public var contentType: String = "application/json"
+    public var headers: [HeaderField] = []
+    /// `delay`: wait this long (on the loop's timers, never a sleep) before answering. Default 0.
+    public var delayMs: Int = 0
+
+    public init(status: Int, body: [UInt8]) {
+        self.status = status
+        self.body = body
+    }
+}

@@ -1,0 +1,149 @@
+/// A response to write to a client. Framing headers (Content-Length, Connection, Date) are added by
+/// `HTTPResponse.serialize`, never taken from `headers`.
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A JSON error answer: `{"error":"…","message":"…"}` with the matching Content-Type.
+    public static func error(status: Int, message: String, extraHeaders: [(name: String, value: String)] = []) -> HTTPResponse {
+        HTTPResponse(
+            status: status,
+            headers: [("Content-Type", "application/json")] + extraHeaders,
+            body: ErrorBody.json(error: HTTPResponse.errorCode(for: status), message: message))
+    }
+
+    /// The machine-readable `error` member for a status fanout generates itself.
+    public static func errorCode(for status: Int) -> String {
+        switch status {
+        case 400: return "bad_request"
+        case 404: return "not_found"
+        case 405: return "method_not_allowed"
+        case 408: return "request_timeout"
+        case 413: return "body_too_large"
+        case 414: return "uri_too_long"
+        case 431: return "headers_too_large"
+        case 501: return "not_implemented"
+        case 502: return "upstream_failed"
+        case 503: return "unavailable"
+        case 504: return "upstream_timeout"
+        case 505: return "version_not_supported"
+        default: return status >= 500 ? "server_error" : "client_error"
+        }
+    }
+
+    /// Appends the status line, headers and (unless `headOnly`) body to `out`, in one buffer so the
+    /// connection writes it with one send.
+    ///
+    /// - Parameters:
+    ///   - date: the `Date` header value, cached by the caller per second.
+    ///   - keepAlive: false adds `Connection: close`.
+    ///   - http10: answer an HTTP/1.0 client; a kept-alive 1.0 connection gets `Connection: keep-alive`.
+    ///   - headOnly: a HEAD request: headers as for GET, no body bytes.
+    public func serialize(into out: inout [UInt8], date: String, keepAlive: Bool, http10: Bool, headOnly: Bool) {
+        out.reserveCapacity(out.count + 160 + body.count + headers.count * 40)
+        out.append(contentsOf: http10 ? "HTTP/1.0 ".utf8 : "HTTP/1.1 ".utf8)
+        appendDecimal(status, to: &out)
+        out.append(UInt8(ascii: " "))
+        out.append(contentsOf: HTTPResponse.reasonPhrase(status).utf8)
+        out.append(contentsOf: "\r\nDate: ".utf8)
+        out.append(contentsOf: date.utf8)
+        for header in headers {
+            out.append(contentsOf: "\r\n".utf8)
+            out.append(contentsOf: header.name.utf8)
+            out.append(contentsOf: ": ".utf8)
+            out.append(contentsOf: header.value.utf8)
+        }
+        // 1xx, 204 and 304 carry no body and no Content-Length (RFC 9110 §8.6).
+        if status >= 200 && status != 204 && status != 304 {
+            out.append(contentsOf: "\r\nContent-Length: ".utf8)
+            appendDecimal(body.count, to: &out)
+        }
+        if !keepAlive {
+            out.append(contentsOf: "\r\nConnection: close".utf8)
+        } else if http10 {
+            out.append(contentsOf: "\r\nConnection: keep-alive".utf8)
+        }
+        out.append(contentsOf: "\r\n\r\n".utf8)
+        if !headOnly && status >= 200 && status != 204 && status != 304 {
+            out.append(contentsOf: body)
+        }
+    }
+
+    /// The reason phrase for a status (RFC 9110 §15), or a generic one.
+    public static func reasonPhrase(_ status: Int) -> String {
+        switch status {
+        case 100: return "Continue"
+        case 200: return "OK"
+        case 201: return "Created"
+        case 202: return "Accepted"
+        case 204: return "No Content"
+        case 206: return "Partial Content"
+        case 301: return "Moved Permanently"
+        case 302: return "Found"
+        case 303: return "See Other"
+        case 304: return "Not Modified"
+        case 307: return "Temporary Redirect"
+        case 308: return "Permanent Redirect"
+        case 400: return "Bad Request"
+        case 401: return "Unauthorized"
+        case 403: return "Forbidden"
+        case 404: return "Not Found"
+        case 405: return "Method Not Allowed"
+        case 408: return "Request Timeout"
+        case 409: return "Conflict"
+        case 410: return "Gone"
+        case 413: return "Content Too Large"
+        case 414: return "URI Too Long"
+        case 415: return "Unsupported Media Type"
+        case 422: return "Unprocessable Content"
+        case 429: return "Too Many Requests"
+        case 431: return "Request Header Fields Too Large"
+        case 500: return "Internal Server Error"
+        case 501: return "Not Implemented"
+        case 502: return "Bad Gateway"
+        case 503: return "Service Unavailable"
+        case 504: return "Gateway Timeout"
+        case 505: return "HTTP Version Not Supported"
+        default:
+            switch status {
+            case 100..<200: return "Informational"
+            case 200..<300: return "Success"
+            case 300..<400: return "Redirection"
+            case 400..<500: return "Client Error"
+            default: return "Server Error"
+            }
+        }
+    }
+}
+
+@inline(__always)
+func appendDecimal(_ value: Int, to out: inout [UInt8]) {
+    if value == 0 {
+        out.append(UInt8(ascii: "0"))
+        return
+    }
+    var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                 UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    var n = value.magnitude
+    var count = 0
+    withUnsafeMutableBytes(of: &digits) { buffer in
+        while n > 0 {
+            buffer[count] = UInt8(ascii: "0") + UInt8(n % 10)
+            n /= 10
+            count += 1
+        }
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        while count > 0 {
+            count -= 1
+            out.append(buffer[count])
+        }
+    }
+}

@@ -1,0 +1,15 @@
+/// The HTTP versions fanout speaks on the client side. Any other `HTTP/d.d` is `.unsupportedVersion` (505).
+public enum HTTPVersion: Sendable, Equatable {
+    case http1_0
+    case http1_1
+}
+
+extension HTTPVersion: CustomStringConvertible {
+    /// `HTTP/1.0` or `HTTP/1.1`, as written on the wire.
+    public var description: String {
+        switch self {
+        case .http1_0: return "HTTP/1.0"
+        case .http1_1: return "HTTP/1.1"
+        }
+    }
+}

@@ -1,0 +1,220 @@
+/// Matches request paths against the configured routes. Built once from the configuration, read-only
+/// afterwards.
+///
+/// The table is a segment trie. At every position a literal child is tried first, then the parameter
+/// child, then routes whose catch-all starts there; the first complete match whose method set accepts the
+/// request wins, and routes sharing a trie node are tried in file order. `HEAD` is accepted by `GET` routes.
+/// The search walks the raw path in place (no segment array), so a lookup allocates only its result.
+public struct RouteTable: Sendable {
+    private struct Node: Sendable {
+        var literals: [(segment: String, node: Int)] = []
+        var parameter: Int?
+        /// Routes whose path ends at this node.
+        var terminal: [Int] = []
+        /// Routes whose catch-all starts right after this node.
+        var catchAll: [Int] = []
+    }
+
+    private struct Route: Sendable {
+        var methods: MethodSet
+        var segments: [PathTemplate.Segment]
+    }
+
+    private typealias Index = Substring.UTF8View.Index
+
+    private let nodes: [Node]
+    private let routes: [Route]
+
+    /// Builds the trie.
+    /// - Parameter routes: the routes in file order; `RouteMatch.matched` reports indices into this array.
+    public init(_ routes: [RouteConfig]) {
+        var nodes = [Node()]
+        for (routeIndex, route) in routes.enumerated() {
+            var current = 0
+            for segment in route.path.segments {
+                switch segment {
+                case .literal(let text):
+                    if let existing = nodes[current].literals.first(where: { $0.segment == text }) {
+                        current = existing.node
+                    } else {
+                        nodes.append(Node())
+                        nodes[current].literals.append((text, nodes.count - 1))
+                        current = nodes.count - 1
+                    }
+                case .parameter:
+                    if let existing = nodes[current].parameter {
+                        current = existing
+                    } else {
+                        nodes.append(Node())
+                        nodes[current].parameter = nodes.count - 1
+                        current = nodes.count - 1
+                    }
+                case .catchAll:
+                    nodes[current].catchAll.append(routeIndex)
+                }
+            }
+            if case .catchAll = route.path.segments.last {
+                continue
+            }
+            nodes[current].terminal.append(routeIndex)
+        }
+        self.nodes = nodes
+        self.routes = routes.map { Route(methods: $0.methods, segments: $0.path.segments) }
+    }
+
+    /// Finds the route for a request.
+    /// - Parameters:
+    ///   - method: the request method, case-sensitive (`GET`).
+    ///   - path: the raw, still percent-encoded path without the query.
+    public func match(method: String, path: Substring) -> RouteMatch {
+        let utf8 = path.utf8
+        guard utf8.first == UInt8(ascii: "/") else { return .badRequest("the path must start with '/'") }
+        let first = utf8.index(after: utf8.startIndex)
+        if let routeIndex = self.search(node: 0, path: utf8, start: first, method: method) {
+            return self.capture(routeIndex: routeIndex, path: utf8, start: first)
+        }
+        var matching: [Int] = []
+        self.collect(node: 0, path: utf8, start: first, into: &matching)
+        guard !matching.isEmpty else { return .notFound }
+        return .methodNotAllowed(allowed: self.allowedMethods(matching.sorted()))
+    }
+
+    // MARK: - Search
+
+    /// Depth-first search in precedence order.
+    /// - Parameter start: the first byte of the current segment, or nil when every segment is consumed.
+    private func search(node: Int, path: Substring.UTF8View, start: Index?, method: String) -> Int? {
+        let current = self.nodes[node]
+        guard let start else {
+            return self.firstAccepting(current.terminal, method: method)
+                ?? self.firstAccepting(current.catchAll, method: method)
+        }
+        let end = path[start...].firstIndex(of: UInt8(ascii: "/")) ?? path.endIndex
+        let next = end == path.endIndex ? nil : path.index(after: end)
+        let segment = path[start..<end]
+        for literal in current.literals where literal.segment.utf8.elementsEqual(segment) {
+            if let found = self.search(node: literal.node, path: path, start: next, method: method) {
+                return found
+            }
+            break
+        }
+        if let parameter = current.parameter, start != end,
+            let found = self.search(node: parameter, path: path, start: next, method: method)
+        {
+            return found
+        }
+        return self.firstAccepting(current.catchAll, method: method)
+    }
+
+    /// Every route matching the path, whatever its method (for the 405 `Allow` list).
+    private func collect(node: Int, path: Substring.UTF8View, start: Index?, into matching: inout [Int]) {
+        let current = self.nodes[node]
+        matching.append(contentsOf: current.catchAll)
+        guard let start else {
+            matching.append(contentsOf: current.terminal)
+            return
+        }
+        let end = path[start...].firstIndex(of: UInt8(ascii: "/")) ?? path.endIndex
+        let next = end == path.endIndex ? nil : path.index(after: end)
+        let segment = path[start..<end]
+        for literal in current.literals where literal.segment.utf8.elementsEqual(segment) {
+            self.collect(node: literal.node, path: path, start: next, into: &matching)
+        }
+        if let parameter = current.parameter, start != end {
+            self.collect(node: parameter, path: path, start: next, into: &matching)
+        }
+    }
+
+    private func firstAccepting(_ candidates: [Int], method: String) -> Int? {
+        candidates.first { self.accepts(self.routes[$0].methods, method: method) }
+    }
+
+    private func accepts(_ methods: MethodSet, method: String) -> Bool {
+        switch methods {
+        case .any: return true
+        case .only(let list): return list.contains(method) || (method == "HEAD" && list.contains("GET"))
+        }
+    }
+
+    private func allowedMethods(_ routeIndices: [Int]) -> [String] {
+        var allowed: [String] = []
+        for index in routeIndices {
+            guard case .only(let list) = self.routes[index].methods else { continue }
+            for method in list where !allowed.contains(method) {
+                allowed.append(method)
+            }
+        }
+        if allowed.contains("GET") && !allowed.contains("HEAD") {
+            allowed.insert("HEAD", at: allowed.firstIndex(of: "GET")! + 1)
+        }
+        return allowed
+    }
+
+    // MARK: - Captures
+
+    /// Walks the winning route's segments again and decodes what its parameters captured.
+    private func capture(routeIndex: Int, path: Substring.UTF8View, start first: Index) -> RouteMatch {
+        var parameters: [String: [String]] = [:]
+        var start: Index? = first
+        for segment in self.routes[routeIndex].segments {
+            switch segment {
+            case .literal:
+                start = Self.segmentEnd(path, start!).next
+            case .parameter(let name):
+                let (end, next) = Self.segmentEnd(path, start!)
+                switch Self.decodeSegment(path[start!..<end]) {
+                case .success(let value): parameters[name] = [value]
+                case .failure(let reason): return .badRequest("invalid value for path parameter '\(name)': \(reason)")
+                }
+                start = next
+            case .catchAll(let name):
+                var values: [String] = []
+                remaining: while let current = start {
+                    let (end, next) = Self.segmentEnd(path, current)
+                    if current == end {
+                        // An empty segment is only allowed last: `/api/` (nothing captured) or `/api/a/`
+                        // (trailing slash kept as a final "").
+                        guard next == nil else {
+                            return .badRequest("invalid value for path parameter '\(name)': empty segment ('//')")
+                        }
+                        if !values.isEmpty { values.append("") }
+                        break remaining
+                    }
+                    switch Self.decodeSegment(path[current..<end]) {
+                    case .success(let value): values.append(value)
+                    case .failure(let reason):
+                        return .badRequest("invalid value for path parameter '\(name)': \(reason)")
+                    }
+                    start = next
+                }
+                parameters[name] = values
+            }
+        }
+        return .matched(routeIndex: routeIndex, parameters: parameters)
+    }
+
+    private static func segmentEnd(_ path: Substring.UTF8View, _ start: Index) -> (end: Index, next: Index?) {
+        let end = path[start...].firstIndex(of: UInt8(ascii: "/")) ?? path.endIndex
+        return (end, end == path.endIndex ? nil : path.index(after: end))
+    }
+
+    /// Hardening rule 4.3/2: decode once, valid UTF-8, no CTL, not empty, not `.` or `..`.
+    static func decodeSegment(_ raw: Substring.UTF8View) -> Result<String, SegmentError> {
+        if raw.isEmpty { return .failure(SegmentError("empty segment")) }
+        switch PercentCoding.decodeComponent(raw) {
+        case .failure(let failure):
+            return .failure(SegmentError(failure.message))
+        case .success(let value):
+            if value == "." || value == ".." {
+                return .failure(SegmentError("'.' and '..' segments are not allowed"))
+            }
+            return .success(value)
+        }
+    }
+
+    /// Why a captured segment was refused.
+    struct SegmentError: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+}

@@ -1,0 +1,206 @@
+import CFanoutLinux
+import Glibc
+import Synchronization
+
+/// Something that owns a file descriptor registered with an `EventLoop`.
+protocol EventHandler: AnyObject {
+    /// Called on the loop thread with the epoll event bits for `fd`.
+    func handleEvent(fd: Int32, events: UInt32)
+}
+
+/// Interest bits, as epoll spells them.
+struct Interest: OptionSet {
+    let rawValue: UInt32
+    static let read = Interest(rawValue: CFANOUT_EPOLLIN)
+    static let write = Interest(rawValue: CFANOUT_EPOLLOUT)
+    static let readHangup = Interest(rawValue: CFANOUT_EPOLLRDHUP)
+    /// Reported whether asked for or not.
+    static let hangup = Interest(rawValue: CFANOUT_EPOLLHUP)
+    /// Reported whether asked for or not.
+    static let error = Interest(rawValue: CFANOUT_EPOLLERR)
+}
+
+/// A single-threaded, level-triggered epoll loop with user-space timers.
+///
+/// One loop per worker thread. Everything registered with it (listener, client connections, libcurl's
+/// sockets) is touched only on that thread; the only cross-thread entry points are `execute(_:)` and
+/// `requestStop()`, which go through a mutex-guarded queue and an eventfd.
+///
+/// Stale events are dropped: `epoll_data.u64` carries `(generation << 32) | fd`, and an event whose
+/// generation is not the fd's current one (closed and reused within the same `epoll_wait` batch) is skipped.
+final class EventLoop: @unchecked Sendable {
+    private struct Registration {
+        var handler: (any EventHandler)?
+        var generation: UInt32 = 0
+        var interest: UInt32 = 0
+    }
+
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private var registrations: [Registration] = []
+    private var generationCounter: UInt32 = 1
+    private let eventBuffer: UnsafeMutableRawPointer
+    private let eventCapacity: Int32 = 256
+    private var timers = TimerHeap()
+    private let pending = Mutex<[@Sendable () -> Void]>([])
+    private let stopFlag = Atomic<Bool>(false)
+
+    /// Monotonic nanoseconds, refreshed once per loop iteration (and by `refreshNow()`).
+    private(set) var now: UInt64 = monotonicNanoseconds()
+
+    init() throws(SystemError) {
+        epollFD = try blockingSyscall("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
+        do {
+            wakeFD = try blockingSyscall("eventfd") { eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK)) }
+        } catch {
+            closeDescriptor(epollFD)
+            throw error
+        }
+        eventBuffer = UnsafeMutableRawPointer.allocate(
+            byteCount: Int(eventCapacity) * cfanout_epoll_event_size(), alignment: 8)
+        // The wake descriptor uses generation 0 and no handler: it is recognised by its fd.
+        _ = cfanout_epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, CFANOUT_EPOLLIN, UInt64(UInt32(bitPattern: wakeFD)))
+    }
+
+    deinit {
+        closeDescriptor(wakeFD)
+        closeDescriptor(epollFD)
+        eventBuffer.deallocate()
+    }
+
+    // MARK: - Registration
+
+    /// Starts watching `fd` with `interest` (level-triggered). ERR and HUP are always reported.
+    /// A stale entry for the same number (closed elsewhere without deregistering) is replaced.
+    func register(fd: Int32, interest: Interest, handler: any EventHandler) {
+        let index = Int(fd)
+        if index >= registrations.count {
+            registrations.append(contentsOf: repeatElement(Registration(), count: max(index + 1 - registrations.count, 64)))
+        }
+        generationCounter &+= 1
+        if generationCounter == 0 { generationCounter = 1 }
+        registrations[index] = Registration(handler: handler, generation: generationCounter, interest: interest.rawValue)
+        let data = UInt64(generationCounter) << 32 | UInt64(UInt32(bitPattern: fd))
+        if cfanout_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, interest.rawValue, data) != 0 && errno == EEXIST {
+            _ = cfanout_epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, interest.rawValue, data)
+        }
+    }
+
+    /// Changes what `fd` is watched for; no syscall when nothing changes.
+    func setInterest(fd: Int32, _ interest: Interest) {
+        let index = Int(fd)
+        guard index < registrations.count, registrations[index].handler != nil else { return }
+        if registrations[index].interest == interest.rawValue { return }
+        registrations[index].interest = interest.rawValue
+        let data = UInt64(registrations[index].generation) << 32 | UInt64(UInt32(bitPattern: fd))
+        _ = cfanout_epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, interest.rawValue, data)
+    }
+
+    /// Stops watching `fd` (before it is closed). `ENOENT`/`EBADF` are harmless here: the descriptor
+    /// may already be gone (libcurl's REMOVE after close, or the kernel dropped it on close).
+    func deregister(fd: Int32) {
+        let index = Int(fd)
+        guard index < registrations.count, registrations[index].handler != nil else { return }
+        registrations[index] = Registration()
+        _ = cfanout_epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, 0, 0)
+    }
+
+    func isRegistered(fd: Int32) -> Bool {
+        Int(fd) < registrations.count && registrations[Int(fd)].handler != nil
+    }
+
+    // MARK: - Timers
+
+    /// Runs `action` on this loop after `milliseconds` (0 = after the current batch of events).
+    @discardableResult
+    func schedule(afterMilliseconds milliseconds: Int, _ action: @escaping () -> Void) -> TimerID {
+        timers.schedule(at: now &+ UInt64(max(0, milliseconds)) &* 1_000_000, action)
+    }
+
+    func cancel(_ timer: TimerID) {
+        timers.cancel(timer)
+    }
+
+    func refreshNow() {
+        now = monotonicNanoseconds()
+    }
+
+    // MARK: - Cross-thread
+
+    /// Queues `task` to run on the loop thread and wakes the loop. Safe from any thread.
+    func execute(_ task: @escaping @Sendable () -> Void) {
+        pending.withLock { $0.append(task) }
+        wake()
+    }
+
+    /// Asks `run()` to return after the current iteration. Safe from any thread.
+    func requestStop() {
+        stopFlag.store(true, ordering: .releasing)
+        wake()
+    }
+
+    private func wake() {
+        var one: UInt64 = 1
+        _ = withUnsafeBytes(of: &one) { Glibc.write(wakeFD, $0.baseAddress, 8) }
+    }
+
+    // MARK: - Running
+
+    /// Runs until `requestStop()`. Never busy-waits: with no timer pending it blocks in `epoll_wait`.
+    func run() {
+        while !stopFlag.load(ordering: .acquiring) {
+            runOnce()
+        }
+    }
+
+    private func runOnce() {
+        let timeout: Int32
+        if let deadline = timers.earliestDeadline() {
+            refreshNow()
+            if deadline <= now {
+                timeout = 0
+            } else {
+                // Round up to whole milliseconds: waking early only to find nothing due costs a wake-up.
+                let ms = (deadline - now + 999_999) / 1_000_000
+                timeout = Int32(min(ms, UInt64(Int32.max)))
+            }
+        } else {
+            timeout = -1
+        }
+        let count = cfanout_epoll_wait(epollFD, eventBuffer, eventCapacity, timeout)
+        refreshNow()
+        if count > 0 {
+            for i in 0..<count {
+                dispatch(events: cfanout_epoll_event_events(eventBuffer, i), data: cfanout_epoll_event_data(eventBuffer, i))
+            }
+        }
+        while let action = timers.popExpired(now: now) {
+            action()
+        }
+    }
+
+    private func dispatch(events: UInt32, data: UInt64) {
+        let fd = Int32(bitPattern: UInt32(truncatingIfNeeded: data))
+        let generation = UInt32(truncatingIfNeeded: data >> 32)
+        if fd == wakeFD && generation == 0 {
+            drainWakeups()
+            return
+        }
+        let index = Int(fd)
+        guard index < registrations.count, registrations[index].generation == generation,
+            let handler = registrations[index].handler
+        else { return }
+        handler.handleEvent(fd: fd, events: events)
+    }
+
+    private func drainWakeups() {
+        var counter: UInt64 = 0
+        _ = withUnsafeMutableBytes(of: &counter) { Glibc.read(wakeFD, $0.baseAddress, 8) }
+        let tasks = pending.withLock { tasks -> [@Sendable () -> Void] in
+            let taken = tasks
+            tasks.removeAll()
+            return taken
+        }
+        for task in tasks { task() }
+    }
+}

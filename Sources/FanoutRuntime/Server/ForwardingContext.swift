@@ -1,0 +1,80 @@
+import FanoutCore
+
+/// What upstream requests inherit from the client request: forwarded headers and identity.
+struct ForwardingContext {
+    var request: HTTPRequest
+    var peer: String
+    var requestID: String
+
+    /// Hop-by-hop headers (RFC 9110 §7.6.1) and framing headers libcurl sets itself; never forwarded.
+    static let neverForwarded: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "proxy-authorization", "proxy-authenticate", "host", "content-length", "expect",
+        "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id",
+    ]
+
+    /// `X-Forwarded-For` (the client's chain plus the peer), `-Proto`, `-Host`, and the request id.
+    func forwardingHeaderLines() -> [String] {
+        let headers = request.head.headers
+        var lines: [String] = []
+        if let chain = headers[first: "x-forwarded-for"], HeaderLine.isSafeValue(chain) {
+            lines.append("X-Forwarded-For: \(chain), \(peer)")
+        } else {
+            lines.append("X-Forwarded-For: \(peer)")
+        }
+        lines.append("X-Forwarded-Proto: http")
+        if let host = request.head.host, HeaderLine.isSafeValue(host) { lines.append("X-Forwarded-Host: \(host)") }
+        lines.append("X-Request-Id: \(requestID)")
+        return lines
+    }
+
+    /// Client headers named by `allowlist` (lowercased), as `Name: value` lines.
+    func allowlistedHeaderLines(_ allowlist: Set<String>) -> [String] {
+        var lines: [String] = []
+        for (name, value) in request.head.headers where allowlist.contains(name.lowercased()) {
+            if HeaderLine.isSafeValue(value) { lines.append("\(name): \(value)") }
+        }
+        return lines
+    }
+
+    /// Every end-to-end client header except those `configured` replaces (plain proxy routes).
+    func passThroughHeaderLines(replacedBy configured: [HeaderField]) -> [String] {
+        let connectionTokens = Set(
+            request.head.headers.values(named: "connection").flatMap { $0.split(separator: ",") }
+                .map { $0.trimmingSpaces().lowercased() })
+        let replaced = Set(configured.map { $0.name.lowercased() })
+        var lines: [String] = []
+        for (name, value) in request.head.headers {
+            let lower = name.lowercased()
+            if ForwardingContext.neverForwarded.contains(lower) || lower.hasPrefix("proxy-")
+                || connectionTokens.contains(lower) || replaced.contains(lower)
+            {
+                continue
+            }
+            if HeaderLine.isSafeValue(value) { lines.append("\(name): \(value)") }
+        }
+        return lines
+    }
+}
+
+/// Header line checks before anything reaches libcurl, which sends CURLOPT_HTTPHEADER strings verbatim,
+/// CR and LF included (hardening notes §3.3).
+enum HeaderLine {
+    static func isSafeValue(_ value: String) -> Bool {
+        for byte in value.utf8 where byte == 0 || byte == 10 || byte == 13 { return false }
+        return true
+    }
+
+    static func lines(_ fields: [HeaderField]) -> [String] {
+        fields.compactMap { isSafeValue($0.value) && isSafeValue($0.name) ? "\($0.name): \($0.value)" : nil }
+    }
+}
+
+extension Substring {
+    func trimmingSpaces() -> Substring {
+        var s = self
+        while let first = s.first, first == " " || first == "\t" { s.removeFirst() }
+        while let last = s.last, last == " " || last == "\t" { s.removeLast() }
+        return s
+    }
+}

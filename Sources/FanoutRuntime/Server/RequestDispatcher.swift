@@ -1,0 +1,92 @@
+import FanoutCore
+
+/// Routes one parsed request to its handler: a static answer, a composite fan-out or a plain proxy.
+/// Every refusal is answered here with its status and a JSON body.
+enum RequestDispatcher {
+    /// Methods fanout knows; anything else is 501 (RFC 9110 §9.1), before routing.
+    static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+    static func dispatch(_ request: HTTPRequest, on connection: ClientConnection, worker: Worker, requestID: String) {
+        let head = request.head
+        guard knownMethods.contains(head.method) else {
+            connection.respond(.error(status: 501, message: "method \(head.method) is not implemented"))
+            return
+        }
+        guard let originForm = originFormTarget(head.target) else {
+            connection.respond(.error(status: 400, message: "the request target must be a path"))
+            return
+        }
+        let target: RequestTarget
+        do {
+            target = try RequestTarget(parsing: originForm)
+        } catch {
+            connection.respond(.error(status: 400, message: error.message))
+            return
+        }
+        let runtime = worker.runtime
+        switch runtime.routes.match(method: head.method, path: target.path) {
+        case .notFound:
+            connection.respond(.error(status: 404, message: "no route for \(head.method) \(target.path)"))
+        case .methodNotAllowed(let allowed):
+            connection.respond(
+                .error(
+                    status: 405, message: "\(head.method) is not allowed here",
+                    extraHeaders: [("Allow", allowed.joined(separator: ", "))]))
+        case .badRequest(let message):
+            connection.respond(.error(status: 400, message: message))
+        case .matched(let index, let parameters):
+            let route = runtime.config.routes[index]
+            connection.noteRoute(route.displayName)
+            switch route.action {
+            case .respond(let answer):
+                StaticExchange.start(answer, on: connection, worker: worker)
+            case .composite(let composite):
+                let query: QueryParameters
+                do {
+                    query = try QueryParameters(parsing: target.query)
+                } catch {
+                    connection.respond(.error(status: 400, message: error.message))
+                    return
+                }
+                let context = ForwardingContext(request: request, peer: connection.peer, requestID: requestID)
+                CompositeExchange.start(
+                    composite, values: TemplateValues(routeParameters: parameters, query: query), context: context,
+                    on: connection, worker: worker)
+            case .proxy(let proxy):
+                let context = ForwardingContext(request: request, peer: connection.peer, requestID: requestID)
+                ProxyExchange.start(
+                    proxy, target: target, parameters: parameters, context: context, on: connection, worker: worker)
+            }
+        }
+    }
+
+    /// The origin-form path of a target: absolute-form (`http://host/p`) is accepted as RFC 9112 §3.2.2
+    /// requires, and its authority is ignored (never dialled); asterisk-form is refused.
+    static func originFormTarget(_ target: String) -> String? {
+        if target.hasPrefix("/") { return target }
+        for scheme in ["http://", "https://"] where target.lowercased().hasPrefix(scheme) {
+            let rest = target.dropFirst(scheme.count)
+            guard let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) else { return "/" }
+            return rest[slash] == "/" ? String(rest[slash...]) : "/" + rest[slash...]
+        }
+        return nil
+    }
+}
+
+/// A client-supplied `X-Request-Id` is kept only when it is short and made of safe characters.
+enum RequestIdentity {
+    static func accepted(_ value: String?) -> String? {
+        guard let value, !value.isEmpty, value.utf8.count <= 128 else { return nil }
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
+                UInt8(ascii: ":"):
+                continue
+            default:
+                return nil
+            }
+        }
+        return value
+    }
+}

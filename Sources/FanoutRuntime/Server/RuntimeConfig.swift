@@ -1,0 +1,23 @@
+import FanoutCore
+
+/// The configuration as the runtime uses it: parsed once, with everything derived from it that requests
+/// would otherwise recompute. Immutable and shared by all workers.
+final class RuntimeConfig: Sendable {
+    let config: FanoutConfig
+    let routes: RouteTable
+    let parserLimits: HTTPParserLimits
+    /// Lowercased names of client headers forwarded on composite calls.
+    let forwardHeaders: Set<String>
+    /// Per upstream index: how many calls one worker may have inside libcurl at once.
+    let upstreamLimitsPerWorker: [Int]
+    let workerCount: Int
+
+    init(config: FanoutConfig, workerCount: Int) {
+        self.config = config
+        self.workerCount = workerCount
+        routes = RouteTable(config.routes)
+        parserLimits = HTTPParserLimits(config.limits)
+        forwardHeaders = Set(config.forwardHeaders.map { $0.lowercased() })
+        upstreamLimitsPerWorker = config.upstreams.map { max(1, ($0.maxConnections + workerCount - 1) / workerCount) }
+    }
+}

@@ -1,0 +1,102 @@
+import FanoutCore
+import Glibc
+
+/// One worker: a thread running its own `EventLoop`, its own listening sockets (SO_REUSEPORT) and its own
+/// libcurl multi handle. Workers share only the immutable `RuntimeConfig` and the access-log sink.
+final class Worker: @unchecked Sendable {
+    let index: Int
+    let runtime: RuntimeConfig
+    let loop: EventLoop
+    let accessLog: (any AccessLogSink)?
+    private(set) var upstream: UpstreamClient!
+    private var listeners: [Listener] = []
+    private var connections: [ObjectIdentifier: ClientConnection] = [:]
+    private(set) var draining = false
+    private var drainTimer: TimerID?
+    /// Read scratch space shared by this worker's connections (one read at a time on one thread).
+    let readBuffer: UnsafeMutableRawBufferPointer
+    private var dateCache: (second: Int, value: String) = (-1, "")
+    private var requestCounter: UInt64 = 0
+    private let requestIDPrefix: String
+
+    init(index: Int, runtime: RuntimeConfig, listenerFDs: [Int32], accessLog: (any AccessLogSink)?) throws {
+        self.index = index
+        self.runtime = runtime
+        self.accessLog = accessLog
+        loop = try EventLoop()
+        readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
+        var random = SystemRandomNumberGenerator()
+        requestIDPrefix = String(random.next() as UInt64, radix: 16)
+        guard let client = UpstreamClient(loop: loop, limits: runtime.upstreamLimitsPerWorker) else {
+            readBuffer.deallocate()
+            throw SystemError(call: "curl_multi_init", errno: ENOMEM)
+        }
+        upstream = client
+        listeners = listenerFDs.map { Listener(fd: $0, worker: self) }
+    }
+
+    deinit {
+        readBuffer.deallocate()
+    }
+
+    /// The loop body of the worker thread: returns after a shutdown completes.
+    func run() {
+        for listener in listeners { listener.start() }
+        loop.run()
+        // Teardown on the loop thread, while the loop still exists (libcurl calls back during cleanup).
+        for connection in Array(connections.values) { connection.close() }
+        for listener in listeners { listener.close() }
+        upstream.close()
+    }
+
+    // MARK: - Connections
+
+    func adopt(_ connection: ClientConnection) {
+        connections[ObjectIdentifier(connection)] = connection
+    }
+
+    func forget(_ connection: ClientConnection) {
+        connections.removeValue(forKey: ObjectIdentifier(connection))
+        if draining && connections.isEmpty { finishDrain() }
+    }
+
+    var connectionCount: Int { connections.count }
+
+    // MARK: - Shutdown
+
+    /// Stops accepting, lets in-flight requests finish (closing each connection after its response), closes
+    /// idle connections now, and stops the loop when none is left or after `graceMs`. Call on the loop thread.
+    func beginDrain(graceMs: Int) {
+        guard !draining else { return }
+        draining = true
+        for listener in listeners { listener.close() }
+        listeners.removeAll()
+        for connection in Array(connections.values) { connection.closeIfIdle() }
+        if connections.isEmpty {
+            finishDrain()
+        } else {
+            drainTimer = loop.schedule(afterMilliseconds: graceMs) { [weak self] in self?.finishDrain() }
+        }
+    }
+
+    private func finishDrain() {
+        if let timer = drainTimer { loop.cancel(timer) }
+        drainTimer = nil
+        loop.requestStop()
+    }
+
+    // MARK: - Per-request helpers
+
+    /// The `Date` header value, formatted at most once per second.
+    func httpDate() -> String {
+        let second = Int(time(nil))
+        if second != dateCache.second { dateCache = (second, httpDateNow()) }
+        return dateCache.value
+    }
+
+    /// A new request id: a random per-worker prefix and a counter (unique across workers and restarts).
+    func newRequestID() -> String {
+        requestCounter &+= 1
+        return "\(requestIDPrefix)-\(index)-\(String(requestCounter, radix: 16))"
+    }
+}

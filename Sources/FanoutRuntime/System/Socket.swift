@@ -1,0 +1,74 @@
+import CFanoutLinux
+import Glibc
+
+/// Socket system calls used by the server, grouped in one namespace. Every call goes through `syscall`.
+enum Socket {
+    /// Creates a non-blocking listening TCP socket bound to `address`, with SO_REUSEADDR and, when
+    /// `reusePort`, SO_REUSEPORT (so each worker binds its own socket and the kernel spreads connections).
+    /// The corresponding C functions are `socket`, `setsockopt`, `bind` and `listen`.
+    static func makeListener(address: SocketAddress, reusePort: Bool, backlog: Int32 = 1024) throws(SystemError) -> Int32 {
+        let fd = try blockingSyscall("socket") {
+            Glibc.socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        }
+        do {
+            try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
+            if reusePort { try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1) }
+            if address.family == AF_INET6 { try setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1) }
+            _ = try address.withSockAddr { (p, len) throws(SystemError) in
+                try blockingSyscall("bind") { Glibc.bind(fd, p, len) }
+            }
+            _ = try blockingSyscall("listen") { Glibc.listen(fd, backlog) }
+            return fd
+        } catch {
+            closeDescriptor(fd)
+            throw error
+        }
+    }
+
+    /// Accepts one connection, non-blocking and close-on-exec. Returns `.wouldBlock` when the queue is empty.
+    /// The corresponding C function is `accept4`.
+    static func accept(_ fd: Int32) throws(SystemError) -> IOResult<(fd: Int32, peer: SocketAddress?)> {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = try withUnsafeMutablePointer(to: &storage) { (p) throws(SystemError) -> IOResult<Int32> in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { (s) throws(SystemError) -> IOResult<Int32> in
+                try syscall("accept4") {
+                    cfanout_accept4(fd, s, &length, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+                }
+            }
+        }
+        switch result {
+        case .wouldBlock: return .wouldBlock
+        case .processed(let client): return .processed((client, SocketAddress(storage: storage)))
+        }
+    }
+
+    /// The address a socket is bound to. The corresponding C function is `getsockname`.
+    static func localAddress(_ fd: Int32) throws(SystemError) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = try withUnsafeMutablePointer(to: &storage) { (p) throws(SystemError) -> Int32 in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { (s) throws(SystemError) -> Int32 in
+                try blockingSyscall("getsockname") { getsockname(fd, s, &length) }
+            }
+        }
+        return SocketAddress(storage: storage)
+    }
+
+    /// Reads into `buffer`; `.processed(0)` means the peer closed. The corresponding C function is `read`.
+    static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> IOResult<Int> {
+        try syscall("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+    }
+
+    /// Sends bytes without raising SIGPIPE. The corresponding C function is `send` with `MSG_NOSIGNAL`.
+    static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemError) -> IOResult<Int> {
+        try syscall("send") { Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) throws(SystemError) {
+        var value = value
+        _ = try blockingSyscall("setsockopt") {
+            setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size))
+        }
+    }
+}

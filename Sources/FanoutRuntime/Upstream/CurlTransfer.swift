@@ -1,0 +1,187 @@
+import CCurl
+import Glibc
+
+/// One reusable libcurl easy handle plus the per-transfer state its callbacks fill in.
+///
+/// Owned by an `UpstreamClient`'s pool; its address is the handle's CURLOPT_PRIVATE/WRITEDATA/HEADERDATA,
+/// passed unretained: the pool keeps the object alive for as long as the handle exists.
+final class CurlTransfer {
+    /// Why a transfer was aborted from inside a callback (libcurl then reports CURLE_WRITE_ERROR).
+    enum AbortReason {
+        case bodyTooLarge
+        case headersTooLarge
+        case conflictingContentLength
+    }
+
+    let easy: UnsafeMutableRawPointer
+    private let errorBuffer: UnsafeMutablePointer<CChar>
+    private(set) var headerList: UnsafeMutablePointer<curl_slist>?
+
+    // Per-transfer state, reset by `prepare`.
+    var id: UInt64 = 0
+    var upstream: Int = 0
+    var startedAt: UInt64 = 0
+    var maxBodyBytes: Int = 0
+    var captureHeaders = false
+    var status = 0
+    var contentType: String?
+    var contentLength: String?
+    var headers: [(String, String)] = []
+    var headerBytes = 0
+    var body: [UInt8] = []
+    var abortReason: AbortReason?
+    var completion: ((UpstreamResult) -> Void)?
+
+    static let maxHeaderBytes = 64 * 1024
+
+    init?() {
+        guard let easy = curl_easy_init() else { return nil }
+        self.easy = easy
+        errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        // Options that never change for the life of the handle (libcurl-epoll notes §2.3).
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
+        _ = ccurl_easy_setopt_pointer(easy, CURLOPT_PRIVATE, me)
+        _ = ccurl_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, me)
+        _ = ccurl_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, me)
+        _ = ccurl_easy_setopt_write_function(easy, curlWriteCallback)
+        _ = ccurl_easy_setopt_header_function(easy, curlHeaderCallback)
+        _ = ccurl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, UnsafeMutableRawPointer(errorBuffer))
+        _ = ccurl_easy_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https")
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0)
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_TCP_NODELAY, 1)
+    }
+
+    /// Frees the handle. Call only after it was removed from the multi handle.
+    func destroy() {
+        curl_easy_cleanup(easy)
+        if let list = headerList { curl_slist_free_all(list) }
+        headerList = nil
+        errorBuffer.deallocate()
+    }
+
+    static func from(_ pointer: UnsafeMutableRawPointer) -> CurlTransfer {
+        Unmanaged<CurlTransfer>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    /// Sets the options that differ per request. Options persist on a reused handle, so every option any
+    /// request sets is set (or reset) here.
+    func prepare(_ request: UpstreamRequest, timeoutMs: Int) {
+        status = 0
+        contentType = nil
+        contentLength = nil
+        headers.removeAll(keepingCapacity: true)
+        headerBytes = 0
+        body = []
+        abortReason = nil
+        errorBuffer[0] = 0
+        maxBodyBytes = request.maxResponseBytes
+        captureHeaders = request.captureHeaders
+
+        _ = ccurl_easy_setopt_string(easy, CURLOPT_URL, request.url)
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, max(1, min(request.connectTimeoutMs, timeoutMs)))
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, max(1, timeoutMs))
+
+        // Method and body. HTTPGET resets POST/NOBODY state left by a previous request on this handle.
+        _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, nil)
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_NOBODY, 0)
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_HTTPGET, 1)
+        let hasBody = request.body.map { !$0.isEmpty } ?? false
+        if hasBody || request.method == "POST" || request.method == "PUT" || request.method == "PATCH" {
+            let body = request.body ?? []
+            _ = ccurl_easy_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+            // COPYPOSTFIELDS: libcurl keeps its own copy, so no Swift buffer has to outlive this call.
+            body.withUnsafeBufferPointer { p in
+                _ = ccurl_easy_setopt_pointer(
+                    easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: p.baseAddress ?? UnsafePointer(bitPattern: 1)))
+            }
+            if request.method != "POST" {
+                _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.method)
+            }
+        } else if request.method == "HEAD" {
+            _ = ccurl_easy_setopt_long(easy, CURLOPT_NOBODY, 1)
+        } else if request.method != "GET" {
+            _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.method)
+        }
+
+        if let list = headerList { curl_slist_free_all(list) }
+        headerList = nil
+        for line in request.headers {
+            headerList = curl_slist_append(headerList, line)
+        }
+        // Never let libcurl add `Expect: 100-continue` (up to 1 s of waiting on large bodies).
+        if hasBody { headerList = curl_slist_append(headerList, "Expect:") }
+        _ = ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, headerList)
+    }
+
+    /// libcurl's last error text for this transfer, or its generic text for `code`.
+    func errorText(_ code: CURLcode) -> String {
+        if errorBuffer[0] != 0 { return String(cString: errorBuffer) }
+        return String(cString: curl_easy_strerror(code))
+    }
+
+    // MARK: - Callbacks' work (called from the C callbacks below)
+
+    fileprivate func receiveBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        if body.count + bytes.count > maxBodyBytes {
+            abortReason = .bodyTooLarge
+            return false
+        }
+        body.append(contentsOf: bytes)
+        return true
+    }
+
+    fileprivate func receiveHeaderLine(_ line: UnsafeRawBufferPointer) -> Bool {
+        headerBytes += line.count
+        if headerBytes > CurlTransfer.maxHeaderBytes {
+            abortReason = .headersTooLarge
+            return false
+        }
+        // A status line starts a new response (after 1xx, or a redirect that is not followed).
+        if line.count >= 5, line[0] == UInt8(ascii: "H"), line[1] == UInt8(ascii: "T"), line[2] == UInt8(ascii: "T"),
+            line[3] == UInt8(ascii: "P"), line[4] == UInt8(ascii: "/")
+        {
+            headers.removeAll(keepingCapacity: true)
+            contentType = nil
+            contentLength = nil
+            headerBytes = line.count
+            return true
+        }
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return true }
+        var end = line.count
+        while end > colon + 1, line[end - 1] == 10 || line[end - 1] == 13 || line[end - 1] == 32 || line[end - 1] == 9 {
+            end -= 1
+        }
+        var start = colon + 1
+        while start < end, line[start] == 32 || line[start] == 9 { start += 1 }
+        let name = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<colon]), as: UTF8.self)
+        let value = String(decoding: UnsafeRawBufferPointer(rebasing: line[start..<end]), as: UTF8.self)
+        if name.utf8.count == 12, name.lowercased() == "content-type" {
+            contentType = value
+        } else if name.utf8.count == 14, name.lowercased() == "content-length" {
+            // 7.88.1 silently uses the last of several differing Content-Length values (hardening notes §3.2).
+            if let previous = contentLength, previous != value {
+                abortReason = .conflictingContentLength
+                return false
+            }
+            contentLength = value
+        }
+        if captureHeaders { headers.append((name, value)) }
+        return true
+    }
+}
+
+private let curlWriteCallback: curl_write_callback = { data, size, count, userdata in
+    guard let userdata, let data else { return 0 }
+    let length = size * count
+    let transfer = CurlTransfer.from(userdata)
+    return transfer.receiveBody(UnsafeRawBufferPointer(start: data, count: length)) ? length : 0
+}
+
+private let curlHeaderCallback: curl_write_callback = { data, size, count, userdata in
+    guard let userdata, let data else { return 0 }
+    let length = size * count
+    let transfer = CurlTransfer.from(userdata)
+    return transfer.receiveHeaderLine(UnsafeRawBufferPointer(start: data, count: length)) ? length : 0
+}

@@ -1,0 +1,269 @@
+import CCurl
+import FanoutCore
+import Glibc
+
+/// Identifies an upstream call so it can be cancelled.
+struct TransferID: Hashable {
+    fileprivate let raw: UInt64
+}
+
+/// A worker's upstream HTTP client: one libcurl multi handle driven by the worker's `EventLoop` through
+/// `curl_multi_socket_action` (the ephiperfifo pattern, without its shortcuts; see
+/// `../shared/notes/libcurl-epoll.md`).
+///
+/// - The socket and timer callbacks only record state (epoll interest, one loop timer); they never call libcurl.
+/// - Easy handles are pooled and reused; options that never change are set once.
+/// - Admission control is ours: at most `limits[upstream]` transfers per upstream are inside libcurl at
+///   once; the rest wait in a FIFO (libcurl 7.88.1's own pending queue is expensive, notes §2.1).
+/// - Completions run after `curl_multi_info_read` is drained, never inside a libcurl callback, so a
+///   completion may start or cancel other transfers.
+final class UpstreamClient: EventHandler {
+    private let loop: EventLoop
+    private let multi: UnsafeMutableRawPointer
+    private var free: [CurlTransfer] = []
+    private var active: [UInt64: CurlTransfer] = [:]
+    private var queues: [[QueuedCall]]
+    private var queueHeads: [Int]
+    private var inFlight: [Int]
+    private let limits: [Int]
+    private var queuedIDs: Set<UInt64> = []
+    private var nextID: UInt64 = 1
+    private var curlTimer: TimerID?
+    private var closed = false
+
+    private struct QueuedCall {
+        var id: UInt64
+        var request: UpstreamRequest
+        var startedAt: UInt64
+        var completion: (UpstreamResult) -> Void
+    }
+
+    /// - Parameters:
+    ///   - limits: per upstream index, how many transfers may be in libcurl at once on this worker.
+    init?(loop: EventLoop, limits: [Int]) {
+        guard let multi = curl_multi_init() else { return nil }
+        self.loop = loop
+        self.multi = multi
+        self.limits = limits
+        queues = Array(repeating: [], count: limits.count)
+        queueHeads = Array(repeating: 0, count: limits.count)
+        inFlight = Array(repeating: 0, count: limits.count)
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        _ = ccurl_multi_setopt_socket_function(multi, curlSocketCallback)
+        _ = ccurl_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, me)
+        _ = ccurl_multi_setopt_timer_function(multi, curlTimerCallback)
+        _ = ccurl_multi_setopt_pointer(multi, CURLMOPT_TIMERDATA, me)
+        // An explicit idle-pool size: the default (4 × handles currently added) collapses after a burst.
+        _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(16, min(4096, limits.reduce(0, +))))
+    }
+
+    /// Calls in flight or queued.
+    var pendingCount: Int { active.count + queuedIDs.count }
+
+    // MARK: - Starting and cancelling
+
+    /// Starts `request`; `completion` runs later on the loop thread, exactly once, unless `cancel` is called first.
+    @discardableResult
+    func start(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> TransferID {
+        let id = nextID
+        nextID += 1
+        let call = QueuedCall(id: id, request: request, startedAt: loop.now, completion: completion)
+        if closed {
+            loop.schedule(afterMilliseconds: 0) {
+                completion(UpstreamResult(outcome: .failure(.connection("worker is shutting down")), elapsedMs: 0))
+            }
+        } else if inFlight[request.upstream] < limits[request.upstream] {
+            launch(call)
+        } else {
+            queues[request.upstream].append(call)
+            queuedIDs.insert(id)
+        }
+        return TransferID(raw: id)
+    }
+
+    /// Stops a call without running its completion. A started HTTP/1.1 connection is closed by libcurl,
+    /// not reused.
+    func cancel(_ transferID: TransferID) {
+        if queuedIDs.remove(transferID.raw) != nil { return }  // skipped when it reaches the queue's head
+        guard let transfer = active.removeValue(forKey: transferID.raw) else { return }
+        curl_multi_remove_handle(multi, transfer.easy)
+        recycle(transfer)
+        admitNext(upstream: transfer.upstream)
+    }
+
+    private func launch(_ call: QueuedCall) {
+        let remainingMs = call.request.deadline > loop.now ? Int((call.request.deadline - loop.now) / 1_000_000) : 0
+        if remainingMs <= 0 {
+            finish(call.completion, .failure(.timeout), startedAt: call.startedAt)
+            return
+        }
+        guard let transfer = free.popLast() ?? CurlTransfer() else {
+            finish(call.completion, .failure(.connection("could not create a libcurl handle")), startedAt: call.startedAt)
+            return
+        }
+        transfer.id = call.id
+        transfer.upstream = call.request.upstream
+        transfer.startedAt = call.startedAt
+        transfer.completion = call.completion
+        transfer.prepare(call.request, timeoutMs: min(call.request.timeoutMs, remainingMs))
+        active[call.id] = transfer
+        inFlight[call.request.upstream] += 1
+        let code = curl_multi_add_handle(multi, transfer.easy)
+        if code != CURLM_OK {
+            active.removeValue(forKey: call.id)
+            inFlight[call.request.upstream] -= 1
+            transfer.completion = nil
+            free.append(transfer)
+            finish(call.completion, .failure(.connection(String(cString: curl_multi_strerror(code)))), startedAt: call.startedAt)
+        }
+    }
+
+    private func recycle(_ transfer: CurlTransfer) {
+        inFlight[transfer.upstream] -= 1
+        transfer.completion = nil
+        transfer.body = []
+        free.append(transfer)
+    }
+
+    private func admitNext(upstream: Int) {
+        while inFlight[upstream] < limits[upstream], queueHeads[upstream] < queues[upstream].count {
+            let call = queues[upstream][queueHeads[upstream]]
+            queueHeads[upstream] += 1
+            if queueHeads[upstream] == queues[upstream].count {
+                queues[upstream].removeAll(keepingCapacity: true)
+                queueHeads[upstream] = 0
+            }
+            if queuedIDs.remove(call.id) == nil { continue }  // cancelled while queued
+            launch(call)
+        }
+    }
+
+    private func finish(_ completion: (UpstreamResult) -> Void, _ outcome: Result<UpstreamResponse, CallFailure>, startedAt: UInt64) {
+        loop.refreshNow()
+        completion(UpstreamResult(outcome: outcome, elapsedMs: Double(loop.now &- startedAt) / 1_000_000))
+    }
+
+    // MARK: - Loop integration
+
+    func handleEvent(fd: Int32, events: UInt32) {
+        var bits: Int32 = 0
+        if events & (Interest.read.rawValue | Interest.hangup.rawValue | Interest.error.rawValue) != 0 { bits |= CURL_CSELECT_IN }
+        if events & Interest.write.rawValue != 0 { bits |= CURL_CSELECT_OUT }
+        if events & Interest.error.rawValue != 0 { bits |= CURL_CSELECT_ERR }
+        var running: Int32 = 0
+        _ = curl_multi_socket_action(multi, fd, bits, &running)
+        completeFinishedTransfers()
+    }
+
+    fileprivate func socketChanged(fd: Int32, what: Int32) {
+        switch what {
+        case CURL_POLL_REMOVE:
+            loop.deregister(fd: fd)
+        default:
+            var interest: Interest = []
+            if what & CURL_POLL_IN != 0 { interest.insert(.read) }
+            if what & CURL_POLL_OUT != 0 { interest.insert(.write) }
+            if loop.isRegistered(fd: fd) {
+                loop.setInterest(fd: fd, interest)
+            } else {
+                loop.register(fd: fd, interest: interest, handler: self)
+            }
+        }
+    }
+
+    fileprivate func timerChanged(milliseconds: Int) {
+        if let timer = curlTimer { loop.cancel(timer) }
+        curlTimer = nil
+        guard milliseconds >= 0 else { return }
+        curlTimer = loop.schedule(afterMilliseconds: milliseconds) { [weak self] in
+            guard let self else { return }
+            self.curlTimer = nil
+            var running: Int32 = 0
+            _ = curl_multi_socket_action(self.multi, CURL_SOCKET_TIMEOUT, 0, &running)
+            self.completeFinishedTransfers()
+        }
+    }
+
+    private func completeFinishedTransfers() {
+        var queued: Int32 = 0
+        var finished: [(CurlTransfer, CURLcode)] = []
+        while true {
+            let message = ccurl_multi_info_read_done(multi, &queued)
+            guard message.done != 0, let easy = message.easy else { break }
+            var privatePointer: UnsafeMutablePointer<CChar>?
+            _ = ccurl_easy_getinfo_pointer(easy, CURLINFO_PRIVATE, &privatePointer)
+            guard let privatePointer else { continue }
+            let transfer = CurlTransfer.from(UnsafeMutableRawPointer(privatePointer))
+            curl_multi_remove_handle(multi, easy)
+            finished.append((transfer, message.result))
+        }
+        for (transfer, code) in finished {
+            guard active.removeValue(forKey: transfer.id) != nil, let completion = transfer.completion else { continue }
+            let outcome = result(of: transfer, code: code)
+            let startedAt = transfer.startedAt
+            let upstream = transfer.upstream
+            recycle(transfer)
+            finish(completion, outcome, startedAt: startedAt)
+            admitNext(upstream: upstream)
+        }
+    }
+
+    private func result(of transfer: CurlTransfer, code: CURLcode) -> Result<UpstreamResponse, CallFailure> {
+        if code == CURLE_OK {
+            var status = 0
+            _ = ccurl_easy_getinfo_long(transfer.easy, CURLINFO_RESPONSE_CODE, &status)
+            return .success(
+                UpstreamResponse(status: status, contentType: transfer.contentType, headers: transfer.headers, body: transfer.body))
+        }
+        if let reason = transfer.abortReason {
+            switch reason {
+            case .bodyTooLarge: return .failure(.tooLarge)
+            case .headersTooLarge: return .failure(.connection("response headers over \(CurlTransfer.maxHeaderBytes) bytes"))
+            case .conflictingContentLength: return .failure(.connection("conflicting Content-Length headers"))
+            }
+        }
+        switch code {
+        case CURLE_OPERATION_TIMEDOUT:
+            return .failure(.timeout)
+        case CURLE_COULDNT_CONNECT:
+            return .failure(.refused)
+        case CURLE_COULDNT_RESOLVE_HOST:
+            return .failure(.unreachable(transfer.errorText(code)))
+        default:
+            return .failure(.connection(transfer.errorText(code)))
+        }
+    }
+
+    // MARK: - Shutdown
+
+    /// Fails queued calls, aborts running ones and frees every libcurl handle. Call on the loop thread while
+    /// the loop still exists (never from a deinit: libcurl calls back into this object during cleanup).
+    func close() {
+        guard !closed else { return }
+        closed = true
+        if let timer = curlTimer { loop.cancel(timer) }
+        curlTimer = nil
+        for (_, transfer) in active {
+            curl_multi_remove_handle(multi, transfer.easy)
+            transfer.destroy()
+        }
+        active.removeAll()
+        for transfer in free { transfer.destroy() }
+        free.removeAll()
+        queuedIDs.removeAll()
+        curl_multi_cleanup(multi)
+    }
+}
+
+
+private let curlSocketCallback: curl_socket_callback = { _, fd, what, clientp, _ in
+    guard let clientp else { return 0 }
+    Unmanaged<UpstreamClient>.fromOpaque(clientp).takeUnretainedValue().socketChanged(fd: fd, what: what)
+    return 0
+}
+
+private let curlTimerCallback: curl_multi_timer_callback = { _, timeoutMs, clientp in
+    guard let clientp else { return 0 }
+    Unmanaged<UpstreamClient>.fromOpaque(clientp).takeUnretainedValue().timerChanged(milliseconds: timeoutMs)
+    return 0
+}

@@ -1,0 +1,177 @@
+import Glibc
+
+// MARK: - Serving one connection
+
+extension StubServer {
+    /// How a connection thread closes its socket.
+    enum ConnectionEnding {
+        /// Plain `close` (FIN, or RST if unread request bytes remain).
+        case close
+        /// `SO_LINGER` 0, then `close`: the peer sees RST.
+        case reset
+    }
+
+    /// The headers of a `.json` behavior.
+    static let json = [("Content-Type", "application/json")]
+
+    /// Serves requests on `fd` until the client closes, a behavior closes, or the stub stops.
+    func serve(_ fd: CInt) -> ConnectionEnding {
+        let reader = SocketReader(fd: fd)
+        while true {
+            let request: StubRequest
+            do {
+                guard let next = try self.readRequest(from: reader, fd: fd) else {
+                    return .close
+                }
+                request = next
+            } catch let error as TestSupportError where error.kind == .malformed {
+                let response = Self.response(
+                    status: 400,
+                    headers: Self.json,
+                    body: Array(#"{"error":"bad request"}"#.utf8),
+                    closing: true,
+                    http10KeepAlive: false,
+                    omitBody: false
+                )
+                try? TCPSocket.sendAll(fd, response)
+                return .close
+            } catch {
+                return .close
+            }
+            self.withLock { $0.requests.append(request) }
+
+            switch self.routes[request.path] ?? self.fallback {
+            case .respond(let status, let headers, let body, let delayMs):
+                guard self.respond(fd, to: request, status: status, headers: headers, body: body, delay: delayMs) else {
+                    return .close
+                }
+            case .json(let text, let delayMs):
+                let body = Array(text.utf8)
+                guard self.respond(fd, to: request, status: 200, headers: Self.json, body: body, delay: delayMs) else {
+                    return .close
+                }
+            case .closeWithoutResponse:
+                return .close
+            case .neverRespond:
+                // Hold the socket until the client closes or stop() shuts it down; discard anything sent.
+                _ = reader.takeBuffered()
+                while (try? reader.fill()) == true {
+                    _ = reader.takeBuffered()
+                }
+                return .close
+            case .resetAfterHeaders:
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                try? TCPSocket.sendAll(fd, Array(head.utf8) + Array("0123456789".utf8))
+                return .reset
+            case .raw(let bytes, let delayMs):
+                self.pause(milliseconds: delayMs)
+                if !self.isStopped {
+                    try? TCPSocket.sendAll(fd, bytes)
+                }
+                return .close
+            }
+        }
+    }
+
+    /// Reads one complete request (head and body).
+    /// - Returns: `nil` if the client closed cleanly between requests.
+    private func readRequest(from reader: SocketReader, fd: CInt) throws -> StubRequest? {
+        let call = "read request"
+        guard let head = try HTTPWire.readHead(from: reader, call: call) else {
+            return nil
+        }
+        let parts = head.startLine.split(separator: " ", omittingEmptySubsequences: true)
+        guard parts.count == 3, parts[2].hasPrefix("HTTP/1.") else {
+            throw TestSupportError.malformed(call: call, detail: "bad request line: \(head.startLine)")
+        }
+        let chunked = HTTPWire.isChunked(head.headers)
+        let length = chunked ? nil : try HTTPWire.contentLength(in: head.headers, call: call)
+        let expectsBody = chunked || (length ?? 0) > 0
+        if expectsBody && HTTPWire.headerHasToken("Expect", "100-continue", in: head.headers) {
+            try TCPSocket.sendAll(fd, Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+        }
+        var body: [UInt8] = []
+        if chunked {
+            body = try HTTPWire.readChunkedBody(from: reader, call: call)
+        } else if let length {
+            body = try HTTPWire.readBody(length: length, from: reader, call: call)
+        }
+        let target = String(parts[1])
+        return StubRequest(
+            method: String(parts[0]),
+            target: target,
+            path: StubRequest.path(of: target),
+            version: String(parts[2]),
+            headers: head.headers,
+            body: body
+        )
+    }
+
+    /// Writes one response after `delayMs`.
+    /// - Returns: `true` if the connection should serve another request.
+    private func respond(
+        _ fd: CInt,
+        to request: StubRequest,
+        status: Int,
+        headers: [(String, String)],
+        body: [UInt8],
+        delay delayMs: Int
+    ) -> Bool {
+        self.pause(milliseconds: delayMs)
+        if self.isStopped {
+            return false
+        }
+        let keepAlive: Bool
+        if request.version == "HTTP/1.0" {
+            keepAlive = HTTPWire.headerHasToken("Connection", "keep-alive", in: request.headers)
+        } else {
+            keepAlive = !HTTPWire.headerHasToken("Connection", "close", in: request.headers)
+        }
+        let closing = !keepAlive || HTTPWire.headerHasToken("Connection", "close", in: headers)
+        let response = Self.response(
+            status: status,
+            headers: headers,
+            body: body,
+            closing: closing,
+            http10KeepAlive: keepAlive && request.version == "HTTP/1.0",
+            omitBody: request.method == "HEAD"
+        )
+        do {
+            try TCPSocket.sendAll(fd, response)
+        } catch {
+            return false
+        }
+        return !closing
+    }
+
+    /// Serializes a response, adding `Content-Length` and `Connection` headers where the script left them out.
+    static func response(
+        status: Int,
+        headers: [(String, String)],
+        body: [UInt8],
+        closing: Bool,
+        http10KeepAlive: Bool,
+        omitBody: Bool
+    ) -> [UInt8] {
+        var head = "HTTP/1.1 \(status) \(HTTPWire.reasonPhrase(status))\r\n"
+        for (name, value) in headers {
+            head += "\(name): \(value)\r\n"
+        }
+        let framed =
+            HTTPWire.value(of: "Content-Length", in: headers) != nil
+            || HTTPWire.value(of: "Transfer-Encoding", in: headers) != nil
+        let bodyless = (100..<200).contains(status) || status == 204 || status == 304
+        if !framed && !bodyless {
+            head += "Content-Length: \(body.count)\r\n"
+        }
+        if HTTPWire.value(of: "Connection", in: headers) == nil {
+            if closing {
+                head += "Connection: close\r\n"
+            } else if http10KeepAlive {
+                head += "Connection: keep-alive\r\n"
+            }
+        }
+        head += "\r\n"
+        return Array(head.utf8) + (omitBody ? [] : body)
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+
+/// A scripted HTTP/1.1 upstream for end-to-end tests, on plain blocking sockets and its own threads.
+///
+/// It deliberately does not use the proxy's event loop: a bug there must not be able to hide itself by
+/// breaking the oracle too. It binds `127.0.0.1:0`, so tests read ``port`` or ``baseURL`` after creating it.
+///
+/// ```swift
+/// let users = try UpstreamStub(routes: [
+///     "/users/me": .json(#"{"id":1}"#, delayMs: 50),
+///     "/slow": .neverRespond,
+/// ])
+/// defer { users.stop() }
+/// ```
+///
+/// Routes are looked up by path (the request target without its query). Connections are kept alive
+/// (HTTP/1.1 default, `Connection: close` and HTTP/1.0 honoured) and pipelined requests are answered in
+/// order. Request bodies may be sent with `Content-Length` or `Transfer-Encoding: chunked`; an
+/// `Expect: 100-continue` request gets an interim `100 Continue` before its body is read.
+public final class UpstreamStub: @unchecked Sendable {
+    // @unchecked: the only stored property is `server`, whose mutable state is guarded by its lock.
+
+    /// What the stub does with a request on a given route.
+    public enum Behavior: Sendable {
+        /// Answers with this status, headers and body after `delayMs`, keeping the connection alive.
+        /// `Content-Length` is added unless `headers` has `Content-Length` or `Transfer-Encoding`
+        /// (not for 1xx, 204 and 304).
+        case respond(
+            status: Int = 200,
+            headers: [(String, String)] = [("Content-Type", "application/json")],
+            body: [UInt8],
+            delayMs: Int = 0
+        )
+        /// 200 with `Content-Type: application/json` and this body, after `delayMs`.
+        case json(String, delayMs: Int = 0)
+        /// Reads the request, then closes the connection without answering.
+        case closeWithoutResponse
+        /// Reads the request, then holds the connection open without answering until the client closes it
+        /// or the stub stops.
+        case neverRespond
+        /// Sends a 200 head declaring `Content-Length: 100`, then 10 body bytes, then resets the connection
+        /// (`SO_LINGER` 0 and `close`, so the peer sees RST).
+        case resetAfterHeaders
+        /// Writes these bytes verbatim as the whole response after `delayMs`, then closes.
+        case raw([UInt8], delayMs: Int = 0)
+    }
+
+    private let server: StubServer
+
+    /// Binds `127.0.0.1:0`, listens, and starts serving on background threads (one accept thread, one
+    /// thread per connection).
+    /// - Parameters:
+    ///   - routes: behavior per request path (exact match, query ignored).
+    ///   - fallback: behavior for every other path; by default a JSON 404.
+    /// - Throws: ``TestSupportError`` if the socket cannot be created, bound or put into listening state.
+    public init(
+        routes: [String: Behavior],
+        fallback: Behavior = .respond(status: 404, body: Array(#"{"error":"not found"}"#.utf8))
+    ) throws {
+        self.server = try StubServer(routes: routes, fallback: fallback)
+        self.server.start()
+    }
+
+    deinit {
+        self.server.stop()
+    }
+
+    /// The port the stub listens on.
+    public var port: UInt16 { self.server.port }
+
+    /// `"http://127.0.0.1:PORT"`.
+    public var baseURL: String { "http://127.0.0.1:\(self.port)" }
+
+    /// How many complete requests have been received so far, on all connections. A request counts as soon as
+    /// it has been read, before its behavior runs, so the count is current once its response arrives.
+    public var requestCount: Int { self.server.withLock { $0.requests.count } }
+
+    /// How many requests have been received for `path` (exact match, query ignored).
+    public func requests(forPath path: String) -> Int {
+        self.server.withLock { state in state.requests.count(where: { $0.path == path }) }
+    }
+
+    /// Every request received so far, in arrival order.
+    public var receivedRequests: [StubRequest] { self.server.withLock { $0.requests } }
+
+    /// How many connections have been accepted since the stub started.
+    public var connectionsAccepted: Int { self.server.withLock { $0.connectionsAccepted } }
+
+    /// How many accepted connections are still open on the stub's side.
+    public var activeConnections: Int { self.server.withLock { $0.connections.count } }
+
+    /// Closes the listener and every connection and waits for the stub's threads to finish.
+    ///
+    /// Threads blocked in `accept`, `recv`, `send` or a response delay are woken (`shutdown(SHUT_RDWR)`,
+    /// then a condition broadcast), so this returns promptly. Idempotent; `deinit` calls it too. The wait is
+    /// bounded at 2 s so a test run can never hang here; a warning goes to standard error if it expires.
+    public func stop() {
+        self.server.stop()
+    }
+}

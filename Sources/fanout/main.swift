@@ -1,0 +1,115 @@
+import FanoutCore
+import FanoutRuntime
+import Glibc
+
+/// The fanout command line: `fanout`, `fanout serve [-c FILE]`, `fanout check FILE`, `--help`, `--version`.
+/// Parsing and validation happen here; everything else lives in FanoutRuntime.
+let version = "0.1.0"
+
+let usage = """
+    fanout \(version): a reverse proxy that fans one request out to many upstream calls.
+
+    Usage:
+      fanout                     serve ./proxy.conf
+      fanout serve [-c FILE]     serve FILE (default ./proxy.conf)
+      fanout check FILE          validate FILE and exit: 0 if valid, 1 with file:line:column errors
+      fanout --help              this text
+      fanout --version           print the version
+
+    Signals: SIGTERM or SIGINT stop accepting, let in-flight requests finish (shutdown_timeout), exit 0.
+    Logs: one JSON access-log line per request on stdout; errors on stderr.
+    """
+
+enum Command {
+    case serve(path: String)
+    case check(path: String)
+    case help
+    case version
+}
+
+/// A command line fanout does not understand; the message says what was expected.
+struct UsageError: Error {
+    var message: String
+}
+
+func parse(_ arguments: [String]) -> Result<Command, UsageError> {
+    var rest = arguments[...]
+    guard let first = rest.first else { return .success(.serve(path: "proxy.conf")) }
+    switch first {
+    case "-h", "--help", "help":
+        return .success(.help)
+    case "-V", "--version", "version":
+        return .success(.version)
+    case "check":
+        rest = rest.dropFirst()
+        if rest.first == "-c" { rest = rest.dropFirst() }
+        guard let path = rest.first, rest.count == 1 else { return .failure(UsageError(message: "check takes exactly one FILE")) }
+        return .success(.check(path: path))
+    case "serve", "-c", "--config":
+        if first == "serve" { rest = rest.dropFirst() }
+        if rest.isEmpty { return .success(.serve(path: "proxy.conf")) }
+        guard rest.first == "-c" || rest.first == "--config", rest.count == 2, let path = rest.last else {
+            return .failure(UsageError(message: "serve takes -c FILE"))
+        }
+        return .success(.serve(path: path))
+    default:
+        return .failure(UsageError(message: "unknown command '\(first)'"))
+    }
+}
+
+func run() -> Int32 {
+    switch parse(Array(CommandLine.arguments.dropFirst())) {
+    case .failure(let error):
+        ErrorLog.write("\(error.message)\n\n\(usage)")
+        return 2
+    case .success(.help):
+        print(usage)
+        return 0
+    case .success(.version):
+        print("fanout \(version)")
+        return 0
+    case .success(.check(let path)):
+        do {
+            let config = try ConfigFile.load(path: path)
+            print("\(path): ok (\(config.routes.count) routes, \(config.upstreams.count) upstreams)")
+            return 0
+        } catch {
+            ErrorLog.write("\(error)")
+            return 1
+        }
+    case .success(.serve(let path)):
+        let config: FanoutConfig
+        do {
+            config = try ConfigFile.load(path: path)
+        } catch {
+            ErrorLog.write("\(error)")
+            return 1
+        }
+        Signals.blockShutdownSignals()
+        let accessLog: StdoutAccessLog? = config.accessLog == .stdout ? StdoutAccessLog() : nil
+        let server = FanoutServer(config: config, accessLog: accessLog)
+        do {
+            try server.start()
+        } catch {
+            ErrorLog.write("\(error)")
+            return 1
+        }
+        let addresses = zip(config.listen, server.ports).map { "\($0.host):\($1)" }.joined(separator: ", ")
+        ErrorLog.write("serving \(path) on \(addresses) with \(server.workerCount) worker(s)")
+        while true {
+            let signal = Signals.waitForShutdownSignal()
+            if signal == "SIGHUP" {
+                ErrorLog.write("SIGHUP: configuration reload is not supported yet; still serving")
+                continue
+            }
+            ErrorLog.write("\(signal): draining (up to \(config.timeouts.shutdownMs) ms)")
+            break
+        }
+        server.shutdown()
+        accessLog?.close()
+        ErrorLog.write("stopped")
+        return 0
+    }
+}
+
+exit(run())

@@ -1,0 +1,356 @@
+import Testing
+
+@testable import FanoutCore
+
+@Suite struct ConfigParserTests {
+    static let fullFile = """
+        # fanout sample
+        listen 127.0.0.1:8080
+        listen [::1]:9090
+        listen :7070
+        workers 4
+        access_log off
+        forward_headers Accept-Language User-Agent X-Request-Id
+        max_request_line 16k; max_header_bytes 64KiB; max_headers 50; max_body 2m
+        keepalive_requests 500
+        max_response_body 4MiB
+        client_timeout 5s; keepalive_timeout 1m; send_timeout 1.5s; shutdown_timeout 250ms
+
+        upstream partner {
+            url https://API.Partner.example/base/
+            connect_timeout 500ms
+            timeout 3s
+            max_connections 16
+            header X-Api-Key ${PARTNER_KEY}
+            header X-Region "${REGION:-eu-west}"
+        }
+
+        route GET /products/{id}/overview {
+            deadline 1500ms
+            call product GET partner /v1/products/{id}
+            call reviews GET http://127.0.0.1:9002/reviews?product={id}&lang={query.lang} optional timeout=400ms header=X-Trace:abc
+            call stock get http://127.0.0.1:9002/stock/{id}
+        }
+        route * /api/{rest...} {
+            proxy partner /v2/{rest...}
+            timeout 5s
+        }
+        route GET,HEAD /legacy/{rest...} {
+            proxy https://legacy.example:8443/old
+        }
+        route POST /passthrough { proxy partner; }
+        route GET /health {
+            respond 200 `{"status":"ok", "note": "# not a comment ${NOT_INTERPOLATED}"}`
+            content_type "application/json; charset=utf-8"
+            header Cache-Control no-store
+            delay 120ms
+        }
+        route GET /empty { respond 204; }
+        """
+
+    static let environment = ["PARTNER_KEY": "secret-123"]
+
+    @Test func parsesFullFileIntoModel() throws {
+        let config = try ConfigParser.parse(Self.fullFile, file: "proxy.conf", environment: Self.environment)
+
+        #expect(
+            config.listen == [
+                ListenAddress(host: "127.0.0.1", port: 8080),
+                ListenAddress(host: "::1", port: 9090),
+                ListenAddress(host: "*", port: 7070),
+            ]
+        )
+        #expect(config.workers == .fixed(4))
+        #expect(config.accessLog == .off)
+        #expect(config.forwardHeaders == ["accept-language", "user-agent", "x-request-id"])
+        #expect(config.limits.maxRequestLineBytes == 16 * 1024)
+        #expect(config.limits.maxHeaderBytes == 64 * 1024)
+        #expect(config.limits.maxHeaderCount == 50)
+        #expect(config.limits.maxBodyBytes == 2 * 1024 * 1024)
+        #expect(config.limits.keepaliveRequests == 500)
+        #expect(config.limits.maxUpstreamBodyBytes == 4 * 1024 * 1024)
+        #expect(config.timeouts.clientMs == 5_000)
+        #expect(config.timeouts.keepaliveMs == 60_000)
+        #expect(config.timeouts.sendMs == 1_500)
+        #expect(config.timeouts.shutdownMs == 250)
+    }
+
+    @Test func parsesNamedAndImplicitUpstreams() throws {
+        let config = try ConfigParser.parse(Self.fullFile, file: "proxy.conf", environment: Self.environment)
+        #expect(
+            config.upstreams.map(\.name) == ["partner", "http://127.0.0.1:9002", "https://legacy.example:8443/old"]
+        )
+
+        let partner = config.upstreams[0]
+        #expect(
+            partner.origin == UpstreamOrigin(scheme: "https", host: "api.partner.example", port: 443, basePath: "/base")
+        )
+        #expect(partner.origin.urlPrefix == "https://api.partner.example:443/base")
+        #expect(partner.connectTimeoutMs == 500)
+        #expect(partner.timeoutMs == 3_000)
+        #expect(partner.maxConnections == 16)
+        #expect(
+            partner.headers == [
+                HeaderField(name: "X-Api-Key", value: "secret-123"), HeaderField(name: "X-Region", value: "eu-west"),
+            ]
+        )
+        #expect(partner.isImplicit == false)
+        #expect(partner.location == SourceLocation(file: "proxy.conf", line: 13, column: 1))
+
+        let implicit = config.upstreams[1]
+        #expect(implicit.isImplicit)
+        #expect(implicit.origin == UpstreamOrigin(scheme: "http", host: "127.0.0.1", port: 9002, basePath: ""))
+        #expect(implicit.connectTimeoutMs == 2_000)
+        #expect(implicit.timeoutMs == 10_000)
+        #expect(implicit.maxConnections == 64)
+        #expect(implicit.headers.isEmpty)
+
+        let legacy = config.upstreams[2]
+        #expect(legacy.isImplicit)
+        #expect(legacy.origin == UpstreamOrigin(scheme: "https", host: "legacy.example", port: 8443, basePath: "/old"))
+    }
+
+    @Test func parsesCompositeRoute() throws {
+        let config = try ConfigParser.parse(Self.fullFile, file: "proxy.conf", environment: Self.environment)
+        let route = config.routes[0]
+        #expect(route.displayName == "GET /products/{id}/overview")
+        #expect(route.methods == .only(["GET"]))
+        #expect(route.location == SourceLocation(file: "proxy.conf", line: 22, column: 1))
+        guard case .composite(let composite) = route.action else {
+            Issue.record("expected a composite route, got \(route.action)")
+            return
+        }
+        #expect(composite.deadlineMs == 1_500)
+        #expect(composite.calls.map(\.name) == ["product", "reviews", "stock"])
+        #expect(composite.calls.map(\.upstream) == [0, 1, 1])
+        #expect(composite.calls.map(\.method) == ["GET", "GET", "GET"])
+        #expect(
+            composite.calls.map(\.target.raw) == [
+                "/v1/products/{id}", "/reviews?product={id}&lang={query.lang}", "/stock/{id}",
+            ]
+        )
+
+        let product = composite.calls[0]
+        #expect(product.required)
+        #expect(product.timeoutMs == nil)
+        #expect(product.headers.isEmpty)
+        #expect(product.location == SourceLocation(file: "proxy.conf", line: 24, column: 5))
+
+        let reviews = composite.calls[1]
+        #expect(reviews.required == false)
+        #expect(reviews.timeoutMs == 400)
+        #expect(reviews.headers == [HeaderField(name: "X-Trace", value: "abc")])
+        let values = TemplateValues(
+            routeParameters: ["id": ["42"]],
+            query: try QueryParameters(parsing: "lang=en")
+        )
+        #expect(try reviews.target.render(values) == "/reviews?product=42&lang=en")
+    }
+
+    @Test func parsesProxyRoutes() throws {
+        let config = try ConfigParser.parse(Self.fullFile, file: "proxy.conf", environment: Self.environment)
+        guard case .proxy(let api) = config.routes[1].action,
+            case .proxy(let legacy) = config.routes[2].action,
+            case .proxy(let passthrough) = config.routes[3].action
+        else {
+            Issue.record("expected proxy routes")
+            return
+        }
+        #expect(config.routes[1].methods == .any)
+        #expect(api.upstream == 0)
+        #expect(api.target?.raw == "/v2/{rest...}")
+        #expect(api.timeoutMs == 5_000)
+        #expect(config.routes[2].methods == .only(["GET", "HEAD"]))
+        #expect(legacy.upstream == 2)
+        #expect(legacy.target == nil)
+        #expect(legacy.timeoutMs == nil)
+        #expect(passthrough.upstream == 0)
+        #expect(passthrough.target == nil)
+    }
+
+    @Test func parsesRespondRoutes() throws {
+        let config = try ConfigParser.parse(Self.fullFile, file: "proxy.conf", environment: Self.environment)
+        guard case .respond(let health) = config.routes[4].action, case .respond(let empty) = config.routes[5].action
+        else {
+            Issue.record("expected respond routes")
+            return
+        }
+        #expect(health.status == 200)
+        #expect(
+            String(decoding: health.body, as: UTF8.self)
+                == ##"{"status":"ok", "note": "# not a comment ${NOT_INTERPOLATED}"}"##
+        )
+        #expect(health.contentType == "application/json; charset=utf-8")
+        #expect(health.headers == [HeaderField(name: "Cache-Control", value: "no-store")])
+        #expect(health.delayMs == 120)
+        #expect(empty.status == 204)
+        #expect(empty.body.isEmpty)
+        #expect(empty.contentType == "application/json")
+        #expect(empty.delayMs == 0)
+    }
+
+    @Test func parsesTheGrammarSampleWithTrailingComments() throws {
+        let text = """
+            max_request_line 8k; max_header_bytes 32k; max_headers 100; max_body 1m; keepalive_requests 1000; max_response_body 8m
+            client_timeout 10s; keepalive_timeout 75s; send_timeout 30s; shutdown_timeout 10s
+
+            upstream partner {               # name: [A-Za-z0-9_-]+, unique
+                url https://api.partner.example/base   # required: http(s) only
+                connect_timeout 2s
+                timeout 10s
+                max_connections 64
+                header X-Api-Key ${PARTNER_KEY}        # repeatable
+            }
+
+            route GET /products/{id}/overview {        # METHODS: `*`, a method, or a comma list `GET,HEAD`
+                deadline 1500ms
+                call product GET partner /v1/products/{id}
+                call reviews GET http://127.0.0.1:9002/reviews?product={id}&lang={query.lang} optional timeout=400ms header=X-Trace:abc
+            }
+            route * /api/{rest...} {
+                proxy partner /v2/{rest...}            # or `proxy partner` or `proxy http://host:port/prefix`
+                timeout 5s
+            }
+            route GET /health {
+                respond 200 `{"status":"ok"}`          # status 100..599, body optional (backtick/quoted/bare)
+                content_type application/json           # default application/json
+                header Cache-Control no-store
+                delay 120ms
+            }
+            """
+        let config = try ConfigParser.parse(text, file: "proxy.conf", environment: ["PARTNER_KEY": "k"])
+        #expect(config.limits == ServerLimits())
+        #expect(config.timeouts == ServerTimeouts())
+        #expect(config.upstreams.map(\.name) == ["partner", "http://127.0.0.1:9002"])
+        #expect(config.routes.map(\.displayName) == ["GET /products/{id}/overview", "* /api/{rest...}", "GET /health"])
+    }
+
+    @Test func emptyFileGivesDefaults() throws {
+        let config = try ConfigParser.parse("# nothing\n\n", file: "proxy.conf", environment: [:])
+        #expect(config.listen == [ListenAddress(host: "127.0.0.1", port: 8080)])
+        #expect(config.workers == .auto)
+        #expect(config.accessLog == .stdout)
+        #expect(config.forwardHeaders == ["accept-language", "user-agent"])
+        #expect(config.limits == ServerLimits())
+        #expect(config.limits.maxRequestLineBytes == 8 * 1024)
+        #expect(config.limits.maxUpstreamBodyBytes == 8 * 1024 * 1024)
+        #expect(config.timeouts == ServerTimeouts())
+        #expect(config.upstreams.isEmpty)
+        #expect(config.routes.isEmpty)
+    }
+
+    @Test func compositeDeadlineDefaultsToFiveSeconds() throws {
+        let config = try ConfigParser.parse(
+            "route GET /a { call one GET http://h:1/x }",
+            file: "proxy.conf",
+            environment: [:]
+        )
+        guard case .composite(let composite) = config.routes[0].action else {
+            Issue.record("expected a composite route")
+            return
+        }
+        #expect(composite.deadlineMs == 5_000)
+        #expect(composite.calls[0].required)
+        #expect(config.upstreams.map(\.name) == ["http://h:1"])
+    }
+
+    @Test func implicitUpstreamsAreSharedByOrigin() throws {
+        let text = """
+            route GET /a {
+                call one GET http://Example.com/x
+                call two GET http://example.com:80/y
+                call three GET https://example.com/z
+            }
+            route GET /b { proxy http://example.com }
+            """
+        let config = try ConfigParser.parse(text, file: "proxy.conf", environment: [:])
+        #expect(config.upstreams.map(\.name) == ["http://example.com", "https://example.com"])
+        guard case .composite(let composite) = config.routes[0].action, case .proxy(let proxy) = config.routes[1].action
+        else {
+            Issue.record("unexpected actions")
+            return
+        }
+        #expect(composite.calls.map(\.upstream) == [0, 0, 1])
+        #expect(proxy.upstream == 0)
+    }
+
+    @Test func upstreamMayBeDeclaredAfterItsRoute() throws {
+        let text = """
+            route GET /a { proxy late }
+            upstream early { url http://early:1 }
+            upstream late { url http://late:2 }
+            """
+        let config = try ConfigParser.parse(text, file: "proxy.conf", environment: [:])
+        guard case .proxy(let proxy) = config.routes[0].action else {
+            Issue.record("expected a proxy route")
+            return
+        }
+        #expect(proxy.upstream == 1)
+    }
+
+    @Test(arguments: [
+        ("${A}", "a-value"),
+        ("x${A}y", "xa-valuey"),
+        ("${MISSING:-fallback}", "fallback"),
+        ("${EMPTY:-fallback}", "fallback"),
+        ("${A:-fallback}", "a-value"),
+        ("${MISSING:-}", ""),
+        ("\"${A} and ${MISSING:-b c}\"", "a-value and b c"),
+        ("`${A}`", "${A}"),
+    ])
+    func interpolatesEnvironment(written: String, expected: String) throws {
+        let text = "route GET /a { respond 200 \(written) }"
+        let config = try ConfigParser.parse(text, file: "proxy.conf", environment: ["A": "a-value", "EMPTY": ""])
+        guard case .respond(let response) = config.routes[0].action else {
+            Issue.record("expected respond")
+            return
+        }
+        #expect(String(decoding: response.body, as: UTF8.self) == expected)
+    }
+
+    @Test func interpolatedValueIsNeverRelexed() throws {
+        let text = "route GET /a { respond 200 ${BODY} }"
+        let config = try ConfigParser.parse(text, file: "proxy.conf", environment: ["BODY": "} # ; x"])
+        guard case .respond(let response) = config.routes[0].action else {
+            Issue.record("expected respond")
+            return
+        }
+        #expect(String(decoding: response.body, as: UTF8.self) == "} # ; x")
+    }
+
+    @Test func getAndStarRoutesOnSamePathAreAllowed() throws {
+        let text = """
+            route GET /x { respond 200 }
+            route * /x { respond 405 }
+            route POST /x/{a} { respond 201 }
+            route PUT /x/{b} { respond 202 }
+            """
+        let config = try ConfigParser.parse(text, file: "proxy.conf", environment: [:])
+        #expect(config.routes.count == 4)
+    }
+
+    @Test func blocksMayCloseOnTheSameLineAfterSemicolon() throws {
+        let text = "upstream a { url http://a:1; timeout 2s; }\nroute GET /b {\n    proxy a; timeout 1s; }\n"
+        let config = try ConfigParser.parse(text, file: "proxy.conf", environment: [:])
+        #expect(config.upstreams[0].timeoutMs == 2_000)
+        guard case .proxy(let proxy) = config.routes[0].action else {
+            Issue.record("expected proxy")
+            return
+        }
+        #expect(proxy.timeoutMs == 1_000)
+    }
+
+    @Test func errorDescriptionHasFileLineColumn() {
+        let text = "route GET /x {\n    cal a GET http://h:1/\n}"
+        #expect(throws: ConfigError.self) {
+            try ConfigParser.parse(text, file: "proxy.conf", environment: [:])
+        }
+        do {
+            _ = try ConfigParser.parse(text, file: "proxy.conf", environment: [:])
+        } catch {
+            #expect(
+                error.description == "proxy.conf:2:5: unknown directive 'cal' in route GET /x; did you mean 'call'?"
+            )
+        }
+    }
+}
