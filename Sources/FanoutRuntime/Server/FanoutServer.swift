@@ -1,6 +1,7 @@
 import CCurl
 import FanoutCore
 import Glibc
+import Synchronization
 
 /// Why the server could not start.
 public struct ServerStartError: Error, CustomStringConvertible {
@@ -17,6 +18,7 @@ public final class FanoutServer: @unchecked Sendable {
     private var workers: [Worker] = []
     private var threads: [OSThread] = []
     private let accessLog: (any AccessLogSink)?
+    private let shutdownLock = Mutex(())
 
     private static let curlReady: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
 
@@ -69,7 +71,13 @@ public final class FanoutServer: @unchecked Sendable {
     /// Stops accepting, gives in-flight requests `graceMs` (the config's `shutdown_timeout` when nil) to
     /// finish, then stops every worker and waits for their threads. Safe from any thread; idempotent.
     public func shutdown(graceMs: Int? = nil) {
-        let grace = graceMs ?? config.timeouts.shutdownMs
+        shutdownLock.withLock { _ in
+            let grace = graceMs ?? config.timeouts.shutdownMs
+            drainAndJoin(graceMs: grace)
+        }
+    }
+
+    private func drainAndJoin(graceMs grace: Int) {
         for worker in workers {
             worker.loop.execute { worker.beginDrain(graceMs: grace) }
         }

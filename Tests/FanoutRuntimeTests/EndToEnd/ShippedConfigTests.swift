@@ -1,0 +1,119 @@
+import FanoutCore
+import FanoutTestSupport
+import Foundation
+import Testing
+
+/// The repository's own proxy.conf and the `fanout` executable, as a user runs them.
+@Suite struct ShippedConfigTests {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var shippedConfig: String {
+        get throws { try String(contentsOf: repositoryRoot.appendingPathComponent("proxy.conf"), encoding: .utf8) }
+    }
+
+    /// The `fanout` executable SwiftPM built next to the test bundle.
+    static var executable: URL {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent("fanout")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        return repositoryRoot.appendingPathComponent(".build/debug/fanout")
+    }
+
+    @Test func demoCombinesTheStandInsInAboutTheSlowestDelay() throws {
+        // The demo calls fanout's own listener, so the port must be known before the config is parsed.
+        let port = try freeTCPPort()
+        let server = try TestServer(
+            try Self.shippedConfig, environment: ["FANOUT_PORT": "\(port)", "FANOUT_HOST": "127.0.0.1"])
+        #expect(server.port == port)
+        let (response, elapsed) = try measureMs { try server.get("/demo") }
+        #expect(response.status == 200)
+        // Stand-ins answer after 150, 300 and 100 ms: the sum is 550, the slowest 300.
+        #expect(elapsed >= 290 && elapsed < 500, "took \(elapsed) ms")
+        let body = try jsonObject(response)
+        #expect(Set(body.keys) == ["profile", "orders", "score"])
+        #expect((body["profile"] as? [String: Any])?["name"] as? String == "Ada Lovelace")
+        #expect(response.header("X-Fanout-Complete") == "true")
+
+        let partial = try server.get("/demo/partial")
+        #expect(partial.status == 200)
+        #expect(partial.header("X-Fanout-Complete") == "false")
+        #expect(try jsonObject(partial)["stock"] is NSNull)
+
+        #expect(try server.get("/demo/products/42").status == 200)
+        #expect(try server.get("/healthz").bodyText.contains("ok"))
+    }
+
+    @Test func checkAcceptsTheShippedConfigAndRejectsABrokenOne() throws {
+        let ok = try run(["check", Self.repositoryRoot.appendingPathComponent("proxy.conf").path])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains("ok"))
+
+        let broken = FileManager.default.temporaryDirectory.appendingPathComponent("fanout-broken-\(getpid()).conf")
+        try "listen 127.0.0.1:8080\nroute GET /x {\n    cal a GET http://127.0.0.1:1/a\n}\n".write(
+            to: broken, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: broken) }
+        let bad = try run(["check", broken.path])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("\(broken.path):3:5:"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("call"), "\(bad.stderr)")
+    }
+
+    @Test func versionAndHelp() throws {
+        let version = try run(["--version"])
+        #expect(version.status == 0 && version.stdout.hasPrefix("fanout "))
+        let help = try run(["--help"])
+        #expect(help.status == 0 && help.stdout.contains("fanout check FILE"))
+        #expect(try run(["frobnicate"]).status == 2)
+    }
+
+    @Test func servesAndStopsCleanlyOnSIGTERM() throws {
+        let port = try freeTCPPort()
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = ["serve", "-c", Self.repositoryRoot.appendingPathComponent("proxy.conf").path]
+        var environment = ProcessInfo.processInfo.environment
+        environment["FANOUT_PORT"] = "\(port)"
+        environment["FANOUT_HOST"] = "127.0.0.1"
+        process.environment = environment
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        #expect(waitUntil(timeoutMs: 5_000) { (try? httpGet(port: port, path: "/healthz", timeoutMs: 200))?.status == 200 })
+        let demo = try httpGet(port: port, path: "/demo")
+        #expect(demo.status == 200)
+        kill(process.processIdentifier, SIGTERM)
+        #expect(waitUntil(timeoutMs: 5_000) { !process.isRunning })
+        #expect(process.terminationStatus == 0)
+        let log = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        // One JSON access-log line per request: /healthz probes, /demo and its three stand-in calls.
+        let lines = log.split(separator: "\n")
+        #expect(lines.contains { $0.contains(#""path":"/demo""#) && $0.contains(#""calls":[{"name":"profile""#) })
+        let errors = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(errors.contains("SIGTERM"))
+        #expect(errors.contains("stopped"))
+    }
+
+    private func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = arguments
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        process.waitUntilExit()
+        return (
+            process.terminationStatus,
+            String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+            String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        )
+    }
+}

@@ -1,0 +1,69 @@
+import FanoutCore
+import FanoutRuntime
+import FanoutTestSupport
+import Foundation
+import Synchronization
+
+/// Collects access-log lines in memory so tests can assert on them.
+final class CollectingAccessLog: AccessLogSink, @unchecked Sendable {
+    private let lines = Mutex<[String]>([])
+
+    func write(_ line: [UInt8]) {
+        let text = String(decoding: line, as: UTF8.self)
+        lines.withLock { $0.append(text) }
+    }
+
+    var all: [String] { lines.withLock { $0 } }
+}
+
+/// A real fanout server on 127.0.0.1 with a kernel-chosen port, started from config text.
+final class TestServer: @unchecked Sendable {
+    let server: FanoutServer
+    let accessLog = CollectingAccessLog()
+    var port: UInt16 { server.ports[0] }
+
+    /// `config` may use `{{name}}` placeholders, replaced by `substitutions` (e.g. stub base URLs).
+    init(_ config: String, substitutions: [String: String] = [:], environment: [String: String] = [:]) throws {
+        var text = config
+        for (key, value) in substitutions { text = text.replacingOccurrences(of: "{{\(key)}}", with: value) }
+        if !text.contains("listen ") { text = "listen 127.0.0.1:0\n" + text }
+        if !text.contains("workers ") { text = "workers 1\n" + text }
+        let parsed = try ConfigParser.parse(text, file: "test.conf", environment: environment)
+        server = FanoutServer(config: parsed, accessLog: accessLog)
+        try server.start()
+    }
+
+    deinit {
+        server.shutdown(graceMs: 1_000)
+    }
+
+    func get(_ path: String, headers: [(String, String)] = [], timeoutMs: Int = 5_000) throws -> RawHTTPResponse {
+        try httpGet(port: port, path: path, headers: headers, timeoutMs: timeoutMs)
+    }
+}
+
+/// Milliseconds taken by `body`.
+func measureMs<T>(_ body: () throws -> T) rethrows -> (T, Double) {
+    let start = ContinuousClock.now
+    let value = try body()
+    let elapsed = ContinuousClock.now - start
+    return (value, Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
+}
+
+/// Parses a JSON body into a dictionary (tests only; fanout itself never builds a tree).
+func jsonObject(_ response: RawHTTPResponse) throws -> [String: Any] {
+    guard let object = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] else {
+        throw TestSupportError(kind: .malformed, call: "jsonObject", detail: response.bodyText)
+    }
+    return object
+}
+
+/// Polls `condition` every 5 ms for up to `timeoutMs`.
+func waitUntil(timeoutMs: Int = 2_000, _ condition: () -> Bool) -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(timeoutMs)
+    while !condition() {
+        if ContinuousClock.now >= deadline { return false }
+        usleep(5_000)
+    }
+    return true
+}
