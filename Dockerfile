@@ -14,6 +14,8 @@ RUN pkg-config --exists libcurl 2>/dev/null || (apt-get update && \
 WORKDIR /src
 COPY Package.swift ./
 COPY Sources ./Sources
+# Package.swift declares test targets; SwiftPM refuses to load the package if their folders are missing.
+COPY Tests ./Tests
 RUN swift build -c release --static-swift-stdlib --product fanout \
     && install -D "$(swift build -c release --show-bin-path)/fanout" /out/fanout \
     && strip /out/fanout
@@ -22,7 +24,7 @@ FROM debian:bookworm-slim
 # libcurl4 for upstream calls, curl for the HEALTHCHECK, ca-certificates for https partners.
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         libcurl4 curl ca-certificates && \
-    rm -rf /var/lib/apt/lists/* && \
+    apt-get clean && rm -rf /var/lib/apt/lists/* && \
     useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin fanout
 COPY --from=build /out/fanout /usr/local/bin/fanout
 COPY proxy.conf /etc/fanout/proxy.conf
@@ -30,8 +32,9 @@ COPY proxy.conf /etc/fanout/proxy.conf
 ENV FANOUT_HOST=0.0.0.0 FANOUT_PORT=8080
 USER 10001:10001
 EXPOSE 8080
+# Shell form, so the port follows FANOUT_PORT when it is overridden at run time.
 HEALTHCHECK --interval=10s --timeout=2s --start-period=2s --retries=3 \
-    CMD curl -fsS http://127.0.0.1:8080/healthz >/dev/null || exit 1
+    CMD curl -fsS "http://127.0.0.1:${FANOUT_PORT:-8080}/healthz" >/dev/null || exit 1
 # SIGTERM drains in-flight requests (shutdown_timeout, 10 s by default) and exits 0.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/fanout"]

@@ -158,6 +158,15 @@ final class ClientConnection: EventHandler {
             }
             switch result {
             case .needMoreData:
+                if input.count >= maxInputBytes {
+                    // Only chunk framing can get here (the parser enforces every other limit first): the
+                    // raw request outgrew what one request may buffer. Reading on would spin on EPOLLIN.
+                    startRequestContext(method: "-", target: "-")
+                    respond(
+                        HTTPResponse.error(status: 413, message: "the request's chunked framing is too large"),
+                        closeConnection: true)
+                    return
+                }
                 if timerKind != .client { arm(.client, milliseconds: worker.runtime.config.timeouts.clientMs) }
                 if !sentContinue, let head = parser.pendingHead, head.expectsContinue {
                     sentContinue = true

@@ -182,3 +182,26 @@ import Testing
         #expect(waitUntil(timeoutMs: 3_000) { (try? RawHTTPClient(port: server.port, timeoutMs: 200)) == nil })
     }
 }
+
+@Suite struct ServerLimitTests {
+    @Test func chunkFramingThatOutgrowsTheBufferIsRefused() throws {
+        let server = try TestServer(
+            """
+            max_body 1k
+            max_request_line 1k
+            max_header_bytes 1k
+            route POST /echo {
+                respond 201
+            }
+            """)
+        let client = try RawHTTPClient(port: server.port)
+        defer { client.close() }
+        // 900 body bytes in 1-byte chunks with long extensions: under max_body, over any sane buffer.
+        var request = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        let chunk = "1;ext=\(String(repeating: "e", count: 100))\r\nx\r\n"
+        for _ in 0..<900 { request += chunk }
+        try? client.send(request)
+        let response = try client.readResponse()
+        #expect(response.status == 413)
+    }
+}
