@@ -216,7 +216,7 @@ final class ClientConnection: EventHandler {
         let head = currentHead
         let http10 = head?.version == .http1_0
         let keepAlive =
-            !closeConnection && (head?.keepAlive ?? false) && !worker.draining
+            !closeConnection && (head?.keepAlive ?? false) && !(head?.requestsUpgrade ?? false) && !worker.draining
             && requestsServed + 1 < worker.runtime.config.limits.keepaliveRequests
         closeAfterWrite = !keepAlive
         var response = response
@@ -387,7 +387,7 @@ typealias AccessLogCall = (name: String, status: Int?, durationMs: Double, failu
 func accessLogCall(for outcome: CallOutcome) -> AccessLogCall {
     switch outcome.result {
     case .answered(let answer):
-        return (outcome.name, answer.status, outcome.elapsedMs, nil)
+        return (outcome.name, answer.status, outcome.elapsedMs, (200..<300).contains(answer.status) ? nil : "status")
     case .failed(let failure):
         return (outcome.name, nil, outcome.elapsedMs, failure.kind)
     }

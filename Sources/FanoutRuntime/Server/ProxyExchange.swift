@@ -11,7 +11,7 @@ final class ProxyExchange: Exchange {
     /// Response headers that describe the upstream hop or its framing, not the content; never passed back.
     static let droppedResponseHeaders: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-        "content-length", "date",
+        "content-length", "date", "x-request-id",
     ]
 
     private init(connection: ClientConnection, worker: Worker) {

@@ -3,12 +3,10 @@ import FanoutCore
 /// Routes one parsed request to its handler: a static answer, a composite fan-out or a plain proxy.
 /// Every refusal is answered here with its status and a JSON body.
 enum RequestDispatcher {
-    /// Methods fanout knows; anything else is 501 (RFC 9110 §9.1), before routing.
-    static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
     static func dispatch(_ request: HTTPRequest, on connection: ClientConnection, worker: Worker, requestID: String) {
         let head = request.head
-        guard knownMethods.contains(head.method) else {
+        // A method no route uses and no standard names: 501 (RFC 9110 §9.1), before routing.
+        guard worker.runtime.knownMethods.contains(head.method) else {
             connection.respond(.error(status: 501, message: "method \(head.method) is not implemented"))
             return
         }

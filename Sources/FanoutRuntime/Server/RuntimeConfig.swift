@@ -11,6 +11,9 @@ final class RuntimeConfig: Sendable {
     /// Per upstream index: how many calls one worker may have inside libcurl at once.
     let upstreamLimitsPerWorker: [Int]
     let workerCount: Int
+    /// Methods fanout answers with routing (404/405) rather than 501: the common ones plus every method a
+    /// route names.
+    let knownMethods: Set<String>
 
     init(config: FanoutConfig, workerCount: Int) {
         self.config = config
@@ -18,6 +21,11 @@ final class RuntimeConfig: Sendable {
         routes = RouteTable(config.routes)
         parserLimits = HTTPParserLimits(config.limits)
         forwardHeaders = Set(config.forwardHeaders.map { $0.lowercased() })
+        var methods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        for route in config.routes {
+            if case .only(let list) = route.methods { methods.formUnion(list) }
+        }
+        knownMethods = methods
         upstreamLimitsPerWorker = config.upstreams.map { max(1, ($0.maxConnections + workerCount - 1) / workerCount) }
     }
 }

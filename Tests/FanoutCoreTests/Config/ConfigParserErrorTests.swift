@@ -351,6 +351,16 @@ import Testing
             message: "a 204 response cannot have a body; expected 'respond 204' alone"
         ),
         Case(
+            name: "forward_headers refuses a framing header",
+            marked: "forward_headers Accept-Language 1️⃣Content-Length",
+            message: "header 'Content-Length' cannot be forwarded: fanout sets it itself or it is hop-by-hop"
+        ),
+        Case(
+            name: "forward_headers refuses a header fanout sets itself",
+            marked: "forward_headers 1️⃣X-Request-Id",
+            message: "…cannot be forwarded"
+        ),
+        Case(
             name: "proxy URL followed by a path",
             marked: "route * /x/{rest...} { proxy http://h:1 1️⃣/v2/{rest...} }",
             message: "…expected 'proxy URL' alone, or an upstream block and 'proxy NAME /path'"

@@ -10,7 +10,7 @@ import Testing
         listen :7070
         workers 4
         access_log off
-        forward_headers Accept-Language User-Agent X-Request-Id
+        forward_headers Accept-Language User-Agent X-Tenant
         max_request_line 16k; max_header_bytes 64KiB; max_headers 50; max_body 2m
         keepalive_requests 500
         max_response_body 4MiB
@@ -62,7 +62,7 @@ import Testing
         )
         #expect(config.workers == .fixed(4))
         #expect(config.accessLog == .off)
-        #expect(config.forwardHeaders == ["accept-language", "user-agent", "x-request-id"])
+        #expect(config.forwardHeaders == ["accept-language", "user-agent", "x-tenant"])
         #expect(config.limits.maxRequestLineBytes == 16 * 1024)
         #expect(config.limits.maxHeaderBytes == 64 * 1024)
         #expect(config.limits.maxHeaderCount == 50)

@@ -126,6 +126,19 @@ import Testing
 
     static let cases = loadCases()
 
+    /// Every corpus request, cut into two deliveries at every byte offset, parses exactly as in one piece:
+    /// same requests, same consumed counts, same error.
+    @Test(arguments: cases)
+    func splitAtEveryByteOffsetParsesLikeOneShot(_ testCase: CorpusCase) {
+        let whole = ParserDriver.run(testCase.request, followConnection: true)
+        for cut in 1..<max(1, testCase.request.count) {
+            let split = ParserDriver.run(testCase.request, arrivals: [cut], followConnection: true)
+            #expect(split.requests == whole.requests, "cut at \(cut)")
+            #expect(split.consumed == whole.consumed, "cut at \(cut)")
+            #expect(split.error == whole.error, "cut at \(cut)")
+        }
+    }
+
     @Test func corpusHas131CasesAnd18FanoutExpectations() {
         #expect(Self.cases.count == 131)
         let keys = Set(Self.cases.map(\.key))

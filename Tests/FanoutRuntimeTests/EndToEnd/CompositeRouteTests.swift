@@ -238,6 +238,8 @@ import Testing
         #expect(calls.map { $0["name"] as? String } == ["a", "b"])
         #expect(calls[0]["status"] as? Int == 200)
         #expect(calls[1]["status"] as? Int == 404)
+        #expect(calls[0]["failure"] == nil)
+        #expect(calls[1]["failure"] as? String == "status")
     }
 
     @Test func connectionCapQueuesCallsInsteadOfFailingThem() throws {

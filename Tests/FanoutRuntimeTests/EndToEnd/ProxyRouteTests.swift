@@ -7,7 +7,11 @@ import Testing
     @Test func passesMethodHeadersBodyAndStatusThrough() throws {
         let stub = try UpstreamStub(routes: [
             "/v2/orders/7": .respond(
-                status: 201, headers: [("Content-Type", "text/plain"), ("X-Partner", "yes"), ("Connection", "close")],
+                status: 201,
+                headers: [
+                    ("Content-Type", "text/plain"), ("X-Partner", "yes"), ("Connection", "close"),
+                    ("X-Request-Id", "from-partner"),
+                ],
                 body: Array("made".utf8))
         ])
         let server = try TestServer(
@@ -31,6 +35,7 @@ import Testing
         #expect(response.bodyText == "made")
         #expect(response.header("X-Partner") == "yes")
         #expect(response.header("Content-Type") == "text/plain")
+        #expect(response.headers.filter { $0.0.lowercased() == "x-request-id" }.count == 1)
         let seen = try #require(stub.receivedRequests.first)
         #expect(seen.method == "POST")
         #expect(seen.target == "/v2/orders/7")

@@ -101,6 +101,28 @@ import Testing
         #expect(try client.readResponse().status == 200)
     }
 
+    @Test func servesConfiguredNonStandardMethodsAndClosesAfterAnUpgradeRequest() throws {
+        let server = try TestServer(
+            """
+            route PURGE /cache {
+                respond 202
+            }
+            route GET /fast {
+                respond 200 `{}`
+            }
+            """)
+        let client = try RawHTTPClient(port: server.port)
+        defer { client.close() }
+        try client.send("PURGE /cache HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try client.readResponse().status == 202)
+        // fanout never switches protocols: it answers the request and closes.
+        try client.send("GET /fast HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        let upgrade = try client.readResponse()
+        #expect(upgrade.status == 200)
+        #expect(upgrade.header("Connection") == "close")
+        #expect(client.isClosedByPeer())
+    }
+
     @Test func slowRequestGets408AndIsClosed() throws {
         let server = try TestServer(Self.config)
         let client = try RawHTTPClient(port: server.port)
