@@ -72,18 +72,9 @@ import Testing
 
     @Test func servesAndStopsCleanlyOnSIGTERM() throws {
         let port = try freeTCPPort()
-        let process = Process()
-        process.executableURL = Self.executable
-        process.arguments = ["serve", "-c", Self.repositoryRoot.appendingPathComponent("proxy.conf").path]
-        var environment = ProcessInfo.processInfo.environment
-        environment["FANOUT_PORT"] = "\(port)"
-        environment["FANOUT_HOST"] = "127.0.0.1"
-        process.environment = environment
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
+        let (process, stdout, stderr) = try launch(
+            ["serve", "-c", Self.repositoryRoot.appendingPathComponent("proxy.conf").path],
+            environment: ["FANOUT_PORT": "\(port)", "FANOUT_HOST": "127.0.0.1"])
         defer { if process.isRunning { process.terminate() } }
         #expect(waitUntil(timeoutMs: 5_000) { (try? httpGet(port: port, path: "/healthz", timeoutMs: 200))?.status == 200 })
         let demo = try httpGet(port: port, path: "/demo")
@@ -100,15 +91,22 @@ import Testing
         #expect(errors.contains("stopped"))
     }
 
-    private func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// Starts the `fanout` executable with `arguments`, extra environment, and both outputs captured.
+    private func launch(_ arguments: [String], environment extra: [String: String] = [:]) throws -> (Process, Pipe, Pipe) {
         let process = Process()
         process.executableURL = Self.executable
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(extra) { _, new in new }
         let stdout = Pipe()
         let stderr = Pipe()
         process.standardOutput = stdout
         process.standardError = stderr
         try process.run()
+        return (process, stdout, stderr)
+    }
+
+    private func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let (process, stdout, stderr) = try launch(arguments)
         process.waitUntilExit()
         return (
             process.terminationStatus,
