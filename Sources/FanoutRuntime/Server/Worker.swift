@@ -60,8 +60,6 @@ final class Worker: @unchecked Sendable {
         if draining && connections.isEmpty { finishDrain() }
     }
 
-    var connectionCount: Int { connections.count }
-
     // MARK: - Shutdown
 
     /// Stops accepting, lets in-flight requests finish (closing each connection after its response), closes

@@ -57,9 +57,6 @@ final class UpstreamClient: EventHandler {
         _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(16, min(4096, limits.reduce(0, +))))
     }
 
-    /// Calls in flight or queued.
-    var pendingCount: Int { active.count + queuedIDs.count }
-
     // MARK: - Starting and cancelling
 
     /// Starts `request`; `completion` runs later on the loop thread, exactly once, unless `cancel` is called first.
