@@ -31,13 +31,6 @@ struct ConfigFileParser {
     /// Reserved words that cannot name a `call` (they may name parts of the request in future templates).
     static let reservedCallNames: Set<String> = ["query", "header", "body", "route"]
 
-    /// Client headers `forward_headers` may not name: framing and hop-by-hop headers (libcurl frames the
-    /// upstream request) and the ones fanout sets itself.
-    static let unforwardableHeaders: Set<String> = [
-        "host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade",
-        "expect", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id",
-    ]
-
     init(cursor: ConfigCursor) {
         self.cursor = cursor
     }
@@ -116,7 +109,7 @@ struct ConfigFileParser {
                     )
                 }
                 let lowercased = token.text.lowercased()
-                if ConfigFileParser.unforwardableHeaders.contains(lowercased) || lowercased.hasPrefix("proxy-") {
+                if ForwardedHeaders.isNeverForwarded(lowercased) {
                     throw self.cursor.error(
                         "header '\(token.text)' cannot be forwarded: fanout sets it itself or it is hop-by-hop",
                         at: token

@@ -6,13 +6,6 @@ struct ForwardingContext {
     var peer: String
     var requestID: String
 
-    /// Hop-by-hop headers (RFC 9110 §7.6.1) and framing headers libcurl sets itself; never forwarded.
-    static let neverForwarded: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-        "proxy-authorization", "proxy-authenticate", "host", "content-length", "expect",
-        "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id",
-    ]
-
     /// `X-Forwarded-For` (the client's chain plus the peer), `-Proto`, `-Host`, and the request id.
     func forwardingHeaderLines() -> [String] {
         let headers = request.head.headers
@@ -46,8 +39,7 @@ struct ForwardingContext {
         var lines: [String] = []
         for (name, value) in request.head.headers {
             let lower = name.lowercased()
-            if ForwardingContext.neverForwarded.contains(lower) || lower.hasPrefix("proxy-")
-                || connectionTokens.contains(lower) || replaced.contains(lower)
+            if ForwardedHeaders.isNeverForwarded(lower) || connectionTokens.contains(lower) || replaced.contains(lower)
             {
                 continue
             }
