@@ -17,6 +17,10 @@ public enum CallFailure: Sendable, Equatable {
     case invalidBody
     /// The answer exceeded the configured byte cap. Kind `too_large`.
     case tooLarge
+    /// Not called: an input call failed, or its answer lacks a referenced field. Kind `skipped`.
+    case skipped(String)
+    /// A `for_each` list is longer than the route's `max_items`. Kind `too_many_items`.
+    case tooManyItems(count: Int, limit: Int)
 
     /// The stable machine-readable name of the failure.
     public var kind: String {
@@ -28,6 +32,8 @@ public enum CallFailure: Sendable, Equatable {
         case .status: return "status"
         case .invalidBody: return "invalid_body"
         case .tooLarge: return "too_large"
+        case .skipped: return "skipped"
+        case .tooManyItems: return "too_many_items"
         }
     }
 
@@ -41,6 +47,8 @@ public enum CallFailure: Sendable, Equatable {
         case .status(let code): return "upstream answered with status \(code)"
         case .invalidBody: return "upstream declared JSON but sent an invalid JSON body"
         case .tooLarge: return "upstream answer exceeds the configured size limit"
+        case .skipped(let reason): return "not called: \(reason)"
+        case .tooManyItems(let count, let limit): return "the list has \(count) items; max_items is \(limit)"
         }
     }
 }

@@ -1,8 +1,9 @@
 /// Combines the outcomes of a composite route's upstream calls into one JSON answer.
 ///
-/// Each successful call becomes a member named after the call, whose value is the upstream body
-/// embedded byte for byte (validated, never re-encoded), so numbers such as `12345678901234567890` or
-/// `0.1` reach the client unchanged.
+/// A call's value is either its upstream body embedded byte for byte (validated, never re-encoded: the
+/// fast path for calls nobody reshapes or reads), or a parsed ``JSONValue`` (shaped, merged or read by
+/// another call). Numbers keep their text either way, so `12345678901234567890` or `0.1` reach the client
+/// unchanged.
 ///
 /// A call succeeds when it was answered with a 2xx status and a usable body:
 /// - an empty body (204, `Content-Length: 0`) → `null`;
@@ -11,125 +12,219 @@
 ///   ``CallFailure/invalidBody``;
 /// - no `Content-Type` (or an empty one) → the body if it is valid JSON, else the body as a JSON string;
 /// - any other media type → the body as a JSON string (ill-formed UTF-8 replaced by U+FFFD).
-/// JSON bodies lose leading and trailing whitespace. A non-2xx answer fails with ``CallFailure/status(_:)``.
+/// A non-2xx answer fails with ``CallFailure/status(_:)``.
 ///
 /// Then:
-/// - every call succeeded → 200, `{"<name>":<value>,…}` in outcome order, complete;
-/// - only optional calls failed → 200, failed members are `null`, and a last member `"_errors"` lists
-///   the failures;
+/// - every call succeeded → 200 (or the upstream's 2xx with `pass_status`) and the combined body;
+/// - only optional calls (or items of optional `for_each` calls) failed → the same, with failed values
+///   `null`, and the failures listed in a last member `"_errors"` when the body is an object, else in the
+///   `X-Fanout-Errors` header;
 /// - a required call failed → `{"error":"upstream_failed","message":"required call(s) failed: a, b",
-///   "errors":[…]}` listing every failed call; 504 when every failed required call timed out, else 502.
+///   "errors":[…]}` listing every failure; 504 when every failure of a required call is a timeout (or a
+///   skip, with at least one timeout), else 502; with `pass_status`, the upstream's own status when it
+///   answered.
 ///
-/// An error object is `{"call":…,"kind":…,"message":…,"elapsed_ms":12.3}`, plus `"status":503` for kind
-/// `status`.
+/// An error object is `{"call":…,"kind":…,"message":…,"elapsed_ms":12.3}`, plus `"item":3` or `"key":"k"`
+/// for an item of a `for_each` call, `"status":503` for kind `status`, and `"body":…` (the upstream's
+/// error body, JSON or a string, with `"body_truncated":true` when cut) when `error_body` is set.
 public enum ResponseStitcher {
-    /// Builds the combined answer for `outcomes`, in their order.
+    /// The keyed combination of plain calls (`{"<name>": answer, …}`); see the type's documentation.
     ///
     /// - Parameters:
     ///   - outcomes: one per call of the route.
     ///   - maxDepth: nesting limit of the stitched body. Upstream bodies sit one object level down, so each
-    ///     must validate with `maxDepth - 1` (``JSONValidator``): the answer then stays within the limit
-    ///     of the client's parser (Foundation's is 512, like the default).
+    ///     must validate with `maxDepth - 1` (``JSONValidator``).
     public static func stitch(_ outcomes: [CallOutcome], maxDepth: Int = 512) -> StitchedResponse {
-        let bodyDepth = maxDepth - 1
-        var members: [Member] = []
-        members.reserveCapacity(outcomes.count)
-        var successCapacity = 2  // bytes of the 200 body, errors aside
-        var failedCount = 0
-        var requiredFailedCount = 0
-        var requiredTimeoutCount = 0
-        for outcome in outcomes {
-            let member = Member(outcome.result, maxDepth: bodyDepth)
+        let calls = outcomes.map { outcome in
+            let member = Member(outcome.result, maxDepth: maxDepth - 1)
+            var errors: [CallError] = []
             if case .failed(let failure) = member {
-                failedCount += 1
-                if outcome.required {
-                    requiredFailedCount += 1
-                    if failure == .timeout { requiredTimeoutCount += 1 }
+                errors.append(CallError(call: outcome.name, item: nil, failure: failure, elapsedMs: outcome.elapsedMs))
+            }
+            return StitchedCall(
+                name: outcome.name, required: outcome.required, visible: true, elapsedMs: outcome.elapsedMs,
+                value: member.isFailure ? .failed : .verbatim(member), errors: errors)
+        }
+        return self.assemble(calls, combine: .keyed)
+    }
+
+    /// Builds the response from judged calls.
+    static func assemble(
+        _ calls: [StitchedCall],
+        combine: CombineMode,
+        staticFields: [JSONMember] = [],
+        successStatus: Int = 200,
+        passedStatus: Bool = false
+    ) -> StitchedResponse {
+        let errorCount = calls.reduce(0) { $0 + $1.errors.count }
+        let failedRequired = calls.filter { $0.required && !$0.errors.isEmpty }
+        let serverTiming = self.serverTiming(calls)
+        if !failedRequired.isEmpty {
+            let failures = failedRequired.flatMap { $0.errors.map(\.failure) }
+            var status = 502
+            if failures.allSatisfy({ $0 == .timeout || $0.kind == "skipped" }) && failures.contains(.timeout) {
+                status = 504
+            }
+            if passedStatus, case .status(let code) = failures.first { status = code }
+            var writer = JSONWriter(capacity: 96 + errorCount * 160)
+            writer.append(#"{"error":"upstream_failed","message":"#)
+            writer.appendString("required call(s) failed: " + failedRequired.map(\.name).joined(separator: ", "))
+            writer.append(#","errors":"#)
+            self.appendErrors(calls, to: &writer)
+            writer.append("}")
+            return StitchedResponse(status: status, body: writer.bytes, complete: false, serverTiming: serverTiming)
+        }
+
+        var writer = JSONWriter(capacity: calls.reduce(16) { $0 + $1.name.utf8.count + $1.value.estimatedSize + 4 })
+        let isObject: Bool
+        switch combine {
+        case .keyed:
+            writer.append("{")
+            var first = true
+            for call in calls where call.visible {
+                if !first { writer.append(",") }
+                first = false
+                writer.appendString(call.name)
+                writer.append(":")
+                call.value.write(to: &writer)
+            }
+            for field in staticFields {
+                if !first { writer.append(",") }
+                first = false
+                writer.appendString(field.key)
+                writer.append(":")
+                field.value.write(to: &writer)
+            }
+            if errorCount > 0 {
+                if !first { writer.append(",") }
+                writer.append(#""_errors":"#)
+                self.appendErrors(calls, to: &writer)
+            }
+            writer.append("}")
+            isObject = true
+        case .merge(let policy):
+            var merged = JSONValue.object([])
+            for call in calls where call.visible {
+                if let value = call.value.jsonValue { merged = merged.merging(value, arrays: policy) }
+            }
+            isObject = self.write(merged, staticFields: staticFields, calls: calls, errorCount: errorCount, to: &writer)
+        case .concat:
+            var elements: [JSONValue] = []
+            for call in calls where call.visible {
+                switch call.value.jsonValue {
+                case .array(let items)?: elements += items
+                case let value?: elements.append(value)
+                case nil: break
                 }
             }
-            successCapacity += outcome.name.utf8.count + member.estimatedSize + 4
-            members.append(member)
+            JSONValue.array(elements).write(to: &writer)
+            isObject = false
+        case .only(let index):
+            if case .verbatim(let member) = calls[index].value, staticFields.isEmpty, errorCount == 0 {
+                member.appendValue(to: &writer)  // the fast path: the answer as received
+                isObject = true
+                break
+            }
+            let value = calls[index].value.jsonValue ?? .null
+            isObject = self.write(value, staticFields: staticFields, calls: calls, errorCount: errorCount, to: &writer)
         }
-
-        let errorsCapacity = 16 + failedCount * 160
-        var writer: JSONWriter
-        let status: Int
-        if requiredFailedCount > 0 {
-            // The bodies are dropped, so only the error objects need room.
-            writer = JSONWriter(capacity: 96 + errorsCapacity)
-            status = requiredTimeoutCount == requiredFailedCount ? 504 : 502
-            var message = "required call(s) failed: "
-            var first = true
-            for (outcome, member) in zip(outcomes, members) where outcome.required && member.isFailure {
-                if !first { message += ", " }
-                message += outcome.name
-                first = false
-            }
-            writer.append(#"{"error":"upstream_failed","message":"#)
-            writer.appendString(message)
-            writer.append(#","errors":"#)
-            self.appendErrors(outcomes, members, to: &writer)
-            writer.append("}")
-        } else {
-            writer = JSONWriter(capacity: successCapacity + (failedCount > 0 ? errorsCapacity : 0))
-            status = 200
-            writer.append("{")
-            for (index, (outcome, member)) in zip(outcomes, members).enumerated() {
-                if index > 0 { writer.append(",") }
-                writer.appendString(outcome.name)
-                writer.append(":")
-                member.appendValue(to: &writer)
-            }
-            if failedCount > 0 {
-                writer.append(#","_errors":"#)
-                self.appendErrors(outcomes, members, to: &writer)
-            }
-            writer.append("}")
+        var response = StitchedResponse(
+            status: successStatus, body: writer.bytes, complete: errorCount == 0, serverTiming: serverTiming)
+        if errorCount > 0 && !isObject {
+            response.errorsHeader = calls.flatMap { call in call.errors.map { "\(call.name)=\($0.failure.kind)" } }
+                .joined(separator: ", ")
         }
+        return response
+    }
 
-        return StitchedResponse(
-            status: status,
-            body: writer.bytes,
-            complete: failedCount == 0,
-            serverTiming: self.serverTiming(outcomes, members)
-        )
+    /// Writes a whole-body value; an object gets the static fields (replacing members of the same name) and
+    /// `_errors`. Returns whether the body is an object.
+    private static func write(
+        _ value: JSONValue,
+        staticFields: [JSONMember],
+        calls: [StitchedCall],
+        errorCount: Int,
+        to writer: inout JSONWriter
+    ) -> Bool {
+        guard case .object(var members) = value else {
+            value.write(to: &writer)
+            return false
+        }
+        for field in staticFields {
+            members.removeAll { $0.key == field.key }
+            members.append(field)
+        }
+        members.removeAll { $0.key == "_errors" && errorCount > 0 }
+        writer.append("{")
+        for (index, member) in members.enumerated() {
+            if index > 0 { writer.append(",") }
+            writer.appendString(member.key)
+            writer.append(":")
+            member.value.write(to: &writer)
+        }
+        if errorCount > 0 {
+            if !members.isEmpty { writer.append(",") }
+            writer.append(#""_errors":"#)
+            self.appendErrors(calls, to: &writer)
+        }
+        writer.append("}")
+        return true
     }
 
     // MARK: - Errors and timing
 
-    /// Appends `[{"call":…,"kind":…,"message":…,"elapsed_ms":…},…]` for every failed call.
-    private static func appendErrors(_ outcomes: [CallOutcome], _ members: [Member], to writer: inout JSONWriter) {
+    /// Appends `[{"call":…,"kind":…,"message":…,"elapsed_ms":…},…]` for every failure.
+    private static func appendErrors(_ calls: [StitchedCall], to writer: inout JSONWriter) {
         writer.append("[")
         var first = true
-        for (outcome, member) in zip(outcomes, members) {
-            guard case .failed(let failure) = member else { continue }
+        for error in calls.lazy.flatMap(\.errors) {
             writer.append(first ? #"{"call":"# : #",{"call":"#)
             first = false
-            writer.appendString(outcome.name)
+            writer.appendString(error.call)
+            switch error.item {
+            case .index(let index)?:
+                writer.append(#","item":"#)
+                writer.appendInt(index)
+            case .key(let key)?:
+                writer.append(#","key":"#)
+                writer.appendString(key)
+            case nil:
+                break
+            }
             writer.append(#","kind":"#)
-            writer.appendString(failure.kind)
+            writer.appendString(error.failure.kind)
             writer.append(#","message":"#)
-            writer.appendString(failure.message)
+            writer.appendString(error.failure.message)
             writer.append(#","elapsed_ms":"#)
-            writer.appendDouble(milliseconds: outcome.elapsedMs)
-            if case .status(let code) = failure {
+            writer.appendDouble(milliseconds: error.elapsedMs)
+            if case .status(let code) = error.failure {
                 writer.append(#","status":"#)
                 writer.appendInt(code)
+            }
+            if let body = error.body {
+                writer.append(#","body":"#)
+                if !body.truncated, let json = try? JSONValue(parsing: body.bytes) {
+                    json.write(to: &writer)
+                } else {
+                    writer.appendString(body.bytes)
+                }
+                if body.truncated { writer.append(#","body_truncated":true"#) }
             }
             writer.append("}")
         }
         writer.append("]")
     }
 
-    /// `name;dur=12.3` per call joined by `, `; failed calls add `;desc="<kind>"`.
+    /// `name;dur=12.3` per call joined by `, `; a failed call (or one with failed items) adds
+    /// `;desc="<kind>"` of its first failure.
     ///
     /// Call names are tokens by contract; any other byte is written as `_` so a bad name can never break
     /// the header.
-    private static func serverTiming(_ outcomes: [CallOutcome], _ members: [Member]) -> String {
-        var writer = JSONWriter(capacity: outcomes.count * 40)
-        for (index, (outcome, member)) in zip(outcomes, members).enumerated() {
+    private static func serverTiming(_ calls: [StitchedCall]) -> String {
+        var writer = JSONWriter(capacity: calls.count * 40)
+        for (index, call) in calls.enumerated() {
             if index > 0 { writer.append(", ") }
-            for byte in outcome.name.utf8 {
+            for byte in call.name.utf8 {
                 switch byte {
                 case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
                     UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"):
@@ -139,12 +234,74 @@ public enum ResponseStitcher {
                 }
             }
             writer.append(";dur=")
-            writer.appendDouble(milliseconds: outcome.elapsedMs)
-            if case .failed(let failure) = member {
+            writer.appendDouble(milliseconds: call.elapsedMs)
+            if let failure = call.errors.first?.failure {
                 writer.append(";desc=")
                 writer.appendString(failure.kind)  // kinds are plain ASCII words: a valid quoted-string
             }
         }
         return String(decoding: writer.bytes, as: UTF8.self)
     }
+}
+
+/// One call of a composite route, judged and ready to be combined.
+struct StitchedCall {
+    var name: String
+    var required: Bool
+    /// False for `hidden` calls and `for_each` calls that attach into another call's answer.
+    var visible: Bool
+    var elapsedMs: Double
+    var value: StitchedValue
+    /// One for a failed call; one per failed item of a `for_each` call.
+    var errors: [CallError]
+}
+
+/// What a call contributes.
+enum StitchedValue {
+    /// The upstream body as judged by ``ResponseStitcher/Member`` (never `.failed`).
+    case verbatim(ResponseStitcher.Member)
+    case json(JSONValue)
+    case failed
+
+    var estimatedSize: Int {
+        switch self {
+        case .verbatim(let member): return member.estimatedSize
+        case .json, .failed: return 64
+        }
+    }
+
+    func write(to writer: inout JSONWriter) {
+        switch self {
+        case .verbatim(let member): member.appendValue(to: &writer)
+        case .json(let value): value.write(to: &writer)
+        case .failed: writer.append("null")
+        }
+    }
+
+    /// The value as a tree (parsing a verbatim body); nil for a failed call.
+    var jsonValue: JSONValue? {
+        switch self {
+        case .verbatim(let member):
+            var writer = JSONWriter(capacity: member.estimatedSize)
+            member.appendValue(to: &writer)
+            return try? JSONValue(parsing: writer.bytes)
+        case .json(let value): return value
+        case .failed: return nil
+        }
+    }
+}
+
+/// One failure to report.
+struct CallError {
+    enum Item {
+        case index(Int)
+        case key(String)
+    }
+
+    var call: String
+    var item: Item?
+    var failure: CallFailure
+    var elapsedMs: Double
+    /// The upstream's error body, capped by `error_body`.
+    var body: (bytes: [UInt8], truncated: Bool)?
 }

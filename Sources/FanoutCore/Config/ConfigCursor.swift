@@ -115,6 +115,13 @@ struct ConfigCursor {
         return token
     }
 
+    /// Consumes a `{` that opens an optional block of the current directive, if one follows.
+    mutating func openOptionalBlock() -> ConfigToken? {
+        guard let token = self.peek(), token.kind == .openBrace else { return nil }
+        self.position += 1
+        return token
+    }
+
     private mutating func skipSeparators() {
         while let token = self.peek(), token.kind == .separator { self.position += 1 }
     }

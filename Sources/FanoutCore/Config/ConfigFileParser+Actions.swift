@@ -1,132 +1,4 @@
 extension ConfigFileParser {
-    static let callOptions = ["required", "optional", "timeout=", "header="]
-
-    // MARK: - call
-
-    /// call := 'call' NAME METHOD (UPSTREAM PATH-TEMPLATE | ABSOLUTE-URL-TEMPLATE) OPTION*
-    mutating func parseCall(
-        _ directive: ConfigToken,
-        path: PathTemplate,
-        context: String,
-        existing: [CallConfig]
-    ) throws(ConfigError) -> (CallConfig, UpstreamReference) {
-        let nameToken = try self.cursor.requireArgument(
-            of: directive,
-            expected: "a name, a method and a target, like 'call product GET partner /v1/products/{id}'"
-        )
-        let name = nameToken.text
-        try self.validateCallName(nameToken, existing: existing, context: context)
-        let methodToken = try self.cursor.requireArgument(
-            of: directive,
-            expected: "an HTTP method like GET after the call name '\(name)'"
-        )
-        guard ConfigValue.isToken(methodToken.text), methodToken.text != "*" else {
-            throw self.cursor.error(
-                "invalid method '\(methodToken.text)'; expected an HTTP method like GET",
-                at: methodToken
-            )
-        }
-        let (reference, target) = try self.parseTarget(
-            of: directive,
-            path: path,
-            user: "call '\(name)'",
-            context: context,
-            templateRequired: true
-        )
-        var call = CallConfig(
-            name: name,
-            method: methodToken.text.uppercased(),
-            upstream: 0,
-            target: target!,
-            location: SourceLocation(file: self.cursor.file, line: directive.line, column: directive.column)
-        )
-        try self.parseCallOptions(into: &call)
-        return (call, reference)
-    }
-
-    private func validateCallName(_ token: ConfigToken, existing: [CallConfig], context: String) throws(ConfigError) {
-        let name = token.text
-        let scalars = name.unicodeScalars
-        let isLetter: (Unicode.Scalar) -> Bool = { ("a"..."z").contains($0) || ("A"..."Z").contains($0) }
-        guard let first = scalars.first, isLetter(first),
-            scalars.allSatisfy({ isLetter($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" })
-        else {
-            throw self.cursor.error(
-                "invalid call name '\(name)'; expected a letter followed by letters, digits, '_' or '-'",
-                at: token
-            )
-        }
-        if Self.reservedCallNames.contains(name) {
-            throw self.cursor.error(
-                "call name '\(name)' is reserved; expected a name other than "
-                    + Self.reservedCallNames.sorted().joined(separator: ", "),
-                at: token
-            )
-        }
-        if let previous = existing.first(where: { $0.name == name }) {
-            throw self.cursor.error(
-                "duplicate call name '\(name)' in \(context); it is already used at line \(previous.location.line), "
-                    + "expected a unique name",
-                at: token
-            )
-        }
-    }
-
-    /// `required` | `optional` | `timeout=DUR` | `header=Name:value`, in any order.
-    private mutating func parseCallOptions(into call: inout CallConfig) throws(ConfigError) {
-        var requirement: ConfigToken?
-        var timeout: ConfigToken?
-        for option in self.cursor.remainingArguments() {
-            let text = option.text
-            if text == "required" || text == "optional" {
-                if let requirement {
-                    throw self.cursor.error(
-                        "'\(text)' conflicts with '\(requirement.text)' given earlier; "
-                            + "expected one of required or optional",
-                        at: option
-                    )
-                }
-                requirement = option
-                call.required = text == "required"
-            } else if text.hasPrefix("timeout=") {
-                if timeout != nil {
-                    throw self.cursor.error("duplicate 'timeout=' option; expected it once per call", at: option)
-                }
-                timeout = option
-                call.timeoutMs = try self.value(ConfigValue.duration(String(text.dropFirst(8))), at: option, offset: 8)
-            } else if text.hasPrefix("header=") {
-                call.headers.append(try self.callHeader(option))
-            } else {
-                let key = text.firstIndex(of: "=").map { String(text[...$0]) } ?? text
-                let hint =
-                    Suggestion.closest(to: key, among: Self.callOptions).map { "did you mean '\($0)'?" }
-                    ?? "expected required, optional, timeout=DURATION or header=Name:value"
-                throw self.cursor.error("unknown call option '\(text)'; \(hint)", at: option)
-            }
-        }
-    }
-
-    /// `header=Name:value`.
-    private func callHeader(_ option: ConfigToken) throws(ConfigError) -> HeaderField {
-        let field = option.text.dropFirst(7)
-        guard let colon = field.firstIndex(of: ":") else {
-            throw self.cursor.error(
-                "invalid header option '\(option.text)'; expected header=Name:value",
-                at: option,
-                scalarOffset: 7
-            )
-        }
-        let name = String(field[..<colon])
-        let value = String(field[field.index(after: colon)...])
-        if let failure = ConfigValue.headerNameFailure(name, offset: 7) {
-            throw self.cursor.error(failure.message, at: option, scalarOffset: failure.offset)
-        }
-        if let failure = ConfigValue.headerValueFailure(value, offset: 8 + name.unicodeScalars.count) {
-            throw self.cursor.error(failure.message, at: option, scalarOffset: failure.offset)
-        }
-        return HeaderField(name: name, value: value)
-    }
-
     // MARK: - proxy
 
     /// proxy := 'proxy' (UPSTREAM [PATH-TEMPLATE] | BASE-URL)
@@ -135,13 +7,19 @@ extension ConfigFileParser {
         path: PathTemplate,
         context: String
     ) throws(ConfigError) -> (ProxyRoute, UpstreamReference) {
-        let (reference, target) = try self.parseTarget(
+        let (reference, target, sites) = try self.parseTarget(
             of: directive,
             path: path,
             user: "proxy",
             context: context,
             templateRequired: false
         )
+        if let site = sites.first(where: { if case .query = $0.reference { false } else { true } }) {
+            throw self.cursor.error(
+                "a proxy target may use route parameters and {query.NAME} only; '{\(site.reference)}' needs a composite "
+                    + "route ('call' lines)",
+                at: site.token, scalarOffset: site.scalarOffset)
+        }
         return (ProxyRoute(upstream: 0, target: target), reference)
     }
 
@@ -168,13 +46,13 @@ extension ConfigFileParser {
 
     /// `UPSTREAM PATH-TEMPLATE`, `UPSTREAM` (proxy only), an absolute URL template (call) or a base URL
     /// (proxy).
-    private mutating func parseTarget(
+    mutating func parseTarget(
         of directive: ConfigToken,
         path: PathTemplate,
         user: String,
         context: String,
         templateRequired: Bool
-    ) throws(ConfigError) -> (UpstreamReference, URLTemplate?) {
+    ) throws(ConfigError) -> (UpstreamReference, URLTemplate?, [ReferenceSite]) {
         let token = try self.cursor.requireArgument(
             of: directive,
             expected: templateRequired
@@ -191,7 +69,7 @@ extension ConfigFileParser {
                         at: extra
                     )
                 }
-                return (self.implicitUpstream(for: origin, at: token), nil)
+                return (self.implicitUpstream(for: origin, at: token), nil, [])
             }
             let url = try self.value(UpstreamURL.parse(token.text), at: token)
             var templateText = String(url.rest)
@@ -201,7 +79,7 @@ extension ConfigFileParser {
                 baseOffset -= 1
             }
             let template = try self.parseTemplate(templateText, token: token, baseOffset: baseOffset)
-            try self.validateReferences(
+            let sites = try self.validateReferences(
                 template,
                 token: token,
                 baseOffset: baseOffset,
@@ -210,7 +88,7 @@ extension ConfigFileParser {
                 context: context
             )
             let origin = UpstreamOrigin(scheme: url.scheme, host: url.host, port: url.port, basePath: "")
-            return (self.implicitUpstream(for: origin, at: token), template)
+            return (self.implicitUpstream(for: origin, at: token), template, sites)
         }
         if token.text.hasPrefix("/") {
             throw self.cursor.error(
@@ -233,10 +111,10 @@ extension ConfigFileParser {
         } else if let next = self.cursor.nextArgument() {
             templateToken = next
         } else {
-            return (.named(token), nil)
+            return (.named(token), nil, [])
         }
         let template = try self.parseTemplate(templateToken.text, token: templateToken, baseOffset: 0)
-        try self.validateReferences(
+        let sites = try self.validateReferences(
             template,
             token: templateToken,
             baseOffset: 0,
@@ -244,7 +122,7 @@ extension ConfigFileParser {
             user: user,
             context: context
         )
-        return (.named(token), template)
+        return (.named(token), template, sites)
     }
 
     private func parseTemplate(_ text: String, token: ConfigToken, baseOffset: Int) throws(ConfigError) -> URLTemplate {
@@ -259,7 +137,8 @@ extension ConfigFileParser {
         }
     }
 
-    /// Every `{x}`/`{x...}` in `template` must be a parameter of the route path, of the same kind.
+    /// Every `{x}`/`{x...}` in `template` must be a parameter of the route path, of the same kind. Returns
+    /// the other references with their places, checked once the whole route is read.
     private func validateReferences(
         _ template: URLTemplate,
         token: ConfigToken,
@@ -267,11 +146,33 @@ extension ConfigFileParser {
         path: PathTemplate,
         user: String,
         context: String
+    ) throws(ConfigError) -> [ReferenceSite] {
+        let sites = template.references.map { reference, offset in
+            ReferenceSite(
+                reference: reference, token: token,
+                scalarOffset: baseOffset + Self.scalarCount(template.raw, utf8Prefix: offset))
+        }
+        try self.validateRouteParameters(
+            template.routeParameterReferences, in: template.raw, token: token, baseOffset: baseOffset, path: path,
+            user: user, context: context)
+        return sites
+    }
+
+    /// Every `{x}`/`{x...}` must be a parameter of the route path, of the same kind.
+    func validateRouteParameters(
+        _ parameters: [(name: String, offset: Int)],
+        in raw: String,
+        token: ConfigToken,
+        baseOffset: Int,
+        path: PathTemplate,
+        user: String,
+        context: String
     ) throws(ConfigError) {
         let names = path.parameterNames
-        for placeholder in template.placeholders where placeholder.kind != .query {
+        for placeholder in parameters {
             let name = placeholder.name
-            let offset = baseOffset + Self.scalarCount(template.raw, utf8Prefix: placeholder.offset)
+            let offset = baseOffset + Self.scalarCount(raw, utf8Prefix: placeholder.offset)
+            let isCatchAll = raw.utf8.dropFirst(placeholder.offset + 1 + name.utf8.count).starts(with: "...".utf8)
             if !names.contains(name) {
                 let hint: String
                 if let suggestion = Suggestion.closest(to: name, among: names) {
@@ -287,14 +188,14 @@ extension ConfigFileParser {
                     scalarOffset: offset
                 )
             }
-            if placeholder.kind == .routeParameter && path.isCatchAll(name) {
+            if !isCatchAll && path.isCatchAll(name) {
                 throw self.cursor.error(
                     "'\(name)' is a catch-all parameter of \(context); expected {\(name)...}",
                     at: token,
                     scalarOffset: offset
                 )
             }
-            if placeholder.kind == .catchAll && !path.isCatchAll(name) {
+            if isCatchAll && !path.isCatchAll(name) {
                 throw self.cursor.error(
                     "'\(name)' is a single-segment parameter of \(context); expected {\(name)}",
                     at: token,
@@ -304,7 +205,7 @@ extension ConfigFileParser {
         }
     }
 
-    private static func scalarCount(_ text: String, utf8Prefix: Int) -> Int {
+    static func scalarCount(_ text: String, utf8Prefix: Int) -> Int {
         String(decoding: text.utf8.prefix(utf8Prefix), as: UTF8.self).unicodeScalars.count
     }
 }

@@ -1,11 +1,21 @@
 extension ConfigFileParser {
-    static let routeDirectives = ["call", "deadline", "proxy", "timeout", "respond", "content_type", "header", "delay"]
+    static let routeDirectives = [
+        "call", "deadline", "combine", "field", "max_items", "max_concurrency", "pass_status", "error_body", "proxy",
+        "timeout", "respond", "content_type", "header", "delay",
+    ]
+    /// Route settings that only a composite route takes.
+    static let compositeSettings: Set<String> = [
+        "deadline", "combine", "field", "max_items", "max_concurrency", "pass_status", "error_body",
+    ]
 
     /// What a route block holds while it is being read; the action kind is known only at its `}`.
     private struct RouteBody {
         /// The first `call`, `proxy` or `respond` line: it fixes the route's kind.
         var actionToken: ConfigToken?
         var calls: [CallConfig] = []
+        var sites: [CallSite] = []
+        var composite = CompositeRoute(calls: [])
+        var combineTarget: ConfigToken?
         var references: [UpstreamReference] = []
         var proxy: ProxyRoute?
         var respond: StaticResponse?
@@ -74,8 +84,9 @@ extension ConfigFileParser {
                 throw self.cursor.duplicateError(sub, first: first, context: context)
             }
             body.actionToken = body.actionToken ?? sub
-        case "deadline", "timeout", "content_type", "delay", "header":
-            if sub.text != "header", let first = body.settings[sub.text] {
+        case "deadline", "timeout", "content_type", "delay", "header", "combine", "field", "max_items",
+            "max_concurrency", "pass_status", "error_body":
+            if sub.text != "header" && sub.text != "field", let first = body.settings[sub.text] {
                 throw self.cursor.duplicateError(sub, first: first, context: context)
             }
             body.settings[sub.text] = body.settings[sub.text] ?? sub
@@ -84,8 +95,9 @@ extension ConfigFileParser {
         }
         switch sub.text {
         case "call":
-            let (call, reference) = try self.parseCall(sub, path: path, context: context, existing: body.calls)
+            let (call, reference, site) = try self.parseCall(sub, path: path, context: context, existing: body.calls)
             body.calls.append(call)
+            body.sites.append(site)
             body.references.append(reference)
         case "proxy":
             let (proxy, reference) = try self.parseProxy(sub, path: path, context: context)
@@ -97,6 +109,18 @@ extension ConfigFileParser {
             body.deadline = try self.durationArgument(sub)
         case "timeout":
             body.timeout = try self.durationArgument(sub)
+        case "combine":
+            (body.composite.combine, body.combineTarget) = try self.parseCombine(sub)
+        case "field":
+            body.composite.staticFields.append(try self.parseStaticField(sub, existing: body.composite.staticFields))
+        case "max_items":
+            body.composite.maxItems = try self.countArgument(sub, in: 1...10_000)
+        case "max_concurrency":
+            body.composite.maxConcurrency = try self.countArgument(sub, in: 1...1_000)
+        case "pass_status":
+            body.composite.passStatus = true
+        case "error_body":
+            body.composite.errorBodyBytes = try self.sizeArgument(sub)
         case "delay":
             body.delay = try self.durationArgument(sub, allowZero: true)
         case "header":
@@ -131,7 +155,7 @@ extension ConfigFileParser {
         }
         let allowed: Set<String>
         switch actionToken.text {
-        case "call": allowed = ["deadline"]
+        case "call": allowed = Self.compositeSettings
         case "proxy": allowed = ["timeout"]
         default: allowed = ["content_type", "header", "delay"]
         }
@@ -139,8 +163,8 @@ extension ConfigFileParser {
         if let token = misplaced.min(by: { ($0.line, $0.column) < ($1.line, $1.column) }) {
             let owner =
                 switch token.text {
-                case "deadline": "'call' lines"
                 case "timeout": "'proxy' (calls take timeout=DUR)"
+                case _ where Self.compositeSettings.contains(token.text): "'call' lines"
                 default: "'respond'"
                 }
             throw self.cursor.error(
@@ -150,7 +174,12 @@ extension ConfigFileParser {
         }
         switch actionToken.text {
         case "call":
-            return .composite(CompositeRoute(deadlineMs: body.deadline ?? 5_000, calls: body.calls))
+            var composite = body.composite
+            composite.deadlineMs = body.deadline ?? 5_000
+            composite.calls = body.calls
+            try self.link(&composite, sites: body.sites, combineTarget: body.combineTarget, settings: body.settings,
+                context: context)
+            return .composite(composite)
         case "proxy":
             var proxy = body.proxy!
             proxy.timeoutMs = body.timeout

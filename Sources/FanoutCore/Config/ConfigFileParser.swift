@@ -29,7 +29,7 @@ struct ConfigFileParser {
     ]
 
     /// Reserved words that cannot name a `call` (they may name parts of the request in future templates).
-    static let reservedCallNames: Set<String> = ["query", "header", "body", "route"]
+    static let reservedCallNames: Set<String> = ["query", "header", "body", "item", "route"]
 
     init(cursor: ConfigCursor) {
         self.cursor = cursor

@@ -215,46 +215,6 @@ public enum RouteAction: Sendable {
     case respond(StaticResponse)
 }
 
-/// A composite endpoint: several upstream calls, one combined answer.
-public struct CompositeRoute: Sendable {
-    /// `deadline`: bounds the whole request; calls still running then are cancelled as timeouts. Default 5 s.
-    public var deadlineMs: Int = 5_000
-    public var calls: [CallConfig]
-
-    public init(deadlineMs: Int = 5_000, calls: [CallConfig]) {
-        self.deadlineMs = deadlineMs
-        self.calls = calls
-    }
-}
-
-/// One `call` line.
-public struct CallConfig: Sendable {
-    /// Member name in the combined answer. Unique within the route; never starts with `_`.
-    public var name: String
-    /// Upstream method, uppercase.
-    public var method: String
-    /// Index into `FanoutConfig.upstreams`.
-    public var upstream: Int
-    /// Path and query, relative to the upstream's origin and base path.
-    public var target: URLTemplate
-    /// `timeout=`: this call's own limit; the upstream's `timeout` when nil. Always also bounded by the
-    /// route deadline.
-    public var timeoutMs: Int?
-    /// `required` (default) or `optional`.
-    public var required: Bool = true
-    /// Per-call `header=Name:value` options, sent after the upstream's own headers.
-    public var headers: [HeaderField] = []
-    public var location: SourceLocation
-
-    public init(name: String, method: String, upstream: Int, target: URLTemplate, location: SourceLocation) {
-        self.name = name
-        self.method = method
-        self.upstream = upstream
-        self.target = target
-        self.location = location
-    }
-}
-
 /// A plain reverse-proxy route.
 public struct ProxyRoute: Sendable {
     /// Index into `FanoutConfig.upstreams`.

@@ -382,13 +382,3 @@ final class ClientConnection: EventHandler {
 
 /// One upstream call as the access log shows it.
 typealias AccessLogCall = (name: String, status: Int?, durationMs: Double, failure: String?)
-
-/// The access-log entry for one finished call.
-func accessLogCall(for outcome: CallOutcome) -> AccessLogCall {
-    switch outcome.result {
-    case .answered(let answer):
-        return (outcome.name, answer.status, outcome.elapsedMs, (200..<300).contains(answer.status) ? nil : "status")
-    case .failed(let failure):
-        return (outcome.name, nil, outcome.elapsedMs, failure.kind)
-    }
-}

@@ -1,105 +1,132 @@
 import FanoutCore
 
-/// A composite route in flight: every call started at once, each answer recorded as it lands, one stitched
-/// JSON answer when the last call finishes or the route deadline passes (unfinished calls then count as
+/// A composite route in flight. The decisions (what to call when, what to skip, how to combine) belong to
+/// ``CompositeRun`` in the core; this type turns its launches into upstream transfers, feeds results back,
+/// and answers when the run completes or the route deadline passes (unfinished calls then count as
 /// timeouts and are cancelled).
 final class CompositeExchange: Exchange {
     private unowned let worker: Worker
     private weak var connection: ClientConnection?
-    private let calls: [CallConfig]
-    private var outcomes: [CallOutcome?]
-    private var transfers: [TransferID?]
-    private var remaining: Int
+    private let route: CompositeRoute
+    private var run: CompositeRun
+    /// Launch id → transfer, for cancellation.
+    private var transfers: [Int: TransferID] = [:]
     private var deadlineTimer: TimerID?
     private var finished = false
     private let startedAt: UInt64
+    private let deadline: UInt64
+    private let sharedHeaders: [String]
 
-    private init(calls: [CallConfig], connection: ClientConnection, worker: Worker) {
+    private init(route: CompositeRoute, run: CompositeRun, context: ForwardingContext, connection: ClientConnection,
+        worker: Worker)
+    {
         self.worker = worker
         self.connection = connection
-        self.calls = calls
-        outcomes = Array(repeating: nil, count: calls.count)
-        transfers = Array(repeating: nil, count: calls.count)
-        remaining = calls.count
+        self.route = route
+        self.run = run
         startedAt = worker.loop.now
+        deadline = startedAt &+ UInt64(route.deadlineMs) &* 1_000_000
+        sharedHeaders =
+            context.forwardingHeaderLines() + context.allowlistedHeaderLines(worker.runtime.forwardHeaders)
     }
 
     static func start(
-        _ route: CompositeRoute, values: TemplateValues, context: ForwardingContext, on connection: ClientConnection,
+        _ route: CompositeRoute, input: CompositeInput, context: ForwardingContext, on connection: ClientConnection,
         worker: Worker
     ) {
-        let runtime = worker.runtime
-        let deadline = worker.loop.now &+ UInt64(route.deadlineMs) &* 1_000_000
-        // Build every request before starting any: a bad parameter is the client's error (400), and no
-        // partner is called for a request that cannot be completed.
-        var requests: [UpstreamRequest] = []
-        requests.reserveCapacity(route.calls.count)
-        let shared = context.forwardingHeaderLines() + context.allowlistedHeaderLines(runtime.forwardHeaders)
-        for call in route.calls {
-            let upstream = runtime.config.upstreams[call.upstream]
-            let pathAndQuery: String
-            do {
-                pathAndQuery = try call.target.render(values)
-            } catch {
-                connection.respond(.error(status: 400, message: error.message))
-                return
-            }
-            requests.append(
-                UpstreamRequest(
-                    method: call.method,
-                    url: upstream.origin.urlPrefix + pathAndQuery,
-                    headers: HeaderLine.lines(upstream.headers) + HeaderLine.lines(call.headers) + shared,
-                    body: nil,
-                    upstream: call.upstream,
-                    connectTimeoutMs: upstream.connectTimeoutMs,
-                    timeoutMs: call.timeoutMs ?? upstream.timeoutMs,
-                    deadline: deadline,
-                    maxResponseBytes: runtime.config.limits.maxUpstreamBodyBytes,
-                    captureHeaders: false))
+        let run: CompositeRun
+        do {
+            run = try CompositeRun(route: route, input: input)
+        } catch {
+            connection.respond(.error(status: 400, message: error.message))
+            return
         }
-        let exchange = CompositeExchange(calls: route.calls, connection: connection, worker: worker)
+        let exchange = CompositeExchange(route: route, run: run, context: context, connection: connection, worker: worker)
+        // Everything that needs only the client's input is rendered before any partner is called: a bad
+        // parameter is the client's error (400), and no partner sees a request that cannot complete.
+        let launches: [CallLaunch]
+        do {
+            launches = try exchange.run.start(nowMs: 0)
+        } catch {
+            connection.respond(.error(status: 400, message: error.message))
+            return
+        }
         connection.attach(exchange)
         exchange.deadlineTimer = worker.loop.schedule(afterMilliseconds: route.deadlineMs) { [weak exchange] in
             exchange?.deadlinePassed()
         }
-        for (index, request) in requests.enumerated() {
-            let id = worker.upstream.start(request) { [weak exchange] result in
-                exchange?.callFinished(index, result)
+        exchange.launch(launches)
+        exchange.finishIfComplete()
+    }
+
+    private var nowMs: Double {
+        worker.loop.refreshNow()
+        return Double(worker.loop.now &- startedAt) / 1_000_000
+    }
+
+    private func launch(_ launches: [CallLaunch]) {
+        let runtime = worker.runtime
+        for launch in launches {
+            guard !finished else { return }
+            let call = route.calls[launch.call]
+            let upstream = runtime.config.upstreams[call.upstream]
+            var headers = HeaderLine.lines(upstream.headers) + HeaderLine.lines(launch.headers) + sharedHeaders
+            if let contentType = launch.contentType, HeaderLine.isSafeValue(contentType) {
+                headers.append("Content-Type: \(contentType)")
             }
-            if exchange.outcomes[index] == nil { exchange.transfers[index] = id }
+            let request = UpstreamRequest(
+                method: launch.method,
+                url: upstream.origin.urlPrefix + launch.pathAndQuery,
+                headers: headers,
+                body: launch.body,
+                upstream: call.upstream,
+                connectTimeoutMs: upstream.connectTimeoutMs,
+                timeoutMs: call.timeoutMs ?? upstream.timeoutMs,
+                deadline: deadline,
+                maxResponseBytes: runtime.config.limits.maxUpstreamBodyBytes,
+                captureHeaders: false,
+                mustNotRepeat: !HTTPMethod.isIdempotent(launch.method))
+            let id = launch.id
+            let transfer = worker.upstream.start(request) { [weak self] result in
+                self?.callFinished(id, result)
+            }
+            // A transfer refused on the spot has already reported through the callback.
+            if run.runningLaunches.contains(id) { transfers[id] = transfer }
         }
     }
 
-    private func callFinished(_ index: Int, _ result: UpstreamResult) {
-        guard !finished, outcomes[index] == nil else { return }
-        transfers[index] = nil
-        let call = calls[index]
+    private func callFinished(_ id: Int, _ result: UpstreamResult) {
+        guard !finished else { return }
+        transfers[id] = nil
+        let callResult: CallResult
         switch result.outcome {
         case .success(let response):
-            outcomes[index] = CallOutcome(
-                name: call.name, required: call.required,
-                result: .answered(UpstreamAnswer(status: response.status, contentType: response.contentType, body: response.body)),
-                elapsedMs: result.elapsedMs)
+            callResult = .answered(
+                UpstreamAnswer(status: response.status, contentType: response.contentType, body: response.body))
         case .failure(let failure):
-            outcomes[index] = CallOutcome(
-                name: call.name, required: call.required, result: .failed(failure), elapsedMs: result.elapsedMs)
+            callResult = .failed(failure)
         }
-        remaining -= 1
-        if remaining == 0 { finish() }
+        do {
+            let next = try run.finished(id, callResult, elapsedMs: result.elapsedMs, nowMs: nowMs)
+            launch(next)
+        } catch {
+            cancel()
+            connection?.respond(.error(status: 400, message: error.message))
+            return
+        }
+        finishIfComplete()
+    }
+
+    private func finishIfComplete() {
+        if !finished && run.isComplete { finish() }
     }
 
     private func deadlinePassed() {
         deadlineTimer = nil
         guard !finished else { return }
-        worker.loop.refreshNow()
-        let elapsed = Double(worker.loop.now &- startedAt) / 1_000_000
-        for index in calls.indices where outcomes[index] == nil {
-            if let id = transfers[index] { worker.upstream.cancel(id) }
-            transfers[index] = nil
-            outcomes[index] = CallOutcome(
-                name: calls[index].name, required: calls[index].required, result: .failed(.timeout), elapsedMs: elapsed)
+        for id in run.expire(nowMs: nowMs) {
+            if let transfer = transfers.removeValue(forKey: id) { worker.upstream.cancel(transfer) }
         }
-        remaining = 0
         finish()
     }
 
@@ -107,17 +134,15 @@ final class CompositeExchange: Exchange {
         finished = true
         if let timer = deadlineTimer { worker.loop.cancel(timer) }
         deadlineTimer = nil
-        let results = outcomes.map { $0! }
-        let stitched = ResponseStitcher.stitch(results)
-        let response = HTTPResponse(
-            status: stitched.status,
-            headers: [
-                ("Content-Type", "application/json"),
-                ("X-Fanout-Complete", stitched.complete ? "true" : "false"),
-                ("Server-Timing", stitched.serverTiming),
-            ],
-            body: stitched.body)
-        connection?.respond(response, calls: results.map(accessLogCall(for:)))
+        let stitched = run.response()
+        var headers: [(String, String)] = [
+            ("Content-Type", "application/json"),
+            ("X-Fanout-Complete", stitched.complete ? "true" : "false"),
+            ("Server-Timing", stitched.serverTiming),
+        ]
+        if let errors = stitched.errorsHeader { headers.append(("X-Fanout-Errors", errors)) }
+        connection?.respond(
+            HTTPResponse(status: stitched.status, headers: headers, body: stitched.body), calls: run.accessLogCalls)
     }
 
     func cancel() {
@@ -125,7 +150,7 @@ final class CompositeExchange: Exchange {
         finished = true
         if let timer = deadlineTimer { worker.loop.cancel(timer) }
         deadlineTimer = nil
-        for case let id? in transfers { worker.upstream.cancel(id) }
-        transfers = transfers.map { _ in nil }
+        for transfer in transfers.values { worker.upstream.cancel(transfer) }
+        transfers = [:]
     }
 }

@@ -55,7 +55,8 @@ final class ProxyExchange: Exchange {
             timeoutMs: timeoutMs,
             deadline: worker.loop.now &+ UInt64(timeoutMs) &* 1_000_000,
             maxResponseBytes: runtime.config.limits.maxUpstreamBodyBytes,
-            captureHeaders: true)
+            captureHeaders: true,
+            mustNotRepeat: !HTTPMethod.isIdempotent(context.request.head.method))
         let exchange = ProxyExchange(connection: connection, worker: worker)
         connection.attach(exchange)
         let id = worker.upstream.start(request) { [weak exchange] result in

@@ -47,9 +47,10 @@ enum RequestDispatcher {
                     return
                 }
                 let context = ForwardingContext(request: request, peer: connection.peer, requestID: requestID)
-                CompositeExchange.start(
-                    composite, values: TemplateValues(routeParameters: parameters, query: query), context: context,
-                    on: connection, worker: worker)
+                let input = CompositeInput(
+                    routeParameters: parameters, query: query, headers: head.headers, body: request.body,
+                    contentType: head.headers[first: "content-type"])
+                CompositeExchange.start(composite, input: input, context: context, on: connection, worker: worker)
             case .proxy(let proxy):
                 let context = ForwardingContext(request: request, peer: connection.peer, requestID: requestID)
                 ProxyExchange.start(

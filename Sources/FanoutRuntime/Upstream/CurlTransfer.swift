@@ -82,6 +82,10 @@ final class CurlTransfer {
         _ = ccurl_easy_setopt_string(easy, CURLOPT_URL, request.url)
         _ = ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, max(1, min(request.connectTimeoutMs, timeoutMs)))
         _ = ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, max(1, timeoutMs))
+        // libcurl 7.88.1 silently resends a request whose reused connection died before any answer byte
+        // (Curl_retry_request), whatever the method. A new connection is never retried, so a request that must
+        // not be repeated costs one connect instead of risking a duplicate.
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_FRESH_CONNECT, request.mustNotRepeat ? 1 : 0)
 
         // Method and body. HTTPGET resets POST/NOBODY state left by a previous request on this handle.
         _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, nil)

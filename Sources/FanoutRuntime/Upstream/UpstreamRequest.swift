@@ -18,6 +18,8 @@ struct UpstreamRequest {
     var maxResponseBytes: Int
     /// Keep every response header (plain proxy routes); composite calls only need Content-Type.
     var captureHeaders: Bool
+    /// A non-idempotent request (POST, PATCH…): sent on a new connection, so libcurl never resends it.
+    var mustNotRepeat: Bool = false
 }
 
 /// A complete upstream answer.

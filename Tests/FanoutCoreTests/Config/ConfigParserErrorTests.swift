@@ -292,7 +292,7 @@ import Testing
         Case(
             name: "reserved call name",
             marked: "route GET /x {\n  call 1️⃣query GET http://h:1/\n}",
-            message: "call name 'query' is reserved; expected a name other than body, header, query, route"
+            message: "call name 'query' is reserved; expected a name other than body, header, item, query, route"
         ),
         Case(
             name: "call name starting with underscore",

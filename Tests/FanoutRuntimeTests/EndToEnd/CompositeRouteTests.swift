@@ -158,7 +158,7 @@ import Testing
         let server = try TestServer(
             """
             route GET /items/{id} {
-                call item GET {{stub}}/v1/items/{id}/detail?lang={query.lang}
+                call detail GET {{stub}}/v1/items/{id}/detail?lang={query.lang}
             }
             """, substitutions: ["stub": stub.baseURL])
         #expect(try server.get("/items/a%2Fb?lang=en%26x%3D1").status == 200)

@@ -3,7 +3,9 @@
 /// Placeholders:
 /// - `{name}`: a route parameter, in the path or the query;
 /// - `{name...}`: a route catch-all, in the path only, as a whole segment;
-/// - `{query.name}`: the first value of the client's query parameter `name`, in the path or the query.
+/// - `{query.name}`: the first value of the client's query parameter `name`, in the path or the query;
+/// - any other ``ValueReference`` (`{header.x}`, `{body.f}`, `{item.id}`, `{product.sku}`), in the path or the
+///   query: its scalar value, strictly encoded like a query value.
 ///
 /// Literal text must already be valid URL syntax: unreserved characters, sub-delimiters, `:`, `@`, `%XX`
 /// escapes and `/` (plus `?` in the query); no spaces, controls, `#`, or braces outside placeholders, and no
@@ -19,7 +21,7 @@ public struct URLTemplate: Sendable {
         enum Kind: Sendable, Equatable {
             case routeParameter
             case catchAll
-            case query
+            case reference(ValueReference)
         }
 
         var kind: Kind
@@ -55,12 +57,26 @@ public struct URLTemplate: Sendable {
 
     /// Route parameters (`{name}` and `{name...}`) the template uses, with the UTF-8 offset of each `{`.
     public var routeParameterReferences: [(name: String, offset: Int)] {
-        self.placeholders.filter { $0.kind != .query }.map { ($0.name, $0.offset) }
+        self.placeholders.compactMap { placeholder in
+            if case .reference = placeholder.kind { return nil }
+            return (placeholder.name, placeholder.offset)
+        }
     }
 
     /// Query parameters (`{query.name}`) the template uses, in order.
     public var queryParameterReferences: [String] {
-        self.placeholders.filter { $0.kind == .query }.map(\.name)
+        self.references.compactMap { reference in
+            if case .query(let name) = reference.reference { return name }
+            return nil
+        }
+    }
+
+    /// Every reference placeholder, with the UTF-8 offset of its `{`.
+    public var references: [(reference: ValueReference, offset: Int)] {
+        self.placeholders.compactMap { placeholder in
+            if case .reference(let reference) = placeholder.kind { return (reference, placeholder.offset) }
+            return nil
+        }
     }
 
     // MARK: - Rendering
@@ -129,11 +145,11 @@ public struct URLTemplate: Sendable {
         to output: inout [UInt8]
     ) throws(TemplateRenderError) {
         switch placeholder.kind {
-        case .query:
-            guard let value = values.query.first(placeholder.name) else {
-                throw .missingQueryParameter(placeholder.name)
-            }
+        case .reference(.query(let name)):
+            guard let value = values.query.first(name) else { throw .missingQueryParameter(name) }
             PercentCoding.appendEncoded(value.utf8, to: &output)
+        case .reference(let reference):
+            PercentCoding.appendEncoded(try values.text(of: reference).utf8, to: &output)
         case .routeParameter, .catchAll:
             let elements = try self.routeValue(placeholder.name, values)
             for (index, element) in elements.enumerated() {
@@ -222,17 +238,21 @@ extension URLTemplate {
             if inner.contains(UInt8(ascii: "{")) {
                 throw self.error("unterminated placeholder; expected '}'")
             }
-            let queryPrefix = "query.".utf8
             let placeholder: Placeholder
-            if inner.starts(with: queryPrefix) {
-                let name = inner.dropFirst(queryPrefix.count)
-                guard TemplateName.isValidQueryName(name) else {
-                    throw TemplateSyntaxError(
-                        offset: open + 1 + queryPrefix.count,
-                        message: "invalid query parameter name in '{query.NAME}'; expected letters, digits, '-._~[]'"
-                    )
+            if inner.contains(UInt8(ascii: ".")) && !inner.suffix(3).elementsEqual("...".utf8)
+                || inner.elementsEqual("body".utf8) || inner.elementsEqual("item".utf8)
+            {
+                let text = String(decoding: inner, as: UTF8.self)
+                let reference: ValueReference?
+                do throws(TemplateSyntaxError) {
+                    reference = try ValueReference.parse(text)
+                } catch {
+                    throw TemplateSyntaxError(offset: open + 1 + error.offset, message: error.message)
                 }
-                placeholder = Placeholder(kind: .query, name: String(decoding: name, as: UTF8.self), offset: open)
+                guard let reference else { throw self.nameError(open) }
+                var name = text
+                if case .query(let queryName) = reference { name = queryName }
+                placeholder = Placeholder(kind: .reference(reference), name: name, offset: open)
             } else if inner.count > 3 && inner.suffix(3).elementsEqual("...".utf8) {
                 let name = inner.dropLast(3)
                 guard TemplateName.isValidParameter(name) else { throw self.nameError(open) }

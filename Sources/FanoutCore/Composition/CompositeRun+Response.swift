@@ -1,0 +1,153 @@
+extension CompositeRun {
+    /// The combined response, once ``isComplete`` (after ``expire(nowMs:)`` at the latest).
+    public func response() -> StitchedResponse {
+        var calls: [StitchedCall] = []
+        calls.reserveCapacity(self.route.calls.count)
+        for index in self.route.calls.indices {
+            calls.append(self.stitchedCall(index))
+        }
+        var successStatus = 200
+        if self.route.passStatus, let outcome = self.states.first?.outcome {
+            switch outcome {
+            case .verbatim(_, let status), .tree(_, let status): successStatus = status
+            case .failed: break
+            }
+        }
+        return ResponseStitcher.assemble(
+            calls, combine: self.route.combine, staticFields: self.route.staticFields, successStatus: successStatus,
+            passedStatus: self.route.passStatus)
+    }
+
+    /// One access-log entry per call: its status (for a call with one request), duration and first failure.
+    public var accessLogCalls: [(name: String, status: Int?, durationMs: Double, failure: String?)] {
+        self.route.calls.indices.map { index in
+            let state = self.states[index]
+            let name = self.route.calls[index].name
+            switch state.outcome {
+            case .verbatim(_, let status)?, .tree(_, let status)?:
+                return (name, status, state.elapsedMs, nil)
+            case .failed(let failure, _)?:
+                var status: Int?
+                if case .status(let code) = failure { status = code }
+                return (name, status, state.elapsedMs, failure.kind)
+            case nil:
+                let failure = state.items?.outcomes.lazy.compactMap { outcome -> String? in
+                    if case .failed(let failure, _)? = outcome { return failure.kind }
+                    return nil
+                }.first
+                return (name, nil, state.elapsedMs, failure)
+            }
+        }
+    }
+
+    private func stitchedCall(_ index: Int) -> StitchedCall {
+        let call = self.route.calls[index]
+        let state = self.states[index]
+        var visible = !call.hidden
+        var errors: [CallError] = []
+        let value: StitchedValue
+        switch state.outcome {
+        case .verbatim(let member, _)?:
+            value = .verbatim(member)
+        case .tree(let answer, _)?:
+            value = .json(call.shape.apply(to: self.attaching(into: answer, of: index)))
+        case .failed(let failure, let body)?:
+            errors.append(CallError(call: call.name, item: nil, failure: failure, elapsedMs: state.elapsedMs, body: body))
+            value = .failed
+        case nil:
+            if let forEach = call.forEach, forEach.attachment != .none { visible = false }
+            errors = self.itemErrors(index)
+            value = .json(self.collected(index, shaped: true))
+        }
+        return StitchedCall(
+            name: call.name, required: call.required, visible: visible, elapsedMs: state.elapsedMs, value: value,
+            errors: errors)
+    }
+
+    private func itemErrors(_ index: Int) -> [CallError] {
+        guard let items = self.states[index].items else { return [] }
+        let call = self.route.calls[index]
+        let keyed: Bool
+        if case .object = call.forEach?.collect { keyed = true } else { keyed = false }
+        var errors: [CallError] = []
+        for (position, outcome) in items.outcomes.enumerated() {
+            guard case .failed(let failure, let body)? = outcome else { continue }
+            let item: CallError.Item = keyed ? .key(items.keys[position] ?? "") : .index(position)
+            errors.append(
+                CallError(call: call.name, item: item, failure: failure, elapsedMs: self.states[index].elapsedMs, body: body))
+        }
+        return errors
+    }
+
+    /// The answer of call `index` with the item answers of the `for_each` calls that attach into it.
+    private func attaching(into answer: JSONValue, of index: Int) -> JSONValue {
+        var answer = answer
+        for attacher in self.attachedBy[index] {
+            guard let forEach = self.route.calls[attacher].forEach, let items = self.states[attacher].items else {
+                continue
+            }
+            let shape = self.route.calls[attacher].shape
+            answer = answer.updatingArray(at: forEach.sourcePath?.steps[...] ?? []) { elements in
+                for position in elements.indices where position < items.outcomes.count {
+                    var itemAnswer: JSONValue?
+                    if case .answered(let value)? = items.outcomes[position] { itemAnswer = shape.apply(to: value) }
+                    switch forEach.attachment {
+                    case .member(let name):
+                        guard case .object(var members) = elements[position] else { continue }
+                        members.removeAll { $0.key == name }
+                        members.append(JSONMember(key: name, value: itemAnswer ?? .null))
+                        elements[position] = .object(members)
+                    case .merge:
+                        if let itemAnswer { elements[position] = elements[position].merging(itemAnswer, arrays: .concat) }
+                    case .none:
+                        break
+                    }
+                }
+            }
+        }
+        return answer
+    }
+}
+
+extension ForEachConfig {
+    /// The path of the source array inside the source call's answer (nil: the answer itself).
+    var sourcePath: JSONPath? {
+        if case .call(_, let path) = self.source { return path }
+        return nil
+    }
+}
+
+extension JSONValue {
+    /// The value at `steps` following keys and indexes only (no projection over arrays).
+    func strictValue(at steps: ArraySlice<JSONPath.Step>) -> JSONValue? {
+        guard let step = steps.first else { return self }
+        switch (step, self) {
+        case (.key(let key), .object(let members)):
+            return members.last(where: { $0.key == key })?.value.strictValue(at: steps.dropFirst())
+        case (.index(let index), .array(let elements)) where elements.indices.contains(index):
+            return elements[index].strictValue(at: steps.dropFirst())
+        default:
+            return nil
+        }
+    }
+
+    /// Applies `update` to the array at `steps` (keys and indexes), if there is one.
+    func updatingArray(at steps: ArraySlice<JSONPath.Step>, _ update: (inout [JSONValue]) -> Void) -> JSONValue {
+        guard let step = steps.first else {
+            guard case .array(var elements) = self else { return self }
+            update(&elements)
+            return .array(elements)
+        }
+        switch (step, self) {
+        case (.key(let key), .object(var members)):
+            guard let position = members.lastIndex(where: { $0.key == key }) else { return self }
+            members[position].value = members[position].value.updatingArray(at: steps.dropFirst(), update)
+            return .object(members)
+        case (.index(let index), .array(var elements)) where elements.indices.contains(index):
+            elements[index] = elements[index].updatingArray(at: steps.dropFirst(), update)
+            return .array(elements)
+        default:
+            return self
+        }
+    }
+}

@@ -1,0 +1,350 @@
+/// What the client sent that a composite route may read.
+public struct CompositeInput: Sendable {
+    public var routeParameters: [String: [String]]
+    public var query: QueryParameters
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+    public var contentType: String?
+
+    public init(
+        routeParameters: [String: [String]],
+        query: QueryParameters,
+        headers: HTTPHeaders = HTTPHeaders(),
+        body: [UInt8] = [],
+        contentType: String? = nil
+    ) {
+        self.routeParameters = routeParameters
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.contentType = contentType
+    }
+}
+
+/// One upstream request the runtime must send.
+public struct CallLaunch: Sendable {
+    /// Unique within the run; hand it back to ``CompositeRun/finished(_:_:elapsedMs:nowMs:)``.
+    public var id: Int
+    /// Index of the call in the route.
+    public var call: Int
+    /// Index of the item, for a `for_each` call.
+    public var item: Int?
+    public var method: String
+    /// Rendered path and query, relative to the upstream's URL prefix.
+    public var pathAndQuery: String
+    /// The call's own headers, rendered (the upstream's and forwarded headers are the runtime's business).
+    public var headers: [HeaderField]
+    public var body: [UInt8]?
+    /// Content type of `body`.
+    public var contentType: String?
+}
+
+/// The client's request cannot be served as sent (→ 400).
+public struct CompositeRejection: Error, Sendable, Equatable {
+    public var message: String
+}
+
+/// One composite request in flight, as a state machine without I/O: it says which calls to launch, takes
+/// their results, and builds the response. The runtime only moves bytes and timers.
+///
+/// - A call starts once every call it reads has finished; independent calls start together, so a graph of
+///   two chains takes the time of the longer chain.
+/// - A call whose input call failed, or whose input lacks a referenced field, is skipped (kind `skipped`).
+/// - A `for_each` call launches one request per item, at most `max_concurrency` at a time.
+/// - Every answer that is shaped, merged or read by another call is parsed once; the others are embedded
+///   verbatim.
+public struct CompositeRun: Sendable {
+    let route: CompositeRoute
+    var values: TemplateValues
+    var states: [CallState]
+    /// Launch id → (call, item).
+    var running: [Int: (call: Int, item: Int?)] = [:]
+    private var nextLaunchID = 0
+    /// Calls that must be parsed: shaped, read by another call, attached into, or not keyed-combined.
+    let needsTree: [Bool]
+    /// For each call, the `for_each` calls that attach into it.
+    let attachedBy: [[Int]]
+    let clientBody: (bytes: [UInt8], contentType: String?)
+    let maxDepth: Int
+
+    /// - Throws: ``CompositeRejection`` when the route reads the client's JSON body and it is not JSON, or
+    ///   a `for_each` query list is longer than `max_items`.
+    public init(route: CompositeRoute, input: CompositeInput, maxDepth: Int = 512) throws(CompositeRejection) {
+        self.route = route
+        self.maxDepth = maxDepth
+        var body: JSONValue?
+        if route.readsClientJSONBody && !input.body.isEmpty {
+            do throws(JSONParseError) {
+                body = try JSONValue(parsing: input.body, maxDepth: maxDepth)
+            } catch {
+                throw CompositeRejection(message: "the request body is not valid JSON: \(error.message)")
+            }
+        }
+        self.values = TemplateValues(
+            routeParameters: input.routeParameters, query: input.query, headers: input.headers, body: body)
+        self.clientBody = (input.body, input.contentType)
+
+        var readers = Array(repeating: false, count: route.calls.count)
+        var attachedBy = Array(repeating: [Int](), count: route.calls.count)
+        for (index, call) in route.calls.enumerated() {
+            for dependency in call.dependencies { readers[dependency] = true }
+            if let forEach = call.forEach, forEach.attachment != .none, let source = forEach.sourceCall {
+                attachedBy[source].append(index)
+            }
+        }
+        let keyed: Bool
+        switch route.combine {
+        case .keyed, .only: keyed = true
+        case .merge, .concat: keyed = false
+        }
+        self.needsTree = route.calls.indices.map { index in
+            let call = route.calls[index]
+            return readers[index] || !attachedBy[index].isEmpty || !call.shape.isIdentity || !keyed
+                || call.forEach != nil
+        }
+        self.attachedBy = attachedBy
+        self.states = Array(repeating: CallState(), count: route.calls.count)
+
+        for (index, call) in route.calls.enumerated() {
+            guard case .query(let name)? = call.forEach?.source else { continue }
+            let items = input.query.entries.filter { $0.name == name }
+                .flatMap { $0.value.split(separator: ",", omittingEmptySubsequences: true) }
+                .map { JSONValue.string(String($0)) }
+            if items.count > route.maxItems {
+                throw CompositeRejection(
+                    message: "query parameter '\(name)' lists \(items.count) items; the limit is \(route.maxItems)")
+            }
+            self.states[index].items = ItemsState(elements: items)
+            _ = index
+        }
+    }
+
+    /// True once every call has finished (answered, failed or been skipped).
+    public var isComplete: Bool { self.states.allSatisfy { $0.phase == .done } }
+
+    /// Launch ids of the requests still in flight.
+    public var runningLaunches: [Int] { Array(self.running.keys) }
+
+    // MARK: - Driving
+
+    /// Launches every call that needs no other call's answer.
+    /// - Throws: ``CompositeRejection`` when a template cannot be rendered from the client's input; nothing is
+    ///   launched then.
+    public mutating func start(nowMs: Double) throws(CompositeRejection) -> [CallLaunch] {
+        try self.advance(nowMs: nowMs)
+    }
+
+    /// Records the result of a launch and returns the launches it unblocks.
+    /// - Throws: ``CompositeRejection`` when a call that just became ready cannot be rendered from the
+    ///   client's input; the runtime then cancels ``runningLaunches`` and answers 400.
+    public mutating func finished(_ id: Int, _ result: CallResult, elapsedMs: Double, nowMs: Double)
+        throws(CompositeRejection) -> [CallLaunch]
+    {
+        guard let (call, item) = self.running.removeValue(forKey: id) else { return [] }
+        if let item {
+            self.itemFinished(call, item, result)
+        } else {
+            self.callFinished(call, self.judge(call, result), elapsedMs: elapsedMs)
+        }
+        return try self.advance(nowMs: nowMs)
+    }
+
+    /// The route deadline passed: everything unfinished fails as a timeout (calls that never started are
+    /// skipped). Returns the launch ids to cancel.
+    public mutating func expire(nowMs: Double) -> [Int] {
+        let cancelled = Array(self.running.keys)
+        self.running = [:]
+        for index in self.states.indices where self.states[index].phase != .done {
+            let elapsed = self.states[index].phase == .running ? nowMs - self.states[index].startedAtMs : 0
+            if var items = self.states[index].items, self.states[index].phase == .running {
+                for position in items.outcomes.indices where items.outcomes[position] == nil {
+                    items.outcomes[position] = .failed(.timeout, body: nil)
+                }
+                self.states[index].items = items
+                self.states[index].elapsedMs = elapsed
+                self.states[index].phase = .done
+            } else if self.states[index].phase == .running {
+                self.states[index].outcome = .failed(.timeout, body: nil)
+                self.states[index].elapsedMs = elapsed
+                self.states[index].phase = .done
+            } else {
+                self.states[index].outcome = .failed(.skipped("the route deadline passed first"), body: nil)
+                self.states[index].phase = .done
+            }
+        }
+        return cancelled
+    }
+
+    // MARK: - Scheduling
+
+    /// Starts calls whose inputs are ready, skips calls whose inputs failed, and fills `for_each` slots,
+    /// until nothing changes.
+    private mutating func advance(nowMs: Double) throws(CompositeRejection) -> [CallLaunch] {
+        var launches: [CallLaunch] = []
+        var changed = true
+        while changed {
+            changed = false
+            for index in self.states.indices where self.states[index].phase == .waiting {
+                let call = self.route.calls[index]
+                guard call.dependencies.allSatisfy({ self.states[$0].phase == .done }) else { continue }
+                changed = true
+                if let failed = call.dependencies.first(where: { self.states[$0].isFailure }) {
+                    self.skip(index, "input call '\(self.route.calls[failed].name)' failed")
+                    continue
+                }
+                self.states[index].startedAtMs = nowMs
+                if call.forEach != nil {
+                    self.startItems(index)
+                } else {
+                    switch self.render(index, item: nil) {
+                    case .success(let launch):
+                        self.states[index].phase = .running
+                        launches.append(self.register(launch))
+                    case .failure(let error) where error.isClientError:
+                        throw CompositeRejection(message: error.message)
+                    case .failure(let error):
+                        self.skip(index, error.message)
+                    }
+                }
+            }
+            for index in self.states.indices
+            where self.states[index].phase == .running && self.route.calls[index].forEach != nil {
+                if try self.fillItemSlots(index, nowMs: nowMs, launches: &launches) { changed = true }
+            }
+        }
+        return launches
+    }
+
+    mutating func register(_ launch: CallLaunch) -> CallLaunch {
+        var launch = launch
+        launch.id = self.nextLaunchID
+        self.nextLaunchID += 1
+        self.running[launch.id] = (launch.call, launch.item)
+        return launch
+    }
+
+    mutating func skip(_ index: Int, _ reason: String) {
+        self.states[index].outcome = .failed(.skipped(reason), body: nil)
+        self.states[index].phase = .done
+    }
+
+    /// Renders the URL, headers and body of call `index` (for one item, when given).
+    func render(_ index: Int, item: JSONValue?) -> Result<CallLaunch, TemplateRenderError> {
+        let call = self.route.calls[index]
+        var values = self.values
+        values.item = item
+        do throws(TemplateRenderError) {
+            let path = try call.target.render(values)
+            var headers: [HeaderField] = []
+            headers.reserveCapacity(call.headers.count)
+            for header in call.headers {
+                headers.append(
+                    HeaderField(name: header.name, value: String(decoding: try header.value.render(values), as: UTF8.self)))
+            }
+            var body: [UInt8]?
+            var contentType: String?
+            switch call.body {
+            case .forward?:
+                body = self.clientBody.bytes
+                contentType = self.clientBody.contentType
+            case .template(let template)?:
+                body = try template.render(values)
+                contentType = "application/json"
+            case nil:
+                break
+            }
+            return .success(
+                CallLaunch(
+                    id: -1, call: index, item: nil, method: call.method, pathAndQuery: path, headers: headers,
+                    body: body, contentType: contentType))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    // MARK: - Results
+
+    /// Turns a transfer result into the call's outcome: parsed when the answer must be a tree.
+    func judge(_ index: Int, _ result: CallResult) -> CallState.Outcome {
+        switch result {
+        case .failed(let failure):
+            return .failed(failure, body: nil)
+        case .answered(let answer):
+            guard (200...299).contains(answer.status) else {
+                return .failed(.status(answer.status), body: self.errorBody(answer.body))
+            }
+            if !self.needsTree[index] {
+                let member = ResponseStitcher.Member(result, maxDepth: self.maxDepth - 1)
+                if case .failed(let failure) = member { return .failed(failure, body: nil) }
+                return .verbatim(member, status: answer.status)
+            }
+            guard let value = Self.tree(of: answer, maxDepth: self.maxDepth - 1) else {
+                return .failed(.invalidBody, body: self.errorBody(answer.body))
+            }
+            return .tree(value, status: answer.status)
+        }
+    }
+
+    /// The answer as a tree, by the same rules as the verbatim path (``ResponseStitcher``); nil for a body
+    /// declared JSON that is not.
+    static func tree(of answer: UpstreamAnswer, maxDepth: Int) -> JSONValue? {
+        if answer.body.isEmpty { return .null }
+        switch ResponseStitcher.MediaType(contentType: answer.contentType) {
+        case .json:
+            return try? JSONValue(parsing: answer.body, maxDepth: maxDepth)
+        case .absent:
+            if let value = try? JSONValue(parsing: answer.body, maxDepth: maxDepth) { return value }
+            return .string(String(decoding: answer.body, as: UTF8.self))
+        case .other:
+            return .string(String(decoding: answer.body, as: UTF8.self))
+        }
+    }
+
+    func errorBody(_ body: [UInt8]) -> (bytes: [UInt8], truncated: Bool)? {
+        let limit = self.route.errorBodyBytes
+        guard limit > 0, !body.isEmpty else { return nil }
+        if body.count <= limit { return (body, false) }
+        var end = limit
+        while end > 0 && body[end] & 0xC0 == 0x80 { end -= 1 }  // cut on a UTF-8 boundary
+        return (Array(body[..<end]), true)
+    }
+
+    private mutating func callFinished(_ index: Int, _ outcome: CallState.Outcome, elapsedMs: Double) {
+        self.states[index].outcome = outcome
+        self.states[index].elapsedMs = elapsedMs
+        self.states[index].phase = .done
+        if case .tree(let value, _) = outcome {
+            self.values.calls[self.route.calls[index].name] = value
+        }
+    }
+}
+
+/// Where one call stands.
+struct CallState: Sendable {
+    enum Phase: Sendable, Equatable {
+        case waiting
+        case running
+        case done
+    }
+
+    enum Outcome: Sendable {
+        case verbatim(ResponseStitcher.Member, status: Int)
+        case tree(JSONValue, status: Int)
+        case failed(CallFailure, body: (bytes: [UInt8], truncated: Bool)?)
+    }
+
+    var phase = Phase.waiting
+    var startedAtMs = 0.0
+    var elapsedMs = 0.0
+    /// Set when done, for a call without `for_each`, or for a `for_each` call that failed as a whole.
+    var outcome: Outcome?
+    /// For a `for_each` call: its items and their outcomes.
+    var items: ItemsState?
+
+    /// A failed or skipped call, or a `for_each` call that failed as a whole (its items may fail alone
+    /// without making it a failed input).
+    var isFailure: Bool {
+        if case .failed? = self.outcome { return true }
+        return false
+    }
+}
