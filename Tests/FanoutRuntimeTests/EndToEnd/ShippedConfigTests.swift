@@ -44,6 +44,20 @@ import Testing
         #expect(try jsonObject(partial)["stock"] is NSNull)
 
         #expect(try server.get("/demo/products/42").status == 200)
+
+        // The stats example: the product list, then one stock call per product merged into it.
+        let (stats, statsElapsed) = try measureMs { try server.get("/demo/stats") }
+        #expect(stats.status == 200, "\(stats.bodyText)")
+        #expect(statsElapsed >= 190 && statsElapsed < 600, "took \(statsElapsed) ms")
+        let statsBody = try jsonObject(stats)
+        let items = try #require(statsBody["items"] as? [[String: Any]])
+        #expect(items.map { $0["sku"] as? String } == ["FAN-1", "FAN-2", "FAN-3"])
+        for item in items {
+            #expect(item["available"] as? Int == 12 && item["warehouse"] as? String == "Basel")
+            #expect(item["cost_price"] == nil && item["supplier_ref"] == nil && item["bin"] == nil)
+        }
+        let chain = try jsonObject(try server.get("/demo/chain"))
+        #expect((chain["tier"] as? [String: Any])?["free_shipping"] as? Bool == true)
         #expect(try server.get("/healthz").bodyText.contains("ok"))
     }
 
