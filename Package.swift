@@ -37,6 +37,14 @@ let package = Package(
         // The thin executable.
         .executableTarget(name: "fanout", dependencies: ["FanoutRuntime", "FanoutCore"], swiftSettings: swiftSettings),
 
+        // Micro-benchmark of the JSON layer against Foundation (`swift run -c release json-bench`).
+        .executableTarget(
+            name: "json-bench",
+            dependencies: ["FanoutCore"],
+            path: "Benchmarks/JSONBench",
+            swiftSettings: swiftSettings
+        ),
+
         // Test-only helpers: upstream stubs on plain blocking sockets (never fanout's own loop), a raw client.
         .target(name: "FanoutTestSupport", dependencies: [], swiftSettings: swiftSettings),
 

@@ -22,7 +22,9 @@ enum JSONKey {
         guard count > 0, let a, let b else { return true }
         var i = 0
         while i + 8 <= count {
-            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                != b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            {
                 return false
             }
             i += 8
@@ -59,7 +61,9 @@ enum JSONKey {
 
     /// The hash of `s`'s UTF-8 bytes; equal to ``hash(_:count:)`` over the same bytes.
     static func hash(_ s: String) -> UInt64 {
-        if let h = s.utf8.withContiguousStorageIfAvailable({ Self.hash(UnsafeRawPointer($0.baseAddress), count: $0.count) }) {
+        if let h = s.utf8.withContiguousStorageIfAvailable({
+            Self.hash(UnsafeRawPointer($0.baseAddress), count: $0.count)
+        }) {
             return h
         }
         let bytes = Array(s.utf8)

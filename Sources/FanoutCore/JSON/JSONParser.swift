@@ -75,6 +75,8 @@ struct JSONParser: ~Copyable {
     var hashes: JSONBuildStack<UInt64>
     /// Decoded bytes of a string with escapes.
     var scratch: JSONBuildStack<UInt8>
+    /// Recently created keys by hash slot (see `keyString`).
+    var keyCache: [(hash: UInt64, key: String)] = Array(repeating: (0, ""), count: 64)
 
     init(_ p: UnsafePointer<UInt8>, count: Int, maxDepth: Int) {
         self.p = p
@@ -207,7 +209,9 @@ struct JSONParser: ~Copyable {
         let expected = word.utf8Start
         for k in 0..<count {
             guard self.i + k < self.end else { throw self.error(self.end, "unexpected end of input in '\(word)'") }
-            guard self.p[self.i + k] == expected[k] else { throw self.error(self.i + k, "invalid literal, expected '\(word)'") }
+            guard self.p[self.i + k] == expected[k] else {
+                throw self.error(self.i + k, "invalid literal, expected '\(word)'")
+            }
         }
         self.i += count
     }
@@ -228,17 +232,16 @@ struct JSONParser: ~Copyable {
         let count = self.members.count
 
         var slot = -1
-        if let table = self.top.table {
-            if let first = table[hash] {
+        // (No `if let` binding of the table: a second reference would make the insertion below copy it.)
+        if self.top.table != nil {
+            if let first = self.top.table![hash] {
                 slot = self.memberEqual(first, key) ? first : self.scan(hash, key, from: start, to: count)
             }
         } else {
             slot = self.scan(hash, key, from: start, to: count)
         }
         if slot < 0 {
-            guard let name = String(validating: key, as: UTF8.self) else {
-                throw self.error(self.invalidUTF8Offset(from: quote + 1), "invalid UTF-8 in a string")
-            }
+            let name = try self.keyString(key, hash: hash, quote: quote)
             slot = count
             self.members.push(JSONMember(key: name, value: .null))
             self.hashes.push(hash)
@@ -273,11 +276,35 @@ struct JSONParser: ~Copyable {
     }
 
     private func memberEqual(_ position: Int, _ key: UnsafeBufferPointer<UInt8>) -> Bool {
-        let existing = self.members.base[position].key.utf8
-        guard existing.count == key.count else { return false }
-        return existing.withContiguousStorageIfAvailable {
-            JSONKey.equal(UnsafeRawPointer($0.baseAddress), UnsafeRawPointer(key.baseAddress), count: key.count)
-        } ?? existing.elementsEqual(key)
+        Self.bytesEqual(self.members.base[position].key, key)
+    }
+
+    @inline(__always)
+    private static func bytesEqual(_ s: String, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let utf8 = s.utf8
+        guard utf8.count == bytes.count else { return false }
+        return utf8.withContiguousStorageIfAvailable {
+            JSONKey.equal(UnsafeRawPointer($0.baseAddress), UnsafeRawPointer(bytes.baseAddress), count: bytes.count)
+        } ?? utf8.elementsEqual(bytes)
+    }
+
+    /// The `String` for a new member's key. Keys repeat across the objects of an array, so the last key seen
+    /// with each hash slot is remembered and reused (sharing its storage) instead of being decoded again.
+    @inline(__always)
+    private mutating func keyString(
+        _ key: UnsafeBufferPointer<UInt8>,
+        hash: UInt64,
+        quote: Int
+    ) throws(JSONParseError) -> String {
+        let slot = Int(truncatingIfNeeded: hash >> 58)  // 64 slots
+        let cached = self.keyCache[slot]
+        if cached.hash == hash && Self.bytesEqual(cached.key, key) { return cached.key }
+        guard Self.isValidUTF8(key) else {
+            throw self.error(self.invalidUTF8Offset(from: quote + 1), "invalid UTF-8 in a string")
+        }
+        let name = String(decoding: key, as: UTF8.self)
+        self.keyCache[slot] = (hash, name)
+        return name
     }
 
     // MARK: - Errors

@@ -123,10 +123,13 @@ private struct JSONPathParser {
             } else {
                 message = "expected a field name or '['"
             }
-            throw JSONPathError(offset: start, message: self.i < self.bytes.count ? message + ", not \(self.quoted(start))" : message)
+            throw JSONPathError(
+                offset: start, message: self.i < self.bytes.count ? message + ", not \(self.quoted(start))" : message)
         }
         // A character that can neither continue the key nor follow it.
-        if self.i < self.bytes.count && self.bytes[self.i] != UInt8(ascii: ".") && self.bytes[self.i] != UInt8(ascii: "[") {
+        if self.i < self.bytes.count && self.bytes[self.i] != UInt8(ascii: ".")
+            && self.bytes[self.i] != UInt8(ascii: "[")
+        {
             throw JSONPathError(
                 offset: self.i,
                 message: "\(self.quoted(self.i)) may not appear in a field name (letters, digits, '_', '-', '$', '@')"
@@ -169,7 +172,8 @@ private struct JSONPathParser {
             throw JSONPathError(offset: self.i, message: "unclosed '[' at offset \(open) (expected ']')")
         }
         guard self.bytes[self.i] == UInt8(ascii: "]") else {
-            throw JSONPathError(offset: self.i, message: "expected ']' after the array index, not \(self.quoted(self.i))")
+            throw JSONPathError(
+                offset: self.i, message: "expected ']' after the array index, not \(self.quoted(self.i))")
         }
         self.i += 1
         return .index(value)

@@ -14,12 +14,15 @@
 /// The payloads are stored inline (arrays and objects are Swift arrays, which already live on the heap), so a
 /// scalar costs no allocation of its own; ``JSONValue`` is therefore not declared `indirect`.
 public enum JSONValue: Sendable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
     /// The number's text exactly as written, e.g. `"12345678901234567890"`, `"0.1"`, `"-1.5E+3"`.
     case number(String)
     /// The decoded string (escapes resolved, surrogate pairs joined).
     case string(String)
+    /// Elements in document order.
     case array([JSONValue])
     /// Members in document order; keys are unique.
     case object([JSONMember])
@@ -29,8 +32,10 @@ public enum JSONValue: Sendable {
 public struct JSONMember: Sendable, Equatable {
     /// The decoded key.
     public var key: String
+    /// The member's value.
     public var value: JSONValue
 
+    /// A member named `key` (any string; it is escaped when written).
     public init(key: String, value: JSONValue) {
         self.key = key
         self.value = value

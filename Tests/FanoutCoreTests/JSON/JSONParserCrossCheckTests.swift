@@ -4,7 +4,9 @@ import Testing
 
 /// The parser must accept exactly what `JSONValidator` accepts.
 @Suite struct JSONParserCrossCheckTests {
-    private func agrees(_ bytes: [UInt8], maxDepth: Int = 512, sourceLocation: Testing.SourceLocation = #_sourceLocation) {
+    private func agrees(
+        _ bytes: [UInt8], maxDepth: Int = 512, sourceLocation: Testing.SourceLocation = #_sourceLocation
+    ) {
         let valid = JSONValidator.isValid(bytes, maxDepth: maxDepth)
         let error = J.parseError(bytes, maxDepth: maxDepth)
         #expect(
@@ -82,7 +84,9 @@ import Testing
             let value = try JSONValue(parsing: Array(text.utf8))
             let compact = value.serialized
             #expect(JSONValidator.isValid(compact))
-            #expect(!compact.contains(where: { $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }) || text.contains("\""))
+            #expect(
+                !compact.contains(where: { $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D })
+                    || text.contains("\""))
             let again = try JSONValue(parsing: compact)
             #expect(again == value, "\(text)")
             #expect(again.serialized == compact, "\(text)")

@@ -13,7 +13,10 @@ import Testing
         ("a.b[]", [.key("a"), .key("b"), .each]),
         ("a[1][]", [.key("a"), .index(1), .each]),
         ("[][0].x", [.each, .index(0), .key("x")]),
-        ("$ref.@type.snake_case.kebab-case.X9", [.key("$ref"), .key("@type"), .key("snake_case"), .key("kebab-case"), .key("X9")]),
+        (
+            "$ref.@type.snake_case.kebab-case.X9",
+            [.key("$ref"), .key("@type"), .key("snake_case"), .key("kebab-case"), .key("X9")]
+        ),
         ("a[10]", [.key("a"), .index(10)]),
         ("0", [.key("0")]),
     ]

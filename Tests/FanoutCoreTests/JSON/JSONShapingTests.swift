@@ -36,7 +36,9 @@ import Testing
         #expect(try pick(list, "items.p.v") == #"{"items":[{"p":{"v":1}},{"p":{"v":3}}]}"#)
         #expect(try pick(list, "items[1]") == #"{"items":[{"id":2,"n":"b","p":{"v":3}}]}"#)
         #expect(try pick(list, "items[0].n", "items.id") == #"{"items":[{"id":1,"n":"a"},{"id":2}]}"#)
-        #expect(try pick(list, "items[]") == #"{"items":[{"id":1,"n":"a","p":{"v":1,"w":2}},{"id":2,"n":"b","p":{"v":3}}]}"#)
+        #expect(
+            try pick(list, "items[]") == #"{"items":[{"id":1,"n":"a","p":{"v":1,"w":2}},{"id":2,"n":"b","p":{"v":3}}]}"#
+        )
         #expect(try pick(list, "items[5]") == #"{"items":[]}"#)
         #expect(try pick(#"{"m":[[{"a":1,"b":2}],[{"a":3}]]}"#, "m.a") == #"{"m":[[{"a":1}],[{"a":3}]]}"#)
         // Scalars inside an array have no members: they are left out under a key path.
@@ -96,7 +98,8 @@ import Testing
 
     @Test func renamesInPlace() throws {
         #expect(try rename(#"{"a":1,"b":2,"c":3}"#, "b", "z") == #"{"a":1,"z":2,"c":3}"#)
-        #expect(try rename(#"{"p":{"amount":5,"cur":"EUR"}}"#, "p.amount", "value") == #"{"p":{"value":5,"cur":"EUR"}}"#)
+        #expect(
+            try rename(#"{"p":{"amount":5,"cur":"EUR"}}"#, "p.amount", "value") == #"{"p":{"value":5,"cur":"EUR"}}"#)
         #expect(try rename(#"{"a":1}"#, "a", "a") == #"{"a":1}"#)
         #expect(try rename(#"{"a":1}"#, "a", "with space \"q\"") == #"{"with space \"q\"":1}"#)
     }
@@ -108,9 +111,12 @@ import Testing
 
     @Test func renamesThroughArrays() throws {
         let list = #"{"items":[{"name":"a","id":1},{"id":2},{"name":"c"},4]}"#
-        #expect(try rename(list, "items.name", "title") == #"{"items":[{"title":"a","id":1},{"id":2},{"title":"c"},4]}"#)
-        #expect(try rename(list, "items[].name", "title") == #"{"items":[{"title":"a","id":1},{"id":2},{"title":"c"},4]}"#)
-        #expect(try rename(list, "items[2].name", "title") == #"{"items":[{"name":"a","id":1},{"id":2},{"title":"c"},4]}"#)
+        #expect(
+            try rename(list, "items.name", "title") == #"{"items":[{"title":"a","id":1},{"id":2},{"title":"c"},4]}"#)
+        #expect(
+            try rename(list, "items[].name", "title") == #"{"items":[{"title":"a","id":1},{"id":2},{"title":"c"},4]}"#)
+        #expect(
+            try rename(list, "items[2].name", "title") == #"{"items":[{"name":"a","id":1},{"id":2},{"title":"c"},4]}"#)
         #expect(try rename(#"[{"a":1},{"a":2,"b":0}]"#, "a", "b") == #"[{"b":1},{"b":2}]"#)
     }
 

@@ -21,9 +21,29 @@ import Testing
 
     @Test func escapesMinimally() {
         let value = JSONValue.object([
-            JSONMember(key: "k\"\\\n", value: .string("\u{08}\u{0C}\r\t\u{01}é😀/<>")),
+            JSONMember(key: "k\"\\\n", value: .string("\u{08}\u{0C}\r\t\u{01}é😀/<>"))
         ])
         #expect(J.text(value) == #"{"k\"\\\n":"\b\f\r\t\u0001é😀/<>"}"#)
+    }
+
+    @Test func escapesSpecialsAtEveryAlignment() throws {
+        // The writer and the parser both scan eight bytes at a time; put each special at every position.
+        let specials: [(raw: String, escaped: String)] = [
+            ("\"", #"\""#), ("\\", #"\\"#), ("\n", #"\n"#), ("\u{01}", #"\u0001"#), ("\u{1F}", #"\u001f"#),
+            ("é", "é"), ("😀", "😀"), ("\u{7F}", "\u{7F}"),
+        ]
+        for special in specials {
+            for position in 0..<20 {
+                let prefix = String(repeating: "a", count: position)
+                let suffix = String(repeating: "b", count: 19 - position)
+                let value = JSONValue.object([
+                    JSONMember(key: prefix + special.raw, value: .string(special.raw + suffix))
+                ])
+                let expected = "{\"" + prefix + special.escaped + "\":\"" + special.escaped + suffix + "\"}"
+                #expect(J.text(value) == expected)
+                #expect(try JSONValue(parsing: value.serialized) == value)
+            }
+        }
     }
 
     @Test func roundTripsValuesBuiltInCode() throws {
