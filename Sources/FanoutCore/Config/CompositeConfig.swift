@@ -23,8 +23,8 @@ public struct CompositeRoute: Sendable {
         self.calls = calls
     }
 
-    /// Whether any call reads the client's body (`body forward`, `{body…}`): the body is then parsed once
-    /// per request.
+    /// Whether any call reads a field of the client's body (`{body…}`): the body is then parsed as JSON once
+    /// per request. `body forward` sends the bytes as they are and needs no parsing.
     public var readsClientJSONBody: Bool {
         self.calls.contains { call in call.references.contains { if case .body = $0 { true } else { false } } }
     }
@@ -84,7 +84,6 @@ public struct CallConfig: Sendable {
         var all = self.target.references.map(\.reference)
         for header in self.headers { all += header.value.references }
         if case .template(let template) = self.body { all += template.references }
-        if case .forward = self.body { all.append(.body(nil)) }
         return all
     }
 }

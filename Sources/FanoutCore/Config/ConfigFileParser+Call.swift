@@ -74,6 +74,12 @@ extension ConfigFileParser {
         if call.forEach == nil, let token = settings["key_by"] ?? settings["attach"] {
             throw self.cursor.error("'\(token.text)' needs 'for_each' in call '\(name)'", at: token)
         }
+        if case .object = site.collect, site.attachment != .none, let token = settings["key_by"] {
+            throw self.cursor.error(
+                "'key_by' has no effect with 'attach' in call '\(name)': attached answers go into their source "
+                    + "elements; expected one of them",
+                at: token)
+        }
         call.forEach?.collect = site.collect
         call.forEach?.attachment = site.attachment
         return (call, reference, site)

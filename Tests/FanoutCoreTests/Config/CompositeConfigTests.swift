@@ -129,6 +129,12 @@ import Testing
             marked: "route GET /x {\n call a GET p /a {\n 1️⃣key_by item.id\n }\n}",
             message: "'key_by' needs 'for_each' in call 'a'"),
         Case(
+            name: "key_by with attach",
+            marked: "route GET /x {\n call l GET p /l\n call a GET p /a/{item} {\n for_each l\n 1️⃣key_by item\n attach merge\n }\n}",
+            message:
+                "'key_by' has no effect with 'attach' in call 'a': attached answers go into their source elements; expected one of them"
+        ),
+        Case(
             name: "attach over a query list",
             marked: "route GET /x {\n call a GET p /a/{item} {\n for_each query.ids\n attach 1️⃣merge\n }\n}",
             message: "'attach' needs for_each over another call's answer; items of query.ids have no source element"),

@@ -207,4 +207,41 @@ import Testing
         let errors = try #require(try jsonObject(missing)["errors"] as? [[String: Any]])
         #expect((errors[0]["body"] as? [String: Any])?["error"] as? String == "no such order")
     }
+
+    /// libcurl 7.88.1 resends a request whose reused connection closes before any answer byte. For a GET
+    /// that is allowed; a POST must reach the partner once.
+    @Test func nonIdempotentCallIsNeverResentOnADeadConnection() throws {
+        let stub = try UpstreamStub(routes: [
+            "/warm": .json("{}"),
+            "/drop-get": .closeWithoutResponse,
+            "/drop-post": .closeWithoutResponse,
+            "/form": .json(#"{"ok":true}"#),
+        ])
+        let server = try TestServer(
+            """
+            upstream s { url {{stub}}; max_connections 1 }
+            route GET /warm { call warm GET s /warm }
+            route GET /get { call dropped GET s /drop-get optional }
+            route POST /post { call dropped POST s /drop-post optional { body forward } }
+            route POST /form { call form POST s /form { body forward } }
+            """, substitutions: ["stub": stub.baseURL])
+        // Each dropped request goes out on the connection the warm-up left in libcurl's pool.
+        #expect(try server.get("/warm").status == 200)
+        #expect(try server.get("/get").status == 200)
+        #expect(stub.requests(forPath: "/drop-get") == 2, "libcurl retries an idempotent request")
+        #expect(try server.get("/warm").status == 200)
+        let post = try httpRequest(port: server.port, method: "POST", path: "/post", body: Array("x=1".utf8))
+        #expect(post.status == 200)
+        #expect(post.bodyText.contains(#""kind":"connection""#), "\(post.bodyText)")
+        #expect(stub.requests(forPath: "/drop-post") == 1)
+
+        // `body forward` sends any body as is: it does not have to be JSON.
+        let form = try httpRequest(
+            port: server.port, method: "POST", path: "/form",
+            headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array("a=1&b=2".utf8))
+        #expect(form.status == 200, "\(form.bodyText)")
+        let received = try #require(stub.receivedRequests.last { $0.path == "/form" })
+        #expect(String(decoding: received.body, as: UTF8.self) == "a=1&b=2")
+        #expect(received.header("Content-Type") == "application/x-www-form-urlencoded")
+    }
 }
