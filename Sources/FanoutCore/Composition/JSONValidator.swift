@@ -197,7 +197,8 @@ public enum JSONValidator {
     }
 
     /// Reads four hex digits (either case) as a UTF-16 code unit.
-    private static func hex4(_ p: UnsafeRawPointer, at start: Int, end: Int) -> UInt32? {
+    /// The value of the four hex digits at `start`, or nil. Shared with the tree parser.
+    static func hex4(_ p: UnsafeRawPointer, at start: Int, end: Int) -> UInt32? {
         guard end - start >= 4 else { return nil }
         var value: UInt32 = 0
         for k in 0..<4 {

@@ -163,20 +163,7 @@ extension JSONParser {
 
     /// Four hex digits (either case) at `start` as a UTF-16 code unit, or nil.
     private func hex4(at start: Int) -> UInt32? {
-        guard self.end - start >= 4 else { return nil }
-        var value: UInt32 = 0
-        for k in 0..<4 {
-            let c = self.p[start + k]
-            let digit: UInt8
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = c &- UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = c &- UInt8(ascii: "a") &+ 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = c &- UInt8(ascii: "A") &+ 10
-            default: return nil
-            }
-            value = value << 4 | UInt32(digit)
-        }
-        return value
+        JSONValidator.hex4(UnsafeRawPointer(self.p), at: start, end: self.end)
     }
 
     /// An error inside the string opened at `quote`, reported at `offset` unless ill-formed UTF-8 comes earlier.

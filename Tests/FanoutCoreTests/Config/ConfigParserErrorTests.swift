@@ -369,17 +369,6 @@ import Testing
 
     @Test(arguments: cases)
     func reportsErrorAtMarkedPosition(_ testCase: Case) {
-        let marked = MarkedText(testCase.marked)
-        do {
-            let config = try ConfigParser.parse(marked.text, file: "proxy.conf", environment: testCase.environment)
-            Issue.record("expected an error, parsed \(config.routes.count) routes")
-        } catch {
-            #expect(error.location == SourceLocation(file: "proxy.conf", line: marked.line, column: marked.column))
-            if testCase.message.hasPrefix("…") {
-                #expect(error.message.contains(testCase.message.dropFirst()), "\(error.message)")
-            } else {
-                #expect(error.message == testCase.message)
-            }
-        }
+        expectConfigError(testCase.marked, testCase.message, environment: testCase.environment)
     }
 }

@@ -1,3 +1,6 @@
+import FanoutCore
+import Testing
+
 /// Source text with one `1️⃣` marker at the position an error is expected (swift-format's
 /// `MarkedText` idea). The marker is removed; `line` and `column` are 1-based, columns in Unicode scalars
 /// like `ConfigError`.
@@ -38,5 +41,22 @@ struct MarkedText {
         self.text = String(output)
         self.line = found!.line
         self.column = found!.column
+    }
+}
+
+/// Parses `marked` (with its 1️⃣ marker) and expects a `ConfigError` at the marker whose message is `message`
+/// exactly, or contains it when `message` starts with "…".
+func expectConfigError(_ marked: String, _ message: String, environment: [String: String] = [:]) {
+    let text = MarkedText(marked)
+    do {
+        let config = try ConfigParser.parse(text.text, file: "proxy.conf", environment: environment)
+        Issue.record("expected an error, parsed \(config.routes.count) routes")
+    } catch {
+        #expect(error.location == SourceLocation(file: "proxy.conf", line: text.line, column: text.column))
+        if message.hasPrefix("…") {
+            #expect(error.message.contains(message.dropFirst()), "\(error.message)")
+        } else {
+            #expect(error.message == message)
+        }
     }
 }
