@@ -55,25 +55,25 @@ public struct CompositeRejection: Error, Sendable, Equatable {
 ///   verbatim.
 public struct CompositeRun: Sendable {
     let route: CompositeRoute
+    let plan: CompositePlan
     var values: TemplateValues
     var states: [CallState]
-    /// Launch id → (call, item).
-    var running: [Int: (call: Int, item: Int?)] = [:]
-    private var nextLaunchID = 0
-    /// Calls that must be parsed: shaped, read by another call, attached into, or not keyed-combined.
-    let needsTree: [Bool]
-    /// For each call, the `for_each` calls that attach into it.
-    let attachedBy: [[Int]]
+    /// Indexed by launch id (ids count up from 0): the call and item of each launch still in flight.
+    var running: [(call: Int, item: Int?)?] = []
     let clientBody: (bytes: [UInt8], contentType: String?)
     let maxDepth: Int
+
+    var needsTree: [Bool] { self.plan.needsTree }
+    var attachedBy: [[Int]] { self.plan.attachedBy }
 
     /// - Throws: ``CompositeRejection`` when the route reads the client's JSON body and it is not JSON, or
     ///   a `for_each` query list is longer than `max_items`.
     public init(route: CompositeRoute, input: CompositeInput, maxDepth: Int = 512) throws(CompositeRejection) {
         self.route = route
+        self.plan = route.plan ?? CompositePlan(route)
         self.maxDepth = maxDepth
         var body: JSONValue?
-        if route.readsClientJSONBody && !input.body.isEmpty {
+        if self.plan.readsClientJSONBody && !input.body.isEmpty {
             do throws(JSONParseError) {
                 body = try JSONValue(parsing: input.body, maxDepth: maxDepth)
             } catch {
@@ -83,27 +83,8 @@ public struct CompositeRun: Sendable {
         self.values = TemplateValues(
             routeParameters: input.routeParameters, query: input.query, headers: input.headers, body: body)
         self.clientBody = (input.body, input.contentType)
-
-        var readers = Array(repeating: false, count: route.calls.count)
-        var attachedBy = Array(repeating: [Int](), count: route.calls.count)
-        for (index, call) in route.calls.enumerated() {
-            for dependency in call.dependencies { readers[dependency] = true }
-            if let forEach = call.forEach, forEach.attachment != .none, let source = forEach.sourceCall {
-                attachedBy[source].append(index)
-            }
-        }
-        let keyed: Bool
-        switch route.combine {
-        case .keyed, .only: keyed = true
-        case .merge, .concat: keyed = false
-        }
-        self.needsTree = route.calls.indices.map { index in
-            let call = route.calls[index]
-            return readers[index] || !attachedBy[index].isEmpty || !call.shape.isIdentity || !keyed
-                || call.forEach != nil
-        }
-        self.attachedBy = attachedBy
         self.states = Array(repeating: CallState(), count: route.calls.count)
+        self.running.reserveCapacity(route.calls.count)
 
         for (index, call) in route.calls.enumerated() {
             guard case .query(let name)? = call.forEach?.source else { continue }
@@ -115,7 +96,6 @@ public struct CompositeRun: Sendable {
                     message: "query parameter '\(name)' lists \(items.count) items; the limit is \(route.maxItems)")
             }
             self.states[index].items = ItemsState(elements: items)
-            _ = index
         }
     }
 
@@ -123,7 +103,10 @@ public struct CompositeRun: Sendable {
     public var isComplete: Bool { self.states.allSatisfy { $0.phase == .done } }
 
     /// Launch ids of the requests still in flight.
-    public var runningLaunches: [Int] { Array(self.running.keys) }
+    public var runningLaunches: [Int] { self.running.indices.filter { self.running[$0] != nil } }
+
+    /// Whether launch `id` is still in flight.
+    public func isRunning(_ id: Int) -> Bool { self.running.indices.contains(id) && self.running[id] != nil }
 
     // MARK: - Driving
 
@@ -140,7 +123,8 @@ public struct CompositeRun: Sendable {
     public mutating func finished(_ id: Int, _ result: CallResult, elapsedMs: Double, nowMs: Double)
         throws(CompositeRejection) -> [CallLaunch]
     {
-        guard let (call, item) = self.running.removeValue(forKey: id) else { return [] }
+        guard self.running.indices.contains(id), let (call, item) = self.running[id] else { return [] }
+        self.running[id] = nil
         if let item {
             self.itemFinished(call, item, result)
         } else {
@@ -152,8 +136,8 @@ public struct CompositeRun: Sendable {
     /// The route deadline passed: everything unfinished fails as a timeout (calls that never started are
     /// skipped). Returns the launch ids to cancel.
     public mutating func expire(nowMs: Double) -> [Int] {
-        let cancelled = Array(self.running.keys)
-        self.running = [:]
+        let cancelled = self.runningLaunches
+        self.running = self.running.map { _ in nil }
         for index in self.states.indices where self.states[index].phase != .done {
             let elapsed = self.states[index].phase == .running ? nowMs - self.states[index].startedAtMs : 0
             if var items = self.states[index].items, self.states[index].phase == .running {
@@ -217,9 +201,8 @@ public struct CompositeRun: Sendable {
 
     mutating func register(_ launch: CallLaunch) -> CallLaunch {
         var launch = launch
-        launch.id = self.nextLaunchID
-        self.nextLaunchID += 1
-        self.running[launch.id] = (launch.call, launch.item)
+        launch.id = self.running.count
+        self.running.append((launch.call, launch.item))
         return launch
     }
 

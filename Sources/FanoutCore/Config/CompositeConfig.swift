@@ -17,16 +17,58 @@ public struct CompositeRoute: Sendable {
     public var passStatus: Bool = false
     /// `error_body SIZE`: failure reports include up to this many bytes of the upstream's error body; 0 = off.
     public var errorBodyBytes: Int = 0
+    /// Facts derived from the calls, computed once when the configuration is read (``prepare()``) rather than
+    /// per request.
+    public private(set) var plan: CompositePlan?
 
     public init(deadlineMs: Int = 5_000, calls: [CallConfig]) {
         self.deadlineMs = deadlineMs
         self.calls = calls
     }
 
+    /// Derives ``plan`` from the calls as they are now; call it after the last change to `calls` or `combine`.
+    public mutating func prepare() {
+        self.plan = CompositePlan(self)
+    }
+
     /// Whether any call reads a field of the client's body (`{body…}`): the body is then parsed as JSON once
     /// per request. `body forward` sends the bytes as they are and needs no parsing.
     public var readsClientJSONBody: Bool {
         self.calls.contains { call in call.references.contains { if case .body = $0 { true } else { false } } }
+    }
+}
+
+/// What every request of a composite route shares: which answers must be parsed, who attaches into whom.
+public struct CompositePlan: Sendable {
+    /// Per call: the answer is shaped, read by another call, attached into, or not keyed-combined, so it is
+    /// parsed into a tree. The others are embedded verbatim.
+    public let needsTree: [Bool]
+    /// Per call: the `for_each` calls that attach their item answers into it.
+    public let attachedBy: [[Int]]
+    /// Whether any call reads a field of the client's JSON body.
+    public let readsClientJSONBody: Bool
+
+    init(_ route: CompositeRoute) {
+        var readers = Array(repeating: false, count: route.calls.count)
+        var attachedBy = Array(repeating: [Int](), count: route.calls.count)
+        for (index, call) in route.calls.enumerated() {
+            for dependency in call.dependencies { readers[dependency] = true }
+            if let forEach = call.forEach, forEach.attachment != .none, let source = forEach.sourceCall {
+                attachedBy[source].append(index)
+            }
+        }
+        let keyed: Bool
+        switch route.combine {
+        case .keyed, .only: keyed = true
+        case .merge, .concat: keyed = false
+        }
+        self.needsTree = route.calls.indices.map { index in
+            let call = route.calls[index]
+            return readers[index] || !attachedBy[index].isEmpty || !call.shape.isIdentity || !keyed
+                || call.forEach != nil
+        }
+        self.attachedBy = attachedBy
+        self.readsClientJSONBody = route.readsClientJSONBody
     }
 }
 

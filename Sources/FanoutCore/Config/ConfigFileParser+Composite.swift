@@ -124,6 +124,7 @@ extension ConfigFileParser {
             throw self.cursor.error(
                 "'field' adds members to an object, but 'combine concat' answers with an array", at: field)
         }
+        defer { route.prepare() }
         if route.passStatus, let token = settings["pass_status"] {
             if route.calls.count != 1 || route.calls[0].forEach != nil {
                 throw self.cursor.error(

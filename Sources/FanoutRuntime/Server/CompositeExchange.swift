@@ -91,7 +91,7 @@ final class CompositeExchange: Exchange {
                 self?.callFinished(id, result)
             }
             // A transfer refused on the spot has already reported through the callback.
-            if run.runningLaunches.contains(id) { transfers[id] = transfer }
+            if run.isRunning(id) { transfers[id] = transfer }
         }
     }
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Instructions per request, from callgrind: the figure that stays stable on a noisy machine.
+#
+#   Benchmarks/callgrind.sh [PATH] [SECONDS]       default: /overview for 10 s
+#
+# Needs valgrind and wrk, and the upstream stub of ../shared/bench on 127.0.0.1:19001 (anchors.sh start).
+# Builds a release binary with debug info in .build-prof, starts it under callgrind with
+# Benchmarks/fanout-bench.conf (one worker), warms it up, zeroes the counters, runs wrk -c4 for SECONDS,
+# dumps, and prints total instructions / requests. The profile stays in /tmp/fanout-callgrind.out.* for
+# callgrind_annotate.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+path="${1:-/overview}"
+seconds="${2:-10}"
+port=18095
+
+curl -sf -o /dev/null http://127.0.0.1:19001/a || { echo "the upstream stub on :19001 is not up (../shared/bench/anchors.sh start)"; exit 1; }
+swift build -c release --product fanout --build-path .build-prof -Xswiftc -g >/dev/null
+rm -f /tmp/fanout-callgrind.out*
+BENCH_PORT=$port valgrind --tool=callgrind --callgrind-out-file=/tmp/fanout-callgrind.out \
+    .build-prof/release/fanout serve -c Benchmarks/fanout-bench.conf >/tmp/fanout-callgrind.log 2>&1 &
+vg=$!
+trap 'kill -TERM $vg 2>/dev/null || true; wait $vg 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port$path" && break; sleep 0.2; done
+for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$port$path"; done
+callgrind_control -z $vg >/dev/null
+requests=$(wrk -c 4 -t 1 -d "${seconds}s" "http://127.0.0.1:$port$path" | awk '/requests in/ {print $1}')
+callgrind_control -d $vg >/dev/null
+sleep 1
+total=$(grep -h '^summary:' /tmp/fanout-callgrind.out.* | awk '{s += $2} END {print s}')
+echo "path $path: $requests requests, $total instructions, $((total / requests)) instructions per request"
