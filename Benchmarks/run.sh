@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# fanout beside the reference systems of ../shared/bench, one side-by-side table with ratios.
+#
+#   Benchmarks/run.sh                  full run (wrk -d 10, 3 alternating rounds; about 6 minutes)
+#   Benchmarks/run.sh --quick          smoke test: a few seconds per scenario, only checks that everything runs
+#                                      and fanout answers 200 (exit 1 otherwise); timings are not asserted
+#   Benchmarks/run.sh --only NAME      one scenario: fanout3 slow proxy wide conns idle cgroup (or 1..7);
+#                                      repeatable, or comma-separated
+#   Benchmarks/run.sh --start-anchors  start the reference systems with anchors.sh if they do not answer
+#                                      (and stop them at the end)
+#   -d SECS, -r ROUNDS                 override wrk duration and rounds
+#
+# Environment: SHARED_BENCH (default ../shared/bench beside the repository), FANOUT_BIN (default
+# .build/release/fanout, built with `swift build -c release --product fanout` if missing), BENCH_PORT (18080).
+# Loopback only. Everything it starts is stopped on exit. The table is also written to Benchmarks/results/latest.md.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+shared=${SHARED_BENCH:-$(cd "$repo/.." && pwd)/shared/bench}
+export SHARED_BENCH=$shared
+bin=${FANOUT_BIN:-$repo/.build/release/fanout}
+conf=$here/fanout-bench.conf
+port=${BENCH_PORT:-18080}
+idle_port=$((port + 10)); quota_port=$((port + 11)); noquota_port=$((port + 12))
+nginx=${REF_NGINX:-http://127.0.0.1:18081}
+flask=${REF_FLASK:-http://127.0.0.1:18082}
+upstream=http://127.0.0.1:19001
+
+quick=0; start_anchors=0; only=""; dur=""; rounds=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --start-anchors) start_anchors=1 ;;
+    --only) shift; only="$only,${1:-}" ;;
+    --only=*) only="$only,${1#--only=}" ;;
+    -d) shift; dur=$1 ;;
+    -r) shift; rounds=$1 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ $quick = 1 ]; then
+  dur=${dur:-2}; rounds=${rounds:-1}; wide_reps=3; wide_warm=1; nconns=2000; conns_limit=25; idle_secs=3
+else
+  dur=${dur:-10}; rounds=${rounds:-3}; wide_reps=20; wide_warm=3; nconns=10000; conns_limit=55; idle_secs=10
+fi
+
+want() {  # want NAME NUMBER: is this scenario selected?
+  [ -z "$only" ] && return 0
+  case ",$only," in *",$1,"*|*",$2,"*) return 0 ;; esac
+  return 1
+}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/fanout-run.XXXXXX")
+rows=$work/rows.jsonl; : >"$rows"
+cmds=$work/commands.txt; : >"$cmds"
+pids=()            # fanout processes we started
+cgroups=()         # cgroup directories we created
+anchors_started=0
+
+child=""          # the helper run() is waiting for
+cleanup() {
+  local p
+  if [ -n "$child" ]; then pkill -TERM -P "$child" 2>/dev/null; kill -TERM "$child" 2>/dev/null; fi
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null
+  done
+  for d in "${cgroups[@]}"; do rmdir "$d" 2>/dev/null; done
+  if [ $anchors_started = 1 ]; then "$shared/anchors.sh" stop >/dev/null 2>&1; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { echo "$@" >&2; }
+run() {  # print the exact command (and keep it for the report), then run it
+  local line; line=$(printf '%q ' "$@"); line=${line% }
+  printf '%s\n' "$line" >>"$cmds"   # one write: safe with a command run in the background
+  say "+ $line"
+  "$@" &   # in the background and waited for, so that a signal runs the cleanup at once
+  child=$!
+  wait "$child"; local rc=$?
+  child=""
+  return $rc
+}
+answers() { [ "$(curl -s -m 3 -o /dev/null -w '%{http_code}' "$1" 2>/dev/null)" = 200 ]; }
+wait_port() {  # wait_port PORT PID: until something listens (up to 10 s), or the process died
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# ------------------------------------------------------------------ prerequisites
+command -v wrk >/dev/null || { say "run.sh: wrk is not installed (apt-get install wrk, or anchors.sh start)"; exit 1; }
+if [ ! -x "$bin" ]; then
+  say "fanout binary missing: building it"
+  (cd "$repo" && run swift build -c release --product fanout) >&2 || { say "run.sh: build failed"; exit 1; }
+fi
+if ! answers "$upstream/a"; then
+  if [ $start_anchors = 1 ]; then
+    run "$shared/anchors.sh" start >&2 && anchors_started=1
+  fi
+fi
+answers "$upstream/a" || { say "run.sh: the upstream stub on :19001 does not answer (use --start-anchors, or $shared/anchors.sh start)"; exit 1; }
+have_nginx=0; answers "$nginx/overview" && have_nginx=1
+have_flask=0; answers "$flask/overview" && have_flask=1
+for p in "$port" "$idle_port" "$quota_port" "$noquota_port"; do
+  listening "$p" && { say "run.sh: port $p is already in use (set BENCH_PORT)"; exit 1; }
+done
+
+# 10,000 client connections: fanout inherits this limit (the client raises its own with setrlimit).
+ulimit -Hn 65536 2>/dev/null; ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+start_fanout() {  # start_fanout PORT WORKERS LOG: sets $fpid
+  BENCH_PORT=$1 BENCH_WORKERS=$2 "$bin" serve -c "$conf" 2>"$3" &
+  fpid=$!; pids+=("$fpid")
+  printf '%sBENCH_PORT=%s BENCH_WORKERS=%s %s serve -c %s\n' "${BENCH_STUB_CONNECTIONS:+BENCH_STUB_CONNECTIONS=$BENCH_STUB_CONNECTIONS }" "$1" "$2" "$bin" "$conf" >>"$cmds"
+  wait_port "$1" "$fpid" || { say "run.sh: fanout did not start on :$1"; cat "$3" >&2; return 1; }
+}
+stop_fanout() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+
+# ------------------------------------------------------------------ header
+commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$repo" diff --quiet HEAD 2>/dev/null || commit="$commit (+ uncommitted changes)"
+{
+  echo "# fanout benchmark$([ $quick = 1 ] && echo ' (--quick: smoke test, timings not asserted)')"
+  echo
+  echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+  echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), kernel $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME")"
+  echo "- fanout: commit $commit, $bin ($(stat -c %y "$bin" | cut -d. -f1))"
+  echo "- load: wrk -t1, -d ${dur}s, ${rounds} round(s) alternating targets, medians; ulimit -n $(ulimit -n)"
+  echo "- references: nginx+lua $nginx $([ $have_nginx = 1 ] && echo up || echo 'ABSENT (no ratios)'), Flask $flask $([ $have_flask = 1 ] && echo up || echo absent), upstream stub $upstream up"
+} >"$work/header.md"
+cat "$work/header.md" >&2
+echo >&2
+
+bench() { run python3 "$here/bench.py" "$@" --out "$rows"; }
+refs_overview=(); [ $have_nginx = 1 ] && refs_overview+=("openresty=$nginx/overview")
+refs_flask=();    [ $have_flask = 1 ] && refs_flask+=("flask=$flask/overview")
+
+start_fanout "$port" 1 "$work/fanout.err" || exit 1
+main_pid=$fpid
+say "$(head -1 "$work/fanout.err")"
+
+# ------------------------------------------------------------------ 1. fan-out of 3
+if want fanout3 1; then
+  say; say "== 1. fan-out of 3, wrk -c64"
+  fl=(); [ $have_flask = 1 ] && fl=(--flask)
+  bench load --scenario 1 -c 64 -d "$dur" -r "$rounds" "${fl[@]}" \
+    "fanout=http://127.0.0.1:$port/overview" "${refs_overview[@]}" "${refs_flask[@]}"
+fi
+
+# ------------------------------------------------------------------ 2. slow partners
+if want slow 2; then
+  say; say "== 2. slow partners (50/100/20 ms), wrk -c256"
+  r=(); [ $have_nginx = 1 ] && r=("openresty=$nginx/slow/overview")
+  # the bench config caps fanout at 256 concurrent calls to the stub (-c256 × 3 calls needs 768): measure
+  # a second instance with the cap at 1024 beside it
+  x=()
+  if BENCH_STUB_CONNECTIONS=1024 start_fanout "$idle_port" 1 "$work/fanout1024.err"; then
+    x=("fanout:stub max_connections 1024=http://127.0.0.1:$idle_port/slow/overview"); x_pid=$fpid
+  fi
+  bench load --scenario 2 -c 256 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/slow/overview" "${r[@]}" "${x[@]}"
+  [ ${#x[@]} = 0 ] || stop_fanout "$x_pid"
+fi
+
+# ------------------------------------------------------------------ 3. plain proxy
+if want proxy 3; then
+  say; say "== 3. plain proxy of one call, wrk -c64"
+  r=(); [ $have_nginx = 1 ] && r=("openresty=$nginx/proxy/a")
+  bench load --scenario 3 -c 64 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/proxy/a" "${r[@]}"
+fi
+
+# ------------------------------------------------------------------ 4. wide fan-out
+if want wide 4; then
+  say; say "== 4. wide fan-out: one request, N calls of /slow/c (20 ms), sequential requests"
+  r=(); [ $have_nginx = 1 ] && r+=("openresty=$nginx/wide"); [ $have_flask = 1 ] && r+=("flask=$flask/wide")
+  bench wide -n 100,1000 --reps "$wide_reps" --warmup "$wide_warm" "fanout=http://127.0.0.1:$port/wide" "${r[@]}"
+fi
+
+# ------------------------------------------------------------------ 5. many keep-alive connections
+if want conns 5; then
+  say; say "== 5. $nconns keep-alive connections held open, then one GET /overview each"
+  bench conns --port "$port" --conns "$nconns" --path /overview --limit "$conns_limit"
+  answers "http://127.0.0.1:$port/overview" || say "fanout no longer answers after scenario 5"
+fi
+
+# ------------------------------------------------------------------ 6. idle cost
+if want idle 6; then
+  say; say "== 6. idle cost: a fresh fanout (workers auto) and the benchmarked one (workers 1), ${idle_secs} s each, at once"
+  if start_fanout "$idle_port" auto "$work/idle.err"; then
+    idle_pid=$fpid
+    sleep 0.5
+    bench idle --pid "$idle_pid" --secs "$idle_secs" --label "fresh, workers auto" &
+    b1=$!
+    bench idle --pid "$main_pid" --secs "$idle_secs" --label "after the load, workers 1"
+    wait $b1
+    stop_fanout "$idle_pid"
+  fi
+fi
+
+# ------------------------------------------------------------------ 7. workers auto under a CPU quota
+workers_of() { sed -n 's/.* with \([0-9]*\) worker(s).*/\1/p' "$1" | head -1; }
+run_quota() {  # run_quota LOG PREFIX...: start fanout (workers auto) through PREFIX, print its worker count
+  local log=$1; shift
+  BENCH_PORT=$quota_port BENCH_WORKERS=auto "$@" "$bin" serve -c "$conf" 2>"$log" &
+  local p=$!; pids+=("$p")
+  printf 'BENCH_PORT=%s BENCH_WORKERS=auto %s %s serve -c %s\n' "$quota_port" "$*" "$bin" "$conf" >>"$cmds"
+  wait_port "$quota_port" "$p"
+  say "  its cgroups: $(grep -E ':cpu[,:]|^0::' "/proc/$p/cgroup" 2>/dev/null | tr '\n' ' ')"
+  stop_fanout "$p"
+  withq=$(workers_of "$log"); withq=${withq:-?}
+}
+emit_row() { python3 -c 'import json,sys; r=json.loads(sys.argv[1]); open(sys.argv[2],"a").write(json.dumps(r)+"\n")' "$1" "$rows"; }
+if want cgroup 7; then
+  say; say "== 7. workers auto under a CPU quota of 0.5 CPU"
+  BENCH_PORT=$noquota_port BENCH_WORKERS=auto "$bin" serve -c "$conf" 2>"$work/noquota.err" &
+  p=$!; pids+=("$p"); wait_port "$noquota_port" "$p"; stop_fanout "$p"
+  printf 'BENCH_PORT=%s BENCH_WORKERS=auto %s serve -c %s\n' "$noquota_port" "$bin" "$conf" >>"$cmds"
+  noquota=$(workers_of "$work/noquota.err"); say "without a quota: ${noquota:-?} worker(s) (nproc $(nproc))"
+  how=""; withq=""; why=""; ns=""
+  if [ -f /sys/fs/cgroup/cgroup.controllers ] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
+    cg=/sys/fs/cgroup/fanout-bench
+    echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
+    if mkdir -p "$cg" 2>/dev/null && echo "50000 100000" >"$cg/cpu.max" 2>/dev/null; then
+      cgroups+=("$cg"); how="cgroup v2 cpu.max 50000 100000"
+      run_quota "$work/quota.err" "$here/cgexec.sh" "$cg"
+    else why="cannot create $cg with cpu.max"; fi
+  elif [ -w /sys/fs/cgroup/cpu ] && [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+    cg=/sys/fs/cgroup/cpu/fanout-bench
+    if mkdir -p "$cg" 2>/dev/null && echo 100000 >"$cg/cpu.cfs_period_us" && echo 50000 >"$cg/cpu.cfs_quota_us"; then
+      cgroups+=("$cg"); how="cgroup v1 cpu.cfs_quota_us 50000, period 100000"
+      run_quota "$work/quota.err" "$here/cgexec.sh" "$cg"
+      say "placed in $cg directly: $withq worker(s)"
+      if command -v unshare >/dev/null; then  # the same quota as a container sees it
+        direct=$withq
+        run_quota "$work/quota-ns.err" "$here/cgexec.sh" "$cg" --ns
+        ns=$withq; withq=$direct
+        say "same cgroup bind-mounted at /sys/fs/cgroup/cpu (container view): $ns worker(s)"
+      fi
+    else why="cannot create $cg with a CFS quota"; fi
+  elif command -v systemd-run >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
+    how="systemd-run --scope -p CPUQuota=50%"
+    run_quota "$work/quota.err" systemd-run --quiet --scope -p CPUQuota=50%
+  else
+    why="no writable cgroup cpu controller (v2 or v1) and no running systemd"
+  fi
+  if [ -n "$withq" ]; then
+    say "under the quota ($how): $withq worker(s)"
+    emit_row "$(printf '{"scn":"7","metric":"workers auto, quota 0.5 CPU (%s)","fanout":"%s worker(s)","ref":"%s worker(s) without quota","ratio":null,"goal":"1 worker","ok":%s}' \
+      "$how" "$withq" "${noquota:-?}" "$([ "$withq" = 1 ] && echo true || echo false)")"
+    if [ -n "${ns:-}" ]; then
+      emit_row "$(printf '{"scn":"7","metric":"same quota, cgroup dir bind-mounted at /sys/fs/cgroup/cpu (container view)","fanout":"%s worker(s)","ref":"","ratio":null,"goal":"1 worker","ok":%s}' \
+        "$ns" "$([ "$ns" = 1 ] && echo true || echo false)")"
+    fi
+  else
+    say "n/a: $why"
+    emit_row "$(printf '{"scn":"7","metric":"workers auto, quota 0.5 CPU","fanout":"n/a: %s","ref":"%s worker(s) without quota","ratio":null,"goal":"1 worker","ok":null}' "$why" "${noquota:-?}")"
+  fi
+fi
+
+# fanout itself still answers, and exits cleanly on SIGTERM
+answers "http://127.0.0.1:$port/overview" || say "WARNING: fanout stopped answering"
+
+# ------------------------------------------------------------------ table
+say
+table=$work/table.md
+python3 "$here/bench.py" table --out "$rows" $([ $quick = 1 ] && echo --quick) >"$table"; status=$?
+mkdir -p "$here/results"
+{
+  cat "$work/header.md"
+  echo
+  cat "$table"
+  echo
+  echo "Ratios are fanout / nginx+lua (same run). Commands:"
+  echo
+  echo '```'
+  cat "$cmds"
+  echo '```'
+} >"$here/results/latest.md"
+cat "$here/results/latest.md"
+[ $status = 0 ] || say "run.sh: fanout did not answer 200 everywhere (see the 'answered 200' rows)"
+exit $status
