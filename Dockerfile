@@ -16,6 +16,8 @@ COPY Package.swift ./
 COPY Sources ./Sources
 # Package.swift declares test targets; SwiftPM refuses to load the package if their folders are missing.
 COPY Tests ./Tests
+# Package.swift declares the JSON micro-benchmark target too; SwiftPM wants its sources present.
+COPY Benchmarks/JSONBench ./Benchmarks/JSONBench
 RUN swift build -c release --static-swift-stdlib --product fanout \
     && install -D "$(swift build -c release --show-bin-path)/fanout" /out/fanout \
     && strip /out/fanout
