@@ -120,14 +120,11 @@ extension ForEachConfig {
 extension JSONValue {
     /// The value at `steps` following keys and indexes only (no projection over arrays).
     func strictValue(at steps: ArraySlice<JSONPath.Step>) -> JSONValue? {
-        guard let step = steps.first else { return self }
-        switch (step, self) {
-        case (.key(let key), .object(let members)):
-            return members.last(where: { $0.key == key })?.value.strictValue(at: steps.dropFirst())
-        case (.index(let index), .array(let elements)) where elements.indices.contains(index):
-            return elements[index].strictValue(at: steps.dropFirst())
-        default:
-            return nil
+        switch steps.first {
+        case nil: return self
+        case .key(let key)?: return self[key]?.strictValue(at: steps.dropFirst())
+        case .index(let index)?: return self[index]?.strictValue(at: steps.dropFirst())
+        case .each?: return nil
         }
     }
 

@@ -107,19 +107,18 @@ public struct ValueTemplate: Sendable {
     /// - Throws: `TemplateRenderError` for a missing value, an array or object in a text template, or a control
     ///   character in a header value.
     public func render(_ values: TemplateValues) throws(TemplateRenderError) -> [UInt8] {
-        var output: [UInt8] = []
-        output.reserveCapacity(self.raw.utf8.count + 32)
+        var output = JSONWriter(capacity: self.raw.utf8.count + 32)
         for piece in self.pieces {
             switch piece {
             case .literal(let bytes):
-                output += bytes
+                output.appendRaw(bytes)
             case .routeParameter(let name):
                 guard let elements = values.routeParameters[name] else { throw .missingRouteParameter(name) }
                 let text = elements.joined(separator: "/")
                 switch self.kind {
                 case .text:
                     guard text.utf8.allSatisfy(ASCII.isFieldValueByte) else { throw .unsafeParameterValue(name) }
-                    output += text.utf8
+                    output.appendRaw(text.utf8)
                 case .json: JSONValue.string(text).write(to: &output)
                 }
             case .reference(let reference):
@@ -127,22 +126,12 @@ public struct ValueTemplate: Sendable {
                 case .text:
                     let text = try values.text(of: reference)
                     guard text.utf8.allSatisfy(ASCII.isFieldValueByte) else { throw .unsafeHeaderValue(reference) }
-                    output += text.utf8
+                    output.appendRaw(text.utf8)
                 case .json:
                     try values.value(of: reference).write(to: &output)
                 }
             }
         }
-        return output
-    }
-}
-
-extension JSONValue {
-    /// Appends the compact JSON text of the value.
-    func write(to bytes: inout [UInt8]) {
-        var writer = JSONWriter(capacity: 0)
-        swap(&writer.bytes, &bytes)
-        self.write(to: &writer)
-        swap(&writer.bytes, &bytes)
+        return output.bytes
     }
 }

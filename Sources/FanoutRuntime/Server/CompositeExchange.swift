@@ -70,7 +70,7 @@ final class CompositeExchange: Exchange {
             guard !finished else { return }
             let call = route.calls[launch.call]
             let upstream = runtime.config.upstreams[call.upstream]
-            var headers = HeaderLine.lines(upstream.headers) + HeaderLine.lines(launch.headers) + sharedHeaders
+            var headers = runtime.upstreamHeaderLines[call.upstream] + HeaderLine.lines(launch.headers) + sharedHeaders
             if let contentType = launch.contentType, HeaderLine.isSafeValue(contentType) {
                 headers.append("Content-Type: \(contentType)")
             }

@@ -47,7 +47,7 @@ final class ProxyExchange: Exchange {
         let request = UpstreamRequest(
             method: context.request.head.method,
             url: upstream.origin.urlPrefix + pathAndQuery,
-            headers: HeaderLine.lines(upstream.headers) + context.passThroughHeaderLines(replacedBy: upstream.headers)
+            headers: runtime.upstreamHeaderLines[proxy.upstream] + context.passThroughHeaderLines(replacedBy: upstream.headers)
                 + context.forwardingHeaderLines(),
             body: context.request.body,
             upstream: proxy.upstream,

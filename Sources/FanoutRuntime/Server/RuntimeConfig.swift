@@ -10,6 +10,8 @@ final class RuntimeConfig: Sendable {
     let forwardHeaders: Set<String>
     /// Per upstream index: how many calls one worker may have inside libcurl at once.
     let upstreamLimitsPerWorker: [Int]
+    /// `Name: value` lines of each upstream's configured headers, built once.
+    let upstreamHeaderLines: [[String]]
     let workerCount: Int
     /// Methods fanout answers with routing (404/405) rather than 501: the common ones plus every method a
     /// route names.
@@ -27,5 +29,6 @@ final class RuntimeConfig: Sendable {
         }
         knownMethods = methods
         upstreamLimitsPerWorker = config.upstreams.map { max(1, ($0.maxConnections + workerCount - 1) / workerCount) }
+        upstreamHeaderLines = config.upstreams.map { HeaderLine.lines($0.headers) }
     }
 }
