@@ -50,7 +50,7 @@ let package = Package(
 
         .testTarget(
             name: "FanoutCoreTests",
-            dependencies: ["FanoutCore"],
+            dependencies: ["FanoutCore", "FanoutTestSupport"],
             exclude: ["Resources"],
             swiftSettings: swiftSettings
         ),

@@ -42,6 +42,10 @@ public enum HTTPParserError: Error, Sendable, Equatable, CustomStringConvertible
     // MARK: - Framing
     /// More than one Host field (RFC 9112 §3.2: MUST 400).
     case duplicateHost
+    /// An HTTP/1.1 request without a Host field (RFC 9112 §3.2: MUST 400), whatever the target's form.
+    case missingHost
+    /// A Host value that is not `uri-host [":" port]` (RFC 9112 §3.2: MUST 400; RFC 9110 §7.2).
+    case invalidHost
     /// A Content-Length that is not 1*DIGIT (or a comma list of them), or does not fit in an `Int`.
     case invalidContentLength
     /// Content-Length values (in several fields or one comma list) that differ.
@@ -75,7 +79,8 @@ public enum HTTPParserError: Error, Sendable, Equatable, CustomStringConvertible
         case .unsupportedVersion: return 505
         case .invalidMethod, .invalidRequestLine, .invalidRequestTarget, .invalidVersion, .invalidHeaderName,
             .missingHeaderColon, .invalidHeaderValue, .whitespaceBeforeColon, .obsoleteLineFolding, .bareCR, .bareLF,
-            .duplicateHost, .invalidContentLength, .duplicateContentLength, .contentLengthWithTransferEncoding,
+            .duplicateHost, .missingHost, .invalidHost, .invalidContentLength, .duplicateContentLength,
+            .contentLengthWithTransferEncoding,
             .invalidTransferEncoding, .chunkedNotFinal, .transferEncodingInHTTP10, .invalidChunk:
             return 400
         }
@@ -101,6 +106,8 @@ public enum HTTPParserError: Error, Sendable, Equatable, CustomStringConvertible
         case .bareCR: return "CR not followed by LF"
         case .bareLF: return "line ended by LF without CR"
         case .duplicateHost: return "more than one Host header field"
+        case .missingHost: return "HTTP/1.1 request without a Host header field"
+        case .invalidHost: return "Host is not a host name or address with an optional port"
         case .invalidContentLength: return "Content-Length is not a decimal number"
         case .duplicateContentLength: return "Content-Length values differ"
         case .contentLengthWithTransferEncoding: return "Content-Length and Transfer-Encoding both present"

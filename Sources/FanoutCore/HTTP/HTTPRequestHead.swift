@@ -13,7 +13,9 @@ public struct HTTPRequestHead: Sendable, Equatable {
     public var keepAlive: Bool
     /// `Expect: 100-continue` on an HTTP/1.1 request.
     public var expectsContinue: Bool
-    /// The single Host value, if any (more than one is `.duplicateHost`). Not validated here.
+    /// The host the request is for: the authority (`host[:port]`, userinfo dropped) of an absolute-form target,
+    /// else the single Host value (valid `uri-host [":" port]` syntax, possibly empty). nil only for an HTTP/1.0
+    /// request without Host; on HTTP/1.1 a missing Host is `.missingHost` (RFC 9112 §3.2).
     public var host: String?
     /// An HTTP/1.1 request with an `Upgrade` field and the `upgrade` token in `Connection`. fanout never switches
     /// protocols; the bytes after such a request may belong to another protocol, so the server should not parse

@@ -26,6 +26,7 @@ extension HTTPRequestParser {
         switch name.count {
         case 4 where Self.equalsIgnoringCase(name, "host"):
             guard facts.hostIndex == nil else { throw .duplicateHost }
+            guard Self.isValidHost(value) else { throw .invalidHost }
             facts.hostIndex = fields.count - 1
         case 6 where Self.equalsIgnoringCase(name, "expect"):
             if Self.equalsIgnoringCase(value, "100-continue") { facts.expectsContinue = true }
@@ -110,7 +111,10 @@ extension HTTPRequestParser {
 
     // MARK: - Finishing the head
 
-    /// Decides the body's framing and builds the head's Strings, once.
+    /// Decides the body's framing, requires Host on HTTP/1.1, and builds the head's Strings, once.
+    ///
+    /// Framing faults are reported before a missing Host: they state the graver fact (the connection's byte
+    /// stream can no longer be trusted).
     mutating func finishHead(_ buffer: UnsafeRawBufferPointer) throws(HTTPParserError) -> (
         HTTPRequestHead, BodyFraming
     ) {
@@ -126,6 +130,8 @@ extension HTTPRequestParser {
         } else {
             framing = .none
         }
+        // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400, whatever the target's form (nginx agrees).
+        if version == .http1_1 && facts.hostIndex == nil { throw .missingHost }
 
         var headers = HTTPHeaders()
         headers.reserveCapacity(fields.count)
@@ -135,6 +141,8 @@ extension HTTPRequestParser {
             headers.append(name: Self.string(buffer, field.nameStart..<field.nameEnd), value: value)
             if index == facts.hostIndex { host = value }
         }
+        // RFC 9112 §3.2.2: an absolute-form target's authority replaces the Host field.
+        if let targetHost { host = Self.string(buffer, targetHost) }
         let isHTTP11 = version == .http1_1
         let head = HTTPRequestHead(
             method: Self.string(buffer, methodStart..<methodEnd),

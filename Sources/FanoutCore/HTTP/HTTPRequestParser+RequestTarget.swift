@@ -3,34 +3,43 @@
 extension HTTPRequestParser {
     /// Checks that the target's form fits the method, once the target is complete (its bytes are already known
     /// to be 0x21–0x7E without `#`): origin-form `/…` for any method but CONNECT; absolute-form `scheme://authority…`
-    /// (kept raw); asterisk-form `*` only for OPTIONS; authority-form `host:port` only, and always, for CONNECT.
-    func validateTargetForm(_ buffer: UnsafeRawBufferPointer) throws(HTTPParserError) {
+    /// (kept raw, its authority's host must be a valid Host value); asterisk-form `*` only for OPTIONS;
+    /// authority-form `host:port` only, and always, for CONNECT.
+    ///
+    /// - Returns: for absolute-form, the range (offsets into `buffer`) of the authority's `host[:port]`, which
+    ///   replaces the Host field (RFC 9112 §3.2.2); nil for the other forms.
+    func validateTargetForm(_ buffer: UnsafeRawBufferPointer) throws(HTTPParserError) -> Range<Int>? {
         let target = UnsafeRawBufferPointer(rebasing: buffer[targetStart..<targetEnd])
         let method = UnsafeRawBufferPointer(rebasing: buffer[methodStart..<methodEnd])
         if Self.equals(method, "CONNECT") {
             guard Self.isAuthorityForm(target) else { throw .invalidRequestTarget }
-            return
+            return nil
         }
-        if target[0] == ASCII.slash { return }
+        if target[0] == ASCII.slash { return nil }
         if target.count == 1, target[0] == 0x2A {  // *
             guard Self.equals(method, "OPTIONS") else { throw .invalidRequestTarget }
-            return
+            return nil
         }
-        guard Self.isAbsoluteForm(target) else { throw .invalidRequestTarget }
+        guard let authorityStart = Self.absoluteFormAuthorityStart(target),
+            let host = Self.absoluteFormHost(target, authorityStart: authorityStart)
+        else { throw .invalidRequestTarget }
+        return (targetStart + host.lowerBound)..<(targetStart + host.upperBound)
     }
 
-    /// `scheme "://" authority …` with scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) and a non-empty authority.
-    static func isAbsoluteForm(_ target: UnsafeRawBufferPointer) -> Bool {
-        guard isAlpha(target[0]) else { return false }
+    /// `scheme "://" authority …` with scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) and a non-empty
+    /// authority: the offset of the authority's first byte, or nil when the target is not of that shape.
+    static func absoluteFormAuthorityStart(_ target: UnsafeRawBufferPointer) -> Int? {
+        guard isAlpha(target[0]) else { return nil }
         var index = 1
         while index < target.count, isSchemeByte(target[index]) {
             index += 1
         }
         guard index + 3 < target.count, target[index] == ASCII.colon, target[index + 1] == ASCII.slash,
             target[index + 2] == ASCII.slash
-        else { return false }
+        else { return nil }
         let authorityStart = target[index + 3]
-        return authorityStart != ASCII.slash && authorityStart != 0x3F  // ?
+        guard authorityStart != ASCII.slash && authorityStart != 0x3F else { return nil }  // ?
+        return index + 3
     }
 
     /// `host ":" port` (RFC 9112 §3.2.3): a reg-name or IPv4 of unreserved, sub-delims and `%`, or an IP-literal in

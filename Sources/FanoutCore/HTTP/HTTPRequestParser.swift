@@ -87,6 +87,8 @@ public struct HTTPRequestParser: Sendable {
     var targetEnd = 0
     var versionStart = 0
     var version: HTTPVersion = .http1_1
+    /// For an absolute-form target: where its authority's `host[:port]` lies; it stands in for Host.
+    var targetHost: Range<Int>?
 
     // MARK: Field lines
     var section: Section = .headers
@@ -224,7 +226,7 @@ public struct HTTPRequestParser: Sendable {
                     } else if byte == ASCII.space {
                         if p == targetStart { throw .invalidRequestLine }
                         targetEnd = p
-                        try validateTargetForm(buffer)
+                        targetHost = try validateTargetForm(buffer)
                         p += 1
                         versionStart = p
                         state = .version

@@ -29,7 +29,7 @@ import Testing
         limits.maxRequestLineBytes = 32
         let line = "GET /" + String(repeating: "a", count: 32 - 14) + " HTTP/1.1"
         #expect(line.utf8.count == 32)
-        let accepted = ParserDriver.parseOnce([UInt8](request: line + "\r\n\r\n"), limits: limits)
+        let accepted = ParserDriver.parseOnce([UInt8](request: line + "\r\nHost: h\r\n\r\n"), limits: limits)
         guard case .success(.complete(let request, _)) = accepted else {
             Issue.record("line of exactly the limit refused: \(accepted)")
             return
@@ -70,21 +70,22 @@ import Testing
 
     @Test func acceptsHeaderSectionOfExactlyTheLimit() {
         var limits = HTTPParserLimits()
-        limits.maxHeaderBytes = 20
-        let exact = "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 12345\r\n\r\n"  // 6 + 6 + 10 = 22 bytes of field lines
+        limits.maxHeaderBytes = 29
+        // 9 + 6 + 6 + 10 = 31 bytes of field lines
+        let exact = "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 12345\r\n\r\n"
         #expect(error([UInt8](request: exact), limits: limits) == .headersTooLarge)
-        let fits = "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 123\r\n\r\n"  // 6 + 6 + 8 = 20
+        let fits = "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 123\r\n\r\n"  // 9 + 6 + 6 + 8 = 29
         guard case .success(.complete(let request, _)) = ParserDriver.parseOnce([UInt8](request: fits), limits: limits)
         else {
             Issue.record("header section of exactly the limit refused")
             return
         }
-        #expect(request.head.headers.count == 3)
+        #expect(request.head.headers.count == 4)
     }
 
     @Test func rejectsTooManyHeadersAtStartOfTheExtraOne() {
-        let fields = (0..<100).map { "H\($0): v\r\n" }.joined()
-        let head = [UInt8](request: "GET / HTTP/1.1\r\n" + fields)
+        let fields = (1..<100).map { "H\($0): v\r\n" }.joined()
+        let head = [UInt8](request: "GET / HTTP/1.1\r\nHost: h\r\n" + fields)
         #expect(isNeedMoreData(head))
         #expect(error(head + [0x58]) == .tooManyHeaders)
         #expect(error(head + [0x58])?.status == 431)
@@ -97,14 +98,14 @@ import Testing
 
     @Test func countsTrailersAgainstHeaderLimits() {
         var limits = HTTPParserLimits()
-        limits.maxHeaderCount = 2
-        let head = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT1: a\r\n"
+        limits.maxHeaderCount = 3
+        let head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT1: a\r\n"
         #expect(isNeedMoreData([UInt8](request: head), limits: limits))
         #expect(error([UInt8](request: head + "T"), limits: limits) == .tooManyHeaders)
 
         var bytes = HTTPParserLimits()
-        bytes.maxHeaderBytes = 40  // the header section uses 28 of them
-        let trailers = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: 123456789"
+        bytes.maxHeaderBytes = 49  // the header section uses 9 + 28 of them
+        let trailers = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: 123456789"
         #expect(isNeedMoreData([UInt8](request: trailers), limits: bytes))
         #expect(error([UInt8](request: trailers + "0"), limits: bytes) == .headersTooLarge)
     }
@@ -112,17 +113,17 @@ import Testing
     @Test func rejectsContentLengthOverLimitWhenHeadCompletes() {
         var limits = HTTPParserLimits()
         limits.maxBodyBytes = 10
-        let head = [UInt8](request: "POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n")
+        let head = [UInt8](request: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n")
         #expect(error(head, limits: limits) == .bodyTooLarge)
         #expect(error(head, limits: limits)?.status == 413)
-        let fits = [UInt8](request: "POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n")
+        let fits = [UInt8](request: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n")
         #expect(isNeedMoreData(fits, limits: limits))
     }
 
     @Test func rejectsChunkSizeOverRemainingBudgetAtTheDigit() {
         var limits = HTTPParserLimits()
         limits.maxBodyBytes = 20
-        let first = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n"
+        let first = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n"
         #expect(isNeedMoreData([UInt8](request: first + "a"), limits: limits))
         #expect(error([UInt8](request: first + "b"), limits: limits) == .bodyTooLarge)
         #expect(error([UInt8](request: first + "1"), limits: limits) == nil)
@@ -132,7 +133,7 @@ import Testing
     @Test func rejectsLongChunkExtensionBeforeLineEnds() {
         var limits = HTTPParserLimits()
         limits.maxChunkExtensionBytes = 16
-        let prefix = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;"
+        let prefix = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1;"
         let fits = prefix + String(repeating: "e", count: 15)  // `;` plus 15 bytes = 16
         #expect(isNeedMoreData([UInt8](request: fits), limits: limits))
         #expect(error([UInt8](request: fits + "e"), limits: limits) == .invalidChunk)
@@ -151,7 +152,7 @@ import Testing
     @Test func refusesContentLengthThatWouldOverflowOffsets() {
         var limits = HTTPParserLimits()
         limits.maxBodyBytes = Int.max
-        let head = [UInt8](request: "POST / HTTP/1.1\r\nContent-Length: 9223372036854775807\r\n\r\n")
+        let head = [UInt8](request: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9223372036854775807\r\n\r\n")
         #expect(error(head, limits: limits) == .bodyTooLarge)
     }
 }

@@ -29,15 +29,17 @@ import Testing
         #expect(request.body.isEmpty)
     }
 
-    @Test func reportsMissingHostAsNil() throws {
-        let request = try parseComplete("GET / HTTP/1.1\r\n\r\n")
+    @Test func reportsMissingHostOnHTTP10AsNil() throws {
+        let request = try parseComplete("GET / HTTP/1.0\r\n\r\n")
         #expect(request.head.host == nil)
         #expect(request.head.headers.count == 0)
     }
 
     @Test func keepsHeaderNamesAsSentAndLooksThemUpCaseInsensitively() throws {
-        let request = try parseComplete("GET / HTTP/1.1\r\nX-Trace-ID: 1\r\nx-trace-id: 2\r\nACCEPT: a\r\n\r\n")
-        #expect(Array(request.head.headers.map(\.name)) == ["X-Trace-ID", "x-trace-id", "ACCEPT"])
+        let request = try parseComplete(
+            "GET / HTTP/1.1\r\nX-Trace-ID: 1\r\nx-trace-id: 2\r\nACCEPT: a\r\nHost: h\r\n\r\n"
+        )
+        #expect(Array(request.head.headers.map(\.name)) == ["X-Trace-ID", "x-trace-id", "ACCEPT", "Host"])
         #expect(request.head.headers[first: "x-TRACE-id"] == "1")
         #expect(request.head.headers.values(named: "X-TRACE-ID") == ["1", "2"])
         #expect(request.head.headers[first: "accept"] == "a")
@@ -46,7 +48,7 @@ import Testing
 
     @Test func acceptsAnyTokenMethodAsSent() throws {
         for method in ["PATCH", "MKCOLA", "M-SEARCH", "get", "X!#$%&'*+-.^_`|~9", String(repeating: "M", count: 20)] {
-            let request = try parseComplete("\(method) / HTTP/1.1\r\n\r\n")
+            let request = try parseComplete("\(method) / HTTP/1.1\r\nHost: h\r\n\r\n")
             #expect(request.head.method == method)
         }
     }
@@ -80,27 +82,31 @@ import Testing
     @Test(arguments: keepAliveCases)
     func decidesKeepAliveFromVersionAndConnectionTokens(_ testCase: KeepAliveCase) throws {
         let fields = testCase.connection.map { "Connection: \($0)\r\n" }.joined()
-        let request = try parseComplete("GET / \(testCase.version)\r\n\(fields)\r\n")
+        let request = try parseComplete("GET / \(testCase.version)\r\nHost: h\r\n\(fields)\r\n")
         #expect(request.head.keepAlive == testCase.keepAlive)
         #expect(request.head.version == (testCase.version == "HTTP/1.0" ? .http1_0 : .http1_1))
     }
 
     @Test func reportsExpectContinueOnHTTP11Only() throws {
-        let http11 = try parseComplete("POST / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 0\r\n\r\n")
+        let http11 = try parseComplete(
+            "POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 0\r\n\r\n"
+        )
         #expect(http11.head.expectsContinue)
         let http10 = try parseComplete("POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n")
         #expect(!http10.head.expectsContinue)
-        let other = try parseComplete("POST / HTTP/1.1\r\nExpect: 200-ok\r\n\r\n")
+        let other = try parseComplete("POST / HTTP/1.1\r\nHost: h\r\nExpect: 200-ok\r\n\r\n")
         #expect(!other.head.expectsContinue)
     }
 
     @Test func reportsUpgradeRequestOnlyWithConnectionTokenAndUpgradeField() throws {
-        let upgrade = try parseComplete("GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        let upgrade = try parseComplete(
+            "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+        )
         #expect(upgrade.head.requestsUpgrade)
         #expect(upgrade.head.keepAlive)
-        let noToken = try parseComplete("GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n")
+        let noToken = try parseComplete("GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n")
         #expect(!noToken.head.requestsUpgrade)
-        let noField = try parseComplete("GET / HTTP/1.1\r\nConnection: upgrade\r\n\r\n")
+        let noField = try parseComplete("GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\n\r\n")
         #expect(!noField.head.requestsUpgrade)
         let http10 = try parseComplete("GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n")
         #expect(!http10.head.requestsUpgrade)
@@ -108,12 +114,14 @@ import Testing
 
     // MARK: - Request-target forms
 
-    @Test func keepsAbsoluteFormTargetRaw() throws {
+    @Test func keepsAbsoluteFormTargetRawAndTakesHostFromItsAuthority() throws {
         let request = try parseComplete(
             "GET http://a%12:b!&*$@hypnotoad.org:1234/toto?x=%20 HTTP/1.1\r\nHost: x\r\n\r\n"
         )
         #expect(request.head.target == "http://a%12:b!&*$@hypnotoad.org:1234/toto?x=%20")
-        #expect(request.head.host == "x")
+        // RFC 9112 §3.2.2: the authority (without userinfo) replaces Host; the Host field itself is kept as sent.
+        #expect(request.head.host == "hypnotoad.org:1234")
+        #expect(request.head.headers[first: "host"] == "x")
     }
 
     @Test func acceptsAsteriskFormForOptions() throws {
@@ -131,21 +139,21 @@ import Testing
 
     @Test func acceptsVisibleASCIIInOriginFormTarget() throws {
         let target = #"/with_"lovely"_quotes?foo=\"bar\"&q=|{}^`[]<>"#
-        let request = try parseComplete("GET \(target) HTTP/1.1\r\n\r\n")
+        let request = try parseComplete("GET \(target) HTTP/1.1\r\nHost: h\r\n\r\n")
         #expect(request.head.target == target)
     }
 
     // MARK: - Field values
 
     @Test func trimsOptionalWhitespaceAroundValues() throws {
-        let request = try parseComplete("GET / HTTP/1.1\r\nA:  \t v a\tl \t \r\nB:\r\nC: \t \r\nD:x\r\n\r\n")
-        #expect(request.head.headers == ["A": "v a\tl", "B": "", "C": "", "D": "x"])
+        let request = try parseComplete("GET / HTTP/1.1\r\nA:  \t v a\tl \t \r\nB:\r\nC: \t \r\nD:x\r\nHost:h\r\n\r\n")
+        #expect(request.head.headers == ["A": "v a\tl", "B": "", "C": "", "D": "x", "Host": "h"])
     }
 
     @Test func decodesValuesAsUTF8WithRepair() throws {
-        let valid = try parseComplete("GET / HTTP/1.1\r\nCity: Düsseldorf\r\n\r\n")
+        let valid = try parseComplete("GET / HTTP/1.1\r\nHost: h\r\nCity: Düsseldorf\r\n\r\n")
         #expect(valid.head.headers[first: "city"] == "Düsseldorf")
-        var bytes = [UInt8](request: "GET / HTTP/1.1\r\nX: a")
+        var bytes = [UInt8](request: "GET / HTTP/1.1\r\nHost: h\r\nX: a")
         bytes += [0xFF, 0x80]
         bytes += [UInt8](request: "b\r\n\r\n")
         guard case .success(.complete(let request, _)) = ParserDriver.parseOnce(bytes) else {
@@ -158,7 +166,7 @@ import Testing
     // MARK: - Bodies
 
     @Test func readsContentLengthBodyExactly() throws {
-        let bytes = [UInt8](request: "POST /p HTTP/1.1\r\nContent-Length: 003\r\n\r\nabcGET")
+        let bytes = [UInt8](request: "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 003\r\n\r\nabcGET")
         guard case .success(.complete(let request, let consumed)) = ParserDriver.parseOnce(bytes) else {
             Issue.record("expected a complete request")
             return
@@ -168,49 +176,51 @@ import Testing
     }
 
     @Test func collapsesIdenticalContentLengths() throws {
-        let list = try parseComplete("POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\nhello")
+        let list = try parseComplete("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\n\r\nhello")
         #expect(list.body == Array("hello".utf8))
-        let fields = try parseComplete("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 05\r\n\r\nhello")
+        let fields = try parseComplete(
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 05\r\n\r\nhello"
+        )
         #expect(fields.body == Array("hello".utf8))
         #expect(fields.head.headers.values(named: "content-length") == ["5", "05"])
     }
 
     @Test func decodesChunkedBodyWithExtensionsAndDiscardsTrailers() throws {
         let text =
-            "POST /c HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n"
+            "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n"
             + "5;name=value;flag\r\nhello\r\n"
             + "6; quoted=\"a \\\"q\\\"; b\"\r\n world\r\n"
             + "A\r\n0123456789\r\n"
             + "000;last\r\nVary: *\r\nX-Checksum: abc\r\n\r\n"
         let request = try parseComplete(text)
         #expect(request.body == Array("hello world0123456789".utf8))
-        #expect(request.head.headers == ["Transfer-Encoding": "Chunked"])
+        #expect(request.head.headers == ["Host": "h", "Transfer-Encoding": "Chunked"])
     }
 
     @Test func acceptsEmptyChunkedBody() throws {
-        let request = try parseComplete("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        let request = try parseComplete("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
         #expect(request.body.isEmpty)
     }
 
     @Test func ignoresBodyBytesWithoutFraming() throws {
-        let bytes = [UInt8](request: "GET / HTTP/1.1\r\n\r\nnot a body")
+        let bytes = [UInt8](request: "GET / HTTP/1.1\r\nHost: h\r\n\r\nnot a body")
         guard case .success(.complete(let request, let consumed)) = ParserDriver.parseOnce(bytes) else {
             Issue.record("expected a complete request")
             return
         }
         #expect(request.body.isEmpty)
-        #expect(consumed == 18)
+        #expect(consumed == 27)
     }
 
     // MARK: - Message boundaries
 
     @Test func skipsLeadingEmptyLinesAndCountsThemAsConsumed() throws {
-        let request = try parseComplete("\r\n\r\nGET /x HTTP/1.1\r\n\r\n")
+        let request = try parseComplete("\r\n\r\nGET /x HTTP/1.1\r\nHost: h\r\n\r\n")
         #expect(request.head.target == "/x")
     }
 
     @Test func leavesPipelinedRequestForNextCall() throws {
-        let first = "POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+        let first = "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
         let second = "GET /b HTTP/1.1\r\nHost: h\r\n\r\n"
         let bytes = [UInt8](request: first + second)
         var parser = HTTPRequestParser(limits: HTTPParserLimits())
@@ -234,7 +244,9 @@ import Testing
     }
 
     @Test func exposesPendingHeadWhileBodyIsIncomplete() throws {
-        let bytes = [UInt8](request: "PUT /u HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nab")
+        let bytes = [UInt8](
+            request: "PUT /u HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nab"
+        )
         var parser = HTTPRequestParser(limits: HTTPParserLimits())
         #expect(parser.pendingHead == nil)
         let headOnly = try bytes[..<(bytes.count - 3)].withUnsafeBytes { try parser.parse($0) }
@@ -261,9 +273,10 @@ import Testing
         #expect(throws: HTTPParserError.whitespaceBeforeColon) { try bad.withUnsafeBytes { try parser.parse($0) } }
         #expect(throws: HTTPParserError.whitespaceBeforeColon) { try bad.withUnsafeBytes { try parser.parse($0) } }
         parser.reset()
-        let good = [UInt8](request: "GET / HTTP/1.1\r\n\r\n")
+        let good = [UInt8](request: "GET / HTTP/1.0\r\n\r\n")
         let result = try good.withUnsafeBytes { try parser.parse($0) }
-        #expect(result == .complete(HTTPRequest(head: HTTPRequestHead(method: "GET", target: "/")), consumed: 18))
+        let head = HTTPRequestHead(method: "GET", target: "/", version: .http1_0, keepAlive: false)
+        #expect(result == .complete(HTTPRequest(head: head), consumed: 18))
     }
 
     @Test func returnsNeedMoreDataForEmptyBuffer() throws {

@@ -1,3 +1,4 @@
+import FanoutTestSupport
 import Foundation
 import Testing
 
@@ -16,15 +17,22 @@ import Testing
 /// head is accepted, the body never completes), 9 where fanout is deliberately stricter than llhttp, 1 refused
 /// as llhttp does but with 501 instead of 400, and 2 where fanout deliberately accepts what llhttp (which knows a
 /// fixed method list) refuses.
+///
+/// **Host.** 87 cases are HTTP/1.1 without a Host field; 53 of them fanout would otherwise accept (or wait on for
+/// their body). RFC 9112 §3.2 says a server MUST answer such a request with 400, so fanout refuses them
+/// (`.missingHost`); for the cases as given this one rule is the only deviation beyond the 18 above. Each of the
+/// 87 also runs as a variant with `Host: llhttp.test` after every HTTP/1.1 request line
+/// (`LLHTTPCorpus.Case.addingHost()`), which must meet the case's label or fanout expectation, so what the case
+/// was written to test is still tested.
 @Suite struct LLHTTPCorpusTests {
     struct CorpusCase: Sendable, CustomTestStringConvertible {
-        var index: Int
-        var file: String
-        var title: String
-        var request: [UInt8]
-        var expect: String
-        var testDescription: String { "#\(index) \(file): \(title) [\(expect)]" }
-        var key: String { "\(file): \(title)" }
+        var corpusCase: LLHTTPCorpus.Case
+        var request: [UInt8] { corpusCase.request }
+        var expect: String { corpusCase.expect }
+        var key: String { corpusCase.key }
+        var testDescription: String {
+            "#\(corpusCase.index) \(key) [\(expect)]\(corpusCase.hostAdded ? " +Host" : "")"
+        }
     }
 
     enum Expectation: Sendable, Equatable {
@@ -50,7 +58,8 @@ import Testing
         "content-length.md: Content-Length reset when no body is received": (
             .headAcceptedBodyIncomplete,
             "llhttp runs this with skipBody (an on_headers_complete that returns 1, as for a HEAD response); a "
-                + "request server always reads the body, so the next request's 43 bytes are body and 80 are missing"
+                + "request server always reads the body, so the next request's 43 bytes (62 with Host added) are "
+                + "body and the rest is missing"
         ),
         "transfer-encoding.md: Parsing and setting flag": (
             .headAcceptedBodyIncomplete, "chunked body announced, no chunk sent"
@@ -112,23 +121,36 @@ import Testing
         .deletingLastPathComponent()
         .appendingPathComponent("Resources/llhttp-request-cases.json")
 
-    static func loadCases() -> [CorpusCase] {
-        guard let data = try? Data(contentsOf: resource),
-            let list = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]]
-        else { return [] }
-        return list.enumerated().compactMap { index, entry in
-            guard let file = entry["file"] as? String, let title = entry["title"] as? String,
-                let request = entry["request"] as? String, let expect = entry["expect"] as? String
-            else { return nil }
-            return CorpusCase(index: index, file: file, title: title, request: Array(request.utf8), expect: expect)
+    /// The corpus as given (empty if the file cannot be read; `corpusHas131Cases…` then fails).
+    static let cases: [CorpusCase] = ((try? LLHTTPCorpus.load(from: resource)) ?? []).map(CorpusCase.init)
+
+    /// The HTTP/1.1 cases without Host, with `Host: llhttp.test` added.
+    static let hostVariants: [CorpusCase] = cases.compactMap { testCase in
+        guard testCase.corpusCase.lacksHostOnHTTP11 else { return nil }
+        return testCase.corpusCase.addingHost().map(CorpusCase.init)
+    }
+
+    static let casesAndHostVariants = cases + hostVariants
+
+    /// What the parser must do with `testCase`: the label, or the fanout expectation; and for an HTTP/1.1 case
+    /// without Host that would otherwise be accepted, `.missingHost` (RFC 9112 §3.2).
+    static func expectation(for testCase: CorpusCase) -> Expectation {
+        let base: Expectation
+        if let (fanout, _) = fanoutExpectations[testCase.key] {
+            base = fanout
+        } else {
+            base = testCase.expect == "accept" ? .accept : .reject
+        }
+        guard testCase.corpusCase.lacksHostOnHTTP11 else { return base }
+        switch base {
+        case .accept, .headAcceptedBodyIncomplete: return .rejectWith(.missingHost)
+        case .reject, .rejectWith: return base
         }
     }
 
-    static let cases = loadCases()
-
     /// Every corpus request, cut into two deliveries at every byte offset, parses exactly as in one piece:
     /// same requests, same consumed counts, same error.
-    @Test(arguments: cases)
+    @Test(arguments: casesAndHostVariants)
     func splitAtEveryByteOffsetParsesLikeOneShot(_ testCase: CorpusCase) {
         let whole = ParserDriver.run(testCase.request, followConnection: true)
         for cut in 1..<max(1, testCase.request.count) {
@@ -150,19 +172,23 @@ import Testing
         #expect(Self.cases.count - overridden.count == 113)
     }
 
-    @Test(arguments: cases)
+    @Test func eightySevenCasesLackHostAndFiftyThreeOfThemAreRefusedForIt() {
+        #expect(Self.hostVariants.count == 87)
+        #expect(Self.cases.filter(\.corpusCase.lacksHostOnHTTP11).count == 87)
+        let refusedForHost = Self.cases.filter { Self.expectation(for: $0) == .rejectWith(.missingHost) }
+        #expect(refusedForHost.count == 53)
+        for variant in Self.hostVariants {
+            #expect(!variant.corpusCase.lacksHostOnHTTP11, "\(variant.testDescription)")
+        }
+    }
+
+    @Test(arguments: casesAndHostVariants)
     func llhttpCaseHolds(_ testCase: CorpusCase) {
         let run = ParserDriver.run(testCase.request, followConnection: true)
         #expect(!run.pausedBeforeEnd)
-        let expectation: Expectation
-        if let (fanout, _) = Self.fanoutExpectations[testCase.key] {
-            expectation = fanout
-        } else {
-            expectation = testCase.expect == "accept" ? .accept : .reject
-            #expect(testCase.expect == "accept" || testCase.expect.hasPrefix("reject"))
-        }
+        #expect(testCase.expect == "accept" || testCase.corpusCase.rejectStatus != nil)
         let endedMidMessage = run.error == nil && run.leftover > 0 && !run.stoppedAtConnectionEnd
-        switch expectation {
+        switch Self.expectation(for: testCase) {
         case .accept:
             #expect(run.error == nil, "\(run)")
             #expect(!run.requests.isEmpty, "\(run)")
