@@ -24,8 +24,8 @@ struct ConfigFileParser {
 
     static let topLevelDirectives = [
         "listen", "workers", "access_log", "forward_headers", "max_request_line", "max_header_bytes",
-        "max_headers", "max_body", "keepalive_requests", "max_response_body", "client_timeout",
-        "keepalive_timeout", "send_timeout", "shutdown_timeout", "upstream", "route",
+        "max_headers", "max_body", "keepalive_requests", "max_client_connections", "max_response_body",
+        "client_timeout", "keepalive_timeout", "send_timeout", "shutdown_timeout", "upstream", "route",
     ]
 
     /// Reserved words that cannot name a `call` (they may name parts of the request in future templates).
@@ -125,6 +125,8 @@ struct ConfigFileParser {
         case "max_headers": self.config.limits.maxHeaderCount = try self.countArgument(directive, in: 1...10_000)
         case "keepalive_requests":
             self.config.limits.keepaliveRequests = try self.countArgument(directive, in: 1...1_000_000_000)
+        case "max_client_connections":
+            self.config.limits.maxClientConnections = try self.countArgument(directive, in: 1...10_000_000)
         case "client_timeout": self.config.timeouts.clientMs = try self.durationArgument(directive)
         case "keepalive_timeout": self.config.timeouts.keepaliveMs = try self.durationArgument(directive)
         case "send_timeout": self.config.timeouts.sendMs = try self.durationArgument(directive)

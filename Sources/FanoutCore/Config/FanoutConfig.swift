@@ -91,6 +91,11 @@ public struct ServerLimits: Sendable, Equatable {
     public var maxBodyBytes: Int = 1024 * 1024
     /// `keepalive_requests`: requests served on one connection before it is closed. Default 1000.
     public var keepaliveRequests: Int = 1000
+    /// `max_client_connections`: open client connections across all workers; each worker gets an equal share,
+    /// rounded up. A connection accepted beyond its worker's share is answered 503 at once and closed.
+    /// Default 16384: above the 10,000 idle keep-alive clients one worker is benchmarked with, and ceil(16384/32)
+    /// = 512 per worker on a 32-CPU `workers auto`, nginx's default `worker_connections`.
+    public var maxClientConnections: Int = 16_384
     /// `max_response_body`: bytes buffered from one upstream answer; over it the call fails. Default 8 MiB.
     public var maxUpstreamBodyBytes: Int = 8 * 1024 * 1024
 

@@ -1,6 +1,8 @@
+import FanoutCore
 import Glibc
 
-/// A worker's listening socket: accepts connections and hands them to new `ClientConnection`s.
+/// A worker's listening socket: accepts connections and hands them to new `ClientConnection`s, or, beyond the
+/// worker's share of `max_client_connections`, answers them 503 at once and closes them.
 final class Listener: EventHandler {
     private var fd: Int32
     private unowned let worker: Worker
@@ -31,6 +33,10 @@ final class Listener: EventHandler {
                 case .wouldBlock:
                     return
                 case .processed(let (client, peer)):
+                    guard worker.hasRoomForConnection else {
+                        refuseOverCapacity(client)
+                        continue
+                    }
                     let connection = ClientConnection(fd: client, peer: peer?.host ?? "unknown", worker: worker)
                     worker.adopt(connection)
                     connection.start()
@@ -52,6 +58,34 @@ final class Listener: EventHandler {
                     continue
                 }
             }
+        }
+    }
+
+    // MARK: - Over capacity
+
+    /// Answers a connection over the cap with `503`, `Connection: close` and `Retry-After: 1`, without reading its
+    /// request, and closes it. Never waits: the answer goes out in one non-blocking send into the new socket's
+    /// empty send buffer (if even that cannot be sent, the client just sees the close). What the client already
+    /// sent is read and dropped (bounded) after our FIN, so the close is not turned into a reset that could
+    /// destroy the answer before the client reads it.
+    private func refuseOverCapacity(_ client: Int32) {
+        let requestID = worker.newRequestID()
+        let response = HTTPResponse.error(
+            status: 503, message: "too many client connections; retry later",
+            extraHeaders: [("Retry-After", "1"), ("X-Request-Id", requestID)])
+        var bytes: [UInt8] = []
+        response.serialize(into: &bytes, date: worker.httpDate(), keepAlive: false, http10: false, headOnly: false)
+        _ = try? bytes.withUnsafeBytes { (b) throws(SystemError) -> IOResult<Int> in try Socket.send(client, b) }
+        Socket.shutdownWrite(client)
+        for _ in 0..<4 {
+            guard case .processed(let n)? = try? Socket.read(client, into: worker.readBuffer), n > 0 else { break }
+        }
+        closeDescriptor(client)
+        if let sink = worker.accessLog {
+            let line = AccessLogLine(
+                time: iso8601Now(), method: "-", path: "-", route: nil, status: 503, durationMs: 0,
+                requestID: requestID)
+            sink.write(line.serialized())
         }
     }
 }

@@ -10,6 +10,8 @@ final class RuntimeConfig: Sendable {
     let forwardHeaders: Set<String>
     /// Per upstream index: how many calls one worker may have inside libcurl at once.
     let upstreamLimitsPerWorker: [Int]
+    /// How many client connections one worker keeps open: its share of `max_client_connections`, rounded up.
+    let clientConnectionsPerWorker: Int
     /// `Name: value` lines of each upstream's configured headers, built once.
     let upstreamHeaderLines: [[String]]
     let workerCount: Int
@@ -29,6 +31,7 @@ final class RuntimeConfig: Sendable {
         }
         knownMethods = methods
         upstreamLimitsPerWorker = config.upstreams.map { max(1, ($0.maxConnections + workerCount - 1) / workerCount) }
+        clientConnectionsPerWorker = max(1, (config.limits.maxClientConnections + workerCount - 1) / workerCount)
         upstreamHeaderLines = config.upstreams.map { HeaderLine.lines($0.headers) }
     }
 }

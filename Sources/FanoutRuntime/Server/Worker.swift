@@ -51,6 +51,11 @@ final class Worker: @unchecked Sendable {
 
     // MARK: - Connections
 
+    /// Whether one more client connection fits in this worker's share of `max_client_connections`.
+    var hasRoomForConnection: Bool {
+        connections.count < runtime.clientConnectionsPerWorker
+    }
+
     func adopt(_ connection: ClientConnection) {
         connections[ObjectIdentifier(connection)] = connection
     }

@@ -65,6 +65,13 @@ enum Socket {
         try syscall("send") { Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) }
     }
 
+    /// Shuts down the sending side (the peer reads EOF after the bytes already sent). Errors are ignored: the
+    /// only ones possible (`ENOTCONN` after a reset, `EBADF`) leave nothing to do. The corresponding C function is
+    /// `shutdown` with `SHUT_WR`.
+    static func shutdownWrite(_ fd: Int32) {
+        _ = Glibc.shutdown(fd, Int32(SHUT_WR))
+    }
+
     static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) throws(SystemError) {
         var value = value
         _ = try blockingSyscall("setsockopt") {

@@ -102,6 +102,11 @@ import Testing
             marked: "workers 1️⃣0",
             message: "0 is out of range; expected 1...1024"
         ),
+        Case(
+            name: "max_client_connections out of range",
+            marked: "max_client_connections 1️⃣0",
+            message: "0 is out of range; expected 1...10000000"
+        ),
         // URLs.
         Case(
             name: "URL with another scheme",

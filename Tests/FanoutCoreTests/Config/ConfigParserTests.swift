@@ -12,7 +12,7 @@ import Testing
         access_log off
         forward_headers Accept-Language User-Agent X-Tenant
         max_request_line 16k; max_header_bytes 64KiB; max_headers 50; max_body 2m
-        keepalive_requests 500
+        keepalive_requests 500; max_client_connections 2000
         max_response_body 4MiB
         client_timeout 5s; keepalive_timeout 1m; send_timeout 1.5s; shutdown_timeout 250ms
 
@@ -68,6 +68,7 @@ import Testing
         #expect(config.limits.maxHeaderCount == 50)
         #expect(config.limits.maxBodyBytes == 2 * 1024 * 1024)
         #expect(config.limits.keepaliveRequests == 500)
+        #expect(config.limits.maxClientConnections == 2000)
         #expect(config.limits.maxUpstreamBodyBytes == 4 * 1024 * 1024)
         #expect(config.timeouts.clientMs == 5_000)
         #expect(config.timeouts.keepaliveMs == 60_000)
