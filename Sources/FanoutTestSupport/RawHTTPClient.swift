@@ -115,6 +115,18 @@ public final class RawHTTPClient {
         return false
     }
 
+    /// Caps the socket's receive buffer at `bytes` (`SO_RCVBUF`, which the kernel doubles for bookkeeping and
+    /// which turns off receive-buffer autotuning), so a test that stops reading fills the server's send path after
+    /// a few kilobytes instead of megabytes. The corresponding C function is `setsockopt`.
+    /// - Throws: ``TestSupportError`` naming `setsockopt(SO_RCVBUF)`.
+    public func limitReceiveBuffer(bytes: Int32) throws {
+        try self.requireOpen("setsockopt(SO_RCVBUF)")
+        var value = bytes
+        _ = try Syscall.call("setsockopt(SO_RCVBUF)") {
+            setsockopt(self.fd, SOL_SOCKET, SO_RCVBUF, &value, socklen_t(MemoryLayout<Int32>.size))
+        }
+    }
+
     /// Half-closes the connection (sends FIN) while still allowing reads. The corresponding C function is
     /// `shutdown(fd, SHUT_WR)`.
     public func shutdownWrite() {
