@@ -135,7 +135,8 @@ import Testing
         TransferEncodingCase(fields: "Transfer-Encoding: chunkedx\r\n", withLength: 400, withoutLength: 400),
         TransferEncodingCase(fields: "Transfer-Encoding: chunk\r\n", withLength: 400, withoutLength: 501),
         TransferEncodingCase(
-            fields: "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", withLength: 400, withoutLength: 400),
+            fields: "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", withLength: 400,
+            withoutLength: 400),
         TransferEncodingCase(fields: "Transfer-Encoding: chunked, chunked\r\n", withLength: 400, withoutLength: 400),
         TransferEncodingCase(fields: "Transfer-Encoding: \"chunked\"\r\n", withLength: 400, withoutLength: 400),
         TransferEncodingCase(fields: "Transfer-Encoding: chunked;q=1\r\n", withLength: 400, withoutLength: 400),
@@ -144,7 +145,8 @@ import Testing
         TransferEncodingCase(fields: "Transfer-Encoding : chunked\r\n", withLength: 400, withoutLength: 400),
         TransferEncodingCase(fields: "Transfer-Encoding\t: chunked\r\n", withLength: 400, withoutLength: 400),
         TransferEncodingCase(fields: "Transfer-Encoding:\r\n chunked\r\n", withLength: 400, withoutLength: 400),
-        TransferEncodingCase(fields: "X-Pad: 1\r\n Transfer-Encoding: chunked\r\n", withLength: 400, withoutLength: 400),
+        TransferEncodingCase(
+            fields: "X-Pad: 1\r\n Transfer-Encoding: chunked\r\n", withLength: 400, withoutLength: 400),
         TransferEncodingCase(fields: "Transfer-Encoding: \u{0B}chunked\r\n", withLength: 400, withoutLength: 400),
         TransferEncodingCase(fields: "Transfer-Encoding\u{0B}: chunked\r\n", withLength: 400, withoutLength: 400),
         TransferEncodingCase(fields: "Transfer-Encoding: chunked\rX: y\r\n", withLength: 400, withoutLength: 400),
