@@ -17,9 +17,11 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// else the single Host value (valid `uri-host [":" port]` syntax, possibly empty). nil only for an HTTP/1.0
     /// request without Host; on HTTP/1.1 a missing Host is `.missingHost` (RFC 9112 §3.2).
     public var host: String?
-    /// An HTTP/1.1 request with an `Upgrade` field and the `upgrade` token in `Connection`. fanout never switches
-    /// protocols; the bytes after such a request may belong to another protocol, so the server should not parse
-    /// them as HTTP (answer this request, then close), as llhttp does.
+    /// A request to leave HTTP on this connection: an HTTP/1.1 request with an `Upgrade` field and the `upgrade`
+    /// token in `Connection`, or a CONNECT (any version; RFC 9110 §9.3.6). fanout never switches protocols or
+    /// tunnels; the bytes after such a request may belong to another protocol (a client may send tunnel data
+    /// ahead of the answer), so the server must not parse them as HTTP: it answers this request, then closes,
+    /// as llhttp stops there.
     public var requestsUpgrade: Bool
 
     public init(

@@ -152,7 +152,8 @@ extension HTTPRequestParser {
             keepAlive: !facts.connectionClose && (isHTTP11 || facts.connectionKeepAlive),
             expectsContinue: isHTTP11 && facts.expectsContinue,
             host: host,
-            requestsUpgrade: isHTTP11 && facts.connectionUpgrade && facts.hasUpgradeField
+            requestsUpgrade: (isHTTP11 && facts.connectionUpgrade && facts.hasUpgradeField)
+                || Self.equals(UnsafeRawBufferPointer(rebasing: buffer[methodStart..<methodEnd]), "CONNECT")
         )
         return (head, framing)
     }

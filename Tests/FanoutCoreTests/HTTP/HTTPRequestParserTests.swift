@@ -134,7 +134,13 @@ import Testing
             let request = try parseComplete("CONNECT \(target) HTTP/1.1\r\nHost: \(target)\r\n\r\n")
             #expect(request.head.method == "CONNECT")
             #expect(request.head.target == target)
+            // What follows a CONNECT is tunnel data, never HTTP.
+            #expect(request.head.requestsUpgrade)
         }
+        let http10 = try parseComplete("CONNECT a.com:443 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        #expect(http10.head.requestsUpgrade)
+        let lowercase = try parseComplete("connect / HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(!lowercase.head.requestsUpgrade)
     }
 
     @Test func acceptsVisibleASCIIInOriginFormTarget() throws {

@@ -238,6 +238,17 @@ import Testing
         Self.expectNeverSmuggled(responses, server)
     }
 
+    @Test func bytesAfterAConnectRequestAreNeverParsed() throws {
+        let server = try TestServer(Self.config)
+        // fanout never tunnels: CONNECT is refused (501, no route serves it), and what follows may be tunnel
+        // data a client sent ahead of the answer, so it is not read as HTTP (RFC 9110 §9.3.6; llhttp too).
+        let responses = try Self.answers(
+            "CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n" + Self.smuggled, port: server.port)
+        #expect(responses.map(\.status) == [501])
+        #expect(responses.first?.header("Connection") == "close")
+        Self.expectNeverSmuggled(responses, server)
+    }
+
     // MARK: - Slow clients
 
     /// Sends `bytes` one at a time every `intervalMs` until the server closes the connection or `bytes` run out,
