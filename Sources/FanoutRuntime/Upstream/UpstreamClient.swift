@@ -88,6 +88,26 @@ final class UpstreamClient: EventHandler {
         admitNext(upstream: transfer.upstream)
     }
 
+    /// Lets a paused streamed transfer go on: receiving (the client took the answer's bytes) or sending (the
+    /// client sent more body). Never call from inside a libcurl callback.
+    func resume(_ transferID: TransferID, receiving: Bool) {
+        guard let transfer = active[transferID.raw] else { return }
+        if receiving {
+            guard transfer.receivePaused else { return }
+            transfer.receivePaused = false
+        } else {
+            guard transfer.sendPaused else { return }
+            transfer.sendPaused = false
+        }
+        let stillPaused = (transfer.receivePaused ? ccurl_pause_recv : 0) | (transfer.sendPaused ? ccurl_pause_send : 0)
+        // May call the write callback at once with the bytes held back (which may pause again).
+        _ = curl_easy_pause(transfer.easy, stillPaused)
+        // 7.88.1 does not always re-check the connection after unpausing (curl PR #4001): ask it to.
+        var running: Int32 = 0
+        _ = curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running)
+        completeFinishedTransfers()
+    }
+
     private func launch(_ call: QueuedCall) {
         let remainingMs = call.request.deadline > loop.now ? Int((call.request.deadline - loop.now) / 1_000_000) : 0
         if remainingMs <= 0 {
@@ -110,6 +130,8 @@ final class UpstreamClient: EventHandler {
             active.removeValue(forKey: call.id)
             inFlight[call.request.upstream] -= 1
             transfer.completion = nil
+            transfer.bodySource = nil
+            transfer.receiver = nil
             free.append(transfer)
             finish(call.completion, .failure(.connection(String(cString: curl_multi_strerror(code)))), startedAt: call.startedAt)
         }
@@ -119,6 +141,8 @@ final class UpstreamClient: EventHandler {
         inFlight[transfer.upstream] -= 1
         transfer.completion = nil
         transfer.body = []
+        transfer.bodySource = nil
+        transfer.receiver = nil
         free.append(transfer)
     }
 
