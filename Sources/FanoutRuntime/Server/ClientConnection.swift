@@ -262,9 +262,9 @@ final class ClientConnection: EventHandler {
         }
         let pipe = BodyPipe(declaredLength: declaredLength)
         pipe.onDrained = { [weak self] in
-            // Inside libcurl's read callback: only epoll interest changes here.
-            guard let self, self.state != .closed else { return }
-            self.updateInterestAfterPipeChange()
+            // Inside libcurl's read callback: the pipe is refilled after the current batch of events, from the
+            // bytes already read (which no EPOLLIN would announce again) and then from the socket.
+            self?.worker.loop.schedule(afterMilliseconds: 0) { [weak self] in self?.resumeBodyReading() }
         }
         requestBody = pipe
         sentContinue = false
@@ -274,6 +274,12 @@ final class ClientConnection: EventHandler {
         armBodyTimer()
         handle(HTTPRequest(head: head), body: pipe)
         guard state == .handling || state == .writing, requestBody != nil else { return }
+        pumpRequestBody()
+        updateInterestAfterPipeChange()
+    }
+
+    private func resumeBodyReading() {
+        guard state == .handling, requestBody != nil else { return }
         pumpRequestBody()
         updateInterestAfterPipeChange()
     }

@@ -110,6 +110,29 @@ import Testing
         #expect(String(decoding: body, as: UTF8.self) == #"{"bytes":\#(total),"sum":\#(expectedSum)}"#)
     }
 
+    @Test(arguments: [nil, 50_000] as [Int?])
+    func aBodyThatArrivedWhileThePipeWasFullIsStillDelivered(chunkSize: Int?) throws {
+        // The body is sent while the upstream reads nothing (more than the kernel buffers hold, so fanout's pipe
+        // fills and reading pauses with chunks left in fanout's own input buffer, which no EPOLLIN announces
+        // again); every byte must still reach the upstream once it reads. (scripts/stream-memory.sh's 1 GiB
+        // chunked upload is what caught that case stalling; this test does not hit the timing reliably.)
+        let upstream = try StreamingUpstream(gateClosed: true)
+        let server = try TestServer(Self.config, substitutions: ["up": upstream.baseURL])
+        let total = 16 * Self.mib
+        let client = try StreamingClient(port: server.port, receiveBuffer: 32 * Self.mib)
+        let framing = chunkSize == nil ? "Content-Length: \(total)" : "Transfer-Encoding: chunked"
+        try client.send("POST /upload HTTP/1.1\r\nHost: x\r\n\(framing)\r\n\r\n")
+        client.startUpload(total: total, chunkSize: chunkSize)
+        usleep(500_000)
+        upstream.openGate()
+        #expect(client.waitForUpload(timeoutMs: 20_000) == nil)
+        let head = try client.readHead()
+        #expect(head.status == 200)
+        var body: [UInt8] = []
+        try client.read(Int(head.headers["content-length"] ?? "0") ?? 0) { body.append(contentsOf: $0) }
+        #expect(String(decoding: body, as: UTF8.self).hasPrefix(#"{"bytes":\#(total),"#))
+    }
+
     @Test func aProxyRoutesOwnBodyLimitIsEnforced() throws {
         let upstream = try StreamingUpstream()
         let server = try TestServer(Self.config, substitutions: ["up": upstream.baseURL])
