@@ -21,9 +21,8 @@ final class ProxyExchange: Exchange {
 
     static func start(
         _ proxy: ProxyRoute, target: RequestTarget, parameters: [String: [String]], context: ForwardingContext,
-        on connection: ClientConnection, worker: Worker
+        runtime: RuntimeConfig, on connection: ClientConnection, worker: Worker
     ) {
-        let runtime = worker.runtime
         let upstream = runtime.config.upstreams[proxy.upstream]
         let pathAndQuery: String
         if let template = proxy.target {
@@ -50,7 +49,7 @@ final class ProxyExchange: Exchange {
             headers: runtime.upstreamHeaderLines[proxy.upstream] + context.passThroughHeaderLines(replacedBy: upstream.headers)
                 + context.forwardingHeaderLines(),
             body: context.request.body,
-            upstream: proxy.upstream,
+            slot: runtime.admissionSlots[proxy.upstream],
             connectTimeoutMs: upstream.connectTimeoutMs,
             timeoutMs: timeoutMs,
             deadline: worker.loop.now &+ UInt64(timeoutMs) &* 1_000_000,
