@@ -56,6 +56,7 @@ final class ClientConnection: EventHandler {
     private var state = State.waitingForRequest
     private var input: [UInt8] = []
     private var parser: HTTPRequestParser
+    private let parserLimits: HTTPParserLimits
     private var output: [UInt8] = []
     private var outputOffset = 0
     private var timer: TimerID?
@@ -80,7 +81,7 @@ final class ClientConnection: EventHandler {
     private var exchangeWaitsForOutput = false
 
     private var maxInputBytes: Int {
-        let limits = worker.runtime.parserLimits
+        let limits = parserLimits
         return limits.maxRequestLineBytes + limits.maxHeaderBytes + limits.maxBodyBytes + 64 * 1024
     }
 
@@ -88,7 +89,9 @@ final class ClientConnection: EventHandler {
         self.fd = fd
         self.peer = peer
         self.worker = worker
-        parser = HTTPRequestParser(limits: worker.runtime.parserLimits)
+        // One set of limits per connection: the parser's and the input backstop's stay consistent across reloads.
+        parserLimits = worker.runtime.parserLimits
+        parser = HTTPRequestParser(limits: parserLimits)
         parser.headFirst = true
     }
 
@@ -245,7 +248,7 @@ final class ClientConnection: EventHandler {
         let streamLimit = RequestDispatcher.streamedBodyLimit(for: head, runtime: worker.runtime)
         let declaredLength = parser.pendingBodyLength
         do throws(HTTPParserError) {
-            try parser.beginBody(limit: streamLimit ?? worker.runtime.parserLimits.maxBodyBytes, streamed: streamLimit != nil)
+            try parser.beginBody(limit: streamLimit ?? parserLimits.maxBodyBytes, streamed: streamLimit != nil)
         } catch {
             currentHead = head
             startRequestContext(method: head.method, target: head.target)

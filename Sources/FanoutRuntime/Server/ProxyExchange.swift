@@ -44,9 +44,8 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     /// - Parameter body: the request body as it streams in from the client; nil when the request has none.
     static func start(
         _ proxy: ProxyRoute, target: RequestTarget, parameters: [String: [String]], context: ForwardingContext,
-        body: BodyPipe?, on connection: ClientConnection, worker: Worker
+        runtime: RuntimeConfig, body: BodyPipe?, on connection: ClientConnection, worker: Worker
     ) {
-        let runtime = worker.runtime
         let upstream = runtime.config.upstreams[proxy.upstream]
         let pathAndQuery: String
         if let template = proxy.target {
@@ -74,7 +73,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             headers: runtime.upstreamHeaderLines[proxy.upstream] + context.passThroughHeaderLines(replacedBy: upstream.headers)
                 + context.forwardingHeaderLines(),
             body: body == nil ? context.request.body : nil,
-            upstream: proxy.upstream,
+            slot: runtime.admissionSlots[proxy.upstream],
             connectTimeoutMs: upstream.connectTimeoutMs,
             timeoutMs: timeoutMs,
             deadline: worker.loop.now &+ UInt64(timeoutMs) &* 1_000_000,

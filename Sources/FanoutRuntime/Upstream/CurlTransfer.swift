@@ -19,7 +19,8 @@ final class CurlTransfer {
 
     // Per-transfer state, reset by `prepare`.
     var id: UInt64 = 0
-    var upstream: Int = 0
+    /// `AdmissionSlot.raw` of the call, for admission accounting.
+    var slot: Int = 0
     var startedAt: UInt64 = 0
     var maxBodyBytes: Int = 0
     var captureHeaders = false

@@ -8,8 +8,9 @@ struct UpstreamRequest {
     /// `Name: value` lines. Every value was checked for CR, LF and NUL before it got here.
     var headers: [String]
     var body: [UInt8]?
-    /// Index into the configuration's upstreams: the admission-control bucket.
-    var upstream: Int
+    /// The admission-control bucket: `RuntimeConfig.admissionSlots[upstream index]` of the configuration
+    /// the request was dispatched with.
+    var slot: AdmissionSlot
     var connectTimeoutMs: Int
     /// This call's own limit; the transfer also never outlives `deadline`.
     var timeoutMs: Int
