@@ -3,7 +3,7 @@ import Glibc
 
 /// An upstream for streaming tests that counts bytes as they move, so a test can see back-pressure reach it.
 ///
-/// - `GET /download?bytes=N[&chunked=1][&stallAfter=K]`: answers N bytes of ``StreamingUpstream/patternByte(at:)``
+/// - `GET /download?bytes=N[&chunked=1][&stallAfter=K]` (or `HEAD`, head only): answers N bytes of ``StreamingUpstream/patternByte(at:)``
 ///   with Content-Length (or chunked), written 64 KiB at a time; with `stallAfter`, it stops after K bytes and
 ///   holds the connection until the stub stops.
 /// - Any other request with a body: reads it (Content-Length or chunked) once ``openGate()`` was called (the gate
@@ -127,7 +127,7 @@ public final class StreamingUpstream: @unchecked Sendable {
         while let head = try? reader.readHead() {
             let ok: Bool
             if head.target.hasPrefix("/download") {
-                ok = download(fd, query: head.query)
+                ok = download(fd, query: head.query, headOnly: head.method == "HEAD")
             } else {
                 ok = upload(fd, head: head, reader: reader)
             }
@@ -135,13 +135,14 @@ public final class StreamingUpstream: @unchecked Sendable {
         }
     }
 
-    private func download(_ fd: CInt, query: [String: String]) -> Bool {
+    private func download(_ fd: CInt, query: [String: String], headOnly: Bool) -> Bool {
         let total = Int(query["bytes"] ?? "0") ?? 0
         let chunked = query["chunked"] == "1"
         let stallAfter = Int(query["stallAfter"] ?? "") ?? Int.max
         var head = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
         head += chunked ? "Transfer-Encoding: chunked\r\n\r\n" : "Content-Length: \(total)\r\n\r\n"
         guard (try? TCPSocket.sendAll(fd, Array(head.utf8))) != nil else { return false }
+        if headOnly { return true }
         var offset = 0
         while offset < total {
             if offset >= stallAfter {
@@ -203,6 +204,7 @@ public final class StreamingUpstream: @unchecked Sendable {
 /// Buffered blocking reads of request heads, lines and counted bodies.
 final class BlockingReader {
     struct Head {
+        var method: String
         var target: String
         var query: [String: String]
         var contentLength: Int
@@ -263,7 +265,7 @@ final class BlockingReader {
                 query[String(kv[0])] = kv.count > 1 ? String(kv[1]) : ""
             }
         }
-        var head = Head(target: target, query: query, contentLength: 0, chunked: false)
+        var head = Head(method: String(parts[0]), target: target, query: query, contentLength: 0, chunked: false)
         while true {
             let line = try readLine()
             if line.isEmpty { break }

@@ -17,6 +17,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     private weak var connection: ClientConnection?
     private let body: BodyPipe?
     private let timeoutMs: Int
+    private let isHead: Bool
     private var transfer: TransferID?
     private var finished = false
     private var headSent = false
@@ -34,7 +35,8 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         "content-length", "date", "x-request-id",
     ]
 
-    private init(connection: ClientConnection, worker: Worker, body: BodyPipe?, timeoutMs: Int) {
+    private init(connection: ClientConnection, worker: Worker, body: BodyPipe?, timeoutMs: Int, isHead: Bool) {
+        self.isHead = isHead
         self.worker = worker
         self.connection = connection
         self.body = body
@@ -66,7 +68,9 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             pathAndQuery = target.query.map { "\(target.path)?\($0)" } ?? String(target.path)
         }
         let timeoutMs = proxy.timeoutMs ?? upstream.timeoutMs
-        let exchange = ProxyExchange(connection: connection, worker: worker, body: body, timeoutMs: timeoutMs)
+        let exchange = ProxyExchange(
+            connection: connection, worker: worker, body: body, timeoutMs: timeoutMs,
+            isHead: context.request.head.method == "HEAD")
         var request = UpstreamRequest(
             method: context.request.head.method,
             url: upstream.origin.urlPrefix + pathAndQuery,
@@ -168,6 +172,13 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             }
             // No body byte came: the whole answer is its head.
             let headers = answer.headers.filter { !ProxyExchange.droppedResponseHeaders.contains($0.0.lowercased()) }
+            if isHead, let length = answer.headers.last(where: { $0.0.lowercased() == "content-length" }).flatMap({ Int($0.1) }) {
+                // A HEAD answer describes the GET's body: its Content-Length passes through unchanged.
+                connection?.startStreamedResponse(
+                    status: answer.status, headers: headers.map { (name: $0.0, value: $0.1) }, contentLength: length)
+                connection?.endStreamedResponse(calls: calls)
+                return
+            }
             connection?.respond(
                 HTTPResponse(status: answer.status, headers: headers.map { (name: $0.0, value: $0.1) }, body: answer.body),
                 calls: calls)

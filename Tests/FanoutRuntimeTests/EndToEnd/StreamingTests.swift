@@ -9,7 +9,7 @@ import Testing
         upstream up {
             url {{up}}
         }
-        route GET /download {
+        route GET,HEAD /download {
             proxy up
             timeout 500ms
         }
@@ -82,6 +82,19 @@ import Testing
         // The connection is still usable.
         try client.send("GET /download?bytes=10 HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(try client.readHead().status == 200)
+    }
+
+    @Test func headKeepsTheUpstreamsContentLength() throws {
+        let upstream = try StreamingUpstream()
+        let server = try TestServer(Self.config, substitutions: ["up": upstream.baseURL])
+        let client = try StreamingClient(port: server.port)
+        try client.send("HEAD /download?bytes=12345 HTTP/1.1\r\nHost: x\r\n\r\n")
+        let head = try client.readHead()
+        #expect(head.status == 200)
+        #expect(head.headers["content-length"] == "12345")
+        // No body followed: the next answer on the connection starts right away.
+        try client.send("GET /download?bytes=3 HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try client.readHead().headers["content-length"] == "3")
     }
 
     @Test(arguments: [nil, 100_000] as [Int?])
