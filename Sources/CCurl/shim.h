@@ -30,6 +30,9 @@ static inline CURLcode ccurl_easy_setopt_write_function(CURL *_Nonnull h, curl_w
 static inline CURLcode ccurl_easy_setopt_header_function(CURL *_Nonnull h, curl_write_callback _Nullable cb) {
     return curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, cb);
 }
+static inline CURLcode ccurl_easy_setopt_read_function(CURL *_Nonnull h, curl_read_callback _Nullable cb) {
+    return curl_easy_setopt(h, CURLOPT_READFUNCTION, cb);
+}
 static inline CURLcode ccurl_easy_getinfo_long(CURL *_Nonnull h, CURLINFO i, long *_Nonnull out) {
     return curl_easy_getinfo(h, i, out);
 }
@@ -48,6 +51,14 @@ static inline CURLMcode ccurl_multi_setopt_socket_function(CURLM *_Nonnull m, cu
 static inline CURLMcode ccurl_multi_setopt_timer_function(CURLM *_Nonnull m, curl_multi_timer_callback _Nullable cb) {
     return curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, cb);
 }
+
+// Return values and pause bits whose macros Swift does not import (they are expressions of other macros).
+static const size_t ccurl_writefunc_pause = CURL_WRITEFUNC_PAUSE;
+static const size_t ccurl_readfunc_pause = CURL_READFUNC_PAUSE;
+static const size_t ccurl_readfunc_abort = CURL_READFUNC_ABORT;
+static const int ccurl_pause_recv = CURLPAUSE_RECV;
+static const int ccurl_pause_send = CURLPAUSE_SEND;
+static const int ccurl_pause_cont = CURLPAUSE_CONT;
 
 /// The fields of a CURLMsg that a DONE handler needs, copied out: the message struct is invalid once its
 /// handle is removed, and its `data` union does not import usefully into Swift.

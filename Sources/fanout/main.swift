@@ -17,6 +17,8 @@ let usage = """
       fanout --version           print the version
 
     Signals: SIGTERM or SIGINT stop accepting, let in-flight requests finish (shutdown_timeout), exit 0.
+             SIGHUP re-reads FILE: a valid file replaces the configuration (listen, workers and access_log
+             need a restart); an invalid one is refused and the running configuration keeps serving.
     Logs: one JSON access-log line per request on stdout; errors on stderr.
     """
 
@@ -96,13 +98,15 @@ func run() -> Int32 {
         }
         let addresses = zip(config.listen, server.ports).map { "\($0.host):\($1)" }.joined(separator: ", ")
         ErrorLog.write("serving \(path) on \(addresses) with \(server.workerCount) worker(s)")
+        // Signals are blocked in every thread and taken here, on the main thread: a reload's file read and
+        // parse never run on a worker loop.
         while true {
             let signal = Signals.waitForShutdownSignal()
             if signal == "SIGHUP" {
-                ErrorLog.write("SIGHUP: configuration reload is not supported yet; still serving")
+                reload(server, path: path)
                 continue
             }
-            ErrorLog.write("\(signal): draining (up to \(config.timeouts.shutdownMs) ms)")
+            ErrorLog.write("\(signal): draining (up to \(server.config.timeouts.shutdownMs) ms)")
             break
         }
         server.shutdown()
@@ -110,6 +114,25 @@ func run() -> Int32 {
         ErrorLog.write("stopped")
         return 0
     }
+}
+
+/// Re-reads and parses `path` (as `fanout check` does) and installs it, or logs one line saying why not and
+/// keeps the running configuration.
+func reload(_ server: FanoutServer, path: String) {
+    let config: FanoutConfig
+    do {
+        config = try ConfigFile.load(path: path)
+    } catch {
+        let reason = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
+        ErrorLog.write("reload of \(path) refused: \(reason); still serving the previous configuration")
+        return
+    }
+    let summary = server.reload(config)
+    var line = "reloaded \(path) (\(summary.routeCount) routes)"
+    if !summary.needRestart.isEmpty {
+        line += "; \(summary.needRestart.joined(separator: ", ")) changed: needs a restart, running value kept"
+    }
+    ErrorLog.write(line)
 }
 
 exit(run())

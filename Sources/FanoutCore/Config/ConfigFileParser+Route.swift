@@ -1,7 +1,7 @@
 extension ConfigFileParser {
     static let routeDirectives = [
         "call", "deadline", "combine", "field", "max_items", "max_concurrency", "pass_status", "error_body", "proxy",
-        "timeout", "respond", "content_type", "header", "delay",
+        "timeout", "max_body", "respond", "content_type", "header", "delay",
     ]
     /// Route settings that only a composite route takes.
     static let compositeSettings: Set<String> = [
@@ -21,6 +21,7 @@ extension ConfigFileParser {
         var respond: StaticResponse?
         var deadline: Int?
         var timeout: Int?
+        var maxBody: Int?
         var contentType: String?
         var headers: [HeaderField] = []
         var delay: Int?
@@ -85,7 +86,7 @@ extension ConfigFileParser {
             }
             body.actionToken = body.actionToken ?? sub
         case "deadline", "timeout", "content_type", "delay", "header", "combine", "field", "max_items",
-            "max_concurrency", "pass_status", "error_body":
+            "max_concurrency", "pass_status", "error_body", "max_body":
             if sub.text != "header" && sub.text != "field", let first = body.settings[sub.text] {
                 throw self.cursor.duplicateError(sub, first: first, context: context)
             }
@@ -109,6 +110,8 @@ extension ConfigFileParser {
             body.deadline = try self.durationArgument(sub)
         case "timeout":
             body.timeout = try self.durationArgument(sub)
+        case "max_body":
+            body.maxBody = try self.sizeArgument(sub)
         case "combine":
             (body.composite.combine, body.combineTarget) = try self.parseCombine(sub)
         case "field":
@@ -156,7 +159,7 @@ extension ConfigFileParser {
         let allowed: Set<String>
         switch actionToken.text {
         case "call": allowed = Self.compositeSettings
-        case "proxy": allowed = ["timeout"]
+        case "proxy": allowed = ["timeout", "max_body"]
         default: allowed = ["content_type", "header", "delay"]
         }
         let misplaced = body.settings.values.filter { !allowed.contains($0.text) }
@@ -164,6 +167,7 @@ extension ConfigFileParser {
             let owner =
                 switch token.text {
                 case "timeout": "'proxy' (calls take timeout=DUR)"
+                case "max_body": "'proxy' (the top-level 'max_body' applies to other routes)"
                 case _ where Self.compositeSettings.contains(token.text): "'call' lines"
                 default: "'respond'"
                 }
@@ -183,6 +187,7 @@ extension ConfigFileParser {
         case "proxy":
             var proxy = body.proxy!
             proxy.timeoutMs = body.timeout
+            proxy.maxBodyBytes = body.maxBody
             return .proxy(proxy)
         default:
             var response = body.respond!

@@ -8,14 +8,23 @@ extension HTTPRequestParser {
         state = .chunkSize
     }
 
-    /// Runs the chunk states over the available bytes, appending chunk data to `body` as it arrives.
+    /// How far `parseChunkedBody` got.
+    enum ChunkProgress {
+        /// Every available byte was accepted.
+        case needMoreData
+        /// The last-chunk line is complete; the state is the trailer section's first line.
+        case lastChunk
+        /// Streamed bodies: chunk data at this range of the buffer (everything before its end is accepted).
+        case data(Range<Int>)
+    }
+
+    /// Runs the chunk states over the available bytes, appending chunk data to `body` as it arrives (or, for a
+    /// streamed body, handing out each run of chunk data as soon as it is seen).
     ///
     /// `hex-size [ chunk-ext ] CRLF data CRLF … 0 [ chunk-ext ] CRLF`, then the trailer section, which the field
     /// states read. Strict: no whitespace between the size and `;` or CRLF, at most 16 hex digits, data followed
     /// by exactly CRLF.
-    /// - Returns: true once the last-chunk line is complete and the state is the trailer section's first line;
-    ///   false when every available byte was accepted.
-    mutating func parseChunkedBody(_ buffer: UnsafeRawBufferPointer, _ p: inout Int) throws(HTTPParserError) -> Bool {
+    mutating func parseChunkedBody(_ buffer: UnsafeRawBufferPointer, _ p: inout Int) throws(HTTPParserError) -> ChunkProgress {
         let count = buffer.count
         while p < count {
             switch state {
@@ -26,7 +35,7 @@ extension HTTPRequestParser {
                     if chunkSizeDigits > 16 { throw .invalidChunk }
                     // chunkSize * 16 + digit must stay within what the body may still grow by; checked without
                     // ever computing a value that could overflow.
-                    let budget = limits.maxBodyBytes - chunkedTotal
+                    let budget = bodyLimit - chunkedTotal
                     if digit > budget || chunkSize > (budget - digit) / 16 { throw .bodyTooLarge }
                     chunkSize = chunkSize * 16 + digit
                 } else if chunkSizeDigits == 0 {
@@ -56,17 +65,19 @@ extension HTTPRequestParser {
                 if chunkSize == 0 {
                     let remaining = limits.maxHeaderBytes - headerSectionBytes
                     beginSection(.trailers, at: p, budget: remaining)
-                    return true
+                    return .lastChunk
                 }
                 chunkRemaining = chunkSize
                 state = .chunkData
 
             case .chunkData:
                 let take = min(count - p, chunkRemaining)
-                body.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[p..<(p + take)]))
+                let start = p
                 p += take
                 chunkRemaining -= take
                 if chunkRemaining == 0 { state = .chunkDataCR }
+                if bodyStreamed { return .data(start..<p) }
+                body.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[start..<p]))
 
             case .chunkDataCR:
                 let byte = buffer[p]
@@ -81,11 +92,11 @@ extension HTTPRequestParser {
 
             case .messageStart, .leadingLineFeed, .method, .target, .version, .requestLineLineFeed, .fieldLineStart,
                 .fieldName, .fieldValueStart, .fieldValue, .fieldLineLineFeed, .sectionEndLineFeed, .fixedBody,
-                .failed:
+                .awaitingBody, .streamedBodyDone, .failed:
                 preconditionFailure("Invalid state: \(state)")
             }
         }
-        return false
+        return .needMoreData
     }
 
     /// One byte of `*( ";" BWS token [ "=" ( token / quoted-string ) ] )`, which ends at the line's CR. Extensions

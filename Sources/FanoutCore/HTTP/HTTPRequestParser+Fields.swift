@@ -125,7 +125,8 @@ extension HTTPRequestParser {
             if facts.sawUnsupportedCoding { throw .unsupportedTransferCoding }
             framing = .chunked
         } else if let length = facts.contentLength {
-            if length > limits.maxBodyBytes { throw .bodyTooLarge }
+            // Head-first callers decide the body limit per route, in `beginBody`.
+            if !headFirst, length > limits.maxBodyBytes { throw .bodyTooLarge }
             framing = .contentLength(length)
         } else {
             framing = .none

@@ -39,6 +39,10 @@ public struct HTTPRequestParser: Sendable {
         case chunkData
         case chunkDataCR
         case chunkDataLineFeed
+        /// Head-first mode: the head was handed out; `beginBody(limit:streamed:)` comes next.
+        case awaitingBody
+        /// A streamed Content-Length body has been handed out whole; the next call reports its end.
+        case streamedBodyDone
         /// A call threw; every later call throws the same error until `reset()`.
         case failed(HTTPParserError)
     }
@@ -76,6 +80,10 @@ public struct HTTPRequestParser: Sendable {
     }
 
     let limits: HTTPParserLimits
+    /// Head-first mode (the server's): a request with a body is handed out as `.head` as soon as its head is
+    /// complete, so the caller can choose, per route, the body limit and whether the body is buffered into
+    /// the request or streamed out piece by piece (`beginBody`). Off by default: `.complete` only.
+    public var headFirst = false
     var state: State = .messageStart
     /// The next byte to examine, as an offset from the message's first byte. Everything before it is accepted.
     var position = 0
@@ -119,14 +127,29 @@ public struct HTTPRequestParser: Sendable {
     var chunkExtensionStart = 0
     /// Sum of the chunk sizes read so far.
     var chunkedTotal = 0
+    /// The current message's body limit: `limits.maxBodyBytes`, or what `beginBody` set.
+    var bodyLimit: Int
+    /// Whether the current body is handed out as `.bodyPart`s instead of being collected.
+    var bodyStreamed = false
+    /// Head-first mode: the framing of the body that `beginBody` starts.
+    var pendingFraming: BodyFraming = .none
+    /// A streamed Content-Length body: bytes still to come.
+    var bodyRemaining = 0
 
     public init(limits: HTTPParserLimits) {
         self.limits = limits
+        self.bodyLimit = limits.maxBodyBytes
     }
 
     /// The head, once fully parsed but while the body is still incomplete (nil otherwise). The server uses it to
     /// send `100 Continue`.
     public var pendingHead: HTTPRequestHead? { head }
+
+    /// Head-first mode, after `.head`: the body's Content-Length, or nil when it is chunked.
+    public var pendingBodyLength: Int? {
+        if case .contentLength(let length) = pendingFraming { return length }
+        return nil
+    }
 
     /// Offset of the next byte the parser will examine; after `.needMoreData` it equals the buffer's count.
     var scanOffset: Int { position }
@@ -146,6 +169,34 @@ public struct HTTPRequestParser: Sendable {
         chunkSizeDigits = 0
         chunkRemaining = 0
         chunkedTotal = 0
+        bodyLimit = limits.maxBodyBytes
+        bodyStreamed = false
+        pendingFraming = .none
+        bodyRemaining = 0
+    }
+
+    /// Head-first mode, after `.head`: starts reading the body with its own `limit`, collected into the
+    /// request (`.complete`) or, when `streamed`, handed out as `.bodyPart`s followed by `.bodyEnd`.
+    /// - Throws: `.bodyTooLarge` when the declared Content-Length is over `limit` (the parser is then failed).
+    public mutating func beginBody(limit: Int, streamed: Bool) throws(HTTPParserError) {
+        precondition(state == .awaitingBody, "beginBody(limit:streamed:) without a pending head")
+        bodyLimit = limit
+        bodyStreamed = streamed
+        switch pendingFraming {
+        case .contentLength(let length):
+            if length > limit {
+                state = .failed(.bodyTooLarge)
+                throw .bodyTooLarge
+            }
+            bodyStart = 0
+            bodyEnd = length
+            bodyRemaining = length
+            state = .fixedBody
+        case .chunked:
+            startChunkSizeLine()
+        case .none:
+            preconditionFailure("Invalid state: a pending head without a body")
+        }
     }
 
     /// Continues parsing the current message.
@@ -357,6 +408,13 @@ public struct HTTPRequestParser: Sendable {
                 switch section {
                 case .headers:
                     let (newHead, framing) = try finishHead(buffer)
+                    if headFirst, Self.hasBody(framing) {
+                        head = newHead
+                        pendingFraming = framing
+                        state = .awaitingBody
+                        position = 0
+                        return .head(newHead, consumed: p)
+                    }
                     switch framing {
                     case .none:
                         return complete(HTTPRequest(head: newHead), consumed: p)
@@ -374,8 +432,27 @@ public struct HTTPRequestParser: Sendable {
                     }
                 case .trailers:
                     guard let finished = head else { preconditionFailure("Invalid state: trailers without a head") }
+                    if bodyStreamed {
+                        reset()
+                        return .bodyEnd(consumed: p)
+                    }
                     return complete(HTTPRequest(head: finished, body: body), consumed: p)
                 }
+
+            case .fixedBody where bodyStreamed:
+                guard p < count else { break parsing }
+                let take = min(count - p, bodyRemaining)
+                bodyRemaining -= take
+                if bodyRemaining == 0 { state = .streamedBodyDone }
+                position = 0
+                return .bodyPart(p..<(p + take), consumed: p + take)
+
+            case .streamedBodyDone:
+                reset()
+                return .bodyEnd(consumed: p)
+
+            case .awaitingBody:
+                preconditionFailure("parse(_:) after .head without beginBody(limit:streamed:)")
 
             case .fixedBody:
                 guard count >= bodyEnd else {
@@ -387,7 +464,15 @@ public struct HTTPRequestParser: Sendable {
                 return complete(HTTPRequest(head: finished, body: bytes), consumed: bodyEnd)
 
             case .chunkSize, .chunkExtension, .chunkSizeLineFeed, .chunkData, .chunkDataCR, .chunkDataLineFeed:
-                guard try parseChunkedBody(buffer, &p) else { break parsing }
+                switch try parseChunkedBody(buffer, &p) {
+                case .needMoreData:
+                    break parsing
+                case .lastChunk:
+                    continue parsing
+                case .data(let range):
+                    position = 0
+                    return .bodyPart(range, consumed: p)
+                }
 
             case .failed(let error):
                 throw error
@@ -403,6 +488,15 @@ public struct HTTPRequestParser: Sendable {
         sectionStart = offset
         sectionLimitEnd = budget > Int.max - offset ? Int.max : offset + budget
         state = .fieldLineStart
+    }
+
+    /// Whether a request framed this way has body bytes to read.
+    private static func hasBody(_ framing: BodyFraming) -> Bool {
+        switch framing {
+        case .none: return false
+        case .contentLength(let length): return length > 0
+        case .chunked: return true
+        }
     }
 
     /// Hands out the finished request and readies the parser for the next message.

@@ -48,6 +48,25 @@ public struct HTTPResponse: Sendable {
     ///   - headOnly: a HEAD request: headers as for GET, no body bytes.
     public func serialize(into out: inout [UInt8], date: String, keepAlive: Bool, http10: Bool, headOnly: Bool) {
         out.reserveCapacity(out.count + 160 + body.count + headers.count * 40)
+        serializeHead(into: &out, date: date, keepAlive: keepAlive, http10: http10, framing: .contentLength(body.count))
+        if !headOnly && HTTPResponse.allowsBody(status) {
+            out.append(contentsOf: body)
+        }
+    }
+
+    /// How a body that is written after its head is delimited.
+    public enum BodyFraming: Sendable, Equatable {
+        case contentLength(Int)
+        /// `Transfer-Encoding: chunked` (HTTP/1.1 clients only).
+        case chunked
+        /// No length: the body ends when the connection closes (HTTP/1.0 clients, or HTTP/1.1 with keepAlive
+        /// false).
+        case untilClose
+    }
+
+    /// Appends only the status line and headers, with `framing`'s header; `body` is ignored. The body follows
+    /// separately (a streamed answer).
+    public func serializeHead(into out: inout [UInt8], date: String, keepAlive: Bool, http10: Bool, framing: BodyFraming) {
         out.append(contentsOf: http10 ? "HTTP/1.0 ".utf8 : "HTTP/1.1 ".utf8)
         appendDecimal(status, to: &out)
         out.append(UInt8(ascii: " "))
@@ -60,10 +79,17 @@ public struct HTTPResponse: Sendable {
             out.append(contentsOf: ": ".utf8)
             out.append(contentsOf: header.value.utf8)
         }
-        // 1xx, 204 and 304 carry no body and no Content-Length (RFC 9110 §8.6).
-        if status >= 200 && status != 204 && status != 304 {
-            out.append(contentsOf: "\r\nContent-Length: ".utf8)
-            appendDecimal(body.count, to: &out)
+        // 1xx, 204 and 304 carry no body and no framing header (RFC 9110 §8.6, RFC 9112 §6.1).
+        if HTTPResponse.allowsBody(status) {
+            switch framing {
+            case .contentLength(let length):
+                out.append(contentsOf: "\r\nContent-Length: ".utf8)
+                appendDecimal(length, to: &out)
+            case .chunked:
+                out.append(contentsOf: "\r\nTransfer-Encoding: chunked".utf8)
+            case .untilClose:
+                break
+            }
         }
         if !keepAlive {
             out.append(contentsOf: "\r\nConnection: close".utf8)
@@ -71,10 +97,25 @@ public struct HTTPResponse: Sendable {
             out.append(contentsOf: "\r\nConnection: keep-alive".utf8)
         }
         out.append(contentsOf: "\r\n\r\n".utf8)
-        if !headOnly && status >= 200 && status != 204 && status != 304 {
-            out.append(contentsOf: body)
-        }
     }
+
+    /// Whether a response with `status` has a body (and a framing header) at all.
+    public static func allowsBody(_ status: Int) -> Bool {
+        status >= 200 && status != 204 && status != 304
+    }
+
+    /// Appends `bytes` as one chunk of a chunked body (nothing for an empty piece: that would end the body).
+    public static func appendChunk(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        let hex = Array(String(bytes.count, radix: 16).utf8)
+        out.append(contentsOf: hex)
+        out.append(contentsOf: "\r\n".utf8)
+        out.append(contentsOf: bytes)
+        out.append(contentsOf: "\r\n".utf8)
+    }
+
+    /// The last chunk of a chunked body, with no trailers.
+    public static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
 
     /// The reason phrase for a status (RFC 9110 §15), or a generic one.
     public static func reasonPhrase(_ status: Int) -> String {

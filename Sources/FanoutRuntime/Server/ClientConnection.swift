@@ -4,6 +4,12 @@ import Glibc
 /// Work started for one request (upstream calls, a delayed static answer) that must stop if the client goes.
 protocol Exchange: AnyObject {
     func cancel()
+    /// A streamed answer: the client took the bytes waiting for it (see `ClientConnection.sendBodyPart`).
+    func clientTookOutput()
+}
+
+extension Exchange {
+    func clientTookOutput() {}
 }
 
 /// What the access log needs about the request being answered.
@@ -17,10 +23,15 @@ struct RequestLogContext {
 
 /// One client connection: reads and parses requests, hands each to its route's handler, writes the answer.
 ///
-/// Requests are answered strictly in order: while one is being handled the connection does not read (the
-/// next pipelined request waits in the kernel or in `input`), so answers can never overtake each other.
-/// States: waiting for a request (idle or partly received) → handling → writing → waiting again, or
-/// lingering/closed when the connection cannot continue.
+/// Requests are answered strictly in order: while one is being handled the connection reads nothing but that
+/// request's own streamed body (the next pipelined request waits in the kernel or in `input`), so answers can
+/// never overtake each other. States: waiting for a request (idle or partly received) → handling → writing →
+/// waiting again, or lingering/closed when the connection cannot continue.
+///
+/// Streaming (plain proxy routes): the request body is handed to a `BodyPipe` as it arrives, reading paused
+/// while the pipe is full; the answer is written as it arrives (`startStreamedResponse`, `sendBodyPart`,
+/// `endStreamedResponse`), the exchange pausing its upstream while `outputHighWater` bytes wait for the client.
+/// Both stay in `handling`; memory per connection is bounded by the two windows.
 final class ClientConnection: EventHandler {
     private enum State {
         case waitingForRequest
@@ -36,12 +47,16 @@ final class ClientConnection: EventHandler {
         case keepalive, client, send, linger
     }
 
+    /// A streamed answer is refused more bytes while this much waits for the client.
+    static let outputHighWater = 256 * 1024
+
     let fd: Int32
     let peer: String
     private unowned let worker: Worker
     private var state = State.waitingForRequest
     private var input: [UInt8] = []
     private var parser: HTTPRequestParser
+    private let parserLimits: HTTPParserLimits
     private var output: [UInt8] = []
     private var outputOffset = 0
     private var timer: TimerID?
@@ -55,9 +70,18 @@ final class ClientConnection: EventHandler {
     /// The request being handled: HTTP version, keep-alive and HEAD-ness decide how it is answered.
     private var currentHead: HTTPRequestHead?
     private var logContext: RequestLogContext?
+    /// The current request's body while it is streamed to its exchange.
+    private var requestBody: BodyPipe?
+    /// Idle limit between two reads of a streamed request body (the `client` timer is the head's).
+    private var bodyTimer: TimerID?
+    /// The framing of the streamed answer being written, and its status for the access log.
+    private var streamedFraming: HTTPResponse.BodyFraming?
+    private var streamedStatus = 0
+    /// The exchange paused its upstream: tell it when the client has taken the output.
+    private var exchangeWaitsForOutput = false
 
     private var maxInputBytes: Int {
-        let limits = worker.runtime.parserLimits
+        let limits = parserLimits
         return limits.maxRequestLineBytes + limits.maxHeaderBytes + limits.maxBodyBytes + 64 * 1024
     }
 
@@ -65,7 +89,10 @@ final class ClientConnection: EventHandler {
         self.fd = fd
         self.peer = peer
         self.worker = worker
-        parser = HTTPRequestParser(limits: worker.runtime.parserLimits)
+        // One set of limits per connection: the parser's and the input backstop's stay consistent across reloads.
+        parserLimits = worker.runtime.parserLimits
+        parser = HTTPRequestParser(limits: parserLimits)
+        parser.headFirst = true
     }
 
     func start() {
@@ -86,7 +113,13 @@ final class ClientConnection: EventHandler {
         case .waitingForRequest:
             readAvailable()
         case .handling:
-            if events & Interest.readHangup.rawValue != 0 { notePeerHalfClosed() }
+            if events & Interest.write.rawValue != 0 { flush() }
+            guard state == .handling else { return }
+            if requestBody != nil {
+                if events & (Interest.read.rawValue | Interest.readHangup.rawValue) != 0 { readBody() }
+            } else if events & Interest.readHangup.rawValue != 0 {
+                notePeerHalfClosed()
+            }
         case .writing:
             if events & Interest.readHangup.rawValue != 0 { notePeerHalfClosed() }
             if events & Interest.write.rawValue != 0 { flush() }
@@ -100,7 +133,27 @@ final class ClientConnection: EventHandler {
     private func notePeerHalfClosed() {
         peerHalfClosed = true
         // Level-triggered RDHUP would fire again at once: stop asking; ERR/HUP are still reported.
-        worker.loop.setInterest(fd: fd, state == .writing ? .write : [])
+        if state == .handling {
+            updateHandlingInterest()
+        } else {
+            worker.loop.setInterest(fd: fd, state == .writing ? .write : [])
+        }
+    }
+
+    /// While handling: write when output waits, read when a streamed body has room, else only watch for the
+    /// client going away.
+    private func updateHandlingInterest() {
+        var interest: Interest = []
+        if outputOffset < output.count { interest.insert(.write) }
+        if !peerHalfClosed {
+            if let pipe = requestBody {
+                // A full pipe reads nothing; RDHUP would then fire again and again, so it waits too.
+                if !pipe.isFull { interest.formUnion([.read, .readHangup]) }
+            } else {
+                interest.insert(.readHangup)
+            }
+        }
+        worker.loop.setInterest(fd: fd, interest)
     }
 
     private func readAvailable() {
@@ -180,8 +233,154 @@ final class ClientConnection: EventHandler {
                 state = .handling
                 worker.loop.setInterest(fd: fd, peerHalfClosed ? [] : .readHangup)
                 handle(request)
+            case .head(let head, let consumed):
+                input.removeFirst(consumed)
+                beginBody(of: head)
+            case .bodyPart, .bodyEnd:
+                preconditionFailure("a streamed body part while waiting for a request")
             }
         }
+    }
+
+    /// A request with a body: plain proxy routes stream it (with the route's own limit); every other route
+    /// gets it collected whole, under the top-level `max_body`.
+    private func beginBody(of head: HTTPRequestHead) {
+        let streamLimit = RequestDispatcher.streamedBodyLimit(for: head, runtime: worker.runtime)
+        let declaredLength = parser.pendingBodyLength
+        do throws(HTTPParserError) {
+            try parser.beginBody(limit: streamLimit ?? parserLimits.maxBodyBytes, streamed: streamLimit != nil)
+        } catch {
+            currentHead = head
+            startRequestContext(method: head.method, target: head.target)
+            respond(HTTPResponse.error(status: error.status, message: error.message), closeConnection: true)
+            return
+        }
+        guard streamLimit != nil else {
+            // Collected: processInput goes on parsing; a client waiting for 100 Continue gets it now.
+            if head.expectsContinue && input.isEmpty && !sentContinue {
+                sentContinue = true
+                sendInterim(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+            }
+            return
+        }
+        let pipe = BodyPipe(declaredLength: declaredLength)
+        pipe.onDrained = { [weak self] in
+            // Inside libcurl's read callback: the pipe is refilled after the current batch of events, from the
+            // bytes already read (which no EPOLLIN would announce again) and then from the socket.
+            self?.worker.loop.schedule(afterMilliseconds: 0) { [weak self] in self?.resumeBodyReading() }
+        }
+        requestBody = pipe
+        sentContinue = false
+        cancelTimer()
+        state = .handling
+        if head.expectsContinue { sendInterim(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)) }
+        armBodyTimer()
+        handle(HTTPRequest(head: head), body: pipe)
+        guard state == .handling || state == .writing, requestBody != nil else { return }
+        pumpRequestBody()
+        updateInterestAfterPipeChange()
+    }
+
+    private func resumeBodyReading() {
+        guard state == .handling, requestBody != nil else { return }
+        pumpRequestBody()
+        updateInterestAfterPipeChange()
+    }
+
+    private func updateInterestAfterPipeChange() {
+        guard state == .handling else { return }
+        updateHandlingInterest()
+        if let pipe = requestBody {
+            if pipe.isFull { cancelBodyTimer() } else if bodyTimer == nil { armBodyTimer() }
+        }
+    }
+
+    /// Reads a streamed body from the socket while its pipe has room.
+    private func readBody() {
+        guard let pipe = requestBody else { return }
+        var sawEOF = false
+        var readSomething = false
+        reading: while !pipe.isFull {
+            do {
+                switch try Socket.read(fd, into: worker.readBuffer) {
+                case .wouldBlock:
+                    break reading
+                case .processed(0):
+                    sawEOF = true
+                    break reading
+                case .processed(let n):
+                    readSomething = true
+                    input.append(contentsOf: UnsafeRawBufferPointer(rebasing: worker.readBuffer[0..<n]))
+                    pumpRequestBody()
+                    if requestBody == nil || state != .handling { break reading }
+                    if n < worker.readBuffer.count { break reading }
+                }
+            } catch {
+                close()
+                return
+            }
+        }
+        guard state == .handling || state == .writing else { return }
+        if sawEOF {
+            peerHalfClosed = true
+            if requestBody != nil {
+                // The client stopped sending before its body ended: the request cannot be completed.
+                requestBodyFailed(status: 400, message: "the connection ended before the request body")
+                return
+            }
+        }
+        if readSomething, requestBody != nil { armBodyTimer() }
+        if state == .handling { updateInterestAfterPipeChange() }
+    }
+
+    /// Moves parsed body bytes from `input` into the pipe, until the pipe is full or the input runs out.
+    private func pumpRequestBody() {
+        while let pipe = requestBody, !pipe.isFull {
+            let parsed = input.withUnsafeBytes { bytes -> Result<HTTPParseResult, HTTPParserError> in
+                do throws(HTTPParserError) {
+                    let result = try parser.parse(bytes)
+                    if case .bodyPart(let range, _) = result {
+                        pipe.append(UnsafeRawBufferPointer(rebasing: bytes[range]))
+                    }
+                    return .success(result)
+                } catch {
+                    return .failure(error)
+                }
+            }
+            switch parsed {
+            case .failure(let error):
+                requestBodyFailed(status: error.status, message: error.message)
+                return
+            case .success(.needMoreData):
+                return
+            case .success(.bodyPart(_, let consumed)):
+                input.removeFirst(consumed)
+            case .success(.bodyEnd(let consumed)):
+                input.removeFirst(consumed)
+                requestBody = nil
+                cancelBodyTimer()
+                pipe.finish()
+            case .success(.complete), .success(.head):
+                preconditionFailure("a new request inside a streamed body")
+            }
+        }
+    }
+
+    /// The streamed body broke off (bad framing, over the limit, timeout, the client left): the upstream
+    /// upload is aborted and the client gets an error, or just a close once its answer has begun.
+    private func requestBodyFailed(status: Int, message: String) {
+        let pipe = requestBody
+        requestBody = nil
+        cancelBodyTimer()
+        if streamedFraming != nil || state != .handling {
+            pipe?.fail()
+            close()
+            return
+        }
+        exchange?.cancel()
+        exchange = nil
+        pipe?.fail()
+        respond(HTTPResponse.error(status: status, message: message), closeConnection: true)
     }
 
     private func startRequestContext(method: String, target: String) {
@@ -189,13 +388,13 @@ final class ClientConnection: EventHandler {
             method: method, path: target, route: nil, requestID: worker.newRequestID(), startedAt: worker.loop.now)
     }
 
-    private func handle(_ request: HTTPRequest) {
+    private func handle(_ request: HTTPRequest, body: BodyPipe? = nil) {
         currentHead = request.head
         let requestID = RequestIdentity.accepted(request.head.headers[first: "x-request-id"]) ?? worker.newRequestID()
         logContext = RequestLogContext(
             method: request.head.method, path: request.head.target, route: nil, requestID: requestID,
             startedAt: worker.loop.now)
-        RequestDispatcher.dispatch(request, on: self, worker: worker, requestID: requestID)
+        RequestDispatcher.dispatch(request, body: body, on: self, worker: worker, requestID: requestID)
     }
 
     /// Called by handlers to name the matched route in the access log.
@@ -211,13 +410,11 @@ final class ClientConnection: EventHandler {
 
     /// Answers the current request. `calls` is what the access log shows for upstream calls.
     func respond(_ response: HTTPResponse, closeConnection: Bool = false, calls: [AccessLogCall] = []) {
-        guard state == .handling || state == .waitingForRequest else { return }
+        guard state == .handling || state == .waitingForRequest, streamedFraming == nil else { return }
         exchange = nil
         let head = currentHead
         let http10 = head?.version == .http1_0
-        let keepAlive =
-            !closeConnection && (head?.keepAlive ?? false) && !(head?.requestsUpgrade ?? false) && !worker.draining
-            && requestsServed + 1 < worker.runtime.config.limits.keepaliveRequests
+        let keepAlive = keepsAlive(unless: closeConnection)
         closeAfterWrite = !keepAlive
         var response = response
         if let id = logContext?.requestID { response.headers.append(("X-Request-Id", id)) }
@@ -228,6 +425,87 @@ final class ClientConnection: EventHandler {
         currentHead = nil
         state = .writing
         flush()
+    }
+
+    /// Whether the connection stays open after the current answer.
+    private func keepsAlive(unless closeConnection: Bool) -> Bool {
+        let head = currentHead
+        // A body still arriving (the upstream answered before the client finished) cannot be skipped safely.
+        return !closeConnection && requestBody == nil && (head?.keepAlive ?? false) && !(head?.requestsUpgrade ?? false)
+            && !worker.draining && requestsServed + 1 < worker.runtime.config.limits.keepaliveRequests
+    }
+
+    // MARK: - Streamed responses
+
+    /// Writes the head of an answer whose body follows in pieces (`sendBodyPart`, then `endStreamedResponse`).
+    /// The body is framed by `contentLength` when known, else chunked (HTTP/1.1) or by closing (HTTP/1.0).
+    /// Called from inside libcurl's write callback: queues bytes and epoll interest only, never sends or closes.
+    func startStreamedResponse(status: Int, headers: [(name: String, value: String)], contentLength: Int?) {
+        guard state == .handling, streamedFraming == nil else { return }
+        let head = currentHead
+        let http10 = head?.version == .http1_0
+        var keepAlive = keepsAlive(unless: false)
+        let framing: HTTPResponse.BodyFraming
+        if let contentLength {
+            framing = .contentLength(contentLength)
+        } else if http10 {
+            framing = .untilClose
+            keepAlive = false
+        } else {
+            framing = .chunked
+        }
+        closeAfterWrite = !keepAlive
+        var response = HTTPResponse(status: status, headers: headers)
+        if let id = logContext?.requestID { response.headers.append(("X-Request-Id", id)) }
+        response.serializeHead(into: &output, date: worker.httpDate(), keepAlive: keepAlive, http10: http10, framing: framing)
+        streamedFraming = framing
+        streamedStatus = status
+        updateHandlingInterest()
+    }
+
+    /// Queues body bytes of the streamed answer; false when `outputHighWater` bytes already wait for the client
+    /// (the exchange pauses its upstream and hears `clientTookOutput` once they are sent). Called from inside
+    /// libcurl's write callback: never sends or closes.
+    func sendBodyPart(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard state == .handling, let framing = streamedFraming else { return true }  // going away: drop
+        if output.count - outputOffset >= ClientConnection.outputHighWater {
+            exchangeWaitsForOutput = true
+            return false
+        }
+        if outputOffset >= ClientConnection.outputHighWater {
+            // Keep the buffer bounded: drop what the client already took.
+            output.removeFirst(outputOffset)
+            outputOffset = 0
+        }
+        if framing == .chunked {
+            HTTPResponse.appendChunk(bytes, to: &output)
+        } else {
+            output.append(contentsOf: bytes)
+        }
+        updateHandlingInterest()
+        return true
+    }
+
+    /// The streamed answer is complete: finishes its framing and writes what is left. Not from a libcurl callback.
+    func endStreamedResponse(calls: [AccessLogCall]) {
+        guard state == .handling, let framing = streamedFraming else { return }
+        if framing == .chunked { output.append(contentsOf: HTTPResponse.lastChunk) }
+        streamedFraming = nil
+        exchangeWaitsForOutput = false
+        exchange = nil
+        log(status: streamedStatus, calls: calls)
+        currentHead = nil
+        state = .writing
+        flush()
+    }
+
+    /// The upstream failed after the head went out: the client can only learn it from the connection closing
+    /// before the body's framing says it ended. Not from a libcurl callback.
+    func abortStreamedResponse(calls: [AccessLogCall]) {
+        guard state == .handling, streamedFraming != nil else { return }
+        exchange = nil
+        log(status: streamedStatus, calls: calls)
+        close()
     }
 
     private func log(status: Int, calls: [AccessLogCall]) {
@@ -248,6 +526,7 @@ final class ClientConnection: EventHandler {
     }
 
     private func flush() {
+        var progressed = false
         while outputOffset < output.count {
             let result: IOResult<Int>
             do {
@@ -261,15 +540,31 @@ final class ClientConnection: EventHandler {
             switch result {
             case .processed(let n):
                 outputOffset += n
+                progressed = progressed || n > 0
             case .wouldBlock:
-                worker.loop.setInterest(fd: fd, peerHalfClosed ? .write : [.write, .readHangup])
-                if timerKind != .send { arm(.send, milliseconds: worker.runtime.config.timeouts.sendMs) }
+                if state == .handling {
+                    updateHandlingInterest()
+                } else {
+                    worker.loop.setInterest(fd: fd, peerHalfClosed ? .write : [.write, .readHangup])
+                }
+                // send_timeout is the longest the client may take no bytes at all (re-armed on progress).
+                if timerKind != .send || progressed { arm(.send, milliseconds: worker.runtime.config.timeouts.sendMs) }
                 return
             }
         }
-        output.removeAll(keepingCapacity: output.capacity <= 64 * 1024)
+        output.removeAll(keepingCapacity: output.capacity <= 512 * 1024)
         outputOffset = 0
-        writeCompleted()
+        if state == .writing {
+            writeCompleted()
+            return
+        }
+        // A streamed answer caught up with the client.
+        if timerKind == .send { cancelTimer() }
+        updateHandlingInterest()
+        if exchangeWaitsForOutput {
+            exchangeWaitsForOutput = false
+            exchange?.clientTookOutput()
+        }
     }
 
     private func writeCompleted() {
@@ -334,8 +629,11 @@ final class ClientConnection: EventHandler {
         guard state != .closed else { return }
         state = .closed
         cancelTimer()
+        cancelBodyTimer()
         exchange?.cancel()
         exchange = nil
+        requestBody?.fail()
+        requestBody = nil
         worker.loop.deregister(fd: fd)
         closeDescriptor(fd)
         input = []
@@ -357,6 +655,23 @@ final class ClientConnection: EventHandler {
         if let timer { worker.loop.cancel(timer) }
         timer = nil
         timerKind = nil
+    }
+
+    /// `client_timeout` between two reads of a streamed body (not while the pipe is full: then the upstream is
+    /// the slow side, and the exchange's timeout covers it).
+    private func armBodyTimer() {
+        cancelBodyTimer()
+        bodyTimer = worker.loop.schedule(afterMilliseconds: worker.runtime.config.timeouts.clientMs) { [weak self] in
+            guard let self else { return }
+            self.bodyTimer = nil
+            guard self.requestBody != nil else { return }
+            self.requestBodyFailed(status: 408, message: "the request body was not received in time")
+        }
+    }
+
+    private func cancelBodyTimer() {
+        if let bodyTimer { worker.loop.cancel(bodyTimer) }
+        bodyTimer = nil
     }
 
     private func timerFired(_ kind: TimerKind) {

@@ -7,6 +7,9 @@ import FanoutCore
 final class CompositeExchange: Exchange {
     private unowned let worker: Worker
     private weak var connection: ClientConnection?
+    /// The configuration the request was dispatched with: `route`'s call indices point into its upstreams,
+    /// including for calls launched after a reload installed another configuration.
+    private let runtime: RuntimeConfig
     private let route: CompositeRoute
     private var run: CompositeRun
     /// Launch id → transfer, for cancellation.
@@ -17,22 +20,24 @@ final class CompositeExchange: Exchange {
     private let deadline: UInt64
     private let sharedHeaders: [String]
 
-    private init(route: CompositeRoute, run: CompositeRun, context: ForwardingContext, connection: ClientConnection,
-        worker: Worker)
-    {
+    private init(
+        route: CompositeRoute, run: CompositeRun, context: ForwardingContext, runtime: RuntimeConfig,
+        connection: ClientConnection, worker: Worker
+    ) {
         self.worker = worker
         self.connection = connection
+        self.runtime = runtime
         self.route = route
         self.run = run
         startedAt = worker.loop.now
         deadline = startedAt &+ UInt64(route.deadlineMs) &* 1_000_000
         sharedHeaders =
-            context.forwardingHeaderLines() + context.allowlistedHeaderLines(worker.runtime.forwardHeaders)
+            context.forwardingHeaderLines() + context.allowlistedHeaderLines(runtime.forwardHeaders)
     }
 
     static func start(
-        _ route: CompositeRoute, input: CompositeInput, context: ForwardingContext, on connection: ClientConnection,
-        worker: Worker
+        _ route: CompositeRoute, input: CompositeInput, context: ForwardingContext, runtime: RuntimeConfig,
+        on connection: ClientConnection, worker: Worker
     ) {
         let run: CompositeRun
         do {
@@ -41,7 +46,8 @@ final class CompositeExchange: Exchange {
             connection.respond(.error(status: 400, message: error.message))
             return
         }
-        let exchange = CompositeExchange(route: route, run: run, context: context, connection: connection, worker: worker)
+        let exchange = CompositeExchange(
+            route: route, run: run, context: context, runtime: runtime, connection: connection, worker: worker)
         // Everything that needs only the client's input is rendered before any partner is called: a bad
         // parameter is the client's error (400), and no partner sees a request that cannot complete.
         let launches: [CallLaunch]
@@ -65,7 +71,6 @@ final class CompositeExchange: Exchange {
     }
 
     private func launch(_ launches: [CallLaunch]) {
-        let runtime = worker.runtime
         for launch in launches {
             guard !finished else { return }
             let call = route.calls[launch.call]
@@ -79,7 +84,7 @@ final class CompositeExchange: Exchange {
                 url: upstream.origin.urlPrefix + launch.pathAndQuery,
                 headers: headers,
                 body: launch.body,
-                upstream: call.upstream,
+                slot: runtime.admissionSlots[call.upstream],
                 connectTimeoutMs: upstream.connectTimeoutMs,
                 timeoutMs: call.timeoutMs ?? upstream.timeoutMs,
                 deadline: deadline,

@@ -8,22 +8,38 @@ public struct ServerStartError: Error, CustomStringConvertible {
     public var description: String
 }
 
+/// What a configuration reload did.
+public struct ReloadSummary: Sendable, Equatable {
+    /// Routes now served.
+    public var routeCount: Int
+    /// Settings the new file changes that only a restart applies (`listen`, `workers`, `access_log`); the
+    /// running values were kept.
+    public var needRestart: [String]
+}
+
 /// fanout's server: N workers, each a thread with its own event loop, listening sockets (SO_REUSEPORT,
 /// so the kernel spreads connections) and libcurl multi handle.
+///
+/// ``reload(_:)`` replaces the configuration while serving: each worker installs the new one on its own
+/// loop thread; requests in flight finish with the one they were dispatched with.
 public final class FanoutServer: @unchecked Sendable {
-    public let config: FanoutConfig
+    /// The configuration in force: the one started with, or the last one reloaded (with the restart-only
+    /// settings of the running process).
+    public var config: FanoutConfig { current.withLock { $0.config } }
     /// The port actually bound for each `listen` address (useful with port 0).
     public private(set) var ports: [UInt16] = []
     public let workerCount: Int
     private var workers: [Worker] = []
     private var threads: [OSThread] = []
     private let accessLog: (any AccessLogSink)?
-    private let shutdownLock = Mutex(())
+    /// Serializes ``reload(_:)`` and ``shutdown(graceMs:)``.
+    private let lifecycleLock = Mutex(())
+    private let current: Mutex<(config: FanoutConfig, slots: AdmissionSlots)>
 
     private static let curlReady: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
 
     public init(config: FanoutConfig, accessLog: (any AccessLogSink)?) {
-        self.config = config
+        current = Mutex((config: config, slots: AdmissionSlots()))
         self.accessLog = accessLog
         switch config.workers {
         case .auto: workerCount = CPUCount.usable()
@@ -34,6 +50,7 @@ public final class FanoutServer: @unchecked Sendable {
     /// Binds every listen address once per worker and starts the worker threads.
     public func start() throws {
         guard FanoutServer.curlReady else { throw ServerStartError(description: "curl_global_init failed") }
+        let config = self.config
         var perWorkerFDs = Array(repeating: [Int32](), count: workerCount)
         do {
             for address in config.listen {
@@ -55,7 +72,7 @@ public final class FanoutServer: @unchecked Sendable {
                 }
                 ports.append(socketAddress.port)
             }
-            let runtime = RuntimeConfig(config: config, workerCount: workerCount)
+            let runtime = current.withLock { RuntimeConfig(config: config, workerCount: workerCount, slots: &$0.slots) }
             for index in 0..<workerCount {
                 workers.append(try Worker(index: index, runtime: runtime, listenerFDs: perWorkerFDs[index], accessLog: accessLog))
             }
@@ -68,10 +85,48 @@ public final class FanoutServer: @unchecked Sendable {
         }
     }
 
+    /// Installs `newConfig` on every worker and returns once each has: requests dispatched from then on use
+    /// it, requests in flight finish with the configuration they started with. `listen`, `workers` and
+    /// `access_log` need a restart: their running values are kept, and the summary names the ones
+    /// `newConfig` changes. Safe from any thread (not from a worker's loop thread, which would wait on
+    /// itself).
+    @discardableResult
+    public func reload(_ newConfig: FanoutConfig) -> ReloadSummary {
+        lifecycleLock.withLock { _ in
+            let (runtime, needRestart) = current.withLock { state in
+                var installed = newConfig
+                var needRestart: [String] = []
+                if installed.listen != state.config.listen {
+                    needRestart.append("listen")
+                    installed.listen = state.config.listen
+                }
+                if installed.workers != state.config.workers {
+                    needRestart.append("workers")
+                    installed.workers = state.config.workers
+                }
+                if installed.accessLog != state.config.accessLog {
+                    needRestart.append("access_log")
+                    installed.accessLog = state.config.accessLog
+                }
+                state.config = installed
+                return (RuntimeConfig(config: installed, workerCount: workerCount, slots: &state.slots), needRestart)
+            }
+            let installedEverywhere = CountdownLatch(count: workers.count)
+            for worker in workers {
+                worker.loop.execute {
+                    worker.install(runtime)
+                    installedEverywhere.countDown()
+                }
+            }
+            installedEverywhere.wait()
+            return ReloadSummary(routeCount: newConfig.routes.count, needRestart: needRestart)
+        }
+    }
+
     /// Stops accepting, gives in-flight requests `graceMs` (the config's `shutdown_timeout` when nil) to
     /// finish, then stops every worker and waits for their threads. Safe from any thread; idempotent.
     public func shutdown(graceMs: Int? = nil) {
-        shutdownLock.withLock { _ in
+        lifecycleLock.withLock { _ in
             let grace = graceMs ?? config.timeouts.shutdownMs
             drainAndJoin(graceMs: grace)
         }

@@ -1,12 +1,33 @@
 import FanoutCore
 
 /// A plain reverse-proxy route: the client's method, headers (minus hop-by-hop) and body go to one upstream;
-/// its status, headers and body come back. A failure is answered 502 (504 on timeout) with a JSON body.
-final class ProxyExchange: Exchange {
+/// its status, headers and body come back. A failure before the answer began is answered 502 (504 on
+/// timeout) with a JSON body; after it began, the client connection is closed before the body's end.
+///
+/// Both bodies stream with back-pressure: the request body through a `BodyPipe` (the connection stops
+/// reading the client while libcurl has not taken the window), the answer through `UpstreamReceiver` (the
+/// transfer pauses while `ClientConnection.outputHighWater` bytes wait for the client). A 1 GiB body in
+/// either direction holds a few hundred KiB, never the whole body.
+///
+/// `timeout` is an idle limit here (like nginx's proxy_read_timeout): the upstream may not stay silent,
+/// neither taking the body nor answering, for longer. Time spent waiting on a slow client does not count;
+/// the client's own timeouts cover it.
+final class ProxyExchange: Exchange, UpstreamReceiver {
     private unowned let worker: Worker
     private weak var connection: ClientConnection?
+    private let body: BodyPipe?
+    private let timeoutMs: Int
+    private let isHead: Bool
     private var transfer: TransferID?
     private var finished = false
+    private var headSent = false
+    /// The last answer bytes were refused: the transfer is paused until the client takes its output.
+    private var receivePaused = false
+    private var idleTimer: TimerID?
+    /// Progress counters, compared by the idle timer.
+    private var received = 0
+    private var seenReceived = 0
+    private var seenDelivered = 0
 
     /// Response headers that describe the upstream hop or its framing, not the content; never passed back.
     static let droppedResponseHeaders: Set<String> = [
@@ -14,16 +35,19 @@ final class ProxyExchange: Exchange {
         "content-length", "date", "x-request-id",
     ]
 
-    private init(connection: ClientConnection, worker: Worker) {
+    private init(connection: ClientConnection, worker: Worker, body: BodyPipe?, timeoutMs: Int, isHead: Bool) {
+        self.isHead = isHead
         self.worker = worker
         self.connection = connection
+        self.body = body
+        self.timeoutMs = timeoutMs
     }
 
+    /// - Parameter body: the request body as it streams in from the client; nil when the request has none.
     static func start(
         _ proxy: ProxyRoute, target: RequestTarget, parameters: [String: [String]], context: ForwardingContext,
-        on connection: ClientConnection, worker: Worker
+        runtime: RuntimeConfig, body: BodyPipe?, on connection: ClientConnection, worker: Worker
     ) {
-        let runtime = worker.runtime
         let upstream = runtime.config.upstreams[proxy.upstream]
         let pathAndQuery: String
         if let template = proxy.target {
@@ -44,48 +68,139 @@ final class ProxyExchange: Exchange {
             pathAndQuery = target.query.map { "\(target.path)?\($0)" } ?? String(target.path)
         }
         let timeoutMs = proxy.timeoutMs ?? upstream.timeoutMs
-        let request = UpstreamRequest(
+        let exchange = ProxyExchange(
+            connection: connection, worker: worker, body: body, timeoutMs: timeoutMs,
+            isHead: context.request.head.method == "HEAD")
+        var request = UpstreamRequest(
             method: context.request.head.method,
             url: upstream.origin.urlPrefix + pathAndQuery,
             headers: runtime.upstreamHeaderLines[proxy.upstream] + context.passThroughHeaderLines(replacedBy: upstream.headers)
                 + context.forwardingHeaderLines(),
-            body: context.request.body,
-            upstream: proxy.upstream,
+            body: body == nil ? context.request.body : nil,
+            slot: runtime.admissionSlots[proxy.upstream],
             connectTimeoutMs: upstream.connectTimeoutMs,
             timeoutMs: timeoutMs,
             deadline: worker.loop.now &+ UInt64(timeoutMs) &* 1_000_000,
             maxResponseBytes: runtime.config.limits.maxUpstreamBodyBytes,
             captureHeaders: true,
             mustNotRepeat: !HTTPMethod.isIdempotent(context.request.head.method))
-        let exchange = ProxyExchange(connection: connection, worker: worker)
+        request.bodySource = body
+        request.receiver = exchange
         connection.attach(exchange)
+        body?.onAvailable = { [weak exchange] in exchange?.resumeSoon(receiving: false) }
         let id = worker.upstream.start(request) { [weak exchange] result in
             exchange?.finished(result)
         }
-        if !exchange.finished { exchange.transfer = id }
+        if !exchange.finished {
+            exchange.transfer = id
+            exchange.armIdleTimer(milliseconds: timeoutMs)
+        }
     }
+
+    // MARK: - Streaming (inside libcurl's write callback: no libcurl calls, no closing)
+
+    func upstreamHead(status: Int, headers: [(String, String)], contentLength: Int?) {
+        headSent = true
+        let passed = headers.filter { !ProxyExchange.droppedResponseHeaders.contains($0.0.lowercased()) }
+        connection?.startStreamedResponse(
+            status: status, headers: passed.map { (name: $0.0, value: $0.1) }, contentLength: contentLength)
+    }
+
+    func upstreamBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let connection else { return true }  // the client is gone; the transfer is being cancelled
+        if connection.sendBodyPart(bytes) {
+            received += bytes.count
+            return true
+        }
+        receivePaused = true
+        return false
+    }
+
+    func clientTookOutput() {
+        guard receivePaused else { return }
+        receivePaused = false
+        resumeSoon(receiving: true)
+    }
+
+    /// Unpausing can call straight back into the write callback, so it never happens inside the caller's
+    /// stack (a flush, a read, a libcurl callback): it runs after the current batch of events.
+    private func resumeSoon(receiving: Bool) {
+        worker.loop.schedule(afterMilliseconds: 0) { [weak self] in
+            guard let self, !self.finished, let transfer = self.transfer else { return }
+            self.worker.upstream.resume(transfer, receiving: receiving)
+        }
+    }
+
+    // MARK: - Idle timeout
+
+    private func armIdleTimer(milliseconds: Int) {
+        idleTimer = worker.loop.schedule(afterMilliseconds: milliseconds) { [weak self] in self?.idleTimerFired() }
+    }
+
+    private func idleTimerFired() {
+        idleTimer = nil
+        guard !finished else { return }
+        let delivered = body?.delivered ?? 0
+        let moved = received != seenReceived || delivered != seenDelivered
+        seenReceived = received
+        seenDelivered = delivered
+        // Waiting on the client (it reads or sends slowly) is not the upstream's silence.
+        let waitingOnClient = receivePaused || (body?.waitingForClient ?? false)
+        if moved || waitingOnClient {
+            armIdleTimer(milliseconds: timeoutMs)
+            return
+        }
+        if let transfer { worker.upstream.cancel(transfer) }
+        finished(UpstreamResult(outcome: .failure(.timeout), elapsedMs: Double(timeoutMs)))
+    }
+
+    // MARK: - Completion
 
     private func finished(_ result: UpstreamResult) {
         guard !finished else { return }
         finished = true
         transfer = nil
+        if let idleTimer { worker.loop.cancel(idleTimer) }
+        idleTimer = nil
+        body?.onAvailable = nil
         switch result.outcome {
         case .success(let answer):
+            let calls: [AccessLogCall] = [(name: "proxy", status: answer.status, durationMs: result.elapsedMs, failure: nil)]
+            if headSent {
+                connection?.endStreamedResponse(calls: calls)
+                return
+            }
+            // No body byte came: the whole answer is its head.
             let headers = answer.headers.filter { !ProxyExchange.droppedResponseHeaders.contains($0.0.lowercased()) }
+            if isHead, let length = answer.headers.last(where: { $0.0.lowercased() == "content-length" }).flatMap({ Int($0.1) }) {
+                // A HEAD answer describes the GET's body: its Content-Length passes through unchanged.
+                connection?.startStreamedResponse(
+                    status: answer.status, headers: headers.map { (name: $0.0, value: $0.1) }, contentLength: length)
+                connection?.endStreamedResponse(calls: calls)
+                return
+            }
             connection?.respond(
                 HTTPResponse(status: answer.status, headers: headers.map { (name: $0.0, value: $0.1) }, body: answer.body),
-                calls: [(name: "proxy", status: answer.status, durationMs: result.elapsedMs, failure: nil)])
+                calls: calls)
         case .failure(let failure):
+            let calls: [AccessLogCall] = [(name: "proxy", status: nil, durationMs: result.elapsedMs, failure: failure.kind)]
+            if headSent {
+                connection?.abortStreamedResponse(calls: calls)
+                return
+            }
             let status = failure == .timeout ? 504 : 502
             connection?.respond(
                 .error(status: status, message: "upstream call failed: \(failure.kind): \(failure.message)"),
-                calls: [(name: "proxy", status: nil, durationMs: result.elapsedMs, failure: failure.kind)])
+                calls: calls)
         }
     }
 
     func cancel() {
         guard !finished else { return }
         finished = true
+        if let idleTimer { worker.loop.cancel(idleTimer) }
+        idleTimer = nil
+        body?.onAvailable = nil
         if let transfer { worker.upstream.cancel(transfer) }
         transfer = nil
     }

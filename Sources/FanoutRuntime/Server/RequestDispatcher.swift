@@ -2,11 +2,29 @@ import FanoutCore
 
 /// Routes one parsed request to its handler: a static answer, a composite fan-out or a plain proxy.
 /// Every refusal is answered here with its status and a JSON body.
+///
+/// The worker's configuration is read once, here, and handed to the exchange: a request is answered with the
+/// configuration it was dispatched with even if a reload installs another one while it is in flight.
 enum RequestDispatcher {
-    static func dispatch(_ request: HTTPRequest, on connection: ClientConnection, worker: Worker, requestID: String) {
+    /// The body limit of a request whose body is streamed (it goes to a plain proxy route), or nil when its
+    /// body is collected whole first (every other route, and every refusal).
+    static func streamedBodyLimit(for head: HTTPRequestHead, runtime: RuntimeConfig) -> Int? {
+        guard runtime.knownMethods.contains(head.method), let originForm = originFormTarget(head.target),
+            let target = try? RequestTarget(parsing: originForm),
+            case .matched(let index, _) = runtime.routes.match(method: head.method, path: target.path),
+            case .proxy(let proxy) = runtime.config.routes[index].action
+        else { return nil }
+        return proxy.maxBodyBytes ?? runtime.parserLimits.maxBodyBytes
+    }
+
+    /// - Parameter body: the streamed body of a request to a plain proxy route (`request.body` is then empty).
+    static func dispatch(
+        _ request: HTTPRequest, body: BodyPipe? = nil, on connection: ClientConnection, worker: Worker, requestID: String
+    ) {
         let head = request.head
+        let runtime = worker.runtime
         // A method no route uses and no standard names: 501 (RFC 9110 §9.1), before routing.
-        guard worker.runtime.knownMethods.contains(head.method) else {
+        guard runtime.knownMethods.contains(head.method) else {
             connection.respond(.error(status: 501, message: "method \(head.method) is not implemented"))
             return
         }
@@ -21,7 +39,6 @@ enum RequestDispatcher {
             connection.respond(.error(status: 400, message: error.message))
             return
         }
-        let runtime = worker.runtime
         switch runtime.routes.match(method: head.method, path: target.path) {
         case .notFound:
             connection.respond(.error(status: 404, message: "no route for \(head.method) \(target.path)"))
@@ -50,11 +67,14 @@ enum RequestDispatcher {
                 let input = CompositeInput(
                     routeParameters: parameters, query: query, headers: head.headers, body: request.body,
                     contentType: head.headers[first: "content-type"])
-                CompositeExchange.start(composite, input: input, context: context, on: connection, worker: worker)
+                CompositeExchange.start(
+                    composite, input: input, context: context, runtime: runtime, on: connection, worker: worker)
             case .proxy(let proxy):
                 let context = ForwardingContext(request: request, peer: connection.peer, requestID: requestID)
                 ProxyExchange.start(
-                    proxy, target: target, parameters: parameters, context: context, on: connection, worker: worker)
+                    proxy, target: target, parameters: parameters, context: context, runtime: runtime, body: body,
+                    on: connection,
+                    worker: worker)
             }
         }
     }

@@ -2,6 +2,9 @@ import FanoutCore
 
 /// The configuration as the runtime uses it: parsed once, with everything derived from it that requests
 /// would otherwise recompute. Immutable and shared by all workers.
+///
+/// A reload builds a new one; each request keeps the one it was dispatched with until it is answered, so
+/// indices into `config` (a call's upstream, a route) stay valid for the whole request.
 final class RuntimeConfig: Sendable {
     let config: FanoutConfig
     let routes: RouteTable
@@ -12,6 +15,8 @@ final class RuntimeConfig: Sendable {
     let upstreamLimitsPerWorker: [Int]
     /// How many client connections one worker keeps open: its share of `max_client_connections`, rounded up.
     let clientConnectionsPerWorker: Int
+    /// Per upstream index: the admission slot its calls are counted and queued in (see ``AdmissionSlots``).
+    let admissionSlots: [AdmissionSlot]
     /// `Name: value` lines of each upstream's configured headers, built once.
     let upstreamHeaderLines: [[String]]
     let workerCount: Int
@@ -19,7 +24,7 @@ final class RuntimeConfig: Sendable {
     /// route names.
     let knownMethods: Set<String>
 
-    init(config: FanoutConfig, workerCount: Int) {
+    init(config: FanoutConfig, workerCount: Int, slots: inout AdmissionSlots) {
         self.config = config
         self.workerCount = workerCount
         routes = RouteTable(config.routes)
@@ -32,6 +37,43 @@ final class RuntimeConfig: Sendable {
         knownMethods = methods
         upstreamLimitsPerWorker = config.upstreams.map { max(1, ($0.maxConnections + workerCount - 1) / workerCount) }
         clientConnectionsPerWorker = max(1, (config.limits.maxClientConnections + workerCount - 1) / workerCount)
+        admissionSlots = config.upstreams.map { slots.slot(for: $0) }
         upstreamHeaderLines = config.upstreams.map { HeaderLine.lines($0.headers) }
+    }
+}
+
+/// The bucket an upstream call is admitted through: ``UpstreamClient`` counts the calls of one slot in
+/// libcurl and queues the rest in one FIFO.
+struct AdmissionSlot: Hashable, Sendable {
+    let raw: Int
+}
+
+/// Numbers upstreams by identity (name and origin), so admission state survives a reload.
+///
+/// Upstream indices change when a reload adds, removes or reorders upstreams, but the calls already queued or
+/// running were admitted under the old numbering. Giving each configuration generation its own accounting
+/// would let old and new requests each use the full `max_connections` to the same partner during the
+/// overlap. Instead every identity the server was ever configured with keeps one slot number for the
+/// process's life: an unchanged upstream keeps its slot (its in-flight count and queue carry over, and a new
+/// `max_connections` takes effect at once); a new one gets a fresh slot; a removed one keeps its slot, with
+/// its last limit, until the calls admitted through it are done. Renaming an upstream or changing its URL
+/// makes it a new identity. Slots are never reused; there is one per identity ever configured, a few
+/// integers each per worker.
+struct AdmissionSlots {
+    /// What makes two upstreams of different configurations the same partner.
+    private struct Identity: Hashable {
+        var name: String
+        var origin: UpstreamOrigin
+    }
+
+    private var numbers: [Identity: Int] = [:]
+
+    /// The slot of `upstream`, allocated on first sight.
+    mutating func slot(for upstream: UpstreamConfig) -> AdmissionSlot {
+        let identity = Identity(name: upstream.name, origin: upstream.origin)
+        if let number = numbers[identity] { return AdmissionSlot(raw: number) }
+        let number = numbers.count
+        numbers[identity] = number
+        return AdmissionSlot(raw: number)
     }
 }

@@ -5,7 +5,10 @@ import Glibc
 /// libcurl multi handle. Workers share only the immutable `RuntimeConfig` and the access-log sink.
 final class Worker: @unchecked Sendable {
     let index: Int
-    let runtime: RuntimeConfig
+    /// The configuration new requests are dispatched with. Read and replaced on the loop thread only
+    /// (``install(_:)``); a request captures it once at dispatch and never reads it again, so a reload does
+    /// not change a request in flight.
+    private(set) var runtime: RuntimeConfig
     let loop: EventLoop
     let accessLog: (any AccessLogSink)?
     private(set) var upstream: UpstreamClient!
@@ -27,10 +30,11 @@ final class Worker: @unchecked Sendable {
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         var random = SystemRandomNumberGenerator()
         requestIDPrefix = String(random.next() as UInt64, radix: 16)
-        guard let client = UpstreamClient(loop: loop, limits: runtime.upstreamLimitsPerWorker) else {
+        guard let client = UpstreamClient(loop: loop) else {
             readBuffer.deallocate()
             throw SystemError(call: "curl_multi_init", errno: ENOMEM)
         }
+        client.setLimits(Worker.slotLimits(runtime))
         upstream = client
         listeners = listenerFDs.map { Listener(fd: $0, worker: self) }
     }
@@ -63,6 +67,20 @@ final class Worker: @unchecked Sendable {
     func forget(_ connection: ClientConnection) {
         connections.removeValue(forKey: ObjectIdentifier(connection))
         if draining && connections.isEmpty { finishDrain() }
+    }
+
+    // MARK: - Reload
+
+    /// Makes `runtime` the configuration of the requests dispatched from now on, and installs its upstream
+    /// admission limits (slots are stable across configurations, so calls already admitted or queued keep
+    /// their place). Call on the loop thread.
+    func install(_ runtime: RuntimeConfig) {
+        self.runtime = runtime
+        upstream.setLimits(Worker.slotLimits(runtime))
+    }
+
+    private static func slotLimits(_ runtime: RuntimeConfig) -> [(slot: AdmissionSlot, limit: Int)] {
+        Array(zip(runtime.admissionSlots, runtime.upstreamLimitsPerWorker)).map { (slot: $0, limit: $1) }
     }
 
     // MARK: - Shutdown

@@ -1,7 +1,8 @@
 import FanoutCore
 import Glibc
 
-/// Reads `proxy.conf` from disk and parses it with the process environment (start-up only, blocking I/O).
+/// Reads `proxy.conf` from disk and parses it with the process environment (blocking I/O: at start-up, and on
+/// SIGHUP on the main thread, never on a worker loop).
 public enum ConfigFile {
     public enum LoadError: Error, CustomStringConvertible {
         case unreadable(path: String, SystemError)

@@ -37,3 +37,33 @@ final class OSThread: @unchecked Sendable {
         pthread_join(handle, nil)
     }
 }
+
+/// Lets one thread wait until `count` tasks on other threads have each called ``countDown()``: a POSIX
+/// semaphore, owned by this object so a task that runs late never touches freed memory.
+final class CountdownLatch: @unchecked Sendable {
+    private let semaphore: UnsafeMutablePointer<sem_t>
+    private let count: Int
+
+    init(count: Int) {
+        self.count = count
+        semaphore = .allocate(capacity: 1)
+        sem_init(semaphore, 0, 0)
+    }
+
+    deinit {
+        sem_destroy(semaphore)
+        semaphore.deallocate()
+    }
+
+    /// Safe from any thread. The corresponding C function is `sem_post`.
+    func countDown() {
+        sem_post(semaphore)
+    }
+
+    /// Returns after `count` calls to ``countDown()``. The corresponding C function is `sem_wait`.
+    func wait() {
+        for _ in 0..<count {
+            while sem_wait(semaphore) != 0 && errno == EINTR {}
+        }
+    }
+}

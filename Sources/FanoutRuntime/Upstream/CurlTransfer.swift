@@ -19,7 +19,8 @@ final class CurlTransfer {
 
     // Per-transfer state, reset by `prepare`.
     var id: UInt64 = 0
-    var upstream: Int = 0
+    /// `AdmissionSlot.raw` of the call, for admission accounting.
+    var slot: Int = 0
     var startedAt: UInt64 = 0
     var maxBodyBytes: Int = 0
     var captureHeaders = false
@@ -31,6 +32,13 @@ final class CurlTransfer {
     var body: [UInt8] = []
     var abortReason: AbortReason?
     var completion: ((UpstreamResult) -> Void)?
+    /// Streamed transfers (plain proxy routes): where the request body comes from, where the answer goes.
+    var bodySource: BodyPipe?
+    var receiver: (any UpstreamReceiver)?
+    var headDelivered = false
+    /// Which directions are paused by a callback's PAUSE answer (libcurl-epoll notes §3: pausing).
+    var receivePaused = false
+    var sendPaused = false
 
     static let maxHeaderBytes = 64 * 1024
 
@@ -47,6 +55,8 @@ final class CurlTransfer {
         _ = ccurl_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, me)
         _ = ccurl_easy_setopt_write_function(easy, curlWriteCallback)
         _ = ccurl_easy_setopt_header_function(easy, curlHeaderCallback)
+        _ = ccurl_easy_setopt_pointer(easy, CURLOPT_READDATA, me)
+        _ = ccurl_easy_setopt_read_function(easy, curlReadCallback)
         _ = ccurl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, UnsafeMutableRawPointer(errorBuffer))
         _ = ccurl_easy_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https")
         _ = ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0)
@@ -81,10 +91,17 @@ final class CurlTransfer {
         errorBuffer[0] = 0
         maxBodyBytes = request.maxResponseBytes
         captureHeaders = request.captureHeaders
+        bodySource = request.bodySource
+        receiver = request.receiver
+        headDelivered = false
+        receivePaused = false
+        sendPaused = false
 
         _ = ccurl_easy_setopt_string(easy, CURLOPT_URL, request.url)
         _ = ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, max(1, min(request.connectTimeoutMs, timeoutMs)))
-        _ = ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, max(1, timeoutMs))
+        // A streamed transfer may last as long as the data keeps moving (a 1 GiB download): its exchange
+        // enforces an idle timeout instead of a total one.
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, receiver == nil ? max(1, timeoutMs) : 0)
         // libcurl 7.88.1 silently resends a request whose reused connection died before any answer byte
         // (Curl_retry_request), whatever the method. A new connection is never retried, so a request that must
         // not be repeated costs one connect instead of risking a duplicate.
@@ -94,8 +111,15 @@ final class CurlTransfer {
         _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, nil)
         _ = ccurl_easy_setopt_long(easy, CURLOPT_NOBODY, 0)
         _ = ccurl_easy_setopt_long(easy, CURLOPT_HTTPGET, 1)
-        let hasBody = request.body.map { !$0.isEmpty } ?? false
-        if hasBody || request.method == "POST" || request.method == "PUT" || request.method == "PATCH" {
+        var hasBody = request.body.map { !$0.isEmpty } ?? false
+        if let pipe = request.bodySource {
+            // The body is read from the client as libcurl sends it: an upload of the declared length, or chunked
+            // when the client sent it chunked. UPLOAD implies PUT; the method is set explicitly.
+            hasBody = true
+            _ = ccurl_easy_setopt_long(easy, CURLOPT_UPLOAD, 1)
+            _ = ccurl_easy_setopt_off(easy, CURLOPT_INFILESIZE_LARGE, curl_off_t(pipe.declaredLength ?? -1))
+            _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.method)
+        } else if hasBody || request.method == "POST" || request.method == "PUT" || request.method == "PATCH" {
             let body = request.body ?? []
             _ = ccurl_easy_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
             // COPYPOSTFIELDS: libcurl keeps its own copy, so no Swift buffer has to outlive this call.
@@ -130,7 +154,27 @@ final class CurlTransfer {
 
     // MARK: - Callbacks' work (called from the C callbacks below)
 
-    fileprivate func receiveBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    /// What the write callback answers libcurl.
+    fileprivate enum BodyVerdict {
+        case taken, pause, abort
+    }
+
+    fileprivate func receiveBody(_ bytes: UnsafeRawBufferPointer) -> BodyVerdict {
+        if let receiver {
+            if !headDelivered {
+                headDelivered = true
+                var status = 0
+                _ = ccurl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+                receiver.upstreamHead(status: status, headers: headers, contentLength: contentLength.flatMap { Int($0) })
+            }
+            if receiver.upstreamBody(bytes) { return .taken }
+            receivePaused = true
+            return .pause
+        }
+        return receiveBufferedBody(bytes) ? .taken : .abort
+    }
+
+    private func receiveBufferedBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
         if body.count + bytes.count > maxBodyBytes {
             abortReason = .bodyTooLarge
             return false
@@ -183,7 +227,25 @@ private let curlWriteCallback: curl_write_callback = { data, size, count, userda
     guard let userdata, let data else { return 0 }
     let length = size * count
     let transfer = CurlTransfer.from(userdata)
-    return transfer.receiveBody(UnsafeRawBufferPointer(start: data, count: length)) ? length : 0
+    switch transfer.receiveBody(UnsafeRawBufferPointer(start: data, count: length)) {
+    case .taken: return length
+    case .pause: return ccurl_writefunc_pause
+    case .abort: return 0
+    }
+}
+
+private let curlReadCallback: curl_read_callback = { data, size, count, userdata in
+    guard let userdata, let data else { return ccurl_readfunc_abort }
+    let transfer = CurlTransfer.from(userdata)
+    guard let pipe = transfer.bodySource else { return 0 }
+    switch pipe.read(into: UnsafeMutableRawBufferPointer(start: data, count: size * count)) {
+    case .bytes(let n): return n
+    case .end: return 0
+    case .wait:
+        transfer.sendPaused = true
+        return ccurl_readfunc_pause
+    case .abort: return ccurl_readfunc_abort
+    }
 }
 
 private let curlHeaderCallback: curl_write_callback = { data, size, count, userdata in

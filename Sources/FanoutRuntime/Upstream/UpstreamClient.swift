@@ -13,8 +13,10 @@ struct TransferID: Hashable {
 ///
 /// - The socket and timer callbacks only record state (epoll interest, one loop timer); they never call libcurl.
 /// - Easy handles are pooled and reused; options that never change are set once.
-/// - Admission control is ours: at most `limits[upstream]` transfers per upstream are inside libcurl at
-///   once; the rest wait in a FIFO (libcurl 7.88.1's own pending queue is expensive, notes §2.1).
+/// - Admission control is ours: at most `limits[slot]` transfers per admission slot (one per upstream
+///   identity, see ``AdmissionSlots``) are inside libcurl at once; the rest wait in a FIFO (libcurl 7.88.1's
+///   own pending queue is expensive, notes §2.1). Slots are stable across reloads, so a reload only
+///   changes limits (``setLimits(_:)``); counts and queues carry over.
 /// - Completions run after `curl_multi_info_read` is drained, never inside a libcurl callback, so a
 ///   completion may start or cancel other transfers.
 final class UpstreamClient: EventHandler {
@@ -22,10 +24,12 @@ final class UpstreamClient: EventHandler {
     private let multi: UnsafeMutableRawPointer
     private var free: [CurlTransfer] = []
     private var active: [UInt64: CurlTransfer] = [:]
-    private var queues: [[QueuedCall]]
-    private var queueHeads: [Int]
-    private var inFlight: [Int]
-    private let limits: [Int]
+    /// Per admission slot (`AdmissionSlot.raw`): queued calls, the index of the queue's head, calls inside
+    /// libcurl, and the limit of the latest configuration that named the slot.
+    private var queues: [[QueuedCall]] = []
+    private var queueHeads: [Int] = []
+    private var inFlight: [Int] = []
+    private var limits: [Int] = []
     private var queuedIDs: Set<UInt64> = []
     private var nextID: UInt64 = 1
     private var curlTimer: TimerID?
@@ -38,23 +42,38 @@ final class UpstreamClient: EventHandler {
         var completion: (UpstreamResult) -> Void
     }
 
-    /// - Parameters:
-    ///   - limits: per upstream index, how many transfers may be in libcurl at once on this worker.
-    init?(loop: EventLoop, limits: [Int]) {
+    /// Call ``setLimits(_:)`` before starting calls.
+    init?(loop: EventLoop) {
         guard let multi = curl_multi_init() else { return nil }
         self.loop = loop
         self.multi = multi
-        self.limits = limits
-        queues = Array(repeating: [], count: limits.count)
-        queueHeads = Array(repeating: 0, count: limits.count)
-        inFlight = Array(repeating: 0, count: limits.count)
         let me = Unmanaged.passUnretained(self).toOpaque()
         _ = ccurl_multi_setopt_socket_function(multi, curlSocketCallback)
         _ = ccurl_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, me)
         _ = ccurl_multi_setopt_timer_function(multi, curlTimerCallback)
         _ = ccurl_multi_setopt_pointer(multi, CURLMOPT_TIMERDATA, me)
+    }
+
+    /// Installs a configuration's admission limits: for each slot, how many transfers may be in libcurl at
+    /// once on this worker. Slots not named keep their last limit (an upstream a reload removed: its queued
+    /// calls still drain). A raised limit admits queued calls at once; a lowered one lets running calls
+    /// finish and holds new ones back. Call on the loop thread.
+    func setLimits(_ slotLimits: [(slot: AdmissionSlot, limit: Int)]) {
+        for (slot, limit) in slotLimits {
+            while limits.count <= slot.raw {
+                limits.append(1)
+                queues.append([])
+                queueHeads.append(0)
+                inFlight.append(0)
+            }
+            limits[slot.raw] = limit
+        }
         // An explicit idle-pool size: the default (4 × handles currently added) collapses after a burst.
-        _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(16, min(4096, limits.reduce(0, +))))
+        // libcurl's connection cache is kept across reloads: warm connections to unchanged origins stay.
+        let total = slotLimits.reduce(0) { $0 + $1.limit }
+        _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(16, min(4096, total)))
+        guard !closed else { return }
+        for (slot, _) in slotLimits { admitNext(slot: slot.raw) }
     }
 
     // MARK: - Starting and cancelling
@@ -69,10 +88,10 @@ final class UpstreamClient: EventHandler {
             loop.schedule(afterMilliseconds: 0) {
                 completion(UpstreamResult(outcome: .failure(.connection("worker is shutting down")), elapsedMs: 0))
             }
-        } else if inFlight[request.upstream] < limits[request.upstream] {
+        } else if inFlight[request.slot.raw] < limits[request.slot.raw] {
             launch(call)
         } else {
-            queues[request.upstream].append(call)
+            queues[request.slot.raw].append(call)
             queuedIDs.insert(id)
         }
         return TransferID(raw: id)
@@ -85,7 +104,27 @@ final class UpstreamClient: EventHandler {
         guard let transfer = active.removeValue(forKey: transferID.raw) else { return }
         curl_multi_remove_handle(multi, transfer.easy)
         recycle(transfer)
-        admitNext(upstream: transfer.upstream)
+        admitNext(slot: transfer.slot)
+    }
+
+    /// Lets a paused streamed transfer go on: receiving (the client took the answer's bytes) or sending (the
+    /// client sent more body). Never call from inside a libcurl callback.
+    func resume(_ transferID: TransferID, receiving: Bool) {
+        guard let transfer = active[transferID.raw] else { return }
+        if receiving {
+            guard transfer.receivePaused else { return }
+            transfer.receivePaused = false
+        } else {
+            guard transfer.sendPaused else { return }
+            transfer.sendPaused = false
+        }
+        let stillPaused = (transfer.receivePaused ? ccurl_pause_recv : 0) | (transfer.sendPaused ? ccurl_pause_send : 0)
+        // May call the write callback at once with the bytes held back (which may pause again).
+        _ = curl_easy_pause(transfer.easy, stillPaused)
+        // 7.88.1 does not always re-check the connection after unpausing (curl PR #4001): ask it to.
+        var running: Int32 = 0
+        _ = curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running)
+        completeFinishedTransfers()
     }
 
     private func launch(_ call: QueuedCall) {
@@ -99,36 +138,40 @@ final class UpstreamClient: EventHandler {
             return
         }
         transfer.id = call.id
-        transfer.upstream = call.request.upstream
+        transfer.slot = call.request.slot.raw
         transfer.startedAt = call.startedAt
         transfer.completion = call.completion
         transfer.prepare(call.request, timeoutMs: min(call.request.timeoutMs, remainingMs))
         active[call.id] = transfer
-        inFlight[call.request.upstream] += 1
+        inFlight[call.request.slot.raw] += 1
         let code = curl_multi_add_handle(multi, transfer.easy)
         if code != CURLM_OK {
             active.removeValue(forKey: call.id)
-            inFlight[call.request.upstream] -= 1
+            inFlight[call.request.slot.raw] -= 1
             transfer.completion = nil
+            transfer.bodySource = nil
+            transfer.receiver = nil
             free.append(transfer)
             finish(call.completion, .failure(.connection(String(cString: curl_multi_strerror(code)))), startedAt: call.startedAt)
         }
     }
 
     private func recycle(_ transfer: CurlTransfer) {
-        inFlight[transfer.upstream] -= 1
+        inFlight[transfer.slot] -= 1
         transfer.completion = nil
         transfer.body = []
+        transfer.bodySource = nil
+        transfer.receiver = nil
         free.append(transfer)
     }
 
-    private func admitNext(upstream: Int) {
-        while inFlight[upstream] < limits[upstream], queueHeads[upstream] < queues[upstream].count {
-            let call = queues[upstream][queueHeads[upstream]]
-            queueHeads[upstream] += 1
-            if queueHeads[upstream] == queues[upstream].count {
-                queues[upstream].removeAll(keepingCapacity: true)
-                queueHeads[upstream] = 0
+    private func admitNext(slot: Int) {
+        while inFlight[slot] < limits[slot], queueHeads[slot] < queues[slot].count {
+            let call = queues[slot][queueHeads[slot]]
+            queueHeads[slot] += 1
+            if queueHeads[slot] == queues[slot].count {
+                queues[slot].removeAll(keepingCapacity: true)
+                queueHeads[slot] = 0
             }
             if queuedIDs.remove(call.id) == nil { continue }  // cancelled while queued
             launch(call)
@@ -198,10 +241,10 @@ final class UpstreamClient: EventHandler {
             guard active.removeValue(forKey: transfer.id) != nil, let completion = transfer.completion else { continue }
             let outcome = result(of: transfer, code: code)
             let startedAt = transfer.startedAt
-            let upstream = transfer.upstream
+            let slot = transfer.slot
             recycle(transfer)
             finish(completion, outcome, startedAt: startedAt)
-            admitNext(upstream: upstream)
+            admitNext(slot: slot)
         }
     }
 

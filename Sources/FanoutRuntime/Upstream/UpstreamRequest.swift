@@ -8,8 +8,9 @@ struct UpstreamRequest {
     /// `Name: value` lines. Every value was checked for CR, LF and NUL before it got here.
     var headers: [String]
     var body: [UInt8]?
-    /// Index into the configuration's upstreams: the admission-control bucket.
-    var upstream: Int
+    /// The admission-control bucket: `RuntimeConfig.admissionSlots[upstream index]` of the configuration
+    /// the request was dispatched with.
+    var slot: AdmissionSlot
     var connectTimeoutMs: Int
     /// This call's own limit; the transfer also never outlives `deadline`.
     var timeoutMs: Int
@@ -20,6 +21,22 @@ struct UpstreamRequest {
     var captureHeaders: Bool
     /// A non-idempotent request (POST, PATCH…): sent on a new connection, so libcurl never resends it.
     var mustNotRepeat: Bool = false
+    /// Streamed transfers (plain proxy routes): the request body, read from the client as it is sent.
+    var bodySource: BodyPipe? = nil
+    /// Streamed transfers: receives the answer as it arrives instead of `UpstreamResponse.body`. Its
+    /// transfer has no total timeout (see `CurlTransfer.prepare`).
+    var receiver: (any UpstreamReceiver)? = nil
+}
+
+/// Receives a streamed answer. Both calls come from inside libcurl's write callback: they must not call
+/// libcurl (start, cancel or resume a transfer) or close what owns the transfer; defer such work to the loop.
+protocol UpstreamReceiver: AnyObject {
+    /// The final answer's status and headers, just before its first body byte. An answer without body bytes
+    /// arrives whole in the completion instead.
+    func upstreamHead(status: Int, headers: [(String, String)], contentLength: Int?)
+    /// Body bytes; false when they cannot be taken now: the transfer pauses, and the same bytes come again
+    /// after `UpstreamClient.resume(_:receiving:)`.
+    func upstreamBody(_ bytes: UnsafeRawBufferPointer) -> Bool
 }
 
 /// A complete upstream answer.

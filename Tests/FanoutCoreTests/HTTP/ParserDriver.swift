@@ -71,6 +71,8 @@ enum ParserDriver {
                     run.stoppedAtConnectionEnd = run.leftover > 0
                     return run
                 }
+            case .success(.head), .success(.bodyPart), .success(.bodyEnd):
+                preconditionFailure("head-first results from a parser not in head-first mode")
             }
         }
     }

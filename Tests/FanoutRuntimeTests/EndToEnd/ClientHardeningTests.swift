@@ -397,8 +397,9 @@ import Testing
 
     @Test func splitsTheConnectionCapAcrossWorkersRoundingUp() throws {
         let config = try ConfigParser.parse("max_client_connections 10", file: "test.conf", environment: [:])
-        #expect(RuntimeConfig(config: config, workerCount: 3).clientConnectionsPerWorker == 4)
-        #expect(RuntimeConfig(config: config, workerCount: 20).clientConnectionsPerWorker == 1)
-        #expect(RuntimeConfig(config: FanoutConfig(), workerCount: 2).clientConnectionsPerWorker == 8_192)
+        var slots = AdmissionSlots()
+        #expect(RuntimeConfig(config: config, workerCount: 3, slots: &slots).clientConnectionsPerWorker == 4)
+        #expect(RuntimeConfig(config: config, workerCount: 20, slots: &slots).clientConnectionsPerWorker == 1)
+        #expect(RuntimeConfig(config: FanoutConfig(), workerCount: 2, slots: &slots).clientConnectionsPerWorker == 8_192)
     }
 }

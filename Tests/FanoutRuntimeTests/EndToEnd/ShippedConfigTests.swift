@@ -12,17 +12,6 @@ import Testing
         get throws { try String(contentsOf: repositoryRoot.appendingPathComponent("proxy.conf"), encoding: .utf8) }
     }
 
-    /// The `fanout` executable SwiftPM built next to the test bundle.
-    static var executable: URL {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        while directory.path != "/" {
-            let candidate = directory.appendingPathComponent("fanout")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return repositoryRoot.appendingPathComponent(".build/debug/fanout")
-    }
-
     @Test func demoCombinesTheStandInsInAboutTheSlowestDelay() throws {
         // The demo calls fanout's own listener, so the port must be known before the config is parsed.
         let port = try freeTCPPort()
@@ -108,7 +97,7 @@ import Testing
     /// Starts the `fanout` executable with `arguments`, extra environment, and both outputs captured.
     private func launch(_ arguments: [String], environment extra: [String: String] = [:]) throws -> (Process, Pipe, Pipe) {
         let process = Process()
-        process.executableURL = Self.executable
+        process.executableURL = try FanoutProcess.executable()
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(extra) { _, new in new }
         let stdout = Pipe()

@@ -24,13 +24,27 @@ final class TestServer: @unchecked Sendable {
 
     /// `config` may use `{{name}}` placeholders, replaced by `substitutions` (e.g. stub base URLs).
     init(_ config: String, substitutions: [String: String] = [:], environment: [String: String] = [:]) throws {
+        let parsed = try Self.parse(config, substitutions: substitutions, environment: environment)
+        server = FanoutServer(config: parsed, accessLog: accessLog)
+        try server.start()
+    }
+
+    /// Installs `config` (same placeholders and defaults as `init`) while serving; returns once every worker has it.
+    @discardableResult
+    func reload(_ config: String, substitutions: [String: String] = [:], environment: [String: String] = [:]) throws
+        -> ReloadSummary
+    {
+        server.reload(try Self.parse(config, substitutions: substitutions, environment: environment))
+    }
+
+    private static func parse(_ config: String, substitutions: [String: String], environment: [String: String]) throws
+        -> FanoutConfig
+    {
         var text = config
         for (key, value) in substitutions { text = text.replacingOccurrences(of: "{{\(key)}}", with: value) }
         if !text.contains("listen ") { text = "listen 127.0.0.1:0\n" + text }
         if !text.contains("workers ") { text = "workers 1\n" + text }
-        let parsed = try ConfigParser.parse(text, file: "test.conf", environment: environment)
-        server = FanoutServer(config: parsed, accessLog: accessLog)
-        try server.start()
+        return try ConfigParser.parse(text, file: "test.conf", environment: environment)
     }
 
     deinit {
