@@ -463,6 +463,9 @@ final class ClientConnection: EventHandler {
         updateHandlingInterest()
     }
 
+    /// Bytes of the answer that the client has not taken yet.
+    var hasPendingOutput: Bool { outputOffset < output.count }
+
     /// Queues body bytes of the streamed answer; false when `outputHighWater` bytes already wait for the client
     /// (the exchange pauses its upstream and hears `clientTookOutput` once they are sent). Called from inside
     /// libcurl's write callback: never sends or closes.

@@ -28,6 +28,10 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     private var received = 0
     private var seenReceived = 0
     private var seenDelivered = 0
+    /// The client held things up (a full output window, or an empty body pipe) at some point since the idle
+    /// timer last looked. Such an interval is not the upstream's silence, even when the wait ended just before
+    /// the timer fired and the upstream has not had time to send again.
+    private var waitedForClient = false
 
     /// Response headers that describe the upstream hop or its framing, not the content; never passed back.
     static let droppedResponseHeaders: Set<String> = [
@@ -87,7 +91,10 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         request.bodySource = body
         request.receiver = exchange
         connection.attach(exchange)
-        body?.onAvailable = { [weak exchange] in exchange?.resumeSoon(receiving: false) }
+        body?.onAvailable = { [weak exchange] in
+            exchange?.waitedForClient = true
+            exchange?.resumeSoon(receiving: false)
+        }
         let id = worker.upstream.start(request) { [weak exchange] result in
             exchange?.finished(result)
         }
@@ -113,12 +120,14 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             return true
         }
         receivePaused = true
+        waitedForClient = true
         return false
     }
 
     func clientTookOutput() {
         guard receivePaused else { return }
         receivePaused = false
+        waitedForClient = true
         resumeSoon(receiving: true)
     }
 
@@ -145,7 +154,10 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         seenReceived = received
         seenDelivered = delivered
         // Waiting on the client (it reads or sends slowly) is not the upstream's silence.
-        let waitingOnClient = receivePaused || (body?.waitingForClient ?? false)
+        let waitingOnClient =
+            receivePaused || waitedForClient || (body?.waitingForClient ?? false)
+            || (connection?.hasPendingOutput ?? false)
+        waitedForClient = false
         if moved || waitingOnClient {
             armIdleTimer(milliseconds: timeoutMs)
             return

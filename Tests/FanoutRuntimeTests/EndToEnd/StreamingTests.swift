@@ -76,7 +76,11 @@ import Testing
             intact = intact && Self.matchesPattern(bytes, at: offset)
             offset += bytes.count
         }
-        if chunked { try client.readChunked(into: take) } else { try client.read(total, into: take) }
+        do {
+            if chunked { try client.readChunked(into: take) } else { try client.read(total, into: take) }
+        } catch {
+            Issue.record("read stopped at \(offset) of \(total): \(error); access log: \(server.accessLog.all)")
+        }
         #expect(offset == total)
         #expect(intact)
         // The connection is still usable.
