@@ -78,7 +78,7 @@ import Testing
         let (process, stdout, stderr) = try launch(
             ["serve", "-c", Self.repositoryRoot.appendingPathComponent("proxy.conf").path],
             environment: ["FANOUT_PORT": "\(port)", "FANOUT_HOST": "127.0.0.1"])
-        defer { if process.isRunning { process.terminate() } }
+        defer { reap(process) }
         #expect(waitUntil(timeoutMs: 5_000) { (try? httpGet(port: port, path: "/healthz", timeoutMs: 200))?.status == 200 })
         let demo = try httpGet(port: port, path: "/demo")
         #expect(demo.status == 200)
@@ -106,6 +106,15 @@ import Testing
         process.standardError = stderr
         try process.run()
         return (process, stdout, stderr)
+    }
+
+    /// Kills `process` if it still runs, then waits for it. `waitUntilExit()` is also what frees a
+    /// Foundation `Process`: it holds its run-loop source, which retains the process, and only
+    /// `waitUntilExit()` drops it (swift-corelibs-foundation `Process.swift`), so a process that is only
+    /// polled with `isRunning` leaks (LeakSanitizer reports the cycle). SIGKILL keeps the wait bounded.
+    private func reap(_ process: Process) {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
     }
 
     private func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
