@@ -2,7 +2,8 @@
 # Bounded soak of a release fanout against a fault-injecting loopback upstream.
 #
 #   Benchmarks/soak.sh [MINUTES]       load for MINUTES (default 10), then settle and report
-#   Benchmarks/soak.sh --minutes 1     the same as a short smoke run
+#   Benchmarks/soak.sh --minutes 1     a short smoke run (every check but the RSS slope, which needs at least
+#                                      5 minutes of samples after the warm-up: runs of 8 minutes and more)
 #   --rate R          client requests per second (default 200), half composite, half proxy
 #   --conns C         keep-alive client connections (default 64)
 #   --workers N|auto  fanout workers (default 2)
@@ -18,7 +19,7 @@
 # Benchmarks/results/soak-latest.md (samples: soak-latest-samples.jsonl). Exit status 0 when every line passes.
 #
 # Environment: FANOUT_BIN (default .build/release/fanout, built with `swift build -c release --product
-# fanout` if missing), SOAK_PORT (18180), SOAK_UPSTREAM_PORT (19180). Loopback only; every process it starts
+# fanout` if missing), SOAK_PORT (18280), SOAK_UPSTREAM_PORT (19280). Loopback only; every process it starts
 # is stopped on exit.
 set -uo pipefail
 
@@ -26,8 +27,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 bin=${FANOUT_BIN:-$repo/.build/release/fanout}
 conf=$here/soak/fanout-soak.conf
-port=${SOAK_PORT:-18180}
-up_port=${SOAK_UPSTREAM_PORT:-19180}
+port=${SOAK_PORT:-18280}
+up_port=${SOAK_UPSTREAM_PORT:-19280}
 
 minutes=10; rate=200; conns=64; workers=2; warmup=""; arena=""
 while [ $# -gt 0 ]; do
@@ -39,7 +40,7 @@ while [ $# -gt 0 ]; do
     --workers) shift; workers=${1:-} ;;
     --warmup) shift; warmup=${1:-} ;;
     --arena-max) shift; arena=${1:-} ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     [0-9]*) minutes=$1 ;;
     *) echo "soak.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
