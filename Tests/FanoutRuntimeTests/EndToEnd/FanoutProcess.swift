@@ -59,10 +59,10 @@ final class FanoutProcess {
     }
 
     deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        // Always reap: Foundation's Process stays retained by its run-loop source until waitUntilExit() returns,
+        // even after the child has exited (LeakSanitizer reported the Process, its pipes and environment).
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
         try? FileManager.default.removeItem(at: stdoutURL)
         try? FileManager.default.removeItem(at: stderrURL)
     }
