@@ -88,6 +88,13 @@ func run() -> Int32 {
             return 1
         }
         Signals.blockShutdownSignals()
+        if let limit = OpenFileLimit.raiseToHardLimit(),
+            let warning = OpenFileLimit.warning(
+                limit: limit, clientConnections: config.limits.maxClientConnections,
+                upstreamConnections: config.upstreams.reduce(0) { $0 + $1.maxConnections })
+        {
+            ErrorLog.write(warning)
+        }
         let accessLog: StdoutAccessLog? = config.accessLog == .stdout ? StdoutAccessLog() : nil
         let server = FanoutServer(config: config, accessLog: accessLog)
         do {

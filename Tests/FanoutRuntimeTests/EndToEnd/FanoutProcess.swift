@@ -42,16 +42,22 @@ final class FanoutProcess {
         throw FanoutExecutableNotFound(searched: searched)
     }
 
-    /// Starts `fanout ARGUMENTS` with the test's environment plus `environment`.
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts `fanout ARGUMENTS` with the test's environment plus `environment`; with `wrapper`, as
+    /// `WRAPPER… fanout ARGUMENTS` (a command that execs it in the same process, like `prlimit`).
+    init(_ arguments: [String], environment: [String: String] = [:], wrapper: [String] = []) throws {
         let directory = FileManager.default.temporaryDirectory
         let unique = "fanout-\(getpid())-\(UUID().uuidString)"
         stdoutURL = directory.appendingPathComponent("\(unique).stdout")
         stderrURL = directory.appendingPathComponent("\(unique).stderr")
         _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
         _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-        process.executableURL = try Self.executable()
-        process.arguments = arguments
+        if let launcher = wrapper.first {
+            process.executableURL = URL(fileURLWithPath: launcher)
+            process.arguments = Array(wrapper.dropFirst()) + [try Self.executable().path] + arguments
+        } else {
+            process.executableURL = try Self.executable()
+            process.arguments = arguments
+        }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
         process.standardError = try FileHandle(forWritingTo: stderrURL)
@@ -69,6 +75,8 @@ final class FanoutProcess {
 
     var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
     var stdout: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
+
+    var pid: Int32 { process.processIdentifier }
 
     func send(_ signal: Int32) {
         kill(process.processIdentifier, signal)
