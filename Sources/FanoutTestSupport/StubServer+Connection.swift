@@ -87,9 +87,9 @@ extension StubServer {
                 }
             case .manyHeaders(let count, let valueBytes):
                 let value = String(repeating: "v", count: valueBytes)
-                let fillers = (0..<count).map { ("X-Filler-\($0)", value) }
-                let body = Array("{}".utf8)
-                guard self.respond(fd, to: request, status: 200, headers: Self.json + fillers, body: body, delay: 0) else {
+                let fillers = (0..<count).map { ("X-\($0)", value) }
+                let headers = Self.json + fillers
+                guard self.respond(fd, to: request, status: 200, headers: headers, body: Array("{}".utf8), delay: 0) else {
                     return .close
                 }
             case .redirect(let location, let status):

@@ -63,8 +63,8 @@ public final class UpstreamStub: @unchecked Sendable {
         /// `Transfer-Encoding: chunked` and no `Content-Length`, in 16 KiB chunks. Keeps the connection alive if
         /// everything went out; stops at the first failed write (the client aborted).
         case giantChunked(bytes: Int)
-        /// Answers 200 `{}` with `count` extra header fields `X-Filler-<n>: ` followed by `valueBytes` letters,
-        /// keeping the connection alive.
+        /// Answers 200 `{}` with `count` extra header fields `X-<n>: ` followed by `valueBytes` letters (short
+        /// names, so 5,000 one-letter fields stay under 64 KiB), keeping the connection alive.
         case manyHeaders(count: Int, valueBytes: Int = 1)
         /// Answers `status` (a 3xx) with `Location: location` and a small JSON body, keeping the connection alive.
         case redirect(to: String, status: Int = 302)

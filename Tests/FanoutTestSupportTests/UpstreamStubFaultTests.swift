@@ -37,7 +37,10 @@ import Testing
     @Test(arguments: [
         (UpstreamStub.Behavior.wrongContentLength(declared: 2, body: Array("{}xyz".utf8)), ["Content-Length: 2"]),
         (.wrongContentLength(declared: 50, body: Array("{}".utf8)), ["Content-Length: 50"]),
-        (.duplicateContentLength(first: 5, second: 2, body: Array("{}xyz".utf8)), ["Content-Length: 5", "Content-Length: 2"]),
+        (
+            .duplicateContentLength(first: 5, second: 2, body: Array("{}xyz".utf8)),
+            ["Content-Length: 5", "Content-Length: 2"]
+        ),
     ])
     func contentLengthFaultsWriteTheDeclaredFieldsAndTheRealBodyThenClose(
         behavior: UpstreamStub.Behavior, fields: [String]
@@ -69,8 +72,8 @@ import Testing
         let many = try client.readResponse()
         let moved = try client.readResponse()
 
-        #expect(many.headers.filter { $0.0.hasPrefix("X-Filler-") }.count == 300)
-        #expect(many.header("X-Filler-299") == "vvvvvvvvvv")
+        #expect(many.headers.filter { $0.0.hasPrefix("X-") }.count == 300)
+        #expect(many.header("X-299") == "vvvvvvvvvv")
         #expect(many.bodyText == "{}")
         #expect(moved.status == 301)
         #expect(moved.header("Location") == "/elsewhere")
