@@ -90,6 +90,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             mustNotRepeat: !HTTPMethod.isIdempotent(context.request.head.method))
         request.bodySource = body
         request.receiver = exchange
+        request.maxRedirects = upstream.followRedirects
         connection.attach(exchange)
         body?.onAvailable = { [weak exchange] in
             exchange?.waitedForClient = true

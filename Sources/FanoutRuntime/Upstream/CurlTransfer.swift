@@ -67,6 +67,7 @@ final class CurlTransfer {
         _ = ccurl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, UnsafeMutableRawPointer(errorBuffer))
         _ = ccurl_easy_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https")
         _ = ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0)
+        _ = ccurl_easy_setopt_string(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
         _ = ccurl_easy_setopt_long(easy, CURLOPT_TCP_NODELAY, 1)
         // Failing partners: without QUICK_EXIT, removing a transfer that is still resolving a name (deadline,
         // cancel, connect timeout) joins the resolver thread, blocking the loop until getaddrinfo gives up
@@ -120,6 +121,14 @@ final class CurlTransfer {
         // (Curl_retry_request), whatever the method. A new connection is never retried, so a request that must
         // not be repeated costs one connect instead of risking a duplicate.
         _ = ccurl_easy_setopt_long(easy, CURLOPT_FRESH_CONNECT, request.mustNotRepeat ? 1 : 0)
+        // Redirects are followed only when the upstream sets `follow_redirects N` (set on every transfer: the
+        // handle may have served another upstream), and only for GET, HEAD and a POST with a buffered body:
+        // after a 301/302/303, 7.88.1 drops the body of a CUSTOMREQUEST method but keeps its name (a PUT went
+        // on as a bodiless PUT, tested), and a streamed body cannot be sent twice.
+        let follows = request.maxRedirects > 0 && request.bodySource == nil
+            && (request.method == "GET" || request.method == "HEAD" || request.method == "POST")
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, follows ? 1 : 0)
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_MAXREDIRS, follows ? request.maxRedirects : 0)
 
         // Method and body. HTTPGET resets POST/NOBODY state left by a previous request on this handle.
         _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, nil)
