@@ -31,6 +31,10 @@ struct BlackholeDNSTests {
                 call a GET slow-dns /a optional
                 deadline 300ms
             }
+            route GET /proxy {
+                proxy silent-dns /a
+                timeout 5s
+            }
             route GET /ping {
                 respond 200 pong
             }
@@ -47,5 +51,8 @@ struct BlackholeDNSTests {
             #expect(ping.bodyText == "pong")
             #expect(pingMs < 500, "ping after \(path) took \(pingMs) ms")
         }
+        let (proxied, proxyMs) = try measureMs { try server.get("/proxy", timeoutMs: 30_000) }
+        #expect(proxied.status == 504)
+        #expect(proxyMs < 500 + 1_500, "the proxy route took \(proxyMs) ms")
     }
 }
