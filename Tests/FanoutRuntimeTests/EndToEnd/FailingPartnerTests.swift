@@ -330,6 +330,8 @@ final class FailingPartnerFixture: @unchecked Sendable {
             }
         }
         try round()  // warm up: worker pools, libcurl's DNS cache and connection pool to the healthy stub
+        // The shared fixture of the parallel tests holds about 50 descriptors for good: open it before counting.
+        _ = try FailingPartnerFixture.shared.get()
         let before = ProcessSockets.openDescriptorCount()
         let rounds = 5
         for _ in 0..<rounds {
@@ -345,7 +347,7 @@ final class FailingPartnerFixture: @unchecked Sendable {
             #expect(waitUntil(timeoutMs: 3_000) { stub.activeConnections == 0 }, "\(partner.name)")
         }
         // Other suites run in parallel and open descriptors of their own; a leak of one descriptor per failed call
-        // would add rounds × 2 × quick.count (well over 100). Wait for a quiet moment rather than sampling once.
+        // would add rounds × 2 × quick.count (70). Wait for a quiet moment rather than sampling once.
         let tolerance = 24
         let settled = waitUntil(timeoutMs: 10_000) { ProcessSockets.openDescriptorCount() <= before + tolerance }
         let after = ProcessSockets.openDescriptorCount()
