@@ -238,7 +238,7 @@ final class CurlTransfer {
             abortReason = .tooManyHeaderFields
             return false
         }
-        if name.utf8.count == 10, name.lowercased() == "connection", value.lowercased().contains("close") {
+        if colon == 10, CurlTransfer.asksToClose(line, colon: colon, value: start..<end) {
             expectsConnectionReuse = false
         }
         if name.utf8.count == 12, name.lowercased() == "content-type" {
