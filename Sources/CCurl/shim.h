@@ -36,6 +36,9 @@ static inline CURLcode ccurl_easy_setopt_read_function(CURL *_Nonnull h, curl_re
 static inline CURLcode ccurl_easy_getinfo_long(CURL *_Nonnull h, CURLINFO i, long *_Nonnull out) {
     return curl_easy_getinfo(h, i, out);
 }
+static inline CURLcode ccurl_easy_getinfo_socket(CURL *_Nonnull h, CURLINFO i, curl_socket_t *_Nonnull out) {
+    return curl_easy_getinfo(h, i, out);
+}
 static inline CURLcode ccurl_easy_getinfo_pointer(CURL *_Nonnull h, CURLINFO i, char *_Nullable *_Nonnull out) {
     return curl_easy_getinfo(h, i, out);
 }

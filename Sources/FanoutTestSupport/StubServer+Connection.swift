@@ -53,11 +53,7 @@ extension StubServer {
             case .closeWithoutResponse:
                 return .close
             case .neverRespond:
-                // Hold the socket until the client closes or stop() shuts it down; discard anything sent.
-                _ = reader.takeBuffered()
-                while (try? reader.fill()) == true {
-                    _ = reader.takeBuffered()
-                }
+                Self.discardUntilClosed(reader)
                 return .close
             case .resetAfterHeaders:
                 let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
@@ -68,6 +64,43 @@ extension StubServer {
                 if !self.isStopped {
                     try? TCPSocket.sendAll(fd, bytes)
                 }
+                return .close
+            case .drip(let body, let everyMs):
+                guard self.drip(fd, to: request, body: body, everyMs: everyMs) else {
+                    return .close
+                }
+            case .hangAfterHeaders:
+                try? TCPSocket.sendAll(fd, Self.head(status: 200, headers: Self.json + [("Content-Length", "100")]))
+                Self.discardUntilClosed(reader)
+                return .close
+            case .wrongContentLength(let declared, let body):
+                let head = Self.head(status: 200, headers: Self.json + [("Content-Length", "\(declared)")])
+                try? TCPSocket.sendAll(fd, head + body)
+                return .close
+            case .duplicateContentLength(let first, let second, let body):
+                let lengths = [("Content-Length", "\(first)"), ("Content-Length", "\(second)")]
+                try? TCPSocket.sendAll(fd, Self.head(status: 200, headers: Self.json + lengths) + body)
+                return .close
+            case .giantChunked(let bytes):
+                guard self.sendChunkedString(fd, to: request, bytes: bytes) else {
+                    return .close
+                }
+            case .manyHeaders(let count, let valueBytes):
+                let value = String(repeating: "v", count: valueBytes)
+                let fillers = (0..<count).map { ("X-\($0)", value) }
+                let headers = Self.json + fillers
+                guard self.respond(fd, to: request, status: 200, headers: headers, body: Array("{}".utf8), delay: 0) else {
+                    return .close
+                }
+            case .redirect(let location, let status):
+                let headers = Self.json + [("Location", location)]
+                let body = Array(#"{"moved":true}"#.utf8)
+                guard self.respond(fd, to: request, status: status, headers: headers, body: body, delay: 0) else {
+                    return .close
+                }
+            case .badChunk:
+                let head = Self.head(status: 200, headers: Self.json + [("Transfer-Encoding", "chunked")])
+                try? TCPSocket.sendAll(fd, head + Array("zz\r\n{}\r\n0\r\n\r\n".utf8))
                 return .close
             }
         }
@@ -121,12 +154,7 @@ extension StubServer {
         if self.isStopped {
             return false
         }
-        let keepAlive: Bool
-        if request.version == "HTTP/1.0" {
-            keepAlive = HTTPWire.headerHasToken("Connection", "keep-alive", in: request.headers)
-        } else {
-            keepAlive = !HTTPWire.headerHasToken("Connection", "close", in: request.headers)
-        }
+        let keepAlive = Self.keepsAlive(request)
         let closing = !keepAlive || HTTPWire.headerHasToken("Connection", "close", in: headers)
         let response = Self.response(
             status: status,
@@ -142,6 +170,15 @@ extension StubServer {
             return false
         }
         return !closing
+    }
+
+    /// Whether the client asked to keep the connection open after this request (HTTP/1.1 default, HTTP/1.0 with
+    /// `Connection: keep-alive`).
+    static func keepsAlive(_ request: StubRequest) -> Bool {
+        if request.version == "HTTP/1.0" {
+            return HTTPWire.headerHasToken("Connection", "keep-alive", in: request.headers)
+        }
+        return !HTTPWire.headerHasToken("Connection", "close", in: request.headers)
     }
 
     /// Serializes a response, adding `Content-Length` and `Connection` headers where the script left them out.

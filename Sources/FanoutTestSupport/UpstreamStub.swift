@@ -43,6 +43,33 @@ public final class UpstreamStub: @unchecked Sendable {
         case resetAfterHeaders
         /// Writes these bytes verbatim as the whole response after `delayMs`, then closes.
         case raw([UInt8], delayMs: Int = 0)
+
+        // MARK: Faults of a failing partner
+
+        /// Sends a 200 JSON head declaring `body.count` bytes, then the body one byte every `everyMs`. Keeps the
+        /// connection alive if the whole body went out; stops at the first failed write (the client gave up).
+        case drip(body: [UInt8], everyMs: Int)
+        /// Sends a 200 JSON head declaring `Content-Length: 100`, then no body byte: holds the connection until
+        /// the client closes it or the stub stops.
+        case hangAfterHeaders
+        /// Sends a 200 JSON head declaring `Content-Length: declared` and then `body`, in one write, then closes
+        /// (FIN). With `declared < body.count` the extra bytes follow the declared body at once; with
+        /// `declared > body.count` the body is short.
+        case wrongContentLength(declared: Int, body: [UInt8])
+        /// Sends a 200 JSON head with two `Content-Length` fields, `first` then `second`, then `body`, in one
+        /// write, then closes.
+        case duplicateContentLength(first: Int, second: Int, body: [UInt8])
+        /// Sends a 200 JSON answer of exactly `bytes` body bytes (one JSON string, at least 2 bytes) with
+        /// `Transfer-Encoding: chunked` and no `Content-Length`, in 16 KiB chunks. Keeps the connection alive if
+        /// everything went out; stops at the first failed write (the client aborted).
+        case giantChunked(bytes: Int)
+        /// Answers 200 `{}` with `count` extra header fields `X-<n>: ` followed by `valueBytes` letters (short
+        /// names, so 5,000 one-letter fields stay under 64 KiB), keeping the connection alive.
+        case manyHeaders(count: Int, valueBytes: Int = 1)
+        /// Answers `status` (a 3xx) with `Location: location` and a small JSON body, keeping the connection alive.
+        case redirect(to: String, status: Int = 302)
+        /// Sends a chunked 200 JSON head whose first chunk-size line is not hexadecimal (`zz`), then closes.
+        case badChunk
     }
 
     private let server: StubServer

@@ -7,9 +7,11 @@ public enum CallFailure: Sendable, Equatable {
     case timeout
     /// The TCP connection was refused or there is no route to the host. Kind `refused`.
     case refused
-    /// DNS resolution failed or connecting timed out; the message says which. Kind `unreachable`.
+    /// The host name did not resolve; the message is libcurl's. Kind `unreachable`. (A lookup or a connect
+    /// that takes longer than `connect_timeout` is a `timeout`.)
     case unreachable(String)
-    /// Reset, malformed response, TLS error…; the message comes from libcurl. Kind `connection`.
+    /// Reset, malformed or oversized head, bad framing (a body shorter or longer than its Content-Length, bad
+    /// chunks), TLS error…; the message comes from libcurl or fanout. Kind `connection`.
     case connection(String)
     /// The upstream answered with this non-2xx status. Kind `status`.
     case status(Int)

@@ -1,7 +1,10 @@
 extension ConfigFileParser {
-    static let upstreamDirectives = ["url", "connect_timeout", "timeout", "max_connections", "header"]
+    static let upstreamDirectives = [
+        "url", "connect_timeout", "timeout", "max_connections", "header", "follow_redirects",
+    ]
 
-    /// upstream := 'upstream' NAME '{' (url | connect_timeout | timeout | max_connections | header)* '}'
+    /// upstream := 'upstream' NAME '{' (url | connect_timeout | timeout | max_connections | header
+    ///             | follow_redirects)* '}'
     mutating func parseUpstream(_ directive: ConfigToken) throws(ConfigError) {
         let nameToken = try self.cursor.requireArgument(of: directive, expected: "an upstream name like 'partner'")
         let name = nameToken.text
@@ -25,6 +28,7 @@ extension ConfigFileParser {
         var connectTimeoutMs: Int?
         var timeoutMs: Int?
         var maxConnections: Int?
+        var followRedirects: Int?
         var headers: [HeaderField] = []
         var seen: [String: ConfigToken] = [:]
         while let sub = try self.cursor.nextInBlock(opened: brace, context: context) {
@@ -47,6 +51,8 @@ extension ConfigFileParser {
                 maxConnections = try self.countArgument(sub, in: 1...100_000)
             case "header":
                 headers.append(try self.headerArgument(sub))
+            case "follow_redirects":
+                followRedirects = try self.countArgument(sub, in: 0...UpstreamConfig.maxFollowRedirects)
             default:
                 throw self.cursor.unknownDirective(sub, context: context, known: Self.upstreamDirectives)
             }
@@ -62,6 +68,7 @@ extension ConfigFileParser {
         if let connectTimeoutMs { upstream.connectTimeoutMs = connectTimeoutMs }
         if let timeoutMs { upstream.timeoutMs = timeoutMs }
         if let maxConnections { upstream.maxConnections = maxConnections }
+        if let followRedirects { upstream.followRedirects = followRedirects }
         upstream.headers = headers
         upstream.location = SourceLocation(file: self.cursor.file, line: directive.line, column: directive.column)
         self.namedUpstreams.append(upstream)

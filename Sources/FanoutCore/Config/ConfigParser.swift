@@ -38,6 +38,7 @@
 /// connect_timeout DUR                  Default 2s
 /// timeout DUR                          whole call. Default 10s
 /// max_connections N                    1...100000. Default 64
+/// follow_redirects N                   0...10. Default 0: a 3xx is the answer
 /// header NAME VALUE                    repeatable; NAME a token (not Content-Length, Transfer-Encoding,
 ///                                      Connection, TE, Upgrade); VALUE without control characters
 /// ```

@@ -164,6 +164,11 @@ public struct UpstreamConfig: Sendable, Equatable {
     public var maxConnections: Int = 64
     /// `header Name value`: sent on every call to this upstream.
     public var headers: [HeaderField] = []
+    /// `follow_redirects N`: redirects followed per call, 0 to ``maxFollowRedirects``. Default 0: a 3xx is the
+    /// call's answer (a `status` failure for composite calls, passed on by proxy routes).
+    public var followRedirects: Int = 0
+    /// The largest `follow_redirects` value accepted.
+    public static let maxFollowRedirects = 10
     /// True for upstreams synthesized from an absolute URL in a route.
     public var isImplicit: Bool = false
     public var location: SourceLocation?

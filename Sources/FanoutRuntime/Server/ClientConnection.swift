@@ -77,6 +77,9 @@ final class ClientConnection: EventHandler {
     /// The framing of the streamed answer being written, and its status for the access log.
     private var streamedFraming: HTTPResponse.BodyFraming?
     private var streamedStatus = 0
+    /// Failing partners: where the streamed head starts in `output` while no byte of it has been sent; nil
+    /// once `flush` sent anything. See `retractUnsentStreamedHead`.
+    private var unsentStreamedHeadStart: Int?
     /// The exchange paused its upstream: tell it when the client has taken the output.
     private var exchangeWaitsForOutput = false
 
@@ -457,6 +460,7 @@ final class ClientConnection: EventHandler {
         closeAfterWrite = !keepAlive
         var response = HTTPResponse(status: status, headers: headers)
         if let id = logContext?.requestID { response.headers.append(("X-Request-Id", id)) }
+        unsentStreamedHeadStart = output.count
         response.serializeHead(into: &output, date: worker.httpDate(), keepAlive: keepAlive, http10: http10, framing: framing)
         streamedFraming = framing
         streamedStatus = status
@@ -502,6 +506,20 @@ final class ClientConnection: EventHandler {
         flush()
     }
 
+    /// Failing partners: the upstream failed before any byte of the streamed head reached the socket (typically
+    /// in the same read that brought the head: a short body, or one longer than its Content-Length). Forgets
+    /// the head and the body bytes queued after it, so the exchange can answer 502/504 instead of closing a
+    /// connection on which the client received nothing. Not from a libcurl callback.
+    /// - Returns: false when part of the head was already sent: then only `abortStreamedResponse` is left.
+    func retractUnsentStreamedHead() -> Bool {
+        guard state == .handling, streamedFraming != nil, let start = unsentStreamedHeadStart, outputOffset <= start
+        else { return false }
+        output.removeSubrange(start...)
+        streamedFraming = nil
+        exchangeWaitsForOutput = false
+        return true
+    }
+
     /// The upstream failed after the head went out: the client can only learn it from the connection closing
     /// before the body's framing says it ended. Not from a libcurl callback.
     func abortStreamedResponse(calls: [AccessLogCall]) {
@@ -544,6 +562,7 @@ final class ClientConnection: EventHandler {
             case .processed(let n):
                 outputOffset += n
                 progressed = progressed || n > 0
+                if n > 0 { unsentStreamedHeadStart = nil }  // failing partners: the head may be on its way
             case .wouldBlock:
                 if state == .handling {
                     updateHandlingInterest()

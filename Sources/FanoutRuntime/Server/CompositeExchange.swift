@@ -90,7 +90,8 @@ final class CompositeExchange: Exchange {
                 deadline: deadline,
                 maxResponseBytes: runtime.config.limits.maxUpstreamBodyBytes,
                 captureHeaders: false,
-                mustNotRepeat: !HTTPMethod.isIdempotent(launch.method))
+                mustNotRepeat: !HTTPMethod.isIdempotent(launch.method),
+                maxRedirects: upstream.followRedirects)
             let id = launch.id
             let transfer = worker.upstream.start(request) { [weak self] result in
                 self?.callFinished(id, result)

@@ -90,6 +90,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             mustNotRepeat: !HTTPMethod.isIdempotent(context.request.head.method))
         request.bodySource = body
         request.receiver = exchange
+        request.maxRedirects = upstream.followRedirects
         connection.attach(exchange)
         body?.onAvailable = { [weak exchange] in
             exchange?.waitedForClient = true
@@ -196,7 +197,8 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
                 calls: calls)
         case .failure(let failure):
             let calls: [AccessLogCall] = [(name: "proxy", status: nil, durationMs: result.elapsedMs, failure: failure.kind)]
-            if headSent {
+            // Failing partners: a failure in the same read as the head leaves the head unsent; answer 502/504 then.
+            if headSent, connection?.retractUnsentStreamedHead() != true {
                 connection?.abortStreamedResponse(calls: calls)
                 return
             }

@@ -10,6 +10,7 @@ final class CurlTransfer {
     enum AbortReason {
         case bodyTooLarge
         case headersTooLarge
+        case tooManyHeaderFields
         case conflictingContentLength
     }
 
@@ -29,6 +30,10 @@ final class CurlTransfer {
     var contentLength: String?
     var headers: [(String, String)] = []
     var headerBytes = 0
+    // Failing partners (hardening, point 2): the field count of the current answer, and whether libcurl should
+    // keep its connection afterwards (HTTP/1.1 without `Connection: close`); see `CurlTransfer+Framing.swift`.
+    var headerFields = 0
+    var expectsConnectionReuse = false
     var body: [UInt8] = []
     var abortReason: AbortReason?
     var completion: ((UpstreamResult) -> Void)?
@@ -41,6 +46,8 @@ final class CurlTransfer {
     var sendPaused = false
 
     static let maxHeaderBytes = 64 * 1024
+    /// Header fields one answer may have (libcurl 7.88.1 has no count limit of its own).
+    static let maxHeaderFields = 1000
 
     init?() {
         guard let easy = curl_easy_init() else { return nil }
@@ -60,7 +67,13 @@ final class CurlTransfer {
         _ = ccurl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, UnsafeMutableRawPointer(errorBuffer))
         _ = ccurl_easy_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https")
         _ = ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0)
+        _ = ccurl_easy_setopt_string(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
         _ = ccurl_easy_setopt_long(easy, CURLOPT_TCP_NODELAY, 1)
+        // Failing partners: without QUICK_EXIT, removing a transfer that is still resolving a name (deadline,
+        // cancel, connect timeout) joins the resolver thread, blocking the loop until getaddrinfo gives up
+        // (Curl_resolver_kill in 7.88.1; measured 10 s against an unanswering DNS server). With it the thread
+        // is left to finish on its own.
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_QUICK_EXIT, 1)
         // Partners are reached directly, as configured. An empty proxy also stops libcurl from reading the
         // *_proxy environment variables with getenv on every transfer (measured: about 1.4k instructions each).
         _ = ccurl_easy_setopt_string(easy, CURLOPT_PROXY, "")
@@ -86,6 +99,8 @@ final class CurlTransfer {
         contentLength = nil
         headers.removeAll(keepingCapacity: true)
         headerBytes = 0
+        headerFields = 0
+        expectsConnectionReuse = false
         body = []
         abortReason = nil
         errorBuffer[0] = 0
@@ -106,6 +121,14 @@ final class CurlTransfer {
         // (Curl_retry_request), whatever the method. A new connection is never retried, so a request that must
         // not be repeated costs one connect instead of risking a duplicate.
         _ = ccurl_easy_setopt_long(easy, CURLOPT_FRESH_CONNECT, request.mustNotRepeat ? 1 : 0)
+        // Redirects are followed only when the upstream sets `follow_redirects N` (set on every transfer: the
+        // handle may have served another upstream), and only for GET, HEAD and a POST with a buffered body:
+        // after a 301/302/303, 7.88.1 drops the body of a CUSTOMREQUEST method but keeps its name (a PUT went
+        // on as a bodiless PUT, tested), and a streamed body cannot be sent twice.
+        let follows = request.maxRedirects > 0 && request.bodySource == nil
+            && (request.method == "GET" || request.method == "HEAD" || request.method == "POST")
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, follows ? 1 : 0)
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_MAXREDIRS, follows ? request.maxRedirects : 0)
 
         // Method and body. HTTPGET resets POST/NOBODY state left by a previous request on this handle.
         _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, nil)
@@ -197,6 +220,8 @@ final class CurlTransfer {
             contentType = nil
             contentLength = nil
             headerBytes = line.count
+            headerFields = 0
+            expectsConnectionReuse = line.count >= 8 && line[5] == UInt8(ascii: "1") && line[7] == UInt8(ascii: "1")
             return true
         }
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return true }
@@ -208,6 +233,14 @@ final class CurlTransfer {
         while start < end, line[start] == 32 || line[start] == 9 { start += 1 }
         let name = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<colon]), as: UTF8.self)
         let value = String(decoding: UnsafeRawBufferPointer(rebasing: line[start..<end]), as: UTF8.self)
+        headerFields += 1
+        if headerFields > CurlTransfer.maxHeaderFields {
+            abortReason = .tooManyHeaderFields
+            return false
+        }
+        if colon == 10, CurlTransfer.asksToClose(line, colon: colon, value: start..<end) {
+            expectsConnectionReuse = false
+        }
         if name.utf8.count == 12, name.lowercased() == "content-type" {
             contentType = value
         } else if name.utf8.count == 14, name.lowercased() == "content-length" {

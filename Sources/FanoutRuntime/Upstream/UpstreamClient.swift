@@ -226,7 +226,7 @@ final class UpstreamClient: EventHandler {
 
     private func completeFinishedTransfers() {
         var queued: Int32 = 0
-        var finished: [(CurlTransfer, CURLcode)] = []
+        var finished: [(CurlTransfer, CURLcode, overran: Bool)] = []
         while true {
             let message = ccurl_multi_info_read_done(multi, &queued)
             guard message.done != 0, let easy = message.easy else { break }
@@ -234,12 +234,14 @@ final class UpstreamClient: EventHandler {
             _ = ccurl_easy_getinfo_pointer(easy, CURLINFO_PRIVATE, &privatePointer)
             guard let privatePointer else { continue }
             let transfer = CurlTransfer.from(UnsafeMutableRawPointer(privatePointer))
+            // Asked while the handle is still in the multi handle (see CurlTransfer+Framing.swift).
+            let overran = message.result == CURLE_OK && transfer.answerOverranContentLength()
             curl_multi_remove_handle(multi, easy)
-            finished.append((transfer, message.result))
+            finished.append((transfer, message.result, overran))
         }
-        for (transfer, code) in finished {
+        for (transfer, code, overran) in finished {
             guard active.removeValue(forKey: transfer.id) != nil, let completion = transfer.completion else { continue }
-            let outcome = result(of: transfer, code: code)
+            let outcome = result(of: transfer, code: code, overran: overran)
             let startedAt = transfer.startedAt
             let slot = transfer.slot
             recycle(transfer)
@@ -248,7 +250,12 @@ final class UpstreamClient: EventHandler {
         }
     }
 
-    private func result(of transfer: CurlTransfer, code: CURLcode) -> Result<UpstreamResponse, CallFailure> {
+    private func result(
+        of transfer: CurlTransfer, code: CURLcode, overran: Bool
+    ) -> Result<UpstreamResponse, CallFailure> {
+        if code == CURLE_OK && overran {
+            return .failure(.connection("response longer than its Content-Length of \(transfer.contentLength ?? "?") bytes"))
+        }
         if code == CURLE_OK {
             var status = 0
             _ = ccurl_easy_getinfo_long(transfer.easy, CURLINFO_RESPONSE_CODE, &status)
@@ -259,6 +266,8 @@ final class UpstreamClient: EventHandler {
             switch reason {
             case .bodyTooLarge: return .failure(.tooLarge)
             case .headersTooLarge: return .failure(.connection("response headers over \(CurlTransfer.maxHeaderBytes) bytes"))
+            case .tooManyHeaderFields:
+                return .failure(.connection("response has more than \(CurlTransfer.maxHeaderFields) header fields"))
             case .conflictingContentLength: return .failure(.connection("conflicting Content-Length headers"))
             }
         }

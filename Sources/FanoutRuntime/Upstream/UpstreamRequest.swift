@@ -26,6 +26,8 @@ struct UpstreamRequest {
     /// Streamed transfers: receives the answer as it arrives instead of `UpstreamResponse.body`. Its
     /// transfer has no total timeout (see `CurlTransfer.prepare`).
     var receiver: (any UpstreamReceiver)? = nil
+    /// Redirects libcurl may follow (`follow_redirects`); 0 returns a 3xx as the answer.
+    var maxRedirects: Int = 0
 }
 
 /// Receives a streamed answer. Both calls come from inside libcurl's write callback: they must not call

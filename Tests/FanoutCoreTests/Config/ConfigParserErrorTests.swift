@@ -32,7 +32,7 @@ import Testing
             name: "unknown upstream directive lists the valid ones",
             marked: "upstream a {\n  url http://a:1\n  1️⃣frobnicate 1\n}",
             message:
-                "unknown directive 'frobnicate' in upstream a; expected one of: url, connect_timeout, timeout, max_connections, header"
+                "unknown directive 'frobnicate' in upstream a; expected one of: url, connect_timeout, timeout, max_connections, header, follow_redirects"
         ),
         // Arguments.
         Case(
@@ -106,6 +106,11 @@ import Testing
             name: "max_client_connections out of range",
             marked: "max_client_connections 1️⃣0",
             message: "0 is out of range; expected 1...10000000"
+        ),
+        Case(
+            name: "follow_redirects out of range",
+            marked: "upstream a {\n  url http://a:1\n  follow_redirects 1️⃣11\n}",
+            message: "11 is out of range; expected 0...10"
         ),
         // URLs.
         Case(

@@ -105,10 +105,26 @@ import Testing
         #expect(implicit.timeoutMs == 10_000)
         #expect(implicit.maxConnections == 64)
         #expect(implicit.headers.isEmpty)
+        #expect(implicit.followRedirects == 0)
 
         let legacy = config.upstreams[2]
         #expect(legacy.isImplicit)
         #expect(legacy.origin == UpstreamOrigin(scheme: "https", host: "legacy.example", port: 8443, basePath: "/old"))
+    }
+
+    @Test func followRedirectsDefaultsToZeroAndIsPerUpstream() throws {
+        let config = try ConfigParser.parse(
+            """
+            upstream moving {
+                url http://moving.test:1
+                follow_redirects 3
+            }
+            upstream still { url http://still.test:1; follow_redirects 0; }
+            upstream plain { url http://plain.test:1 }
+            """,
+            file: "test.conf", environment: [:])
+
+        #expect(config.upstreams.map(\.followRedirects) == [3, 0, 0])
     }
 
     @Test func parsesCompositeRoute() throws {

@@ -1,0 +1,65 @@
+import Foundation
+import Glibc
+
+/// What this test process holds open, read from `/proc`, for leak checks.
+///
+/// The proxy under test runs in the test process, so its upstream connections are this process's sockets.
+/// Counting only the sockets connected to one stub's port stays exact while other tests run in parallel.
+public enum ProcessSockets {
+    /// How many descriptors this process has open (entries of `/proc/self/fd`).
+    public static func openDescriptorCount() -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
+    }
+
+    /// How many of this process's descriptors are TCP sockets whose remote end is port `port` (IPv4 or IPv6):
+    /// for a stub's port, the connections the proxy (or a test client) holds to that stub, in any state,
+    /// `CLOSE_WAIT` included.
+    public static func connections(toPort port: UInt16) -> Int {
+        var inodes = Set<String>()
+        for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+            guard let text = Self.readProcFile(table) else {
+                continue
+            }
+            for line in text.split(separator: "\n").dropFirst() {
+                // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode …
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard fields.count > 9, let colon = fields[2].lastIndex(of: ":"),
+                    UInt16(fields[2][fields[2].index(after: colon)...], radix: 16) == port, fields[9] != "0"
+                else {
+                    continue
+                }
+                inodes.insert("socket:[\(fields[9])]")
+            }
+        }
+        guard !inodes.isEmpty, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")
+        else {
+            return 0
+        }
+        return entries.count { entry in
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(entry)")
+            else {
+                return false
+            }
+            return inodes.contains(target)
+        }
+    }
+
+    /// The whole text of a `/proc` file. Read in a loop until EOF: these files report size 0, and Foundation's
+    /// `String(contentsOfFile:)` returned only their first 4 KiB (measured).
+    private static func readProcFile(_ path: String) -> String? {
+        guard let file = fopen(path, "r") else {
+            return nil
+        }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+            if count == 0 {
+                break
+            }
+            bytes += buffer[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
