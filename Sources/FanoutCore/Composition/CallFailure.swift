@@ -17,6 +17,9 @@ public enum CallFailure: Sendable, Equatable {
     case status(Int)
     /// The upstream declared a JSON content type but the body is not valid JSON. Kind `invalid_body`.
     case invalidBody
+    /// A 2xx answer that is an HTML page (`text/html`, `application/xhtml+xml`): an error, maintenance or login
+    /// page served with 200 by a partner or a box in front of it, never data. Kind `html_page`.
+    case htmlPage
     /// The answer exceeded the configured byte cap. Kind `too_large`.
     case tooLarge
     /// Not called: an input call failed, or its answer lacks a referenced field. Kind `skipped`.
@@ -33,6 +36,7 @@ public enum CallFailure: Sendable, Equatable {
         case .connection: return "connection"
         case .status: return "status"
         case .invalidBody: return "invalid_body"
+        case .htmlPage: return "html_page"
         case .tooLarge: return "too_large"
         case .skipped: return "skipped"
         case .tooManyItems: return "too_many_items"
@@ -48,6 +52,7 @@ public enum CallFailure: Sendable, Equatable {
         case .connection(let detail): return detail.isEmpty ? "connection error" : detail
         case .status(let code): return "upstream answered with status \(code)"
         case .invalidBody: return "upstream declared JSON but sent an invalid JSON body"
+        case .htmlPage: return "upstream answered an HTML page, not data"
         case .tooLarge: return "upstream answer exceeds the configured size limit"
         case .skipped(let reason): return "not called: \(reason)"
         case .tooManyItems(let count, let limit): return "the list has \(count) items; max_items is \(limit)"

@@ -261,6 +261,9 @@ public struct CompositeRun: Sendable {
                 if case .failed(let failure) = member { return .failed(failure, body: nil) }
                 return .verbatim(member, status: answer.status)
             }
+            if !answer.body.isEmpty, ResponseStitcher.MediaType(contentType: answer.contentType) == .html {
+                return .failed(.htmlPage, body: self.errorBody(answer.body))
+            }
             guard let value = Self.tree(of: answer, maxDepth: self.maxDepth - 1) else {
                 return .failed(.invalidBody, body: self.errorBody(answer.body))
             }
@@ -269,7 +272,7 @@ public struct CompositeRun: Sendable {
     }
 
     /// The answer as a tree, by the same rules as the verbatim path (``ResponseStitcher``); nil for a body
-    /// declared JSON that is not.
+    /// declared JSON that is not, or an HTML page.
     static func tree(of answer: UpstreamAnswer, maxDepth: Int) -> JSONValue? {
         if answer.body.isEmpty { return .null }
         switch ResponseStitcher.MediaType(contentType: answer.contentType) {
@@ -278,6 +281,8 @@ public struct CompositeRun: Sendable {
         case .absent:
             if let value = try? JSONValue(parsing: answer.body, maxDepth: maxDepth) { return value }
             return .string(String(decoding: answer.body, as: UTF8.self))
+        case .html:
+            return nil
         case .other:
             return .string(String(decoding: answer.body, as: UTF8.self))
         }

@@ -35,6 +35,8 @@ extension ResponseStitcher {
                     } else {
                         self = .text(answer.body)
                     }
+                case .html:
+                    self = .failed(.htmlPage)
                 case .other:
                     self = .text(answer.body)
                 }
@@ -88,7 +90,9 @@ extension ResponseStitcher {
         case json
         /// No header, or an empty one.
         case absent
-        /// Anything else (`text/html`, `text/plain`, …).
+        /// `text/html` or `application/xhtml+xml`: an error or login page, whatever the status says.
+        case html
+        /// Anything else (`text/plain`, `text/csv`, …).
         case other
 
         /// Looks at the media type before any `;` parameters, trimmed and compared case-insensitively.
@@ -106,6 +110,10 @@ extension ResponseStitcher {
                 || (mediaType.count > 5 && Self.equalsIgnoringCase(mediaType.suffix(5), "+json"))
             {
                 self = .json
+            } else if Self.equalsIgnoringCase(mediaType, "text/html")
+                || Self.equalsIgnoringCase(mediaType, "application/xhtml+xml")
+            {
+                self = .html
             } else {
                 self = .other
             }

@@ -6,7 +6,7 @@ import Testing
     static let kinds: [(CallFailure, String)] = [
         (.timeout, "timeout"), (.refused, "refused"), (.unreachable("x"), "unreachable"),
         (.connection("x"), "connection"), (.status(503), "status"), (.invalidBody, "invalid_body"),
-        (.tooLarge, "too_large"),
+        (.htmlPage, "html_page"), (.tooLarge, "too_large"),
     ]
 
     @Test(arguments: Self.kinds)

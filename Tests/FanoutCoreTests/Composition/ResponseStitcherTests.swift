@@ -84,7 +84,6 @@ import Testing
         ("  application/json ;charset=UTF-8", "null", "null"),
         ("application/problem+json", #"{"type":"x"}"#, #"{"type":"x"}"#),
         ("application/vnd.api+JSON; ext=1", #"{"data":[]}"#, #"{"data":[]}"#),
-        ("text/html", "<p>hi \"you\"</p>", #""<p>hi \"you\"</p>""#),
         ("text/plain; charset=utf-8", #"{"a":1}"#, #""{\"a\":1}""#),
         ("application/jsonp", "[1]", #""[1]""#),
         ("application/xml", "<a/>", #""<a/>""#),
@@ -95,6 +94,16 @@ import Testing
         ("", "3.5", "3.5"),
         (" ; charset=utf-8", "nope", #""nope""#),
     ]
+
+    @Test(arguments: ["text/html", "TEXT/HTML; charset=utf-8", "application/xhtml+xml"])
+    func failsCallWhenA2xxAnswerIsAnHTMLPage(_ contentType: String) throws {
+        let (response, body) = try self.stitch([
+            Self.answered("product", "<html><h1>Down for maintenance</h1></html>", contentType: contentType, required: false, elapsedMs: 2)
+        ])
+        #expect(response.status == 200)
+        #expect(body.contains(#""product":null"#))
+        #expect(body.contains(#""kind":"html_page""#))
+    }
 
     @Test(arguments: Self.contentTypes)
     func embedsBodyAccordingToContentType(_ example: (contentType: String?, body: String, member: String)) throws {

@@ -97,7 +97,7 @@ struct FailingPartner: Sendable, CustomTestStringConvertible {
                 .respond(
                     headers: [("Content-Type", "text/html; charset=utf-8")],
                     body: Array("<html><body><h1>Service Unavailable</h1></body></html>".utf8))),
-            kind: nil, proxy: .answer(200), breaksConnection: false),
+            kind: "html_page", proxy: .answer(200), breaksConnection: false),
         FailingPartner(
             name: "redirect", target: .stub(.redirect(to: "/elsewhere")), kind: "status", proxy: .answer(302),
             breaksConnection: false),
