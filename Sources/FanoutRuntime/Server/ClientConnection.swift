@@ -159,26 +159,44 @@ final class ClientConnection: EventHandler {
         worker.loop.setInterest(fd: fd, interest)
     }
 
-    private func readAvailable() {
+    /// What a burst of socket reads into `input` came to.
+    private struct ReadBurst {
+        var readSomething = false
         var sawEOF = false
-        reading: while input.count < maxInputBytes {
+        /// The socket failed and the connection was closed.
+        var failed = false
+    }
+
+    /// Reads into `input` while `more()` holds, until the socket has nothing more for now (or a read came back
+    /// short), running `afterEach()` after every read that brought bytes; `afterEach` returning false stops.
+    private func readBurst(while more: () -> Bool, afterEach: () -> Bool = { true }) -> ReadBurst {
+        var burst = ReadBurst()
+        while more() {
             do {
                 switch try Socket.read(fd, into: worker.readBuffer) {
                 case .wouldBlock:
-                    break reading
+                    return burst
                 case .processed(0):
-                    sawEOF = true
-                    break reading
+                    burst.sawEOF = true
+                    return burst
                 case .processed(let n):
+                    burst.readSomething = true
                     input.append(contentsOf: UnsafeRawBufferPointer(rebasing: worker.readBuffer[0..<n]))
-                    if n < worker.readBuffer.count { break reading }
+                    if !afterEach() || n < worker.readBuffer.count { return burst }
                 }
             } catch {
                 close()
-                return
+                burst.failed = true
+                return burst
             }
         }
-        if sawEOF { peerHalfClosed = true }
+        return burst
+    }
+
+    private func readAvailable() {
+        let burst = readBurst(while: { input.count < maxInputBytes })
+        if burst.failed { return }
+        if burst.sawEOF { peerHalfClosed = true }
         processInput()
         if state == .waitingForRequest && peerHalfClosed {
             // The client is done sending and no complete request is left: nothing more to answer.
@@ -301,30 +319,15 @@ final class ClientConnection: EventHandler {
     /// Reads a streamed body from the socket while its pipe has room.
     private func readBody() {
         guard let pipe = requestBody else { return }
-        var sawEOF = false
-        var readSomething = false
-        reading: while !pipe.isFull {
-            do {
-                switch try Socket.read(fd, into: worker.readBuffer) {
-                case .wouldBlock:
-                    break reading
-                case .processed(0):
-                    sawEOF = true
-                    break reading
-                case .processed(let n):
-                    readSomething = true
-                    input.append(contentsOf: UnsafeRawBufferPointer(rebasing: worker.readBuffer[0..<n]))
-                    pumpRequestBody()
-                    if requestBody == nil || state != .handling { break reading }
-                    if n < worker.readBuffer.count { break reading }
-                }
-            } catch {
-                close()
-                return
-            }
-        }
+        let burst = readBurst(
+            while: { !pipe.isFull },
+            afterEach: {
+                pumpRequestBody()
+                return requestBody != nil && state == .handling
+            })
+        if burst.failed { return }
         guard state == .handling || state == .writing else { return }
-        if sawEOF {
+        if burst.sawEOF {
             peerHalfClosed = true
             if requestBody != nil {
                 // The client stopped sending before its body ended: the request cannot be completed.
@@ -332,7 +335,7 @@ final class ClientConnection: EventHandler {
                 return
             }
         }
-        if readSomething, requestBody != nil { armBodyTimer() }
+        if burst.readSomething, requestBody != nil { armBodyTimer() }
         if state == .handling { updateInterestAfterPipeChange() }
     }
 
