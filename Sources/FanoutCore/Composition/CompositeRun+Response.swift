@@ -29,7 +29,8 @@ extension CompositeRun {
             case .failed(let failure, _)?:
                 var status: Int?
                 if case .status(let code) = failure { status = code }
-                return AccessLogLine.Call(name: name, status: status, durationMs: state.elapsedMs, failure: failure.kind)
+                return AccessLogLine.Call(
+                    name: name, status: status, durationMs: state.elapsedMs, failure: failure.kind)
             case nil:
                 let failure = state.items?.outcomes.lazy.compactMap { outcome -> String? in
                     if case .failed(let failure, _)? = outcome { return failure.kind }

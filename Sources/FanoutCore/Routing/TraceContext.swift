@@ -22,7 +22,9 @@ public struct TraceContext: Sendable, Equatable {
     /// Most list members a `tracestate` may hold (spec §3.3.1).
     static let maxTraceStateMembers = 32
 
-    public init(traceIDHigh: UInt64, traceIDLow: UInt64, parentID: UInt64? = nil, sampled: Bool, traceState: String? = nil) {
+    public init(
+        traceIDHigh: UInt64, traceIDLow: UInt64, parentID: UInt64? = nil, sampled: Bool, traceState: String? = nil
+    ) {
         self.traceIDHigh = traceIDHigh
         self.traceIDLow = traceIDLow
         self.parentID = parentID

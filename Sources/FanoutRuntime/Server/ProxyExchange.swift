@@ -84,7 +84,8 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         var request = UpstreamRequest(
             method: context.request.head.method,
             url: upstream.origin.urlPrefix + pathAndQuery,
-            headers: runtime.upstreamHeaderLines[proxy.upstream] + context.passThroughHeaderLines(replacedBy: upstream.headers)
+            headers: runtime.upstreamHeaderLines[proxy.upstream]
+                + context.passThroughHeaderLines(replacedBy: upstream.headers)
                 + context.forwardingHeaderLines() + context.trace.headerLines(spanID: spanID),
             body: body == nil ? context.request.body : nil,
             slot: runtime.admissionSlots[proxy.upstream],

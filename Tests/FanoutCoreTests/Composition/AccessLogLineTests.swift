@@ -14,7 +14,9 @@ import Testing
             durationMs: 12.34,
             requestID: "abc123",
             traceID: "4bf92f3577b34da6a3ce929d0e0e4736",
-            calls: [AccessLogLine.Call(name: "a", status: 200, durationMs: 10.06, failure: nil, spanID: "00f067aa0ba902b7")]
+            calls: [
+                AccessLogLine.Call(name: "a", status: 200, durationMs: 10.06, failure: nil, spanID: "00f067aa0ba902b7")
+            ]
         )
         #expect(
             String(decoding: line.serialized(), as: UTF8.self)
