@@ -2,10 +2,38 @@
 ///
 /// The runtime fills in the values; this type only formats them:
 /// `{"time":"…","method":"GET","path":"/x","route":"GET /x","status":200,"duration_ms":12.3,
-/// "request_id":"…","calls":[{"name":"a","status":200,"duration_ms":10.1}]}`.
-/// `route` is `null` when no route matched. In `calls`, `status` is left out when no response arrived and
-/// `failure` (the ``CallFailure/kind``) appears only for failed calls.
+/// "request_id":"…","trace_id":"…","calls":[{"name":"a","status":200,"duration_ms":10.1,"span_id":"…"}]}`.
+/// `route` is `null` when no route matched; `trace_id` is `null` when the request was never dispatched (it
+/// was refused before its head was read). In `calls`, `status` is left out when no response arrived,
+/// `failure` (the ``CallFailure/kind``) appears only for failed calls, `span_id` only for a call that was
+/// sent, and `span_ids` only for a `for_each` call (one per item sent, in item order).
 public struct AccessLogLine: Sendable {
+    /// One upstream call as the access log shows it.
+    public struct Call: Sendable {
+        public var name: String
+        /// The upstream's status; nil when no response arrived.
+        public var status: Int?
+        public var durationMs: Double
+        /// The ``CallFailure/kind`` of a failed call.
+        public var failure: String?
+        /// The span id (16 hex digits) the call's `traceparent` carried; nil when it was never sent.
+        public var spanID: String?
+        /// For a `for_each` call: the span id of each item sent, in item order.
+        public var itemSpanIDs: [String]?
+
+        public init(
+            name: String, status: Int?, durationMs: Double, failure: String?, spanID: String? = nil,
+            itemSpanIDs: [String]? = nil
+        ) {
+            self.name = name
+            self.status = status
+            self.durationMs = durationMs
+            self.failure = failure
+            self.spanID = spanID
+            self.itemSpanIDs = itemSpanIDs
+        }
+    }
+
     /// ISO 8601 UTC timestamp, formatted by the caller.
     public var time: String
     public var method: String
@@ -17,8 +45,10 @@ public struct AccessLogLine: Sendable {
     public var status: Int
     public var durationMs: Double
     public var requestID: String
-    /// One entry per upstream call; `failure` is the failure kind.
-    public var calls: [(name: String, status: Int?, durationMs: Double, failure: String?)]
+    /// The W3C trace id (32 hex digits) of a dispatched request.
+    public var traceID: String?
+    /// One entry per upstream call.
+    public var calls: [Call]
 
     public init(
         time: String,
@@ -28,7 +58,8 @@ public struct AccessLogLine: Sendable {
         status: Int,
         durationMs: Double,
         requestID: String,
-        calls: [(name: String, status: Int?, durationMs: Double, failure: String?)] = []
+        traceID: String? = nil,
+        calls: [Call] = []
     ) {
         self.time = time
         self.method = method
@@ -37,12 +68,13 @@ public struct AccessLogLine: Sendable {
         self.status = status
         self.durationMs = durationMs
         self.requestID = requestID
+        self.traceID = traceID
         self.calls = calls
     }
 
     /// The entry as one line of JSON, terminated by `\n`.
     public func serialized() -> [UInt8] {
-        var writer = JSONWriter(capacity: 160 + self.path.utf8.count + self.calls.count * 64)
+        var writer = JSONWriter(capacity: 200 + self.path.utf8.count + self.calls.count * 96)
         writer.append(#"{"time":"#)
         writer.appendString(self.time)
         writer.append(#","method":"#)
@@ -61,6 +93,12 @@ public struct AccessLogLine: Sendable {
         writer.appendDouble(milliseconds: self.durationMs)
         writer.append(#","request_id":"#)
         writer.appendString(self.requestID)
+        writer.append(#","trace_id":"#)
+        if let traceID = self.traceID {
+            writer.appendString(traceID)
+        } else {
+            writer.append("null")
+        }
         writer.append(#","calls":["#)
         for (index, call) in self.calls.enumerated() {
             writer.append(index == 0 ? #"{"name":"# : #",{"name":"#)
@@ -74,6 +112,18 @@ public struct AccessLogLine: Sendable {
             if let failure = call.failure {
                 writer.append(#","failure":"#)
                 writer.appendString(failure)
+            }
+            if let spanID = call.spanID {
+                writer.append(#","span_id":"#)
+                writer.appendString(spanID)
+            }
+            if let itemSpanIDs = call.itemSpanIDs {
+                writer.append(#","span_ids":["#)
+                for (position, spanID) in itemSpanIDs.enumerated() {
+                    if position > 0 { writer.append(",") }
+                    writer.appendString(spanID)
+                }
+                writer.append("]")
             }
             writer.append("}")
         }

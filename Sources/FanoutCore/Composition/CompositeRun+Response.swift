@@ -19,23 +19,24 @@ extension CompositeRun {
     }
 
     /// One access-log entry per call: its status (for a call with one request), duration and first failure.
-    public var accessLogCalls: [(name: String, status: Int?, durationMs: Double, failure: String?)] {
+    public var accessLogCalls: [AccessLogLine.Call] {
         self.route.calls.indices.map { index in
             let state = self.states[index]
             let name = self.route.calls[index].name
             switch state.outcome {
             case .verbatim(_, let status)?, .tree(_, let status)?:
-                return (name, status, state.elapsedMs, nil)
+                return AccessLogLine.Call(name: name, status: status, durationMs: state.elapsedMs, failure: nil)
             case .failed(let failure, _)?:
                 var status: Int?
                 if case .status(let code) = failure { status = code }
-                return (name, status, state.elapsedMs, failure.kind)
+                return AccessLogLine.Call(
+                    name: name, status: status, durationMs: state.elapsedMs, failure: failure.kind)
             case nil:
                 let failure = state.items?.outcomes.lazy.compactMap { outcome -> String? in
                     if case .failed(let failure, _)? = outcome { return failure.kind }
                     return nil
                 }.first
-                return (name, nil, state.elapsedMs, failure)
+                return AccessLogLine.Call(name: name, status: nil, durationMs: state.elapsedMs, failure: failure)
             }
         }
     }

@@ -19,6 +19,8 @@ struct RequestLogContext {
     var route: String?
     var requestID: String
     var startedAt: UInt64
+    /// The W3C trace id, once the request is dispatched.
+    var traceID: String?
 }
 
 /// One client connection: reads and parses requests, hands each to its route's handler, writes the answer.
@@ -408,6 +410,11 @@ final class ClientConnection: EventHandler {
         logContext?.route = name
     }
 
+    /// Called by the dispatcher to name the request's trace in the access log.
+    func noteTrace(_ traceID: String) {
+        logContext?.traceID = traceID
+    }
+
     func attach(_ exchange: any Exchange) {
         self.exchange = exchange
     }
@@ -538,7 +545,7 @@ final class ClientConnection: EventHandler {
         let line = AccessLogLine(
             time: iso8601Now(), method: context.method, path: context.path, route: context.route, status: status,
             durationMs: Double(worker.loop.now &- context.startedAt) / 1_000_000, requestID: context.requestID,
-            calls: calls)
+            traceID: context.traceID, calls: calls)
         sink.write(line.serialized())
         logContext = nil
     }
@@ -721,4 +728,4 @@ final class ClientConnection: EventHandler {
 }
 
 /// One upstream call as the access log shows it.
-typealias AccessLogCall = (name: String, status: Int?, durationMs: Double, failure: String?)
+typealias AccessLogCall = AccessLogLine.Call

@@ -19,6 +19,10 @@ final class CompositeExchange: Exchange {
     private let startedAt: UInt64
     private let deadline: UInt64
     private let sharedHeaders: [String]
+    private let trace: TraceContext
+    /// Span id of each call that was sent (by call index), and of each `for_each` item sent, for the access log.
+    private var callSpans: [Int: UInt64] = [:]
+    private var itemSpans: [Int: [(item: Int, span: UInt64)]] = [:]
 
     private init(
         route: CompositeRoute, run: CompositeRun, context: ForwardingContext, runtime: RuntimeConfig,
@@ -31,6 +35,7 @@ final class CompositeExchange: Exchange {
         self.run = run
         startedAt = worker.loop.now
         deadline = startedAt &+ UInt64(route.deadlineMs) &* 1_000_000
+        trace = context.trace
         sharedHeaders =
             context.forwardingHeaderLines() + context.allowlistedHeaderLines(runtime.forwardHeaders)
     }
@@ -75,7 +80,15 @@ final class CompositeExchange: Exchange {
             guard !finished else { return }
             let call = route.calls[launch.call]
             let upstream = runtime.config.upstreams[call.upstream]
-            var headers = runtime.upstreamHeaderLines[call.upstream] + HeaderLine.lines(launch.headers) + sharedHeaders
+            let spanID = TraceContext.newSpanID()
+            var headers =
+                runtime.upstreamHeaderLines[call.upstream] + HeaderLine.lines(launch.headers) + sharedHeaders
+                + trace.headerLines(spanID: spanID)
+            if let item = launch.item {
+                itemSpans[launch.call, default: []].append((item, spanID))
+            } else {
+                callSpans[launch.call] = spanID
+            }
             if let contentType = launch.contentType, HeaderLine.isSafeValue(contentType) {
                 headers.append("Content-Type: \(contentType)")
             }
@@ -148,7 +161,19 @@ final class CompositeExchange: Exchange {
         ]
         if let errors = stitched.errorsHeader { headers.append(("X-Fanout-Errors", errors)) }
         connection?.respond(
-            HTTPResponse(status: stitched.status, headers: headers, body: stitched.body), calls: run.accessLogCalls)
+            HTTPResponse(status: stitched.status, headers: headers, body: stitched.body), calls: accessLogCalls())
+    }
+
+    /// The run's access-log entries with the span ids its calls carried.
+    private func accessLogCalls() -> [AccessLogCall] {
+        var calls = run.accessLogCalls
+        for index in calls.indices {
+            calls[index].spanID = callSpans[index].map(TraceContext.spanIDHex)
+            if let items = itemSpans[index] {
+                calls[index].itemSpanIDs = items.sorted { $0.item < $1.item }.map { TraceContext.spanIDHex($0.span) }
+            }
+        }
+        return calls
     }
 
     func cancel() {

@@ -1,10 +1,12 @@
 import FanoutCore
 
-/// What upstream requests inherit from the client request: forwarded headers and identity.
+/// What upstream requests inherit from the client request: forwarded headers, identity and trace.
 struct ForwardingContext {
     var request: HTTPRequest
     var peer: String
     var requestID: String
+    /// The request's trace; each upstream call adds ``TraceContext/headerLines(spanID:)`` of its own.
+    var trace: TraceContext
 
     /// `X-Forwarded-For` (the client's chain plus the peer), `-Proto`, `-Host`, and the request id.
     func forwardingHeaderLines() -> [String] {

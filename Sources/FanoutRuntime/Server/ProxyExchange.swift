@@ -32,6 +32,8 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     /// timer last looked. Such an interval is not the upstream's silence, even when the wait ended just before
     /// the timer fired and the upstream has not had time to send again.
     private var waitedForClient = false
+    /// The span id the upstream request's `traceparent` carries (16 hex digits), for the access log.
+    private let spanID: String
 
     /// Response headers that describe the upstream hop or its framing, not the content; never passed back.
     static let droppedResponseHeaders: Set<String> = [
@@ -39,8 +41,11 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         "content-length", "date", "x-request-id",
     ]
 
-    private init(connection: ClientConnection, worker: Worker, body: BodyPipe?, timeoutMs: Int, isHead: Bool) {
+    private init(
+        connection: ClientConnection, worker: Worker, body: BodyPipe?, timeoutMs: Int, isHead: Bool, spanID: String
+    ) {
         self.isHead = isHead
+        self.spanID = spanID
         self.worker = worker
         self.connection = connection
         self.body = body
@@ -72,14 +77,16 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             pathAndQuery = target.query.map { "\(target.path)?\($0)" } ?? String(target.path)
         }
         let timeoutMs = proxy.timeoutMs ?? upstream.timeoutMs
+        let spanID = TraceContext.newSpanID()
         let exchange = ProxyExchange(
             connection: connection, worker: worker, body: body, timeoutMs: timeoutMs,
-            isHead: context.request.head.method == "HEAD")
+            isHead: context.request.head.method == "HEAD", spanID: TraceContext.spanIDHex(spanID))
         var request = UpstreamRequest(
             method: context.request.head.method,
             url: upstream.origin.urlPrefix + pathAndQuery,
-            headers: runtime.upstreamHeaderLines[proxy.upstream] + context.passThroughHeaderLines(replacedBy: upstream.headers)
-                + context.forwardingHeaderLines(),
+            headers: runtime.upstreamHeaderLines[proxy.upstream]
+                + context.passThroughHeaderLines(replacedBy: upstream.headers)
+                + context.forwardingHeaderLines() + context.trace.headerLines(spanID: spanID),
             body: body == nil ? context.request.body : nil,
             slot: runtime.admissionSlots[proxy.upstream],
             connectTimeoutMs: upstream.connectTimeoutMs,
@@ -178,7 +185,10 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         body?.onAvailable = nil
         switch result.outcome {
         case .success(let answer):
-            let calls: [AccessLogCall] = [(name: "proxy", status: answer.status, durationMs: result.elapsedMs, failure: nil)]
+            let calls = [
+                AccessLogCall(
+                    name: "proxy", status: answer.status, durationMs: result.elapsedMs, failure: nil, spanID: spanID)
+            ]
             if headSent {
                 connection?.endStreamedResponse(calls: calls)
                 return
@@ -196,7 +206,10 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
                 HTTPResponse(status: answer.status, headers: headers.map { (name: $0.0, value: $0.1) }, body: answer.body),
                 calls: calls)
         case .failure(let failure):
-            let calls: [AccessLogCall] = [(name: "proxy", status: nil, durationMs: result.elapsedMs, failure: failure.kind)]
+            let calls = [
+                AccessLogCall(
+                    name: "proxy", status: nil, durationMs: result.elapsedMs, failure: failure.kind, spanID: spanID)
+            ]
             // Failing partners: a failure in the same read as the head leaves the head unsent; answer 502/504 then.
             if headSent, connection?.retractUnsentStreamedHead() != true {
                 connection?.abortStreamedResponse(calls: calls)

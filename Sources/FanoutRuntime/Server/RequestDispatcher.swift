@@ -23,6 +23,8 @@ enum RequestDispatcher {
     ) {
         let head = request.head
         let runtime = worker.runtime
+        let trace = TraceContext.forRequest(head.headers)
+        connection.noteTrace(trace.traceIDHex)
         // A method no route uses and no standard names: 501 (RFC 9110 §9.1), before routing.
         guard runtime.knownMethods.contains(head.method) else {
             connection.respond(.error(status: 501, message: "method \(head.method) is not implemented"))
@@ -63,14 +65,16 @@ enum RequestDispatcher {
                     connection.respond(.error(status: 400, message: error.message))
                     return
                 }
-                let context = ForwardingContext(request: request, peer: connection.peer, requestID: requestID)
+                let context = ForwardingContext(
+                    request: request, peer: connection.peer, requestID: requestID, trace: trace)
                 let input = CompositeInput(
                     routeParameters: parameters, query: query, headers: head.headers, body: request.body,
                     contentType: head.headers[first: "content-type"])
                 CompositeExchange.start(
                     composite, input: input, context: context, runtime: runtime, on: connection, worker: worker)
             case .proxy(let proxy):
-                let context = ForwardingContext(request: request, peer: connection.peer, requestID: requestID)
+                let context = ForwardingContext(
+                    request: request, peer: connection.peer, requestID: requestID, trace: trace)
                 ProxyExchange.start(
                     proxy, target: target, parameters: parameters, context: context, runtime: runtime, body: body,
                     on: connection,

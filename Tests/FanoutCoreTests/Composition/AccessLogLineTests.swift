@@ -13,13 +13,16 @@ import Testing
             status: 200,
             durationMs: 12.34,
             requestID: "abc123",
-            calls: [(name: "a", status: 200, durationMs: 10.06, failure: nil)]
+            traceID: "4bf92f3577b34da6a3ce929d0e0e4736",
+            calls: [
+                AccessLogLine.Call(name: "a", status: 200, durationMs: 10.06, failure: nil, spanID: "00f067aa0ba902b7")
+            ]
         )
         #expect(
             String(decoding: line.serialized(), as: UTF8.self)
                 == #"{"time":"2025-01-02T03:04:05.678Z","method":"GET","path":"/x","route":"GET /x","status":200"#
-                + #","duration_ms":12.3,"request_id":"abc123","calls":[{"name":"a","status":200"#
-                + #","duration_ms":10.1}]}"#
+                + #","duration_ms":12.3,"request_id":"abc123","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","calls":"#
+                + #"[{"name":"a","status":200,"duration_ms":10.1,"span_id":"00f067aa0ba902b7"}]}"#
                 + "\n"
         )
     }
@@ -34,8 +37,8 @@ import Testing
             durationMs: 1,
             requestID: "r",
             calls: [
-                (name: "a", status: nil, durationMs: 400, failure: "timeout"),
-                (name: "b", status: 503, durationMs: 2, failure: "status"),
+                AccessLogLine.Call(name: "a", status: nil, durationMs: 400, failure: "timeout"),
+                AccessLogLine.Call(name: "b", status: 503, durationMs: 2, failure: "status"),
             ]
         )
         let bytes = line.serialized()
@@ -49,6 +52,30 @@ import Testing
         #expect(calls[0]["failure"] as? String == "timeout")
         #expect(calls[1]["status"] as? Int == 503)
         #expect(calls[1]["failure"] as? String == "status")
+        #expect(object["trace_id"] is NSNull)
+        #expect(calls[0]["span_id"] == nil)
+        #expect(calls[0]["span_ids"] == nil)
+    }
+
+    @Test func writesItemSpansOfAForEachCall() throws {
+        let line = AccessLogLine(
+            time: "t", method: "GET", path: "/", route: "GET /", status: 200, durationMs: 1, requestID: "r",
+            traceID: "0af7651916cd43dd8448eb211c80319c",
+            calls: [
+                AccessLogLine.Call(name: "one", status: 200, durationMs: 1, failure: nil, spanID: "b7ad6b7169203331"),
+                AccessLogLine.Call(
+                    name: "each", status: nil, durationMs: 2, failure: nil,
+                    itemSpanIDs: ["00f067aa0ba902b7", "53995c3f42cd8ad8"]),
+                AccessLogLine.Call(name: "none", status: nil, durationMs: 0, failure: nil, itemSpanIDs: []),
+            ]
+        )
+        let object = try JSONOracle.object(Array(line.serialized().dropLast()))
+        #expect(object["trace_id"] as? String == "0af7651916cd43dd8448eb211c80319c")
+        let calls = try #require(object["calls"] as? [[String: Any]])
+        #expect(calls[0]["span_id"] as? String == "b7ad6b7169203331")
+        #expect(calls[1]["span_ids"] as? [String] == ["00f067aa0ba902b7", "53995c3f42cd8ad8"])
+        #expect(calls[1]["span_id"] == nil)
+        #expect(calls[2]["span_ids"] as? [String] == [])
     }
 
     @Test func writesEmptyCallsForNonCompositeRoutes() {

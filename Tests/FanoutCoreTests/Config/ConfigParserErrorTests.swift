@@ -371,6 +371,16 @@ import Testing
             message: "…cannot be forwarded"
         ),
         Case(
+            name: "forward_headers refuses the trace headers, which carry a span per call",
+            marked: "forward_headers Accept-Language 1️⃣Traceparent tracestate",
+            message: "header 'Traceparent' cannot be forwarded: fanout sets it itself or it is hop-by-hop"
+        ),
+        Case(
+            name: "forward_headers refuses tracestate",
+            marked: "forward_headers 1️⃣tracestate",
+            message: "…cannot be forwarded"
+        ),
+        Case(
             name: "proxy URL followed by a path",
             marked: "route * /x/{rest...} { proxy http://h:1 1️⃣/v2/{rest...} }",
             message: "…expected 'proxy URL' alone, or an upstream block and 'proxy NAME /path'"
