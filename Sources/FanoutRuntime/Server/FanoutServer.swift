@@ -164,7 +164,10 @@ public final class FanoutServer: @unchecked Sendable {
         for worker in workers {
             worker.loop.execute { worker.beginDrain(graceMs: grace) }
         }
-        for thread in threads { thread.join() }
+        // Worker 0 last: with an admin listener it keeps answering /readyz 503 until the others are done.
+        for thread in threads.dropFirst() { thread.join() }
+        if let first = workers.first { first.loop.execute { first.peersStopped() } }
+        threads.first?.join()
         threads.removeAll()
         workers.removeAll()
     }

@@ -26,6 +26,10 @@ final class Worker: @unchecked Sendable {
     var scrapedWorkers: [Worker] = []
     private(set) var draining = false
     private var drainTimer: TimerID?
+    /// Worker 0 with an admin listener: its loop outlives the other workers' drains (``peersStopped()``),
+    /// so `/readyz` answers 503, not a refused connection, until the whole server has drained.
+    private var waitsForPeers: Bool
+    private var drainFinished = false
     /// Read scratch space shared by this worker's connections (one read at a time on one thread).
     let readBuffer: UnsafeMutableRawBufferPointer
     private var dateCache: (second: Int, value: String) = (-1, "")
@@ -40,6 +44,7 @@ final class Worker: @unchecked Sendable {
         self.index = index
         self.runtime = runtime
         self.accessLog = accessLog
+        waitsForPeers = adminFD != nil
         loop = try EventLoop()
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         var random = SystemRandomNumberGenerator()
@@ -149,7 +154,15 @@ final class Worker: @unchecked Sendable {
     private func finishDrain() {
         if let timer = drainTimer { loop.cancel(timer) }
         drainTimer = nil
-        loop.requestStop()
+        drainFinished = true
+        if !waitsForPeers { loop.requestStop() }
+    }
+
+    /// Every other worker's loop has stopped (the server joined their threads): a drained worker 0 stops
+    /// too. Call on the loop thread.
+    func peersStopped() {
+        waitsForPeers = false
+        if drainFinished { loop.requestStop() }
     }
 
     // MARK: - Per-request helpers
