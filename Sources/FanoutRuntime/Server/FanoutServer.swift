@@ -13,8 +13,7 @@ public struct ReloadSummary: Sendable, Equatable {
     /// Routes now served.
     public var routeCount: Int
     /// Settings the new file changes that only a restart applies (`listen`, `admin_listen`, `workers`,
-    /// `access_log`); the
-    /// running values were kept.
+    /// `access_log`); the running values were kept.
     public var needRestart: [String]
 }
 
@@ -110,8 +109,8 @@ public final class FanoutServer: @unchecked Sendable {
     }
 
     /// Installs `newConfig` on every worker and returns once each has: requests dispatched from then on use
-    /// it, requests in flight finish with the configuration they started with. `listen`, `workers` and
-    /// `access_log` need a restart: their running values are kept, and the summary names the ones
+    /// it, requests in flight finish with the configuration they started with. `listen`, `admin_listen`,
+    /// `workers` and `access_log` need a restart: their running values are kept, and the summary names the ones
     /// `newConfig` changes. Safe from any thread (not from a worker's loop thread, which would wait on
     /// itself).
     @discardableResult

@@ -117,6 +117,18 @@ import Testing
         #expect(samples[#"fanout_requests_total{route="GET /hello",status="200"}"#] == nil)
     }
 
+    @Test func countersSurviveAReloadAndAdminListenNeedsARestart() throws {
+        let config = "admin_listen 127.0.0.1:0\nroute GET /hello {\n    respond 200 `{}`\n}\n"
+        let server = try TestServer(config)
+        let adminPort = server.adminPort
+        #expect(try server.get("/hello").status == 200)
+        let summary = try server.reload(config.replacingOccurrences(of: ":0", with: ":1"))
+        #expect(summary.needRestart == ["admin_listen"])
+        #expect(server.adminPort == adminPort)
+        #expect(try server.get("/hello").status == 200)
+        #expect(try Self.scrape(server)[#"fanout_requests_total{route="GET /hello",status="200"}"#] == 2)
+    }
+
     @Test func noAdminListenerUnlessConfigured() throws {
         let server = try TestServer("route GET /hello {\n    respond 200 `{}`\n}\n")
         #expect(server.server.adminPort == nil)
