@@ -10,36 +10,40 @@ public enum MetricsExposition {
         var out = ""
         out.reserveCapacity(1024 + metrics.requests.count * 64 + metrics.callDurations.count * 1024)
 
-        header(&out, "fanout_requests_total", "counter", "Requests answered, by route (empty: no route matched) and status.")
+        var name = "fanout_requests_total"
+        header(&out, name, "counter", "Requests answered, by route (empty: no route matched) and status.")
         for key in metrics.requests.keys.sorted(by: { ($0.route, $0.status) < ($1.route, $1.status) }) {
-            sample(&out, "fanout_requests_total", [("route", key.route), ("status", String(key.status))], metrics.requests[key]!)
+            sample(&out, name, [("route", key.route), ("status", String(key.status))], metrics.requests[key]!)
         }
 
-        header(&out, "fanout_request_duration_seconds", "histogram", "Time from request head to response, by route.")
+        name = "fanout_request_duration_seconds"
+        header(&out, name, "histogram", "Time from request head to response, by route.")
         for route in metrics.requestDurations.keys.sorted() {
-            histogram(&out, "fanout_request_duration_seconds", [("route", route)], metrics.requestDurations[route]!)
+            histogram(&out, name, [("route", route)], metrics.requestDurations[route]!)
         }
 
-        header(&out, "fanout_call_duration_seconds", "histogram", "Upstream call duration (queue time included), by route and call.")
+        name = "fanout_call_duration_seconds"
+        header(&out, name, "histogram", "Upstream call duration (queue time included), by route and call.")
         for key in metrics.callDurations.keys.sorted(by: { ($0.route, $0.call) < ($1.route, $1.call) }) {
-            histogram(&out, "fanout_call_duration_seconds", [("route", key.route), ("call", key.call)], metrics.callDurations[key]!)
+            histogram(&out, name, [("route", key.route), ("call", key.call)], metrics.callDurations[key]!)
         }
 
-        header(&out, "fanout_upstream_failures_total", "counter", "Failed upstream calls, by upstream and failure kind.")
+        name = "fanout_upstream_failures_total"
+        header(&out, name, "counter", "Failed upstream calls, by upstream and failure kind.")
         for key in metrics.upstreamFailures.keys.sorted(by: { ($0.upstream, $0.kind) < ($1.upstream, $1.kind) }) {
-            sample(
-                &out, "fanout_upstream_failures_total", [("upstream", key.upstream), ("kind", key.kind)],
-                metrics.upstreamFailures[key]!)
+            sample(&out, name, [("upstream", key.upstream), ("kind", key.kind)], metrics.upstreamFailures[key]!)
         }
 
         let upstreams = metrics.upstreamConnections.keys.sorted()
-        header(&out, "fanout_upstream_connections_opened_total", "counter", "Connections opened to an upstream.")
+        name = "fanout_upstream_connections_opened_total"
+        header(&out, name, "counter", "Connections opened to an upstream.")
         for upstream in upstreams {
-            sample(&out, "fanout_upstream_connections_opened_total", [("upstream", upstream)], metrics.upstreamConnections[upstream]!.opened)
+            sample(&out, name, [("upstream", upstream)], metrics.upstreamConnections[upstream]!.opened)
         }
-        header(&out, "fanout_upstream_connections_reused_total", "counter", "Upstream transfers that reused an open connection.")
+        name = "fanout_upstream_connections_reused_total"
+        header(&out, name, "counter", "Upstream transfers that reused an open connection.")
         for upstream in upstreams {
-            sample(&out, "fanout_upstream_connections_reused_total", [("upstream", upstream)], metrics.upstreamConnections[upstream]!.reused)
+            sample(&out, name, [("upstream", upstream)], metrics.upstreamConnections[upstream]!.reused)
         }
 
         header(&out, "fanout_requests_in_flight", "gauge", "Requests received and not answered yet.")
@@ -59,7 +63,9 @@ public enum MetricsExposition {
         out += " \(value)\n"
     }
 
-    private static func histogram(_ out: inout String, _ name: String, _ labels: [(String, String)], _ histogram: LatencyHistogram) {
+    private static func histogram(
+        _ out: inout String, _ name: String, _ labels: [(String, String)], _ histogram: LatencyHistogram
+    ) {
         var cumulative: UInt64 = 0
         for (index, count) in histogram.counts.enumerated() {
             cumulative &+= count

@@ -9,12 +9,13 @@ enum AdminEndpoint {
         let head = request.head
         let path = head.target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         guard path == "/metrics" || path == "/healthz" || path == "/readyz" else {
-            connection.respond(.error(status: 404, message: "the admin listener serves /metrics, /healthz and /readyz"))
+            connection.respond(
+                .error(status: 404, message: "the admin listener serves /metrics, /healthz and /readyz"))
             return
         }
         guard head.method == "GET" || head.method == "HEAD" else {
-            connection.respond(
-                .error(status: 405, message: "\(head.method) is not allowed here", extraHeaders: [("Allow", "GET, HEAD")]))
+            let allow = [(name: "Allow", value: "GET, HEAD")]
+            connection.respond(.error(status: 405, message: "\(head.method) is not allowed here", extraHeaders: allow))
             return
         }
         switch path {

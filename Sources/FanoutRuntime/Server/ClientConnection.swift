@@ -555,7 +555,8 @@ final class ClientConnection: EventHandler {
         for (index, call) in calls.enumerated() {
             let upstream = index < context.callUpstreams.count ? context.callUpstreams[index] : ""
             worker.metrics.recordCall(
-                route: route, call: call.name, upstream: upstream, seconds: call.durationMs / 1_000, failure: call.failure)
+                route: route, call: call.name, upstream: upstream, seconds: call.durationMs / 1_000,
+                failure: call.failure)
         }
         guard let sink = worker.accessLog else { return }
         let line = AccessLogLine(

@@ -78,7 +78,8 @@ public final class FanoutServer: @unchecked Sendable {
             if let address = config.adminListen {
                 // One socket, served by worker 0 alone; no SO_REUSEPORT, so a second process cannot share it.
                 guard let socketAddress = SocketAddress(host: address.host, port: address.port) else {
-                    throw ServerStartError(description: "admin_listen \(address.host):\(address.port): not an IP address")
+                    throw ServerStartError(
+                        description: "admin_listen \(address.host):\(address.port): not an IP address")
                 }
                 do {
                     let fd = try Socket.makeListener(address: socketAddress, reusePort: false, backlog: 64)
