@@ -17,8 +17,8 @@ let usage = """
       fanout --version           print the version
 
     Signals: SIGTERM or SIGINT stop accepting, let in-flight requests finish (shutdown_timeout), exit 0.
-             SIGHUP re-reads FILE: a valid file replaces the configuration (listen, workers and access_log
-             need a restart); an invalid one is refused and the running configuration keeps serving.
+             SIGHUP re-reads FILE: a valid file replaces the configuration (listen, admin_listen, workers
+             and access_log need a restart); an invalid one is refused and the running configuration keeps serving.
     Logs: one JSON access-log line per request on stdout; errors on stderr.
     """
 
@@ -105,6 +105,9 @@ func run() -> Int32 {
         }
         let addresses = zip(config.listen, server.ports).map { "\($0.host):\($1)" }.joined(separator: ", ")
         ErrorLog.write("serving \(path) on \(addresses) with \(server.workerCount) worker(s)")
+        if let admin = config.adminListen, let port = server.adminPort {
+            ErrorLog.write("admin (/metrics, /healthz, /readyz) on \(admin.host):\(port)")
+        }
         // Signals are blocked in every thread and taken here, on the main thread: a reload's file read and
         // parse never run on a worker loop.
         while true {

@@ -23,7 +23,7 @@ struct ConfigFileParser {
     var routes: [PendingRoute] = []
 
     static let topLevelDirectives = [
-        "listen", "workers", "access_log", "forward_headers", "max_request_line", "max_header_bytes",
+        "listen", "admin_listen", "workers", "access_log", "forward_headers", "max_request_line", "max_header_bytes",
         "max_headers", "max_body", "keepalive_requests", "max_client_connections", "max_response_body",
         "client_timeout", "keepalive_timeout", "send_timeout", "shutdown_timeout", "upstream", "route",
     ]
@@ -84,6 +84,17 @@ struct ConfigFileParser {
             self.config.workers =
                 token.text == "auto"
                 ? .auto : .fixed(try self.value(ConfigValue.count(token.text, in: 1...1024), at: token))
+        case "admin_listen":
+            let expected = "'off', a port (on 127.0.0.1) or an address like 127.0.0.1:9901"
+            let token = try self.cursor.requireArgument(of: directive, expected: expected)
+            if token.text == "off" {
+                self.config.adminListen = nil
+            } else if !token.text.isEmpty, token.text.allSatisfy({ $0.isASCII && $0.isNumber }) {
+                let port = try self.value(ConfigValue.count(token.text, in: 0...65_535), at: token)
+                self.config.adminListen = ListenAddress(host: "127.0.0.1", port: UInt16(port))
+            } else {
+                self.config.adminListen = try self.value(ConfigValue.listenAddress(token.text), at: token)
+            }
         case "access_log":
             let token = try self.cursor.requireArgument(of: directive, expected: "'stdout' or 'off'")
             switch token.text {

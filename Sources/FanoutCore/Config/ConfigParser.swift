@@ -18,6 +18,8 @@
 /// ```
 /// listen ADDRESS            repeatable; 127.0.0.1:8080, [::1]:8080, *:8080 or :8080 (all IPv4);
 ///                           port 0 = any free port. Default 127.0.0.1:8080
+/// admin_listen off | PORT | ADDRESS
+///                           /metrics, /healthz, /readyz; a bare PORT is 127.0.0.1:PORT. Default off
 /// workers auto | N          1...1024. Default auto
 /// access_log stdout | off   Default stdout
 /// forward_headers NAME…     client headers sent on composite calls (lowercased).

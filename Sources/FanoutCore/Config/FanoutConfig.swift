@@ -3,6 +3,9 @@
 public struct FanoutConfig: Sendable {
     /// Addresses to listen on (`listen`). Default: `127.0.0.1:8080`.
     public var listen: [ListenAddress]
+    /// The admin listener serving `/metrics`, `/healthz` and `/readyz` (`admin_listen`). Default: nil (off).
+    /// A bare port means `127.0.0.1:port`.
+    public var adminListen: ListenAddress?
     /// Worker threads (`workers`). Default: `.auto`.
     public var workers: WorkerCount
     /// Client-side limits enforced while parsing.
@@ -28,9 +31,11 @@ public struct FanoutConfig: Sendable {
         accessLog: AccessLogTarget = .stdout,
         forwardHeaders: [String] = ["accept-language", "user-agent"],
         upstreams: [UpstreamConfig] = [],
-        routes: [RouteConfig] = []
+        routes: [RouteConfig] = [],
+        adminListen: ListenAddress? = nil
     ) {
         self.listen = listen
+        self.adminListen = adminListen
         self.workers = workers
         self.limits = limits
         self.timeouts = timeouts

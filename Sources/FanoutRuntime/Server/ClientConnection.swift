@@ -17,6 +17,8 @@ struct RequestLogContext {
     var method: String
     var path: String
     var route: String?
+    /// The upstream name of each call the route makes, in the order its exchange reports them.
+    var callUpstreams: [String] = []
     var requestID: String
     var startedAt: UInt64
     /// The W3C trace id, once the request is dispatched.
@@ -54,6 +56,9 @@ final class ClientConnection: EventHandler {
 
     let fd: Int32
     let peer: String
+    /// A connection to the admin listener: its requests go to ``AdminEndpoint``, not to the routes, and are
+    /// neither logged nor counted in the metrics.
+    let isAdmin: Bool
     private unowned let worker: Worker
     private var state = State.waitingForRequest
     private var input: [UInt8] = []
@@ -90,9 +95,10 @@ final class ClientConnection: EventHandler {
         return limits.maxRequestLineBytes + limits.maxHeaderBytes + limits.maxBodyBytes + 64 * 1024
     }
 
-    init(fd: Int32, peer: String, worker: Worker) {
+    init(fd: Int32, peer: String, worker: Worker, isAdmin: Bool = false) {
         self.fd = fd
         self.peer = peer
+        self.isAdmin = isAdmin
         self.worker = worker
         // One set of limits per connection: the parser's and the input backstop's stay consistent across reloads.
         parserLimits = worker.runtime.parserLimits
@@ -268,7 +274,7 @@ final class ClientConnection: EventHandler {
     /// A request with a body: plain proxy routes stream it (with the route's own limit); every other route
     /// gets it collected whole, under the top-level `max_body`.
     private func beginBody(of head: HTTPRequestHead) {
-        let streamLimit = RequestDispatcher.streamedBodyLimit(for: head, runtime: worker.runtime)
+        let streamLimit = isAdmin ? nil : RequestDispatcher.streamedBodyLimit(for: head, runtime: worker.runtime)
         let declaredLength = parser.pendingBodyLength
         do throws(HTTPParserError) {
             try parser.beginBody(limit: streamLimit ?? parserLimits.maxBodyBytes, streamed: streamLimit != nil)
@@ -402,18 +408,26 @@ final class ClientConnection: EventHandler {
         logContext = RequestLogContext(
             method: request.head.method, path: request.head.target, route: nil, requestID: requestID,
             startedAt: worker.loop.now)
+        if isAdmin {
+            AdminEndpoint.handle(request, on: self, worker: worker)
+            return
+        }
         RequestDispatcher.dispatch(request, body: body, on: self, worker: worker, requestID: requestID)
     }
 
-    /// Called by handlers to name the matched route in the access log.
-    func noteRoute(_ name: String) {
+    /// Called by handlers to name the matched route in the access log and the metrics.
+    func noteRoute(_ name: String, callUpstreams: [String]) {
         logContext?.route = name
+        logContext?.callUpstreams = callUpstreams
     }
 
     /// Called by the dispatcher to name the request's trace in the access log.
     func noteTrace(_ traceID: String) {
         logContext?.traceID = traceID
     }
+
+    /// A request was received and is not answered yet (`fanout_requests_in_flight`).
+    var hasRequestInFlight: Bool { logContext != nil }
 
     func attach(_ exchange: any Exchange) {
         self.exchange = exchange
@@ -539,15 +553,26 @@ final class ClientConnection: EventHandler {
         close()
     }
 
+    /// Writes the access-log line of the request just answered and counts it in the worker's metrics.
     private func log(status: Int, calls: [AccessLogCall]) {
-        guard let sink = worker.accessLog, let context = logContext else { return }
+        guard let context = logContext else { return }
+        logContext = nil
+        if isAdmin { return }
         worker.loop.refreshNow()
+        let durationMs = Double(worker.loop.now &- context.startedAt) / 1_000_000
+        let route = context.route ?? ""
+        worker.metrics.recordRequest(route: route, status: status, seconds: durationMs / 1_000)
+        for (index, call) in calls.enumerated() {
+            let upstream = index < context.callUpstreams.count ? context.callUpstreams[index] : ""
+            worker.metrics.recordCall(
+                route: route, call: call.name, upstream: upstream, seconds: call.durationMs / 1_000,
+                failure: call.failure)
+        }
+        guard let sink = worker.accessLog else { return }
         let line = AccessLogLine(
             time: iso8601Now(), method: context.method, path: context.path, route: context.route, status: status,
-            durationMs: Double(worker.loop.now &- context.startedAt) / 1_000_000, requestID: context.requestID,
-            traceID: context.traceID, calls: calls)
+            durationMs: durationMs, requestID: context.requestID, traceID: context.traceID, calls: calls)
         sink.write(line.serialized())
-        logContext = nil
     }
 
     private func sendInterim(_ bytes: [UInt8]) {

@@ -93,6 +93,7 @@ final class CompositeExchange: Exchange {
                 headers.append("Content-Type: \(contentType)")
             }
             let request = UpstreamRequest(
+                upstreamName: upstream.name,
                 method: launch.method,
                 url: upstream.origin.urlPrefix + launch.pathAndQuery,
                 headers: headers,

@@ -12,8 +12,8 @@ public struct ServerStartError: Error, CustomStringConvertible {
 public struct ReloadSummary: Sendable, Equatable {
     /// Routes now served.
     public var routeCount: Int
-    /// Settings the new file changes that only a restart applies (`listen`, `workers`, `access_log`); the
-    /// running values were kept.
+    /// Settings the new file changes that only a restart applies (`listen`, `admin_listen`, `workers`,
+    /// `access_log`); the running values were kept.
     public var needRestart: [String]
 }
 
@@ -28,6 +28,8 @@ public final class FanoutServer: @unchecked Sendable {
     public var config: FanoutConfig { current.withLock { $0.config } }
     /// The port actually bound for each `listen` address (useful with port 0).
     public private(set) var ports: [UInt16] = []
+    /// The port actually bound for `admin_listen`, nil when it is off.
+    public private(set) var adminPort: UInt16?
     public let workerCount: Int
     private var workers: [Worker] = []
     private var threads: [OSThread] = []
@@ -52,6 +54,7 @@ public final class FanoutServer: @unchecked Sendable {
         guard FanoutServer.curlReady else { throw ServerStartError(description: "curl_global_init failed") }
         let config = self.config
         var perWorkerFDs = Array(repeating: [Int32](), count: workerCount)
+        var adminFD: Int32?
         do {
             for address in config.listen {
                 guard var socketAddress = SocketAddress(host: address.host, port: address.port) else {
@@ -72,12 +75,33 @@ public final class FanoutServer: @unchecked Sendable {
                 }
                 ports.append(socketAddress.port)
             }
+            if let address = config.adminListen {
+                // One socket, served by worker 0 alone; no SO_REUSEPORT, so a second process cannot share it.
+                guard let socketAddress = SocketAddress(host: address.host, port: address.port) else {
+                    throw ServerStartError(
+                        description: "admin_listen \(address.host):\(address.port): not an IP address")
+                }
+                do {
+                    let fd = try Socket.makeListener(address: socketAddress, reusePort: false, backlog: 64)
+                    adminFD = fd
+                    adminPort = try Socket.localAddress(fd)?.port ?? address.port
+                } catch {
+                    throw ServerStartError(description: "admin_listen \(socketAddress): \(error)")
+                }
+            }
             let runtime = current.withLock { RuntimeConfig(config: config, workerCount: workerCount, slots: &$0.slots) }
             for index in 0..<workerCount {
-                workers.append(try Worker(index: index, runtime: runtime, listenerFDs: perWorkerFDs[index], accessLog: accessLog))
+                workers.append(
+                    try Worker(
+                        index: index, runtime: runtime, listenerFDs: perWorkerFDs[index],
+                        adminFD: index == 0 ? adminFD : nil, accessLog: accessLog))
             }
+            workers[0].scrapedWorkers = workers
         } catch {
-            if workers.isEmpty { for fds in perWorkerFDs { fds.forEach(closeDescriptor) } }
+            if workers.isEmpty {
+                for fds in perWorkerFDs { fds.forEach(closeDescriptor) }
+                if let adminFD { closeDescriptor(adminFD) }
+            }
             throw error
         }
         for worker in workers {
@@ -86,8 +110,8 @@ public final class FanoutServer: @unchecked Sendable {
     }
 
     /// Installs `newConfig` on every worker and returns once each has: requests dispatched from then on use
-    /// it, requests in flight finish with the configuration they started with. `listen`, `workers` and
-    /// `access_log` need a restart: their running values are kept, and the summary names the ones
+    /// it, requests in flight finish with the configuration they started with. `listen`, `admin_listen`,
+    /// `workers` and `access_log` need a restart: their running values are kept, and the summary names the ones
     /// `newConfig` changes. Safe from any thread (not from a worker's loop thread, which would wait on
     /// itself).
     @discardableResult
@@ -103,6 +127,10 @@ public final class FanoutServer: @unchecked Sendable {
                 if installed.workers != state.config.workers {
                     needRestart.append("workers")
                     installed.workers = state.config.workers
+                }
+                if installed.adminListen != state.config.adminListen {
+                    needRestart.append("admin_listen")
+                    installed.adminListen = state.config.adminListen
                 }
                 if installed.accessLog != state.config.accessLog {
                     needRestart.append("access_log")
@@ -136,7 +164,10 @@ public final class FanoutServer: @unchecked Sendable {
         for worker in workers {
             worker.loop.execute { worker.beginDrain(graceMs: grace) }
         }
-        for thread in threads { thread.join() }
+        // Worker 0 last: with an admin listener it keeps answering /readyz 503 until the others are done.
+        for thread in threads.dropFirst() { thread.join() }
+        if let first = workers.first { first.loop.execute { first.peersStopped() } }
+        threads.first?.join()
         threads.removeAll()
         workers.removeAll()
     }

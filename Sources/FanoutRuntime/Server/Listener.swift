@@ -3,14 +3,19 @@ import Glibc
 
 /// A worker's listening socket: accepts connections and hands them to new `ClientConnection`s, or, beyond the
 /// worker's share of `max_client_connections`, answers them 503 at once and closes them.
+///
+/// The admin listener (`isAdmin`) makes admin connections, which serve only ``AdminEndpoint``; beyond a few
+/// at once it closes new ones without an answer.
 final class Listener: EventHandler {
     private var fd: Int32
     private unowned let worker: Worker
+    private let isAdmin: Bool
     private var pausedTimer: TimerID?
 
-    init(fd: Int32, worker: Worker) {
+    init(fd: Int32, worker: Worker, isAdmin: Bool = false) {
         self.fd = fd
         self.worker = worker
+        self.isAdmin = isAdmin
     }
 
     func start() {
@@ -33,11 +38,16 @@ final class Listener: EventHandler {
                 case .wouldBlock:
                     return
                 case .processed(let (client, peer)):
-                    guard worker.hasRoomForConnection else {
+                    if isAdmin && !worker.hasRoomForAdminConnection {
+                        closeDescriptor(client)
+                        continue
+                    }
+                    guard isAdmin || worker.hasRoomForConnection else {
                         refuseOverCapacity(client)
                         continue
                     }
-                    let connection = ClientConnection(fd: client, peer: peer?.host ?? "unknown", worker: worker)
+                    let connection = ClientConnection(
+                        fd: client, peer: peer?.host ?? "unknown", worker: worker, isAdmin: isAdmin)
                     worker.adopt(connection)
                     connection.start()
                 }
@@ -81,6 +91,7 @@ final class Listener: EventHandler {
             guard case .processed(let n)? = try? Socket.read(client, into: worker.readBuffer), n > 0 else { break }
         }
         closeDescriptor(client)
+        worker.metrics.recordRequest(route: "", status: 503, seconds: 0)
         if let sink = worker.accessLog {
             let line = AccessLogLine(
                 time: iso8601Now(), method: "-", path: "-", route: nil, status: 503, durationMs: 0,

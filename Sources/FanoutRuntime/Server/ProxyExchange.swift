@@ -82,6 +82,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             connection: connection, worker: worker, body: body, timeoutMs: timeoutMs,
             isHead: context.request.head.method == "HEAD", spanID: TraceContext.spanIDHex(spanID))
         var request = UpstreamRequest(
+            upstreamName: upstream.name,
             method: context.request.head.method,
             url: upstream.origin.urlPrefix + pathAndQuery,
             headers: runtime.upstreamHeaderLines[proxy.upstream]

@@ -53,7 +53,7 @@ enum RequestDispatcher {
             connection.respond(.error(status: 400, message: message))
         case .matched(let index, let parameters):
             let route = runtime.config.routes[index]
-            connection.noteRoute(route.displayName)
+            connection.noteRoute(runtime.routeNames[index], callUpstreams: runtime.callUpstreamNames[index])
             switch route.action {
             case .respond(let answer):
                 StaticExchange.start(answer, on: connection, worker: worker)

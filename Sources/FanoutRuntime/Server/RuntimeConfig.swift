@@ -20,6 +20,11 @@ final class RuntimeConfig: Sendable {
     /// `Name: value` lines of each upstream's configured headers, built once.
     let upstreamHeaderLines: [[String]]
     let workerCount: Int
+    /// Per route index: its display name (access log, metrics), built once.
+    let routeNames: [String]
+    /// Per route index: the upstream name of each call, in call order (a proxy route has one, a static
+    /// route none); pairs with the calls an exchange reports, for `fanout_upstream_failures_total`.
+    let callUpstreamNames: [[String]]
     /// Methods fanout answers with routing (404/405) rather than 501: the common ones plus every method a
     /// route names.
     let knownMethods: Set<String>
@@ -39,6 +44,14 @@ final class RuntimeConfig: Sendable {
         clientConnectionsPerWorker = max(1, (config.limits.maxClientConnections + workerCount - 1) / workerCount)
         admissionSlots = config.upstreams.map { slots.slot(for: $0) }
         upstreamHeaderLines = config.upstreams.map { HeaderLine.lines($0.headers) }
+        routeNames = config.routes.map(\.displayName)
+        callUpstreamNames = config.routes.map { route in
+            switch route.action {
+            case .composite(let composite): return composite.calls.map { config.upstreams[$0.upstream].name }
+            case .proxy(let proxy): return [config.upstreams[proxy.upstream].name]
+            case .respond: return []
+            }
+        }
     }
 }
 

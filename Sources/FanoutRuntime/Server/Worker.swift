@@ -14,18 +14,37 @@ final class Worker: @unchecked Sendable {
     private(set) var upstream: UpstreamClient!
     private var listeners: [Listener] = []
     private var connections: [ObjectIdentifier: ClientConnection] = [:]
+    /// The admin listener (worker 0 only, when `admin_listen` is set). Unlike `listeners` it stays open while
+    /// draining, so `/readyz` can answer 503 until the loop stops.
+    private var adminListener: Listener?
+    private var adminConnections: [ObjectIdentifier: ClientConnection] = [:]
+    /// This worker's counters: updated on the loop thread only, copied by ``metricsSnapshot()`` (see
+    /// ``AdminEndpoint`` for how a scrape gathers every worker's).
+    var metrics = ServerMetrics()
+    /// Every worker of the server, this one included, for scrapes (worker 0 only; set before the thread
+    /// starts, cleared when the loop ends).
+    var scrapedWorkers: [Worker] = []
     private(set) var draining = false
     private var drainTimer: TimerID?
+    /// Worker 0 with an admin listener: its loop outlives the other workers' drains (``peersStopped()``),
+    /// so `/readyz` answers 503, not a refused connection, until the whole server has drained.
+    private var waitsForPeers: Bool
+    private var drainFinished = false
     /// Read scratch space shared by this worker's connections (one read at a time on one thread).
     let readBuffer: UnsafeMutableRawBufferPointer
     private var dateCache: (second: Int, value: String) = (-1, "")
     private var requestCounter: UInt64 = 0
     private let requestIDPrefix: String
 
-    init(index: Int, runtime: RuntimeConfig, listenerFDs: [Int32], accessLog: (any AccessLogSink)?) throws {
+    /// - Parameter adminFD: the admin listening socket, handed to worker 0 only.
+    init(
+        index: Int, runtime: RuntimeConfig, listenerFDs: [Int32], adminFD: Int32? = nil,
+        accessLog: (any AccessLogSink)?
+    ) throws {
         self.index = index
         self.runtime = runtime
         self.accessLog = accessLog
+        waitsForPeers = adminFD != nil
         loop = try EventLoop()
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         var random = SystemRandomNumberGenerator()
@@ -37,6 +56,7 @@ final class Worker: @unchecked Sendable {
         client.setLimits(Worker.slotLimits(runtime))
         upstream = client
         listeners = listenerFDs.map { Listener(fd: $0, worker: self) }
+        adminListener = adminFD.map { Listener(fd: $0, worker: self, isAdmin: true) }
     }
 
     deinit {
@@ -46,11 +66,14 @@ final class Worker: @unchecked Sendable {
     /// The loop body of the worker thread: returns after a shutdown completes.
     func run() {
         for listener in listeners { listener.start() }
+        adminListener?.start()
         loop.run()
         // Teardown on the loop thread, while the loop still exists (libcurl calls back during cleanup).
-        for connection in Array(connections.values) { connection.close() }
+        for connection in Array(connections.values) + Array(adminConnections.values) { connection.close() }
         for listener in listeners { listener.close() }
+        adminListener?.close()
         upstream.close()
+        scrapedWorkers = []
     }
 
     // MARK: - Connections
@@ -60,13 +83,41 @@ final class Worker: @unchecked Sendable {
         connections.count < runtime.clientConnectionsPerWorker
     }
 
+    /// Whether one more admin connection may be opened (a handful suffice for probes and scrapers).
+    var hasRoomForAdminConnection: Bool {
+        adminConnections.count < 16
+    }
+
     func adopt(_ connection: ClientConnection) {
-        connections[ObjectIdentifier(connection)] = connection
+        if connection.isAdmin {
+            adminConnections[ObjectIdentifier(connection)] = connection
+        } else {
+            connections[ObjectIdentifier(connection)] = connection
+        }
     }
 
     func forget(_ connection: ClientConnection) {
+        if connection.isAdmin {
+            adminConnections.removeValue(forKey: ObjectIdentifier(connection))
+            return
+        }
         connections.removeValue(forKey: ObjectIdentifier(connection))
         if draining && connections.isEmpty { finishDrain() }
+    }
+
+    // MARK: - Metrics
+
+    /// A copy of this worker's counters with its gauges filled in (client connections, requests not yet
+    /// answered; admin connections not counted). Call on the loop thread.
+    func metricsSnapshot() -> ServerMetrics {
+        var snapshot = metrics
+        snapshot.clientConnections = connections.count
+        snapshot.requestsInFlight = connections.values.reduce(0) { $0 + ($1.hasRequestInFlight ? 1 : 0) }
+        for (upstream, use) in self.upstream.connectionUse {
+            snapshot.upstreamConnections[upstream, default: ServerMetrics.ConnectionUse()].opened &+= use.opened
+            snapshot.upstreamConnections[upstream, default: ServerMetrics.ConnectionUse()].reused &+= use.reused
+        }
+        return snapshot
     }
 
     // MARK: - Reload
@@ -92,7 +143,7 @@ final class Worker: @unchecked Sendable {
         draining = true
         for listener in listeners { listener.close() }
         listeners.removeAll()
-        for connection in Array(connections.values) { connection.closeIfIdle() }
+        for connection in Array(connections.values) + Array(adminConnections.values) { connection.closeIfIdle() }
         if connections.isEmpty {
             finishDrain()
         } else {
@@ -103,7 +154,15 @@ final class Worker: @unchecked Sendable {
     private func finishDrain() {
         if let timer = drainTimer { loop.cancel(timer) }
         drainTimer = nil
-        loop.requestStop()
+        drainFinished = true
+        if !waitsForPeers { loop.requestStop() }
+    }
+
+    /// Every other worker's loop has stopped (the server joined their threads): a drained worker 0 stops
+    /// too. Call on the loop thread.
+    func peersStopped() {
+        waitsForPeers = false
+        if drainFinished { loop.requestStop() }
     }
 
     // MARK: - Per-request helpers

@@ -34,6 +34,9 @@ final class UpstreamClient: EventHandler {
     private var nextID: UInt64 = 1
     private var curlTimer: TimerID?
     private var closed = false
+    /// Connections opened and reused, per upstream name, over finished transfers (cancelled ones are not
+    /// counted). Read by `Worker.metricsSnapshot()` on the loop thread.
+    private(set) var connectionUse: [String: ServerMetrics.ConnectionUse] = [:]
 
     private struct QueuedCall {
         var id: UInt64
@@ -139,6 +142,7 @@ final class UpstreamClient: EventHandler {
         }
         transfer.id = call.id
         transfer.slot = call.request.slot.raw
+        transfer.upstreamName = call.request.upstreamName
         transfer.startedAt = call.startedAt
         transfer.completion = call.completion
         transfer.prepare(call.request, timeoutMs: min(call.request.timeoutMs, remainingMs))
@@ -236,6 +240,13 @@ final class UpstreamClient: EventHandler {
             let transfer = CurlTransfer.from(UnsafeMutableRawPointer(privatePointer))
             // Asked while the handle is still in the multi handle (see CurlTransfer+Framing.swift).
             let overran = message.result == CURLE_OK && transfer.answerOverranContentLength()
+            // CURLINFO_NUM_CONNECTS: connections this transfer had to open (0: it reused a pooled one).
+            var connects = 0
+            _ = ccurl_easy_getinfo_long(easy, CURLINFO_NUM_CONNECTS, &connects)
+            var status = 0
+            _ = ccurl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+            connectionUse[transfer.upstreamName, default: ServerMetrics.ConnectionUse()].record(
+                opened: connects, answered: status > 0)
             curl_multi_remove_handle(multi, easy)
             finished.append((transfer, message.result, overran))
         }

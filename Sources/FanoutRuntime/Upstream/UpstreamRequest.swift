@@ -2,6 +2,8 @@ import FanoutCore
 
 /// One HTTP request to an upstream, fully built: URL rendered from a template, header lines validated.
 struct UpstreamRequest {
+    /// The upstream's configured name, for the connection counters (`fanout_upstream_connections_*`).
+    var upstreamName: String
     var method: String
     /// Absolute URL; its scheme, host and port come from configuration only.
     var url: String

@@ -257,6 +257,20 @@ import Testing
         #expect(config.routes.isEmpty)
     }
 
+    @Test func adminListenIsOffByDefaultAndABarePortMeansLoopback() throws {
+        func admin(_ text: String) throws -> ListenAddress? {
+            try ConfigParser.parse(text, file: "proxy.conf", environment: [:]).adminListen
+        }
+        #expect(try admin("") == nil)
+        #expect(try admin("admin_listen off\n") == nil)
+        #expect(try admin("admin_listen 9901\n") == ListenAddress(host: "127.0.0.1", port: 9901))
+        #expect(try admin("admin_listen 10.0.0.5:9901\n") == ListenAddress(host: "10.0.0.5", port: 9901))
+        #expect(try admin("admin_listen [::1]:0\n") == ListenAddress(host: "::1", port: 0))
+        #expect(throws: ConfigError.self) { try admin("admin_listen 70000\n") }
+        #expect(throws: ConfigError.self) { try admin("admin_listen localhost:9901\n") }
+        #expect(throws: ConfigError.self) { try admin("admin_listen 9901\nadmin_listen 9902\n") }
+    }
+
     @Test func compositeDeadlineDefaultsToFiveSeconds() throws {
         let config = try ConfigParser.parse(
             "route GET /a { call one GET http://h:1/x }",

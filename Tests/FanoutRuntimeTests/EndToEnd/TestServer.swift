@@ -21,6 +21,8 @@ final class TestServer: @unchecked Sendable {
     let server: FanoutServer
     let accessLog = CollectingAccessLog()
     var port: UInt16 { server.ports[0] }
+    /// The admin listener's port; the config must set `admin_listen`.
+    var adminPort: UInt16 { server.adminPort ?? 0 }
 
     /// `config` may use `{{name}}` placeholders, replaced by `substitutions` (e.g. stub base URLs).
     init(_ config: String, substitutions: [String: String] = [:], environment: [String: String] = [:]) throws {
@@ -42,8 +44,10 @@ final class TestServer: @unchecked Sendable {
     {
         var text = config
         for (key, value) in substitutions { text = text.replacingOccurrences(of: "{{\(key)}}", with: value) }
-        if !text.contains("listen ") { text = "listen 127.0.0.1:0\n" + text }
-        if !text.contains("workers ") { text = "workers 1\n" + text }
+        let lines = text.split(separator: "\n").map { $0.drop(while: { $0 == " " }) }
+        // `admin_listen` is not `listen`: only a line starting with the directive counts.
+        if !lines.contains(where: { $0.hasPrefix("listen ") }) { text = "listen 127.0.0.1:0\n" + text }
+        if !lines.contains(where: { $0.hasPrefix("workers ") }) { text = "workers 1\n" + text }
         return try ConfigParser.parse(text, file: "test.conf", environment: environment)
     }
 

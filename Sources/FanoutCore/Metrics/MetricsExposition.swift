@@ -1,0 +1,117 @@
+/// Renders ``ServerMetrics`` in the Prometheus text exposition format, version 0.0.4: `# HELP` and `# TYPE`
+/// for every metric (also when it has no series yet), one line per series, series sorted by label values so
+/// two scrapes of the same counters are byte-identical. Histograms as `_bucket{le=…}` (cumulative), `_sum`
+/// and `_count`, in seconds.
+public enum MetricsExposition {
+    /// The `Content-Type` of the text format.
+    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    public static func render(_ metrics: ServerMetrics) -> String {
+        var out = ""
+        out.reserveCapacity(1024 + metrics.requests.count * 64 + metrics.callDurations.count * 1024)
+
+        var name = "fanout_requests_total"
+        header(&out, name, "counter", "Requests answered, by route (empty: no route matched) and status.")
+        for key in metrics.requests.keys.sorted(by: { ($0.route, $0.status) < ($1.route, $1.status) }) {
+            sample(&out, name, [("route", key.route), ("status", String(key.status))], metrics.requests[key]!)
+        }
+
+        name = "fanout_request_duration_seconds"
+        header(&out, name, "histogram", "Time from request head to response, by route.")
+        for route in metrics.requestDurations.keys.sorted() {
+            histogram(&out, name, [("route", route)], metrics.requestDurations[route]!)
+        }
+
+        name = "fanout_call_duration_seconds"
+        header(&out, name, "histogram", "Upstream call duration (queue time included), by route and call.")
+        for key in metrics.callDurations.keys.sorted(by: { ($0.route, $0.call) < ($1.route, $1.call) }) {
+            histogram(&out, name, [("route", key.route), ("call", key.call)], metrics.callDurations[key]!)
+        }
+
+        name = "fanout_upstream_failures_total"
+        header(&out, name, "counter", "Failed upstream calls, by upstream and failure kind.")
+        for key in metrics.upstreamFailures.keys.sorted(by: { ($0.upstream, $0.kind) < ($1.upstream, $1.kind) }) {
+            sample(&out, name, [("upstream", key.upstream), ("kind", key.kind)], metrics.upstreamFailures[key]!)
+        }
+
+        let upstreams = metrics.upstreamConnections.keys.sorted()
+        name = "fanout_upstream_connections_opened_total"
+        header(&out, name, "counter", "Connections opened to an upstream.")
+        for upstream in upstreams {
+            sample(&out, name, [("upstream", upstream)], metrics.upstreamConnections[upstream]!.opened)
+        }
+        name = "fanout_upstream_connections_reused_total"
+        header(&out, name, "counter", "Upstream transfers that reused an open connection.")
+        for upstream in upstreams {
+            sample(&out, name, [("upstream", upstream)], metrics.upstreamConnections[upstream]!.reused)
+        }
+
+        header(&out, "fanout_requests_in_flight", "gauge", "Requests received and not answered yet.")
+        out += "fanout_requests_in_flight \(metrics.requestsInFlight)\n"
+        header(&out, "fanout_client_connections", "gauge", "Open client connections.")
+        out += "fanout_client_connections \(metrics.clientConnections)\n"
+        return out
+    }
+
+    private static func header(_ out: inout String, _ name: String, _ type: String, _ help: String) {
+        out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+    }
+
+    private static func sample(_ out: inout String, _ name: String, _ labels: [(String, String)], _ value: UInt64) {
+        out += name
+        appendLabels(&out, labels)
+        out += " \(value)\n"
+    }
+
+    private static func histogram(
+        _ out: inout String, _ name: String, _ labels: [(String, String)], _ histogram: LatencyHistogram
+    ) {
+        var cumulative: UInt64 = 0
+        for (index, count) in histogram.counts.enumerated() {
+            cumulative &+= count
+            let bound = index < LatencyHistogram.bounds.count ? number(LatencyHistogram.bounds[index]) : "+Inf"
+            out += name + "_bucket"
+            appendLabels(&out, labels + [("le", bound)])
+            out += " \(cumulative)\n"
+        }
+        out += name + "_sum"
+        appendLabels(&out, labels)
+        out += " \(number(histogram.sum))\n"
+        out += name + "_count"
+        appendLabels(&out, labels)
+        out += " \(histogram.count)\n"
+    }
+
+    private static func appendLabels(_ out: inout String, _ labels: [(String, String)]) {
+        out += "{"
+        for (index, (name, value)) in labels.enumerated() {
+            if index > 0 { out += "," }
+            out += name
+            out += "=\""
+            out += escapeLabelValue(value)
+            out += "\""
+        }
+        out += "}"
+    }
+
+    /// A label value with `\`, `"` and newline escaped, as the text format requires.
+    public static func escapeLabelValue(_ value: String) -> String {
+        guard value.utf8.contains(where: { $0 == 0x5C || $0 == 0x22 || $0 == 0x0A }) else { return value }
+        var escaped = ""
+        for character in value {
+            switch character {
+            case "\\": escaped += "\\\\"
+            case "\"": escaped += "\\\""
+            case "\n": escaped += "\\n"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
+    }
+
+    /// A float as Prometheus clients print it: integral values without a fraction (`1`, not `1.0`).
+    static func number(_ value: Double) -> String {
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return String(value)
+    }
+}

@@ -1,0 +1,104 @@
+/// The counters behind `/metrics`, as one worker keeps them or as the sum over workers.
+///
+/// A plain value: each worker owns one and updates it on its own loop thread only (no lock, no atomic on the
+/// request path); a scrape copies every worker's value on that worker's loop and ``merge(_:)``s the copies.
+/// Keys are names from the configuration (route display names, call and upstream names), statuses and
+/// failure kinds, so the number of series is bounded by the configuration, never by client input.
+public struct ServerMetrics: Sendable, Equatable {
+    /// A `fanout_requests_total` series. `route` is empty when no route matched.
+    public struct RequestKey: Hashable, Sendable {
+        public var route: String
+        public var status: Int
+        public init(route: String, status: Int) {
+            self.route = route
+            self.status = status
+        }
+    }
+
+    /// A `fanout_call_duration_seconds` series.
+    public struct CallKey: Hashable, Sendable {
+        public var route: String
+        public var call: String
+        public init(route: String, call: String) {
+            self.route = route
+            self.call = call
+        }
+    }
+
+    /// A `fanout_upstream_failures_total` series; `kind` is a ``CallFailure/kind``.
+    public struct FailureKey: Hashable, Sendable {
+        public var upstream: String
+        public var kind: String
+        public init(upstream: String, kind: String) {
+            self.upstream = upstream
+            self.kind = kind
+        }
+    }
+
+    /// Connections to one upstream: how many transfers opened, and how many transfers reused a pooled one.
+    public struct ConnectionUse: Sendable, Equatable {
+        public var opened: UInt64 = 0
+        public var reused: UInt64 = 0
+        public init(opened: UInt64 = 0, reused: UInt64 = 0) {
+            self.opened = opened
+            self.reused = reused
+        }
+
+        /// One finished transfer that opened `opened` connections (more than one when it followed redirects
+        /// or retried). A transfer that opened none reused a connection, but only one that got an answer
+        /// counts as such: one that failed before connecting (a timeout in the queue, a name that did not
+        /// resolve) used no connection at all.
+        public mutating func record(opened: Int, answered: Bool) {
+            if opened > 0 {
+                self.opened &+= UInt64(opened)
+            } else if answered {
+                reused &+= 1
+            }
+        }
+    }
+
+    /// Answered requests, by route and status.
+    public var requests: [RequestKey: UInt64] = [:]
+    /// Time from a request's head to its last response byte queued, by route (`""`: no route matched).
+    public var requestDurations: [String: LatencyHistogram] = [:]
+    /// Upstream calls that were made (skipped calls are not), by route and call.
+    public var callDurations: [CallKey: LatencyHistogram] = [:]
+    /// Failed upstream calls, by upstream and failure kind (`skipped` is not a failure of the upstream).
+    public var upstreamFailures: [FailureKey: UInt64] = [:]
+    /// Per upstream name.
+    public var upstreamConnections: [String: ConnectionUse] = [:]
+    /// Requests received and not answered yet (a gauge, filled in when a snapshot is taken).
+    public var requestsInFlight = 0
+    /// Open client connections (a gauge, filled in when a snapshot is taken).
+    public var clientConnections = 0
+
+    public init() {}
+
+    /// One answered request.
+    public mutating func recordRequest(route: String, status: Int, seconds: Double) {
+        requests[RequestKey(route: route, status: status), default: 0] &+= 1
+        requestDurations[route, default: LatencyHistogram()].observe(seconds: seconds)
+    }
+
+    /// One upstream call of a request on `route`; `failure` is its failure kind, nil when it succeeded.
+    /// A `skipped` call was never made and is not recorded.
+    public mutating func recordCall(route: String, call: String, upstream: String, seconds: Double, failure: String?) {
+        if failure == "skipped" { return }
+        callDurations[CallKey(route: route, call: call), default: LatencyHistogram()].observe(seconds: seconds)
+        if let failure { upstreamFailures[FailureKey(upstream: upstream, kind: failure), default: 0] &+= 1 }
+    }
+
+    /// Adds `other` (another worker's snapshot) to this one, gauges included.
+    public mutating func merge(_ other: ServerMetrics) {
+        for (key, value) in other.requests { requests[key, default: 0] &+= value }
+        for (key, value) in other.requestDurations { requestDurations[key, default: LatencyHistogram()].merge(value) }
+        for (key, value) in other.callDurations { callDurations[key, default: LatencyHistogram()].merge(value) }
+        for (key, value) in other.upstreamFailures { upstreamFailures[key, default: 0] &+= value }
+        for (key, value) in other.upstreamConnections {
+            upstreamConnections[key, default: ConnectionUse()].opened &+= value.opened
+            upstreamConnections[key, default: ConnectionUse()].reused &+= value.reused
+        }
+        requestsInFlight += other.requestsInFlight
+        clientConnections += other.clientConnections
+    }
+}

@@ -1,0 +1,173 @@
+import FanoutTestSupport
+import Foundation
+import Testing
+
+/// The admin listener: `/metrics` counts what the main listeners served (exact values, scraped over HTTP),
+/// `/healthz` and `/readyz` answer probes, and neither listener serves the other's paths.
+@Suite struct MetricsTests {
+    /// `series{labels}` → value, from one scrape (comments skipped).
+    static func scrape(_ server: TestServer) throws -> [String: Double] {
+        let response = try httpGet(port: server.adminPort, path: "/metrics")
+        #expect(response.status == 200)
+        #expect(response.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
+        var samples: [String: Double] = [:]
+        for line in response.bodyText.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
+                Issue.record("unparsable exposition line: \(line)")
+                continue
+            }
+            samples[String(line[..<space])] = value
+        }
+        return samples
+    }
+
+    static let config = """
+        admin_listen 127.0.0.1:0
+        upstream partner { url {{stub}} }
+        route GET /overview {
+            call user GET partner /user
+            call broken GET partner /broken
+        }
+        route GET /files/{rest...} {
+            proxy partner
+        }
+        """
+
+    @Test func countsRequestsCallsFailuresAndConnectionsOfACompositeAndAProxyRoute() throws {
+        let stub = try UpstreamStub(routes: [
+            "/user": .json(#"{"id":7}"#),
+            "/broken": .respond(status: 500, body: Array(#"{"error":"down"}"#.utf8)),
+            "/files/a": .json(#"{"file":"a"}"#),
+        ])
+        defer { stub.stop() }
+        // One worker, so one libcurl connection pool: opened versus reused is then exact.
+        let server = try TestServer("workers 1\n" + Self.config, substitutions: ["stub": stub.baseURL])
+
+        let first = try server.get("/overview")
+        let proxied = try server.get("/files/a")
+        let second = try server.get("/overview")
+        let unknown = try server.get("/nowhere")
+        #expect(proxied.status == 200)
+        #expect(first.status == second.status)
+        #expect(first.header("X-Fanout-Complete") == "false")
+        #expect(unknown.status == 404)
+
+        let samples = try Self.scrape(server)
+        let overview = #"route="GET /overview""#
+        let files = #"route="GET /files/{rest...}""#
+        #expect(samples["fanout_requests_total{\(overview),status=\"\(first.status)\"}"] == 2)
+        #expect(samples[#"fanout_requests_total{\#(files),status="200"}"#] == 1)
+        #expect(samples[#"fanout_requests_total{route="",status="404"}"#] == 1)
+        #expect(samples.keys.filter { $0.hasPrefix("fanout_requests_total{") }.count == 3)
+        #expect(samples["fanout_request_duration_seconds_count{\(overview)}"] == 2)
+        #expect(samples["fanout_request_duration_seconds_bucket{\(overview),le=\"+Inf\"}"] == 2)
+        #expect(samples["fanout_request_duration_seconds_count{\(files)}"] == 1)
+        #expect(samples["fanout_call_duration_seconds_count{\(overview),call=\"user\"}"] == 2)
+        #expect(samples["fanout_call_duration_seconds_count{\(overview),call=\"broken\"}"] == 2)
+        #expect(samples["fanout_call_duration_seconds_count{\(files),call=\"proxy\"}"] == 1)
+        #expect(samples[#"fanout_upstream_failures_total{upstream="partner",kind="status"}"#] == 2)
+        #expect(samples.keys.filter { $0.hasPrefix("fanout_upstream_failures_total{") }.count == 1)
+        // The first composite request opens two connections (its calls run at once); the proxy request and the
+        // second composite's two calls find them idle in the pool.
+        let opened = samples[#"fanout_upstream_connections_opened_total{upstream="partner"}"#]
+        #expect(opened == 2)
+        #expect(opened == Double(stub.connectionsAccepted))
+        #expect(samples[#"fanout_upstream_connections_reused_total{upstream="partner"}"#] == 3)
+        #expect(samples["fanout_requests_in_flight"] == 0)
+        // The scrape itself is not counted anywhere.
+        #expect(samples.keys.allSatisfy { !$0.contains("metrics") })
+    }
+
+    @Test func aScrapeSumsEveryWorker() throws {
+        let stub = try UpstreamStub(routes: ["/user": .json("{}"), "/broken": .json("{}")])
+        defer { stub.stop() }
+        let server = try TestServer("workers 2\n" + Self.config, substitutions: ["stub": stub.baseURL])
+        // Fresh connections each: the kernel spreads them over both workers' sockets.
+        for _ in 0..<20 { #expect(try server.get("/overview").status == 200) }
+        let samples = try Self.scrape(server)
+        #expect(samples[#"fanout_requests_total{route="GET /overview",status="200"}"#] == 20)
+        #expect(samples[#"fanout_call_duration_seconds_count{route="GET /overview",call="user"}"#] == 20)
+        let opened = samples[#"fanout_upstream_connections_opened_total{upstream="partner"}"#] ?? -1
+        let reused = samples[#"fanout_upstream_connections_reused_total{upstream="partner"}"#] ?? -1
+        #expect(opened == Double(stub.connectionsAccepted))
+        #expect(opened + reused == 40)
+    }
+
+    @Test func theAdminListenerAndTheMainListenersServeOnlyTheirOwnPaths() throws {
+        let server = try TestServer(
+            """
+            admin_listen 127.0.0.1:0
+            route GET /hello {
+                respond 200 `{"hi":true}`
+            }
+            """)
+        #expect(server.adminPort != 0)
+        #expect(server.adminPort != server.port)
+        // Admin paths are not routes on the main listener…
+        for path in ["/metrics", "/healthz", "/readyz"] {
+            #expect(try server.get(path).status == 404)
+        }
+        // …and routes are not served on the admin listener.
+        let routeOnAdmin = try httpGet(port: server.adminPort, path: "/hello")
+        #expect(routeOnAdmin.status == 404)
+        #expect(try httpGet(port: server.adminPort, path: "/healthz").bodyText == "ok\n")
+        #expect(try httpRequest(port: server.adminPort, method: "POST", path: "/metrics").status == 405)
+        let samples = try Self.scrape(server)
+        #expect(samples[#"fanout_requests_total{route="",status="404"}"#] == 3)
+        #expect(samples[#"fanout_requests_total{route="GET /hello",status="200"}"#] == nil)
+    }
+
+    @Test func countersSurviveAReloadAndAdminListenNeedsARestart() throws {
+        let config = "admin_listen 127.0.0.1:0\nroute GET /hello {\n    respond 200 `{}`\n}\n"
+        let server = try TestServer(config)
+        let adminPort = server.adminPort
+        #expect(try server.get("/hello").status == 200)
+        let summary = try server.reload(config.replacingOccurrences(of: ":0", with: ":1"))
+        #expect(summary.needRestart == ["admin_listen"])
+        #expect(server.adminPort == adminPort)
+        #expect(try server.get("/hello").status == 200)
+        #expect(try Self.scrape(server)[#"fanout_requests_total{route="GET /hello",status="200"}"#] == 2)
+    }
+
+    @Test func noAdminListenerUnlessConfigured() throws {
+        let server = try TestServer("route GET /hello {\n    respond 200 `{}`\n}\n")
+        #expect(server.server.adminPort == nil)
+    }
+
+    @Test func readyzTurns503WhileDrainingAndInFlightRequestsAreCounted() throws {
+        let stub = try UpstreamStub(routes: ["/slow": .json(#"{"n":1}"#, delayMs: 1_500)])
+        defer { stub.stop() }
+        let server = try TestServer(
+            """
+            workers 2
+            admin_listen 127.0.0.1:0
+            route GET /slow {
+                call slow GET {{stub}}/slow
+            }
+            """, substitutions: ["stub": stub.baseURL])
+        #expect(try httpGet(port: server.adminPort, path: "/readyz").status == 200)
+
+        let client = try RawHTTPClient(port: server.port, timeoutMs: 5_000)
+        defer { client.close() }
+        try client.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(waitUntil(timeoutMs: 3_000) { stub.requestCount == 1 })
+        let during = try Self.scrape(server)
+        #expect(during["fanout_requests_in_flight"] == 1)
+        #expect(during["fanout_client_connections"] == 1)
+
+        // shutdown blocks until the slow request is answered: run it beside the probes.
+        let drained = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            server.server.shutdown(graceMs: 5_000)
+            drained.signal()
+        }
+        let sawDraining = waitUntil(timeoutMs: 1_000) {
+            (try? httpGet(port: server.adminPort, path: "/readyz", timeoutMs: 500).status) == 503
+        }
+        #expect(sawDraining)
+        #expect(try httpGet(port: server.adminPort, path: "/healthz").status == 200)
+        let answer = try client.readResponse()
+        #expect(answer.status == 200)
+        #expect(drained.wait(timeout: .now() + 5) == .success)
+    }
+}
