@@ -1,7 +1,9 @@
 import FanoutCore
 
 /// Paths the shaping operations are applied with, besides the one read from the input.
-let fixedPaths: [JSONPath] = ["id", "a.b", "items[].id", "items[0]", "[]", "[1].x", "a"].map { try! JSONPath(parsing: $0) }
+let fixedPaths: [JSONPath] = ["id", "a.b", "items[].id", "items[0]", "[]", "[1].x", "a"].map {
+    try! JSONPath(parsing: $0)
+}
 
 /// `JSONValidator` and `JSONValue(parsing:)` accept the same texts (at the default depth and at a small one);
 /// an error's offset lies within the text; the slice overload reads like the array one.
@@ -10,17 +12,22 @@ func checkAgreement(_ bytes: [UInt8]) -> JSONValue? {
     var parsed: JSONValue?
     for maxDepth in [512, 3] {
         let valid = JSONValidator.isValid(bytes, maxDepth: maxDepth)
-        let result = Result { () throws(JSONParseError) -> JSONValue in try JSONValue(parsing: bytes, maxDepth: maxDepth) }
+        let result = Result { () throws(JSONParseError) -> JSONValue in
+            try JSONValue(parsing: bytes, maxDepth: maxDepth)
+        }
         switch result {
         case .success(let value):
             require(valid, "the parser accepts what the validator refuses (maxDepth \(maxDepth)): \(show(bytes))")
             if maxDepth == 512 { parsed = value }
         case .failure(let error):
-            require(!valid, "the parser refuses what the validator accepts (maxDepth \(maxDepth)): \(error) \(show(bytes))")
+            require(
+                !valid, "the parser refuses what the validator accepts (maxDepth \(maxDepth)): \(error) \(show(bytes))")
             require(error.offset >= 0 && error.offset <= bytes.count, "error offset \(error.offset) of \(bytes.count)")
         }
         let slice = ([0x20] + bytes)[1...]
-        let sliceResult = Result { () throws(JSONParseError) -> JSONValue in try JSONValue(parsing: slice, maxDepth: maxDepth) }
+        let sliceResult = Result { () throws(JSONParseError) -> JSONValue in
+            try JSONValue(parsing: slice, maxDepth: maxDepth)
+        }
         require(sliceResult == result, "slice parse \(sliceResult) differs from array parse \(result)")
     }
     return parsed
@@ -31,7 +38,8 @@ func checkAgreement(_ bytes: [UInt8]) -> JSONValue? {
 func checkRoundTrip(_ value: JSONValue, _ what: @autoclosure () -> String) {
     let compact = value.serialized
     require(!compact.contains { $0 < 0x20 }, "\(what()): serialization holds a raw control byte")
-    require(JSONValidator.isValid(compact, maxDepth: 1024), "\(what()): serialization is not valid JSON: \(show(compact))")
+    require(
+        JSONValidator.isValid(compact, maxDepth: 1024), "\(what()): serialization is not valid JSON: \(show(compact))")
     let again = try? JSONValue(parsing: compact, maxDepth: 1024)
     require(again == value, "\(what()): \(show(compact)) reads back differently")
     require(again?.serialized == compact, "\(what()): writing again gives different bytes")
@@ -52,7 +60,9 @@ public func json(_ input: UnsafeBufferPointer<UInt8>) {
         let pathText = text(bytes[..<newline].prefix(64))
         if let path = try? JSONPath(parsing: pathText) {
             let reparsed = try? JSONPath(parsing: path.description)
-            require(reparsed == path, "path '\(pathText)' writes as '\(path.description)', which reads as \(String(describing: reparsed))")
+            require(
+                reparsed == path,
+                "path '\(pathText)' writes as '\(path.description)', which reads as \(String(describing: reparsed))")
             paths.append(path)
         }
         if let second = checkAgreement(Array(bytes[(newline + 1)...])) { other = second }

@@ -65,7 +65,8 @@ func runParser(_ bytes: [UInt8], arrivals: [Int], limits: HTTPParserLimits) -> P
 private func checkAccepted(_ request: HTTPRequest, limits: HTTPParserLimits) {
     let head = request.head
     require(request.body.count <= limits.maxBodyBytes, "body of \(request.body.count) bytes over the limit")
-    require(!head.method.isEmpty && head.method.utf8.count <= HTTPParserLimits.maxMethodBytes, "method '\(head.method)'")
+    require(
+        !head.method.isEmpty && head.method.utf8.count <= HTTPParserLimits.maxMethodBytes, "method '\(head.method)'")
     require(head.method.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }, "method '\(head.method)' is not a token")
     require(!head.target.isEmpty && head.target.utf8.count <= limits.maxRequestLineBytes, "target '\(head.target)'")
     require(
@@ -73,7 +74,9 @@ private func checkAccepted(_ request: HTTPRequest, limits: HTTPParserLimits) {
         "target '\(head.target)' has a space, control, '#' or non-ASCII byte")
     require(head.headers.count <= limits.maxHeaderCount, "\(head.headers.count) headers")
     for (name, value) in head.headers {
-        require(!name.isEmpty && name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") }, "name '\(name)'")
+        require(
+            !name.isEmpty && name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") },
+            "name '\(name)'")
         require(
             !value.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 },
             "value of '\(name)' holds CR, LF or NUL")

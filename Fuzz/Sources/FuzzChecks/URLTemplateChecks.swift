@@ -7,7 +7,8 @@ let valueSeparator: UInt8 = 0xFF
 /// `A-Z a-z 0-9 - . _ ~`: the only bytes of a value a rendered template keeps as they are.
 func isUnreserved(_ byte: UInt8) -> Bool {
     switch byte {
-    case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+    case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+        UInt8(ascii: "0")...UInt8(ascii: "9"):
         return true
     default:
         return byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
@@ -143,7 +144,8 @@ private func fuzzedTemplate(_ values: [[UInt8]]) {
     var routeParameters: [String: [String]] = [:]
     var hasCatchAll = false
     for (name, offset) in template.routeParameterReferences {
-        let isCatchAll = raw.utf8.dropFirst(offset).prefix { $0 != UInt8(ascii: "}") }.suffix(3).elementsEqual("...".utf8)
+        let placeholder = raw.utf8.dropFirst(offset).prefix { $0 != UInt8(ascii: "}") }
+        let isCatchAll = placeholder.suffix(3).elementsEqual("...".utf8)
         hasCatchAll = hasCatchAll || isCatchAll
         routeParameters[name] = isCatchAll ? values[5...].map(text) : [text(values[1])]
     }

@@ -63,7 +63,9 @@ import Testing
     /// FuzzConfig, same function: an error inside a backtick string that spans lines was reported on the
     /// string's first line at a column counted through the newlines, past that line's end.
     @Test func errorInsideAMultiLineBacktickStringIsOnItsOwnLine() throws {
-        let text = "upstream u { url http://u.test:1 }\nroute POST /x {\n    call a POST u /y { body `{\n  \"k\": {nope.}\n}` }\n}\n"
+        let text =
+            "upstream u { url http://u.test:1 }\nroute POST /x {\n"
+            + "    call a POST u /y { body `{\n  \"k\": {nope.}\n}` }\n}\n"
         let error = try #require(configError(text))
         #expect(self.isInside(error.location, text), "\(error.location)")
         #expect(error.location.line == 4 && error.location.column == 14, "\(error.location)")  // the '}' after 'nope.'
