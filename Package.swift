@@ -8,7 +8,9 @@ let swiftSettings: [SwiftSetting] = []
 let package = Package(
     name: "fanout",
     products: [
-        .executable(name: "fanout", targets: ["fanout"])
+        .executable(name: "fanout", targets: ["fanout"]),
+        // The pure core as a library, for the fuzz targets in Fuzz/ (a separate package that depends on this one).
+        .library(name: "FanoutCore", targets: ["FanoutCore"]),
     ],
     targets: [
         // C shims: the only places C headers are imported.

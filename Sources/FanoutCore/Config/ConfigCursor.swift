@@ -137,10 +137,11 @@ struct ConfigCursor {
     }
 
     /// An error at a position inside `token`'s text, `offset` Unicode scalars after its first content
-    /// character. Exact unless the token has escapes or `${…}` before that position.
+    /// character, mapped back to where that character is written (inside a `${…}` value: at its `$`).
     func error(_ message: String, at token: ConfigToken, scalarOffset offset: Int) -> ConfigError {
-        ConfigError(
-            location: SourceLocation(file: self.file, line: token.line, column: token.contentColumn + offset),
+        let position = token.sourcePosition(ofScalarAt: offset)
+        return ConfigError(
+            location: SourceLocation(file: self.file, line: position.line, column: position.column),
             message: message
         )
     }

@@ -53,20 +53,24 @@ struct ConfigLexer {
         let line = self.line
         let column = self.column
         var text = ""
+        var columns: [Int] = []
         var interpolated = false
         while let scalar = self.peek(), !Self.endsBareWord(scalar) {
             if scalar == "$" && self.peek(1) == "{" {
-                text += try self.interpolation()
+                try self.interpolate(into: &text, columns: &columns)
                 interpolated = true
             } else {
                 text.unicodeScalars.append(scalar)
+                columns.append(self.column)
                 self.advance()
             }
         }
+        columns.append(self.column)
         var kind = ConfigToken.Kind.word
         if !interpolated && text == "{" { kind = .openBrace }
         if !interpolated && text == "}" { kind = .closeBrace }
-        return ConfigToken(kind: kind, text: text, line: line, column: column)
+        return ConfigToken(
+            kind: kind, text: text, line: line, column: column, sourceColumns: interpolated ? columns : nil)
     }
 
     private mutating func quoted() throws(ConfigError) -> ConfigToken {
@@ -74,6 +78,8 @@ struct ConfigLexer {
         let column = self.column
         self.advance()
         var text = ""
+        var columns: [Int] = []
+        var rewritten = false
         while true {
             guard let scalar = self.peek(), scalar != "\n" else {
                 throw self.error(
@@ -84,11 +90,15 @@ struct ConfigLexer {
             }
             switch scalar {
             case "\"":
+                columns.append(self.column)
                 self.advance()
                 try self.expectTokenEnd(after: "a closing '\"'")
-                return ConfigToken(kind: .quoted, text: text, line: line, column: column)
+                return ConfigToken(
+                    kind: .quoted, text: text, line: line, column: column, sourceColumns: rewritten ? columns : nil)
             case "\\":
                 let escapeColumn = self.column
+                columns.append(escapeColumn)
+                rewritten = true
                 self.advance()
                 switch self.peek() {
                 case "\"": text += "\""
@@ -104,9 +114,11 @@ struct ConfigLexer {
                 }
                 self.advance()
             case "$" where self.peek(1) == "{":
-                text += try self.interpolation()
+                try self.interpolate(into: &text, columns: &columns)
+                rewritten = true
             default:
                 text.unicodeScalars.append(scalar)
+                columns.append(self.column)
                 self.advance()
             }
         }
@@ -126,6 +138,14 @@ struct ConfigLexer {
             text.unicodeScalars.append(scalar)
         }
         throw self.error("unterminated raw string; expected a closing '`'", line: line, column: column)
+    }
+
+    /// Appends the value of the `${…}` starting here to `text`, each of its scalars at the `$`'s column.
+    private mutating func interpolate(into text: inout String, columns: inout [Int]) throws(ConfigError) {
+        let dollarColumn = self.column
+        let value = try self.interpolation()
+        text += value
+        columns += repeatElement(dollarColumn, count: value.unicodeScalars.count)
     }
 
     /// `${NAME}` or `${NAME:-default}`, starting at `$`.

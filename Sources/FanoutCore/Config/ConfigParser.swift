@@ -73,9 +73,8 @@
 /// names ignored) may not claim the same method, and no route may follow a `*` route of the same shape.
 ///
 /// # Errors
-/// `ConfigError` with `file:line:column` of the offending token (or of the reference inside a template; the
-/// column is exact unless escapes or `${…}` precede it in the same token) and a message saying what was
-/// expected; unknown names get a "did you mean" suggestion (edit distance ≤ 2) or the list of valid ones.
+/// `ConfigError` with `file:line:column` of the offending token (or of the reference inside a template, where
+/// it is written; inside a `${…}` value, at its `$`) and a message saying what was expected; unknown names get a "did you mean" suggestion (edit distance ≤ 2) or the list of valid ones.
 public enum ConfigParser {
     /// Parses a whole configuration file.
     /// - Parameters:

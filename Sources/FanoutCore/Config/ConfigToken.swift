@@ -22,6 +22,10 @@ struct ConfigToken: Sendable, Equatable {
     var line: Int
     /// 1-based column (in Unicode scalars) of the token's first character, quote included.
     var column: Int
+    /// When `text` is not the source as written (an escape resolved or a `${…}` substituted): the source column
+    /// of each scalar of `text`, then the column just after it (a closing quote, or the end of the word). Every
+    /// scalar of a substituted value maps to its `$`. Nil when `text` is written as is.
+    var sourceColumns: [Int]? = nil
 
     /// True for tokens that can be a directive argument.
     var isArgument: Bool {
@@ -37,6 +41,26 @@ struct ConfigToken: Sendable, Equatable {
         case .quoted, .raw: return self.column + 1
         case .word, .openBrace, .closeBrace, .separator: return self.column
         }
+    }
+
+    /// The line and column where the scalar at `offset` of `text` is written (for an offset at or past the end,
+    /// where the text ends), so an error inside a token always points into the file. Backtick strings may span
+    /// lines: their newlines are counted.
+    func sourcePosition(ofScalarAt offset: Int) -> (line: Int, column: Int) {
+        if let columns = self.sourceColumns {
+            return (self.line, columns[max(0, min(offset, columns.count - 1))])
+        }
+        var line = self.line
+        var column = self.contentColumn
+        for scalar in self.text.unicodeScalars.prefix(max(0, offset)) {
+            if scalar == "\n" {
+                line += 1
+                column = 1
+            } else {
+                column += 1
+            }
+        }
+        return (line, column)
     }
 
     /// How the token reads in a message.
