@@ -86,8 +86,10 @@ public struct URLTemplate: Sendable {
     public func render(_ values: TemplateValues) throws(TemplateRenderError) -> String {
         var output: [UInt8] = []
         output.reserveCapacity(self.raw.utf8.count + 32)
-        for segment in self.pathSegments {
+        for (segmentIndex, segment) in self.pathSegments.enumerated() {
             output.append(UInt8(ascii: "/"))
+            // Only the template's last segment may end empty (a trailing slash the client wrote).
+            let isLastSegment = segmentIndex == self.pathSegments.count - 1
             let segmentStart = output.count
             var placeholderName: String?
             for part in segment {
@@ -97,11 +99,12 @@ public struct URLTemplate: Sendable {
                 case .placeholder(let placeholder) where placeholder.kind == .catchAll:
                     // Parsing guarantees a catch-all is alone in its segment.
                     let elements = try self.routeValue(placeholder.name, values)
+                    if elements.isEmpty && !isLastSegment { throw .invalidPathSegment(placeholder.name) }
                     for (index, element) in elements.enumerated() {
                         if index > 0 { output.append(UInt8(ascii: "/")) }
                         let elementStart = output.count
                         PercentCoding.appendEncoded(element.utf8, to: &output)
-                        let isLast = index == elements.count - 1
+                        let isLast = index == elements.count - 1 && isLastSegment
                         if (output.count == elementStart && !isLast)
                             || PercentCoding.isDotSegment(output[elementStart...])
                         {

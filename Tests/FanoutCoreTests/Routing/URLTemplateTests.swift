@@ -84,6 +84,17 @@ import Testing
         }
     }
 
+    @Test func aCatchAllBeforeMoreSegmentsMayNotLeaveAnEmptyOne() throws {
+        // Found while fuzzing: `/v2/{rest...}/x` rendered `/v2//x` for an empty list and `/v2/a//x` for ["a", ""].
+        #expect(throws: TemplateRenderError.invalidPathSegment("rest")) {
+            try render("/v2/{rest...}/x", ["rest": []])
+        }
+        #expect(throws: TemplateRenderError.invalidPathSegment("rest")) {
+            try render("/v2/{rest...}/x", ["rest": ["a", ""]])
+        }
+        #expect(try render("/v2/{rest...}/x", ["rest": ["a", "b"]]) == "/v2/a/b/x")
+    }
+
     @Test func dotValuesAreFineInTheQuery() throws {
         #expect(try render("/a?p={query.p}", query: "p=..") == "/a?p=..")
     }
