@@ -10,7 +10,6 @@ public final class StreamingClient: @unchecked Sendable {
     private let lock = NSLock()
     private var uploaded = 0
     private var uploadError: (any Error)?
-    private var uploader: Thread?
     private let uploadDone = NSCondition()
     private var uploadFinished = false
 
@@ -41,11 +40,10 @@ public final class StreamingClient: @unchecked Sendable {
         self.reader = BlockingReader(fd: fd)
     }
 
+    // The uploader thread keeps this object alive while it runs (its closure holds `self`), so by the time this
+    // runs no upload is in progress; nothing holds the thread, which would make a cycle.
     deinit {
         TCPSocket.shutdown(fd)
-        uploadDone.lock()
-        while uploader != nil && !uploadFinished { _ = uploadDone.wait(until: Date().addingTimeInterval(2)) }
-        uploadDone.unlock()
         TCPSocket.close(fd)
     }
 
@@ -76,7 +74,6 @@ public final class StreamingClient: @unchecked Sendable {
             uploadDone.broadcast()
             uploadDone.unlock()
         }
-        uploader = thread
         thread.start()
     }
 

@@ -146,6 +146,17 @@ final class EventLoop: @unchecked Sendable {
 
     // MARK: - Running
 
+    /// Drops tasks queued by `execute` that will never run (the loop has stopped). A task may hold its target
+    /// strongly (`worker.loop.execute { worker.… }`), so one left queued would keep the loop's owner alive
+    /// in a cycle. Call on the loop's thread after `run()` returned.
+    func discardPendingTasks() {
+        let dropped = pending.withLock { tasks -> [@Sendable () -> Void] in
+            defer { tasks.removeAll() }
+            return tasks
+        }
+        _ = dropped  // released here, outside the lock
+    }
+
     /// Runs until `requestStop()`. Never busy-waits: with no timer pending it blocks in `epoll_wait`.
     func run() {
         while !stopFlag.load(ordering: .acquiring) {

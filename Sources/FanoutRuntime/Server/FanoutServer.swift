@@ -166,7 +166,9 @@ public final class FanoutServer: @unchecked Sendable {
         }
         // Worker 0 last: with an admin listener it keeps answering /readyz 503 until the others are done.
         for thread in threads.dropFirst() { thread.join() }
-        if let first = workers.first { first.loop.execute { first.peersStopped() } }
+        // Only a worker 0 that waits for its peers is still running here; a task queued on a stopped loop
+        // would never run.
+        if let first = workers.first, first.outlivesPeers { first.loop.execute { first.peersStopped() } }
         threads.first?.join()
         threads.removeAll()
         workers.removeAll()

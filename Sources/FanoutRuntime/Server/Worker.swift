@@ -45,6 +45,7 @@ final class Worker: @unchecked Sendable {
         self.runtime = runtime
         self.accessLog = accessLog
         waitsForPeers = adminFD != nil
+        outlivesPeers = adminFD != nil
         loop = try EventLoop()
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         var random = SystemRandomNumberGenerator()
@@ -74,6 +75,7 @@ final class Worker: @unchecked Sendable {
         adminListener?.close()
         upstream.close()
         scrapedWorkers = []
+        loop.discardPendingTasks()
     }
 
     // MARK: - Connections
@@ -160,6 +162,10 @@ final class Worker: @unchecked Sendable {
 
     /// Every other worker's loop has stopped (the server joined their threads): a drained worker 0 stops
     /// too. Call on the loop thread.
+    /// Worker 0 with an admin listener: its loop keeps running after its own drain until ``peersStopped()``.
+    /// Set once at init, so any thread may read it.
+    let outlivesPeers: Bool
+
     func peersStopped() {
         waitsForPeers = false
         if drainFinished { loop.requestStop() }
