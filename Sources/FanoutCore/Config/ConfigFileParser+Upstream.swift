@@ -1,10 +1,11 @@
 extension ConfigFileParser {
     static let upstreamDirectives = [
-        "url", "connect_timeout", "timeout", "max_connections", "header", "follow_redirects",
+        "url", "connect_timeout", "timeout", "max_connections", "max_queue", "breaker", "header",
+        "follow_redirects",
     ]
 
-    /// upstream := 'upstream' NAME '{' (url | connect_timeout | timeout | max_connections | header
-    ///             | follow_redirects)* '}'
+    /// upstream := 'upstream' NAME '{' (url | connect_timeout | timeout | max_connections | max_queue
+    ///             | breaker | header | follow_redirects)* '}'
     mutating func parseUpstream(_ directive: ConfigToken) throws(ConfigError) {
         let nameToken = try self.cursor.requireArgument(of: directive, expected: "an upstream name like 'partner'")
         let name = nameToken.text
@@ -29,6 +30,8 @@ extension ConfigFileParser {
         var timeoutMs: Int?
         var maxConnections: Int?
         var followRedirects: Int?
+        var maxQueue: Int?
+        var breaker: BreakerSettings?
         var headers: [HeaderField] = []
         var seen: [String: ConfigToken] = [:]
         while let sub = try self.cursor.nextInBlock(opened: brace, context: context) {
@@ -49,6 +52,10 @@ extension ConfigFileParser {
                 timeoutMs = try self.durationArgument(sub)
             case "max_connections":
                 maxConnections = try self.countArgument(sub, in: 1...100_000)
+            case "max_queue":
+                maxQueue = try self.countArgument(sub, in: 0...UpstreamConfig.maxQueueLimit)
+            case "breaker":
+                breaker = try self.breakerArguments(sub)
             case "header":
                 headers.append(try self.headerArgument(sub))
             case "follow_redirects":
@@ -69,8 +76,20 @@ extension ConfigFileParser {
         if let timeoutMs { upstream.timeoutMs = timeoutMs }
         if let maxConnections { upstream.maxConnections = maxConnections }
         if let followRedirects { upstream.followRedirects = followRedirects }
+        upstream.maxQueue = maxQueue
+        upstream.breaker = breaker
         upstream.headers = headers
         upstream.location = SourceLocation(file: self.cursor.file, line: directive.line, column: directive.column)
         self.namedUpstreams.append(upstream)
+    }
+
+    /// `breaker FAILURES COOLDOWN`: 1 to 1000 consecutive failures, a cool-down of at least 1 ms.
+    private mutating func breakerArguments(_ directive: ConfigToken) throws(ConfigError) -> BreakerSettings {
+        let expected = "a failure count and a cool-down, like 'breaker 5 30s'"
+        let failures = try self.cursor.requireArgument(of: directive, expected: expected)
+        let count = try self.value(ConfigValue.count(failures.text, in: 1...1000), at: failures)
+        let cooldown = try self.cursor.requireArgument(of: directive, expected: expected)
+        let cooldownMs = try self.value(ConfigValue.duration(cooldown.text), at: cooldown)
+        return BreakerSettings(failures: count, cooldownMs: cooldownMs)
     }
 }
