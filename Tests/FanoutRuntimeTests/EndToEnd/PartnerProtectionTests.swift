@@ -45,6 +45,7 @@ private final class Statuses: Sendable {
         let (open, openMs) = try measureMs { try server.get("/p/ok") }
         #expect(open.status == 503)
         #expect(open.bodyText.contains("circuit_open"))
+        #expect(open.bodyText.contains(#""error":"unavailable""#))
         #expect(openMs < 500)
         let composite = try jsonObject(try server.get("/c"))
         let errors = try #require(composite["_errors"] as? [[String: Any]])
