@@ -1,11 +1,11 @@
 extension ConfigFileParser {
     static let upstreamDirectives = [
-        "url", "connect_timeout", "timeout", "max_connections", "max_queue", "breaker", "header",
+        "url", "connect_timeout", "timeout", "max_connections", "max_queue", "breaker", "rate", "header",
         "follow_redirects",
     ]
 
     /// upstream := 'upstream' NAME '{' (url | connect_timeout | timeout | max_connections | max_queue
-    ///             | breaker | header | follow_redirects)* '}'
+    ///             | breaker | rate | header | follow_redirects)* '}'
     mutating func parseUpstream(_ directive: ConfigToken) throws(ConfigError) {
         let nameToken = try self.cursor.requireArgument(of: directive, expected: "an upstream name like 'partner'")
         let name = nameToken.text
@@ -32,6 +32,7 @@ extension ConfigFileParser {
         var followRedirects: Int?
         var maxQueue: Int?
         var breaker: BreakerSettings?
+        var ratePerSecond: Double?
         var headers: [HeaderField] = []
         var seen: [String: ConfigToken] = [:]
         while let sub = try self.cursor.nextInBlock(opened: brace, context: context) {
@@ -56,6 +57,8 @@ extension ConfigFileParser {
                 maxQueue = try self.countArgument(sub, in: 0...UpstreamConfig.maxQueueLimit)
             case "breaker":
                 breaker = try self.breakerArguments(sub)
+            case "rate":
+                ratePerSecond = try self.rateArgument(sub)
             case "header":
                 headers.append(try self.headerArgument(sub))
             case "follow_redirects":
@@ -78,6 +81,7 @@ extension ConfigFileParser {
         if let followRedirects { upstream.followRedirects = followRedirects }
         upstream.maxQueue = maxQueue
         upstream.breaker = breaker
+        upstream.ratePerSecond = ratePerSecond
         upstream.headers = headers
         upstream.location = SourceLocation(file: self.cursor.file, line: directive.line, column: directive.column)
         self.namedUpstreams.append(upstream)
@@ -91,5 +95,17 @@ extension ConfigFileParser {
         let cooldown = try self.cursor.requireArgument(of: directive, expected: expected)
         let cooldownMs = try self.value(ConfigValue.duration(cooldown.text), at: cooldown)
         return BreakerSettings(failures: count, cooldownMs: cooldownMs)
+    }
+
+    /// `rate N/s` or `rate N/m`, N from 1 to 1000000: calls per second (or minute), as calls per second.
+    private mutating func rateArgument(_ directive: ConfigToken) throws(ConfigError) -> Double {
+        let token = try self.cursor.requireArgument(of: directive, expected: "a rate like 100/s or 30/m")
+        let parts = token.text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[1] == "s" || parts[1] == "m" else {
+            throw self.cursor.error(
+                "invalid rate '\(token.text)'; expected a number of calls per s or m, like 100/s or 30/m", at: token)
+        }
+        let count = try self.value(ConfigValue.count(String(parts[0]), in: 1...1_000_000), at: token)
+        return parts[1] == "s" ? Double(count) : Double(count) / 60
     }
 }

@@ -175,6 +175,10 @@ public struct UpstreamConfig: Sendable, Equatable {
     public static let maxQueueLimit = 1_000_000
     /// `breaker FAILURES COOLDOWN`: the per-worker circuit breaker (see ``CircuitBreaker``). Default nil: off.
     public var breaker: BreakerSettings?
+    /// `rate N/s` (or `N/m`): calls started per second across all workers, each worker taking an equal share as
+    /// a ``TokenBucket`` holding one second of its share (at least one call). Calls over the rate wait in the
+    /// queue (within `max_queue`). Default nil: no limit.
+    public var ratePerSecond: Double?
     /// `header Name value`: sent on every call to this upstream.
     public var headers: [HeaderField] = []
     /// `follow_redirects N`: redirects followed per call, 0 to ``maxFollowRedirects``. Default 0: a 3xx is the

@@ -137,7 +137,7 @@ final class Worker: @unchecked Sendable {
             return UpstreamClient.SlotLimits(
                 slot: runtime.admissionSlots[index], upstreamName: upstream.name,
                 limit: runtime.upstreamLimitsPerWorker[index], queueLimit: runtime.upstreamQueueLimitsPerWorker[index],
-                breaker: upstream.breaker)
+                breaker: upstream.breaker, ratePerSecond: runtime.upstreamRatesPerWorker[index])
         }
     }
 

@@ -20,7 +20,8 @@ struct TransferID: Hashable {
 /// - Partner protection, per slot and per worker (each worker decides on its own, like nginx's `max_fails`):
 ///   a full queue (`max_queue`) fails a call at once with `overloaded`, and an open ``CircuitBreaker``
 ///   (`breaker`) fails it at once with `circuit_open`, before it is admitted or queued; queued calls are
-///   checked again when they reach libcurl.
+///   checked again when they reach libcurl. A `rate` limit (a ``TokenBucket`` per slot) holds calls in the
+///   queue until their token is there; a loop timer per slot admits them then.
 /// - Completions run after `curl_multi_info_read` is drained, never inside a libcurl callback, so a
 ///   completion may start or cancel other transfers.
 final class UpstreamClient: EventHandler {
@@ -40,6 +41,9 @@ final class UpstreamClient: EventHandler {
     private var waiting: [Int] = []
     private var breakers: [CircuitBreaker?] = []
     private var slotNames: [String] = []
+    /// Per slot: the `rate` bucket (nil: no limit) and the timer that admits queued calls when a token is due.
+    private var buckets: [TokenBucket?] = []
+    private var rateTimers: [TimerID?] = []
     /// Queued call id → its slot.
     private var queuedIDs: [UInt64: Int] = [:]
     private var nextID: UInt64 = 1
@@ -61,6 +65,8 @@ final class UpstreamClient: EventHandler {
         var queueLimit: Int?
         /// nil: no breaker.
         var breaker: BreakerSettings?
+        /// Calls started per second; nil: no limit.
+        var ratePerSecond: Double? = nil
     }
 
     private struct QueuedCall {
@@ -100,6 +106,8 @@ final class UpstreamClient: EventHandler {
                 waiting.append(0)
                 breakers.append(nil)
                 slotNames.append("")
+                buckets.append(nil)
+                rateTimers.append(nil)
             }
             limits[slot] = settings.limit
             queueLimits[slot] = settings.queueLimit
@@ -109,6 +117,16 @@ final class UpstreamClient: EventHandler {
                 breakers[slot]?.settings = breaker
             } else {
                 breakers[slot] = nil
+            }
+            // A bucket holds one second of the rate (at least one call): the burst a quiet upstream may get.
+            if let rate = settings.ratePerSecond {
+                if buckets[slot] == nil {
+                    buckets[slot] = TokenBucket(ratePerSecond: rate, capacity: rate, now: loop.now)
+                } else {
+                    buckets[slot]?.reconfigure(ratePerSecond: rate, capacity: rate, now: loop.now)
+                }
+            } else {
+                buckets[slot] = nil
             }
         }
         // An explicit idle-pool size: the default (4 × handles currently added) collapses after a burst.
@@ -132,7 +150,7 @@ final class UpstreamClient: EventHandler {
             failSoon(completion, .connection("worker is shutting down"))
         } else if let breaker = breakers[slot], !breaker.allows(now: loop.now) {
             failSoon(completion, .circuitOpen)
-        } else if inFlight[slot] < limits[slot] {
+        } else if inFlight[slot] < limits[slot], waiting[slot] == 0, takeToken(slot: slot) {
             launch(call)
         } else if let queueLimit = queueLimits[slot], waiting[slot] >= queueLimit {
             failSoon(completion, .overloaded(queueLimit: queueLimit))
@@ -140,6 +158,8 @@ final class UpstreamClient: EventHandler {
             queues[slot].append(call)
             queuedIDs[id] = slot
             waiting[slot] += 1
+            // Held back by `rate` rather than by `max_connections`: admit in order when a token is due.
+            if inFlight[slot] < limits[slot] { admitNext(slot: slot) }
         }
         return TransferID(raw: id)
     }
@@ -250,9 +270,21 @@ final class UpstreamClient: EventHandler {
         free.append(transfer)
     }
 
+    /// Takes a `rate` token of `slot` (true when the slot has no rate limit).
+    private func takeToken(slot: Int) -> Bool {
+        guard var bucket = buckets[slot] else { return true }
+        let taken = bucket.take(now: loop.now)
+        buckets[slot] = bucket
+        return taken
+    }
+
     private func admitNext(slot: Int) {
         while inFlight[slot] < limits[slot], queueHeads[slot] < queues[slot].count {
             let call = queues[slot][queueHeads[slot]]
+            if queuedIDs[call.id] != nil, !takeToken(slot: slot) {
+                armRateTimer(slot: slot)
+                return
+            }
             queueHeads[slot] += 1
             if queueHeads[slot] == queues[slot].count {
                 queues[slot].removeAll(keepingCapacity: true)
@@ -261,6 +293,18 @@ final class UpstreamClient: EventHandler {
             if queuedIDs.removeValue(forKey: call.id) == nil { continue }  // cancelled while queued
             waiting[slot] -= 1
             launch(call)
+        }
+    }
+
+    /// Runs `admitNext` for `slot` when its next `rate` token is due (one timer per slot).
+    private func armRateTimer(slot: Int) {
+        guard rateTimers[slot] == nil, let bucket = buckets[slot] else { return }
+        let waitMs = Int((bucket.nanosecondsUntilToken(now: loop.now) + 999_999) / 1_000_000)
+        rateTimers[slot] = loop.schedule(afterMilliseconds: max(1, waitMs)) { [weak self] in
+            guard let self, !self.closed else { return }
+            self.rateTimers[slot] = nil
+            self.loop.refreshNow()
+            self.admitNext(slot: slot)
         }
     }
 
@@ -395,6 +439,8 @@ final class UpstreamClient: EventHandler {
         closed = true
         if let timer = curlTimer { loop.cancel(timer) }
         curlTimer = nil
+        for case let timer? in rateTimers { loop.cancel(timer) }
+        rateTimers = rateTimers.map { _ in nil }
         for (_, transfer) in active {
             curl_multi_remove_handle(multi, transfer.easy)
             transfer.destroy()

@@ -31,7 +31,9 @@ import Testing
     }
 
     @Test func onlyTransportFailuresAnd5xxCountAgainstTheBreaker() {
-        let counted: [CallFailure] = [.timeout, .refused, .unreachable("x"), .connection("x"), .status(500), .status(503)]
+        let counted: [CallFailure] = [
+            .timeout, .refused, .unreachable("x"), .connection("x"), .status(500), .status(503),
+        ]
         let ignored: [CallFailure] = [
             .status(404), .status(429), .status(302), .invalidBody, .htmlPage, .tooLarge, .skipped("x"),
             .tooManyItems(count: 3, limit: 2), .circuitOpen, .overloaded(queueLimit: 1),

@@ -32,7 +32,7 @@ import Testing
             name: "unknown upstream directive lists the valid ones",
             marked: "upstream a {\n  url http://a:1\n  1️⃣frobnicate 1\n}",
             message:
-                "unknown directive 'frobnicate' in upstream a; expected one of: url, connect_timeout, timeout, max_connections, max_queue, breaker, header, follow_redirects"
+                "unknown directive 'frobnicate' in upstream a; expected one of: url, connect_timeout, timeout, max_connections, max_queue, breaker, rate, header, follow_redirects"
         ),
         // Arguments.
         Case(
@@ -146,6 +146,26 @@ import Testing
             name: "breaker with an extra argument",
             marked: "upstream a {\n  url http://a:1\n  breaker 5 30s 1️⃣1m\n}",
             message: "unexpected extra argument '1m' for 'breaker'; expected end of line or ';'"
+        ),
+        Case(
+            name: "rate without a unit",
+            marked: "upstream a {\n  url http://a:1\n  rate 1️⃣100\n}",
+            message: "invalid rate '100'; expected a number of calls per s or m, like 100/s or 30/m"
+        ),
+        Case(
+            name: "rate per hour",
+            marked: "upstream a {\n  url http://a:1\n  rate 1️⃣100/h\n}",
+            message: "invalid rate '100/h'; expected a number of calls per s or m, like 100/s or 30/m"
+        ),
+        Case(
+            name: "rate of zero",
+            marked: "upstream a {\n  url http://a:1\n  rate 1️⃣0/s\n}",
+            message: "0 is out of range; expected 1...1000000"
+        ),
+        Case(
+            name: "rate missing",
+            marked: "upstream a {\n  url http://a:1\n  1️⃣rate\n}",
+            message: "missing argument for 'rate'; expected a rate like 100/s or 30/m"
         ),
         Case(
             name: "duplicate breaker",

@@ -147,6 +147,18 @@ import Testing
         #expect(config.upstreams.map(\.maxQueue) == [100, 0, nil])
     }
 
+    @Test func rateIsPerSecondOrPerMinute() throws {
+        let config = try ConfigParser.parse(
+            """
+            upstream fast { url http://fast.test:1; rate 250/s; }
+            upstream slow { url http://slow.test:1; rate 30/m; }
+            upstream free { url http://free.test:1 }
+            """,
+            file: "test.conf", environment: [:])
+
+        #expect(config.upstreams.map(\.ratePerSecond) == [250, 0.5, nil])
+    }
+
     @Test func parsesCompositeRoute() throws {
         let config = try ConfigParser.parse(Self.fullFile, file: "proxy.conf", environment: Self.environment)
         let route = config.routes[0]

@@ -156,4 +156,43 @@ private final class Statuses: Sendable {
         #expect(try second.readResponse().status == 200)
         #expect(stub.requests(forPath: "/slow") == 2)
     }
+
+    @Test func rateHoldsCallsInTheQueueUntilTheirTokenIsDue() throws {
+        let stub = try UpstreamStub(routes: ["/ok": .json(#"{"ok":true}"#)])
+        let server = try TestServer(
+            """
+            upstream limited {
+                url {{stub}}
+                rate 4/s
+            }
+            upstream strict {
+                url {{stub}}
+                rate 1/m
+                max_queue 0
+            }
+            route GET /p/{rest...} {
+                proxy limited /{rest...}
+            }
+            route GET /s/{rest...} {
+                proxy strict /{rest...}
+            }
+            """, substitutions: ["stub": stub.baseURL])
+
+        // A burst of one second's worth (4) goes at once; the next 4 come one every 250 ms.
+        let (burst, burstMs) = try measureMs { try (0..<4).map { _ in try server.get("/p/ok").status } }
+        #expect(burst == [200, 200, 200, 200])
+        #expect(burstMs < 700)
+        let (paced, pacedMs) = try measureMs { try (0..<4).map { _ in try server.get("/p/ok").status } }
+        #expect(paced == [200, 200, 200, 200])
+        #expect(pacedMs > 850)
+        #expect(pacedMs < 5_000)
+
+        // No room to wait: over the rate fails at once.
+        #expect(try server.get("/s/ok").status == 200)
+        let (over, overMs) = try measureMs { try server.get("/s/ok") }
+        #expect(over.status == 503)
+        #expect(over.bodyText.contains("overloaded"))
+        #expect(overMs < 500)
+        #expect(stub.requests(forPath: "/ok") == 9)
+    }
 }
