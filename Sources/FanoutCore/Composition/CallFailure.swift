@@ -22,6 +22,12 @@ public enum CallFailure: Sendable, Equatable {
     case htmlPage
     /// The answer exceeded the configured byte cap. Kind `too_large`.
     case tooLarge
+    /// Not called: the upstream's circuit breaker is open (`breaker`), after consecutive failures. Kind
+    /// `circuit_open`.
+    case circuitOpen
+    /// Not called: `max_connections` calls were running and `max_queue` more were already waiting. Kind
+    /// `overloaded`.
+    case overloaded(queueLimit: Int)
     /// Not called: an input call failed, or its answer lacks a referenced field. Kind `skipped`.
     case skipped(String)
     /// A `for_each` list is longer than the route's `max_items`. Kind `too_many_items`.
@@ -38,6 +44,8 @@ public enum CallFailure: Sendable, Equatable {
         case .invalidBody: return "invalid_body"
         case .htmlPage: return "html_page"
         case .tooLarge: return "too_large"
+        case .circuitOpen: return "circuit_open"
+        case .overloaded: return "overloaded"
         case .skipped: return "skipped"
         case .tooManyItems: return "too_many_items"
         }
@@ -54,8 +62,25 @@ public enum CallFailure: Sendable, Equatable {
         case .invalidBody: return "upstream declared JSON but sent an invalid JSON body"
         case .htmlPage: return "upstream answered an HTML page, not data"
         case .tooLarge: return "upstream answer exceeds the configured size limit"
+        case .circuitOpen: return "not called: the upstream failed repeatedly and its circuit breaker is open"
+        case .overloaded(let limit): return "not called: the upstream's queue is full (max_queue \(limit))"
         case .skipped(let reason): return "not called: \(reason)"
         case .tooManyItems(let count, let limit): return "the list has \(count) items; max_items is \(limit)"
+        }
+    }
+}
+
+extension CallFailure {
+    /// Whether the failure counts against the upstream's circuit breaker: the partner could not be reached or
+    /// did not answer (`timeout`, `refused`, `unreachable`, `connection`) or answered 5xx. A 4xx is about the
+    /// request; `too_large`, `invalid_body` and `html_page` are answers (the partner is up, and fanout's own
+    /// caps or checks turned them down); `skipped`, `too_many_items`, `circuit_open` and `overloaded` never
+    /// reached the partner.
+    public var countsAgainstBreaker: Bool {
+        switch self {
+        case .timeout, .refused, .unreachable, .connection: return true
+        case .status(let code): return code >= 500
+        case .invalidBody, .htmlPage, .tooLarge, .skipped, .tooManyItems, .circuitOpen, .overloaded: return false
         }
     }
 }

@@ -1,10 +1,11 @@
 extension ConfigFileParser {
     static let upstreamDirectives = [
-        "url", "connect_timeout", "timeout", "max_connections", "header", "follow_redirects",
+        "url", "connect_timeout", "timeout", "max_connections", "max_queue", "breaker", "rate", "header",
+        "follow_redirects",
     ]
 
-    /// upstream := 'upstream' NAME '{' (url | connect_timeout | timeout | max_connections | header
-    ///             | follow_redirects)* '}'
+    /// upstream := 'upstream' NAME '{' (url | connect_timeout | timeout | max_connections | max_queue
+    ///             | breaker | rate | header | follow_redirects)* '}'
     mutating func parseUpstream(_ directive: ConfigToken) throws(ConfigError) {
         let nameToken = try self.cursor.requireArgument(of: directive, expected: "an upstream name like 'partner'")
         let name = nameToken.text
@@ -29,6 +30,9 @@ extension ConfigFileParser {
         var timeoutMs: Int?
         var maxConnections: Int?
         var followRedirects: Int?
+        var maxQueue: Int?
+        var breaker: BreakerSettings?
+        var ratePerSecond: Double?
         var headers: [HeaderField] = []
         var seen: [String: ConfigToken] = [:]
         while let sub = try self.cursor.nextInBlock(opened: brace, context: context) {
@@ -49,6 +53,12 @@ extension ConfigFileParser {
                 timeoutMs = try self.durationArgument(sub)
             case "max_connections":
                 maxConnections = try self.countArgument(sub, in: 1...100_000)
+            case "max_queue":
+                maxQueue = try self.countArgument(sub, in: 0...UpstreamConfig.maxQueueLimit)
+            case "breaker":
+                breaker = try self.breakerArguments(sub)
+            case "rate":
+                ratePerSecond = try self.rateArgument(sub)
             case "header":
                 headers.append(try self.headerArgument(sub))
             case "follow_redirects":
@@ -69,8 +79,33 @@ extension ConfigFileParser {
         if let timeoutMs { upstream.timeoutMs = timeoutMs }
         if let maxConnections { upstream.maxConnections = maxConnections }
         if let followRedirects { upstream.followRedirects = followRedirects }
+        upstream.maxQueue = maxQueue
+        upstream.breaker = breaker
+        upstream.ratePerSecond = ratePerSecond
         upstream.headers = headers
         upstream.location = SourceLocation(file: self.cursor.file, line: directive.line, column: directive.column)
         self.namedUpstreams.append(upstream)
+    }
+
+    /// `breaker FAILURES COOLDOWN`: 1 to 1000 consecutive failures, a cool-down of at least 1 ms.
+    private mutating func breakerArguments(_ directive: ConfigToken) throws(ConfigError) -> BreakerSettings {
+        let expected = "a failure count and a cool-down, like 'breaker 5 30s'"
+        let failures = try self.cursor.requireArgument(of: directive, expected: expected)
+        let count = try self.value(ConfigValue.count(failures.text, in: 1...1000), at: failures)
+        let cooldown = try self.cursor.requireArgument(of: directive, expected: expected)
+        let cooldownMs = try self.value(ConfigValue.duration(cooldown.text), at: cooldown)
+        return BreakerSettings(failures: count, cooldownMs: cooldownMs)
+    }
+
+    /// `rate N/s` or `rate N/m`, N from 1 to 1000000: calls per second (or minute), as calls per second.
+    private mutating func rateArgument(_ directive: ConfigToken) throws(ConfigError) -> Double {
+        let token = try self.cursor.requireArgument(of: directive, expected: "a rate like 100/s or 30/m")
+        let parts = token.text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[1] == "s" || parts[1] == "m" else {
+            throw self.cursor.error(
+                "invalid rate '\(token.text)'; expected a number of calls per s or m, like 100/s or 30/m", at: token)
+        }
+        let count = try self.value(ConfigValue.count(String(parts[0]), in: 1...1_000_000), at: token)
+        return parts[1] == "s" ? Double(count) : Double(count) / 60
     }
 }

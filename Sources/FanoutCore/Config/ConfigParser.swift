@@ -40,6 +40,9 @@
 /// connect_timeout DUR                  Default 2s
 /// timeout DUR                          whole call. Default 10s
 /// max_connections N                    1...100000. Default 64
+/// max_queue N                          0...1000000 calls waiting (per-worker share). Default unbounded
+/// breaker FAILURES COOLDOWN            1...1000 consecutive failures, a duration. Default off
+/// rate N/s | N/m                      1...1000000 calls started per second or minute. Default none
 /// follow_redirects N                   0...10. Default 0: a 3xx is the answer
 /// header NAME VALUE                    repeatable; NAME a token (not Content-Length, Transfer-Encoding,
 ///                                      Connection, TE, Upgrade); VALUE without control characters

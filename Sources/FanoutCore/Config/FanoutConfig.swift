@@ -167,6 +167,18 @@ public struct UpstreamConfig: Sendable, Equatable {
     /// `max_connections`: concurrent calls to this upstream across all workers (each worker gets its share,
     /// at least one); calls beyond it wait in a FIFO queue. Default 64.
     public var maxConnections: Int = 64
+    /// `max_queue N`: calls that may wait for a connection slot across all workers (each worker gets its
+    /// share, rounded up; 0 stays 0: no waiting). A call beyond it fails at once (`overloaded`). Default nil:
+    /// unbounded, a queued call waits until its deadline.
+    public var maxQueue: Int?
+    /// The largest `max_queue` value accepted.
+    public static let maxQueueLimit = 1_000_000
+    /// `breaker FAILURES COOLDOWN`: the per-worker circuit breaker (see ``CircuitBreaker``). Default nil: off.
+    public var breaker: BreakerSettings?
+    /// `rate N/s` (or `N/m`): calls started per second across all workers, each worker taking an equal share as
+    /// a ``TokenBucket`` holding one second of its share (at least one call). Calls over the rate wait in the
+    /// queue (within `max_queue`). Default nil: no limit.
+    public var ratePerSecond: Double?
     /// `header Name value`: sent on every call to this upstream.
     public var headers: [HeaderField] = []
     /// `follow_redirects N`: redirects followed per call, 0 to ``maxFollowRedirects``. Default 0: a 3xx is the

@@ -46,6 +46,12 @@ public enum MetricsExposition {
             sample(&out, name, [("upstream", upstream)], metrics.upstreamConnections[upstream]!.reused)
         }
 
+        name = "fanout_upstream_breaker_opens_total"
+        header(&out, name, "counter", "Times an upstream's circuit breaker opened (summed over workers).")
+        for upstream in metrics.breakerOpens.keys.sorted() {
+            sample(&out, name, [("upstream", upstream)], metrics.breakerOpens[upstream]!)
+        }
+
         header(&out, "fanout_requests_in_flight", "gauge", "Requests received and not answered yet.")
         out += "fanout_requests_in_flight \(metrics.requestsInFlight)\n"
         header(&out, "fanout_client_connections", "gauge", "Open client connections.")

@@ -67,6 +67,8 @@ public struct ServerMetrics: Sendable, Equatable {
     public var upstreamFailures: [FailureKey: UInt64] = [:]
     /// Per upstream name.
     public var upstreamConnections: [String: ConnectionUse] = [:]
+    /// Times an upstream's circuit breaker opened (on any worker), per upstream name.
+    public var breakerOpens: [String: UInt64] = [:]
     /// Requests received and not answered yet (a gauge, filled in when a snapshot is taken).
     public var requestsInFlight = 0
     /// Open client connections (a gauge, filled in when a snapshot is taken).
@@ -98,6 +100,7 @@ public struct ServerMetrics: Sendable, Equatable {
             upstreamConnections[key, default: ConnectionUse()].opened &+= value.opened
             upstreamConnections[key, default: ConnectionUse()].reused &+= value.reused
         }
+        for (key, value) in other.breakerOpens { breakerOpens[key, default: 0] &+= value }
         requestsInFlight += other.requestsInFlight
         clientConnections += other.clientConnections
     }

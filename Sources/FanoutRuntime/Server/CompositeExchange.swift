@@ -145,7 +145,7 @@ final class CompositeExchange: Exchange {
         deadlineTimer = nil
         guard !finished else { return }
         for id in run.expire(nowMs: nowMs) {
-            if let transfer = transfers.removeValue(forKey: id) { worker.upstream.cancel(transfer) }
+            if let transfer = transfers.removeValue(forKey: id) { worker.upstream.cancel(transfer, timedOut: true) }
         }
         finish()
     }

@@ -2,7 +2,8 @@ import FanoutCore
 
 /// A plain reverse-proxy route: the client's method, headers (minus hop-by-hop) and body go to one upstream;
 /// its status, headers and body come back. A failure before the answer began is answered 502 (504 on
-/// timeout) with a JSON body; after it began, the client connection is closed before the body's end.
+/// timeout, 503 for `circuit_open` and `overloaded`: not called) with a JSON body; after it began, the client
+/// connection is closed before the body's end.
 ///
 /// Both bodies stream with back-pressure: the request body through a `BodyPipe` (the connection stops
 /// reading the client while libcurl has not taken the window), the answer through `UpstreamReceiver` (the
@@ -171,7 +172,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             armIdleTimer(milliseconds: timeoutMs)
             return
         }
-        if let transfer { worker.upstream.cancel(transfer) }
+        if let transfer { worker.upstream.cancel(transfer, timedOut: true) }
         finished(UpstreamResult(outcome: .failure(.timeout), elapsedMs: Double(timeoutMs)))
     }
 
@@ -216,7 +217,13 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
                 connection?.abortStreamedResponse(calls: calls)
                 return
             }
-            let status = failure == .timeout ? 504 : 502
+            // 503 when fanout refused to call (Envoy's UO/UH): the partner was not asked this time.
+            let status: Int
+            switch failure {
+            case .timeout: status = 504
+            case .circuitOpen, .overloaded: status = 503
+            default: status = 502
+            }
             connection?.respond(
                 .error(status: status, message: "upstream call failed: \(failure.kind): \(failure.message)"),
                 calls: calls)

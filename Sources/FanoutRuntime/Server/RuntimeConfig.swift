@@ -13,6 +13,11 @@ final class RuntimeConfig: Sendable {
     let forwardHeaders: Set<String>
     /// Per upstream index: how many calls one worker may have inside libcurl at once.
     let upstreamLimitsPerWorker: [Int]
+    /// Per upstream index: how many calls may wait in one worker's queue (its share of `max_queue`, rounded
+    /// up; nil: unbounded).
+    let upstreamQueueLimitsPerWorker: [Int?]
+    /// Per upstream index: one worker's share of `rate` in calls per second (nil: no limit).
+    let upstreamRatesPerWorker: [Double?]
     /// How many client connections one worker keeps open: its share of `max_client_connections`, rounded up.
     let clientConnectionsPerWorker: Int
     /// Per upstream index: the admission slot its calls are counted and queued in (see ``AdmissionSlots``).
@@ -41,6 +46,10 @@ final class RuntimeConfig: Sendable {
         }
         knownMethods = methods
         upstreamLimitsPerWorker = config.upstreams.map { max(1, ($0.maxConnections + workerCount - 1) / workerCount) }
+        upstreamQueueLimitsPerWorker = config.upstreams.map { upstream in
+            upstream.maxQueue.map { ($0 + workerCount - 1) / workerCount }
+        }
+        upstreamRatesPerWorker = config.upstreams.map { $0.ratePerSecond.map { $0 / Double(workerCount) } }
         clientConnectionsPerWorker = max(1, (config.limits.maxClientConnections + workerCount - 1) / workerCount)
         admissionSlots = config.upstreams.map { slots.slot(for: $0) }
         upstreamHeaderLines = config.upstreams.map { HeaderLine.lines($0.headers) }

@@ -119,6 +119,7 @@ final class Worker: @unchecked Sendable {
             snapshot.upstreamConnections[upstream, default: ServerMetrics.ConnectionUse()].opened &+= use.opened
             snapshot.upstreamConnections[upstream, default: ServerMetrics.ConnectionUse()].reused &+= use.reused
         }
+        for (upstream, opens) in self.upstream.breakerOpens { snapshot.breakerOpens[upstream, default: 0] &+= opens }
         return snapshot
     }
 
@@ -132,8 +133,14 @@ final class Worker: @unchecked Sendable {
         upstream.setLimits(Worker.slotLimits(runtime))
     }
 
-    private static func slotLimits(_ runtime: RuntimeConfig) -> [(slot: AdmissionSlot, limit: Int)] {
-        Array(zip(runtime.admissionSlots, runtime.upstreamLimitsPerWorker)).map { (slot: $0, limit: $1) }
+    private static func slotLimits(_ runtime: RuntimeConfig) -> [UpstreamClient.SlotLimits] {
+        runtime.admissionSlots.indices.map { index in
+            let upstream = runtime.config.upstreams[index]
+            return UpstreamClient.SlotLimits(
+                slot: runtime.admissionSlots[index], upstreamName: upstream.name,
+                limit: runtime.upstreamLimitsPerWorker[index], queueLimit: runtime.upstreamQueueLimitsPerWorker[index],
+                breaker: upstream.breaker, ratePerSecond: runtime.upstreamRatesPerWorker[index])
+        }
     }
 
     // MARK: - Shutdown

@@ -22,6 +22,8 @@ final class CurlTransfer {
     var id: UInt64 = 0
     /// `AdmissionSlot.raw` of the call, for admission accounting.
     var slot: Int = 0
+    /// The half-open probe of its slot's circuit breaker.
+    var isProbe = false
     /// `UpstreamRequest.upstreamName`, for the connection counters.
     var upstreamName = ""
     var startedAt: UInt64 = 0

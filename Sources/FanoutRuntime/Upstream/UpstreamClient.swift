@@ -16,7 +16,12 @@ struct TransferID: Hashable {
 /// - Admission control is ours: at most `limits[slot]` transfers per admission slot (one per upstream
 ///   identity, see ``AdmissionSlots``) are inside libcurl at once; the rest wait in a FIFO (libcurl 7.88.1's
 ///   own pending queue is expensive, notes §2.1). Slots are stable across reloads, so a reload only
-///   changes limits (``setLimits(_:)``); counts and queues carry over.
+///   changes limits (``setLimits(_:)``); counts, queues and breakers carry over.
+/// - Partner protection, per slot and per worker (each worker decides on its own, like nginx's `max_fails`):
+///   a full queue (`max_queue`) fails a call at once with `overloaded`, and an open ``CircuitBreaker``
+///   (`breaker`) fails it at once with `circuit_open`, before it is admitted or queued; queued calls are
+///   checked again when they reach libcurl. A `rate` limit (a ``TokenBucket`` per slot) holds calls in the
+///   queue until their token is there; a loop timer per slot admits them then.
 /// - Completions run after `curl_multi_info_read` is drained, never inside a libcurl callback, so a
 ///   completion may start or cancel other transfers.
 final class UpstreamClient: EventHandler {
@@ -30,13 +35,39 @@ final class UpstreamClient: EventHandler {
     private var queueHeads: [Int] = []
     private var inFlight: [Int] = []
     private var limits: [Int] = []
-    private var queuedIDs: Set<UInt64> = []
+    /// Per slot: the latest `max_queue` share (nil: unbounded), the calls waiting (cancelled ones not
+    /// counted), the breaker (nil: off) and the upstream name (for metrics).
+    private var queueLimits: [Int?] = []
+    private var waiting: [Int] = []
+    private var breakers: [CircuitBreaker?] = []
+    private var slotNames: [String] = []
+    /// Per slot: the `rate` bucket (nil: no limit) and the timer that admits queued calls when a token is due.
+    private var buckets: [TokenBucket?] = []
+    private var rateTimers: [TimerID?] = []
+    /// Queued call id → its slot.
+    private var queuedIDs: [UInt64: Int] = [:]
     private var nextID: UInt64 = 1
     private var curlTimer: TimerID?
     private var closed = false
     /// Connections opened and reused, per upstream name, over finished transfers (cancelled ones are not
     /// counted). Read by `Worker.metricsSnapshot()` on the loop thread.
     private(set) var connectionUse: [String: ServerMetrics.ConnectionUse] = [:]
+    /// Times a breaker opened, per upstream name (`fanout_upstream_breaker_opens_total`).
+    private(set) var breakerOpens: [String: UInt64] = [:]
+
+    /// What a configuration sets for one admission slot on this worker.
+    struct SlotLimits {
+        var slot: AdmissionSlot
+        var upstreamName: String
+        /// Calls inside libcurl at once.
+        var limit: Int
+        /// Calls waiting for one of those places; nil: unbounded.
+        var queueLimit: Int?
+        /// nil: no breaker.
+        var breaker: BreakerSettings?
+        /// Calls started per second; nil: no limit.
+        var ratePerSecond: Double? = nil
+    }
 
     private struct QueuedCall {
         var id: UInt64
@@ -58,25 +89,52 @@ final class UpstreamClient: EventHandler {
     }
 
     /// Installs a configuration's admission limits: for each slot, how many transfers may be in libcurl at
-    /// once on this worker. Slots not named keep their last limit (an upstream a reload removed: its queued
-    /// calls still drain). A raised limit admits queued calls at once; a lowered one lets running calls
-    /// finish and holds new ones back. Call on the loop thread.
-    func setLimits(_ slotLimits: [(slot: AdmissionSlot, limit: Int)]) {
-        for (slot, limit) in slotLimits {
-            while limits.count <= slot.raw {
+    /// once on this worker, how many may wait, and its breaker. Slots not named keep their last limits (an
+    /// upstream a reload removed: its queued calls still drain). A raised limit admits queued calls at once;
+    /// a lowered one lets running calls finish and holds new ones back (calls already queued stay queued
+    /// even beyond a lowered `max_queue`). A breaker keeps its state when its settings change, and is
+    /// dropped when the configuration removes it. Call on the loop thread.
+    func setLimits(_ slotLimits: [SlotLimits]) {
+        for settings in slotLimits {
+            let slot = settings.slot.raw
+            while limits.count <= slot {
                 limits.append(1)
                 queues.append([])
                 queueHeads.append(0)
                 inFlight.append(0)
+                queueLimits.append(nil)
+                waiting.append(0)
+                breakers.append(nil)
+                slotNames.append("")
+                buckets.append(nil)
+                rateTimers.append(nil)
             }
-            limits[slot.raw] = limit
+            limits[slot] = settings.limit
+            queueLimits[slot] = settings.queueLimit
+            slotNames[slot] = settings.upstreamName
+            if let breaker = settings.breaker {
+                if breakers[slot] == nil { breakers[slot] = CircuitBreaker(settings: breaker) }
+                breakers[slot]?.settings = breaker
+            } else {
+                breakers[slot] = nil
+            }
+            // A bucket holds one second of the rate (at least one call): the burst a quiet upstream may get.
+            if let rate = settings.ratePerSecond {
+                if buckets[slot] == nil {
+                    buckets[slot] = TokenBucket(ratePerSecond: rate, capacity: rate, now: loop.now)
+                } else {
+                    buckets[slot]?.reconfigure(ratePerSecond: rate, capacity: rate, now: loop.now)
+                }
+            } else {
+                buckets[slot] = nil
+            }
         }
         // An explicit idle-pool size: the default (4 × handles currently added) collapses after a burst.
         // libcurl's connection cache is kept across reloads: warm connections to unchanged origins stay.
         let total = slotLimits.reduce(0) { $0 + $1.limit }
         _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(16, min(4096, total)))
         guard !closed else { return }
-        for (slot, _) in slotLimits { admitNext(slot: slot.raw) }
+        for settings in slotLimits { admitNext(slot: settings.slot.raw) }
     }
 
     // MARK: - Starting and cancelling
@@ -87,27 +145,62 @@ final class UpstreamClient: EventHandler {
         let id = nextID
         nextID += 1
         let call = QueuedCall(id: id, request: request, startedAt: loop.now, completion: completion)
+        let slot = request.slot.raw
         if closed {
-            loop.schedule(afterMilliseconds: 0) {
-                completion(UpstreamResult(outcome: .failure(.connection("worker is shutting down")), elapsedMs: 0))
-            }
-        } else if inFlight[request.slot.raw] < limits[request.slot.raw] {
+            failSoon(completion, .connection("worker is shutting down"))
+        } else if let breaker = breakers[slot], !breaker.allows(now: loop.now) {
+            failSoon(completion, .circuitOpen)
+        } else if inFlight[slot] < limits[slot], waiting[slot] == 0, takeToken(slot: slot) {
             launch(call)
+        } else if let queueLimit = queueLimits[slot], waiting[slot] >= queueLimit {
+            failSoon(completion, .overloaded(queueLimit: queueLimit))
         } else {
-            queues[request.slot.raw].append(call)
-            queuedIDs.insert(id)
+            queues[slot].append(call)
+            queuedIDs[id] = slot
+            waiting[slot] += 1
+            // Held back by `rate` rather than by `max_connections`: admit in order when a token is due.
+            if inFlight[slot] < limits[slot] { admitNext(slot: slot) }
         }
         return TransferID(raw: id)
     }
 
+    /// Fails a call on a later loop turn, without it having been made (elapsed 0).
+    private func failSoon(_ completion: @escaping (UpstreamResult) -> Void, _ failure: CallFailure) {
+        loop.schedule(afterMilliseconds: 0) {
+            completion(UpstreamResult(outcome: .failure(failure), elapsedMs: 0))
+        }
+    }
+
     /// Stops a call without running its completion. A started HTTP/1.1 connection is closed by libcurl,
-    /// not reused.
-    func cancel(_ transferID: TransferID) {
-        if queuedIDs.remove(transferID.raw) != nil { return }  // skipped when it reaches the queue's head
+    /// not reused. `timedOut`: the caller gave up on a silent upstream (a proxy route's idle timeout), which
+    /// counts against its breaker like a libcurl timeout; otherwise the call's outcome is unknown.
+    func cancel(_ transferID: TransferID, timedOut: Bool = false) {
+        if let slot = queuedIDs.removeValue(forKey: transferID.raw) {  // skipped when it reaches the queue's head
+            waiting[slot] -= 1
+            return
+        }
         guard let transfer = active.removeValue(forKey: transferID.raw) else { return }
         curl_multi_remove_handle(multi, transfer.easy)
+        if timedOut {
+            recordOutcome(slot: transfer.slot, wasProbe: transfer.isProbe, countsAsFailure: true)
+        } else {
+            breakers[transfer.slot]?.callAbandoned(wasProbe: transfer.isProbe)
+        }
         recycle(transfer)
         admitNext(slot: transfer.slot)
+    }
+
+    /// Feeds a finished call to its slot's breaker and counts the breaker's openings.
+    private func recordOutcome(slot: Int, wasProbe: Bool, countsAsFailure: Bool) {
+        guard var breaker = breakers[slot] else { return }
+        let opensBefore = breaker.opens
+        if countsAsFailure {
+            breaker.callFailed(wasProbe: wasProbe, now: loop.now)
+        } else {
+            breaker.callSucceeded(wasProbe: wasProbe)
+        }
+        if breaker.opens != opensBefore { breakerOpens[slotNames[slot], default: 0] &+= breaker.opens &- opensBefore }
+        breakers[slot] = breaker
     }
 
     /// Lets a paused streamed transfer go on: receiving (the client took the answer's bytes) or sending (the
@@ -136,6 +229,12 @@ final class UpstreamClient: EventHandler {
             finish(call.completion, .failure(.timeout), startedAt: call.startedAt)
             return
         }
+        let slot = call.request.slot.raw
+        // Checked again for a call that waited in the queue: the breaker may have opened meanwhile.
+        if let breaker = breakers[slot], !breaker.allows(now: loop.now) {
+            finish(call.completion, .failure(.circuitOpen), startedAt: call.startedAt)
+            return
+        }
         guard let transfer = free.popLast() ?? CurlTransfer() else {
             finish(call.completion, .failure(.connection("could not create a libcurl handle")), startedAt: call.startedAt)
             return
@@ -145,6 +244,7 @@ final class UpstreamClient: EventHandler {
         transfer.upstreamName = call.request.upstreamName
         transfer.startedAt = call.startedAt
         transfer.completion = call.completion
+        transfer.isProbe = breakers[slot]?.callStarted(now: loop.now) ?? false
         transfer.prepare(call.request, timeoutMs: min(call.request.timeoutMs, remainingMs))
         active[call.id] = transfer
         inFlight[call.request.slot.raw] += 1
@@ -156,6 +256,7 @@ final class UpstreamClient: EventHandler {
             transfer.bodySource = nil
             transfer.receiver = nil
             free.append(transfer)
+            breakers[slot]?.callAbandoned(wasProbe: transfer.isProbe)
             finish(call.completion, .failure(.connection(String(cString: curl_multi_strerror(code)))), startedAt: call.startedAt)
         }
     }
@@ -169,16 +270,41 @@ final class UpstreamClient: EventHandler {
         free.append(transfer)
     }
 
+    /// Takes a `rate` token of `slot` (true when the slot has no rate limit).
+    private func takeToken(slot: Int) -> Bool {
+        guard var bucket = buckets[slot] else { return true }
+        let taken = bucket.take(now: loop.now)
+        buckets[slot] = bucket
+        return taken
+    }
+
     private func admitNext(slot: Int) {
         while inFlight[slot] < limits[slot], queueHeads[slot] < queues[slot].count {
             let call = queues[slot][queueHeads[slot]]
+            if queuedIDs[call.id] != nil, !takeToken(slot: slot) {
+                armRateTimer(slot: slot)
+                return
+            }
             queueHeads[slot] += 1
             if queueHeads[slot] == queues[slot].count {
                 queues[slot].removeAll(keepingCapacity: true)
                 queueHeads[slot] = 0
             }
-            if queuedIDs.remove(call.id) == nil { continue }  // cancelled while queued
+            if queuedIDs.removeValue(forKey: call.id) == nil { continue }  // cancelled while queued
+            waiting[slot] -= 1
             launch(call)
+        }
+    }
+
+    /// Runs `admitNext` for `slot` when its next `rate` token is due (one timer per slot).
+    private func armRateTimer(slot: Int) {
+        guard rateTimers[slot] == nil, let bucket = buckets[slot] else { return }
+        let waitMs = Int((bucket.nanosecondsUntilToken(now: loop.now) + 999_999) / 1_000_000)
+        rateTimers[slot] = loop.schedule(afterMilliseconds: max(1, waitMs)) { [weak self] in
+            guard let self, !self.closed else { return }
+            self.rateTimers[slot] = nil
+            self.loop.refreshNow()
+            self.admitNext(slot: slot)
         }
     }
 
@@ -255,9 +381,19 @@ final class UpstreamClient: EventHandler {
             let outcome = result(of: transfer, code: code, overran: overran)
             let startedAt = transfer.startedAt
             let slot = transfer.slot
+            recordOutcome(slot: slot, wasProbe: transfer.isProbe, countsAsFailure: Self.countsAgainstBreaker(outcome))
             recycle(transfer)
             finish(completion, outcome, startedAt: startedAt)
             admitNext(slot: slot)
+        }
+    }
+
+    /// Transport failures and 5xx answers count against the upstream's breaker; see
+    /// ``CallFailure/countsAgainstBreaker``.
+    private static func countsAgainstBreaker(_ outcome: Result<UpstreamResponse, CallFailure>) -> Bool {
+        switch outcome {
+        case .success(let answer): return CallFailure.status(answer.status).countsAgainstBreaker
+        case .failure(let failure): return failure.countsAgainstBreaker
         }
     }
 
@@ -303,6 +439,8 @@ final class UpstreamClient: EventHandler {
         closed = true
         if let timer = curlTimer { loop.cancel(timer) }
         curlTimer = nil
+        for case let timer? in rateTimers { loop.cancel(timer) }
+        rateTimers = rateTimers.map { _ in nil }
         for (_, transfer) in active {
             curl_multi_remove_handle(multi, transfer.easy)
             transfer.destroy()

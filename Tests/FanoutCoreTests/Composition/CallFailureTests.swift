@@ -6,7 +6,8 @@ import Testing
     static let kinds: [(CallFailure, String)] = [
         (.timeout, "timeout"), (.refused, "refused"), (.unreachable("x"), "unreachable"),
         (.connection("x"), "connection"), (.status(503), "status"), (.invalidBody, "invalid_body"),
-        (.htmlPage, "html_page"), (.tooLarge, "too_large"),
+        (.htmlPage, "html_page"), (.tooLarge, "too_large"), (.circuitOpen, "circuit_open"),
+        (.overloaded(queueLimit: 4), "overloaded"),
     ]
 
     @Test(arguments: Self.kinds)
@@ -27,5 +28,21 @@ import Testing
         #expect(CallFailure.status(500) == .status(500))
         #expect(CallFailure.status(500) != .status(502))
         #expect(CallFailure.connection("a") != .connection("b"))
+    }
+
+    @Test func onlyTransportFailuresAnd5xxCountAgainstTheBreaker() {
+        let counted: [CallFailure] = [
+            .timeout, .refused, .unreachable("x"), .connection("x"), .status(500), .status(503),
+        ]
+        let ignored: [CallFailure] = [
+            .status(404), .status(429), .status(302), .invalidBody, .htmlPage, .tooLarge, .skipped("x"),
+            .tooManyItems(count: 3, limit: 2), .circuitOpen, .overloaded(queueLimit: 1),
+        ]
+        for failure in counted { #expect(failure.countsAgainstBreaker, "\(failure)") }
+        for failure in ignored { #expect(!failure.countsAgainstBreaker, "\(failure)") }
+    }
+
+    @Test func namesTheQueueLimitWhenOverloaded() {
+        #expect(CallFailure.overloaded(queueLimit: 8).message.contains("max_queue 8"))
     }
 }

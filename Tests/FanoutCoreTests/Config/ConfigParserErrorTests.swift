@@ -32,7 +32,7 @@ import Testing
             name: "unknown upstream directive lists the valid ones",
             marked: "upstream a {\n  url http://a:1\n  1️⃣frobnicate 1\n}",
             message:
-                "unknown directive 'frobnicate' in upstream a; expected one of: url, connect_timeout, timeout, max_connections, header, follow_redirects"
+                "unknown directive 'frobnicate' in upstream a; expected one of: url, connect_timeout, timeout, max_connections, max_queue, breaker, rate, header, follow_redirects"
         ),
         // Arguments.
         Case(
@@ -111,6 +111,66 @@ import Testing
             name: "follow_redirects out of range",
             marked: "upstream a {\n  url http://a:1\n  follow_redirects 1️⃣11\n}",
             message: "11 is out of range; expected 0...10"
+        ),
+        Case(
+            name: "max_queue not a number",
+            marked: "upstream a {\n  url http://a:1\n  max_queue 1️⃣lots\n}",
+            message: "invalid number 'lots'; expected an integer"
+        ),
+        Case(
+            name: "max_queue out of range",
+            marked: "upstream a {\n  url http://a:1\n  max_queue 1️⃣2000000\n}",
+            message: "2000000 is out of range; expected 0...1000000"
+        ),
+        Case(
+            name: "breaker without arguments",
+            marked: "upstream a {\n  url http://a:1\n  1️⃣breaker\n}",
+            message: "missing argument for 'breaker'; expected a failure count and a cool-down, like 'breaker 5 30s'"
+        ),
+        Case(
+            name: "breaker without a cool-down",
+            marked: "upstream a {\n  url http://a:1\n  1️⃣breaker 5\n}",
+            message: "missing argument for 'breaker'; expected a failure count and a cool-down, like 'breaker 5 30s'"
+        ),
+        Case(
+            name: "breaker with zero failures",
+            marked: "upstream a {\n  url http://a:1\n  breaker 1️⃣0 30s\n}",
+            message: "0 is out of range; expected 1...1000"
+        ),
+        Case(
+            name: "breaker cool-down without a unit",
+            marked: "upstream a {\n  url http://a:1\n  breaker 5 1️⃣30\n}",
+            message: "duration '30' has no unit; expected a number followed by ms, s, m or h, like 250ms, 2s or 1.5s"
+        ),
+        Case(
+            name: "breaker with an extra argument",
+            marked: "upstream a {\n  url http://a:1\n  breaker 5 30s 1️⃣1m\n}",
+            message: "unexpected extra argument '1m' for 'breaker'; expected end of line or ';'"
+        ),
+        Case(
+            name: "rate without a unit",
+            marked: "upstream a {\n  url http://a:1\n  rate 1️⃣100\n}",
+            message: "invalid rate '100'; expected a number of calls per s or m, like 100/s or 30/m"
+        ),
+        Case(
+            name: "rate per hour",
+            marked: "upstream a {\n  url http://a:1\n  rate 1️⃣100/h\n}",
+            message: "invalid rate '100/h'; expected a number of calls per s or m, like 100/s or 30/m"
+        ),
+        Case(
+            name: "rate of zero",
+            marked: "upstream a {\n  url http://a:1\n  rate 1️⃣0/s\n}",
+            message: "0 is out of range; expected 1...1000000"
+        ),
+        Case(
+            name: "rate missing",
+            marked: "upstream a {\n  url http://a:1\n  1️⃣rate\n}",
+            message: "missing argument for 'rate'; expected a rate like 100/s or 30/m"
+        ),
+        Case(
+            name: "duplicate breaker",
+            marked: "upstream a {\n  url http://a:1\n  breaker 5 30s\n  1️⃣breaker 3 1s\n}",
+            message: "duplicate 'breaker' in upstream a; it is already set at line 3, expected it once"
         ),
         // URLs.
         Case(

@@ -127,6 +127,38 @@ import Testing
         #expect(config.upstreams.map(\.followRedirects) == [3, 0, 0])
     }
 
+    @Test func breakerAndMaxQueueAreOffByDefaultAndPerUpstream() throws {
+        let config = try ConfigParser.parse(
+            """
+            upstream guarded {
+                url http://guarded.test:1
+                breaker 5 30s
+                max_queue 100
+            }
+            upstream strict { url http://strict.test:1; max_queue 0; breaker 1 250ms; }
+            upstream plain { url http://plain.test:1 }
+            """,
+            file: "test.conf", environment: [:])
+
+        #expect(
+            config.upstreams.map(\.breaker) == [
+                BreakerSettings(failures: 5, cooldownMs: 30_000), BreakerSettings(failures: 1, cooldownMs: 250), nil,
+            ])
+        #expect(config.upstreams.map(\.maxQueue) == [100, 0, nil])
+    }
+
+    @Test func rateIsPerSecondOrPerMinute() throws {
+        let config = try ConfigParser.parse(
+            """
+            upstream fast { url http://fast.test:1; rate 250/s; }
+            upstream slow { url http://slow.test:1; rate 30/m; }
+            upstream free { url http://free.test:1 }
+            """,
+            file: "test.conf", environment: [:])
+
+        #expect(config.upstreams.map(\.ratePerSecond) == [250, 0.5, nil])
+    }
+
     @Test func parsesCompositeRoute() throws {
         let config = try ConfigParser.parse(Self.fullFile, file: "proxy.conf", environment: Self.environment)
         let route = config.routes[0]
