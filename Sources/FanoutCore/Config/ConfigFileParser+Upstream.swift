@@ -1,10 +1,11 @@
 extension ConfigFileParser {
     static let upstreamDirectives = [
         "url", "connect_timeout", "timeout", "max_connections", "header", "follow_redirects",
+        "coalesce",
     ]
 
     /// upstream := 'upstream' NAME '{' (url | connect_timeout | timeout | max_connections | header
-    ///             | follow_redirects)* '}'
+    ///             | follow_redirects | coalesce)* '}'
     mutating func parseUpstream(_ directive: ConfigToken) throws(ConfigError) {
         let nameToken = try self.cursor.requireArgument(of: directive, expected: "an upstream name like 'partner'")
         let name = nameToken.text
@@ -29,6 +30,7 @@ extension ConfigFileParser {
         var timeoutMs: Int?
         var maxConnections: Int?
         var followRedirects: Int?
+        var coalesce: Bool?
         var headers: [HeaderField] = []
         var seen: [String: ConfigToken] = [:]
         while let sub = try self.cursor.nextInBlock(opened: brace, context: context) {
@@ -53,6 +55,13 @@ extension ConfigFileParser {
                 headers.append(try self.headerArgument(sub))
             case "follow_redirects":
                 followRedirects = try self.countArgument(sub, in: 0...UpstreamConfig.maxFollowRedirects)
+            case "coalesce":
+                let token = try self.cursor.requireArgument(of: sub, expected: "'on' or 'off'")
+                switch token.text {
+                case "on": coalesce = true
+                case "off": coalesce = false
+                default: throw self.cursor.error("invalid coalesce '\(token.text)'; expected 'on' or 'off'", at: token)
+                }
             default:
                 throw self.cursor.unknownDirective(sub, context: context, known: Self.upstreamDirectives)
             }
@@ -69,6 +78,7 @@ extension ConfigFileParser {
         if let timeoutMs { upstream.timeoutMs = timeoutMs }
         if let maxConnections { upstream.maxConnections = maxConnections }
         if let followRedirects { upstream.followRedirects = followRedirects }
+        if let coalesce { upstream.coalesce = coalesce }
         upstream.headers = headers
         upstream.location = SourceLocation(file: self.cursor.file, line: directive.line, column: directive.column)
         self.namedUpstreams.append(upstream)

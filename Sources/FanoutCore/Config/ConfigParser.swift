@@ -41,6 +41,7 @@
 /// timeout DUR                          whole call. Default 10s
 /// max_connections N                    1...100000. Default 64
 /// follow_redirects N                   0...10. Default 0: a 3xx is the answer
+/// coalesce on|off                      Default on: identical composite GETs in flight share a transfer
 /// header NAME VALUE                    repeatable; NAME a token (not Content-Length, Transfer-Encoding,
 ///                                      Connection, TE, Upgrade); VALUE without control characters
 /// ```

@@ -174,6 +174,9 @@ public struct UpstreamConfig: Sendable, Equatable {
     public var followRedirects: Int = 0
     /// The largest `follow_redirects` value accepted.
     public static let maxFollowRedirects = 10
+    /// `coalesce on|off`: identical composite GET/HEAD calls to this upstream in flight at once on a worker
+    /// share one transfer. Default on; off for a partner whose GETs are not safe to merge (each counts).
+    public var coalesce: Bool = true
     /// True for upstreams synthesized from an absolute URL in a route.
     public var isImplicit: Bool = false
     public var location: SourceLocation?

@@ -45,6 +45,11 @@ public enum MetricsExposition {
         for upstream in upstreams {
             sample(&out, name, [("upstream", upstream)], metrics.upstreamConnections[upstream]!.reused)
         }
+        name = "fanout_coalesced_calls_total"
+        header(&out, name, "counter", "Composite calls that shared an identical upstream transfer already in flight.")
+        for upstream in metrics.coalescedCalls.keys.sorted() {
+            sample(&out, name, [("upstream", upstream)], metrics.coalescedCalls[upstream]!)
+        }
 
         header(&out, "fanout_requests_in_flight", "gauge", "Requests received and not answered yet.")
         out += "fanout_requests_in_flight \(metrics.requestsInFlight)\n"

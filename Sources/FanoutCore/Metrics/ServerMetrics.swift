@@ -67,6 +67,9 @@ public struct ServerMetrics: Sendable, Equatable {
     public var upstreamFailures: [FailureKey: UInt64] = [:]
     /// Per upstream name.
     public var upstreamConnections: [String: ConnectionUse] = [:]
+    /// Composite calls that joined an identical transfer already in flight instead of starting one, per
+    /// upstream name.
+    public var coalescedCalls: [String: UInt64] = [:]
     /// Requests received and not answered yet (a gauge, filled in when a snapshot is taken).
     public var requestsInFlight = 0
     /// Open client connections (a gauge, filled in when a snapshot is taken).
@@ -98,6 +101,7 @@ public struct ServerMetrics: Sendable, Equatable {
             upstreamConnections[key, default: ConnectionUse()].opened &+= value.opened
             upstreamConnections[key, default: ConnectionUse()].reused &+= value.reused
         }
+        for (key, value) in other.coalescedCalls { coalescedCalls[key, default: 0] &+= value }
         requestsInFlight += other.requestsInFlight
         clientConnections += other.clientConnections
     }

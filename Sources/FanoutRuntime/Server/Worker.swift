@@ -12,6 +12,8 @@ final class Worker: @unchecked Sendable {
     let loop: EventLoop
     let accessLog: (any AccessLogSink)?
     private(set) var upstream: UpstreamClient!
+    /// Composite calls go through it: identical GETs in flight on this worker share one transfer.
+    private(set) var calls: CallCoalescer!
     private var listeners: [Listener] = []
     private var connections: [ObjectIdentifier: ClientConnection] = [:]
     /// The admin listener (worker 0 only, when `admin_listen` is set). Unlike `listeners` it stays open while
@@ -55,6 +57,7 @@ final class Worker: @unchecked Sendable {
         }
         client.setLimits(Worker.slotLimits(runtime))
         upstream = client
+        calls = CallCoalescer(loop: loop, client: client)
         listeners = listenerFDs.map { Listener(fd: $0, worker: self) }
         adminListener = adminFD.map { Listener(fd: $0, worker: self, isAdmin: true) }
     }
@@ -117,6 +120,7 @@ final class Worker: @unchecked Sendable {
             snapshot.upstreamConnections[upstream, default: ServerMetrics.ConnectionUse()].opened &+= use.opened
             snapshot.upstreamConnections[upstream, default: ServerMetrics.ConnectionUse()].reused &+= use.reused
         }
+        for (upstream, count) in calls.coalesced { snapshot.coalescedCalls[upstream, default: 0] &+= count }
         return snapshot
     }
 

@@ -127,6 +127,21 @@ import Testing
         #expect(config.upstreams.map(\.followRedirects) == [3, 0, 0])
     }
 
+    @Test func coalesceDefaultsToOnAndCanBeTurnedOff() throws {
+        let config = try ConfigParser.parse(
+            """
+            upstream counted { url http://counted.test:1; coalesce off; }
+            upstream merged { url http://merged.test:1; coalesce on; }
+            upstream plain { url http://plain.test:1 }
+            """,
+            file: "test.conf", environment: [:])
+
+        #expect(config.upstreams.map(\.coalesce) == [false, true, true])
+        #expect(throws: ConfigError.self) {
+            try ConfigParser.parse("upstream a { url http://a.test:1; coalesce maybe; }", file: "t.conf", environment: [:])
+        }
+    }
+
     @Test func parsesCompositeRoute() throws {
         let config = try ConfigParser.parse(Self.fullFile, file: "proxy.conf", environment: Self.environment)
         let route = config.routes[0]

@@ -55,12 +55,15 @@ import Testing
         var a = ServerMetrics()
         a.recordRequest(route: "GET /a", status: 200, seconds: 0.01)
         a.upstreamConnections["u"] = ServerMetrics.ConnectionUse(opened: 1, reused: 2)
+        a.coalescedCalls["u"] = 5
         a.requestsInFlight = 1
         a.clientConnections = 3
         var b = ServerMetrics()
         b.recordRequest(route: "GET /a", status: 200, seconds: 0.02)
         b.recordRequest(route: "", status: 404, seconds: 0)
         b.upstreamConnections["u"] = ServerMetrics.ConnectionUse(opened: 4, reused: 8)
+        b.coalescedCalls["u"] = 7
+        b.coalescedCalls["v"] = 1
         b.requestsInFlight = 2
         b.clientConnections = 1
         a.merge(b)
@@ -68,6 +71,7 @@ import Testing
         #expect(a.requests[ServerMetrics.RequestKey(route: "", status: 404)] == 1)
         #expect(a.requestDurations["GET /a"]?.count == 2)
         #expect(a.upstreamConnections["u"] == ServerMetrics.ConnectionUse(opened: 5, reused: 10))
+        #expect(a.coalescedCalls == ["u": 12, "v": 1])
         #expect(a.requestsInFlight == 3)
         #expect(a.clientConnections == 4)
     }
@@ -82,6 +86,8 @@ import Testing
         metrics.recordCall(route: "GET /a", call: "users", upstream: "accounts", seconds: 0.002, failure: nil)
         metrics.recordCall(route: "GET /a", call: "users", upstream: "accounts", seconds: 0.003, failure: "status")
         metrics.upstreamConnections["accounts"] = ServerMetrics.ConnectionUse(opened: 1, reused: 1)
+        metrics.coalescedCalls["users"] = 998
+        metrics.coalescedCalls["accounts"] = 3
         metrics.requestsInFlight = 2
         metrics.clientConnections = 5
         let text = MetricsExposition.render(metrics)
@@ -151,6 +157,10 @@ import Testing
             # HELP fanout_upstream_connections_reused_total Upstream transfers that reused an open connection.
             # TYPE fanout_upstream_connections_reused_total counter
             fanout_upstream_connections_reused_total{upstream="accounts"} 1
+            # HELP fanout_coalesced_calls_total Composite calls that shared an identical upstream transfer already in flight.
+            # TYPE fanout_coalesced_calls_total counter
+            fanout_coalesced_calls_total{upstream="accounts"} 3
+            fanout_coalesced_calls_total{upstream="users"} 998
             # HELP fanout_requests_in_flight Requests received and not answered yet.
             # TYPE fanout_requests_in_flight gauge
             fanout_requests_in_flight 2
@@ -165,7 +175,7 @@ import Testing
     @Test func anEmptyRegistryStillDeclaresEveryFamily() {
         let text = MetricsExposition.render(ServerMetrics())
         let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }
-        #expect(types.count == 8)
+        #expect(types.count == 9)
         #expect(text.contains("fanout_requests_in_flight 0\n"))
         #expect(!text.contains("_bucket"))
     }
