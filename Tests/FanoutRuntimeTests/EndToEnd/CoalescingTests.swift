@@ -143,6 +143,37 @@ import Testing
         #expect(samples[#"fanout_coalesced_calls_total{upstream="partner"}"#] == 1)
     }
 
+    @Test func aLaterWaiterWithAShorterTimeoutTimesOutOnItsOwn() throws {
+        let stub = try UpstreamStub(routes: ["/slow": .json(#"{"ok":true}"#, delayMs: 1_000)])
+        defer { stub.stop() }
+        // Same upstream call (same URL and headers) from two routes with different call timeouts.
+        let server = try TestServer(
+            """
+            upstream partner { url {{stub}} }
+            route GET /patient { call slow GET partner /slow timeout=5s optional }
+            route GET /hurried { call slow GET partner /slow timeout=200ms optional }
+            """, substitutions: ["stub": stub.baseURL])
+
+        let patient = Mutex<RawHTTPResponse?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        Thread {
+            defer { finished.signal() }
+            if let response = try? server.get("/patient") { patient.withLock { $0 = response } }
+        }.start()
+        Thread.sleep(forTimeInterval: 0.1)
+        let (hurried, hurriedMs) = try measureMs { try server.get("/hurried") }
+        try #require(finished.wait(timeout: .now() + 10) == .success)
+
+        // The hurried request joined the patient one's transfer, and left it on its own 200 ms timer.
+        #expect(hurried.status == 200)
+        #expect(hurried.header("X-Fanout-Complete") == "false")
+        #expect(hurriedMs < 800, "took \(hurriedMs) ms")
+        let answer = try #require(patient.withLock { $0 })
+        #expect(answer.header("X-Fanout-Complete") == "true")
+        #expect(answer.bodyText == #"{"slow":{"ok":true}}"#)
+        #expect(stub.requests(forPath: "/slow") == 1)
+    }
+
     @Test func coalesceOffSendsEveryCall() throws {
         let stub = try UpstreamStub(routes: ["/count": .json(#"{"n":1}"#, delayMs: 500)])
         defer { stub.stop() }
