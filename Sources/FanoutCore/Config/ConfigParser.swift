@@ -27,6 +27,7 @@
 /// max_request_line SIZE     Default 8k        max_header_bytes SIZE    Default 32k
 /// max_headers N             Default 100       max_body SIZE            Default 1m
 /// keepalive_requests N      Default 1000      max_response_body SIZE   Default 8m
+/// cache_size SIZE           per worker. Default 16m
 /// client_timeout DUR        Default 10s       keepalive_timeout DUR    Default 75s
 /// send_timeout DUR          Default 30s       shutdown_timeout DUR     Default 10s
 /// upstream NAME { … }       NAME is [A-Za-z0-9_-]+, unique
@@ -54,7 +55,7 @@
 /// call NAME METHOD UPSTREAM PATH-TEMPLATE [OPTIONS]   one or more; fan out and stitch one JSON answer
 /// call NAME METHOD ABSOLUTE-URL-TEMPLATE [OPTIONS]
 ///     NAME [A-Za-z][A-Za-z0-9_-]*, unique in the route, not query/header/body/route
-///     OPTIONS: required (default) | optional, timeout=DUR, header=Name:value (repeatable)
+///     OPTIONS: required (default) | optional, timeout=DUR, header=Name:value (repeatable), cache=DUR
 /// deadline DUR                  only with calls. Default 5s
 ///
 /// proxy UPSTREAM [PATH-TEMPLATE]  one; without a template the client's path and query are appended to

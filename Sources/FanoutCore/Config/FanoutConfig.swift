@@ -103,6 +103,8 @@ public struct ServerLimits: Sendable, Equatable {
     public var maxClientConnections: Int = 16_384
     /// `max_response_body`: bytes buffered from one upstream answer; over it the call fails. Default 8 MiB.
     public var maxUpstreamBodyBytes: Int = 8 * 1024 * 1024
+    /// `cache_size`: bytes of cached call answers each worker keeps (its own LRU). Default 16 MiB.
+    public var cacheBytesPerWorker: Int = 16 * 1024 * 1024
 
     public init() {}
 }

@@ -50,6 +50,16 @@ public enum MetricsExposition {
         for upstream in metrics.coalescedCalls.keys.sorted() {
             sample(&out, name, [("upstream", upstream)], metrics.coalescedCalls[upstream]!)
         }
+        name = "fanout_cache_hits_total"
+        header(&out, name, "counter", "Composite calls with a cache lifetime answered from the worker's cache.")
+        for upstream in metrics.cacheHits.keys.sorted() {
+            sample(&out, name, [("upstream", upstream)], metrics.cacheHits[upstream]!)
+        }
+        name = "fanout_cache_misses_total"
+        header(&out, name, "counter", "Composite calls with a cache lifetime that found no fresh answer in the cache.")
+        for upstream in metrics.cacheMisses.keys.sorted() {
+            sample(&out, name, [("upstream", upstream)], metrics.cacheMisses[upstream]!)
+        }
 
         header(&out, "fanout_requests_in_flight", "gauge", "Requests received and not answered yet.")
         out += "fanout_requests_in_flight \(metrics.requestsInFlight)\n"

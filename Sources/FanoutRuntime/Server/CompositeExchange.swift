@@ -112,8 +112,11 @@ final class CompositeExchange: Exchange {
                 mustNotRepeat: !HTTPMethod.isIdempotent(launch.method),
                 maxRedirects: upstream.followRedirects)
             let id = launch.id
-            let key = upstream.coalesce ? coalescingKey(request, callHeaders, contentTypeLine) : nil
-            let transfer = worker.calls.start(request, key: key) { [weak self] result in
+            let key =
+                upstream.coalesce || call.cacheMs != nil ? coalescingKey(request, callHeaders, contentTypeLine) : nil
+            let transfer = worker.calls.start(
+                request, key: key, coalesce: upstream.coalesce, cacheMs: call.cacheMs
+            ) { [weak self] result in
                 self?.callFinished(id, result)
             }
             // A transfer refused on the spot has already reported through the callback.
@@ -121,8 +124,8 @@ final class CompositeExchange: Exchange {
         }
     }
 
-    /// What makes two calls identical for ``CallCoalescer``, nil for a call that is never merged (not GET or
-    /// HEAD, or with a body): method, URL, every header line sent except the per-request ones
+    /// What makes two calls identical for ``CallCoalescer`` (merging and caching), nil for a call that is
+    /// never merged nor cached (not GET or HEAD, or with a body): method, URL, every header line sent except the per-request ones
     /// (X-Forwarded-For, X-Request-Id, traceparent, tracestate), and the transfer's configured limits.
     /// Header lines cannot hold a newline (checked before they get here), so the key is unambiguous.
     private func coalescingKey(

@@ -12,7 +12,8 @@ final class Worker: @unchecked Sendable {
     let loop: EventLoop
     let accessLog: (any AccessLogSink)?
     private(set) var upstream: UpstreamClient!
-    /// Composite calls go through it: identical GETs in flight on this worker share one transfer.
+    /// Composite calls go through it: identical GETs in flight on this worker share one transfer, and calls
+    /// with `cache=` are answered from this worker's cache.
     private(set) var calls: CallCoalescer!
     private var listeners: [Listener] = []
     private var connections: [ObjectIdentifier: ClientConnection] = [:]
@@ -57,7 +58,7 @@ final class Worker: @unchecked Sendable {
         }
         client.setLimits(Worker.slotLimits(runtime))
         upstream = client
-        calls = CallCoalescer(loop: loop, client: client)
+        calls = CallCoalescer(loop: loop, client: client, cacheBytes: runtime.config.limits.cacheBytesPerWorker)
         listeners = listenerFDs.map { Listener(fd: $0, worker: self) }
         adminListener = adminFD.map { Listener(fd: $0, worker: self, isAdmin: true) }
     }
@@ -121,6 +122,8 @@ final class Worker: @unchecked Sendable {
             snapshot.upstreamConnections[upstream, default: ServerMetrics.ConnectionUse()].reused &+= use.reused
         }
         for (upstream, count) in calls.coalesced { snapshot.coalescedCalls[upstream, default: 0] &+= count }
+        for (upstream, count) in calls.cacheHits { snapshot.cacheHits[upstream, default: 0] &+= count }
+        for (upstream, count) in calls.cacheMisses { snapshot.cacheMisses[upstream, default: 0] &+= count }
         return snapshot
     }
 
@@ -132,6 +135,7 @@ final class Worker: @unchecked Sendable {
     func install(_ runtime: RuntimeConfig) {
         self.runtime = runtime
         upstream.setLimits(Worker.slotLimits(runtime))
+        calls.setCacheCapacity(runtime.config.limits.cacheBytesPerWorker)
     }
 
     private static func slotLimits(_ runtime: RuntimeConfig) -> [(slot: AdmissionSlot, limit: Int)] {

@@ -64,6 +64,8 @@ import Testing
         b.upstreamConnections["u"] = ServerMetrics.ConnectionUse(opened: 4, reused: 8)
         b.coalescedCalls["u"] = 7
         b.coalescedCalls["v"] = 1
+        b.cacheHits["u"] = 3
+        b.cacheMisses["u"] = 4
         b.requestsInFlight = 2
         b.clientConnections = 1
         a.merge(b)
@@ -72,6 +74,8 @@ import Testing
         #expect(a.requestDurations["GET /a"]?.count == 2)
         #expect(a.upstreamConnections["u"] == ServerMetrics.ConnectionUse(opened: 5, reused: 10))
         #expect(a.coalescedCalls == ["u": 12, "v": 1])
+        #expect(a.cacheHits == ["u": 3])
+        #expect(a.cacheMisses == ["u": 4])
         #expect(a.requestsInFlight == 3)
         #expect(a.clientConnections == 4)
     }
@@ -88,6 +92,8 @@ import Testing
         metrics.upstreamConnections["accounts"] = ServerMetrics.ConnectionUse(opened: 1, reused: 1)
         metrics.coalescedCalls["users"] = 998
         metrics.coalescedCalls["accounts"] = 3
+        metrics.cacheHits["users"] = 40
+        metrics.cacheMisses["users"] = 2
         metrics.requestsInFlight = 2
         metrics.clientConnections = 5
         let text = MetricsExposition.render(metrics)
@@ -161,6 +167,12 @@ import Testing
             # TYPE fanout_coalesced_calls_total counter
             fanout_coalesced_calls_total{upstream="accounts"} 3
             fanout_coalesced_calls_total{upstream="users"} 998
+            # HELP fanout_cache_hits_total Composite calls with a cache lifetime answered from the worker's cache.
+            # TYPE fanout_cache_hits_total counter
+            fanout_cache_hits_total{upstream="users"} 40
+            # HELP fanout_cache_misses_total Composite calls with a cache lifetime that found no fresh answer in the cache.
+            # TYPE fanout_cache_misses_total counter
+            fanout_cache_misses_total{upstream="users"} 2
             # HELP fanout_requests_in_flight Requests received and not answered yet.
             # TYPE fanout_requests_in_flight gauge
             fanout_requests_in_flight 2
@@ -175,7 +187,7 @@ import Testing
     @Test func anEmptyRegistryStillDeclaresEveryFamily() {
         let text = MetricsExposition.render(ServerMetrics())
         let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }
-        #expect(types.count == 9)
+        #expect(types.count == 11)
         #expect(text.contains("fanout_requests_in_flight 0\n"))
         #expect(!text.contains("_bucket"))
     }
