@@ -125,8 +125,9 @@ final class CompositeExchange: Exchange {
     }
 
     /// What makes two calls identical for ``CallCoalescer`` (merging and caching), nil for a call that is
-    /// never merged nor cached (not GET or HEAD, or with a body): method, URL, every header line sent except the per-request ones
-    /// (X-Forwarded-For, X-Request-Id, traceparent, tracestate), and the transfer's configured limits.
+    /// never merged nor cached (not GET or HEAD, or with a body): method, URL, every header line sent except
+    /// the per-request ones (X-Forwarded-For, X-Request-Id, traceparent, tracestate), and the transfer's
+    /// configured limits.
     /// Header lines cannot hold a newline (checked before they get here), so the key is unambiguous.
     private func coalescingKey(
         _ request: UpstreamRequest, _ callHeaders: [String], _ contentTypeLine: String?

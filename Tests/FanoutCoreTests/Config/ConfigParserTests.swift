@@ -165,7 +165,8 @@ import Testing
 
         #expect(config.upstreams.map(\.coalesce) == [false, true, true])
         #expect(throws: ConfigError.self) {
-            try ConfigParser.parse("upstream a { url http://a.test:1; coalesce maybe; }", file: "t.conf", environment: [:])
+            let text = "upstream a { url http://a.test:1; coalesce maybe; }"
+            _ = try ConfigParser.parse(text, file: "t.conf", environment: [:])
         }
     }
 
