@@ -132,7 +132,7 @@ import Testing
             if let response = try? httpGet(port: server.port, path: "/s") { stayer.withLock { $0 = response } }
         }.start()
         Thread.sleep(forTimeInterval: 0.2)
-        leaver.close()
+        leaver.reset()  // RST: a FIN alone is a half-close, and fanout still answers a half-closed client
         try #require(finished.wait(timeout: .now() + 10) == .success)
 
         let response = try #require(stayer.withLock { $0 })
@@ -141,6 +141,29 @@ import Testing
         #expect(stub.requests(forPath: "/slow") == 1)
         let samples = try MetricsTests.scrape(server)
         #expect(samples[#"fanout_coalesced_calls_total{upstream="partner"}"#] == 1)
+    }
+
+    @Test func whenTheLastWaiterLeavesTheTransferIsCancelledAndTheNextCallStartsAfresh() throws {
+        let stub = try UpstreamStub(routes: ["/slow": .json(#"{"ok":true}"#, delayMs: 800)])
+        defer { stub.stop() }
+        let server = try TestServer(
+            """
+            admin_listen 127.0.0.1:0
+            upstream partner { url {{stub}} }
+            route GET /s { call slow GET partner /slow }
+            """, substitutions: ["stub": stub.baseURL])
+
+        let leaver = try RawHTTPClient(port: server.port)
+        try leaver.send("GET /s HTTP/1.1\r\nHost: 127.0.0.1:\(server.port)\r\n\r\n")
+        #expect(waitUntil(timeoutMs: 3_000) { stub.requests(forPath: "/slow") == 1 })
+        leaver.reset()
+        Thread.sleep(forTimeInterval: 0.1)
+        // Had the abandoned transfer gone on, this identical request would have joined it.
+        let response = try server.get("/s")
+        #expect(response.status == 200)
+        #expect(stub.requests(forPath: "/slow") == 2)
+        let samples = try MetricsTests.scrape(server)
+        #expect(samples[#"fanout_coalesced_calls_total{upstream="partner"}"#] == nil)
     }
 
     @Test func aLaterWaiterWithAShorterTimeoutTimesOutOnItsOwn() throws {
