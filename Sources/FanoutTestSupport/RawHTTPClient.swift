@@ -135,6 +135,15 @@ public final class RawHTTPClient {
         }
     }
 
+    /// Aborts the connection: `SO_LINGER` 0, then `close`, so the peer sees RST instead of FIN (a client that
+    /// went away, not one that half-closed after its request).
+    public func reset() {
+        if self.fd >= 0 {
+            TCPSocket.setLingerZero(self.fd)
+            self.close()
+        }
+    }
+
     /// Closes the socket. Idempotent; `deinit` calls it too.
     public func close() {
         if self.fd >= 0 {

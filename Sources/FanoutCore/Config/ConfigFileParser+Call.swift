@@ -17,10 +17,10 @@ struct CallSite {
 }
 
 extension ConfigFileParser {
-    static let callOptions = ["required", "optional", "timeout=", "header="]
+    static let callOptions = ["required", "optional", "timeout=", "header=", "cache="]
     static let callDirectives = [
         "for_each", "key_by", "attach", "extract", "wrap", "pick", "drop", "rename", "nest", "body", "header",
-        "timeout", "optional", "required", "hidden",
+        "timeout", "optional", "required", "hidden", "cache",
     ]
 
     /// call := 'call' NAME METHOD (UPSTREAM PATH-TEMPLATE | ABSOLUTE-URL-TEMPLATE) OPTION* ['{' call-directive* '}']
@@ -80,6 +80,11 @@ extension ConfigFileParser {
                     + "elements; expected one of them",
                 at: token)
         }
+        if let token = settings["cache"], !(call.method == "GET" || call.method == "HEAD") || call.body != nil {
+            throw self.cursor.error(
+                "'cache' needs a GET or HEAD call without a body in call '\(name)'; only those answers are cached",
+                at: token)
+        }
         call.forEach?.collect = site.collect
         call.forEach?.attachment = site.attachment
         return (call, reference, site)
@@ -109,7 +114,7 @@ extension ConfigFileParser {
         }
     }
 
-    /// `required` | `optional` | `timeout=DUR` | `header=Name:value`, in any order, on the call line.
+    /// `required` | `optional` | `timeout=DUR` | `header=Name:value` | `cache=DUR`, in any order, on the call line.
     private mutating func parseCallOptions(
         into call: inout CallConfig,
         site: inout CallSite,
@@ -124,6 +129,9 @@ extension ConfigFileParser {
             } else if text.hasPrefix("timeout=") {
                 try self.noteSetting(option, key: "timeout", settings: &settings)
                 call.timeoutMs = try self.value(ConfigValue.duration(String(text.dropFirst(8))), at: option, offset: 8)
+            } else if text.hasPrefix("cache=") {
+                try self.noteSetting(option, key: "cache", settings: &settings)
+                call.cacheMs = try self.value(ConfigValue.duration(String(text.dropFirst(6))), at: option, offset: 6)
             } else if text.hasPrefix("header=") {
                 let field = text.dropFirst(7)
                 guard let colon = field.firstIndex(of: ":") else {
@@ -143,7 +151,7 @@ extension ConfigFileParser {
                 let key = text.firstIndex(of: "=").map { String(text[...$0]) } ?? text
                 let hint =
                     Suggestion.closest(to: key, among: Self.callOptions).map { "did you mean '\($0)'?" }
-                    ?? "expected required, optional, timeout=DURATION, header=Name:value or a '{' block"
+                    ?? "expected required, optional, timeout=DURATION, header=Name:value, cache=DURATION or a '{' block"
                 throw self.cursor.error("unknown call option '\(text)'; \(hint)", at: option)
             }
         }
@@ -192,6 +200,9 @@ extension ConfigFileParser {
         case "timeout":
             try self.noteSetting(sub, key: "timeout", settings: &settings)
             call.timeoutMs = try self.durationArgument(sub)
+        case "cache":
+            try self.noteSetting(sub, key: "cache", settings: &settings)
+            call.cacheMs = try self.durationArgument(sub)
         case "header":
             let name = try self.cursor.requireArgument(of: sub, expected: "a header name and a value")
             let value = try self.cursor.requireArgument(of: sub, expected: "a value after the header name")

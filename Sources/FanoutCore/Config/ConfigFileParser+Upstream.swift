@@ -1,11 +1,11 @@
 extension ConfigFileParser {
     static let upstreamDirectives = [
         "url", "connect_timeout", "timeout", "max_connections", "max_queue", "breaker", "rate", "header",
-        "follow_redirects",
+        "follow_redirects", "coalesce",
     ]
 
     /// upstream := 'upstream' NAME '{' (url | connect_timeout | timeout | max_connections | max_queue
-    ///             | breaker | rate | header | follow_redirects)* '}'
+    ///             | breaker | rate | header | follow_redirects | coalesce)* '}'
     mutating func parseUpstream(_ directive: ConfigToken) throws(ConfigError) {
         let nameToken = try self.cursor.requireArgument(of: directive, expected: "an upstream name like 'partner'")
         let name = nameToken.text
@@ -33,6 +33,7 @@ extension ConfigFileParser {
         var maxQueue: Int?
         var breaker: BreakerSettings?
         var ratePerSecond: Double?
+        var coalesce: Bool?
         var headers: [HeaderField] = []
         var seen: [String: ConfigToken] = [:]
         while let sub = try self.cursor.nextInBlock(opened: brace, context: context) {
@@ -63,6 +64,13 @@ extension ConfigFileParser {
                 headers.append(try self.headerArgument(sub))
             case "follow_redirects":
                 followRedirects = try self.countArgument(sub, in: 0...UpstreamConfig.maxFollowRedirects)
+            case "coalesce":
+                let token = try self.cursor.requireArgument(of: sub, expected: "'on' or 'off'")
+                switch token.text {
+                case "on": coalesce = true
+                case "off": coalesce = false
+                default: throw self.cursor.error("invalid coalesce '\(token.text)'; expected 'on' or 'off'", at: token)
+                }
             default:
                 throw self.cursor.unknownDirective(sub, context: context, known: Self.upstreamDirectives)
             }
@@ -82,6 +90,7 @@ extension ConfigFileParser {
         upstream.maxQueue = maxQueue
         upstream.breaker = breaker
         upstream.ratePerSecond = ratePerSecond
+        if let coalesce { upstream.coalesce = coalesce }
         upstream.headers = headers
         upstream.location = SourceLocation(file: self.cursor.file, line: directive.line, column: directive.column)
         self.namedUpstreams.append(upstream)

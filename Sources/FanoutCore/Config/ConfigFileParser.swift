@@ -25,7 +25,7 @@ struct ConfigFileParser {
     static let topLevelDirectives = [
         "listen", "admin_listen", "workers", "access_log", "forward_headers", "max_request_line", "max_header_bytes",
         "max_headers", "max_body", "keepalive_requests", "max_client_connections", "max_response_body",
-        "client_timeout", "keepalive_timeout", "send_timeout", "shutdown_timeout", "upstream", "route",
+        "cache_size", "client_timeout", "keepalive_timeout", "send_timeout", "shutdown_timeout", "upstream", "route",
     ]
 
     /// Reserved words that cannot name a `call` (they may name parts of the request in future templates).
@@ -133,6 +133,7 @@ struct ConfigFileParser {
         case "max_header_bytes": self.config.limits.maxHeaderBytes = try self.sizeArgument(directive)
         case "max_body": self.config.limits.maxBodyBytes = try self.sizeArgument(directive)
         case "max_response_body": self.config.limits.maxUpstreamBodyBytes = try self.sizeArgument(directive)
+        case "cache_size": self.config.limits.cacheBytesPerWorker = try self.sizeArgument(directive)
         case "max_headers": self.config.limits.maxHeaderCount = try self.countArgument(directive, in: 1...10_000)
         case "keepalive_requests":
             self.config.limits.keepaliveRequests = try self.countArgument(directive, in: 1...1_000_000_000)

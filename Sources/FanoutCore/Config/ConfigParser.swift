@@ -27,6 +27,7 @@
 /// max_request_line SIZE     Default 8k        max_header_bytes SIZE    Default 32k
 /// max_headers N             Default 100       max_body SIZE            Default 1m
 /// keepalive_requests N      Default 1000      max_response_body SIZE   Default 8m
+/// cache_size SIZE           per worker. Default 16m
 /// client_timeout DUR        Default 10s       keepalive_timeout DUR    Default 75s
 /// send_timeout DUR          Default 30s       shutdown_timeout DUR     Default 10s
 /// upstream NAME { … }       NAME is [A-Za-z0-9_-]+, unique
@@ -44,6 +45,7 @@
 /// breaker FAILURES COOLDOWN            1...1000 consecutive failures, a duration. Default off
 /// rate N/s | N/m                      1...1000000 calls started per second or minute. Default none
 /// follow_redirects N                   0...10. Default 0: a 3xx is the answer
+/// coalesce on|off                      Default on: identical composite GETs in flight share a transfer
 /// header NAME VALUE                    repeatable; NAME a token (not Content-Length, Transfer-Encoding,
 ///                                      Connection, TE, Upgrade); VALUE without control characters
 /// ```
@@ -56,7 +58,7 @@
 /// call NAME METHOD UPSTREAM PATH-TEMPLATE [OPTIONS]   one or more; fan out and stitch one JSON answer
 /// call NAME METHOD ABSOLUTE-URL-TEMPLATE [OPTIONS]
 ///     NAME [A-Za-z][A-Za-z0-9_-]*, unique in the route, not query/header/body/route
-///     OPTIONS: required (default) | optional, timeout=DUR, header=Name:value (repeatable)
+///     OPTIONS: required (default) | optional, timeout=DUR, header=Name:value (repeatable), cache=DUR
 /// deadline DUR                  only with calls. Default 5s
 ///
 /// proxy UPSTREAM [PATH-TEMPLATE]  one; without a template the client's path and query are appended to

@@ -103,6 +103,8 @@ public struct ServerLimits: Sendable, Equatable {
     public var maxClientConnections: Int = 16_384
     /// `max_response_body`: bytes buffered from one upstream answer; over it the call fails. Default 8 MiB.
     public var maxUpstreamBodyBytes: Int = 8 * 1024 * 1024
+    /// `cache_size`: bytes of cached call answers each worker keeps (its own LRU). Default 16 MiB.
+    public var cacheBytesPerWorker: Int = 16 * 1024 * 1024
 
     public init() {}
 }
@@ -186,6 +188,9 @@ public struct UpstreamConfig: Sendable, Equatable {
     public var followRedirects: Int = 0
     /// The largest `follow_redirects` value accepted.
     public static let maxFollowRedirects = 10
+    /// `coalesce on|off`: identical composite GET/HEAD calls to this upstream in flight at once on a worker
+    /// share one transfer. Default on; off for a partner whose GETs are not safe to merge (each counts).
+    public var coalesce: Bool = true
     /// True for upstreams synthesized from an absolute URL in a route.
     public var isImplicit: Bool = false
     public var location: SourceLocation?

@@ -45,6 +45,21 @@ public enum MetricsExposition {
         for upstream in upstreams {
             sample(&out, name, [("upstream", upstream)], metrics.upstreamConnections[upstream]!.reused)
         }
+        name = "fanout_coalesced_calls_total"
+        header(&out, name, "counter", "Composite calls that shared an identical upstream transfer already in flight.")
+        for upstream in metrics.coalescedCalls.keys.sorted() {
+            sample(&out, name, [("upstream", upstream)], metrics.coalescedCalls[upstream]!)
+        }
+        name = "fanout_cache_hits_total"
+        header(&out, name, "counter", "Composite calls with a cache lifetime answered from the worker's cache.")
+        for upstream in metrics.cacheHits.keys.sorted() {
+            sample(&out, name, [("upstream", upstream)], metrics.cacheHits[upstream]!)
+        }
+        name = "fanout_cache_misses_total"
+        header(&out, name, "counter", "Composite calls with a cache lifetime that found no fresh answer in the cache.")
+        for upstream in metrics.cacheMisses.keys.sorted() {
+            sample(&out, name, [("upstream", upstream)], metrics.cacheMisses[upstream]!)
+        }
 
         name = "fanout_upstream_breaker_opens_total"
         header(&out, name, "counter", "Times an upstream's circuit breaker opened (summed over workers).")

@@ -69,6 +69,13 @@ public struct ServerMetrics: Sendable, Equatable {
     public var upstreamConnections: [String: ConnectionUse] = [:]
     /// Times an upstream's circuit breaker opened (on any worker), per upstream name.
     public var breakerOpens: [String: UInt64] = [:]
+    /// Composite calls that joined an identical transfer already in flight instead of starting one, per
+    /// upstream name.
+    public var coalescedCalls: [String: UInt64] = [:]
+    /// Composite calls with a cache lifetime (`cache=`) answered from the worker's cache, and not, per
+    /// upstream name.
+    public var cacheHits: [String: UInt64] = [:]
+    public var cacheMisses: [String: UInt64] = [:]
     /// Requests received and not answered yet (a gauge, filled in when a snapshot is taken).
     public var requestsInFlight = 0
     /// Open client connections (a gauge, filled in when a snapshot is taken).
@@ -101,6 +108,9 @@ public struct ServerMetrics: Sendable, Equatable {
             upstreamConnections[key, default: ConnectionUse()].reused &+= value.reused
         }
         for (key, value) in other.breakerOpens { breakerOpens[key, default: 0] &+= value }
+        for (key, value) in other.coalescedCalls { coalescedCalls[key, default: 0] &+= value }
+        for (key, value) in other.cacheHits { cacheHits[key, default: 0] &+= value }
+        for (key, value) in other.cacheMisses { cacheMisses[key, default: 0] &+= value }
         requestsInFlight += other.requestsInFlight
         clientConnections += other.clientConnections
     }

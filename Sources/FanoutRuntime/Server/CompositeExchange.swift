@@ -12,13 +12,16 @@ final class CompositeExchange: Exchange {
     private let runtime: RuntimeConfig
     private let route: CompositeRoute
     private var run: CompositeRun
-    /// Launch id → transfer, for cancellation.
-    private var transfers: [Int: TransferID] = [:]
+    /// Launch id → call, for cancellation.
+    private var transfers: [Int: CallHandle] = [:]
     private var deadlineTimer: TimerID?
     private var finished = false
     private let startedAt: UInt64
     private let deadline: UInt64
     private let sharedHeaders: [String]
+    /// `sharedHeaders` without the lines that differ on every request (X-Forwarded-For, X-Request-Id): the
+    /// part of them that goes into a call's coalescing key.
+    private let sharedKeyHeaders: [String]
     private let trace: TraceContext
     /// Span id of each call that was sent (by call index), and of each `for_each` item sent, for the access log.
     private var callSpans: [Int: UInt64] = [:]
@@ -38,6 +41,7 @@ final class CompositeExchange: Exchange {
         trace = context.trace
         sharedHeaders =
             context.forwardingHeaderLines() + context.allowlistedHeaderLines(runtime.forwardHeaders)
+        sharedKeyHeaders = sharedHeaders.filter { !$0.hasPrefix("X-Forwarded-For:") && !$0.hasPrefix("X-Request-Id:") }
     }
 
     static func start(
@@ -81,15 +85,16 @@ final class CompositeExchange: Exchange {
             let call = route.calls[launch.call]
             let upstream = runtime.config.upstreams[call.upstream]
             let spanID = TraceContext.newSpanID()
-            var headers =
-                runtime.upstreamHeaderLines[call.upstream] + HeaderLine.lines(launch.headers) + sharedHeaders
-                + trace.headerLines(spanID: spanID)
+            let callHeaders = runtime.upstreamHeaderLines[call.upstream] + HeaderLine.lines(launch.headers)
+            var headers = callHeaders + sharedHeaders + trace.headerLines(spanID: spanID)
             if let item = launch.item {
                 itemSpans[launch.call, default: []].append((item, spanID))
             } else {
                 callSpans[launch.call] = spanID
             }
+            var contentTypeLine: String?
             if let contentType = launch.contentType, HeaderLine.isSafeValue(contentType) {
+                contentTypeLine = "Content-Type: \(contentType)"
                 headers.append("Content-Type: \(contentType)")
             }
             let request = UpstreamRequest(
@@ -107,12 +112,33 @@ final class CompositeExchange: Exchange {
                 mustNotRepeat: !HTTPMethod.isIdempotent(launch.method),
                 maxRedirects: upstream.followRedirects)
             let id = launch.id
-            let transfer = worker.upstream.start(request) { [weak self] result in
+            let key =
+                upstream.coalesce || call.cacheMs != nil ? coalescingKey(request, callHeaders, contentTypeLine) : nil
+            let transfer = worker.calls.start(
+                request, key: key, coalesce: upstream.coalesce, cacheMs: call.cacheMs
+            ) { [weak self] result in
                 self?.callFinished(id, result)
             }
             // A transfer refused on the spot has already reported through the callback.
             if run.isRunning(id) { transfers[id] = transfer }
         }
+    }
+
+    /// What makes two calls identical for ``CallCoalescer`` (merging and caching), nil for a call that is
+    /// never merged nor cached (not GET or HEAD, or with a body): method, URL, every header line sent except
+    /// the per-request ones (X-Forwarded-For, X-Request-Id, traceparent, tracestate), and the transfer's
+    /// configured limits.
+    /// Header lines cannot hold a newline (checked before they get here), so the key is unambiguous.
+    private func coalescingKey(
+        _ request: UpstreamRequest, _ callHeaders: [String], _ contentTypeLine: String?
+    ) -> String? {
+        guard request.body == nil, request.method == "GET" || request.method == "HEAD" else { return nil }
+        var key = "\(request.method) \(request.url)\n\(request.slot.raw) \(request.connectTimeoutMs) "
+        key += "\(request.maxResponseBytes) \(request.maxRedirects)\n"
+        for line in callHeaders { key += line + "\n" }
+        for line in sharedKeyHeaders { key += line + "\n" }
+        if let contentTypeLine { key += contentTypeLine }
+        return key
     }
 
     private func callFinished(_ id: Int, _ result: UpstreamResult) {
@@ -145,7 +171,7 @@ final class CompositeExchange: Exchange {
         deadlineTimer = nil
         guard !finished else { return }
         for id in run.expire(nowMs: nowMs) {
-            if let transfer = transfers.removeValue(forKey: id) { worker.upstream.cancel(transfer, timedOut: true) }
+            if let transfer = transfers.removeValue(forKey: id) { worker.calls.cancel(transfer, timedOut: true) }
         }
         finish()
     }
@@ -182,7 +208,7 @@ final class CompositeExchange: Exchange {
         finished = true
         if let timer = deadlineTimer { worker.loop.cancel(timer) }
         deadlineTimer = nil
-        for transfer in transfers.values { worker.upstream.cancel(transfer) }
+        for transfer in transfers.values { worker.calls.cancel(transfer) }
         transfers = [:]
     }
 }

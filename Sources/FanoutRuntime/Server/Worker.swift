@@ -12,6 +12,9 @@ final class Worker: @unchecked Sendable {
     let loop: EventLoop
     let accessLog: (any AccessLogSink)?
     private(set) var upstream: UpstreamClient!
+    /// Composite calls go through it: identical GETs in flight on this worker share one transfer, and calls
+    /// with `cache=` are answered from this worker's cache.
+    private(set) var calls: CallCoalescer!
     private var listeners: [Listener] = []
     private var connections: [ObjectIdentifier: ClientConnection] = [:]
     /// The admin listener (worker 0 only, when `admin_listen` is set). Unlike `listeners` it stays open while
@@ -56,6 +59,7 @@ final class Worker: @unchecked Sendable {
         }
         client.setLimits(Worker.slotLimits(runtime))
         upstream = client
+        calls = CallCoalescer(loop: loop, client: client, cacheBytes: runtime.config.limits.cacheBytesPerWorker)
         listeners = listenerFDs.map { Listener(fd: $0, worker: self) }
         adminListener = adminFD.map { Listener(fd: $0, worker: self, isAdmin: true) }
     }
@@ -120,6 +124,9 @@ final class Worker: @unchecked Sendable {
             snapshot.upstreamConnections[upstream, default: ServerMetrics.ConnectionUse()].reused &+= use.reused
         }
         for (upstream, opens) in self.upstream.breakerOpens { snapshot.breakerOpens[upstream, default: 0] &+= opens }
+        for (upstream, count) in calls.coalesced { snapshot.coalescedCalls[upstream, default: 0] &+= count }
+        for (upstream, count) in calls.cacheHits { snapshot.cacheHits[upstream, default: 0] &+= count }
+        for (upstream, count) in calls.cacheMisses { snapshot.cacheMisses[upstream, default: 0] &+= count }
         return snapshot
     }
 
@@ -131,6 +138,7 @@ final class Worker: @unchecked Sendable {
     func install(_ runtime: RuntimeConfig) {
         self.runtime = runtime
         upstream.setLimits(Worker.slotLimits(runtime))
+        calls.setCacheCapacity(runtime.config.limits.cacheBytesPerWorker)
     }
 
     private static func slotLimits(_ runtime: RuntimeConfig) -> [UpstreamClient.SlotLimits] {

@@ -407,7 +407,9 @@ final class UpstreamClient: EventHandler {
             var status = 0
             _ = ccurl_easy_getinfo_long(transfer.easy, CURLINFO_RESPONSE_CODE, &status)
             return .success(
-                UpstreamResponse(status: status, contentType: transfer.contentType, headers: transfer.headers, body: transfer.body))
+                UpstreamResponse(
+                    status: status, contentType: transfer.contentType, headers: transfer.headers, body: transfer.body,
+                    cacheControl: transfer.cacheControl, vary: transfer.vary))
         }
         if let reason = transfer.abortReason {
             switch reason {

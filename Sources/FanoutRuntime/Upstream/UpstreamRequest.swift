@@ -50,6 +50,9 @@ struct UpstreamResponse {
     /// Every response header when the request asked for them, else empty.
     var headers: [(String, String)]
     var body: [UInt8]
+    /// The answer's `Cache-Control` and `Vary`, always captured (for the call cache).
+    var cacheControl: String? = nil
+    var vary: String? = nil
 }
 
 /// What an upstream call came to, and how long it took (queue time included).

@@ -127,6 +127,49 @@ import Testing
         #expect(config.upstreams.map(\.followRedirects) == [3, 0, 0])
     }
 
+    @Test func cacheIsAPerCallLifetimeWithAPerWorkerSize() throws {
+        let config = try ConfigParser.parse(
+            """
+            cache_size 2m
+            route GET /a {
+                call one GET http://a.test:1/one cache=30s
+                call two GET http://a.test:1/two { cache 1m }
+                call three GET http://a.test:1/three
+            }
+            """,
+            file: "test.conf", environment: [:])
+        guard case .composite(let route) = config.routes[0].action else {
+            Issue.record("not a composite route")
+            return
+        }
+        #expect(route.calls.map(\.cacheMs) == [30_000, 60_000, nil])
+        #expect(config.limits.cacheBytesPerWorker == 2 * 1024 * 1024)
+        #expect(try ConfigParser.parse("", file: "t.conf", environment: [:]).limits.cacheBytesPerWorker == 16 << 20)
+        for invalid in [
+            "route POST /a { call one POST http://a.test:1/one cache=30s }",
+            "route GET /a { call one GET http://a.test:1/one cache=30s cache=1s }",
+            "route GET /a { call one GET http://a.test:1/one cache=soon }",
+        ] {
+            #expect(throws: ConfigError.self) { try ConfigParser.parse(invalid, file: "t.conf", environment: [:]) }
+        }
+    }
+
+    @Test func coalesceDefaultsToOnAndCanBeTurnedOff() throws {
+        let config = try ConfigParser.parse(
+            """
+            upstream counted { url http://counted.test:1; coalesce off; }
+            upstream merged { url http://merged.test:1; coalesce on; }
+            upstream plain { url http://plain.test:1 }
+            """,
+            file: "test.conf", environment: [:])
+
+        #expect(config.upstreams.map(\.coalesce) == [false, true, true])
+        #expect(throws: ConfigError.self) {
+            let text = "upstream a { url http://a.test:1; coalesce maybe; }"
+            _ = try ConfigParser.parse(text, file: "t.conf", environment: [:])
+        }
+    }
+
     @Test func breakerAndMaxQueueAreOffByDefaultAndPerUpstream() throws {
         let config = try ConfigParser.parse(
             """

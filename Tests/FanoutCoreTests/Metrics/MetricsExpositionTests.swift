@@ -56,6 +56,7 @@ import Testing
         a.recordRequest(route: "GET /a", status: 200, seconds: 0.01)
         a.upstreamConnections["u"] = ServerMetrics.ConnectionUse(opened: 1, reused: 2)
         a.breakerOpens["u"] = 1
+        a.coalescedCalls["u"] = 5
         a.requestsInFlight = 1
         a.clientConnections = 3
         var b = ServerMetrics()
@@ -64,6 +65,10 @@ import Testing
         b.upstreamConnections["u"] = ServerMetrics.ConnectionUse(opened: 4, reused: 8)
         b.breakerOpens["u"] = 2
         b.breakerOpens["v"] = 1
+        b.coalescedCalls["u"] = 7
+        b.coalescedCalls["v"] = 1
+        b.cacheHits["u"] = 3
+        b.cacheMisses["u"] = 4
         b.requestsInFlight = 2
         b.clientConnections = 1
         a.merge(b)
@@ -72,6 +77,9 @@ import Testing
         #expect(a.requestDurations["GET /a"]?.count == 2)
         #expect(a.upstreamConnections["u"] == ServerMetrics.ConnectionUse(opened: 5, reused: 10))
         #expect(a.breakerOpens == ["u": 3, "v": 1])
+        #expect(a.coalescedCalls == ["u": 12, "v": 1])
+        #expect(a.cacheHits == ["u": 3])
+        #expect(a.cacheMisses == ["u": 4])
         #expect(a.requestsInFlight == 3)
         #expect(a.clientConnections == 4)
     }
@@ -88,6 +96,10 @@ import Testing
         metrics.upstreamConnections["accounts"] = ServerMetrics.ConnectionUse(opened: 1, reused: 1)
         metrics.breakerOpens["users"] = 2
         metrics.breakerOpens["accounts"] = 1
+        metrics.coalescedCalls["users"] = 998
+        metrics.coalescedCalls["accounts"] = 3
+        metrics.cacheHits["users"] = 40
+        metrics.cacheMisses["users"] = 2
         metrics.requestsInFlight = 2
         metrics.clientConnections = 5
         let text = MetricsExposition.render(metrics)
@@ -157,6 +169,16 @@ import Testing
             # HELP fanout_upstream_connections_reused_total Upstream transfers that reused an open connection.
             # TYPE fanout_upstream_connections_reused_total counter
             fanout_upstream_connections_reused_total{upstream="accounts"} 1
+            # HELP fanout_coalesced_calls_total Composite calls that shared an identical upstream transfer already in flight.
+            # TYPE fanout_coalesced_calls_total counter
+            fanout_coalesced_calls_total{upstream="accounts"} 3
+            fanout_coalesced_calls_total{upstream="users"} 998
+            # HELP fanout_cache_hits_total Composite calls with a cache lifetime answered from the worker's cache.
+            # TYPE fanout_cache_hits_total counter
+            fanout_cache_hits_total{upstream="users"} 40
+            # HELP fanout_cache_misses_total Composite calls with a cache lifetime that found no fresh answer in the cache.
+            # TYPE fanout_cache_misses_total counter
+            fanout_cache_misses_total{upstream="users"} 2
             # HELP fanout_upstream_breaker_opens_total Times an upstream's circuit breaker opened (summed over workers).
             # TYPE fanout_upstream_breaker_opens_total counter
             fanout_upstream_breaker_opens_total{upstream="accounts"} 1
@@ -175,7 +197,7 @@ import Testing
     @Test func anEmptyRegistryStillDeclaresEveryFamily() {
         let text = MetricsExposition.render(ServerMetrics())
         let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }
-        #expect(types.count == 9)
+        #expect(types.count == 12)
         #expect(text.contains("fanout_requests_in_flight 0\n"))
         #expect(!text.contains("_bucket"))
     }

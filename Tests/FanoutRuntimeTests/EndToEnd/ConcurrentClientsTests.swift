@@ -20,9 +20,13 @@ import Testing
         let server = try TestServer(
             """
             workers 2
+            upstream stub {
+                url {{stub}}
+                coalesce off
+            }
             route GET /both {
-                call a GET {{stub}}/a
-                call b GET {{stub}}/b
+                call a GET stub /a
+                call b GET stub /b
             }
             route GET /plain {
                 proxy {{stub}}
@@ -67,6 +71,7 @@ import Testing
         // SO_REUSEPORT spreads the 48 connections over both workers by their source port.
         #expect(workerIndexes == ["0", "1"])
         #expect(waitUntil(timeoutMs: 2_000) { server.accessLog.all.count == all.count })
+        // Every call reaches the stub (`coalesce off`: concurrent identical calls would otherwise share one).
         #expect(stub.requestCount == all.count / 2 * 3)
     }
 }

@@ -198,6 +198,7 @@ import Testing
 
     // MARK: - Upstream admission across reloads
 
+    // Identical calls in these tests would share one transfer; `coalesce off` makes each one a transfer.
     @Test func anUpstreamKeepsItsConnectionLimitAndQueueWhenAReloadReordersUpstreams() throws {
         let partner = try UpstreamStub(routes: ["/s": .json(#"{"s":1}"#, delayMs: 300)])
         let newcomer = try UpstreamStub(routes: ["/o": .json(#"{"o":1}"#)])
@@ -207,6 +208,7 @@ import Testing
             upstream p {
                 url {{partner}}
                 max_connections 1
+                coalesce off
             }
             route GET /x {
                 call s GET p /s
@@ -227,6 +229,7 @@ import Testing
                 upstream p {
                     url {{partner}}
                     max_connections 1
+                    coalesce off
                 }
                 route GET /x {
                     call s GET p /s
@@ -252,6 +255,7 @@ import Testing
             upstream p {
                 url {{partner}}
                 max_connections {{limit}}
+                coalesce off
             }
             route GET /x {
                 call s GET p /s
