@@ -45,26 +45,22 @@ public enum MetricsExposition {
         for upstream in upstreams {
             sample(&out, name, [("upstream", upstream)], metrics.upstreamConnections[upstream]!.reused)
         }
-        name = "fanout_coalesced_calls_total"
-        header(&out, name, "counter", "Composite calls that shared an identical upstream transfer already in flight.")
-        for upstream in metrics.coalescedCalls.keys.sorted() {
-            sample(&out, name, [("upstream", upstream)], metrics.coalescedCalls[upstream]!)
-        }
-        name = "fanout_cache_hits_total"
-        header(&out, name, "counter", "Composite calls with a cache lifetime answered from the worker's cache.")
-        for upstream in metrics.cacheHits.keys.sorted() {
-            sample(&out, name, [("upstream", upstream)], metrics.cacheHits[upstream]!)
-        }
-        name = "fanout_cache_misses_total"
-        header(&out, name, "counter", "Composite calls with a cache lifetime that found no fresh answer in the cache.")
-        for upstream in metrics.cacheMisses.keys.sorted() {
-            sample(&out, name, [("upstream", upstream)], metrics.cacheMisses[upstream]!)
-        }
-
-        name = "fanout_upstream_breaker_opens_total"
-        header(&out, name, "counter", "Times an upstream's circuit breaker opened (summed over workers).")
-        for upstream in metrics.breakerOpens.keys.sorted() {
-            sample(&out, name, [("upstream", upstream)], metrics.breakerOpens[upstream]!)
+        // Counters with one series per upstream name.
+        let perUpstream: [(name: String, help: String, values: [String: UInt64])] = [
+            ("fanout_coalesced_calls_total",
+                "Composite calls that shared an identical upstream transfer already in flight.", metrics.coalescedCalls),
+            ("fanout_cache_hits_total", "Composite calls with a cache lifetime answered from the worker's cache.",
+                metrics.cacheHits),
+            ("fanout_cache_misses_total",
+                "Composite calls with a cache lifetime that found no fresh answer in the cache.", metrics.cacheMisses),
+            ("fanout_upstream_breaker_opens_total",
+                "Times an upstream's circuit breaker opened (summed over workers).", metrics.breakerOpens),
+        ]
+        for family in perUpstream {
+            header(&out, family.name, "counter", family.help)
+            for upstream in family.values.keys.sorted() {
+                sample(&out, family.name, [("upstream", upstream)], family.values[upstream]!)
+            }
         }
 
         header(&out, "fanout_requests_in_flight", "gauge", "Requests received and not answered yet.")
