@@ -31,9 +31,10 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
 COPY --from=build /out/fanout /usr/local/bin/fanout
 COPY proxy.conf /etc/fanout/proxy.conf
 # The shipped proxy.conf reads these: listen on all interfaces inside the container.
-ENV FANOUT_HOST=0.0.0.0 FANOUT_PORT=8080
+# FANOUT_ADMIN: the admin listener (/healthz, /readyz, /metrics); set it to off to go without.
+ENV FANOUT_HOST=0.0.0.0 FANOUT_PORT=8080 FANOUT_ADMIN=*:9901
 USER 10001:10001
-EXPOSE 8080
+EXPOSE 8080 9901
 # Shell form, so the port follows FANOUT_PORT when it is overridden at run time.
 HEALTHCHECK --interval=10s --timeout=2s --start-period=2s --retries=3 \
     CMD curl -fsS "http://127.0.0.1:${FANOUT_PORT:-8080}/healthz" >/dev/null || exit 1

@@ -9,6 +9,7 @@
 #
 # Environment (all optional):
 #   PORT=18180          port fanout listens on (host network, so it must be free on this machine)
+#   ADMIN_PORT=PORT+1   port of its admin listener (/readyz, /metrics)
 #   IMAGE=fanout:dev    tag to build and run
 #   CONTEXT=<repo root> build context;  DOCKERFILE=$CONTEXT/Dockerfile
 #   ENGINE=docker|podman  skip the detection
@@ -89,7 +90,9 @@ eng image inspect "$IMAGE" >/dev/null 2>&1 || fail "no image $IMAGE"
 # --- run ------------------------------------------------------------------------------------------------
 if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then fail "port $PORT is already in use; set PORT"; fi
 say "run $NAME on host network, port $PORT, read-only root, no capabilities"
-if ! eng run -d --name "$NAME" --network host -e "FANOUT_PORT=$PORT" \
+ADMIN_PORT=${ADMIN_PORT:-$((PORT + 1))}
+if (exec 3<>"/dev/tcp/127.0.0.1/$ADMIN_PORT") 2>/dev/null; then fail "port $ADMIN_PORT is already in use; set ADMIN_PORT"; fi
+if ! eng run -d --name "$NAME" --network host -e "FANOUT_PORT=$PORT" -e "FANOUT_ADMIN=127.0.0.1:$ADMIN_PORT" \
         --read-only --cap-drop ALL --security-opt no-new-privileges "${run_args[@]}" \
         "$IMAGE" >"$logdir/run.log" 2>&1; then
     cat "$logdir/run.log" >&2
@@ -107,6 +110,11 @@ done
 grep -q '"ok"' "$logdir/healthz" || fail "/healthz body: $(cat "$logdir/healthz")"
 echo "healthz: $(cat "$logdir/healthz")"
 
+say "admin listener on $ADMIN_PORT: /readyz"
+readyz=$(curl -sS --max-time 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ADMIN_PORT/readyz") || fail "/readyz failed"
+[ "$readyz" = 200 ] || fail "/readyz answered $readyz"
+echo "readyz: $readyz"
+
 uid=$(timeout 20 "$ENGINE" "${engine_args[@]}" exec "$NAME" id -u) || fail "exec id failed"
 [ "$uid" = 10001 ] || fail "container runs as uid $uid, expected 10001"
 echo "uid: $uid"
@@ -122,6 +130,12 @@ for member in profile orders score; do
 done
 grep -qi '^X-Fanout-Complete: *true' "$logdir/demo.h" || fail "/demo lacks X-Fanout-Complete: true"
 grep -i '^X-Fanout-Complete' "$logdir/demo.h" | tr -d '\r'
+
+say "GET /metrics on the admin listener"
+curl -fsS --max-time 2 "http://127.0.0.1:$ADMIN_PORT/metrics" >"$logdir/metrics" || fail "/metrics failed"
+grep -q '^fanout_requests_total{route="GET /demo",status="200"} ' "$logdir/metrics" \
+    || fail "/metrics does not count the /demo request"
+grep -E '^fanout_requests_total\{route="GET /demo"' "$logdir/metrics"
 
 # the image's HEALTHCHECK, where the engine kept it
 if [ "$(eng image inspect "$IMAGE" --format '{{if .Config.Healthcheck}}yes{{end}}' 2>/dev/null)" = yes ]; then
