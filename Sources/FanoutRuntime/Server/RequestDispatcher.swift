@@ -6,12 +6,47 @@ import FanoutCore
 /// The worker's configuration is read once, here, and handed to the exchange: a request is answered with the
 /// configuration it was dispatched with even if a reload installs another one while it is in flight.
 enum RequestDispatcher {
+    /// Where a request head leads: a refusal with its answer, or a route with its parameters.
+    enum Routing {
+        case refused(HTTPResponse)
+        case matched(index: Int, parameters: [String: [String]], target: RequestTarget)
+    }
+
+    /// The method check, the request-target checks and the route lookup, in that order: one definition for
+    /// dispatching and for choosing how a body is read, so the two can never disagree.
+    static func route(_ head: HTTPRequestHead, runtime: RuntimeConfig) -> Routing {
+        // A method no route uses and no standard names: 501 (RFC 9110 §9.1), before routing.
+        guard runtime.knownMethods.contains(head.method) else {
+            return .refused(.error(status: 501, message: "method \(head.method) is not implemented"))
+        }
+        guard let originForm = originFormTarget(head.target) else {
+            return .refused(.error(status: 400, message: "the request target must be a path"))
+        }
+        let target: RequestTarget
+        do {
+            target = try RequestTarget(parsing: originForm)
+        } catch {
+            return .refused(.error(status: 400, message: error.message))
+        }
+        switch runtime.routes.match(method: head.method, path: target.path) {
+        case .notFound:
+            return .refused(.error(status: 404, message: "no route for \(head.method) \(target.path)"))
+        case .methodNotAllowed(let allowed):
+            return .refused(
+                .error(
+                    status: 405, message: "\(head.method) is not allowed here",
+                    extraHeaders: [("Allow", allowed.joined(separator: ", "))]))
+        case .badRequest(let message):
+            return .refused(.error(status: 400, message: message))
+        case .matched(let index, let parameters):
+            return .matched(index: index, parameters: parameters, target: target)
+        }
+    }
+
     /// The body limit of a request whose body is streamed (it goes to a plain proxy route), or nil when its
     /// body is collected whole first (every other route, and every refusal).
     static func streamedBodyLimit(for head: HTTPRequestHead, runtime: RuntimeConfig) -> Int? {
-        guard runtime.knownMethods.contains(head.method), let originForm = originFormTarget(head.target),
-            let target = try? RequestTarget(parsing: originForm),
-            case .matched(let index, _) = runtime.routes.match(method: head.method, path: target.path),
+        guard case .matched(let index, _, _) = route(head, runtime: runtime),
             case .proxy(let proxy) = runtime.config.routes[index].action
         else { return nil }
         return proxy.maxBodyBytes ?? runtime.parserLimits.maxBodyBytes
@@ -25,33 +60,10 @@ enum RequestDispatcher {
         let runtime = worker.runtime
         let trace = TraceContext.forRequest(head.headers)
         connection.noteTrace(trace.traceIDHex)
-        // A method no route uses and no standard names: 501 (RFC 9110 §9.1), before routing.
-        guard runtime.knownMethods.contains(head.method) else {
-            connection.respond(.error(status: 501, message: "method \(head.method) is not implemented"))
-            return
-        }
-        guard let originForm = originFormTarget(head.target) else {
-            connection.respond(.error(status: 400, message: "the request target must be a path"))
-            return
-        }
-        let target: RequestTarget
-        do {
-            target = try RequestTarget(parsing: originForm)
-        } catch {
-            connection.respond(.error(status: 400, message: error.message))
-            return
-        }
-        switch runtime.routes.match(method: head.method, path: target.path) {
-        case .notFound:
-            connection.respond(.error(status: 404, message: "no route for \(head.method) \(target.path)"))
-        case .methodNotAllowed(let allowed):
-            connection.respond(
-                .error(
-                    status: 405, message: "\(head.method) is not allowed here",
-                    extraHeaders: [("Allow", allowed.joined(separator: ", "))]))
-        case .badRequest(let message):
-            connection.respond(.error(status: 400, message: message))
-        case .matched(let index, let parameters):
+        switch route(head, runtime: runtime) {
+        case .refused(let answer):
+            connection.respond(answer)
+        case .matched(let index, let parameters, let target):
             let route = runtime.config.routes[index]
             connection.noteRoute(runtime.routeNames[index], callUpstreams: runtime.callUpstreamNames[index])
             switch route.action {
@@ -77,8 +89,7 @@ enum RequestDispatcher {
                     request: request, peer: connection.peer, requestID: requestID, trace: trace)
                 ProxyExchange.start(
                     proxy, target: target, parameters: parameters, context: context, runtime: runtime, body: body,
-                    on: connection,
-                    worker: worker)
+                    on: connection, worker: worker)
             }
         }
     }
