@@ -110,15 +110,21 @@ import Testing
         #expect(samples[#"fanout_coalesced_calls_total{upstream="partner"}"#] == 1)
     }
 
-    @Test func aWaiterThatLeavesDoesNotCancelTheOthers() throws {
+    /// A route whose one call takes 800 ms, with the admin listener for scraping.
+    static func slowPartner() throws -> (UpstreamStub, TestServer) {
         let stub = try UpstreamStub(routes: ["/slow": .json(#"{"ok":true}"#, delayMs: 800)])
-        defer { stub.stop() }
         let server = try TestServer(
             """
             admin_listen 127.0.0.1:0
             upstream partner { url {{stub}} }
             route GET /s { call slow GET partner /slow }
             """, substitutions: ["stub": stub.baseURL])
+        return (stub, server)
+    }
+
+    @Test func aWaiterThatLeavesDoesNotCancelTheOthers() throws {
+        let (stub, server) = try Self.slowPartner()
+        defer { stub.stop() }
 
         // The first client starts the transfer, a second joins it, then the first hangs up. Same Host header
         // (it is forwarded as X-Forwarded-Host, part of the identity).
@@ -144,14 +150,8 @@ import Testing
     }
 
     @Test func whenTheLastWaiterLeavesTheTransferIsCancelledAndTheNextCallStartsAfresh() throws {
-        let stub = try UpstreamStub(routes: ["/slow": .json(#"{"ok":true}"#, delayMs: 800)])
+        let (stub, server) = try Self.slowPartner()
         defer { stub.stop() }
-        let server = try TestServer(
-            """
-            admin_listen 127.0.0.1:0
-            upstream partner { url {{stub}} }
-            route GET /s { call slow GET partner /slow }
-            """, substitutions: ["stub": stub.baseURL])
 
         let leaver = try RawHTTPClient(port: server.port)
         try leaver.send("GET /s HTTP/1.1\r\nHost: 127.0.0.1:\(server.port)\r\n\r\n")
