@@ -89,3 +89,14 @@ extension CallFailure: CustomStringConvertible {
     /// `kind: message`, for log lines.
     public var description: String { "\(self.kind): \(self.message)" }
 }
+
+extension CallFailure {
+    /// fanout held the call back to protect the partner (`circuit_open`, `overloaded`): the partner was not
+    /// asked this time. A required call failing only this way makes the answer a 503, as for proxy routes.
+    public var wasNotAttempted: Bool {
+        switch self {
+        case .circuitOpen, .overloaded: return true
+        default: return false
+        }
+    }
+}

@@ -21,8 +21,9 @@
 ///   `X-Fanout-Errors` header;
 /// - a required call failed → `{"error":"upstream_failed","message":"required call(s) failed: a, b",
 ///   "errors":[…]}` listing every failure; 504 when every failure of a required call is a timeout (or a
-///   skip, with at least one timeout), else 502; with `pass_status`, the upstream's own status when it
-///   answered.
+///   skip, with at least one timeout); 503 when fanout itself held every one back (`circuit_open` or
+///   `overloaded`, or a skip, with at least one of those: the partner was not asked); else 502; with
+///   `pass_status`, the upstream's own status when it answered.
 ///
 /// An error object is `{"call":…,"kind":…,"message":…,"elapsed_ms":12.3}`, plus `"item":3` or `"key":"k"`
 /// for an item of a `for_each` call, `"status":503` for kind `status`, and `"body":…` (the upstream's
@@ -64,6 +65,10 @@ public enum ResponseStitcher {
             var status = 502
             if failures.allSatisfy({ $0 == .timeout || $0.kind == "skipped" }) && failures.contains(.timeout) {
                 status = 504
+            } else if failures.allSatisfy({ $0.wasNotAttempted || $0.kind == "skipped" })
+                && failures.contains(where: \.wasNotAttempted)
+            {
+                status = 503
             }
             if passedStatus, case .status(let code) = failures.first { status = code }
             var writer = JSONWriter(capacity: 96 + errorCount * 160)

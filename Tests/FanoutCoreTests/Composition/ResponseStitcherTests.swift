@@ -256,10 +256,16 @@ import Testing
         ([.unreachable("could not resolve host users")], [.timeout], 502),
         ([.invalidBody], [], 502),
         ([.tooLarge], [], 502),
+        ([.circuitOpen], [], 503),  // held back by fanout: the partner was not asked
+        ([.overloaded(queueLimit: 4)], [.timeout], 503),
+        ([.circuitOpen, .skipped("input call 'a' failed")], [], 503),
+        ([.circuitOpen, .timeout], [], 502),
+        ([.overloaded(queueLimit: 0), .refused], [], 502),
+        ([.skipped("input call 'a' failed")], [], 502),
     ]
 
     @Test(arguments: Self.gatewayStatuses)
-    func chooses504OnlyWhenEveryFailedRequiredCallTimedOut(
+    func chooses504ForTimeouts503ForHeldBackCallsElse502(
         _ example: (required: [CallFailure], optional: [CallFailure], status: Int)
     ) throws {
         var outcomes = [Self.answered("ok", "{}")]

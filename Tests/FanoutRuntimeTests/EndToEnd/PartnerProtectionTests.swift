@@ -31,6 +31,9 @@ private final class Statuses: Sendable {
             route GET /c {
                 call data GET partner /ok optional
             }
+            route GET /r {
+                call data GET partner /ok
+            }
             """, substitutions: ["stub": stub.baseURL])
 
         // 4xx answers are the request's fault: they never open it, and a 2xx resets the count.
@@ -50,6 +53,10 @@ private final class Statuses: Sendable {
         let composite = try jsonObject(try server.get("/c"))
         let errors = try #require(composite["_errors"] as? [[String: Any]])
         #expect(errors.first?["kind"] as? String == "circuit_open")
+        // A required call held back: 503 like a proxy route, since the partner was not asked.
+        let required = try server.get("/r")
+        #expect(required.status == 503)
+        #expect(required.bodyText.contains("circuit_open"))
         #expect(stub.requests(forPath: "/ok") == 1)
 
         // After the cool-down, exactly one probe goes through; calls meanwhile still fail fast.
