@@ -2,9 +2,11 @@
 ///
 /// The runtime fills in the values; this type only formats them:
 /// `{"time":"…","method":"GET","path":"/x","route":"GET /x","status":200,"duration_ms":12.3,
-/// "request_id":"…","trace_id":"…","calls":[{"name":"a","status":200,"duration_ms":10.1,"span_id":"…"}]}`.
+/// "request_id":"…","trace_id":"…","parent_id":"…","calls":[{"name":"a","status":200,"duration_ms":10.1,
+/// "span_id":"…"}]}`.
 /// `route` is `null` when no route matched; `trace_id` is `null` when the request was never dispatched (it
-/// was refused before its head was read). In `calls`, `status` is left out when no response arrived,
+/// was refused before its head was read); `parent_id` appears only when the client's `traceparent` was taken
+/// (it is the caller's span, so a partner that is itself fanout logs the calling call's `span_id` there). In `calls`, `status` is left out when no response arrived,
 /// `failure` (the ``CallFailure/kind``) appears only for failed calls, `span_id` only for a call that was
 /// sent, and `span_ids` only for a `for_each` call (one per item sent, in item order).
 public struct AccessLogLine: Sendable {
@@ -47,6 +49,8 @@ public struct AccessLogLine: Sendable {
     public var requestID: String
     /// The W3C trace id (32 hex digits) of a dispatched request.
     public var traceID: String?
+    /// The parent id (16 hex digits) of the client's `traceparent`, when it was taken.
+    public var parentID: String?
     /// One entry per upstream call.
     public var calls: [Call]
 
@@ -59,6 +63,7 @@ public struct AccessLogLine: Sendable {
         durationMs: Double,
         requestID: String,
         traceID: String? = nil,
+        parentID: String? = nil,
         calls: [Call] = []
     ) {
         self.time = time
@@ -69,6 +74,7 @@ public struct AccessLogLine: Sendable {
         self.durationMs = durationMs
         self.requestID = requestID
         self.traceID = traceID
+        self.parentID = parentID
         self.calls = calls
     }
 
@@ -98,6 +104,10 @@ public struct AccessLogLine: Sendable {
             writer.appendString(traceID)
         } else {
             writer.append("null")
+        }
+        if let parentID = self.parentID {
+            writer.append(#","parent_id":"#)
+            writer.appendString(parentID)
         }
         writer.append(#","calls":["#)
         for (index, call) in self.calls.enumerated() {

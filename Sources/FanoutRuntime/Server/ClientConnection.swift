@@ -23,6 +23,8 @@ struct RequestLogContext {
     var startedAt: UInt64
     /// The W3C trace id, once the request is dispatched.
     var traceID: String?
+    /// The parent id of the client's `traceparent`, when it was taken.
+    var parentID: String?
 }
 
 /// One client connection: reads and parses requests, hands each to its route's handler, writes the answer.
@@ -421,9 +423,10 @@ final class ClientConnection: EventHandler {
         logContext?.callUpstreams = callUpstreams
     }
 
-    /// Called by the dispatcher to name the request's trace in the access log.
-    func noteTrace(_ traceID: String) {
+    /// Called by the dispatcher to name the request's trace (and the client's parent span) in the access log.
+    func noteTrace(_ traceID: String, parentID: String?) {
         logContext?.traceID = traceID
+        logContext?.parentID = parentID
     }
 
     /// A request was received and is not answered yet (`fanout_requests_in_flight`).
@@ -571,7 +574,8 @@ final class ClientConnection: EventHandler {
         guard let sink = worker.accessLog else { return }
         let line = AccessLogLine(
             time: iso8601Now(), method: context.method, path: context.path, route: context.route, status: status,
-            durationMs: durationMs, requestID: context.requestID, traceID: context.traceID, calls: calls)
+            durationMs: durationMs, requestID: context.requestID, traceID: context.traceID,
+            parentID: context.parentID, calls: calls)
         sink.write(line.serialized())
     }
 

@@ -59,7 +59,7 @@ enum RequestDispatcher {
         let head = request.head
         let runtime = worker.runtime
         let trace = TraceContext.forRequest(head.headers)
-        connection.noteTrace(trace.traceIDHex)
+        connection.noteTrace(trace.traceIDHex, parentID: trace.parentID.map(TraceContext.spanIDHex))
         switch route(head, runtime: runtime) {
         case .refused(let answer):
             connection.respond(answer)

@@ -141,6 +141,46 @@ import Testing
         #expect(seen.allSatisfy { $0.flags == "01" && $0.tracestate == nil && $0.traceparentCount == 1 })
         let entry = try Self.logEntry(server, path: "/page?ids=a&ids=b")
         #expect(entry["trace_id"] as? String == traceID)
+        #expect(entry["parent_id"] == nil)
+    }
+
+    /// The README's "follow one request" walk: a request crosses two fanouts (the second stands for a partner that
+    /// logs like fanout), and its trace id finds every line, each `parent_id` naming the span that called it.
+    @Test func oneRequestCanBeFollowedAcrossTwoFanoutsByTraceID() throws {
+        let partner = try TestServer(
+            """
+            route GET /partners/profile {
+                respond 200 `{"id": 42}`
+            }
+            route GET /partners/orders {
+                respond 200 `[1, 2]`
+            }
+            """)
+        let edge = try TestServer(
+            """
+            upstream partner {
+                url http://127.0.0.1:\(partner.port)
+            }
+            route GET /overview {
+                call profile GET partner /partners/profile
+                call orders GET partner /partners/orders
+            }
+            """)
+        let parent = "00-\(Self.clientTrace)-\(Self.clientParent)-01"
+        #expect(try edge.get("/overview", headers: [("traceparent", parent)]).status == 200)
+
+        let overview = try Self.logEntry(edge, path: "/overview")
+        #expect(overview["trace_id"] as? String == Self.clientTrace)
+        #expect(overview["parent_id"] as? String == Self.clientParent)
+        let calls = try #require(overview["calls"] as? [[String: Any]])
+        for call in calls {
+            let name = try #require(call["name"] as? String)
+            let received = try Self.logEntry(partner, path: "/partners/\(name)")
+            #expect(received["trace_id"] as? String == Self.clientTrace)
+            #expect(received["parent_id"] as? String == call["span_id"] as? String)
+        }
+        #expect(partner.accessLog.all.count == 2)
+        #expect(partner.accessLog.all.allSatisfy { $0.contains(Self.clientTrace) })
     }
 
     @Test func eachRequestStartsItsOwnTrace() throws {
