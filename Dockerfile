@@ -7,9 +7,10 @@
 # Mount your own configuration at /etc/fanout/proxy.conf; secrets come in as environment variables (${VAR}).
 
 FROM swift:6.3-bookworm AS build
-# The official image ships libcurl4-openssl-dev; install it only where it is missing.
-RUN pkg-config --exists libcurl 2>/dev/null || (apt-get update && \
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libcurl4-openssl-dev pkg-config && \
+# The official image ships libcurl4-openssl-dev and zlib1g-dev; install them only where they are missing.
+RUN (pkg-config --exists libcurl && pkg-config --exists zlib) 2>/dev/null || (apt-get update && \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libcurl4-openssl-dev zlib1g-dev \
+        pkg-config && \
     rm -rf /var/lib/apt/lists/*)
 WORKDIR /src
 COPY Package.swift ./

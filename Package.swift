@@ -20,6 +20,12 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        .systemLibrary(
+            name: "CZlib",
+            path: "Sources/CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .target(
             name: "CFanoutLinux",
             path: "Sources/CFanoutLinux",
@@ -32,7 +38,7 @@ let package = Package(
         // I/O runtime: syscalls, the epoll event loop, libcurl, the HTTP server.
         .target(
             name: "FanoutRuntime",
-            dependencies: ["FanoutCore", "CFanoutLinux", "CCurl"],
+            dependencies: ["FanoutCore", "CFanoutLinux", "CCurl", "CZlib"],
             swiftSettings: swiftSettings
         ),
 
@@ -47,8 +53,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // Test-only helpers: upstream stubs on plain blocking sockets (never fanout's own loop), a raw client.
-        .target(name: "FanoutTestSupport", dependencies: [], swiftSettings: swiftSettings),
+        // Test-only helpers: upstream stubs on plain blocking sockets (never fanout's own loop), a raw client,
+        // gzip for fixtures and for checking fanout's gzip answers (zlib directly, not fanout's encoder).
+        .target(name: "FanoutTestSupport", dependencies: ["CZlib"], swiftSettings: swiftSettings),
 
         .testTarget(
             name: "FanoutCoreTests",

@@ -1,11 +1,11 @@
 extension ConfigFileParser {
     static let upstreamDirectives = [
         "url", "connect_timeout", "timeout", "max_connections", "max_queue", "breaker", "rate", "header",
-        "follow_redirects", "coalesce",
+        "follow_redirects", "coalesce", "accept_encoding",
     ]
 
     /// upstream := 'upstream' NAME '{' (url | connect_timeout | timeout | max_connections | max_queue
-    ///             | breaker | rate | header | follow_redirects | coalesce)* '}'
+    ///             | breaker | rate | header | follow_redirects | coalesce | accept_encoding)* '}'
     mutating func parseUpstream(_ directive: ConfigToken) throws(ConfigError) {
         let nameToken = try self.cursor.requireArgument(of: directive, expected: "an upstream name like 'partner'")
         let name = nameToken.text
@@ -34,6 +34,7 @@ extension ConfigFileParser {
         var breaker: BreakerSettings?
         var ratePerSecond: Double?
         var coalesce: Bool?
+        var acceptEncoding: [String]?
         var headers: [HeaderField] = []
         var seen: [String: ConfigToken] = [:]
         while let sub = try self.cursor.nextInBlock(opened: brace, context: context) {
@@ -71,6 +72,8 @@ extension ConfigFileParser {
                 case "off": coalesce = false
                 default: throw self.cursor.error("invalid coalesce '\(token.text)'; expected 'on' or 'off'", at: token)
                 }
+            case "accept_encoding":
+                acceptEncoding = try self.acceptEncodingArguments(sub)
             default:
                 throw self.cursor.unknownDirective(sub, context: context, known: Self.upstreamDirectives)
             }
@@ -91,6 +94,7 @@ extension ConfigFileParser {
         upstream.breaker = breaker
         upstream.ratePerSecond = ratePerSecond
         if let coalesce { upstream.coalesce = coalesce }
+        if let acceptEncoding { upstream.acceptEncoding = acceptEncoding }
         upstream.headers = headers
         upstream.location = SourceLocation(file: self.cursor.file, line: directive.line, column: directive.column)
         self.namedUpstreams.append(upstream)
@@ -104,6 +108,30 @@ extension ConfigFileParser {
         let cooldown = try self.cursor.requireArgument(of: directive, expected: expected)
         let cooldownMs = try self.value(ConfigValue.duration(cooldown.text), at: cooldown)
         return BreakerSettings(failures: count, cooldownMs: cooldownMs)
+    }
+
+    /// `accept_encoding off` (an empty list) or one or more of gzip, deflate, br and zstd, each once.
+    private mutating func acceptEncodingArguments(_ directive: ConfigToken) throws(ConfigError) -> [String] {
+        let tokens = self.cursor.remainingArguments()
+        let expected = "'off' or content codings among \(UpstreamConfig.contentCodings.joined(separator: ", "))"
+        guard let first = tokens.first else { throw self.cursor.argumentError(directive, expected: expected) }
+        if first.text == "off" {
+            if let extra = tokens.dropFirst().first {
+                throw self.cursor.error("unexpected '\(extra.text)' after 'off'; expected 'off' alone", at: extra)
+            }
+            return []
+        }
+        var codings: [String] = []
+        for token in tokens {
+            guard UpstreamConfig.contentCodings.contains(token.text) else {
+                throw self.cursor.error("invalid content coding '\(token.text)'; expected \(expected)", at: token)
+            }
+            if codings.contains(token.text) {
+                throw self.cursor.error("duplicate content coding '\(token.text)'; expected each once", at: token)
+            }
+            codings.append(token.text)
+        }
+        return codings
     }
 
     /// `rate N/s` or `rate N/m`, N from 1 to 1000000: calls per second (or minute), as calls per second.

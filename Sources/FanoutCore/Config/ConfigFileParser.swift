@@ -25,7 +25,8 @@ struct ConfigFileParser {
     static let topLevelDirectives = [
         "listen", "admin_listen", "workers", "access_log", "forward_headers", "max_request_line", "max_header_bytes",
         "max_headers", "max_body", "keepalive_requests", "max_client_connections", "max_response_body",
-        "cache_size", "client_timeout", "keepalive_timeout", "send_timeout", "shutdown_timeout", "upstream", "route",
+        "cache_size", "client_timeout", "keepalive_timeout", "send_timeout", "shutdown_timeout", "gzip",
+        "gzip_min_length", "gzip_level", "upstream", "route",
     ]
 
     /// Reserved words that cannot name a `call` (they may name parts of the request in future templates).
@@ -126,6 +127,14 @@ struct ConfigFileParser {
                         at: token
                     )
                 }
+                // Composite calls ask for codings with the upstream's `accept_encoding`, and decode what they asked for.
+                if lowercased == "accept-encoding" {
+                    throw self.cursor.error(
+                        "header 'Accept-Encoding' cannot be forwarded to composite calls; "
+                            + "expected an upstream's 'accept_encoding' instead",
+                        at: token
+                    )
+                }
                 if !headers.contains(lowercased) { headers.append(lowercased) }
             }
             self.config.forwardHeaders = headers
@@ -143,6 +152,15 @@ struct ConfigFileParser {
         case "keepalive_timeout": self.config.timeouts.keepaliveMs = try self.durationArgument(directive)
         case "send_timeout": self.config.timeouts.sendMs = try self.durationArgument(directive)
         case "shutdown_timeout": self.config.timeouts.shutdownMs = try self.durationArgument(directive)
+        case "gzip":
+            let token = try self.cursor.requireArgument(of: directive, expected: "'on' or 'off'")
+            switch token.text {
+            case "on": self.config.gzip.enabled = true
+            case "off": self.config.gzip.enabled = false
+            default: throw self.cursor.error("invalid gzip '\(token.text)'; expected 'on' or 'off'", at: token)
+            }
+        case "gzip_min_length": self.config.gzip.minLength = try self.sizeArgument(directive)
+        case "gzip_level": self.config.gzip.level = try self.countArgument(directive, in: 1...9)
         default:
             preconditionFailure("parseSetting called for '\(directive.text)'")
         }

@@ -30,6 +30,8 @@
 /// cache_size SIZE           per worker. Default 16m
 /// client_timeout DUR        Default 10s       keepalive_timeout DUR    Default 75s
 /// send_timeout DUR          Default 30s       shutdown_timeout DUR     Default 10s
+/// gzip on | off             gzip composite answers for clients that accept it. Default off
+/// gzip_min_length SIZE      Default 1k        gzip_level N             1...9. Default 1
 /// upstream NAME { … }       NAME is [A-Za-z0-9_-]+, unique
 /// route METHODS PATH { … }
 /// ```
@@ -46,6 +48,8 @@
 /// rate N/s | N/m                      1...1000000 calls started per second or minute. Default none
 /// follow_redirects N                   0...10. Default 0: a 3xx is the answer
 /// coalesce on|off                      Default on: identical composite GETs in flight share a transfer
+/// accept_encoding CODING… | off        gzip deflate br zstd, asked for and decoded on composite calls.
+///                                      Default gzip br
 /// header NAME VALUE                    repeatable; NAME a token (not Content-Length, Transfer-Encoding,
 ///                                      Connection, TE, Upgrade); VALUE without control characters
 /// ```

@@ -17,6 +17,8 @@ public struct FanoutConfig: Sendable {
     /// Request headers forwarded from the client to composite calls (`forward_headers`), lowercased.
     /// Default: `accept-language`, `user-agent`.
     public var forwardHeaders: [String]
+    /// `gzip`, `gzip_min_length`, `gzip_level`: gzip for composite answers. Default off.
+    public var gzip = GzipSettings()
     /// Named upstreams, in file order, followed by one synthesized upstream per distinct origin used by an
     /// absolute URL in a `call` or `proxy` line (named after the origin, `isImplicit == true`).
     public var upstreams: [UpstreamConfig]
@@ -191,6 +193,13 @@ public struct UpstreamConfig: Sendable, Equatable {
     /// `coalesce on|off`: identical composite GET/HEAD calls to this upstream in flight at once on a worker
     /// share one transfer. Default on; off for a partner whose GETs are not safe to merge (each counts).
     public var coalesce: Bool = true
+    /// `accept_encoding CODING… | off`: the content codings composite calls ask for (libcurl sends
+    /// `Accept-Encoding` and decodes the answer; limits count decoded bytes). Empty: off, nothing asked for
+    /// and nothing decoded. Default gzip and br. Proxy routes never decode: the client's `Accept-Encoding` goes
+    /// through, and so does the partner's encoded answer.
+    public var acceptEncoding: [String] = ["gzip", "br"]
+    /// The codings `accept_encoding` accepts (those libcurl can decode when built with zlib, brotli and zstd).
+    public static let contentCodings = ["gzip", "deflate", "br", "zstd"]
     /// True for upstreams synthesized from an absolute URL in a route.
     public var isImplicit: Bool = false
     public var location: SourceLocation?

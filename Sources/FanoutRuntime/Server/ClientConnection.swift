@@ -438,8 +438,11 @@ final class ClientConnection: EventHandler {
 
     // MARK: - Responses
 
-    /// Answers the current request. `calls` is what the access log shows for upstream calls.
-    func respond(_ response: HTTPResponse, closeConnection: Bool = false, calls: [AccessLogCall] = []) {
+    /// Answers the current request. `calls` is what the access log shows for upstream calls. `gzip`: the
+    /// answer may be gzip-encoded for a client that accepts it (composite answers).
+    func respond(
+        _ response: HTTPResponse, closeConnection: Bool = false, calls: [AccessLogCall] = [], gzip: GzipSettings? = nil
+    ) {
         guard state == .handling || state == .waitingForRequest, streamedFraming == nil else { return }
         exchange = nil
         let head = currentHead
@@ -447,6 +450,11 @@ final class ClientConnection: EventHandler {
         let keepAlive = keepsAlive(unless: closeConnection)
         closeAfterWrite = !keepAlive
         var response = response
+        if let gzip {
+            Self.negotiateGzip(
+                &response, settings: gzip, acceptEncoding: head?.headers.values(named: "accept-encoding") ?? [],
+                worker: worker)
+        }
         if let id = logContext?.requestID { response.headers.append(("X-Request-Id", id)) }
         response.serialize(
             into: &output, date: worker.httpDate(), keepAlive: keepAlive, http10: http10,

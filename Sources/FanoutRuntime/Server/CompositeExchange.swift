@@ -110,7 +110,8 @@ final class CompositeExchange: Exchange {
                 maxResponseBytes: runtime.config.limits.maxUpstreamBodyBytes,
                 captureHeaders: false,
                 mustNotRepeat: !HTTPMethod.isIdempotent(launch.method),
-                maxRedirects: upstream.followRedirects)
+                maxRedirects: upstream.followRedirects,
+                acceptEncoding: runtime.upstreamAcceptEncodings[call.upstream])
             let id = launch.id
             let key =
                 upstream.coalesce || call.cacheMs != nil ? coalescingKey(request, callHeaders, contentTypeLine) : nil
@@ -126,15 +127,15 @@ final class CompositeExchange: Exchange {
 
     /// What makes two calls identical for ``CallCoalescer`` (merging and caching), nil for a call that is
     /// never merged nor cached (not GET or HEAD, or with a body): method, URL, every header line sent except
-    /// the per-request ones (X-Forwarded-For, X-Request-Id, traceparent, tracestate), and the transfer's
-    /// configured limits.
+    /// the per-request ones (X-Forwarded-For, X-Request-Id, traceparent, tracestate), the `Accept-Encoding`
+    /// libcurl adds, and the transfer's configured limits.
     /// Header lines cannot hold a newline (checked before they get here), so the key is unambiguous.
     private func coalescingKey(
         _ request: UpstreamRequest, _ callHeaders: [String], _ contentTypeLine: String?
     ) -> String? {
         guard request.body == nil, request.method == "GET" || request.method == "HEAD" else { return nil }
         var key = "\(request.method) \(request.url)\n\(request.slot.raw) \(request.connectTimeoutMs) "
-        key += "\(request.maxResponseBytes) \(request.maxRedirects)\n"
+        key += "\(request.maxResponseBytes) \(request.maxRedirects) \(request.acceptEncoding ?? "")\n"
         for line in callHeaders { key += line + "\n" }
         for line in sharedKeyHeaders { key += line + "\n" }
         if let contentTypeLine { key += contentTypeLine }
@@ -188,7 +189,8 @@ final class CompositeExchange: Exchange {
         ]
         if let errors = stitched.errorsHeader { headers.append(("X-Fanout-Errors", errors)) }
         connection?.respond(
-            HTTPResponse(status: stitched.status, headers: headers, body: stitched.body), calls: accessLogCalls())
+            HTTPResponse(status: stitched.status, headers: headers, body: stitched.body), calls: accessLogCalls(),
+            gzip: runtime.config.gzip)
     }
 
     /// The run's access-log entries with the span ids its calls carried.

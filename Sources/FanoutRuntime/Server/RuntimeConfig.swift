@@ -24,6 +24,9 @@ final class RuntimeConfig: Sendable {
     let admissionSlots: [AdmissionSlot]
     /// `Name: value` lines of each upstream's configured headers, built once.
     let upstreamHeaderLines: [[String]]
+    /// Per upstream index: its `accept_encoding` as CURLOPT_ACCEPT_ENCODING (`gzip, br`), without the codings
+    /// this libcurl cannot decode; nil when none is left (off).
+    let upstreamAcceptEncodings: [String?]
     let workerCount: Int
     /// Per route index: its display name (access log, metrics), built once.
     let routeNames: [String]
@@ -53,6 +56,11 @@ final class RuntimeConfig: Sendable {
         clientConnectionsPerWorker = max(1, (config.limits.maxClientConnections + workerCount - 1) / workerCount)
         admissionSlots = config.upstreams.map { slots.slot(for: $0) }
         upstreamHeaderLines = config.upstreams.map { HeaderLine.lines($0.headers) }
+        let decodable = CurlTransfer.decodableContentCodings
+        upstreamAcceptEncodings = config.upstreams.map { upstream in
+            let codings = upstream.acceptEncoding.filter(decodable.contains)
+            return codings.isEmpty ? nil : codings.joined(separator: ", ")
+        }
         routeNames = config.routes.map(\.displayName)
         callUpstreamNames = config.routes.map { route in
             switch route.action {

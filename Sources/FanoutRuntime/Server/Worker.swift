@@ -37,6 +37,8 @@ final class Worker: @unchecked Sendable {
     let readBuffer: UnsafeMutableRawBufferPointer
     private var dateCache: (second: Int, value: String) = (-1, "")
     private var requestCounter: UInt64 = 0
+    /// Gzip for composite answers (`gzip on`), created on first use; see ``gzipEncoder(level:)``.
+    private var gzip: GzipEncoder?
     private let requestIDPrefix: String
 
     /// - Parameter adminFD: the admin listening socket, handed to worker 0 only.
@@ -109,6 +111,12 @@ final class Worker: @unchecked Sendable {
         }
         connections.removeValue(forKey: ObjectIdentifier(connection))
         if draining && connections.isEmpty { finishDrain() }
+    }
+
+    /// This worker's gzip encoder at `level`, replaced when a reload changed the level; nil if zlib failed.
+    func gzipEncoder(level: Int) -> GzipEncoder? {
+        if gzip?.level != level { gzip = GzipEncoder(level: level) }
+        return gzip
     }
 
     // MARK: - Metrics

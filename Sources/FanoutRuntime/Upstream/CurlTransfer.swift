@@ -52,6 +52,19 @@ final class CurlTransfer {
     var receivePaused = false
     var sendPaused = false
 
+    /// The content codings this libcurl decodes (`accept_encoding`): deflate and gzip with zlib, br with brotli,
+    /// zstd with zstd. Debian's libcurl4 7.88.1 has all three.
+    static let decodableContentCodings: Set<String> = {
+        // `features` is in the struct's first version; CURLVERSION_NOW is a macro Swift does not import.
+        guard let info = curl_version_info(CURLVERSION_FIRST) else { return [] }
+        let features = Int(info.pointee.features)
+        var codings: Set<String> = []
+        if features & Int(CURL_VERSION_LIBZ) != 0 { codings.formUnion(["gzip", "deflate"]) }
+        if features & Int(CURL_VERSION_BROTLI) != 0 { codings.insert("br") }
+        if features & Int(CURL_VERSION_ZSTD) != 0 { codings.insert("zstd") }
+        return codings
+    }()
+
     static let maxHeaderBytes = 64 * 1024
     /// Header fields one answer may have (libcurl 7.88.1 has no count limit of its own).
     static let maxHeaderFields = 1000
@@ -138,6 +151,10 @@ final class CurlTransfer {
             && (request.method == "GET" || request.method == "HEAD" || request.method == "POST")
         _ = ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, follows ? 1 : 0)
         _ = ccurl_easy_setopt_long(easy, CURLOPT_MAXREDIRS, follows ? request.maxRedirects : 0)
+        // Set on every transfer: a handle that served a composite call may serve a proxy route next, which must
+        // not decode. libcurl 7.88.1 decodes a Content-Encoding only while this is set, and hands the write
+        // callback decoded bytes, so `maxBodyBytes` counts decoded bytes (a gzip bomb fails as `tooLarge`).
+        _ = ccurl_easy_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, request.acceptEncoding)
 
         // Method and body. HTTPGET resets POST/NOBODY state left by a previous request on this handle.
         _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, nil)

@@ -30,6 +30,10 @@ struct UpstreamRequest {
     var receiver: (any UpstreamReceiver)? = nil
     /// Redirects libcurl may follow (`follow_redirects`); 0 returns a 3xx as the answer.
     var maxRedirects: Int = 0
+    /// CURLOPT_ACCEPT_ENCODING: the `Accept-Encoding` libcurl sends and decodes (composite calls, see
+    /// `RuntimeConfig.upstreamAcceptEncodings`). nil: no coding asked for and none decoded (proxy routes pass
+    /// the client's `Accept-Encoding` and the encoded answer through).
+    var acceptEncoding: String? = nil
 }
 
 /// Receives a streamed answer. Both calls come from inside libcurl's write callback: they must not call

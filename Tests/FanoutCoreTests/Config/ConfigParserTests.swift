@@ -170,6 +170,41 @@ import Testing
         }
     }
 
+    @Test func acceptEncodingDefaultsToGzipAndBrotli() throws {
+        let config = try ConfigParser.parse(
+            """
+            upstream plain { url http://plain.test:1 }
+            upstream off { url http://off.test:1; accept_encoding off; }
+            upstream all { url http://all.test:1; accept_encoding zstd br deflate gzip; }
+            """,
+            file: "test.conf", environment: [:])
+
+        #expect(config.upstreams.map(\.acceptEncoding) == [["gzip", "br"], [], ["zstd", "br", "deflate", "gzip"]])
+        for text in [
+            "upstream a { url http://a.test:1; accept_encoding compress; }",
+            "upstream a { url http://a.test:1; accept_encoding gzip gzip; }",
+            "upstream a { url http://a.test:1; accept_encoding off gzip; }",
+            "upstream a { url http://a.test:1; accept_encoding; }",
+            "forward_headers Accept-Encoding",
+        ] {
+            #expect(throws: ConfigError.self, "\(text)") {
+                _ = try ConfigParser.parse(text, file: "t.conf", environment: [:])
+            }
+        }
+    }
+
+    @Test func gzipIsOffByDefaultAndConfigurable() throws {
+        #expect(try ConfigParser.parse("", file: "t.conf", environment: [:]).gzip == GzipSettings())
+        let config = try ConfigParser.parse(
+            "gzip on\ngzip_min_length 2k\ngzip_level 6\n", file: "t.conf", environment: [:])
+        #expect(config.gzip.enabled && config.gzip.minLength == 2048 && config.gzip.level == 6)
+        for text in ["gzip yes", "gzip_level 0", "gzip_level 10", "gzip_min_length 0", "gzip on\ngzip off"] {
+            #expect(throws: ConfigError.self, "\(text)") {
+                _ = try ConfigParser.parse(text, file: "t.conf", environment: [:])
+            }
+        }
+    }
+
     @Test func breakerAndMaxQueueAreOffByDefaultAndPerUpstream() throws {
         let config = try ConfigParser.parse(
             """
