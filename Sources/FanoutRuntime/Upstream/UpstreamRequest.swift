@@ -30,6 +30,11 @@ struct UpstreamRequest {
     var receiver: (any UpstreamReceiver)? = nil
     /// Redirects libcurl may follow (`follow_redirects`); 0 returns a 3xx as the answer.
     var maxRedirects: Int = 0
+    /// Composite calls (see ``CallAttempts``): the delay after which a second copy is sent (nil: no hedge),
+    /// the extra attempts after a retryable failure, and the upstream's `retry_budget`.
+    var hedgeDelayMs: Int? = nil
+    var retries: Int = 0
+    var retryBudgetPercent: Int = 20
 }
 
 /// Receives a streamed answer. Both calls come from inside libcurl's write callback: they must not call
@@ -59,6 +64,17 @@ struct UpstreamResponse {
 struct UpstreamResult {
     var outcome: Result<UpstreamResponse, CallFailure>
     var elapsedMs: Double
+    /// Attempts the outcome took (``CallAttempts``: retries and a hedge add to it), and whether the hedge's
+    /// answer won.
+    var attempts = 1
+    var hedgeWon = false
+
+    /// The same result as seen by a caller that waited `elapsedMs` for it (a coalesced waiter).
+    func withElapsedMs(_ elapsedMs: Double) -> UpstreamResult {
+        var copy = self
+        copy.elapsedMs = elapsedMs
+        return copy
+    }
 }
 
 extension CallFailure: Error {}
