@@ -69,9 +69,6 @@ final class CallAttempts {
         self.client = client
     }
 
-    /// Calls in flight that are made of attempts (for tests and debugging).
-    var callsInFlight: Int { calls.count }
-
     /// Starts `request`, with a hedge and retries when it qualifies; `completion` runs on the loop thread,
     /// exactly once, unless ``cancel(_:timedOut:)`` is called first (it may run before this returns, when
     /// the client refuses the first attempt on the spot).
