@@ -38,9 +38,19 @@ extension StubServer {
             } catch {
                 return .close
             }
-            self.withLock { $0.requests.append(request) }
+            let earlier = self.withLock { state in
+                let count = state.requests.count(where: { $0.path == request.path })
+                state.requests.append(request)
+                return count
+            }
+            var behavior = self.routes[request.path] ?? self.fallback
+            while case .sequence(let first, let then) = behavior {
+                behavior = earlier < first.count ? first[earlier] : then
+            }
 
-            switch self.routes[request.path] ?? self.fallback {
+            switch behavior {
+            case .sequence:
+                return .close  // resolved above
             case .respond(let status, let headers, let body, let delayMs):
                 guard self.respond(fd, to: request, status: status, headers: headers, body: body, delay: delayMs) else {
                     return .close

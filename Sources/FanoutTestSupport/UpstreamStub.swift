@@ -70,6 +70,13 @@ public final class UpstreamStub: @unchecked Sendable {
         case redirect(to: String, status: Int = 302)
         /// Sends a chunked 200 JSON head whose first chunk-size line is not hexadecimal (`zz`), then closes.
         case badChunk
+
+        // MARK: Changing over time
+
+        /// The n-th request on the path (counted from the stub's start, 0-based) gets `first[n]`; later ones
+        /// get `then`. For example a partner whose first request is slow or fails, and later ones succeed:
+        /// `.sequence([.neverRespond], then: .json("{}"))`.
+        indirect case sequence([Behavior], then: Behavior)
     }
 
     private let server: StubServer

@@ -23,6 +23,21 @@ import Testing
         #expect(stub.connectionsAccepted == 1)
     }
 
+    @Test func sequenceAnswersTheFirstRequestsOfAPathInTurnThenTheRest() throws {
+        let failing = UpstreamStub.Behavior.respond(status: 503, body: Array("{}".utf8))
+        let stub = try UpstreamStub(routes: [
+            "/flaky": .sequence([failing, .json(#"{"n":2}"#)], then: .json(#"{"n":3}"#)), "/other": .json("{}"),
+        ])
+        defer { stub.stop() }
+
+        #expect(try httpGet(port: stub.port, path: "/other").status == 200)  // other paths count apart
+        #expect(try httpGet(port: stub.port, path: "/flaky").status == 503)
+        #expect(try httpGet(port: stub.port, path: "/flaky?x=1").bodyText == #"{"n":2}"#)
+        #expect(try httpGet(port: stub.port, path: "/flaky").bodyText == #"{"n":3}"#)
+        #expect(try httpGet(port: stub.port, path: "/flaky").bodyText == #"{"n":3}"#)
+        #expect(stub.requests(forPath: "/flaky") == 4)
+    }
+
     @Test func dripSendsOneByteAtATime() throws {
         let stub = try UpstreamStub(routes: ["/drip": .drip(body: Array("12345".utf8), everyMs: 60)])
         defer { stub.stop() }

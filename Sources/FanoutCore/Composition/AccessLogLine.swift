@@ -8,7 +8,9 @@
 /// was refused before its head was read); `parent_id` appears only when the client's `traceparent` was taken
 /// (it is the caller's span, so a partner that is itself fanout logs the calling call's `span_id` there). In `calls`, `status` is left out when no response arrived,
 /// `failure` (the ``CallFailure/kind``) appears only for failed calls, `span_id` only for a call that was
-/// sent, and `span_ids` only for a `for_each` call (one per item sent, in item order).
+/// sent, and `span_ids` only for a `for_each` call (one per item sent, in item order). `attempts` appears only
+/// for a call that took more than one attempt (retries, a hedge; summed over a `for_each` call's items), and
+/// `"hedged":true` only when a hedge's answer won.
 public struct AccessLogLine: Sendable {
     /// One upstream call as the access log shows it.
     public struct Call: Sendable {
@@ -22,6 +24,10 @@ public struct AccessLogLine: Sendable {
         public var spanID: String?
         /// For a `for_each` call: the span id of each item sent, in item order.
         public var itemSpanIDs: [String]?
+        /// Attempts made, when retries or a hedge made more than one; nil otherwise.
+        public var attempts: Int?
+        /// Whether the answer came from a hedge.
+        public var hedged = false
 
         public init(
             name: String, status: Int?, durationMs: Double, failure: String?, spanID: String? = nil,
@@ -127,6 +133,11 @@ public struct AccessLogLine: Sendable {
                 writer.append(#","span_id":"#)
                 writer.appendString(spanID)
             }
+            if let attempts = call.attempts {
+                writer.append(#","attempts":"#)
+                writer.appendInt(attempts)
+            }
+            if call.hedged { writer.append(#","hedged":true"#) }
             if let itemSpanIDs = call.itemSpanIDs {
                 writer.append(#","span_ids":["#)
                 for (position, spanID) in itemSpanIDs.enumerated() {

@@ -100,6 +100,10 @@ public struct CallConfig: Sendable {
     /// `cache=DUR`: how long a 2xx answer of this call (a GET or HEAD without a body) may be served from the
     /// worker's cache; the upstream's `Cache-Control` may shorten it (``CacheFreshness``). nil: not cached.
     public var cacheMs: Int?
+    /// `hedge=DUR|off`: overrides the upstream's `hedge`; 0 is `off`. nil: the upstream's.
+    public var hedgeDelayMs: Int?
+    /// `retries=N`: overrides the upstream's `retries`. nil: the upstream's.
+    public var retries: Int?
     /// `required` (default) or `optional`.
     public var required: Bool = true
     /// Per-call headers (`header=Name:value` or `header Name value`), sent after the upstream's own headers.

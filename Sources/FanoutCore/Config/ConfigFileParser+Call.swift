@@ -17,10 +17,10 @@ struct CallSite {
 }
 
 extension ConfigFileParser {
-    static let callOptions = ["required", "optional", "timeout=", "header=", "cache="]
+    static let callOptions = ["required", "optional", "timeout=", "header=", "cache=", "hedge=", "retries="]
     static let callDirectives = [
         "for_each", "key_by", "attach", "extract", "wrap", "pick", "drop", "rename", "nest", "body", "header",
-        "timeout", "optional", "required", "hidden", "cache",
+        "timeout", "optional", "required", "hidden", "cache", "hedge", "retries",
     ]
 
     /// call := 'call' NAME METHOD (UPSTREAM PATH-TEMPLATE | ABSOLUTE-URL-TEMPLATE) OPTION* ['{' call-directive* '}']
@@ -85,6 +85,17 @@ extension ConfigFileParser {
                 "'cache' needs a GET or HEAD call without a body in call '\(name)'; only those answers are cached",
                 at: token)
         }
+        if let token = settings["hedge"], call.hedgeDelayMs != 0, !AttemptPolicy.allowsHedging(method: call.method) {
+            throw self.cursor.error(
+                "'hedge' needs a GET, HEAD or OPTIONS call in call '\(name)'; only safe calls are sent twice at once",
+                at: token)
+        }
+        if let token = settings["retries"], call.retries != 0, !AttemptPolicy.allowsRetries(method: call.method) {
+            throw self.cursor.error(
+                "'retries' needs an idempotent method (GET, HEAD, OPTIONS, PUT, DELETE) in call '\(name)'; "
+                    + "other calls are never sent twice",
+                at: token)
+        }
         call.forEach?.collect = site.collect
         call.forEach?.attachment = site.attachment
         return (call, reference, site)
@@ -114,7 +125,8 @@ extension ConfigFileParser {
         }
     }
 
-    /// `required` | `optional` | `timeout=DUR` | `header=Name:value` | `cache=DUR`, in any order, on the call line.
+    /// `required` | `optional` | `timeout=DUR` | `header=Name:value` | `cache=DUR` | `hedge=DUR|off` | `retries=N`,
+    /// in any order, on the call line.
     private mutating func parseCallOptions(
         into call: inout CallConfig,
         site: inout CallSite,
@@ -132,6 +144,15 @@ extension ConfigFileParser {
             } else if text.hasPrefix("cache=") {
                 try self.noteSetting(option, key: "cache", settings: &settings)
                 call.cacheMs = try self.value(ConfigValue.duration(String(text.dropFirst(6))), at: option, offset: 6)
+            } else if text.hasPrefix("hedge=") {
+                try self.noteSetting(option, key: "hedge", settings: &settings)
+                call.hedgeDelayMs = try self.value(
+                    ConfigValue.hedgeDelay(String(text.dropFirst(6))), at: option, offset: 6)
+            } else if text.hasPrefix("retries=") {
+                try self.noteSetting(option, key: "retries", settings: &settings)
+                let digits = String(text.dropFirst(8))
+                call.retries = try self.value(
+                    ConfigValue.count(digits, in: 0...AttemptPolicy.maxRetries), at: option, offset: 8)
             } else if text.hasPrefix("header=") {
                 let field = text.dropFirst(7)
                 guard let colon = field.firstIndex(of: ":") else {
@@ -151,7 +172,8 @@ extension ConfigFileParser {
                 let key = text.firstIndex(of: "=").map { String(text[...$0]) } ?? text
                 let hint =
                     Suggestion.closest(to: key, among: Self.callOptions).map { "did you mean '\($0)'?" }
-                    ?? "expected required, optional, timeout=DURATION, header=Name:value, cache=DURATION or a '{' block"
+                    ?? "expected required, optional, timeout=DURATION, header=Name:value, cache=DURATION, "
+                    + "hedge=DURATION, retries=N or a '{' block"
                 throw self.cursor.error("unknown call option '\(text)'; \(hint)", at: option)
             }
         }
@@ -203,6 +225,13 @@ extension ConfigFileParser {
         case "cache":
             try self.noteSetting(sub, key: "cache", settings: &settings)
             call.cacheMs = try self.durationArgument(sub)
+        case "hedge":
+            try self.noteSetting(sub, key: "hedge", settings: &settings)
+            let token = try self.cursor.requireArgument(of: sub, expected: "a delay like 50ms, or off")
+            call.hedgeDelayMs = try self.value(ConfigValue.hedgeDelay(token.text), at: token)
+        case "retries":
+            try self.noteSetting(sub, key: "retries", settings: &settings)
+            call.retries = try self.countArgument(sub, in: 0...AttemptPolicy.maxRetries)
         case "header":
             let name = try self.cursor.requireArgument(of: sub, expected: "a header name and a value")
             let value = try self.cursor.requireArgument(of: sub, expected: "a value after the header name")

@@ -1,11 +1,12 @@
 extension ConfigFileParser {
     static let upstreamDirectives = [
         "url", "connect_timeout", "timeout", "max_connections", "max_queue", "breaker", "rate", "header",
-        "follow_redirects", "coalesce", "accept_encoding",
+        "follow_redirects", "coalesce", "accept_encoding", "hedge", "retries", "retry_budget",
     ]
 
     /// upstream := 'upstream' NAME '{' (url | connect_timeout | timeout | max_connections | max_queue
-    ///             | breaker | rate | header | follow_redirects | coalesce | accept_encoding)* '}'
+    ///             | breaker | rate | header | follow_redirects | coalesce | accept_encoding | hedge | retries
+    ///             | retry_budget)* '}'
     mutating func parseUpstream(_ directive: ConfigToken) throws(ConfigError) {
         let nameToken = try self.cursor.requireArgument(of: directive, expected: "an upstream name like 'partner'")
         let name = nameToken.text
@@ -35,6 +36,9 @@ extension ConfigFileParser {
         var ratePerSecond: Double?
         var coalesce: Bool?
         var acceptEncoding: [String]?
+        var hedgeDelayMs: Int?
+        var retries: Int?
+        var retryBudgetPercent: Int?
         var headers: [HeaderField] = []
         var seen: [String: ConfigToken] = [:]
         while let sub = try self.cursor.nextInBlock(opened: brace, context: context) {
@@ -74,6 +78,12 @@ extension ConfigFileParser {
                 }
             case "accept_encoding":
                 acceptEncoding = try self.acceptEncodingArguments(sub)
+            case "hedge":
+                hedgeDelayMs = try self.hedgeArgument(sub)
+            case "retries":
+                retries = try self.countArgument(sub, in: 0...AttemptPolicy.maxRetries)
+            case "retry_budget":
+                retryBudgetPercent = try self.percentArgument(sub)
             default:
                 throw self.cursor.unknownDirective(sub, context: context, known: Self.upstreamDirectives)
             }
@@ -95,6 +105,9 @@ extension ConfigFileParser {
         upstream.ratePerSecond = ratePerSecond
         if let coalesce { upstream.coalesce = coalesce }
         if let acceptEncoding { upstream.acceptEncoding = acceptEncoding }
+        upstream.hedgeDelayMs = hedgeDelayMs.flatMap { $0 > 0 ? $0 : nil }
+        if let retries { upstream.retries = retries }
+        if let retryBudgetPercent { upstream.retryBudgetPercent = retryBudgetPercent }
         upstream.headers = headers
         upstream.location = SourceLocation(file: self.cursor.file, line: directive.line, column: directive.column)
         self.namedUpstreams.append(upstream)
@@ -132,6 +145,19 @@ extension ConfigFileParser {
             codings.append(token.text)
         }
         return codings
+    }
+
+    /// `hedge DUR` or `hedge off` (0).
+    private mutating func hedgeArgument(_ directive: ConfigToken) throws(ConfigError) -> Int {
+        let token = try self.cursor.requireArgument(of: directive, expected: "a delay like 50ms, or off")
+        return try self.value(ConfigValue.hedgeDelay(token.text), at: token)
+    }
+
+    /// `retry_budget PERCENT`: 0 to 100, with or without a trailing `%`.
+    private mutating func percentArgument(_ directive: ConfigToken) throws(ConfigError) -> Int {
+        let token = try self.cursor.requireArgument(of: directive, expected: "a share of the calls like 20%")
+        let digits = token.text.hasSuffix("%") ? String(token.text.dropLast()) : token.text
+        return try self.value(ConfigValue.count(digits, in: 0...100), at: token)
     }
 
     /// `rate N/s` or `rate N/m`, N from 1 to 1000000: calls per second (or minute), as calls per second.

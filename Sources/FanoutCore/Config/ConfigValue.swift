@@ -13,6 +13,12 @@ enum ConfigValue {
         ("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000),
     ]
 
+    /// `hedge` and `hedge=`: a duration, or `off` (0).
+    static func hedgeDelay(_ text: String) -> Result<Int, Failure> {
+        if text == "off" { return .success(0) }
+        return duration(text).mapError { Failure(message: $0.message + ", or off", offset: $0.offset) }
+    }
+
     /// `250ms`, `2s`, `1.5s`, `1m`, `1h` → milliseconds. The result must be a whole number of milliseconds
     /// and greater than 0; with `allowZero`, `0` (with or without a unit) is accepted too.
     static func duration(_ text: String, allowZero: Bool = false) -> Result<Int, Failure> {

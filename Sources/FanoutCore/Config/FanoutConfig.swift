@@ -200,6 +200,15 @@ public struct UpstreamConfig: Sendable, Equatable {
     public var acceptEncoding: [String] = ["gzip", "br"]
     /// The codings `accept_encoding` accepts (those libcurl can decode when built with zlib, brotli and zstd).
     public static let contentCodings = ["gzip", "deflate", "br", "zstd"]
+    /// `hedge DUR|off`: a composite GET/HEAD/OPTIONS call with no answer after DUR gets a second copy; the first
+    /// answer wins (README "Hedging and retries"). A call's `hedge=` overrides it. Default nil: off.
+    public var hedgeDelayMs: Int?
+    /// `retries N`: extra attempts of an idempotent composite call after a connection failure or a 502/503/504,
+    /// 0 to ``AttemptPolicy/maxRetries``. A call's `retries=` overrides it. Default 0.
+    public var retries: Int = 0
+    /// `retry_budget PERCENT`: retries and hedges to this upstream add at most PERCENT % of its calls per
+    /// worker over 10 s, plus a floor (``RetryBudget``). Default 20.
+    public var retryBudgetPercent: Int = 20
     /// True for upstreams synthesized from an absolute URL in a route.
     public var isImplicit: Bool = false
     public var location: SourceLocation?

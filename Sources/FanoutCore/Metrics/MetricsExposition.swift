@@ -55,6 +55,13 @@ public enum MetricsExposition {
                 "Composite calls with a cache lifetime that found no fresh answer in the cache.", metrics.cacheMisses),
             ("fanout_upstream_breaker_opens_total",
                 "Times an upstream's circuit breaker opened (summed over workers).", metrics.breakerOpens),
+            ("fanout_upstream_retries_total", "Retries of composite calls sent to an upstream.", metrics.retries),
+            ("fanout_upstream_hedges_total", "Hedges (second copies) of composite calls sent to an upstream.",
+                metrics.hedges),
+            ("fanout_upstream_hedge_wins_total", "Hedges whose answer was the call's answer.", metrics.hedgeWins),
+            ("fanout_upstream_retry_budget_exhausted_total",
+                "Retries and hedges the upstream's retry_budget refused.",
+                metrics.retryBudgetExhausted),
         ]
         for family in perUpstream {
             header(&out, family.name, "counter", family.help)

@@ -76,6 +76,12 @@ public struct ServerMetrics: Sendable, Equatable {
     /// upstream name.
     public var cacheHits: [String: UInt64] = [:]
     public var cacheMisses: [String: UInt64] = [:]
+    /// Extra attempts of composite calls, per upstream name: retries and hedges sent, hedges whose answer won,
+    /// and retries or hedges not sent because the upstream's `retry_budget` was spent.
+    public var retries: [String: UInt64] = [:]
+    public var hedges: [String: UInt64] = [:]
+    public var hedgeWins: [String: UInt64] = [:]
+    public var retryBudgetExhausted: [String: UInt64] = [:]
     /// Requests received and not answered yet (a gauge, filled in when a snapshot is taken).
     public var requestsInFlight = 0
     /// Open client connections (a gauge, filled in when a snapshot is taken).
@@ -111,6 +117,10 @@ public struct ServerMetrics: Sendable, Equatable {
         for (key, value) in other.coalescedCalls { coalescedCalls[key, default: 0] &+= value }
         for (key, value) in other.cacheHits { cacheHits[key, default: 0] &+= value }
         for (key, value) in other.cacheMisses { cacheMisses[key, default: 0] &+= value }
+        for (key, value) in other.retries { retries[key, default: 0] &+= value }
+        for (key, value) in other.hedges { hedges[key, default: 0] &+= value }
+        for (key, value) in other.hedgeWins { hedgeWins[key, default: 0] &+= value }
+        for (key, value) in other.retryBudgetExhausted { retryBudgetExhausted[key, default: 0] &+= value }
         requestsInFlight += other.requestsInFlight
         clientConnections += other.clientConnections
     }

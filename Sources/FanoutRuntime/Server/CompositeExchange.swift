@@ -26,6 +26,8 @@ final class CompositeExchange: Exchange {
     /// Span id of each call that was sent (by call index), and of each `for_each` item sent, for the access log.
     private var callSpans: [Int: UInt64] = [:]
     private var itemSpans: [Int: [(item: Int, span: UInt64)]] = [:]
+    /// By call index: attempts its transfers took, whether any took more than one, whether a hedge won.
+    private var attemptCounts: [Int: (total: Int, repeated: Bool, hedged: Bool)] = [:]
 
     private init(
         route: CompositeRoute, run: CompositeRun, context: ForwardingContext, runtime: RuntimeConfig,
@@ -111,14 +113,18 @@ final class CompositeExchange: Exchange {
                 captureHeaders: false,
                 mustNotRepeat: !HTTPMethod.isIdempotent(launch.method),
                 maxRedirects: upstream.followRedirects,
-                acceptEncoding: runtime.upstreamAcceptEncodings[call.upstream])
+                acceptEncoding: runtime.upstreamAcceptEncodings[call.upstream],
+                hedgeDelayMs: call.hedgeDelayMs ?? upstream.hedgeDelayMs,
+                retries: call.retries ?? upstream.retries,
+                retryBudgetPercent: upstream.retryBudgetPercent)
             let id = launch.id
+            let callIndex = launch.call
             let key =
                 upstream.coalesce || call.cacheMs != nil ? coalescingKey(request, callHeaders, contentTypeLine) : nil
             let transfer = worker.calls.start(
                 request, key: key, coalesce: upstream.coalesce, cacheMs: call.cacheMs
             ) { [weak self] result in
-                self?.callFinished(id, result)
+                self?.callFinished(id, call: callIndex, result)
             }
             // A transfer refused on the spot has already reported through the callback.
             if run.isRunning(id) { transfers[id] = transfer }
@@ -142,9 +148,14 @@ final class CompositeExchange: Exchange {
         return key
     }
 
-    private func callFinished(_ id: Int, _ result: UpstreamResult) {
+    private func callFinished(_ id: Int, call: Int, _ result: UpstreamResult) {
         guard !finished else { return }
         transfers[id] = nil
+        var counts = attemptCounts[call] ?? (0, false, false)
+        counts.total += result.attempts
+        counts.repeated = counts.repeated || result.attempts > 1
+        counts.hedged = counts.hedged || result.hedgeWon
+        attemptCounts[call] = counts
         let callResult: CallResult
         switch result.outcome {
         case .success(let response):
@@ -198,6 +209,10 @@ final class CompositeExchange: Exchange {
         var calls = run.accessLogCalls
         for index in calls.indices {
             calls[index].spanID = callSpans[index].map(TraceContext.spanIDHex)
+            if let counts = attemptCounts[index], counts.repeated {
+                calls[index].attempts = counts.total
+                calls[index].hedged = counts.hedged
+            }
             if let items = itemSpans[index] {
                 calls[index].itemSpanIDs = items.sorted { $0.item < $1.item }.map { TraceContext.spanIDHex($0.span) }
             }

@@ -15,6 +15,8 @@ final class Worker: @unchecked Sendable {
     /// Composite calls go through it: identical GETs in flight on this worker share one transfer, and calls
     /// with `cache=` are answered from this worker's cache.
     private(set) var calls: CallCoalescer!
+    /// Below `calls`: hedges and retries of composite calls (`hedge`, `retries`, `retry_budget`).
+    private(set) var attempts: CallAttempts!
     private var listeners: [Listener] = []
     private var connections: [ObjectIdentifier: ClientConnection] = [:]
     /// The admin listener (worker 0 only, when `admin_listen` is set). Unlike `listeners` it stays open while
@@ -61,7 +63,8 @@ final class Worker: @unchecked Sendable {
         }
         client.setLimits(Worker.slotLimits(runtime))
         upstream = client
-        calls = CallCoalescer(loop: loop, client: client, cacheBytes: runtime.config.limits.cacheBytesPerWorker)
+        attempts = CallAttempts(loop: loop, client: client)
+        calls = CallCoalescer(loop: loop, client: attempts, cacheBytes: runtime.config.limits.cacheBytesPerWorker)
         listeners = listenerFDs.map { Listener(fd: $0, worker: self) }
         adminListener = adminFD.map { Listener(fd: $0, worker: self, isAdmin: true) }
     }
@@ -135,6 +138,12 @@ final class Worker: @unchecked Sendable {
         for (upstream, count) in calls.coalesced { snapshot.coalescedCalls[upstream, default: 0] &+= count }
         for (upstream, count) in calls.cacheHits { snapshot.cacheHits[upstream, default: 0] &+= count }
         for (upstream, count) in calls.cacheMisses { snapshot.cacheMisses[upstream, default: 0] &+= count }
+        for (upstream, count) in attempts.retriesMade { snapshot.retries[upstream, default: 0] &+= count }
+        for (upstream, count) in attempts.hedgesMade { snapshot.hedges[upstream, default: 0] &+= count }
+        for (upstream, count) in attempts.hedgeWins { snapshot.hedgeWins[upstream, default: 0] &+= count }
+        for (upstream, count) in attempts.budgetRefusals {
+            snapshot.retryBudgetExhausted[upstream, default: 0] &+= count
+        }
         return snapshot
     }
 

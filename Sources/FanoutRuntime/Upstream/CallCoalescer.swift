@@ -29,7 +29,7 @@ enum CallHandle {
 /// not share a cache.
 final class CallCoalescer {
     private let loop: EventLoop
-    private let client: UpstreamClient
+    private let client: CallAttempts
     private var groups: [String: Group] = [:]
     private var waiterGroups: [UInt64: Group] = [:]
     private var nextWaiterID: UInt64 = 1
@@ -71,7 +71,7 @@ final class CallCoalescer {
         var completion: (UpstreamResult) -> Void
     }
 
-    init(loop: EventLoop, client: UpstreamClient, cacheBytes: Int) {
+    init(loop: EventLoop, client: CallAttempts, cacheBytes: Int) {
         self.loop = loop
         self.client = client
         cache = ByteLRU(capacityBytes: cacheBytes)
@@ -194,7 +194,7 @@ final class CallCoalescer {
             guard let waiter = group.waiters.removeValue(forKey: id) else { continue }
             waiterGroups[id] = nil
             if let timer = waiter.timer { loop.cancel(timer) }
-            waiter.completion(UpstreamResult(outcome: result.outcome, elapsedMs: Self.ms(since: waiter.startedAt, now)))
+            waiter.completion(result.withElapsedMs(Self.ms(since: waiter.startedAt, now)))
         }
     }
 

@@ -4,7 +4,8 @@ import Glibc
 
 /// Identifies an upstream call so it can be cancelled.
 struct TransferID: Hashable {
-    fileprivate let raw: UInt64
+    /// From 1 up for ``UpstreamClient``; ``CallAttempts`` numbers its calls with the top bit set.
+    let raw: UInt64
 }
 
 /// A worker's upstream HTTP client: one libcurl multi handle driven by the worker's `EventLoop` through
@@ -162,6 +163,17 @@ final class UpstreamClient: EventHandler {
             if inFlight[slot] < limits[slot] { admitNext(slot: slot) }
         }
         return TransferID(raw: id)
+    }
+
+    /// Whether a call to `slot` started now would go to libcurl at once: its breaker lets it through, a
+    /// connection place is free with no call waiting, and a `rate` token is there. A hedge is only sent then
+    /// (``CallAttempts``): it never waits in the queue nor fails on admission.
+    func admitsAtOnce(_ slot: AdmissionSlot) -> Bool {
+        let slot = slot.raw
+        guard !closed, slot < limits.count else { return false }
+        if let breaker = breakers[slot], !breaker.allows(now: loop.now) { return false }
+        if let bucket = buckets[slot], bucket.nanosecondsUntilToken(now: loop.now) > 0 { return false }
+        return inFlight[slot] < limits[slot] && waiting[slot] == 0
     }
 
     /// Fails a call on a later loop turn, without it having been made (elapsed 0).
@@ -356,7 +368,7 @@ final class UpstreamClient: EventHandler {
 
     private func completeFinishedTransfers() {
         var queued: Int32 = 0
-        var finished: [(CurlTransfer, CURLcode, overran: Bool)] = []
+        var finished: [(CurlTransfer, id: UInt64, CURLcode, overran: Bool)] = []
         while true {
             let message = ccurl_multi_info_read_done(multi, &queued)
             guard message.done != 0, let easy = message.easy else { break }
@@ -374,10 +386,13 @@ final class UpstreamClient: EventHandler {
             connectionUse[transfer.upstreamName, default: ServerMetrics.ConnectionUse()].record(
                 opened: connects, answered: status > 0)
             curl_multi_remove_handle(multi, easy)
-            finished.append((transfer, message.result, overran))
+            finished.append((transfer, transfer.id, message.result, overran))
         }
-        for (transfer, code, overran) in finished {
-            guard active.removeValue(forKey: transfer.id) != nil, let completion = transfer.completion else { continue }
+        // The id is taken at drain time: a completion may cancel a transfer later in this batch (a hedge's
+        // loser), and its recycled handle may already carry a queued call admitted in its place.
+        for (transfer, id, code, overran) in finished {
+            guard active[id] === transfer, active.removeValue(forKey: id) != nil, let completion = transfer.completion
+            else { continue }
             let outcome = result(of: transfer, code: code, overran: overran)
             let startedAt = transfer.startedAt
             let slot = transfer.slot

@@ -34,6 +34,11 @@ struct UpstreamRequest {
     /// `RuntimeConfig.upstreamAcceptEncodings`). nil: no coding asked for and none decoded (proxy routes pass
     /// the client's `Accept-Encoding` and the encoded answer through).
     var acceptEncoding: String? = nil
+    /// Composite calls (see ``CallAttempts``): the delay after which a second copy is sent (nil: no hedge),
+    /// the extra attempts after a retryable failure, and the upstream's `retry_budget`.
+    var hedgeDelayMs: Int? = nil
+    var retries: Int = 0
+    var retryBudgetPercent: Int = 20
 }
 
 /// Receives a streamed answer. Both calls come from inside libcurl's write callback: they must not call
@@ -63,6 +68,17 @@ struct UpstreamResponse {
 struct UpstreamResult {
     var outcome: Result<UpstreamResponse, CallFailure>
     var elapsedMs: Double
+    /// Attempts the outcome took (``CallAttempts``: retries and a hedge add to it), and whether the hedge's
+    /// answer won.
+    var attempts = 1
+    var hedgeWon = false
+
+    /// The same result as seen by a caller that waited `elapsedMs` for it (a coalesced waiter).
+    func withElapsedMs(_ elapsedMs: Double) -> UpstreamResult {
+        var copy = self
+        copy.elapsedMs = elapsedMs
+        return copy
+    }
 }
 
 extension CallFailure: Error {}

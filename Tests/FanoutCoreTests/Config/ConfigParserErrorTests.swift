@@ -33,7 +33,8 @@ import Testing
             marked: "upstream a {\n  url http://a:1\n  1️⃣frobnicate 1\n}",
             message:
                 "unknown directive 'frobnicate' in upstream a; expected one of: url, connect_timeout, timeout, "
-                + "max_connections, max_queue, breaker, rate, header, follow_redirects, coalesce, accept_encoding"
+                + "max_connections, max_queue, breaker, rate, header, follow_redirects, coalesce, accept_encoding, "
+                + "hedge, retries, retry_budget"
         ),
         // Arguments.
         Case(

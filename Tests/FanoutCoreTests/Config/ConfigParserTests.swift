@@ -154,6 +154,46 @@ import Testing
         }
     }
 
+    @Test func hedgeAndRetriesArePerUpstreamAndPerCall() throws {
+        let config = try ConfigParser.parse(
+            """
+            upstream hedged { url http://hedged.test:1; hedge 50ms; retries 2; retry_budget 10%; }
+            upstream plain { url http://plain.test:1; hedge off; retry_budget 35; }
+            route GET /a {
+                call one GET hedged /one hedge=off retries=0
+                call two GET plain /two hedge=20ms retries=1
+                call three PUT plain /three { retries 3; }
+                call four GET hedged /four { hedge 1s; }
+                call five POST hedged /five
+            }
+            """,
+            file: "test.conf", environment: [:])
+        #expect(config.upstreams.map(\.hedgeDelayMs) == [50, nil])
+        #expect(config.upstreams.map(\.retries) == [2, 0])
+        #expect(config.upstreams.map(\.retryBudgetPercent) == [10, 35])
+        guard case .composite(let route) = config.routes[0].action else {
+            Issue.record("not a composite route")
+            return
+        }
+        #expect(route.calls.map(\.hedgeDelayMs) == [0, 20, nil, 1_000, nil])
+        #expect(route.calls.map(\.retries) == [0, 1, 3, nil, nil])
+        #expect(try ConfigParser.parse("upstream a { url http://a.test:1 }", file: "t.conf", environment: [:])
+            .upstreams[0].retryBudgetPercent == 20)
+        for invalid in [
+            "upstream a { url http://a.test:1; retries 6; }",
+            "upstream a { url http://a.test:1; retry_budget 101%; }",
+            "upstream a { url http://a.test:1; hedge soon; }",
+            "route POST /a { call one POST http://a.test:1/one retries=1 }",
+            "route PUT /a { call one PUT http://a.test:1/one hedge=50ms }",
+            "route GET /a { call one GET http://a.test:1/one hedge=1s hedge=2s }",
+        ] {
+            #expect(throws: ConfigError.self) { try ConfigParser.parse(invalid, file: "t.conf", environment: [:]) }
+        }
+        // Turning them off is allowed on any method.
+        _ = try ConfigParser.parse(
+            "route POST /a { call one POST http://a.test:1/one retries=0 hedge=off }", file: "t.conf", environment: [:])
+    }
+
     @Test func coalesceDefaultsToOnAndCanBeTurnedOff() throws {
         let config = try ConfigParser.parse(
             """

@@ -69,6 +69,11 @@ import Testing
         b.coalescedCalls["v"] = 1
         b.cacheHits["u"] = 3
         b.cacheMisses["u"] = 4
+        a.retries["u"] = 1
+        b.retries["u"] = 2
+        b.hedges["v"] = 5
+        b.hedgeWins["v"] = 4
+        b.retryBudgetExhausted["u"] = 6
         b.requestsInFlight = 2
         b.clientConnections = 1
         a.merge(b)
@@ -80,6 +85,10 @@ import Testing
         #expect(a.coalescedCalls == ["u": 12, "v": 1])
         #expect(a.cacheHits == ["u": 3])
         #expect(a.cacheMisses == ["u": 4])
+        #expect(a.retries == ["u": 3])
+        #expect(a.hedges == ["v": 5])
+        #expect(a.hedgeWins == ["v": 4])
+        #expect(a.retryBudgetExhausted == ["u": 6])
         #expect(a.requestsInFlight == 3)
         #expect(a.clientConnections == 4)
     }
@@ -100,6 +109,10 @@ import Testing
         metrics.coalescedCalls["accounts"] = 3
         metrics.cacheHits["users"] = 40
         metrics.cacheMisses["users"] = 2
+        metrics.retries["users"] = 7
+        metrics.hedges["users"] = 9
+        metrics.hedgeWins["users"] = 3
+        metrics.retryBudgetExhausted["accounts"] = 1
         metrics.requestsInFlight = 2
         metrics.clientConnections = 5
         let text = MetricsExposition.render(metrics)
@@ -183,6 +196,18 @@ import Testing
             # TYPE fanout_upstream_breaker_opens_total counter
             fanout_upstream_breaker_opens_total{upstream="accounts"} 1
             fanout_upstream_breaker_opens_total{upstream="users"} 2
+            # HELP fanout_upstream_retries_total Retries of composite calls sent to an upstream.
+            # TYPE fanout_upstream_retries_total counter
+            fanout_upstream_retries_total{upstream="users"} 7
+            # HELP fanout_upstream_hedges_total Hedges (second copies) of composite calls sent to an upstream.
+            # TYPE fanout_upstream_hedges_total counter
+            fanout_upstream_hedges_total{upstream="users"} 9
+            # HELP fanout_upstream_hedge_wins_total Hedges whose answer was the call's answer.
+            # TYPE fanout_upstream_hedge_wins_total counter
+            fanout_upstream_hedge_wins_total{upstream="users"} 3
+            # HELP fanout_upstream_retry_budget_exhausted_total Retries and hedges the upstream's retry_budget refused.
+            # TYPE fanout_upstream_retry_budget_exhausted_total counter
+            fanout_upstream_retry_budget_exhausted_total{upstream="accounts"} 1
             # HELP fanout_requests_in_flight Requests received and not answered yet.
             # TYPE fanout_requests_in_flight gauge
             fanout_requests_in_flight 2
@@ -197,7 +222,7 @@ import Testing
     @Test func anEmptyRegistryStillDeclaresEveryFamily() {
         let text = MetricsExposition.render(ServerMetrics())
         let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }
-        #expect(types.count == 12)
+        #expect(types.count == 16)
         #expect(text.contains("fanout_requests_in_flight 0\n"))
         #expect(!text.contains("_bucket"))
     }

@@ -1,0 +1,205 @@
+import FanoutCore
+
+/// Turns one composite call into attempts: a hedge (a second copy when the first has no answer after
+/// `hedge`) and retries (after a connection failure or a 502/503/504), within the upstream's retry budget.
+/// It sits between ``CallCoalescer`` and ``UpstreamClient``: a shared transfer is hedged or retried once for
+/// all its waiters, and every attempt goes through the client's admission (connection places, queue, `rate`,
+/// breaker) and counts as its own outcome for the breaker.
+///
+/// - Only calls that qualify get attempts: a buffered request (no streamed body, no streamed answer), an
+///   idempotent method for retries and a safe one for hedges (``AttemptPolicy``). Every other call goes to the
+///   client unchanged.
+/// - The call's time is fixed at its start: every attempt ends by the earlier of the call's `timeout` from
+///   then and the route deadline.
+/// - The first attempt whose outcome is not retryable wins; the others are cancelled (their connections are
+///   closed, and the breaker counts them as abandoned). A retryable outcome while another attempt runs waits
+///   for that one; when the last attempt ends retryable, a retry follows after a short jittered pause if one
+///   is left, the budget allows it and the call's time has room; otherwise that outcome is the call's.
+/// - A hedge is sent once per call, only when the client would start it at once (``UpstreamClient/admitsAtOnce(_:)``)
+///   and the budget allows it.
+///
+/// One per worker, used on its loop thread only. Completions never run inside a libcurl callback (the
+/// client's completions run after `curl_multi_info_read` is drained), so cancelling a losing attempt from a
+/// completion is safe.
+final class CallAttempts {
+    private let loop: EventLoop
+    private let client: UpstreamClient
+    private var calls: [UInt64: Call] = [:]
+    private var nextID: UInt64 = 1
+    /// Per admission slot (`AdmissionSlot.raw`).
+    private var budgets: [Int: RetryBudget] = [:]
+    /// Per upstream name, read by `Worker.metricsSnapshot()` on the loop thread: retries and hedges sent,
+    /// hedges whose answer won, and retries or hedges the budget refused.
+    private(set) var retriesMade: [String: UInt64] = [:]
+    private(set) var hedgesMade: [String: UInt64] = [:]
+    private(set) var hedgeWins: [String: UInt64] = [:]
+    private(set) var budgetRefusals: [String: UInt64] = [:]
+
+    /// Marks the ids of calls made of attempts, so ``cancel(_:timedOut:)`` can tell them from the client's.
+    private static let ownBit: UInt64 = 1 << 63
+
+    /// One logical call and its attempts.
+    private final class Call {
+        let id: UInt64
+        /// The request every attempt sends; its `deadline` is the call's end.
+        let request: UpstreamRequest
+        let startedAt: UInt64
+        var completion: ((UpstreamResult) -> Void)?
+        var retriesLeft: Int
+        /// Attempts started so far; an attempt's number is its 1-based position.
+        var attempts = 0
+        var hedgeNumber: Int?
+        /// Attempts in flight, by number; a transfer id is missing while `client.start` has not returned.
+        var running: Set<Int> = []
+        var transfers: [Int: TransferID] = [:]
+        var hedgeTimer: TimerID?
+        var retryTimer: TimerID?
+
+        init(id: UInt64, request: UpstreamRequest, startedAt: UInt64, completion: @escaping (UpstreamResult) -> Void) {
+            self.id = id
+            self.request = request
+            self.startedAt = startedAt
+            self.completion = completion
+            retriesLeft = request.retries
+        }
+    }
+
+    init(loop: EventLoop, client: UpstreamClient) {
+        self.loop = loop
+        self.client = client
+    }
+
+    /// Starts `request`, with a hedge and retries when it qualifies; `completion` runs on the loop thread,
+    /// exactly once, unless ``cancel(_:timedOut:)`` is called first (it may run before this returns, when
+    /// the client refuses the first attempt on the spot).
+    func start(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> TransferID {
+        let slot = request.slot.raw
+        budgets[slot, default: RetryBudget(percent: request.retryBudgetPercent)].percent = request.retryBudgetPercent
+        budgets[slot]!.callStarted(now: loop.now)
+        let buffered = request.receiver == nil && request.bodySource == nil && !request.mustNotRepeat
+        let hedgeDelayMs = request.hedgeDelayMs.flatMap {
+            $0 > 0 && AttemptPolicy.allowsHedging(method: request.method) ? $0 : nil
+        }
+        let retries = AttemptPolicy.allowsRetries(method: request.method) ? request.retries : 0
+        guard buffered, hedgeDelayMs != nil || retries > 0 else { return client.start(request, completion: completion) }
+
+        let id = Self.ownBit | nextID
+        nextID += 1
+        var attemptRequest = request
+        attemptRequest.deadline = min(
+            request.deadline, loop.now &+ UInt64(max(0, request.timeoutMs)) &* 1_000_000)
+        attemptRequest.retries = retries
+        let call = Call(id: id, request: attemptRequest, startedAt: loop.now, completion: completion)
+        calls[id] = call
+        if let hedgeDelayMs, remainingMs(call) > hedgeDelayMs {
+            call.hedgeTimer = loop.schedule(afterMilliseconds: hedgeDelayMs) { [weak self, weak call] in
+                guard let self, let call else { return }
+                call.hedgeTimer = nil
+                self.hedgeDue(call)
+            }
+        }
+        launchAttempt(call)
+        return TransferID(raw: id)
+    }
+
+    /// Stops a call without running its completion, cancelling every attempt in flight. `timedOut`: the
+    /// route's deadline ended it, which counts against the upstream's breaker once per attempt in flight.
+    func cancel(_ transferID: TransferID, timedOut: Bool = false) {
+        guard transferID.raw & Self.ownBit != 0 else {
+            client.cancel(transferID, timedOut: timedOut)
+            return
+        }
+        guard let call = calls.removeValue(forKey: transferID.raw) else { return }
+        end(call, cancellingAttemptsTimedOut: timedOut)
+    }
+
+    // MARK: - Attempts
+
+    private func launchAttempt(_ call: Call) {
+        call.attempts += 1
+        let number = call.attempts
+        call.running.insert(number)
+        let transfer = client.start(call.request) { [weak self, weak call] result in
+            guard let self, let call else { return }
+            self.attemptFinished(call, number, result)
+        }
+        // The client may have reported already (a refusal on the spot).
+        if call.running.contains(number) { call.transfers[number] = transfer }
+    }
+
+    private func hedgeDue(_ call: Call) {
+        guard calls[call.id] === call, call.hedgeNumber == nil, call.running.count == 1 else { return }
+        loop.refreshNow()
+        guard remainingMs(call) > 0, client.admitsAtOnce(call.request.slot) else { return }
+        guard spendBudget(call) else { return }
+        hedgesMade[call.request.upstreamName, default: 0] &+= 1
+        call.hedgeNumber = call.attempts + 1
+        launchAttempt(call)
+    }
+
+    private func attemptFinished(_ call: Call, _ number: Int, _ result: UpstreamResult) {
+        guard calls[call.id] === call, call.running.remove(number) != nil else { return }
+        call.transfers[number] = nil
+        let retryable: Bool
+        switch result.outcome {
+        case .success(let answer): retryable = AttemptPolicy.isRetryable(status: answer.status)
+        case .failure(let failure): retryable = AttemptPolicy.isRetryable(failure)
+        }
+        if retryable && !call.running.isEmpty { return }  // the other attempt may still answer
+        if retryable && call.retriesLeft > 0 {
+            let pauseMs = Int.random(in: AttemptPolicy.backoffMs)
+            loop.refreshNow()
+            if remainingMs(call) >= pauseMs + AttemptPolicy.minimumRetryRoomMs && spendBudget(call) {
+                call.retriesLeft -= 1
+                retriesMade[call.request.upstreamName, default: 0] &+= 1
+                call.retryTimer = loop.schedule(afterMilliseconds: pauseMs) { [weak self, weak call] in
+                    guard let self, let call, self.calls[call.id] === call else { return }
+                    call.retryTimer = nil
+                    self.loop.refreshNow()
+                    self.launchAttempt(call)
+                }
+                return
+            }
+        }
+        let hedgeWon = !retryable && number == call.hedgeNumber
+        if hedgeWon { hedgeWins[call.request.upstreamName, default: 0] &+= 1 }
+        calls[call.id] = nil
+        end(call, cancellingAttemptsTimedOut: false)
+        guard let completion = call.completion else { return }
+        call.completion = nil
+        loop.refreshNow()
+        completion(
+            UpstreamResult(
+                outcome: result.outcome, elapsedMs: Double(loop.now &- call.startedAt) / 1_000_000,
+                attempts: call.attempts, hedgeWon: hedgeWon))
+    }
+
+    /// Stops the call's timers and cancels its attempts in flight; the call is already out of `calls`, so
+    /// an attempt that reports meanwhile is ignored.
+    private func end(_ call: Call, cancellingAttemptsTimedOut timedOut: Bool) {
+        if let timer = call.hedgeTimer { loop.cancel(timer) }
+        if let timer = call.retryTimer { loop.cancel(timer) }
+        call.hedgeTimer = nil
+        call.retryTimer = nil
+        let transfers = call.transfers.values
+        call.running.removeAll()
+        call.transfers.removeAll()
+        for transfer in transfers { client.cancel(transfer, timedOut: timedOut) }
+    }
+
+    /// Takes the budget for one retry or hedge of `call`; counts a refusal.
+    private func spendBudget(_ call: Call) -> Bool {
+        let slot = call.request.slot.raw
+        guard budgets[slot, default: RetryBudget(percent: call.request.retryBudgetPercent)].spendExtra(now: loop.now)
+        else {
+            budgetRefusals[call.request.upstreamName, default: 0] &+= 1
+            return false
+        }
+        return true
+    }
+
+    /// Milliseconds left until the call's end.
+    private func remainingMs(_ call: Call) -> Int {
+        call.request.deadline > loop.now ? Int((call.request.deadline - loop.now) / 1_000_000) : 0
+    }
+}
