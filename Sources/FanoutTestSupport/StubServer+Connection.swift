@@ -38,9 +38,12 @@ extension StubServer {
             } catch {
                 return .close
             }
-            self.withLock { $0.requests.append(request) }
+            let behavior = self.withLock { state in
+                state.requests.append(request)
+                return state.routes[request.path]
+            }
 
-            switch self.routes[request.path] ?? self.fallback {
+            switch behavior ?? self.fallback {
             case .respond(let status, let headers, let body, let delayMs):
                 guard self.respond(fd, to: request, status: status, headers: headers, body: body, delay: delayMs) else {
                     return .close
