@@ -6,7 +6,8 @@
 /// `route` is `null` when no route matched; `trace_id` is `null` when the request was never dispatched (it
 /// was refused before its head was read). In `calls`, `status` is left out when no response arrived,
 /// `failure` (the ``CallFailure/kind``) appears only for failed calls, `span_id` only for a call that was
-/// sent, and `span_ids` only for a `for_each` call (one per item sent, in item order).
+/// sent, `span_ids` only for a `for_each` call (one per item sent, in item order), and `cache` only for a call
+/// with a cache policy (a ``CacheUse``: `hit`, `miss`, `stale_revalidate`, `stale_error`; not for `for_each`).
 public struct AccessLogLine: Sendable {
     /// One upstream call as the access log shows it.
     public struct Call: Sendable {
@@ -20,6 +21,8 @@ public struct AccessLogLine: Sendable {
         public var spanID: String?
         /// For a `for_each` call: the span id of each item sent, in item order.
         public var itemSpanIDs: [String]?
+        /// How the call cache answered (``CacheUse`` raw value); nil for a call without a cache policy.
+        public var cache: String?
 
         public init(
             name: String, status: Int?, durationMs: Double, failure: String?, spanID: String? = nil,
@@ -124,6 +127,10 @@ public struct AccessLogLine: Sendable {
                     writer.appendString(spanID)
                 }
                 writer.append("]")
+            }
+            if let cache = call.cache {
+                writer.append(#","cache":"#)
+                writer.appendString(cache)
             }
             writer.append("}")
         }

@@ -26,6 +26,8 @@ final class CompositeExchange: Exchange {
     /// Span id of each call that was sent (by call index), and of each `for_each` item sent, for the access log.
     private var callSpans: [Int: UInt64] = [:]
     private var itemSpans: [Int: [(item: Int, span: UInt64)]] = [:]
+    /// How the cache answered each call with a cache policy (by call index; not kept for `for_each` items).
+    private var callCache: [Int: CacheUse] = [:]
 
     private init(
         route: CompositeRoute, run: CompositeRun, context: ForwardingContext, runtime: RuntimeConfig,
@@ -112,11 +114,13 @@ final class CompositeExchange: Exchange {
                 mustNotRepeat: !HTTPMethod.isIdempotent(launch.method),
                 maxRedirects: upstream.followRedirects)
             let id = launch.id
+            let callIndex = launch.item == nil ? launch.call : nil
             let key =
-                upstream.coalesce || call.cacheMs != nil ? coalescingKey(request, callHeaders, contentTypeLine) : nil
+                upstream.coalesce || call.cache != nil ? coalescingKey(request, callHeaders, contentTypeLine) : nil
             let transfer = worker.calls.start(
-                request, key: key, coalesce: upstream.coalesce, cacheMs: call.cacheMs
+                request, key: key, coalesce: upstream.coalesce, cache: call.cache
             ) { [weak self] result in
+                if let callIndex, let use = result.cache { self?.callCache[callIndex] = use }
                 self?.callFinished(id, result)
             }
             // A transfer refused on the spot has already reported through the callback.
@@ -126,7 +130,8 @@ final class CompositeExchange: Exchange {
 
     /// What makes two calls identical for ``CallCoalescer`` (merging and caching), nil for a call that is
     /// never merged nor cached (not GET or HEAD, or with a body): method, URL, every header line sent except
-    /// the per-request ones (X-Forwarded-For, X-Request-Id, traceparent, tracestate), and the transfer's
+    /// the per-request ones (X-Forwarded-For, X-Request-Id, traceparent, tracestate: an answer whose `Vary`
+    /// names one of them is not cached, see `CacheFreshness.unkeyedRequestHeaders`), and the transfer's
     /// configured limits.
     /// Header lines cannot hold a newline (checked before they get here), so the key is unambiguous.
     private func coalescingKey(
@@ -196,6 +201,7 @@ final class CompositeExchange: Exchange {
         var calls = run.accessLogCalls
         for index in calls.indices {
             calls[index].spanID = callSpans[index].map(TraceContext.spanIDHex)
+            calls[index].cache = callCache[index]?.rawValue
             if let items = itemSpans[index] {
                 calls[index].itemSpanIDs = items.sorted { $0.item < $1.item }.map { TraceContext.spanIDHex($0.span) }
             }

@@ -127,6 +127,9 @@ final class Worker: @unchecked Sendable {
         for (upstream, count) in calls.coalesced { snapshot.coalescedCalls[upstream, default: 0] &+= count }
         for (upstream, count) in calls.cacheHits { snapshot.cacheHits[upstream, default: 0] &+= count }
         for (upstream, count) in calls.cacheMisses { snapshot.cacheMisses[upstream, default: 0] &+= count }
+        for (upstream, count) in calls.staleRevalidate { snapshot.cacheStaleRevalidate[upstream, default: 0] &+= count }
+        for (upstream, count) in calls.staleError { snapshot.cacheStaleError[upstream, default: 0] &+= count }
+        for (upstream, count) in calls.refreshes { snapshot.cacheRefreshes[upstream, default: 0] &+= count }
         return snapshot
     }
 

@@ -50,15 +50,16 @@ struct UpstreamResponse {
     /// Every response header when the request asked for them, else empty.
     var headers: [(String, String)]
     var body: [UInt8]
-    /// The answer's `Cache-Control` and `Vary`, always captured (for the call cache).
-    var cacheControl: String? = nil
-    var vary: String? = nil
+    /// The answer's caching headers, always captured (for the call cache).
+    var cacheHeaders = CacheHeaders()
 }
 
 /// What an upstream call came to, and how long it took (queue time included).
 struct UpstreamResult {
     var outcome: Result<UpstreamResponse, CallFailure>
     var elapsedMs: Double
+    /// How the call cache answered a call with a ``CachePolicy`` (nil for a call without one).
+    var cache: CacheUse? = nil
 }
 
 extension CallFailure: Error {}

@@ -100,6 +100,10 @@ import Testing
         metrics.coalescedCalls["accounts"] = 3
         metrics.cacheHits["users"] = 40
         metrics.cacheMisses["users"] = 2
+        metrics.cacheRefreshes["users"] = 3
+        metrics.cacheStaleRevalidate["users"] = 7
+        metrics.cacheStaleError["users"] = 1
+        metrics.cacheStaleError["accounts"] = 2
         metrics.requestsInFlight = 2
         metrics.clientConnections = 5
         let text = MetricsExposition.render(metrics)
@@ -179,10 +183,18 @@ import Testing
             # HELP fanout_cache_misses_total Composite calls with a cache lifetime that found no fresh answer in the cache.
             # TYPE fanout_cache_misses_total counter
             fanout_cache_misses_total{upstream="users"} 2
+            # HELP fanout_cache_refreshes_total Background transfers started to refresh a stale cache entry (stale-while-revalidate).
+            # TYPE fanout_cache_refreshes_total counter
+            fanout_cache_refreshes_total{upstream="users"} 3
             # HELP fanout_upstream_breaker_opens_total Times an upstream's circuit breaker opened (summed over workers).
             # TYPE fanout_upstream_breaker_opens_total counter
             fanout_upstream_breaker_opens_total{upstream="accounts"} 1
             fanout_upstream_breaker_opens_total{upstream="users"} 2
+            # HELP fanout_cache_stale_total Composite calls answered from a stale cache entry, by upstream and reason.
+            # TYPE fanout_cache_stale_total counter
+            fanout_cache_stale_total{upstream="accounts",reason="error"} 2
+            fanout_cache_stale_total{upstream="users",reason="error"} 1
+            fanout_cache_stale_total{upstream="users",reason="revalidate"} 7
             # HELP fanout_requests_in_flight Requests received and not answered yet.
             # TYPE fanout_requests_in_flight gauge
             fanout_requests_in_flight 2
@@ -197,7 +209,7 @@ import Testing
     @Test func anEmptyRegistryStillDeclaresEveryFamily() {
         let text = MetricsExposition.render(ServerMetrics())
         let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }
-        #expect(types.count == 12)
+        #expect(types.count == 14)
         #expect(text.contains("fanout_requests_in_flight 0\n"))
         #expect(!text.contains("_bucket"))
     }
