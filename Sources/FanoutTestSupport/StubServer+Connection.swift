@@ -38,12 +38,12 @@ extension StubServer {
             } catch {
                 return .close
             }
-            let earlier = self.withLock { state in
+            let (earlier, routed) = self.withLock { state in
                 let count = state.requests.count(where: { $0.path == request.path })
                 state.requests.append(request)
-                return count
+                return (count, state.routes[request.path])
             }
-            var behavior = self.routes[request.path] ?? self.fallback
+            var behavior = routed ?? self.fallback
             while case .sequence(let first, let then) = behavior {
                 behavior = earlier < first.count ? first[earlier] : then
             }

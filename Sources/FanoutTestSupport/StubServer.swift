@@ -21,13 +21,14 @@ final class StubServer: @unchecked Sendable {
         var connectionsAccepted = 0
         /// Threads started and not yet finished; `stop()` waits for this to reach 0.
         var liveThreads = 0
+        /// Behavior per path; a test may change one while the stub runs (``UpstreamStub/setBehavior(_:forPath:)``).
+        var routes: [String: UpstreamStub.Behavior]
     }
 
     /// How long `stop()` waits for threads before giving up with a warning.
     static let stopTimeout: TimeInterval = 2
 
     let port: UInt16
-    let routes: [String: UpstreamStub.Behavior]
     let fallback: UpstreamStub.Behavior
     private let condition = NSCondition()
     private var state: State
@@ -40,9 +41,8 @@ final class StubServer: @unchecked Sendable {
             TCPSocket.close(listener)
             throw error
         }
-        self.routes = routes
         self.fallback = fallback
-        self.state = State(listener: listener)
+        self.state = State(listener: listener, routes: routes)
     }
 
     /// Runs `body` with the lock held.

@@ -114,6 +114,12 @@ public final class UpstreamStub: @unchecked Sendable {
         self.server.withLock { state in state.requests.count(where: { $0.path == path }) }
     }
 
+    /// Makes `behavior` the answer to requests for `path` read from now on (a partner that changes its answer,
+    /// starts failing or slows down mid-test).
+    public func setBehavior(_ behavior: Behavior, forPath path: String) {
+        self.server.withLock { $0.routes[path] = behavior }
+    }
+
     /// Every request received so far, in arrival order.
     public var receivedRequests: [StubRequest] { self.server.withLock { $0.requests } }
 

@@ -64,6 +64,11 @@ public struct ByteLRU<Value> {
         return true
     }
 
+    /// Drops the entry for `key`, if any.
+    public mutating func removeValue(forKey key: String) {
+        if let position = index[key] { remove(at: position) }
+    }
+
     /// Keys from most to least recently used (for tests).
     public var keysByRecency: [String] {
         var keys: [String] = []

@@ -6,11 +6,13 @@
 /// "span_id":"…"}]}`.
 /// `route` is `null` when no route matched; `trace_id` is `null` when the request was never dispatched (it
 /// was refused before its head was read); `parent_id` appears only when the client's `traceparent` was taken
-/// (it is the caller's span, so a partner that is itself fanout logs the calling call's `span_id` there). In `calls`, `status` is left out when no response arrived,
+/// (it is the caller's span, so a partner that is itself fanout logs the calling call's `span_id` there). In
+/// `calls`, `status` is left out when no response arrived,
 /// `failure` (the ``CallFailure/kind``) appears only for failed calls, `span_id` only for a call that was
 /// sent, and `span_ids` only for a `for_each` call (one per item sent, in item order). `attempts` appears only
 /// for a call that took more than one attempt (retries, a hedge; summed over a `for_each` call's items), and
-/// `"hedged":true` only when a hedge's answer won.
+/// `"hedged":true` only when a hedge's answer won. `cache` appears only for a call with a cache policy (a
+/// ``CacheUse``: `hit`, `miss`, `stale_revalidate`, `stale_error`; not for `for_each`).
 public struct AccessLogLine: Sendable {
     /// One upstream call as the access log shows it.
     public struct Call: Sendable {
@@ -28,6 +30,8 @@ public struct AccessLogLine: Sendable {
         public var attempts: Int?
         /// Whether the answer came from a hedge.
         public var hedged = false
+        /// How the call cache answered (``CacheUse`` raw value); nil for a call without a cache policy.
+        public var cache: String?
 
         public init(
             name: String, status: Int?, durationMs: Double, failure: String?, spanID: String? = nil,
@@ -145,6 +149,10 @@ public struct AccessLogLine: Sendable {
                     writer.appendString(spanID)
                 }
                 writer.append("]")
+            }
+            if let cache = call.cache {
+                writer.append(#","cache":"#)
+                writer.appendString(cache)
             }
             writer.append("}")
         }

@@ -97,9 +97,10 @@ public struct CallConfig: Sendable {
     /// `timeout=`: this call's own limit; the upstream's `timeout` when nil. Always also bounded by the
     /// route deadline.
     public var timeoutMs: Int?
-    /// `cache=DUR`: how long a 2xx answer of this call (a GET or HEAD without a body) may be served from the
-    /// worker's cache; the upstream's `Cache-Control` may shorten it (``CacheFreshness``). nil: not cached.
-    public var cacheMs: Int?
+    /// `cache=DUR` or `cache=upstream`, with `stale_while_revalidate=` and `stale_if_error=`: how a 2xx answer
+    /// of this call (a GET or HEAD without a body) is served from the worker's cache; the upstream's headers
+    /// may shorten or forbid it (``CacheFreshness``). nil: not cached.
+    public var cache: CachePolicy?
     /// `hedge=DUR|off`: overrides the upstream's `hedge`; 0 is `off`. nil: the upstream's.
     public var hedgeDelayMs: Int?
     /// `retries=N`: overrides the upstream's `retries`. nil: the upstream's.

@@ -14,13 +14,20 @@ struct CallSite {
     /// `key_by` and `attach` may come before `for_each` in the block; applied at its end.
     var collect: ForEachConfig.Collect = .array
     var attachment: ForEachConfig.Attachment = .none
+    /// `stale_while_revalidate` and `stale_if_error` may come before `cache`; applied at the call's end.
+    var staleWhileRevalidateMs = 0
+    var staleIfErrorMs = 0
 }
 
 extension ConfigFileParser {
-    static let callOptions = ["required", "optional", "timeout=", "header=", "cache=", "hedge=", "retries="]
+    static let callOptions = [
+        "required", "optional", "timeout=", "header=", "cache=", "stale_while_revalidate=", "stale_if_error=",
+        "hedge=", "retries=",
+    ]
     static let callDirectives = [
         "for_each", "key_by", "attach", "extract", "wrap", "pick", "drop", "rename", "nest", "body", "header",
-        "timeout", "optional", "required", "hidden", "cache", "hedge", "retries",
+        "timeout", "optional", "required", "hidden", "cache", "stale_while_revalidate", "stale_if_error", "hedge",
+        "retries",
     ]
 
     /// call := 'call' NAME METHOD (UPSTREAM PATH-TEMPLATE | ABSOLUTE-URL-TEMPLATE) OPTION* ['{' call-directive* '}']
@@ -80,6 +87,13 @@ extension ConfigFileParser {
                     + "elements; expected one of them",
                 at: token)
         }
+        if call.cache == nil, let token = settings["stale_while_revalidate"] ?? settings["stale_if_error"] {
+            throw self.cursor.error(
+                "'\(token.text)' needs 'cache' in call '\(name)'; expected cache=DURATION or cache=upstream too",
+                at: token)
+        }
+        call.cache?.staleWhileRevalidateMs = site.staleWhileRevalidateMs
+        call.cache?.staleIfErrorMs = site.staleIfErrorMs
         if let token = settings["cache"], !(call.method == "GET" || call.method == "HEAD") || call.body != nil {
             throw self.cursor.error(
                 "'cache' needs a GET or HEAD call without a body in call '\(name)'; only those answers are cached",
@@ -125,8 +139,9 @@ extension ConfigFileParser {
         }
     }
 
-    /// `required` | `optional` | `timeout=DUR` | `header=Name:value` | `cache=DUR` | `hedge=DUR|off` | `retries=N`,
-    /// in any order, on the call line.
+    /// `required` | `optional` | `timeout=DUR` | `header=Name:value` | `cache=DUR|upstream` |
+    /// `stale_while_revalidate=DUR` | `stale_if_error=DUR` | `hedge=DUR|off` | `retries=N`, in any order, on the
+    /// call line.
     private mutating func parseCallOptions(
         into call: inout CallConfig,
         site: inout CallSite,
@@ -141,9 +156,6 @@ extension ConfigFileParser {
             } else if text.hasPrefix("timeout=") {
                 try self.noteSetting(option, key: "timeout", settings: &settings)
                 call.timeoutMs = try self.value(ConfigValue.duration(String(text.dropFirst(8))), at: option, offset: 8)
-            } else if text.hasPrefix("cache=") {
-                try self.noteSetting(option, key: "cache", settings: &settings)
-                call.cacheMs = try self.value(ConfigValue.duration(String(text.dropFirst(6))), at: option, offset: 6)
             } else if text.hasPrefix("hedge=") {
                 try self.noteSetting(option, key: "hedge", settings: &settings)
                 call.hedgeDelayMs = try self.value(
@@ -153,6 +165,12 @@ extension ConfigFileParser {
                 let digits = String(text.dropFirst(8))
                 call.retries = try self.value(
                     ConfigValue.count(digits, in: 0...AttemptPolicy.maxRetries), at: option, offset: 8)
+            } else if let equals = text.firstIndex(of: "="),
+                ["cache", "stale_while_revalidate", "stale_if_error"].contains(text[..<equals])
+            {
+                try self.cacheSetting(
+                    option, String(text[text.index(after: equals)...]), valueToken: option,
+                    offset: text[...equals].unicodeScalars.count, into: &call, site: &site, settings: &settings)
             } else if text.hasPrefix("header=") {
                 let field = text.dropFirst(7)
                 guard let colon = field.firstIndex(of: ":") else {
@@ -203,6 +221,26 @@ extension ConfigFileParser {
         settings[key] = token
     }
 
+    /// `cache` (`DUR` or `upstream`), `stale_while_revalidate` or `stale_if_error` (`DUR`), as an option or
+    /// in the block: `setting` names it, `value` is read from `valueToken` at `offset`.
+    private func cacheSetting(
+        _ setting: ConfigToken, _ value: String, valueToken: ConfigToken, offset: Int, into call: inout CallConfig,
+        site: inout CallSite, settings: inout [String: ConfigToken]
+    ) throws(ConfigError) {
+        let key = String(setting.text.prefix { $0 != "=" })
+        try self.noteSetting(setting, key: key, settings: &settings)
+        if key == "cache" && value == "upstream" {
+            call.cache = CachePolicy(lifetime: .upstream)
+            return
+        }
+        let milliseconds = try self.value(ConfigValue.duration(value), at: valueToken, offset: offset)
+        switch key {
+        case "cache": call.cache = CachePolicy(lifetime: .upTo(milliseconds: milliseconds))
+        case "stale_while_revalidate": site.staleWhileRevalidateMs = milliseconds
+        default: site.staleIfErrorMs = milliseconds
+        }
+    }
+
     // MARK: - The call block
 
     private mutating func parseCallDirective(
@@ -222,9 +260,6 @@ extension ConfigFileParser {
         case "timeout":
             try self.noteSetting(sub, key: "timeout", settings: &settings)
             call.timeoutMs = try self.durationArgument(sub)
-        case "cache":
-            try self.noteSetting(sub, key: "cache", settings: &settings)
-            call.cacheMs = try self.durationArgument(sub)
         case "hedge":
             try self.noteSetting(sub, key: "hedge", settings: &settings)
             let token = try self.cursor.requireArgument(of: sub, expected: "a delay like 50ms, or off")
@@ -232,6 +267,11 @@ extension ConfigFileParser {
         case "retries":
             try self.noteSetting(sub, key: "retries", settings: &settings)
             call.retries = try self.countArgument(sub, in: 0...AttemptPolicy.maxRetries)
+        case "cache", "stale_while_revalidate", "stale_if_error":
+            let value = try self.cursor.requireArgument(
+                of: sub, expected: sub.text == "cache" ? "a duration like 30s, or upstream" : "a duration like 30s")
+            try self.cacheSetting(
+                sub, value.text, valueToken: value, offset: 0, into: &call, site: &site, settings: &settings)
         case "header":
             let name = try self.cursor.requireArgument(of: sub, expected: "a header name and a value")
             let value = try self.cursor.requireArgument(of: sub, expected: "a value after the header name")

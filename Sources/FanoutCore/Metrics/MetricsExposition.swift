@@ -53,6 +53,9 @@ public enum MetricsExposition {
                 metrics.cacheHits),
             ("fanout_cache_misses_total",
                 "Composite calls with a cache lifetime that found no fresh answer in the cache.", metrics.cacheMisses),
+            ("fanout_cache_refreshes_total",
+                "Background transfers started to refresh a stale cache entry (stale-while-revalidate).",
+                metrics.cacheRefreshes),
             ("fanout_upstream_breaker_opens_total",
                 "Times an upstream's circuit breaker opened (summed over workers).", metrics.breakerOpens),
             ("fanout_upstream_retries_total", "Retries of composite calls sent to an upstream.", metrics.retries),
@@ -67,6 +70,16 @@ public enum MetricsExposition {
             header(&out, family.name, "counter", family.help)
             for upstream in family.values.keys.sorted() {
                 sample(&out, family.name, [("upstream", upstream)], family.values[upstream]!)
+            }
+        }
+
+        name = "fanout_cache_stale_total"
+        header(&out, name, "counter", "Composite calls answered from a stale cache entry, by upstream and reason.")
+        let stale = [("error", metrics.cacheStaleError), ("revalidate", metrics.cacheStaleRevalidate)]
+        for upstream in Set(stale.flatMap(\.1.keys)).sorted() {
+            for (reason, values) in stale {
+                guard let value = values[upstream] else { continue }
+                sample(&out, name, [("upstream", upstream), ("reason", reason)], value)
             }
         }
 

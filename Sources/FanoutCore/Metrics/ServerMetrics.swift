@@ -82,6 +82,11 @@ public struct ServerMetrics: Sendable, Equatable {
     public var hedges: [String: UInt64] = [:]
     public var hedgeWins: [String: UInt64] = [:]
     public var retryBudgetExhausted: [String: UInt64] = [:]
+    /// Calls answered from a stale entry, per upstream name: while it was refreshed (stale-while-revalidate),
+    /// and because the partner failed (stale-if-error); and the background refreshes started.
+    public var cacheStaleRevalidate: [String: UInt64] = [:]
+    public var cacheStaleError: [String: UInt64] = [:]
+    public var cacheRefreshes: [String: UInt64] = [:]
     /// Requests received and not answered yet (a gauge, filled in when a snapshot is taken).
     public var requestsInFlight = 0
     /// Open client connections (a gauge, filled in when a snapshot is taken).
@@ -121,6 +126,9 @@ public struct ServerMetrics: Sendable, Equatable {
         for (key, value) in other.hedges { hedges[key, default: 0] &+= value }
         for (key, value) in other.hedgeWins { hedgeWins[key, default: 0] &+= value }
         for (key, value) in other.retryBudgetExhausted { retryBudgetExhausted[key, default: 0] &+= value }
+        for (key, value) in other.cacheStaleRevalidate { cacheStaleRevalidate[key, default: 0] &+= value }
+        for (key, value) in other.cacheStaleError { cacheStaleError[key, default: 0] &+= value }
+        for (key, value) in other.cacheRefreshes { cacheRefreshes[key, default: 0] &+= value }
         requestsInFlight += other.requestsInFlight
         clientConnections += other.clientConnections
     }

@@ -8,6 +8,11 @@ func monotonicNanoseconds() -> UInt64 {
     return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }
 
+/// Wall-clock seconds since the epoch (for the call cache's `Expires` without a `Date`).
+func wallClockSeconds() -> Int64 {
+    Int64(time(nil))
+}
+
 /// Wall-clock time as an ISO 8601 UTC string with milliseconds, for the access log.
 func iso8601Now() -> String {
     var ts = timespec()

@@ -28,6 +28,8 @@ final class CompositeExchange: Exchange {
     private var itemSpans: [Int: [(item: Int, span: UInt64)]] = [:]
     /// By call index: attempts its transfers took, whether any took more than one, whether a hedge won.
     private var attemptCounts: [Int: (total: Int, repeated: Bool, hedged: Bool)] = [:]
+    /// How the cache answered each call with a cache policy (by call index; not kept for `for_each` items).
+    private var callCache: [Int: CacheUse] = [:]
 
     private init(
         route: CompositeRoute, run: CompositeRun, context: ForwardingContext, runtime: RuntimeConfig,
@@ -119,11 +121,13 @@ final class CompositeExchange: Exchange {
                 retryBudgetPercent: upstream.retryBudgetPercent)
             let id = launch.id
             let callIndex = launch.call
+            let isItem = launch.item != nil
             let key =
-                upstream.coalesce || call.cacheMs != nil ? coalescingKey(request, callHeaders, contentTypeLine) : nil
+                upstream.coalesce || call.cache != nil ? coalescingKey(request, callHeaders, contentTypeLine) : nil
             let transfer = worker.calls.start(
-                request, key: key, coalesce: upstream.coalesce, cacheMs: call.cacheMs
+                request, key: key, coalesce: upstream.coalesce, cache: call.cache
             ) { [weak self] result in
+                if !isItem, let use = result.cache { self?.callCache[callIndex] = use }
                 self?.callFinished(id, call: callIndex, result)
             }
             // A transfer refused on the spot has already reported through the callback.
@@ -133,7 +137,8 @@ final class CompositeExchange: Exchange {
 
     /// What makes two calls identical for ``CallCoalescer`` (merging and caching), nil for a call that is
     /// never merged nor cached (not GET or HEAD, or with a body): method, URL, every header line sent except
-    /// the per-request ones (X-Forwarded-For, X-Request-Id, traceparent, tracestate), the `Accept-Encoding`
+    /// the per-request ones (X-Forwarded-For, X-Request-Id, traceparent, tracestate: an answer whose `Vary`
+    /// names one of them is not cached, see `CacheFreshness.unkeyedRequestHeaders`), the `Accept-Encoding`
     /// libcurl adds, and the transfer's configured limits.
     /// Header lines cannot hold a newline (checked before they get here), so the key is unambiguous.
     private func coalescingKey(
@@ -213,6 +218,7 @@ final class CompositeExchange: Exchange {
                 calls[index].attempts = counts.total
                 calls[index].hedged = counts.hedged
             }
+            calls[index].cache = callCache[index]?.rawValue
             if let items = itemSpans[index] {
                 calls[index].itemSpanIDs = items.sorted { $0.item < $1.item }.map { TraceContext.spanIDHex($0.span) }
             }

@@ -144,6 +144,9 @@ final class Worker: @unchecked Sendable {
         for (upstream, count) in attempts.budgetRefusals {
             snapshot.retryBudgetExhausted[upstream, default: 0] &+= count
         }
+        for (upstream, count) in calls.staleRevalidate { snapshot.cacheStaleRevalidate[upstream, default: 0] &+= count }
+        for (upstream, count) in calls.staleError { snapshot.cacheStaleError[upstream, default: 0] &+= count }
+        for (upstream, count) in calls.refreshes { snapshot.cacheRefreshes[upstream, default: 0] &+= count }
         return snapshot
     }
 

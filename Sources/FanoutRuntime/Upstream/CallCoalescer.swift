@@ -6,27 +6,39 @@ enum CallHandle {
     case shared(UInt64)
 }
 
-/// Merges identical upstream calls in flight at the same time on one worker into one transfer: a burst of
-/// identical composite GETs reaches the partner once per worker, not once per client request.
+/// Merges identical upstream calls in flight at the same time on one worker into one transfer, and answers
+/// calls with a ``CachePolicy`` from the worker's cache: a burst of identical composite GETs reaches the partner
+/// once per worker, not once per client request.
 ///
 /// - Only calls given a `key` are merged (``CompositeExchange`` gives one to GET and HEAD calls without a
-///   body whose upstream has `coalesce on`); the key says what makes two calls identical.
+///   body whose upstream has `coalesce on`, or that have a cache policy); the key says what makes two calls
+///   identical.
 /// - The first call of a key starts the transfer; later ones wait for it. Every waiter gets the same
 ///   ``UpstreamResult`` (the body bytes are shared copy-on-write), with its own elapsed time.
 /// - A waiter that cancels leaves; the transfer goes on for the others. When the last waiter leaves, the
-///   transfer is cancelled.
+///   transfer is cancelled (unless it refreshes the cache, below).
 /// - The transfer keeps the first call's timeout. A later waiter whose own limit (call timeout, route
 ///   deadline) ends before the transfer's latest end gets a timer and times out on it alone; a later waiter
 ///   with a longer limit still gets the transfer's outcome, a timeout included.
 /// - Once a transfer finishes, its key is free again: a call started from a waiter's completion starts a
 ///   new transfer.
-/// - Calls with a cache lifetime (`cache=`) are first looked up in the worker's cache (a ``ByteLRU`` of
-///   answers by key). A transfer any of whose waiters asked for caching stores its answer when
-///   ``CacheFreshness`` allows (2xx, no `no-store`…), for the longest lifetime asked; a lookup only takes an
-///   entry younger than its own call's lifetime.
+///
+/// The cache (a ``ByteLRU`` of answers by key) keeps an answer with what its headers allow
+/// (``CacheFreshness``); each lookup judges the entry with its own call's policy (``CacheWindows``):
+///
+/// - fresh: answered at once (a hit);
+/// - within its stale-while-revalidate window: answered at once from the stale entry, and one background
+///   transfer refreshes it: the group of a transfer in flight for the key if there is one, else a new group
+///   with no waiter that a miss arriving meanwhile joins. A refreshing group is not cancelled when its
+///   waiters leave; it is admitted like any call and bounded by the call's own timeout. Its answer replaces
+///   the entry when storable; a failure leaves the stale entry;
+/// - within its stale-if-error window only: a miss that keeps the entry as a fallback; if the transfer fails
+///   (transport failure, timeout, 5xx, breaker open, overloaded), the call is answered from it instead;
+/// - past every window: the LRU has dropped it already (entries are kept for their longest window).
 ///
 /// One per worker, used on its loop thread only: identical calls on different workers are not merged and do
-/// not share a cache.
+/// not share a cache. Transfers still running when the worker stops are aborted by `UpstreamClient.close()`
+/// with their completions, which hold their group strongly and this coalescer weakly.
 final class CallCoalescer {
     private let loop: EventLoop
     private let client: CallAttempts
@@ -35,39 +47,63 @@ final class CallCoalescer {
     private var nextWaiterID: UInt64 = 1
     private var cache: ByteLRU<CachedAnswer>
     /// Per upstream name, read by `Worker.metricsSnapshot()` on the loop thread: calls that joined a transfer
-    /// already in flight instead of starting one; calls with a cache lifetime answered from the cache, and
-    /// not.
+    /// already in flight instead of starting one; calls with a cache policy answered from a fresh entry, and
+    /// not; calls answered from a stale entry while it was refreshed, and because the partner failed;
+    /// background refresh transfers started.
     private(set) var coalesced: [String: UInt64] = [:]
     private(set) var cacheHits: [String: UInt64] = [:]
     private(set) var cacheMisses: [String: UInt64] = [:]
+    private(set) var staleRevalidate: [String: UInt64] = [:]
+    private(set) var staleError: [String: UInt64] = [:]
+    private(set) var refreshes: [String: UInt64] = [:]
 
     private struct CachedAnswer {
         var response: UpstreamResponse
+        /// Loop time the answer arrived.
         var storedAt: UInt64
+        var freshness: CacheFreshness
+    }
+
+    /// A stale answer a waiter is given instead of a failure, until `until` (loop nanoseconds).
+    private struct Fallback {
+        var response: UpstreamResponse
+        var until: UInt64
     }
 
     /// The waiters of one shared transfer.
     private final class Group {
         let key: String
+        let upstreamName: String
         /// The latest the transfer can end: the first call's deadline (libcurl's timeout never outlives it).
         let latestEnd: UInt64
-        /// The longest cache lifetime a waiter asked for; 0: the answer is not stored.
-        var cacheMs = 0
+        /// The distinct cache policies of the calls that want the answer stored; empty: it is not stored.
+        var policies: [CachePolicy] = []
+        /// A call was answered stale on the promise of this transfer: it runs on when its waiters leave (a
+        /// background refresh starts with none).
+        var refreshesCache = false
         var transfer: TransferID?
         var waiters: [UInt64: Waiter] = [:]
         /// Waiter ids in arrival order: completions run in that order.
         var order: [UInt64] = []
         var finished = false
 
-        init(key: String, latestEnd: UInt64) {
+        init(key: String, upstreamName: String, latestEnd: UInt64) {
             self.key = key
+            self.upstreamName = upstreamName
             self.latestEnd = latestEnd
+        }
+
+        func note(_ policy: CachePolicy?) {
+            if let policy, !policies.contains(policy) { policies.append(policy) }
         }
     }
 
     private struct Waiter {
         var startedAt: UInt64
         var timer: TimerID?
+        /// `.miss` for a call with a cache policy, nil for one without.
+        var cacheUse: CacheUse?
+        var fallback: Fallback?
         var completion: (UpstreamResult) -> Void
     }
 
@@ -85,35 +121,51 @@ final class CallCoalescer {
     /// Bytes of cached answers held (for tests).
     var cachedBytes: Int { cache.usedBytes }
 
-    /// Transfers in flight that have waiters (for tests and debugging).
+    /// Transfers in flight that have waiters or refresh the cache (for tests and debugging).
     var sharedTransfers: Int { groups.count }
 
-    /// Answers `request` from the cache (when `cacheMs` is set and a young enough entry exists), or joins
-    /// the transfer in flight for the same `key` (when `coalesce`), or starts one. A nil `key`: the call is
-    /// neither merged nor cached. `completion` runs on the loop thread, exactly once, unless ``cancel(_:)``
-    /// is called first; it runs before this returns on a cache hit, or when the transfer is refused on the spot.
+    /// Answers `request` from the cache (when `policy` is set and the entry is fresh, or within its
+    /// stale-while-revalidate window), or joins the transfer in flight for the same `key` (when `coalesce`),
+    /// or starts one. A nil `key`: the call is neither merged nor cached. `completion` runs on the loop thread,
+    /// exactly once, unless ``cancel(_:)`` is called first; it runs before this returns when answered from
+    /// the cache, or when the transfer is refused on the spot.
     func start(
-        _ request: UpstreamRequest, key: String?, coalesce: Bool, cacheMs: Int?,
+        _ request: UpstreamRequest, key: String?, coalesce: Bool, cache policy: CachePolicy?,
         completion: @escaping (UpstreamResult) -> Void
     ) -> CallHandle {
-        guard let key, coalesce || cacheMs != nil else { return .own(client.start(request, completion: completion)) }
+        guard let key, coalesce || policy != nil else { return .own(client.start(request, completion: completion)) }
         let id = nextWaiterID
         nextWaiterID += 1
-        if let cacheMs {
-            if let hit = cache.value(forKey: key, now: loop.now),
-                loop.now &- hit.storedAt < UInt64(cacheMs) &* 1_000_000
-            {
-                cacheHits[request.upstreamName, default: 0] &+= 1
-                completion(UpstreamResult(outcome: .success(hit.response), elapsedMs: 0))
-                return .shared(id)
+        var fallback: Fallback?
+        if let policy {
+            let now = loop.now
+            if let entry = cache.value(forKey: key, now: now) {
+                let windows = entry.freshness.windows(for: policy)
+                switch windows.state(ageMs: Int((now &- entry.storedAt) / 1_000_000)) {
+                case .fresh:
+                    cacheHits[request.upstreamName, default: 0] &+= 1
+                    completion(UpstreamResult(outcome: .success(entry.response), elapsedMs: 0, cache: .hit))
+                    return .shared(id)
+                case .staleWhileRevalidate:
+                    staleRevalidate[request.upstreamName, default: 0] &+= 1
+                    refresh(request, key: key, policy: policy)
+                    completion(UpstreamResult(outcome: .success(entry.response), elapsedMs: 0, cache: .staleRevalidate))
+                    return .shared(id)
+                case .staleIfError:
+                    fallback = Fallback(response: entry.response, until: entry.storedAt &+ Self.ns(windows.errorMs))
+                case .expired:
+                    break
+                }
             }
             cacheMisses[request.upstreamName, default: 0] &+= 1
         }
+        var waiter = Waiter(
+            startedAt: loop.now, timer: nil, cacheUse: policy == nil ? nil : .miss, fallback: fallback,
+            completion: completion)
         if coalesce, let group = groups[key] {
-            group.cacheMs = max(group.cacheMs, cacheMs ?? 0)
+            group.note(policy)
             coalesced[request.upstreamName, default: 0] &+= 1
-            var waiter = Waiter(startedAt: loop.now, timer: nil, completion: completion)
-            let ownEnd = min(request.deadline, loop.now &+ UInt64(max(0, request.timeoutMs)) &* 1_000_000)
+            let ownEnd = min(request.deadline, loop.now &+ Self.ns(request.timeoutMs))
             if ownEnd < group.latestEnd {
                 let delayMs = Int((ownEnd &- min(ownEnd, loop.now)) / 1_000_000)
                 waiter.timer = loop.schedule(afterMilliseconds: delayMs) { [weak self] in
@@ -123,10 +175,10 @@ final class CallCoalescer {
             add(waiter, id: id, to: group)
             return .shared(id)
         }
-        let group = Group(key: key, latestEnd: request.deadline)
-        group.cacheMs = cacheMs ?? 0
+        let group = Group(key: key, upstreamName: request.upstreamName, latestEnd: request.deadline)
+        group.note(policy)
         if coalesce { groups[key] = group }
-        add(Waiter(startedAt: loop.now, timer: nil, completion: completion), id: id, to: group)
+        add(waiter, id: id, to: group)
         let transfer = client.start(request) { [weak self, group] result in
             self?.transferFinished(group, result)
         }
@@ -134,16 +186,40 @@ final class CallCoalescer {
         return .shared(id)
     }
 
-    /// Stops a call without running its completion; a shared transfer stops with its last waiter.
-    /// `timedOut`: the route's deadline ended it, which counts against the upstream's circuit breaker.
+    /// Stops a call without running its completion; a shared transfer stops with its last waiter (unless it
+    /// refreshes the cache). `timedOut`: the route's deadline ended it, which counts against the upstream's
+    /// circuit breaker.
     func cancel(_ handle: CallHandle, timedOut: Bool = false) {
         switch handle {
         case .own(let transfer):
             client.cancel(transfer, timedOut: timedOut)
         case .shared(let id):
-            guard let waiter = remove(id, timedOut: timedOut) else { return }
+            guard let (waiter, _) = remove(id, timedOut: timedOut) else { return }
             if let timer = waiter.timer { loop.cancel(timer) }
         }
+    }
+
+    /// Makes sure one transfer refreshes `key`'s entry: the one in flight for it (now kept running even if
+    /// its waiters leave), or a new one without waiters. The new one is admitted like any call (connections,
+    /// rate, breaker) and bounded by the call's own timeout, not by its route's deadline (the route has its
+    /// answer already). It carries the headers of the request that found the entry stale.
+    private func refresh(_ request: UpstreamRequest, key: String, policy: CachePolicy) {
+        if let group = groups[key] {
+            group.note(policy)
+            group.refreshesCache = true
+            return
+        }
+        var refresh = request
+        refresh.deadline = loop.now &+ Self.ns(request.timeoutMs)
+        let group = Group(key: key, upstreamName: request.upstreamName, latestEnd: refresh.deadline)
+        group.note(policy)
+        group.refreshesCache = true
+        groups[key] = group
+        refreshes[request.upstreamName, default: 0] &+= 1
+        let transfer = client.start(refresh) { [weak self, group] result in
+            self?.transferFinished(group, result)
+        }
+        if !group.finished { group.transfer = transfer }
     }
 
     private func add(_ waiter: Waiter, id: UInt64, to group: Group) {
@@ -152,24 +228,24 @@ final class CallCoalescer {
         waiterGroups[id] = group
     }
 
-    /// Takes waiter `id` out of its group; cancels the transfer when no waiter is left.
-    private func remove(_ id: UInt64, timedOut: Bool = false) -> Waiter? {
+    /// Takes waiter `id` out of its group; cancels the transfer when no waiter is left and it does not
+    /// refresh the cache.
+    private func remove(_ id: UInt64, timedOut: Bool = false) -> (Waiter, Group)? {
         guard let group = waiterGroups.removeValue(forKey: id),
             let waiter = group.waiters.removeValue(forKey: id)
         else { return nil }
-        if group.waiters.isEmpty && !group.finished {
+        if group.waiters.isEmpty && !group.finished && !group.refreshesCache {
             group.finished = true
             if groups[group.key] === group { groups[group.key] = nil }
             if let transfer = group.transfer { client.cancel(transfer, timedOut: timedOut) }
         }
-        return waiter
+        return (waiter, group)
     }
 
     private func waiterTimedOut(_ id: UInt64) {
-        guard let waiter = remove(id) else { return }
+        guard let (waiter, group) = remove(id) else { return }
         loop.refreshNow()
-        let elapsedMs = Self.ms(since: waiter.startedAt, loop.now)
-        waiter.completion(UpstreamResult(outcome: .failure(.timeout), elapsedMs: elapsedMs))
+        deliver(UpstreamResult(outcome: .failure(.timeout), elapsedMs: 0), to: waiter, upstream: group.upstreamName, now: loop.now)
     }
 
     private func transferFinished(_ group: Group, _ result: UpstreamResult) {
@@ -177,28 +253,65 @@ final class CallCoalescer {
         if groups[group.key] === group { groups[group.key] = nil }
         loop.refreshNow()
         let now = loop.now
-        if group.cacheMs > 0, case .success(let response) = result.outcome,
-            let lifetimeMs = CacheFreshness.lifetimeMs(
-                configuredMs: group.cacheMs, status: response.status, cacheControl: response.cacheControl,
-                vary: response.vary)
-        {
-            // What an entry holds: the body and key bytes, and a fixed allowance for the rest.
-            let cost = response.body.count + group.key.utf8.count + (response.contentType?.utf8.count ?? 0) + 256
-            cache.insert(
-                CachedAnswer(response: response, storedAt: now), forKey: group.key, cost: cost,
-                expiresAt: now &+ UInt64(lifetimeMs) &* 1_000_000)
-        }
+        if !group.policies.isEmpty { store(result.outcome, for: group, now: now) }
         // A completion may cancel another waiter of this group (two identical calls of one request): each
         // waiter is looked up again just before its turn.
         for id in group.order {
             guard let waiter = group.waiters.removeValue(forKey: id) else { continue }
             waiterGroups[id] = nil
             if let timer = waiter.timer { loop.cancel(timer) }
-            waiter.completion(result.withElapsedMs(Self.ms(since: waiter.startedAt, now)))
+            deliver(result, to: waiter, upstream: group.upstreamName, now: now)
         }
     }
 
-    private static func ms(since start: UInt64, _ now: UInt64) -> Double {
-        Double(now &- start) / 1_000_000
+    /// Keeps a transfer's answer for as long as the longest window of the group's policies. A newer answer
+    /// that may not be kept (a 4xx, `no-store`, `max-age=0`) drops the older entry, so that it is not served
+    /// stale after it; a failure or a 5xx leaves the entry alone (stale-if-error serves it).
+    private func store(_ outcome: Result<UpstreamResponse, CallFailure>, for group: Group, now: UInt64) {
+        guard case .success(let response) = outcome, response.status < 500 else { return }
+        guard
+            let freshness = CacheFreshness(
+                status: response.status, headers: response.cacheHeaders, now: wallClockSeconds()),
+            let keepMs = group.policies.map({ freshness.windows(for: $0).keepMs }).max(), keepMs > 0
+        else {
+            cache.removeValue(forKey: group.key)
+            return
+        }
+        // What an entry holds: the body and key bytes, and a fixed allowance for the rest.
+        let cost = response.body.count + group.key.utf8.count + (response.contentType?.utf8.count ?? 0) + 256
+        cache.insert(
+            CachedAnswer(response: response, storedAt: now, freshness: freshness), forKey: group.key, cost: cost,
+            expiresAt: now &+ Self.ns(keepMs))
+    }
+
+    /// Runs a waiter's completion with `result` (with the waiter's own elapsed time), or with its stale fallback
+    /// when stale-if-error covers the outcome (``CallFailure/permitsStaleAnswer``, or a 5xx) and the fallback is still within its window.
+    private func deliver(_ result: UpstreamResult, to waiter: Waiter, upstream: String, now: UInt64) {
+        let elapsedMs = Double(now &- waiter.startedAt) / 1_000_000
+        if let fallback = waiter.fallback, now < fallback.until {
+            let failed: Bool
+            switch result.outcome {
+            case .success(let response): failed = response.status >= 500
+            case .failure(let failure): failed = failure.permitsStaleAnswer
+            }
+            if failed {
+                staleError[upstream, default: 0] &+= 1
+                var stale = result
+                stale.outcome = .success(fallback.response)
+                stale.elapsedMs = elapsedMs
+                stale.cache = .staleError
+                waiter.completion(stale)
+                return
+            }
+        }
+        var delivered = result
+        delivered.elapsedMs = elapsedMs
+        delivered.cache = waiter.cacheUse
+        waiter.completion(delivered)
+    }
+
+    /// Milliseconds as loop nanoseconds; 0 for a negative value.
+    private static func ns(_ milliseconds: Int) -> UInt64 {
+        UInt64(max(0, milliseconds)) &* 1_000_000
     }
 }

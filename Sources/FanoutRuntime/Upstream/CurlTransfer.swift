@@ -1,4 +1,5 @@
 import CCurl
+import FanoutCore
 import Glibc
 
 /// One reusable libcurl easy handle plus the per-transfer state its callbacks fill in.
@@ -31,9 +32,8 @@ final class CurlTransfer {
     var captureHeaders = false
     var status = 0
     var contentType: String?
-    /// `Cache-Control` and `Vary` of the answer (repeated fields joined with commas), for the call cache.
-    var cacheControl: String?
-    var vary: String?
+    /// `Cache-Control`, `Vary`, `Expires`, `Date` and `Age` of the answer, for the call cache.
+    var cacheHeaders = CacheHeaders()
     var contentLength: String?
     var headers: [(String, String)] = []
     var headerBytes = 0
@@ -116,8 +116,7 @@ final class CurlTransfer {
     func prepare(_ request: UpstreamRequest, timeoutMs: Int) {
         status = 0
         contentType = nil
-        cacheControl = nil
-        vary = nil
+        cacheHeaders = CacheHeaders()
         contentLength = nil
         headers.removeAll(keepingCapacity: true)
         headerBytes = 0
@@ -244,8 +243,7 @@ final class CurlTransfer {
         {
             headers.removeAll(keepingCapacity: true)
             contentType = nil
-            cacheControl = nil
-            vary = nil
+            cacheHeaders = CacheHeaders()
             contentLength = nil
             headerBytes = line.count
             headerFields = 0
@@ -271,10 +269,8 @@ final class CurlTransfer {
         }
         if name.utf8.count == 12, name.lowercased() == "content-type" {
             contentType = value
-        } else if name.utf8.count == 13, name.lowercased() == "cache-control" {
-            cacheControl = cacheControl.map { $0 + ", " + value } ?? value
-        } else if name.utf8.count == 4, name.lowercased() == "vary" {
-            vary = vary.map { $0 + ", " + value } ?? value
+        } else if cacheHeaders.take(name: name, value: value) {
+            // Kept for the call cache.
         } else if name.utf8.count == 14, name.lowercased() == "content-length" {
             // 7.88.1 silently uses the last of several differing Content-Length values (hardening notes §3.2).
             if let previous = contentLength, previous != value {

@@ -424,7 +424,7 @@ final class UpstreamClient: EventHandler {
             return .success(
                 UpstreamResponse(
                     status: status, contentType: transfer.contentType, headers: transfer.headers, body: transfer.body,
-                    cacheControl: transfer.cacheControl, vary: transfer.vary))
+                    cacheHeaders: transfer.cacheHeaders))
         }
         if let reason = transfer.abortReason {
             switch reason {

@@ -59,9 +59,8 @@ struct UpstreamResponse {
     /// Every response header when the request asked for them, else empty.
     var headers: [(String, String)]
     var body: [UInt8]
-    /// The answer's `Cache-Control` and `Vary`, always captured (for the call cache).
-    var cacheControl: String? = nil
-    var vary: String? = nil
+    /// The answer's caching headers, always captured (for the call cache).
+    var cacheHeaders = CacheHeaders()
 }
 
 /// What an upstream call came to, and how long it took (queue time included).
@@ -72,13 +71,8 @@ struct UpstreamResult {
     /// answer won.
     var attempts = 1
     var hedgeWon = false
-
-    /// The same result as seen by a caller that waited `elapsedMs` for it (a coalesced waiter).
-    func withElapsedMs(_ elapsedMs: Double) -> UpstreamResult {
-        var copy = self
-        copy.elapsedMs = elapsedMs
-        return copy
-    }
+    /// How the call cache answered a call with a ``CachePolicy`` (nil for a call without one).
+    var cache: CacheUse? = nil
 }
 
 extension CallFailure: Error {}

@@ -142,7 +142,10 @@ import Testing
             Issue.record("not a composite route")
             return
         }
-        #expect(route.calls.map(\.cacheMs) == [30_000, 60_000, nil])
+        #expect(
+            route.calls.map(\.cache) == [
+                CachePolicy(lifetime: .upTo(milliseconds: 30_000)), CachePolicy(lifetime: .upTo(milliseconds: 60_000)), nil,
+            ])
         #expect(config.limits.cacheBytesPerWorker == 2 * 1024 * 1024)
         #expect(try ConfigParser.parse("", file: "t.conf", environment: [:]).limits.cacheBytesPerWorker == 16 << 20)
         for invalid in [
@@ -192,6 +195,41 @@ import Testing
         // Turning them off is allowed on any method.
         _ = try ConfigParser.parse(
             "route POST /a { call one POST http://a.test:1/one retries=0 hedge=off }", file: "t.conf", environment: [:])
+    }
+
+    @Test func cacheUpstreamAndStaleWindowsAreCallOptionsOrBlockDirectives() throws {
+        let config = try ConfigParser.parse(
+            """
+            route GET /a {
+                call one GET http://a.test:1/one stale_if_error=1m cache=upstream stale_while_revalidate=10s
+                call two GET http://a.test:1/two { stale_while_revalidate 2s; cache 5s; stale_if_error 1h }
+                call three GET http://a.test:1/three { cache upstream }
+            }
+            """,
+            file: "test.conf", environment: [:])
+        guard case .composite(let route) = config.routes[0].action else {
+            Issue.record("not a composite route")
+            return
+        }
+        #expect(
+            route.calls.map(\.cache) == [
+                CachePolicy(lifetime: .upstream, staleWhileRevalidateMs: 10_000, staleIfErrorMs: 60_000),
+                CachePolicy(lifetime: .upTo(milliseconds: 5_000), staleWhileRevalidateMs: 2_000, staleIfErrorMs: 3_600_000),
+                CachePolicy(lifetime: .upstream),
+            ])
+        for (invalid, message) in [
+            ("call one GET http://a.test:1/one stale_if_error=1m", "'stale_if_error=1m' needs 'cache' in call 'one'"),
+            ("call one GET http://a.test:1/one { stale_while_revalidate 1s }", "'stale_while_revalidate' needs 'cache'"),
+            ("call one GET http://a.test:1/one cache=5s stale_if_error=soon", "invalid duration 'soon'"),
+            ("call one GET http://a.test:1/one cache=5s stale_if_error=1s stale_if_error=2s", "duplicate 'stale_if_error'"),
+            ("call one GET http://a.test:1/one cache=upstream stale_whilerevalidate=1s", "did you mean 'stale_while_revalidate='"),
+        ] {
+            #expect {
+                try ConfigParser.parse("route GET /a { \(invalid) }", file: "t.conf", environment: [:])
+            } throws: { error in
+                "\(error)".contains(message)
+            }
+        }
     }
 
     @Test func coalesceDefaultsToOnAndCanBeTurnedOff() throws {

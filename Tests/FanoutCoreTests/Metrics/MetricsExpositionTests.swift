@@ -113,6 +113,10 @@ import Testing
         metrics.hedges["users"] = 9
         metrics.hedgeWins["users"] = 3
         metrics.retryBudgetExhausted["accounts"] = 1
+        metrics.cacheRefreshes["users"] = 3
+        metrics.cacheStaleRevalidate["users"] = 7
+        metrics.cacheStaleError["users"] = 1
+        metrics.cacheStaleError["accounts"] = 2
         metrics.requestsInFlight = 2
         metrics.clientConnections = 5
         let text = MetricsExposition.render(metrics)
@@ -192,6 +196,9 @@ import Testing
             # HELP fanout_cache_misses_total Composite calls with a cache lifetime that found no fresh answer in the cache.
             # TYPE fanout_cache_misses_total counter
             fanout_cache_misses_total{upstream="users"} 2
+            # HELP fanout_cache_refreshes_total Background transfers started to refresh a stale cache entry (stale-while-revalidate).
+            # TYPE fanout_cache_refreshes_total counter
+            fanout_cache_refreshes_total{upstream="users"} 3
             # HELP fanout_upstream_breaker_opens_total Times an upstream's circuit breaker opened (summed over workers).
             # TYPE fanout_upstream_breaker_opens_total counter
             fanout_upstream_breaker_opens_total{upstream="accounts"} 1
@@ -208,6 +215,11 @@ import Testing
             # HELP fanout_upstream_retry_budget_exhausted_total Retries and hedges the upstream's retry_budget refused.
             # TYPE fanout_upstream_retry_budget_exhausted_total counter
             fanout_upstream_retry_budget_exhausted_total{upstream="accounts"} 1
+            # HELP fanout_cache_stale_total Composite calls answered from a stale cache entry, by upstream and reason.
+            # TYPE fanout_cache_stale_total counter
+            fanout_cache_stale_total{upstream="accounts",reason="error"} 2
+            fanout_cache_stale_total{upstream="users",reason="error"} 1
+            fanout_cache_stale_total{upstream="users",reason="revalidate"} 7
             # HELP fanout_requests_in_flight Requests received and not answered yet.
             # TYPE fanout_requests_in_flight gauge
             fanout_requests_in_flight 2
@@ -222,7 +234,7 @@ import Testing
     @Test func anEmptyRegistryStillDeclaresEveryFamily() {
         let text = MetricsExposition.render(ServerMetrics())
         let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }
-        #expect(types.count == 16)
+        #expect(types.count == 18)
         #expect(text.contains("fanout_requests_in_flight 0\n"))
         #expect(!text.contains("_bucket"))
     }
