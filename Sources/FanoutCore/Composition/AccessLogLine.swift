@@ -2,11 +2,13 @@
 ///
 /// The runtime fills in the values; this type only formats them:
 /// `{"time":"…","method":"GET","path":"/x","route":"GET /x","status":200,"duration_ms":12.3,
-/// "request_id":"…","trace_id":"…","calls":[{"name":"a","status":200,"duration_ms":10.1,"span_id":"…"}]}`.
+/// "request_id":"…","trace_id":"…","calls":[{"name":"a","status":200,"http_version":"1.1","duration_ms":10.1,
+/// "span_id":"…"}]}`.
 /// `route` is `null` when no route matched; `trace_id` is `null` when the request was never dispatched (it
 /// was refused before its head was read). In `calls`, `status` is left out when no response arrived,
-/// `failure` (the ``CallFailure/kind``) appears only for failed calls, `span_id` only for a call that was
-/// sent, and `span_ids` only for a `for_each` call (one per item sent, in item order).
+/// `http_version` (`1.1`, `2`) appears only when the runtime knows the answer's version, `failure` (the
+/// ``CallFailure/kind``) only for failed calls, `span_id` only for a call that was sent, and `span_ids` only
+/// for a `for_each` call (one per item sent, in item order).
 public struct AccessLogLine: Sendable {
     /// One upstream call as the access log shows it.
     public struct Call: Sendable {
@@ -16,6 +18,8 @@ public struct AccessLogLine: Sendable {
         public var durationMs: Double
         /// The ``CallFailure/kind`` of a failed call.
         public var failure: String?
+        /// The HTTP version the answer came with (`1.0`, `1.1`, `2`); nil when no answer arrived.
+        public var httpVersion: String?
         /// The span id (16 hex digits) the call's `traceparent` carried; nil when it was never sent.
         public var spanID: String?
         /// For a `for_each` call: the span id of each item sent, in item order.
@@ -23,7 +27,7 @@ public struct AccessLogLine: Sendable {
 
         public init(
             name: String, status: Int?, durationMs: Double, failure: String?, spanID: String? = nil,
-            itemSpanIDs: [String]? = nil
+            itemSpanIDs: [String]? = nil, httpVersion: String? = nil
         ) {
             self.name = name
             self.status = status
@@ -31,6 +35,7 @@ public struct AccessLogLine: Sendable {
             self.failure = failure
             self.spanID = spanID
             self.itemSpanIDs = itemSpanIDs
+            self.httpVersion = httpVersion
         }
     }
 
@@ -106,6 +111,10 @@ public struct AccessLogLine: Sendable {
             if let status = call.status {
                 writer.append(#","status":"#)
                 writer.appendInt(status)
+            }
+            if let httpVersion = call.httpVersion {
+                writer.append(#","http_version":"#)
+                writer.appendString(httpVersion)
             }
             writer.append(#","duration_ms":"#)
             writer.appendDouble(milliseconds: call.durationMs)

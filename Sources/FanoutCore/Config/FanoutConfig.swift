@@ -191,6 +191,8 @@ public struct UpstreamConfig: Sendable, Equatable {
     /// `coalesce on|off`: identical composite GET/HEAD calls to this upstream in flight at once on a worker
     /// share one transfer. Default on; off for a partner whose GETs are not safe to merge (each counts).
     public var coalesce: Bool = true
+    /// `tls_verify`, `tls_ca`, `tls_cert`, `tls_key`, `connect_to`, `http2`: how connections are made.
+    public var transport = UpstreamTransport()
     /// True for upstreams synthesized from an absolute URL in a route.
     public var isImplicit: Bool = false
     public var location: SourceLocation?

@@ -26,6 +26,8 @@ final class CompositeExchange: Exchange {
     /// Span id of each call that was sent (by call index), and of each `for_each` item sent, for the access log.
     private var callSpans: [Int: UInt64] = [:]
     private var itemSpans: [Int: [(item: Int, span: UInt64)]] = [:]
+    /// Per call index: the HTTP version of its (last) answer, for the access log.
+    private var callHTTPVersions: [Int: String] = [:]
 
     private init(
         route: CompositeRoute, run: CompositeRun, context: ForwardingContext, runtime: RuntimeConfig,
@@ -97,7 +99,7 @@ final class CompositeExchange: Exchange {
                 contentTypeLine = "Content-Type: \(contentType)"
                 headers.append("Content-Type: \(contentType)")
             }
-            let request = UpstreamRequest(
+            var request = UpstreamRequest(
                 upstreamName: upstream.name,
                 method: launch.method,
                 url: upstream.origin.urlPrefix + launch.pathAndQuery,
@@ -111,12 +113,17 @@ final class CompositeExchange: Exchange {
                 captureHeaders: false,
                 mustNotRepeat: !HTTPMethod.isIdempotent(launch.method),
                 maxRedirects: upstream.followRedirects)
+            request.transport = runtime.upstreamTransports[call.upstream]
             let id = launch.id
+            let callIndex = launch.call
             let key =
                 upstream.coalesce || call.cacheMs != nil ? coalescingKey(request, callHeaders, contentTypeLine) : nil
             let transfer = worker.calls.start(
                 request, key: key, coalesce: upstream.coalesce, cacheMs: call.cacheMs
             ) { [weak self] result in
+                if case .success(let answer) = result.outcome, let version = answer.httpVersion {
+                    self?.callHTTPVersions[callIndex] = version
+                }
                 self?.callFinished(id, result)
             }
             // A transfer refused on the spot has already reported through the callback.
@@ -196,6 +203,7 @@ final class CompositeExchange: Exchange {
         var calls = run.accessLogCalls
         for index in calls.indices {
             calls[index].spanID = callSpans[index].map(TraceContext.spanIDHex)
+            calls[index].httpVersion = callHTTPVersions[index]
             if let items = itemSpans[index] {
                 calls[index].itemSpanIDs = items.sorted { $0.item < $1.item }.map { TraceContext.spanIDHex($0.span) }
             }

@@ -24,6 +24,8 @@ final class RuntimeConfig: Sendable {
     let admissionSlots: [AdmissionSlot]
     /// `Name: value` lines of each upstream's configured headers, built once.
     let upstreamHeaderLines: [[String]]
+    /// Per upstream index: its connection options (TLS, `connect_to`, HTTP/2), built once.
+    let upstreamTransports: [TransportOptions]
     let workerCount: Int
     /// Per route index: its display name (access log, metrics), built once.
     let routeNames: [String]
@@ -53,6 +55,7 @@ final class RuntimeConfig: Sendable {
         clientConnectionsPerWorker = max(1, (config.limits.maxClientConnections + workerCount - 1) / workerCount)
         admissionSlots = config.upstreams.map { slots.slot(for: $0) }
         upstreamHeaderLines = config.upstreams.map { HeaderLine.lines($0.headers) }
+        upstreamTransports = config.upstreams.map(TransportOptions.init)
         routeNames = config.routes.map(\.displayName)
         callUpstreamNames = config.routes.map { route in
             switch route.action {

@@ -30,6 +30,9 @@ struct UpstreamRequest {
     var receiver: (any UpstreamReceiver)? = nil
     /// Redirects libcurl may follow (`follow_redirects`); 0 returns a 3xx as the answer.
     var maxRedirects: Int = 0
+    /// TLS checks, client certificate, `connect_to` and HTTP/2 of the upstream
+    /// (`RuntimeConfig.upstreamTransports[upstream index]`).
+    var transport = TransportOptions()
 }
 
 /// Receives a streamed answer. Both calls come from inside libcurl's write callback: they must not call
@@ -53,6 +56,8 @@ struct UpstreamResponse {
     /// The answer's `Cache-Control` and `Vary`, always captured (for the call cache).
     var cacheControl: String? = nil
     var vary: String? = nil
+    /// The HTTP version the answer came with (CURLINFO_HTTP_VERSION): `1.0`, `1.1`, `2`; nil if unknown.
+    var httpVersion: String? = nil
 }
 
 /// What an upstream call came to, and how long it took (queue time included).
