@@ -73,6 +73,7 @@ func run() -> Int32 {
     case .success(.check(let path)):
         do {
             let config = try ConfigFile.load(path: path)
+            for warning in config.warnings { ErrorLog.write(warning) }
             print("\(path): ok (\(config.routes.count) routes, \(config.upstreams.count) upstreams)")
             return 0
         } catch {
@@ -87,6 +88,7 @@ func run() -> Int32 {
             ErrorLog.write("\(error)")
             return 1
         }
+        for warning in config.warnings { ErrorLog.write(warning) }
         Signals.blockShutdownSignals()
         if let limit = OpenFileLimit.raiseToHardLimit(),
             let warning = OpenFileLimit.warning(
@@ -137,6 +139,7 @@ func reload(_ server: FanoutServer, path: String) {
         ErrorLog.write("reload of \(path) refused: \(reason); still serving the previous configuration")
         return
     }
+    for warning in config.warnings { ErrorLog.write(warning) }
     let summary = server.reload(config)
     var line = "reloaded \(path) (\(summary.routeCount) routes)"
     if !summary.needRestart.isEmpty {

@@ -2,17 +2,18 @@
 ///
 /// The runtime fills in the values; this type only formats them:
 /// `{"time":"…","method":"GET","path":"/x","route":"GET /x","status":200,"duration_ms":12.3,
-/// "request_id":"…","trace_id":"…","parent_id":"…","calls":[{"name":"a","status":200,"duration_ms":10.1,
-/// "span_id":"…"}]}`.
+/// "request_id":"…","trace_id":"…","parent_id":"…","calls":[{"name":"a","status":200,"http_version":"1.1",
+/// "duration_ms":10.1,"span_id":"…"}]}`.
 /// `route` is `null` when no route matched; `trace_id` is `null` when the request was never dispatched (it
 /// was refused before its head was read); `parent_id` appears only when the client's `traceparent` was taken
 /// (it is the caller's span, so a partner that is itself fanout logs the calling call's `span_id` there). In
-/// `calls`, `status` is left out when no response arrived,
-/// `failure` (the ``CallFailure/kind``) appears only for failed calls, `span_id` only for a call that was
-/// sent, and `span_ids` only for a `for_each` call (one per item sent, in item order). `attempts` appears only
-/// for a call that took more than one attempt (retries, a hedge; summed over a `for_each` call's items), and
-/// `"hedged":true` only when a hedge's answer won. `cache` appears only for a call with a cache policy (a
-/// ``CacheUse``: `hit`, `miss`, `stale_revalidate`, `stale_error`; not for `for_each`).
+/// `calls`, `status` is left out when no response arrived, `http_version` (`1.1`, `2`) appears only when the
+/// runtime knows the answer's version, `failure` (the ``CallFailure/kind``) only for failed calls, `span_id`
+/// only for a call that was sent, and `span_ids` only for a `for_each` call (one per item sent, in item
+/// order). `attempts` appears only for a call that took more than one attempt (retries, a hedge; summed over
+/// a `for_each` call's items), and `"hedged":true` only when a hedge's answer won. `cache` appears only for a
+/// call with a cache policy (a ``CacheUse``: `hit`, `miss`, `stale_revalidate`, `stale_error`; not for
+/// `for_each`).
 public struct AccessLogLine: Sendable {
     /// One upstream call as the access log shows it.
     public struct Call: Sendable {
@@ -22,6 +23,8 @@ public struct AccessLogLine: Sendable {
         public var durationMs: Double
         /// The ``CallFailure/kind`` of a failed call.
         public var failure: String?
+        /// The HTTP version the answer came with (`1.0`, `1.1`, `2`); nil when no answer arrived.
+        public var httpVersion: String?
         /// The span id (16 hex digits) the call's `traceparent` carried; nil when it was never sent.
         public var spanID: String?
         /// For a `for_each` call: the span id of each item sent, in item order.
@@ -35,7 +38,7 @@ public struct AccessLogLine: Sendable {
 
         public init(
             name: String, status: Int?, durationMs: Double, failure: String?, spanID: String? = nil,
-            itemSpanIDs: [String]? = nil
+            itemSpanIDs: [String]? = nil, httpVersion: String? = nil
         ) {
             self.name = name
             self.status = status
@@ -43,6 +46,7 @@ public struct AccessLogLine: Sendable {
             self.failure = failure
             self.spanID = spanID
             self.itemSpanIDs = itemSpanIDs
+            self.httpVersion = httpVersion
         }
     }
 
@@ -126,6 +130,10 @@ public struct AccessLogLine: Sendable {
             if let status = call.status {
                 writer.append(#","status":"#)
                 writer.appendInt(status)
+            }
+            if let httpVersion = call.httpVersion {
+                writer.append(#","http_version":"#)
+                writer.appendString(httpVersion)
             }
             writer.append(#","duration_ms":"#)
             writer.appendDouble(milliseconds: call.durationMs)

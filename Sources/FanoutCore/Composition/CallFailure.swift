@@ -11,8 +11,12 @@ public enum CallFailure: Sendable, Equatable {
     /// that takes longer than `connect_timeout` is a `timeout`.)
     case unreachable(String)
     /// Reset, malformed or oversized head, bad framing (a body shorter or longer than its Content-Length, bad
-    /// chunks), TLS error…; the message comes from libcurl or fanout. Kind `connection`.
+    /// chunks)…; the message comes from libcurl or fanout. Kind `connection`.
     case connection(String)
+    /// The TLS handshake failed: the partner's certificate did not verify (unknown CA, wrong name, expired),
+    /// the partner refused our client certificate or asked for one we do not have, or a configured certificate
+    /// or CA file could not be used; the message is libcurl's (OpenSSL's). Kind `tls`.
+    case tls(String)
     /// The upstream answered with this non-2xx status. Kind `status`.
     case status(Int)
     /// The upstream declared a JSON content type but the body is not valid JSON. Kind `invalid_body`.
@@ -40,6 +44,7 @@ public enum CallFailure: Sendable, Equatable {
         case .refused: return "refused"
         case .unreachable: return "unreachable"
         case .connection: return "connection"
+        case .tls: return "tls"
         case .status: return "status"
         case .invalidBody: return "invalid_body"
         case .htmlPage: return "html_page"
@@ -58,6 +63,7 @@ public enum CallFailure: Sendable, Equatable {
         case .refused: return "connection refused"
         case .unreachable(let detail): return detail.isEmpty ? "upstream unreachable" : detail
         case .connection(let detail): return detail.isEmpty ? "connection error" : detail
+        case .tls(let detail): return detail.isEmpty ? "TLS handshake failed" : detail
         case .status(let code): return "upstream answered with status \(code)"
         case .invalidBody: return "upstream declared JSON but sent an invalid JSON body"
         case .htmlPage: return "upstream answered an HTML page, not data"
@@ -72,13 +78,13 @@ public enum CallFailure: Sendable, Equatable {
 
 extension CallFailure {
     /// Whether the failure counts against the upstream's circuit breaker: the partner could not be reached or
-    /// did not answer (`timeout`, `refused`, `unreachable`, `connection`) or answered 5xx. A 4xx is about the
-    /// request; `too_large`, `invalid_body` and `html_page` are answers (the partner is up, and fanout's own
+    /// did not answer (`timeout`, `refused`, `unreachable`, `connection`, `tls`) or answered 5xx. A 4xx is
+    /// about the request; `too_large`, `invalid_body` and `html_page` are answers (the partner is up, and fanout's own
     /// caps or checks turned them down); `skipped`, `too_many_items`, `circuit_open` and `overloaded` never
     /// reached the partner.
     public var countsAgainstBreaker: Bool {
         switch self {
-        case .timeout, .refused, .unreachable, .connection: return true
+        case .timeout, .refused, .unreachable, .connection, .tls: return true
         case .status(let code): return code >= 500
         case .invalidBody, .htmlPage, .tooLarge, .skipped, .tooManyItems, .circuitOpen, .overloaded: return false
         }

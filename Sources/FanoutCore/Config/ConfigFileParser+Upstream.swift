@@ -1,12 +1,13 @@
 extension ConfigFileParser {
     static let upstreamDirectives = [
         "url", "connect_timeout", "timeout", "max_connections", "max_queue", "breaker", "rate", "header",
-        "follow_redirects", "coalesce", "accept_encoding", "hedge", "retries", "retry_budget",
+        "follow_redirects", "coalesce", "accept_encoding", "hedge", "retries", "retry_budget", "tls_verify", "tls_ca",
+        "tls_cert", "tls_key", "connect_to", "http2",
     ]
 
     /// upstream := 'upstream' NAME '{' (url | connect_timeout | timeout | max_connections | max_queue
     ///             | breaker | rate | header | follow_redirects | coalesce | accept_encoding | hedge | retries
-    ///             | retry_budget)* '}'
+    ///             | retry_budget | tls_verify | tls_ca | tls_cert | tls_key | connect_to | http2)* '}'
     mutating func parseUpstream(_ directive: ConfigToken) throws(ConfigError) {
         let nameToken = try self.cursor.requireArgument(of: directive, expected: "an upstream name like 'partner'")
         let name = nameToken.text
@@ -40,6 +41,7 @@ extension ConfigFileParser {
         var retries: Int?
         var retryBudgetPercent: Int?
         var headers: [HeaderField] = []
+        var transport = UpstreamTransport()
         var seen: [String: ConfigToken] = [:]
         while let sub = try self.cursor.nextInBlock(opened: brace, context: context) {
             if sub.text != "header", Self.upstreamDirectives.contains(sub.text) {
@@ -84,6 +86,18 @@ extension ConfigFileParser {
                 retries = try self.countArgument(sub, in: 0...AttemptPolicy.maxRetries)
             case "retry_budget":
                 retryBudgetPercent = try self.percentArgument(sub)
+            case "tls_verify":
+                transport.verifyPeer = try self.onOffArgument(sub)
+            case "tls_ca":
+                transport.caFile = try self.fileArgument(sub, expected: "a PEM file of CA certificates")
+            case "tls_cert":
+                transport.clientCertificate = try self.fileArgument(sub, expected: "a PEM client certificate file")
+            case "tls_key":
+                transport.clientKey = try self.fileArgument(sub, expected: "the PEM private key file of tls_cert")
+            case "connect_to":
+                transport.connectTo = try self.connectToArgument(sub)
+            case "http2":
+                transport.http2 = try self.onOffArgument(sub)
             default:
                 throw self.cursor.unknownDirective(sub, context: context, known: Self.upstreamDirectives)
             }
@@ -95,7 +109,9 @@ extension ConfigFileParser {
                 at: nameToken
             )
         }
+        try self.checkTransport(transport, seen: seen, origin: origin, context: context)
         var upstream = UpstreamConfig(name: name, origin: origin)
+        upstream.transport = transport
         if let connectTimeoutMs { upstream.connectTimeoutMs = connectTimeoutMs }
         if let timeoutMs { upstream.timeoutMs = timeoutMs }
         if let maxConnections { upstream.maxConnections = maxConnections }

@@ -209,6 +209,8 @@ public struct UpstreamConfig: Sendable, Equatable {
     /// `retry_budget PERCENT`: retries and hedges to this upstream add at most PERCENT % of its calls per
     /// worker over 10 s, plus a floor (``RetryBudget``). Default 20.
     public var retryBudgetPercent: Int = 20
+    /// `tls_verify`, `tls_ca`, `tls_cert`, `tls_key`, `connect_to`, `http2`: how connections are made.
+    public var transport = UpstreamTransport()
     /// True for upstreams synthesized from an absolute URL in a route.
     public var isImplicit: Bool = false
     public var location: SourceLocation?

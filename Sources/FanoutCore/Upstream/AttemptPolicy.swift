@@ -34,14 +34,14 @@ public enum AttemptPolicy {
     /// Whether an attempt that got no usable answer is worth another: a refused or broken connection
     /// (`refused`, `connection`), a `timeout` (in practice a connect timeout: an attempt that used up the
     /// call's time leaves no room for another), and a 502/503/504 `status`. Not a name that did not resolve
-    /// (`unreachable`), a refusal by fanout's own admission (`circuit_open`, `overloaded`: another attempt
+    /// (`unreachable`), a TLS failure (`tls`: a certificate that does not verify fails the same way again), a refusal by fanout's own admission (`circuit_open`, `overloaded`: another attempt
     /// adds load where load is the problem), nor an answer fanout turned down (`too_large`, `invalid_body`,
     /// `html_page`).
     public static func isRetryable(_ failure: CallFailure) -> Bool {
         switch failure {
         case .timeout, .refused, .connection: return true
         case .status(let code): return isRetryable(status: code)
-        case .unreachable, .invalidBody, .htmlPage, .tooLarge, .circuitOpen, .overloaded, .skipped, .tooManyItems:
+        case .unreachable, .tls, .invalidBody, .htmlPage, .tooLarge, .circuitOpen, .overloaded, .skipped, .tooManyItems:
             return false
         }
     }

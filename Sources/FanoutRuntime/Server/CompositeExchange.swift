@@ -30,6 +30,8 @@ final class CompositeExchange: Exchange {
     private var attemptCounts: [Int: (total: Int, repeated: Bool, hedged: Bool)] = [:]
     /// How the cache answered each call with a cache policy (by call index; not kept for `for_each` items).
     private var callCache: [Int: CacheUse] = [:]
+    /// Per call index: the HTTP version of its (last) answer, for the access log.
+    private var callHTTPVersions: [Int: String] = [:]
 
     private init(
         route: CompositeRoute, run: CompositeRun, context: ForwardingContext, runtime: RuntimeConfig,
@@ -101,7 +103,7 @@ final class CompositeExchange: Exchange {
                 contentTypeLine = "Content-Type: \(contentType)"
                 headers.append("Content-Type: \(contentType)")
             }
-            let request = UpstreamRequest(
+            var request = UpstreamRequest(
                 upstreamName: upstream.name,
                 method: launch.method,
                 url: upstream.origin.urlPrefix + launch.pathAndQuery,
@@ -119,6 +121,7 @@ final class CompositeExchange: Exchange {
                 hedgeDelayMs: call.hedgeDelayMs ?? upstream.hedgeDelayMs,
                 retries: call.retries ?? upstream.retries,
                 retryBudgetPercent: upstream.retryBudgetPercent)
+            request.transport = runtime.upstreamTransports[call.upstream]
             let id = launch.id
             let callIndex = launch.call
             let isItem = launch.item != nil
@@ -128,6 +131,9 @@ final class CompositeExchange: Exchange {
                 request, key: key, coalesce: upstream.coalesce, cache: call.cache
             ) { [weak self] result in
                 if !isItem, let use = result.cache { self?.callCache[callIndex] = use }
+                if case .success(let answer) = result.outcome, let version = answer.httpVersion {
+                    self?.callHTTPVersions[callIndex] = version
+                }
                 self?.callFinished(id, call: callIndex, result)
             }
             // A transfer refused on the spot has already reported through the callback.
@@ -219,6 +225,7 @@ final class CompositeExchange: Exchange {
                 calls[index].hedged = counts.hedged
             }
             calls[index].cache = callCache[index]?.rawValue
+            calls[index].httpVersion = callHTTPVersions[index]
             if let items = itemSpans[index] {
                 calls[index].itemSpanIDs = items.sorted { $0.item < $1.item }.map { TraceContext.spanIDHex($0.span) }
             }

@@ -100,6 +100,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         request.bodySource = body
         request.receiver = exchange
         request.maxRedirects = upstream.followRedirects
+        request.transport = runtime.upstreamTransports[proxy.upstream]
         connection.attach(exchange)
         body?.onAvailable = { [weak exchange] in
             exchange?.waitedForClient = true
@@ -189,7 +190,8 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         case .success(let answer):
             let calls = [
                 AccessLogCall(
-                    name: "proxy", status: answer.status, durationMs: result.elapsedMs, failure: nil, spanID: spanID)
+                    name: "proxy", status: answer.status, durationMs: result.elapsedMs, failure: nil, spanID: spanID,
+                    httpVersion: answer.httpVersion)
             ]
             if headSent {
                 connection?.endStreamedResponse(calls: calls)

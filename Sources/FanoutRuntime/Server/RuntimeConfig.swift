@@ -27,6 +27,8 @@ final class RuntimeConfig: Sendable {
     /// Per upstream index: its `accept_encoding` as CURLOPT_ACCEPT_ENCODING (`gzip, br`), without the codings
     /// this libcurl cannot decode; nil when none is left (off).
     let upstreamAcceptEncodings: [String?]
+    /// Per upstream index: its connection options (TLS, `connect_to`, HTTP/2), built once.
+    let upstreamTransports: [TransportOptions]
     let workerCount: Int
     /// Per route index: its display name (access log, metrics), built once.
     let routeNames: [String]
@@ -61,6 +63,7 @@ final class RuntimeConfig: Sendable {
             let codings = upstream.acceptEncoding.filter(decodable.contains)
             return codings.isEmpty ? nil : codings.joined(separator: ", ")
         }
+        upstreamTransports = config.upstreams.map(TransportOptions.init)
         routeNames = config.routes.map(\.displayName)
         callUpstreamNames = config.routes.map { route in
             switch route.action {

@@ -18,6 +18,14 @@ final class CurlTransfer {
     let easy: UnsafeMutableRawPointer
     private let errorBuffer: UnsafeMutablePointer<CChar>
     private(set) var headerList: UnsafeMutablePointer<curl_slist>?
+    /// The CURLOPT_CONNECT_TO list of the transport last applied (libcurl reads it during the transfer).
+    private var connectToList: UnsafeMutablePointer<curl_slist>?
+    /// The transport options last set on the handle: set again only when a call to another upstream differs.
+    private var appliedTransport: TransportOptions?
+    /// libcurl's built-in CA bundle and directory (CURLINFO_CAINFO/CAPATH, 7.84+), restored for an upstream
+    /// without `tls_ca` after the handle served one with it.
+    private let defaultCAFile: String?
+    private let defaultCAPath: String?
 
     // Per-transfer state, reset by `prepare`.
     var id: UInt64 = 0
@@ -74,6 +82,12 @@ final class CurlTransfer {
         self.easy = easy
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
+        var caFile: UnsafeMutablePointer<CChar>?
+        var caPath: UnsafeMutablePointer<CChar>?
+        _ = ccurl_easy_getinfo_pointer(easy, CURLINFO_CAINFO, &caFile)
+        _ = ccurl_easy_getinfo_pointer(easy, CURLINFO_CAPATH, &caPath)
+        defaultCAFile = caFile.map { String(cString: $0) }
+        defaultCAPath = caPath.map { String(cString: $0) }
         let me = Unmanaged.passUnretained(self).toOpaque()
         // Options that never change for the life of the handle (libcurl-epoll notes §2.3).
         _ = ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
@@ -104,6 +118,8 @@ final class CurlTransfer {
         curl_easy_cleanup(easy)
         if let list = headerList { curl_slist_free_all(list) }
         headerList = nil
+        if let list = connectToList { curl_slist_free_all(list) }
+        connectToList = nil
         errorBuffer.deallocate()
     }
 
@@ -154,6 +170,7 @@ final class CurlTransfer {
         // not decode. libcurl 7.88.1 decodes a Content-Encoding only while this is set, and hands the write
         // callback decoded bytes, so `maxBodyBytes` counts decoded bytes (a gzip bomb fails as `tooLarge`).
         _ = ccurl_easy_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, request.acceptEncoding)
+        if appliedTransport != request.transport { apply(request.transport) }
 
         // Method and body. HTTPGET resets POST/NOBODY state left by a previous request on this handle.
         _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, nil)
@@ -192,6 +209,44 @@ final class CurlTransfer {
         // Never let libcurl add `Expect: 100-continue` (up to 1 s of waiting on large bodies).
         if hasBody { headerList = curl_slist_append(headerList, "Expect:") }
         _ = ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, headerList)
+    }
+
+    /// Sets the per-upstream connection options. All of them, every time: the handle may have served an
+    /// upstream with other ones. libcurl only reuses a pooled connection whose TLS settings and `connect_to`
+    /// match the transfer's, so upstreams with different settings never share a connection.
+    private func apply(_ transport: TransportOptions) {
+        appliedTransport = transport
+        // Verification stays on unless `tls_verify off` (libcurl's default; set explicitly all the same).
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, transport.verifyPeer ? 1 : 0)
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, transport.verifyPeer ? 2 : 0)
+        // `tls_ca` replaces the system store: the built-in directory is dropped along with the bundle.
+        _ = ccurl_easy_setopt_string(easy, CURLOPT_CAINFO, transport.caFile ?? defaultCAFile)
+        _ = ccurl_easy_setopt_string(easy, CURLOPT_CAPATH, transport.caFile == nil ? defaultCAPath : nil)
+        _ = ccurl_easy_setopt_string(easy, CURLOPT_SSLCERT, transport.clientCertificate)
+        _ = ccurl_easy_setopt_string(easy, CURLOPT_SSLKEY, transport.clientKey)
+        if let list = connectToList { curl_slist_free_all(list) }
+        connectToList = transport.connectTo.map { curl_slist_append(nil, $0) } ?? nil
+        _ = ccurl_easy_setopt_slist(easy, CURLOPT_CONNECT_TO, connectToList)
+        // libcurl 7.88.1 defaults to CURL_HTTP_VERSION_2TLS (h2 over https whenever the partner offers it):
+        // HTTP/1.1 is asked for explicitly unless `http2 on` (https only; the parser refuses h2c, which 7.88.1
+        // breaks on reuse). PIPEWAIT makes calls started together wait for the first one's connection to turn
+        // out multiplexed instead of each opening its own.
+        let version = transport.http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, version)
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_PIPEWAIT, transport.http2 ? 1 : 0)
+    }
+
+    /// The HTTP version of the answer just received (CURLINFO_HTTP_VERSION), as the access log writes it.
+    func answerHTTPVersion() -> String? {
+        var version = 0
+        guard ccurl_easy_getinfo_long(easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK else { return nil }
+        switch version {
+        case CURL_HTTP_VERSION_1_0: return "1.0"
+        case CURL_HTTP_VERSION_1_1: return "1.1"
+        case CURL_HTTP_VERSION_2_0: return "2"
+        case CURL_HTTP_VERSION_3: return "3"
+        default: return nil
+        }
     }
 
     /// libcurl's last error text for this transfer, or its generic text for `code`.

@@ -424,7 +424,7 @@ final class UpstreamClient: EventHandler {
             return .success(
                 UpstreamResponse(
                     status: status, contentType: transfer.contentType, headers: transfer.headers, body: transfer.body,
-                    cacheHeaders: transfer.cacheHeaders))
+                    cacheHeaders: transfer.cacheHeaders, httpVersion: transfer.answerHTTPVersion()))
         }
         if let reason = transfer.abortReason {
             switch reason {
@@ -442,6 +442,17 @@ final class UpstreamClient: EventHandler {
             return .failure(.refused)
         case CURLE_COULDNT_RESOLVE_HOST:
             return .failure(.unreachable(transfer.errorText(code)))
+        case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CACERT_BADFILE,
+            CURLE_SSL_CIPHER, CURLE_SSL_ISSUER_ERROR, CURLE_SSL_CRL_BADFILE, CURLE_SSL_PINNEDPUBKEYNOTMATCH,
+            CURLE_SSL_INVALIDCERTSTATUS, CURLE_SSL_CLIENTCERT, CURLE_SSL_ENGINE_INITFAILED, CURLE_SSL_ENGINE_NOTFOUND,
+            CURLE_SSL_ENGINE_SETFAILED, CURLE_SSL_SHUTDOWN_FAILED:
+            return .failure(.tls(transfer.errorText(code)))
+        case CURLE_RECV_ERROR, CURLE_SEND_ERROR:
+            // With TLS 1.3 the client's handshake is over before the partner checks its certificate: a partner
+            // refusing ours (or missing one) sends its alert in place of the answer, so the failure is a read
+            // (OpenSSL's text then names the alert: "tlsv13 alert certificate required").
+            let text = transfer.errorText(code)
+            return .failure(text.contains("SSL routines") && text.contains(" alert ") ? .tls(text) : .connection(text))
         default:
             return .failure(.connection(transfer.errorText(code)))
         }

@@ -39,6 +39,9 @@ struct UpstreamRequest {
     var hedgeDelayMs: Int? = nil
     var retries: Int = 0
     var retryBudgetPercent: Int = 20
+    /// TLS checks, client certificate, `connect_to` and HTTP/2 of the upstream
+    /// (`RuntimeConfig.upstreamTransports[upstream index]`).
+    var transport = TransportOptions()
 }
 
 /// Receives a streamed answer. Both calls come from inside libcurl's write callback: they must not call
@@ -61,6 +64,8 @@ struct UpstreamResponse {
     var body: [UInt8]
     /// The answer's caching headers, always captured (for the call cache).
     var cacheHeaders = CacheHeaders()
+    /// The HTTP version the answer came with (CURLINFO_HTTP_VERSION): `1.0`, `1.1`, `2`; nil if unknown.
+    var httpVersion: String? = nil
 }
 
 /// What an upstream call came to, and how long it took (queue time included).

@@ -149,7 +149,8 @@ import Testing
 
     @Test func staleIfErrorCoversUnreachedPartnersAndTheirServerErrors() {
         let covered: [CallFailure] = [
-            .timeout, .refused, .unreachable("u"), .connection("c"), .circuitOpen, .overloaded(queueLimit: 1), .status(503),
+            .timeout, .refused, .unreachable("u"), .connection("c"), .tls("t"), .circuitOpen, .overloaded(queueLimit: 1),
+            .status(503),
         ]
         for failure in covered { #expect(failure.permitsStaleAnswer, "\(failure)") }
         let notCovered: [CallFailure] = [

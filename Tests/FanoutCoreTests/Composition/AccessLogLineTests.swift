@@ -16,7 +16,9 @@ import Testing
             traceID: "4bf92f3577b34da6a3ce929d0e0e4736",
             parentID: "a3ce929d0e0e4736",
             calls: [
-                AccessLogLine.Call(name: "a", status: 200, durationMs: 10.06, failure: nil, spanID: "00f067aa0ba902b7")
+                AccessLogLine.Call(
+                    name: "a", status: 200, durationMs: 10.06, failure: nil, spanID: "00f067aa0ba902b7",
+                    httpVersion: "2")
             ]
         )
         #expect(
@@ -24,7 +26,7 @@ import Testing
                 == #"{"time":"2025-01-02T03:04:05.678Z","method":"GET","path":"/x","route":"GET /x","status":200"#
                 + #","duration_ms":12.3,"request_id":"abc123","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"#
                 + #"","parent_id":"a3ce929d0e0e4736","calls":"#
-                + #"[{"name":"a","status":200,"duration_ms":10.1,"span_id":"00f067aa0ba902b7"}]}"#
+                + #"[{"name":"a","status":200,"http_version":"2","duration_ms":10.1,"span_id":"00f067aa0ba902b7"}]}"#
                 + "\n"
         )
     }
@@ -57,6 +59,7 @@ import Testing
         #expect(object["trace_id"] is NSNull)
         #expect(calls[0]["span_id"] == nil)
         #expect(calls[0]["span_ids"] == nil)
+        #expect(calls[0]["http_version"] == nil)
     }
 
     @Test func writesItemSpansOfAForEachCall() throws {

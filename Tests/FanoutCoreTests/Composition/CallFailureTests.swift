@@ -7,7 +7,7 @@ import Testing
         (.timeout, "timeout"), (.refused, "refused"), (.unreachable("x"), "unreachable"),
         (.connection("x"), "connection"), (.status(503), "status"), (.invalidBody, "invalid_body"),
         (.htmlPage, "html_page"), (.tooLarge, "too_large"), (.circuitOpen, "circuit_open"),
-        (.overloaded(queueLimit: 4), "overloaded"),
+        (.overloaded(queueLimit: 4), "overloaded"), (.tls("x"), "tls"),
     ]
 
     @Test(arguments: Self.kinds)
@@ -19,7 +19,9 @@ import Testing
 
     @Test func carriesTheRuntimeMessageForNetworkFailures() {
         #expect(CallFailure.unreachable("could not resolve host: users").message == "could not resolve host: users")
-        #expect(CallFailure.connection("SSL certificate problem").message == "SSL certificate problem")
+        #expect(CallFailure.connection("Connection reset by peer").message == "Connection reset by peer")
+        #expect(CallFailure.tls("SSL certificate problem").message == "SSL certificate problem")
+        #expect(CallFailure.tls("").message == "TLS handshake failed")
         #expect(CallFailure.unreachable("").message == "upstream unreachable")
         #expect(CallFailure.status(418).message == "upstream answered with status 418")
     }
@@ -32,7 +34,7 @@ import Testing
 
     @Test func onlyTransportFailuresAnd5xxCountAgainstTheBreaker() {
         let counted: [CallFailure] = [
-            .timeout, .refused, .unreachable("x"), .connection("x"), .status(500), .status(503),
+            .timeout, .refused, .unreachable("x"), .connection("x"), .tls("x"), .status(500), .status(503),
         ]
         let ignored: [CallFailure] = [
             .status(404), .status(429), .status(302), .invalidBody, .htmlPage, .tooLarge, .skipped("x"),

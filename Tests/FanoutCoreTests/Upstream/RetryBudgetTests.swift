@@ -82,7 +82,8 @@ import Testing
     @Test(arguments: [
         (CallFailure.timeout, true), (.refused, true), (.connection("reset"), true), (.status(502), true),
         (.status(503), true), (.status(504), true), (.status(500), false), (.status(404), false),
-        (.unreachable("no such host"), false), (.circuitOpen, false), (.overloaded(queueLimit: 1), false),
+        (.unreachable("no such host"), false), (.tls("certificate verify failed"), false), (.circuitOpen, false),
+        (.overloaded(queueLimit: 1), false),
         (.tooLarge, false), (.invalidBody, false), (.htmlPage, false),
     ])
     func retryableOutcomes(failure: CallFailure, retryable: Bool) {

@@ -1,0 +1,32 @@
+import FanoutCore
+
+/// The connection options of one upstream as ``CurlTransfer`` applies them: its ``UpstreamTransport`` with
+/// the libcurl strings built once per configuration (``RuntimeConfig/upstreamTransports``), not per call.
+struct TransportOptions: Equatable {
+    /// CURLOPT_SSL_VERIFYPEER and CURLOPT_SSL_VERIFYHOST (`tls_verify`).
+    var verifyPeer = true
+    /// CURLOPT_CAINFO (`tls_ca`); nil: libcurl's built-in bundle and directory (the system store).
+    var caFile: String?
+    /// CURLOPT_SSLCERT and CURLOPT_SSLKEY (`tls_cert`, `tls_key`).
+    var clientCertificate: String?
+    var clientKey: String?
+    /// The CURLOPT_CONNECT_TO entry `urlhost:urlport:host:port` (`connect_to`).
+    var connectTo: String?
+    /// `http2 on` (https only): CURLOPT_HTTP_VERSION 2TLS (ALPN) and CURLOPT_PIPEWAIT.
+    var http2 = false
+
+    init() {}
+
+    init(_ upstream: UpstreamConfig) {
+        let transport = upstream.transport
+        self.verifyPeer = transport.verifyPeer
+        self.caFile = transport.caFile?.path
+        self.clientCertificate = transport.clientCertificate?.path
+        self.clientKey = transport.clientKey?.path
+        if let target = transport.connectTo {
+            let origin = upstream.origin
+            self.connectTo = "\(origin.host):\(origin.port):\(target.host):\(target.port)"
+        }
+        self.http2 = transport.http2
+    }
+}
