@@ -84,7 +84,9 @@ if [ ! -x "$bin" ]; then
   (cd "$repo" && swift build -c release --product fanout) >&2 || { say "soak.sh: build failed"; exit 1; }
 fi
 
-python3 "$here/soak/upstream.py" --port "$up_port" 2>"$work/upstream.err" &
+# The interpreter itself, not a wrapper (a pyenv shim forks): $! must be the upstream's pid, to sample it and stop it.
+py=$(python3 -c 'import sys; print(sys.executable)') || { say "soak.sh: python3 is missing"; exit 1; }
+"$py" "$here/soak/upstream.py" --port "$up_port" 2>"$work/upstream.err" &
 up_pid=$!; pids+=("$up_pid")
 wait_port "$up_port" "$up_pid" || { say "soak.sh: the upstream did not start"; cat "$work/upstream.err" >&2; exit 1; }
 
