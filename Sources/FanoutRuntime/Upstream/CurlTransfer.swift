@@ -22,6 +22,8 @@ final class CurlTransfer {
     private var connectToList: UnsafeMutablePointer<curl_slist>?
     /// The transport options last set on the handle: set again only when a call to another upstream differs.
     private var appliedTransport: TransportOptions?
+    /// The CURLOPT_ACCEPT_ENCODING this handle has; `.some(nil)`: set to none.
+    private var appliedAcceptEncoding: String??
     /// libcurl's built-in CA bundle and directory (CURLINFO_CAINFO/CAPATH, 7.84+), restored for an upstream
     /// without `tls_ca` after the handle served one with it.
     private let defaultCAFile: String?
@@ -166,10 +168,13 @@ final class CurlTransfer {
             && (request.method == "GET" || request.method == "HEAD" || request.method == "POST")
         _ = ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, follows ? 1 : 0)
         _ = ccurl_easy_setopt_long(easy, CURLOPT_MAXREDIRS, follows ? request.maxRedirects : 0)
-        // Set on every transfer: a handle that served a composite call may serve a proxy route next, which must
-        // not decode. libcurl 7.88.1 decodes a Content-Encoding only while this is set, and hands the write
+        // Checked on every transfer: a handle that served a composite call may serve a proxy route next, which
+        // must not decode. libcurl 7.88.1 decodes a Content-Encoding only while this is set, and hands the write
         // callback decoded bytes, so `maxBodyBytes` counts decoded bytes (a gzip bomb fails as `tooLarge`).
-        _ = ccurl_easy_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, request.acceptEncoding)
+        if appliedAcceptEncoding != .some(request.acceptEncoding) {
+            _ = ccurl_easy_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, request.acceptEncoding)
+            appliedAcceptEncoding = .some(request.acceptEncoding)
+        }
         if appliedTransport != request.transport { apply(request.transport) }
 
         // Method and body. HTTPGET resets POST/NOBODY state left by a previous request on this handle.
