@@ -15,9 +15,12 @@ import Testing
     @Test func demoCombinesTheStandInsInAboutTheSlowestDelay() throws {
         // The demo calls fanout's own listener, so the port must be known before the config is parsed.
         let port = try freeTCPPort()
+        let adminPort = try freeTCPPort()
         let server = try TestServer(
-            try Self.shippedConfig, environment: ["FANOUT_PORT": "\(port)", "FANOUT_HOST": "127.0.0.1"])
+            try Self.shippedConfig,
+            environment: ["FANOUT_PORT": "\(port)", "FANOUT_HOST": "127.0.0.1", "FANOUT_ADMIN": "\(adminPort)"])
         #expect(server.port == port)
+        #expect(server.adminPort == adminPort)
         let (response, elapsed) = try measureMs { try server.get("/demo") }
         #expect(response.status == 200)
         // Stand-ins answer after 150, 300 and 100 ms: the sum is 550, the slowest 300.
@@ -33,6 +36,11 @@ import Testing
         #expect(try jsonObject(partial)["stock"] is NSNull)
 
         #expect(try server.get("/demo/products/42").status == 200)
+
+        // The admin listener the shipped file turns on (a bare port: loopback) counts what was served.
+        #expect(try httpGet(port: adminPort, path: "/readyz").status == 200)
+        let metrics = try httpGet(port: adminPort, path: "/metrics").bodyText
+        #expect(metrics.contains(#"fanout_requests_total{route="GET /demo",status="200"} 1"#), "\(metrics)")
 
         // The stats example: the product list, then one stock call per product merged into it.
         let (stats, statsElapsed) = try measureMs { try server.get("/demo/stats") }
@@ -77,7 +85,7 @@ import Testing
         let port = try freeTCPPort()
         let (process, stdout, stderr) = try launch(
             ["serve", "-c", Self.repositoryRoot.appendingPathComponent("proxy.conf").path],
-            environment: ["FANOUT_PORT": "\(port)", "FANOUT_HOST": "127.0.0.1"])
+            environment: ["FANOUT_PORT": "\(port)", "FANOUT_HOST": "127.0.0.1", "FANOUT_ADMIN": "off"])
         defer { reap(process) }
         #expect(waitUntil(timeoutMs: 5_000) { (try? httpGet(port: port, path: "/healthz", timeoutMs: 200))?.status == 200 })
         let demo = try httpGet(port: port, path: "/demo")
