@@ -41,40 +41,10 @@ done
 [ "$duration" -le 60 ] && [ "$conns" -le 256 ] || { echo "hedging.sh: at most --duration 60, --conns 256" >&2; exit 2; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/fanout-hedging.XXXXXX")
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-say() { echo "$@" >&2; }
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_port() {  # wait_port PORT PID: until something listens (up to 10 s), or the process died
-  for _ in $(seq 100); do
-    listening "$1" && return 0
-    kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
-
-for p in "$port" "$up_port"; do
-  listening "$p" && { say "hedging.sh: port $p is already in use (set HEDGE_PORT / HEDGE_UPSTREAM_PORT)"; exit 1; }
-done
-if [ ! -x "$bin" ]; then
-  say "fanout binary missing: building it"
-  (cd "$repo" && swift build -c release --product fanout) >&2 || { say "hedging.sh: build failed"; exit 1; }
-fi
-
-# The interpreter itself, not a wrapper (a pyenv shim forks, and stopping it would leave Python running).
-py=$(python3 -c 'import sys; print(sys.executable)') || { say "hedging.sh: python3 is missing"; exit 1; }
+script=hedging.sh
+. "$here/lib/harness.sh"
+require_free_ports "HEDGE_PORT / HEDGE_UPSTREAM_PORT" "$port" "$up_port"
+ensure_fanout_binary
 "$py" "$here/hedging/upstream.py" --port "$up_port" 2>"$work/upstream.err" &
 pids+=("$!")
 wait_port "$up_port" "${pids[0]}" || { say "hedging.sh: the upstream did not start"; cat "$work/upstream.err" >&2; exit 1; }
