@@ -108,28 +108,41 @@ public struct ServerMetrics: Sendable, Equatable {
         if let failure { upstreamFailures[FailureKey(upstream: upstream, kind: failure), default: 0] &+= 1 }
     }
 
+    /// Adds connection use per upstream name (another worker's, or a worker's client's into its snapshot).
+    public mutating func addConnectionUse(_ uses: [String: ConnectionUse]) {
+        for (upstream, use) in uses {
+            upstreamConnections[upstream, default: ConnectionUse()].opened &+= use.opened
+            upstreamConnections[upstream, default: ConnectionUse()].reused &+= use.reused
+        }
+    }
+
     /// Adds `other` (another worker's snapshot) to this one, gauges included.
     public mutating func merge(_ other: ServerMetrics) {
-        for (key, value) in other.requests { requests[key, default: 0] &+= value }
+        requests.addCounts(other.requests)
         for (key, value) in other.requestDurations { requestDurations[key, default: LatencyHistogram()].merge(value) }
         for (key, value) in other.callDurations { callDurations[key, default: LatencyHistogram()].merge(value) }
-        for (key, value) in other.upstreamFailures { upstreamFailures[key, default: 0] &+= value }
-        for (key, value) in other.upstreamConnections {
-            upstreamConnections[key, default: ConnectionUse()].opened &+= value.opened
-            upstreamConnections[key, default: ConnectionUse()].reused &+= value.reused
-        }
-        for (key, value) in other.breakerOpens { breakerOpens[key, default: 0] &+= value }
-        for (key, value) in other.coalescedCalls { coalescedCalls[key, default: 0] &+= value }
-        for (key, value) in other.cacheHits { cacheHits[key, default: 0] &+= value }
-        for (key, value) in other.cacheMisses { cacheMisses[key, default: 0] &+= value }
-        for (key, value) in other.retries { retries[key, default: 0] &+= value }
-        for (key, value) in other.hedges { hedges[key, default: 0] &+= value }
-        for (key, value) in other.hedgeWins { hedgeWins[key, default: 0] &+= value }
-        for (key, value) in other.retryBudgetExhausted { retryBudgetExhausted[key, default: 0] &+= value }
-        for (key, value) in other.cacheStaleRevalidate { cacheStaleRevalidate[key, default: 0] &+= value }
-        for (key, value) in other.cacheStaleError { cacheStaleError[key, default: 0] &+= value }
-        for (key, value) in other.cacheRefreshes { cacheRefreshes[key, default: 0] &+= value }
+        upstreamFailures.addCounts(other.upstreamFailures)
+        addConnectionUse(other.upstreamConnections)
+        breakerOpens.addCounts(other.breakerOpens)
+        coalescedCalls.addCounts(other.coalescedCalls)
+        cacheHits.addCounts(other.cacheHits)
+        cacheMisses.addCounts(other.cacheMisses)
+        retries.addCounts(other.retries)
+        hedges.addCounts(other.hedges)
+        hedgeWins.addCounts(other.hedgeWins)
+        retryBudgetExhausted.addCounts(other.retryBudgetExhausted)
+        cacheStaleRevalidate.addCounts(other.cacheStaleRevalidate)
+        cacheStaleError.addCounts(other.cacheStaleError)
+        cacheRefreshes.addCounts(other.cacheRefreshes)
         requestsInFlight += other.requestsInFlight
         clientConnections += other.clientConnections
+    }
+}
+
+extension Dictionary where Value == UInt64 {
+    /// Adds each of `counts` to the count of its key (wrapping, like every counter here): how per-worker
+    /// counters are summed, and how a worker's components report theirs into a snapshot.
+    public mutating func addCounts(_ counts: [Key: UInt64]) {
+        for (key, count) in counts { self[key, default: 0] &+= count }
     }
 }

@@ -130,23 +130,18 @@ final class Worker: @unchecked Sendable {
         var snapshot = metrics
         snapshot.clientConnections = connections.count
         snapshot.requestsInFlight = connections.values.reduce(0) { $0 + ($1.hasRequestInFlight ? 1 : 0) }
-        for (upstream, use) in self.upstream.connectionUse {
-            snapshot.upstreamConnections[upstream, default: ServerMetrics.ConnectionUse()].opened &+= use.opened
-            snapshot.upstreamConnections[upstream, default: ServerMetrics.ConnectionUse()].reused &+= use.reused
-        }
-        for (upstream, opens) in self.upstream.breakerOpens { snapshot.breakerOpens[upstream, default: 0] &+= opens }
-        for (upstream, count) in calls.coalesced { snapshot.coalescedCalls[upstream, default: 0] &+= count }
-        for (upstream, count) in calls.cacheHits { snapshot.cacheHits[upstream, default: 0] &+= count }
-        for (upstream, count) in calls.cacheMisses { snapshot.cacheMisses[upstream, default: 0] &+= count }
-        for (upstream, count) in attempts.retriesMade { snapshot.retries[upstream, default: 0] &+= count }
-        for (upstream, count) in attempts.hedgesMade { snapshot.hedges[upstream, default: 0] &+= count }
-        for (upstream, count) in attempts.hedgeWins { snapshot.hedgeWins[upstream, default: 0] &+= count }
-        for (upstream, count) in attempts.budgetRefusals {
-            snapshot.retryBudgetExhausted[upstream, default: 0] &+= count
-        }
-        for (upstream, count) in calls.staleRevalidate { snapshot.cacheStaleRevalidate[upstream, default: 0] &+= count }
-        for (upstream, count) in calls.staleError { snapshot.cacheStaleError[upstream, default: 0] &+= count }
-        for (upstream, count) in calls.refreshes { snapshot.cacheRefreshes[upstream, default: 0] &+= count }
+        snapshot.addConnectionUse(self.upstream.connectionUse)
+        snapshot.breakerOpens.addCounts(self.upstream.breakerOpens)
+        snapshot.coalescedCalls.addCounts(calls.coalesced)
+        snapshot.cacheHits.addCounts(calls.cacheHits)
+        snapshot.cacheMisses.addCounts(calls.cacheMisses)
+        snapshot.retries.addCounts(attempts.retriesMade)
+        snapshot.hedges.addCounts(attempts.hedgesMade)
+        snapshot.hedgeWins.addCounts(attempts.hedgeWins)
+        snapshot.retryBudgetExhausted.addCounts(attempts.budgetRefusals)
+        snapshot.cacheStaleRevalidate.addCounts(calls.staleRevalidate)
+        snapshot.cacheStaleError.addCounts(calls.staleError)
+        snapshot.cacheRefreshes.addCounts(calls.refreshes)
         return snapshot
     }
 
