@@ -7,6 +7,19 @@ public final class HTTP2Partner: @unchecked Sendable {
     private let directory: String
     public let port: UInt16
 
+    /// Debian installs `nghttpd` in /usr/sbin, which is not on a non-root user's PATH: the PATH first, then the
+    /// sbin directories.
+    static func nghttpdPath() throws -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        let directories = path.split(separator: ":").map(String.init) + ["/usr/local/sbin", "/usr/sbin", "/sbin"]
+        for directory in directories where FileManager.default.isExecutableFile(atPath: directory + "/nghttpd") {
+            return directory + "/nghttpd"
+        }
+        throw TestSupportError(
+            kind: .system(errno: ENOENT), call: "nghttpd",
+            detail: "not found on PATH nor in /usr/sbin: install nghttp2-server")
+    }
+
     /// - Parameters:
     ///   - files: file name → contents, served as `/NAME` (`.json` files as `application/json`).
     ///   - certificates: the server certificate and key it serves with.
@@ -19,9 +32,9 @@ public final class HTTP2Partner: @unchecked Sendable {
         }
         // nghttpd does not report a kernel-chosen port: a port free a moment ago, then wait until it accepts.
         port = try freeTCPPort()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.executableURL = URL(fileURLWithPath: try Self.nghttpdPath())
         process.arguments = [
-            "nghttpd", "--address=127.0.0.1", "--htdocs=\(directory)", "\(port)", certificates.serverKey,
+            "--address=127.0.0.1", "--htdocs=\(directory)", "\(port)", certificates.serverKey,
             certificates.serverCertificate,
         ]
         process.standardOutput = FileHandle.nullDevice
