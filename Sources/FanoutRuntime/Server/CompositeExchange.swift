@@ -23,15 +23,22 @@ final class CompositeExchange: Exchange {
     /// part of them that goes into a call's coalescing key.
     private let sharedKeyHeaders: [String]
     private let trace: TraceContext
-    /// Span id of each call that was sent (by call index), and of each `for_each` item sent, for the access log.
-    private var callSpans: [Int: UInt64] = [:]
-    private var itemSpans: [Int: [(item: Int, span: UInt64)]] = [:]
-    /// By call index: attempts its transfers took, whether any took more than one, whether a hedge won.
-    private var attemptCounts: [Int: (total: Int, repeated: Bool, hedged: Bool)] = [:]
-    /// How the cache answered each call with a cache policy (by call index; not kept for `for_each` items).
-    private var callCache: [Int: CacheUse] = [:]
-    /// Per call index: the HTTP version of its (last) answer, for the access log.
-    private var callHTTPVersions: [Int: String] = [:]
+    /// By call index: what the access log says of each call beyond the run's own record.
+    private var callLog: [CallLogFacts]
+
+    private struct CallLogFacts {
+        /// The span id the call carried, when it was sent; a `for_each` call's items each carry their own.
+        var spanID: UInt64?
+        var itemSpans: [(item: Int, span: UInt64)] = []
+        /// Attempts its transfers took, whether any took more than one, whether a hedge's answer won.
+        var attempts = 0
+        var repeated = false
+        var hedged = false
+        /// How the cache answered (calls with a cache policy; not kept for `for_each` items).
+        var cache: CacheUse?
+        /// The HTTP version of its (last) answer.
+        var httpVersion: String?
+    }
 
     private init(
         route: CompositeRoute, run: CompositeRun, context: ForwardingContext, runtime: RuntimeConfig,
@@ -45,6 +52,7 @@ final class CompositeExchange: Exchange {
         startedAt = worker.loop.now
         deadline = startedAt &+ UInt64(route.deadlineMs) &* 1_000_000
         trace = context.trace
+        callLog = Array(repeating: CallLogFacts(), count: route.calls.count)
         sharedHeaders =
             context.forwardingHeaderLines() + context.allowlistedHeaderLines(runtime.forwardHeaders)
         sharedKeyHeaders = sharedHeaders.filter { !$0.hasPrefix("X-Forwarded-For:") && !$0.hasPrefix("X-Request-Id:") }
@@ -94,9 +102,9 @@ final class CompositeExchange: Exchange {
             let callHeaders = runtime.upstreamHeaderLines[call.upstream] + HeaderLine.lines(launch.headers)
             var headers = callHeaders + sharedHeaders + trace.headerLines(spanID: spanID)
             if let item = launch.item {
-                itemSpans[launch.call, default: []].append((item, spanID))
+                callLog[launch.call].itemSpans.append((item, spanID))
             } else {
-                callSpans[launch.call] = spanID
+                callLog[launch.call].spanID = spanID
             }
             var contentTypeLine: String?
             if let contentType = launch.contentType, HeaderLine.isSafeValue(contentType) {
@@ -130,11 +138,7 @@ final class CompositeExchange: Exchange {
             let transfer = worker.calls.start(
                 request, key: key, coalesce: upstream.coalesce, cache: call.cache
             ) { [weak self] result in
-                if !isItem, let use = result.cache { self?.callCache[callIndex] = use }
-                if case .success(let answer) = result.outcome, let version = answer.httpVersion {
-                    self?.callHTTPVersions[callIndex] = version
-                }
-                self?.callFinished(id, call: callIndex, result)
+                self?.callFinished(id, call: callIndex, isItem: isItem, result)
             }
             // A transfer refused on the spot has already reported through the callback.
             if run.isRunning(id) { transfers[id] = transfer }
@@ -159,14 +163,16 @@ final class CompositeExchange: Exchange {
         return key
     }
 
-    private func callFinished(_ id: Int, call: Int, _ result: UpstreamResult) {
+    private func callFinished(_ id: Int, call: Int, isItem: Bool, _ result: UpstreamResult) {
         guard !finished else { return }
         transfers[id] = nil
-        var counts = attemptCounts[call] ?? (0, false, false)
-        counts.total += result.attempts
-        counts.repeated = counts.repeated || result.attempts > 1
-        counts.hedged = counts.hedged || result.hedgeWon
-        attemptCounts[call] = counts
+        callLog[call].attempts += result.attempts
+        callLog[call].repeated = callLog[call].repeated || result.attempts > 1
+        callLog[call].hedged = callLog[call].hedged || result.hedgeWon
+        if !isItem, let use = result.cache { callLog[call].cache = use }
+        if case .success(let answer) = result.outcome, let version = answer.httpVersion {
+            callLog[call].httpVersion = version
+        }
         let callResult: CallResult
         switch result.outcome {
         case .success(let response):
@@ -215,19 +221,22 @@ final class CompositeExchange: Exchange {
             gzip: runtime.config.gzip)
     }
 
-    /// The run's access-log entries with the span ids its calls carried.
+    /// The run's access-log entries with what the transfers added: span ids, attempts, cache use, HTTP version.
     private func accessLogCalls() -> [AccessLogCall] {
         var calls = run.accessLogCalls
         for index in calls.indices {
-            calls[index].spanID = callSpans[index].map(TraceContext.spanIDHex)
-            if let counts = attemptCounts[index], counts.repeated {
-                calls[index].attempts = counts.total
-                calls[index].hedged = counts.hedged
+            let facts = callLog[index]
+            calls[index].spanID = facts.spanID.map(TraceContext.spanIDHex)
+            if facts.repeated {
+                calls[index].attempts = facts.attempts
+                calls[index].hedged = facts.hedged
             }
-            calls[index].cache = callCache[index]?.rawValue
-            calls[index].httpVersion = callHTTPVersions[index]
-            if let items = itemSpans[index] {
-                calls[index].itemSpanIDs = items.sorted { $0.item < $1.item }.map { TraceContext.spanIDHex($0.span) }
+            calls[index].cache = facts.cache?.rawValue
+            calls[index].httpVersion = facts.httpVersion
+            if !facts.itemSpans.isEmpty {
+                calls[index].itemSpanIDs = facts.itemSpans.sorted { $0.item < $1.item }.map {
+                    TraceContext.spanIDHex($0.span)
+                }
             }
         }
         return calls
