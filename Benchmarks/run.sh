@@ -77,6 +77,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 say() { echo "$@" >&2; }
+# Result files name paths relative to the repository (., ../shared) and the scratch directory as $WORK,
+# never this machine's absolute paths.
+relative_paths() {
+  local parent; parent=$(cd "$repo/.." && pwd)
+  sed -e "s#$work#\$WORK#g" -e "s#$repo/#./#g" -e "s#$repo#.#g" -e "s#$parent/#../#g"
+}
 run() {  # print the exact command (and keep it for the report), then run it
   local line; line=$(printf '%q ' "$@"); line=${line% }
   printf '%s\n' "$line" >>"$cmds"   # one write: safe with a command run in the background
@@ -285,7 +291,7 @@ mkdir -p "$here/results"
   echo '```'
   cat "$cmds"
   echo '```'
-} >"$here/results/latest.md"
+} | relative_paths >"$here/results/latest.md"
 cat "$here/results/latest.md"
 [ $status = 0 ] || say "run.sh: fanout did not answer 200 everywhere (see the 'answered 200' rows)"
 exit $status
