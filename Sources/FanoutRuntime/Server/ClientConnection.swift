@@ -687,7 +687,10 @@ final class ClientConnection: EventHandler {
     private func writeCompleted() {
         requestsServed += 1
         cancelTimer()
-        if closeAfterWrite {
+        // Draining: the answer may have been framed for keep-alive before the drain began (a streamed head, or
+        // a whole answer to a slow reader); the connection still ends with it, so the drain ends with the last
+        // answer rather than at shutdown_timeout.
+        if closeAfterWrite || worker.draining {
             startLingering()
             return
         }
