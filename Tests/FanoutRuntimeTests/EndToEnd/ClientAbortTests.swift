@@ -34,6 +34,19 @@ import Testing
         ])
     }
 
+    /// The partner, fanout in front of it (`abort_on_close off` unless `abortOnClose`), and a client that sent
+    /// `request`, once the partner has the connection for it.
+    static func start(_ request: String, abortOnClose: Bool = true) throws -> (UpstreamStub, TestServer, RawHTTPClient)
+    {
+        let stub = try partner()
+        let config = (abortOnClose ? "" : "abort_on_close off\n") + Self.config
+        let server = try TestServer(config, substitutions: ["stub": stub.baseURL])
+        let client = try RawHTTPClient(port: server.port)
+        try client.send(request)
+        #expect(waitUntil(timeoutMs: 3_000) { stub.activeConnections == 1 })
+        return (stub, server, client)
+    }
+
     /// How the test client leaves: an RST (`SO_LINGER` 0), or a FIN from a full close after which it never reads.
     static func leave(_ client: RawHTTPClient, _ departure: ClientDeparture) {
         switch departure {
@@ -66,12 +79,9 @@ import Testing
 
     @Test(arguments: ClientDeparture.allCases)
     func aCompositeClientThatLeavesCancelsItsPartnerCall(departure: ClientDeparture) throws {
-        let stub = try Self.partner()
+        let (stub, server, client) = try Self.start("GET /composite HTTP/1.1\r\nHost: x\r\n\r\n")
         defer { stub.stop() }
-        let server = try TestServer(Self.config, substitutions: ["stub": stub.baseURL])
-        let client = try RawHTTPClient(port: server.port)
-        try client.send("GET /composite HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(waitUntil(timeoutMs: 3_000) { stub.requestCount == 1 && stub.activeConnections == 1 })
+        #expect(waitUntil(timeoutMs: 3_000) { stub.requestCount == 1 })
 
         let (_, elapsed) = measureMs {
             Self.leave(client, departure)
@@ -91,14 +101,11 @@ import Testing
 
     @Test(arguments: ClientDeparture.allCases)
     func aProxyClientThatLeavesWhileTheAnswerStreamsCancelsTheTransfer(departure: ClientDeparture) throws {
-        let stub = try Self.partner()
+        let (stub, server, client) = try Self.start("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
         defer { stub.stop() }
-        let server = try TestServer(Self.config, substitutions: ["stub": stub.baseURL])
-        let client = try RawHTTPClient(port: server.port)
-        try client.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
         // The partner's head and its first body bytes go out; the body takes 20 s (the call's status 200 in the
         // log shows fanout had the head).
-        #expect(waitUntil(timeoutMs: 3_000) { stub.requestCount == 1 && stub.activeConnections == 1 })
+        #expect(waitUntil(timeoutMs: 3_000) { stub.requestCount == 1 })
         #expect(!client.isClosedByPeer(waitMs: 300))
 
         Self.leave(client, departure)
@@ -111,15 +118,11 @@ import Testing
 
     @Test(arguments: ClientDeparture.allCases)
     func aProxyClientThatLeavesDuringItsUploadCancelsTheUpload(departure: ClientDeparture) throws {
-        let stub = try Self.partner()
-        defer { stub.stop() }
-        let server = try TestServer(Self.config, substitutions: ["stub": stub.baseURL])
-        let client = try RawHTTPClient(port: server.port)
-        try client.send(
+        // The upload is under way: the partner has the connection, not yet the whole request.
+        let (stub, server, client) = try Self.start(
             "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"
                 + String(repeating: "a", count: 10_000))
-        // The upload is under way: the partner has the connection, not yet the whole request.
-        #expect(waitUntil(timeoutMs: 3_000) { stub.activeConnections == 1 })
+        defer { stub.stop() }
         usleep(100_000)
 
         Self.leave(client, departure)
@@ -167,13 +170,9 @@ import Testing
     }
 
     @Test func withAbortOnCloseOffAResetStillCancels() throws {
-        let stub = try Self.partner()
+        let (stub, server, client) = try Self.start(
+            "GET /composite HTTP/1.1\r\nHost: x\r\n\r\n", abortOnClose: false)
         defer { stub.stop() }
-        let server = try TestServer(
-            "abort_on_close off\n" + Self.config, substitutions: ["stub": stub.baseURL])
-        let client = try RawHTTPClient(port: server.port)
-        try client.send("GET /composite HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(waitUntil(timeoutMs: 3_000) { stub.activeConnections == 1 })
         client.shutdownWrite()
         usleep(200_000)
         // A FIN alone was a half-close: the call goes on.
