@@ -51,6 +51,7 @@ import Testing
         #expect(client.isClosedByPeer(waitMs: 2_000), "the connection stayed open after its answer")
         client.close()
         let elapsed = shutdown.wait(timeoutMs: 5_000)
+        print("drain, \(#function): stopped \(elapsed.map { "\($0) ms" } ?? "more than 5 s") after it began")
         #expect(elapsed != nil && elapsed! < 3_000, "stopped after \(elapsed.map { "\($0) ms" } ?? "more than 5 s")")
         _ = shutdown.wait(timeoutMs: 10_000)  // the server must not go away under a running shutdown
     }
@@ -81,6 +82,7 @@ import Testing
         #expect(client.isClosedByPeer(waitMs: 2_000), "the connection stayed open after its answer")
         client.close()
         let elapsed = shutdown.wait(timeoutMs: 5_000)
+        print("drain, \(#function): stopped \(elapsed.map { "\($0) ms" } ?? "more than 5 s") after it began")
         #expect(elapsed != nil && elapsed! < 3_000, "stopped after \(elapsed.map { "\($0) ms" } ?? "more than 5 s")")
         _ = shutdown.wait(timeoutMs: 10_000)
     }
