@@ -7,13 +7,16 @@
 /// `route` is `null` when no route matched; `trace_id` is `null` when the request was never dispatched (it
 /// was refused before its head was read); `parent_id` appears only when the client's `traceparent` was taken
 /// (it is the caller's span, so a partner that is itself fanout logs the calling call's `span_id` there). In
+/// `client_abort` (`closed`: a FIN, `reset`: an RST or socket error; a ``ClientDeparture``) appears only when
+/// the client went away before its answer was complete; the status is then 499. In
 /// `calls`, `status` is left out when no response arrived, `http_version` (`1.1`, `2`) appears only when the
 /// runtime knows the answer's version, `failure` (the ``CallFailure/kind``) only for failed calls, `span_id`
 /// only for a call that was sent, and `span_ids` only for a `for_each` call (one per item sent, in item
 /// order). `attempts` appears only for a call that took more than one attempt (retries, a hedge; summed over
 /// a `for_each` call's items), and `"hedged":true` only when a hedge's answer won. `cache` appears only for a
 /// call with a cache policy (a ``CacheUse``: `hit`, `miss`, `stale_revalidate`, `stale_error`; not for
-/// `for_each`).
+/// `for_each`). `"cancelled":true` marks a call still running (or not yet started) when its client went away:
+/// it was cancelled, its `duration_ms` is the time until then.
 public struct AccessLogLine: Sendable {
     /// One upstream call as the access log shows it.
     public struct Call: Sendable {
@@ -35,6 +38,8 @@ public struct AccessLogLine: Sendable {
         public var hedged = false
         /// How the call cache answered (``CacheUse`` raw value); nil for a call without a cache policy.
         public var cache: String?
+        /// The call had not finished when its client went away, and was cancelled.
+        public var cancelled = false
 
         public init(
             name: String, status: Int?, durationMs: Double, failure: String?, spanID: String? = nil,
@@ -57,8 +62,10 @@ public struct AccessLogLine: Sendable {
     public var path: String
     /// The matched route's display name (`GET /products/{id}`), or nil.
     public var route: String?
-    /// The status sent to the client.
+    /// The status sent to the client; 499 when the client went away first.
     public var status: Int
+    /// How the client went away before its answer was complete; nil when it was answered.
+    public var clientAbort: ClientDeparture?
     public var durationMs: Double
     public var requestID: String
     /// The W3C trace id (32 hex digits) of a dispatched request.
@@ -78,7 +85,8 @@ public struct AccessLogLine: Sendable {
         requestID: String,
         traceID: String? = nil,
         parentID: String? = nil,
-        calls: [Call] = []
+        calls: [Call] = [],
+        clientAbort: ClientDeparture? = nil
     ) {
         self.time = time
         self.method = method
@@ -90,6 +98,7 @@ public struct AccessLogLine: Sendable {
         self.traceID = traceID
         self.parentID = parentID
         self.calls = calls
+        self.clientAbort = clientAbort
     }
 
     /// The entry as one line of JSON, terminated by `\n`.
@@ -109,6 +118,10 @@ public struct AccessLogLine: Sendable {
         }
         writer.append(#","status":"#)
         writer.appendInt(self.status)
+        if let clientAbort = self.clientAbort {
+            writer.append(#","client_abort":"#)
+            writer.appendString(clientAbort.rawValue)
+        }
         writer.append(#","duration_ms":"#)
         writer.appendDouble(milliseconds: self.durationMs)
         writer.append(#","request_id":"#)
@@ -150,6 +163,7 @@ public struct AccessLogLine: Sendable {
                 writer.appendInt(attempts)
             }
             if call.hedged { writer.append(#","hedged":true"#) }
+            if call.cancelled { writer.append(#","cancelled":true"#) }
             if let itemSpanIDs = call.itemSpanIDs {
                 writer.append(#","span_ids":["#)
                 for (position, spanID) in itemSpanIDs.enumerated() {

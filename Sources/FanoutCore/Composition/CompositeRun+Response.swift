@@ -41,6 +41,19 @@ extension CompositeRun {
         }
     }
 
+    /// ``accessLogCalls`` for a request whose client went away at `nowMs`: every call not done is marked
+    /// cancelled, a running one with the time it had run.
+    public func abandonedAccessLogCalls(nowMs: Double) -> [AccessLogLine.Call] {
+        var calls = self.accessLogCalls
+        for index in calls.indices where self.states[index].phase != .done {
+            calls[index].cancelled = true
+            if self.states[index].phase == .running {
+                calls[index].durationMs = nowMs - self.states[index].startedAtMs
+            }
+        }
+        return calls
+    }
+
     private func stitchedCall(_ index: Int) -> StitchedCall {
         let call = self.route.calls[index]
         let state = self.states[index]

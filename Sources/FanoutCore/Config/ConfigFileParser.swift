@@ -26,7 +26,7 @@ struct ConfigFileParser {
         "listen", "admin_listen", "workers", "access_log", "forward_headers", "max_request_line", "max_header_bytes",
         "max_headers", "max_body", "keepalive_requests", "max_client_connections", "max_response_body",
         "cache_size", "client_timeout", "keepalive_timeout", "send_timeout", "shutdown_timeout", "gzip",
-        "gzip_min_length", "gzip_level", "upstream", "route",
+        "gzip_min_length", "gzip_level", "abort_on_close", "upstream", "route",
     ]
 
     /// Reserved words that cannot name a `call` (they may name parts of the request in future templates).
@@ -159,6 +159,7 @@ struct ConfigFileParser {
             case "off": self.config.gzip.enabled = false
             default: throw self.cursor.error("invalid gzip '\(token.text)'; expected 'on' or 'off'", at: token)
             }
+        case "abort_on_close": self.config.abortOnClose = try self.onOffArgument(directive)
         case "gzip_min_length": self.config.gzip.minLength = try self.sizeArgument(directive)
         case "gzip_level": self.config.gzip.level = try self.countArgument(directive, in: 1...9)
         default:

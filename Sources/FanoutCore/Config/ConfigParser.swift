@@ -32,6 +32,8 @@
 /// send_timeout DUR          Default 30s       shutdown_timeout DUR     Default 10s
 /// gzip on | off             gzip composite answers for clients that accept it. Default off
 /// gzip_min_length SIZE      Default 1k        gzip_level N             1...9. Default 1
+/// abort_on_close on | off   a client FIN while its answer is pending cancels it (499); off: a
+///                           half-close, answered. A reset always cancels. Default on
 /// upstream NAME { … }       NAME is [A-Za-z0-9_-]+, unique
 /// route METHODS PATH { … }
 /// ```

@@ -19,6 +19,9 @@ public struct FanoutConfig: Sendable {
     public var forwardHeaders: [String]
     /// `gzip`, `gzip_min_length`, `gzip_level`: gzip for composite answers. Default off.
     public var gzip = GzipSettings()
+    /// `abort_on_close`: a client FIN while its answer is pending cancels the request (logged 499). Off: the
+    /// FIN is a half-close and the answer is still written. A reset always cancels. Default on.
+    public var abortOnClose = true
     /// Named upstreams, in file order, followed by one synthesized upstream per distinct origin used by an
     /// absolute URL in a `call` or `proxy` line (named after the origin, `isImplicit == true`).
     public var upstreams: [UpstreamConfig]

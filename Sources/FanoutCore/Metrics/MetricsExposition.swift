@@ -16,6 +16,17 @@ public enum MetricsExposition {
             sample(&out, name, [("route", key.route), ("status", String(key.status))], metrics.requests[key]!)
         }
 
+        name = "fanout_client_aborts_total"
+        header(
+            &out, name, "counter",
+            "Requests whose client went away before the answer was complete (logged 499), by route and reason.")
+        let aborts = metrics.clientAborts.keys.sorted {
+            ($0.route, $0.reason.rawValue) < ($1.route, $1.reason.rawValue)
+        }
+        for key in aborts {
+            sample(&out, name, [("route", key.route), ("reason", key.reason.rawValue)], metrics.clientAborts[key]!)
+        }
+
         name = "fanout_request_duration_seconds"
         header(&out, name, "histogram", "Time from request head to response, by route.")
         for route in metrics.requestDurations.keys.sorted() {

@@ -35,6 +35,16 @@ public struct ServerMetrics: Sendable, Equatable {
         }
     }
 
+    /// A `fanout_client_aborts_total` series: requests whose client went away before the answer was complete.
+    public struct ClientAbortKey: Hashable, Sendable {
+        public var route: String
+        public var reason: ClientDeparture
+        public init(route: String, reason: ClientDeparture) {
+            self.route = route
+            self.reason = reason
+        }
+    }
+
     /// Connections to one upstream: how many transfers opened, and how many transfers reused a pooled one.
     public struct ConnectionUse: Sendable, Equatable {
         public var opened: UInt64 = 0
@@ -87,6 +97,9 @@ public struct ServerMetrics: Sendable, Equatable {
     public var cacheStaleRevalidate: [String: UInt64] = [:]
     public var cacheStaleError: [String: UInt64] = [:]
     public var cacheRefreshes: [String: UInt64] = [:]
+    /// Requests whose client went away before their answer was complete (also counted in `requests` with
+    /// status 499), by route and how the client went away.
+    public var clientAborts: [ClientAbortKey: UInt64] = [:]
     /// Requests received and not answered yet (a gauge, filled in when a snapshot is taken).
     public var requestsInFlight = 0
     /// Open client connections (a gauge, filled in when a snapshot is taken).
@@ -98,6 +111,13 @@ public struct ServerMetrics: Sendable, Equatable {
     public mutating func recordRequest(route: String, status: Int, seconds: Double) {
         requests[RequestKey(route: route, status: status), default: 0] &+= 1
         requestDurations[route, default: LatencyHistogram()].observe(seconds: seconds)
+    }
+
+    /// One request whose client went away before its answer was complete: counted as a 499 answer and as an
+    /// abort.
+    public mutating func recordClientAbort(route: String, reason: ClientDeparture, seconds: Double) {
+        recordRequest(route: route, status: ClientDeparture.abortStatus, seconds: seconds)
+        clientAborts[ClientAbortKey(route: route, reason: reason), default: 0] &+= 1
     }
 
     /// One upstream call of a request on `route`; `failure` is its failure kind, nil when it succeeded.
@@ -134,6 +154,7 @@ public struct ServerMetrics: Sendable, Equatable {
         cacheStaleRevalidate.addCounts(other.cacheStaleRevalidate)
         cacheStaleError.addCounts(other.cacheStaleError)
         cacheRefreshes.addCounts(other.cacheRefreshes)
+        clientAborts.addCounts(other.clientAborts)
         requestsInFlight += other.requestsInFlight
         clientConnections += other.clientConnections
     }

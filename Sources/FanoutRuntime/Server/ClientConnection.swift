@@ -4,12 +4,20 @@ import Glibc
 /// Work started for one request (upstream calls, a delayed static answer) that must stop if the client goes.
 protocol Exchange: AnyObject {
     func cancel()
+    /// The client went away before the answer was complete: stops the work like `cancel`, and returns the calls
+    /// as the access log shows them (the unfinished ones marked cancelled).
+    func abandon() -> [AccessLogCall]
     /// A streamed answer: the client took the bytes waiting for it (see `ClientConnection.sendBodyPart`).
     func clientTookOutput()
 }
 
 extension Exchange {
     func clientTookOutput() {}
+
+    func abandon() -> [AccessLogCall] {
+        cancel()
+        return []
+    }
 }
 
 /// What the access log needs about the request being answered.
@@ -118,8 +126,8 @@ final class ClientConnection: EventHandler {
 
     func handleEvent(fd: Int32, events: UInt32) {
         if events & (Interest.error.rawValue | Interest.hangup.rawValue) != 0 && state != .lingering {
-            // Reset or fully closed: nothing can be written any more.
-            close()
+            // Reset (or both directions shut): nothing can be written any more.
+            clientLeft(.reset)
             return
         }
         switch state {
@@ -131,15 +139,44 @@ final class ClientConnection: EventHandler {
             if requestBody != nil {
                 if events & (Interest.read.rawValue | Interest.readHangup.rawValue) != 0 { readBody() }
             } else if events & Interest.readHangup.rawValue != 0 {
-                notePeerHalfClosed()
+                clientLeft(.closed)
             }
         case .writing:
-            if events & Interest.readHangup.rawValue != 0 { notePeerHalfClosed() }
-            if events & Interest.write.rawValue != 0 { flush() }
+            if events & Interest.readHangup.rawValue != 0 { clientLeft(.closed) }
+            if events & Interest.write.rawValue != 0 && state == .writing { flush() }
         case .lingering:
             discardInput()
         case .closed:
             return
+        }
+    }
+
+    /// The client's side ended while a request was in hand (`handling`) or its answer was being written
+    /// (`writing`): what that means is ``ClientDeparture/verdict(answer:abortOnClose:)``'s decision.
+    private func clientLeft(_ departure: ClientDeparture) {
+        let answer: ClientDeparture.Answer
+        switch state {
+        case .handling:
+            answer = .pending
+        case .writing:
+            answer = .queued
+        case .waitingForRequest, .lingering, .closed:
+            // No request in hand: nothing to cancel or log (a FIN between requests is handled by the reader).
+            close()
+            return
+        }
+        switch departure.verdict(answer: answer, abortOnClose: worker.runtime.config.abortOnClose) {
+        case .abort:
+            // No partner keeps working for nobody: the calls are cancelled (a coalesced call only loses this
+            // waiter), the request is logged 499 and counted, the connection closes.
+            let calls = exchange?.abandon() ?? []
+            exchange = nil
+            log(status: ClientDeparture.abortStatus, calls: calls, clientAbort: departure)
+            close()
+        case .close:
+            close()
+        case .keepAnswering:
+            notePeerHalfClosed()
         }
     }
 
@@ -195,7 +232,7 @@ final class ClientConnection: EventHandler {
                     if !afterEach() || n < worker.readBuffer.count { return burst }
                 }
             } catch {
-                close()
+                clientLeft(.reset)
                 burst.failed = true
                 return burst
             }
@@ -264,6 +301,9 @@ final class ClientConnection: EventHandler {
                 state = .handling
                 worker.loop.setInterest(fd: fd, peerHalfClosed ? [] : .readHangup)
                 handle(request)
+                // The client's FIN came before this request was answered (sent right after it, or behind a
+                // pipeline): the same decision as a FIN while the answer is pending.
+                if peerHalfClosed && state == .handling { clientLeft(.closed) }
             case .head(let head, let consumed):
                 input.removeFirst(consumed)
                 beginBody(of: head)
@@ -338,12 +378,14 @@ final class ClientConnection: EventHandler {
         if burst.failed { return }
         guard state == .handling || state == .writing else { return }
         if burst.sawEOF {
-            peerHalfClosed = true
-            if requestBody != nil {
-                // The client stopped sending before its body ended: the request cannot be completed.
+            if requestBody != nil && !worker.runtime.config.abortOnClose {
+                // A half-close before the body ended: the request cannot be completed, the client hears why.
+                peerHalfClosed = true
                 requestBodyFailed(status: 400, message: "the connection ended before the request body")
                 return
             }
+            clientLeft(.closed)
+            guard state == .handling || state == .writing else { return }
         }
         if burst.readSomething, requestBody != nil { armBodyTimer() }
         if state == .handling { updateInterestAfterPipeChange() }
@@ -565,15 +607,21 @@ final class ClientConnection: EventHandler {
     }
 
     /// Writes the access-log line of the request just answered and counts it in the worker's metrics.
-    private func log(status: Int, calls: [AccessLogCall]) {
+    /// `clientAbort`: the client went away first (`status` is then 499).
+    private func log(status: Int, calls: [AccessLogCall], clientAbort: ClientDeparture? = nil) {
         guard let context = logContext else { return }
         logContext = nil
         if isAdmin { return }
         worker.loop.refreshNow()
         let durationMs = Double(worker.loop.now &- context.startedAt) / 1_000_000
         let route = context.route ?? ""
-        worker.metrics.recordRequest(route: route, status: status, seconds: durationMs / 1_000)
-        for (index, call) in calls.enumerated() {
+        if let clientAbort {
+            worker.metrics.recordClientAbort(route: route, reason: clientAbort, seconds: durationMs / 1_000)
+        } else {
+            worker.metrics.recordRequest(route: route, status: status, seconds: durationMs / 1_000)
+        }
+        // A cancelled call neither finished nor failed: it is in the log line only.
+        for (index, call) in calls.enumerated() where !call.cancelled {
             let upstream = index < context.callUpstreams.count ? context.callUpstreams[index] : ""
             worker.metrics.recordCall(
                 route: route, call: call.name, upstream: upstream, seconds: call.durationMs / 1_000,
@@ -583,7 +631,7 @@ final class ClientConnection: EventHandler {
         let line = AccessLogLine(
             time: iso8601Now(), method: context.method, path: context.path, route: context.route, status: status,
             durationMs: durationMs, requestID: context.requestID, traceID: context.traceID,
-            parentID: context.parentID, calls: calls)
+            parentID: context.parentID, calls: calls, clientAbort: clientAbort)
         sink.write(line.serialized())
     }
 
@@ -602,7 +650,7 @@ final class ClientConnection: EventHandler {
                     try Socket.send(fd, UnsafeRawBufferPointer(rebasing: bytes[outputOffset...]))
                 }
             } catch {
-                close()
+                clientLeft(.reset)
                 return
             }
             switch result {
@@ -639,7 +687,10 @@ final class ClientConnection: EventHandler {
     private func writeCompleted() {
         requestsServed += 1
         cancelTimer()
-        if closeAfterWrite {
+        // Draining: the answer may have been framed for keep-alive before the drain began (a streamed head, or
+        // a whole answer to a slow reader); the connection still ends with it, so the drain ends with the last
+        // answer rather than at shutdown_timeout.
+        if closeAfterWrite || worker.draining {
             startLingering()
             return
         }

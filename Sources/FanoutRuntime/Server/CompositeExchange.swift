@@ -217,13 +217,13 @@ final class CompositeExchange: Exchange {
         ]
         if let errors = stitched.errorsHeader { headers.append(("X-Fanout-Errors", errors)) }
         connection?.respond(
-            HTTPResponse(status: stitched.status, headers: headers, body: stitched.body), calls: accessLogCalls(),
-            gzip: runtime.config.gzip)
+            HTTPResponse(status: stitched.status, headers: headers, body: stitched.body),
+            calls: withTransferFacts(run.accessLogCalls), gzip: runtime.config.gzip)
     }
 
     /// The run's access-log entries with what the transfers added: span ids, attempts, cache use, HTTP version.
-    private func accessLogCalls() -> [AccessLogCall] {
-        var calls = run.accessLogCalls
+    private func withTransferFacts(_ runCalls: [AccessLogCall]) -> [AccessLogCall] {
+        var calls = runCalls
         for index in calls.indices {
             let facts = callLog[index]
             calls[index].spanID = facts.spanID.map(TraceContext.spanIDHex)
@@ -239,6 +239,13 @@ final class CompositeExchange: Exchange {
                 }
             }
         }
+        return calls
+    }
+
+    func abandon() -> [AccessLogCall] {
+        guard !finished else { return [] }
+        let calls = withTransferFacts(run.abandonedAccessLogCalls(nowMs: nowMs))
+        cancel()
         return calls
     }
 

@@ -22,6 +22,9 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     private var transfer: TransferID?
     private var finished = false
     private var headSent = false
+    /// The upstream's status, once its head arrived (for the access log of an abandoned answer).
+    private var headStatus: Int?
+    private let startedAt: UInt64
     /// The last answer bytes were refused: the transfer is paused until the client takes its output.
     private var receivePaused = false
     private var idleTimer: TimerID?
@@ -51,6 +54,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         self.connection = connection
         self.body = body
         self.timeoutMs = timeoutMs
+        startedAt = worker.loop.now
     }
 
     /// - Parameter body: the request body as it streams in from the client; nil when the request has none.
@@ -119,6 +123,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
 
     func upstreamHead(status: Int, headers: [(String, String)], contentLength: Int?) {
         headSent = true
+        headStatus = status
         let passed = headers.filter { !ProxyExchange.droppedResponseHeaders.contains($0.0.lowercased()) }
         connection?.startStreamedResponse(
             status: status, headers: passed.map { (name: $0.0, value: $0.1) }, contentLength: contentLength)
@@ -230,6 +235,17 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
                 .error(status: status, message: "upstream call failed: \(failure.kind): \(failure.message)"),
                 calls: calls)
         }
+    }
+
+    func abandon() -> [AccessLogCall] {
+        guard !finished else { return [] }
+        cancel()
+        worker.loop.refreshNow()
+        var call = AccessLogCall(
+            name: "proxy", status: headStatus, durationMs: Double(worker.loop.now &- startedAt) / 1_000_000,
+            failure: nil, spanID: spanID)
+        call.cancelled = true
+        return [call]
     }
 
     func cancel() {

@@ -95,4 +95,20 @@ import Testing
         )
         #expect(String(decoding: line.serialized(), as: UTF8.self).hasSuffix(#","calls":[]}"# + "\n"))
     }
+
+    @Test func writesTheClientAbortAndTheCallsItCancelled() {
+        var cancelled = AccessLogLine.Call(name: "slow", status: nil, durationMs: 250, failure: nil, spanID: "0a")
+        cancelled.cancelled = true
+        let line = AccessLogLine(
+            time: "t", method: "GET", path: "/p", route: "GET /p", status: 499, durationMs: 251, requestID: "r",
+            traceID: "t1",
+            calls: [AccessLogLine.Call(name: "fast", status: 200, durationMs: 3, failure: nil), cancelled],
+            clientAbort: .reset)
+        #expect(
+            String(decoding: line.serialized(), as: UTF8.self)
+                == #"{"time":"t","method":"GET","path":"/p","route":"GET /p","status":499,"client_abort":"reset""#
+                + #","duration_ms":251.0,"request_id":"r","trace_id":"t1","calls":[{"name":"fast","status":200"#
+                + #","duration_ms":3.0},{"name":"slow","duration_ms":250.0,"span_id":"0a","cancelled":true}]}"#
+                + "\n")
+    }
 }

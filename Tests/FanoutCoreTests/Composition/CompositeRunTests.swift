@@ -75,6 +75,25 @@ import Testing
         #expect(Self.body(response) == #"{"product":{"sku":"A 1","warehouse":{"city":"Zürich"}},"stock":{"n":3},"score":0.5}"#)
     }
 
+    @Test func anAbandonedRunLogsItsUnfinishedCallsAsCancelled() throws {
+        var run = try CompositeRun(
+            route: Self.route(
+                """
+                call product GET p /products/{id}
+                call stock   GET p /stock/{product.sku}
+                call score   GET p /score/{id}
+                """), input: Self.input())
+        let first = try run.start(nowMs: 10)
+        #expect(first.map(\.call) == [0, 2])
+        _ = try run.finished(first[1].id, Self.ok("0.5"), elapsedMs: 5, nowMs: 15)
+        // The client leaves at 40 ms: product has run for 30 ms, stock never started, score is done.
+        let calls = run.abandonedAccessLogCalls(nowMs: 40)
+        #expect(calls.map(\.name) == ["product", "stock", "score"])
+        #expect(calls.map(\.cancelled) == [true, true, false])
+        #expect(calls.map(\.durationMs) == [30, 0, 5])
+        #expect(calls[2].status == 200)
+    }
+
     @Test func twoChainsRunSideBySide() throws {
         var run = try CompositeRun(
             route: Self.route(

@@ -283,6 +283,20 @@ import Testing
         }
     }
 
+    @Test func abortOnCloseIsOnByDefaultAndConfigurable() throws {
+        #expect(try ConfigParser.parse("", file: "t.conf", environment: [:]).abortOnClose)
+        #expect(try !ConfigParser.parse("abort_on_close off", file: "t.conf", environment: [:]).abortOnClose)
+        #expect(try ConfigParser.parse("abort_on_close on", file: "t.conf", environment: [:]).abortOnClose)
+        let invalid = [
+            "abort_on_close", "abort_on_close yes", "abort_on_close on off", "abort_on_close on\nabort_on_close on",
+        ]
+        for text in invalid {
+            #expect(throws: ConfigError.self, "\(text)") {
+                _ = try ConfigParser.parse(text, file: "t.conf", environment: [:])
+            }
+        }
+    }
+
     @Test func breakerAndMaxQueueAreOffByDefaultAndPerUpstream() throws {
         let config = try ConfigParser.parse(
             """

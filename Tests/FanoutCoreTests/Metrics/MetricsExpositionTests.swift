@@ -51,6 +51,24 @@ import Testing
         #expect(use == ServerMetrics.ConnectionUse(opened: 3, reused: 1))
     }
 
+    @Test func aClientAbortCountsAsA499AnswerAndAsAnAbortByReason() {
+        var metrics = ServerMetrics()
+        metrics.recordClientAbort(route: "GET /a", reason: .closed, seconds: 0.2)
+        metrics.recordClientAbort(route: "GET /a", reason: .reset, seconds: 0.3)
+        metrics.recordClientAbort(route: "GET /a", reason: .reset, seconds: 0.4)
+        #expect(metrics.requests == [ServerMetrics.RequestKey(route: "GET /a", status: 499): 3])
+        #expect(metrics.requestDurations["GET /a"]?.count == 3)
+        #expect(
+            metrics.clientAborts == [
+                ServerMetrics.ClientAbortKey(route: "GET /a", reason: .closed): 1,
+                ServerMetrics.ClientAbortKey(route: "GET /a", reason: .reset): 2,
+            ])
+        var other = ServerMetrics()
+        other.recordClientAbort(route: "GET /a", reason: .closed, seconds: 0.1)
+        metrics.merge(other)
+        #expect(metrics.clientAborts[ServerMetrics.ClientAbortKey(route: "GET /a", reason: .closed)] == 2)
+    }
+
     @Test func mergeSumsCountersAndGauges() {
         var a = ServerMetrics()
         a.recordRequest(route: "GET /a", status: 200, seconds: 0.01)
@@ -117,6 +135,9 @@ import Testing
         metrics.cacheStaleRevalidate["users"] = 7
         metrics.cacheStaleError["users"] = 1
         metrics.cacheStaleError["accounts"] = 2
+        metrics.clientAborts[.init(route: "GET /b", reason: .reset)] = 1
+        metrics.clientAborts[.init(route: "GET /a", reason: .reset)] = 2
+        metrics.clientAborts[.init(route: "GET /a", reason: .closed)] = 3
         metrics.requestsInFlight = 2
         metrics.clientConnections = 5
         let text = MetricsExposition.render(metrics)
@@ -125,6 +146,11 @@ import Testing
             # TYPE fanout_requests_total counter
             fanout_requests_total{route="GET /a",status="200"} 2
             fanout_requests_total{route="GET /b",status="502"} 1
+            # HELP fanout_client_aborts_total Requests whose client went away before the answer was complete (logged 499), by route and reason.
+            # TYPE fanout_client_aborts_total counter
+            fanout_client_aborts_total{route="GET /a",reason="closed"} 3
+            fanout_client_aborts_total{route="GET /a",reason="reset"} 2
+            fanout_client_aborts_total{route="GET /b",reason="reset"} 1
             # HELP fanout_request_duration_seconds Time from request head to response, by route.
             # TYPE fanout_request_duration_seconds histogram
             fanout_request_duration_seconds_bucket{route="GET /a",le="0.001"} 0
@@ -234,7 +260,7 @@ import Testing
     @Test func anEmptyRegistryStillDeclaresEveryFamily() {
         let text = MetricsExposition.render(ServerMetrics())
         let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }
-        #expect(types.count == 18)
+        #expect(types.count == 19)
         #expect(text.contains("fanout_requests_in_flight 0\n"))
         #expect(!text.contains("_bucket"))
     }

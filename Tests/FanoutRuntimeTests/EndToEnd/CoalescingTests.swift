@@ -1,3 +1,4 @@
+import FanoutCore
 import FanoutTestSupport
 import Foundation
 import Synchronization
@@ -122,7 +123,8 @@ import Testing
         return (stub, server)
     }
 
-    @Test func aWaiterThatLeavesDoesNotCancelTheOthers() throws {
+    @Test(arguments: ClientDeparture.allCases)
+    func aWaiterThatLeavesDoesNotCancelTheOthers(departure: ClientDeparture) throws {
         let (stub, server) = try Self.slowPartner()
         defer { stub.stop() }
 
@@ -138,7 +140,7 @@ import Testing
             if let response = try? httpGet(port: server.port, path: "/s") { stayer.withLock { $0 = response } }
         }.start()
         Thread.sleep(forTimeInterval: 0.2)
-        leaver.reset()  // RST: a FIN alone is a half-close, and fanout still answers a half-closed client
+        ClientAbortTests.leave(leaver, departure)
         try #require(finished.wait(timeout: .now() + 10) == .success)
 
         let response = try #require(stayer.withLock { $0 })
@@ -147,6 +149,11 @@ import Testing
         #expect(stub.requests(forPath: "/slow") == 1)
         let samples = try MetricsTests.scrape(server)
         #expect(samples[#"fanout_coalesced_calls_total{upstream="partner"}"#] == 1)
+        // Only the waiter that left is logged as aborted.
+        #expect(samples[#"fanout_client_aborts_total{route="GET /s",reason="\#(departure.rawValue)"}"#] == 1)
+        #expect(waitUntil { server.accessLog.all.count == 2 })
+        let aborted = #""status":499,"client_abort":"\#(departure.rawValue)""#
+        #expect(server.accessLog.all.map { $0.contains(aborted) } == [true, false])
     }
 
     @Test func whenTheLastWaiterLeavesTheTransferIsCancelledAndTheNextCallStartsAfresh() throws {

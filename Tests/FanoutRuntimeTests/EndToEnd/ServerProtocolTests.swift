@@ -45,8 +45,9 @@ import Testing
         #expect(bodies == [#"{"which":"slow"}"#, #"{"which":"fast"}"#, "created", #"{"which":"fast"}"#])
     }
 
-    @Test func answersAHalfClosedPipelineThenCloses() throws {
-        let server = try TestServer(Self.config)
+    @Test func answersAHalfClosedPipelineThenClosesWithAbortOnCloseOff() throws {
+        // The default (`abort_on_close on`) takes the FIN as the client leaving: see ClientAbortTests.
+        let server = try TestServer("abort_on_close off\n" + Self.config)
         let client = try RawHTTPClient(port: server.port)
         defer { client.close() }
         try client.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
