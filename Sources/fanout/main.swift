@@ -103,6 +103,9 @@ func run() -> Int32 {
             try server.start()
         } catch {
             ErrorLog.write("\(error)")
+            // The log's writer thread refers to it unowned: stop the thread before the log goes away, or the
+            // exit races it (a crash, exit status 6, instead of 1).
+            accessLog?.close()
             return 1
         }
         let addresses = zip(config.listen, server.ports).map { "\($0.host):\($1)" }.joined(separator: ", ")
