@@ -3,6 +3,7 @@
 #   docker build -t fanout .          (here: podman --runtime runc --cgroup-manager cgroupfs build --pull=never -t fanout .)
 #   docker run --rm -p 8080:8080 fanout
 #   curl localhost:8080/demo
+#   curl localhost:9901/healthz      (the admin listener: FANOUT_ADMIN below)
 #
 # Mount your own configuration at /etc/fanout/proxy.conf; secrets come in as environment variables (${VAR}).
 
@@ -32,13 +33,19 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
 COPY --from=build /out/fanout /usr/local/bin/fanout
 COPY proxy.conf /etc/fanout/proxy.conf
 # The shipped proxy.conf reads these: listen on all interfaces inside the container.
-# FANOUT_ADMIN: the admin listener (/healthz, /readyz, /metrics); set it to off to go without.
-ENV FANOUT_HOST=0.0.0.0 FANOUT_PORT=8080 FANOUT_ADMIN=*:9901
+ENV FANOUT_HOST=0.0.0.0 FANOUT_PORT=8080
+# The admin listener (/healthz, /readyz, /metrics) for the HEALTHCHECK, Kubernetes probes and Prometheus.
+# `fanout serve` reads FANOUT_ADMIN itself: it sets admin_listen whatever the configuration says, so a mounted
+# configuration without admin_listen gets it too. Values: a port (on 127.0.0.1), *:PORT, or off.
+ENV FANOUT_ADMIN=*:9901
 USER 10001:10001
 EXPOSE 8080 9901
-# Shell form, so the port follows FANOUT_PORT when it is overridden at run time.
+# /healthz on the admin listener, over loopback (so FANOUT_ADMIN must be PORT, *:PORT, 0.0.0.0:PORT or
+# 127.0.0.1:PORT); shell form, so the port follows FANOUT_ADMIN when it is overridden at run time. With
+# FANOUT_ADMIN=off (or empty) there is nothing to probe and the check passes.
 HEALTHCHECK --interval=10s --timeout=2s --start-period=2s --retries=3 \
-    CMD curl -fsS "http://127.0.0.1:${FANOUT_PORT:-8080}/healthz" >/dev/null || exit 1
+    CMD case "${FANOUT_ADMIN:-off}" in off) exit 0 ;; esac; \
+        curl -fsS "http://127.0.0.1:${FANOUT_ADMIN##*:}/healthz" >/dev/null || exit 1
 # SIGTERM drains in-flight requests (shutdown_timeout, 10 s by default) and exits 0.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/fanout"]

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Container smoke test: build the fanout image, run it, check it answers, stop it, check it stopped cleanly.
+# Container smoke test: build the fanout image, run it, check it answers, stop it, check it stopped cleanly;
+# then run it with a configuration of one's own (no admin_listen) and check the HEALTHCHECK still works.
 #
 #   scripts/container-smoke.sh
 #
@@ -26,6 +27,7 @@ CONTEXT=${CONTEXT:-$(dirname "$here")}
 DOCKERFILE=${DOCKERFILE:-$CONTEXT/Dockerfile}
 BUILD_TIMEOUT=${BUILD_TIMEOUT:-1800}
 NAME=fanout-smoke-$$
+OWN=fanout-smoke-own-$$
 LOCAL_CONF=/tmp/local-base-images/containers.conf
 
 say() { printf -- '--- %s\n' "$*"; }
@@ -61,13 +63,14 @@ say "engine: $ENGINE ${engine_args[*]}"
 logdir=$(mktemp -d)
 cleanup() {
     local rc=$?
-    if eng container inspect "$NAME" >/dev/null 2>&1; then
+    for container in "$NAME" "$OWN"; do
+        eng container inspect "$container" >/dev/null 2>&1 || continue
         if [ "$rc" -ne 0 ]; then
-            echo "--- container logs ($NAME)" >&2
-            timeout 20 "$ENGINE" "${engine_args[@]}" logs "$NAME" 2>&1 | tail -n 40 >&2 || true
+            echo "--- container logs ($container)" >&2
+            timeout 20 "$ENGINE" "${engine_args[@]}" logs "$container" 2>&1 | tail -n 40 >&2 || true
         fi
-        timeout 30 "$ENGINE" "${engine_args[@]}" rm -f "$NAME" >/dev/null 2>&1 || true
-    fi
+        timeout 30 "$ENGINE" "${engine_args[@]}" rm -f "$container" >/dev/null 2>&1 || true
+    done
     rm -rf "$logdir"
     [ "$rc" -eq 0 ] && echo "PASS: container smoke test" || echo "FAIL: container smoke test (exit $rc)" >&2
 }
@@ -99,16 +102,38 @@ if ! eng run -d --name "$NAME" --network host -e "FANOUT_PORT=$PORT" -e "FANOUT_
     fail "container did not start"
 fi
 
-running() { [ "$(eng inspect "$NAME" --format '{{.State.Running}}' 2>/dev/null)" = true ]; }
-say "wait for /healthz (at most 30 s)"
-deadline=$((SECONDS + 30))
-until curl -fsS --max-time 2 "http://127.0.0.1:$PORT/healthz" >"$logdir/healthz" 2>/dev/null; do
-    running || fail "container exited before /healthz answered"
-    [ "$SECONDS" -lt "$deadline" ] || fail "/healthz did not answer within 30 s"
-    sleep 0.5
-done
-grep -q '"ok"' "$logdir/healthz" || fail "/healthz body: $(cat "$logdir/healthz")"
-echo "healthz: $(cat "$logdir/healthz")"
+# /healthz on the admin listener, as the HEALTHCHECK and Kubernetes probes use it.
+wait_healthz() {
+    local container=$1 deadline=$((SECONDS + 30))
+    say "wait for /healthz on the admin listener, port $ADMIN_PORT (at most 30 s)"
+    until curl -fsS --max-time 2 "http://127.0.0.1:$ADMIN_PORT/healthz" >"$logdir/healthz" 2>/dev/null; do
+        [ "$(eng inspect "$container" --format '{{.State.Running}}' 2>/dev/null)" = true ] \
+            || fail "$container exited before /healthz answered"
+        [ "$SECONDS" -lt "$deadline" ] || fail "/healthz did not answer within 30 s"
+        sleep 0.5
+    done
+    grep -q '^ok' "$logdir/healthz" || fail "/healthz body: $(cat "$logdir/healthz")"
+    echo "healthz: $(cat "$logdir/healthz")"
+}
+# The image's HEALTHCHECK, where the engine kept it.
+run_healthcheck() {
+    local container=$1
+    if [ "$(eng image inspect "$IMAGE" --format '{{if .Config.Healthcheck}}yes{{end}}' 2>/dev/null)" != yes ]; then
+        echo "healthcheck: none in the image (skipped)"
+    elif [ "$ENGINE" = podman ]; then
+        timeout 20 podman "${engine_args[@]}" healthcheck run "$container" || fail "HEALTHCHECK failed in $container"
+        echo "healthcheck: healthy"
+    else
+        say "wait for the HEALTHCHECK to report healthy (at most 30 s)"
+        local deadline=$((SECONDS + 30))
+        until [ "$(eng inspect "$container" --format '{{.State.Health.Status}}')" = healthy ]; do
+            [ "$SECONDS" -lt "$deadline" ] || fail "HEALTHCHECK not healthy within 30 s: $(eng inspect "$container" --format '{{json .State.Health}}')"
+            sleep 1
+        done
+        echo "healthcheck: healthy"
+    fi
+}
+wait_healthz "$NAME"
 
 say "admin listener on $ADMIN_PORT: /readyz"
 readyz=$(curl -sS --max-time 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ADMIN_PORT/readyz") || fail "/readyz failed"
@@ -137,23 +162,7 @@ grep -q '^fanout_requests_total{route="GET /demo",status="200"} ' "$logdir/metri
     || fail "/metrics does not count the /demo request"
 grep -E '^fanout_requests_total\{route="GET /demo"' "$logdir/metrics"
 
-# the image's HEALTHCHECK, where the engine kept it
-if [ "$(eng image inspect "$IMAGE" --format '{{if .Config.Healthcheck}}yes{{end}}' 2>/dev/null)" = yes ]; then
-    if [ "$ENGINE" = podman ]; then
-        timeout 20 podman "${engine_args[@]}" healthcheck run "$NAME" || fail "HEALTHCHECK failed on port $PORT"
-        echo "healthcheck: healthy"
-    else
-        say "wait for the HEALTHCHECK to report healthy (at most 30 s)"
-        deadline=$((SECONDS + 30))
-        until [ "$(eng inspect "$NAME" --format '{{.State.Health.Status}}')" = healthy ]; do
-            [ "$SECONDS" -lt "$deadline" ] || fail "HEALTHCHECK not healthy within 30 s: $(eng inspect "$NAME" --format '{{json .State.Health}}')"
-            sleep 1
-        done
-        echo "healthcheck: healthy"
-    fi
-else
-    echo "healthcheck: none in the image (skipped)"
-fi
+run_healthcheck "$NAME"
 
 # --- stop: SIGTERM with a request in flight ----------------------------------------------------------------
 say "SIGTERM with a /demo request in flight"
@@ -178,6 +187,24 @@ timeout 20 "$ENGINE" "${engine_args[@]}" logs "$NAME" >"$logdir/logs" 2>&1 || tr
 grep -q draining "$logdir/logs" || fail "logs do not show draining"
 grep -q stopped "$logdir/logs" || fail "logs do not show stopped"
 grep -E 'draining|stopped' "$logdir/logs"
+
+# --- a configuration of one's own, without admin_listen: FANOUT_ADMIN still serves the probes -------------
+say "run $OWN with a mounted configuration that has no admin_listen"
+printf 'listen 127.0.0.1:%s\nroute GET /hello {\n    respond 200 `{"hello": "world"}`\n}\n' "$PORT" >"$logdir/own.conf"
+chmod 644 "$logdir/own.conf"
+if ! eng run -d --name "$OWN" --network host -e "FANOUT_ADMIN=127.0.0.1:$ADMIN_PORT" \
+        -v "$logdir/own.conf:/etc/fanout/proxy.conf:ro" \
+        --read-only --cap-drop ALL --security-opt no-new-privileges "${run_args[@]}" \
+        "$IMAGE" >"$logdir/run-own.log" 2>&1; then
+    cat "$logdir/run-own.log" >&2
+    fail "container $OWN did not start"
+fi
+wait_healthz "$OWN"
+run_healthcheck "$OWN"
+hello=$(curl -sS --max-time 2 "http://127.0.0.1:$PORT/hello") || fail "GET /hello failed"
+[ "$hello" = '{"hello": "world"}' ] || fail "/hello answered $hello"
+echo "own route: $hello"
+timeout 30 "$ENGINE" "${engine_args[@]}" rm -f "$OWN" >/dev/null
 
 # --- size -----------------------------------------------------------------------------------------------
 size=$(eng image inspect "$IMAGE" --format '{{.Size}}')

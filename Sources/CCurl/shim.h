@@ -58,6 +58,8 @@ static inline CURLMcode ccurl_multi_setopt_timer_function(CURLM *_Nonnull m, cur
 // Return values and pause bits whose macros Swift does not import (they are expressions of other macros).
 static const size_t ccurl_writefunc_pause = CURL_WRITEFUNC_PAUSE;
 static const size_t ccurl_readfunc_pause = CURL_READFUNC_PAUSE;
+// The curl_version_info_data layout these headers describe (a macro naming an enum constant).
+static const CURLversion ccurl_version_now = CURLVERSION_NOW;
 static const size_t ccurl_readfunc_abort = CURL_READFUNC_ABORT;
 static const int ccurl_pause_recv = CURLPAUSE_RECV;
 static const int ccurl_pause_send = CURLPAUSE_SEND;

@@ -11,10 +11,16 @@ let usage = """
 
     Usage:
       fanout                     serve ./proxy.conf
-      fanout serve [-c FILE]     serve FILE (default ./proxy.conf)
+      fanout serve [-c FILE] [--reuse-port]
+                                 serve FILE (default ./proxy.conf)
       fanout check FILE          validate FILE and exit: 0 if valid, 1 with file:line:column errors
       fanout --help              this text
-      fanout --version           print the version
+      fanout --version           print the version, and libcurl's with its TLS library and features
+
+    An address another process listens on fails the start with "address in use" (exit 1).
+    --reuse-port shares the addresses with the fanout already there on purpose (SO_REUSEPORT), for a
+    handover: start the new one with it, then send SIGTERM to the old one.
+    Environment: FANOUT_ADMIN=off|PORT|ADDRESS sets admin_listen, overriding FILE (the container image sets *:9901).
 
     Signals: SIGTERM or SIGINT stop accepting, let in-flight requests finish (shutdown_timeout), exit 0.
              SIGHUP re-reads FILE: a valid file replaces the configuration (listen, admin_listen, workers
@@ -22,8 +28,18 @@ let usage = """
     Logs: one JSON access-log line per request on stdout; errors on stderr.
     """
 
+/// `fanout serve`'s options.
+struct ServeOptions {
+    /// The configuration file; nil: the default, ./proxy.conf.
+    var file: String?
+    /// `--reuse-port`: join the SO_REUSEPORT groups already listening on the addresses.
+    var reusePort = false
+
+    var path: String { file ?? "proxy.conf" }
+}
+
 enum Command {
-    case serve(path: String)
+    case serve(ServeOptions)
     case check(path: String)
     case help
     case version
@@ -36,7 +52,7 @@ struct UsageError: Error {
 
 func parse(_ arguments: [String]) -> Result<Command, UsageError> {
     var rest = arguments[...]
-    guard let first = rest.first else { return .success(.serve(path: "proxy.conf")) }
+    guard let first = rest.first else { return .success(.serve(ServeOptions())) }
     switch first {
     case "-h", "--help", "help":
         return .success(.help)
@@ -47,13 +63,23 @@ func parse(_ arguments: [String]) -> Result<Command, UsageError> {
         if rest.first == "-c" { rest = rest.dropFirst() }
         guard let path = rest.first, rest.count == 1 else { return .failure(UsageError(message: "check takes exactly one FILE")) }
         return .success(.check(path: path))
-    case "serve", "-c", "--config":
+    case "serve", "-c", "--config", "--reuse-port":
         if first == "serve" { rest = rest.dropFirst() }
-        if rest.isEmpty { return .success(.serve(path: "proxy.conf")) }
-        guard rest.first == "-c" || rest.first == "--config", rest.count == 2, let path = rest.last else {
-            return .failure(UsageError(message: "serve takes -c FILE"))
+        var options = ServeOptions()
+        while let argument = rest.popFirst() {
+            switch argument {
+            case "-c", "--config":
+                guard options.file == nil, let path = rest.popFirst() else {
+                    return .failure(UsageError(message: "serve takes one -c FILE"))
+                }
+                options.file = path
+            case "--reuse-port":
+                options.reusePort = true
+            default:
+                return .failure(UsageError(message: "serve takes -c FILE and --reuse-port, not '\(argument)'"))
+            }
         }
-        return .success(.serve(path: path))
+        return .success(.serve(options))
     default:
         return .failure(UsageError(message: "unknown command '\(first)'"))
     }
@@ -68,7 +94,7 @@ func run() -> Int32 {
         print(usage)
         return 0
     case .success(.version):
-        print("fanout \(version)")
+        print("fanout \(version)\n\(LibcurlVersion.current())")
         return 0
     case .success(.check(let path)):
         do {
@@ -80,12 +106,19 @@ func run() -> Int32 {
             ErrorLog.write("\(error)")
             return 1
         }
-    case .success(.serve(let path)):
+    case .success(.serve(let options)):
+        let path = options.path
         let config: FanoutConfig
         do {
-            config = try ConfigFile.load(path: path)
+            let loaded = try ConfigFile.loadForServing(path: path)
+            config = loaded.config
+            for note in loaded.notes { ErrorLog.write(note) }
         } catch {
-            ErrorLog.write("\(error)")
+            if case .missing = error, options.file == nil {
+                ErrorLog.write("\(error) (the default, ./proxy.conf); name a file with: fanout serve -c FILE")
+            } else {
+                ErrorLog.write("\(error)")
+            }
             return 1
         }
         for warning in config.warnings { ErrorLog.write(warning) }
@@ -98,15 +131,19 @@ func run() -> Int32 {
             ErrorLog.write(warning)
         }
         let accessLog: StdoutAccessLog? = config.accessLog == .stdout ? StdoutAccessLog() : nil
-        let server = FanoutServer(config: config, accessLog: accessLog)
+        let server = FanoutServer(config: config, accessLog: accessLog, reusePort: options.reusePort)
         do {
             try server.start()
         } catch {
             ErrorLog.write("\(error)")
+            // The log's writer thread refers to it unowned: stop the thread before the log goes away, or the
+            // exit races it (a crash, exit status 6, instead of 1).
+            accessLog?.close()
             return 1
         }
         let addresses = zip(config.listen, server.ports).map { "\($0.host):\($1)" }.joined(separator: ", ")
-        ErrorLog.write("serving \(path) on \(addresses) with \(server.workerCount) worker(s)")
+        let sharing = options.reusePort ? ", sharing them with any fanout already there (--reuse-port)" : ""
+        ErrorLog.write("serving \(path) on \(addresses) with \(server.workerCount) worker(s)\(sharing)")
         if let admin = config.adminListen, let port = server.adminPort {
             ErrorLog.write("admin (/metrics, /healthz, /readyz) on \(admin.host):\(port)")
         }
@@ -133,7 +170,7 @@ func run() -> Int32 {
 func reload(_ server: FanoutServer, path: String) {
     let config: FanoutConfig
     do {
-        config = try ConfigFile.load(path: path)
+        config = try ConfigFile.loadForServing(path: path).config
     } catch {
         let reason = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
         ErrorLog.write("reload of \(path) refused: \(reason); still serving the previous configuration")

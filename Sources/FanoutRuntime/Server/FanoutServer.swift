@@ -4,8 +4,43 @@ import Glibc
 import Synchronization
 
 /// Why the server could not start.
-public struct ServerStartError: Error, CustomStringConvertible {
-    public var description: String
+public enum ServerStartError: Error, CustomStringConvertible {
+    case curlInitFailed
+    /// A `listen` or `admin_listen` host that is not an IP literal.
+    case notAnIPAddress(directive: String, host: String, port: UInt16)
+    /// Addresses that could not be listened on: every one that failed, since all are tried before giving up.
+    case cannotListen([ListenFailure])
+
+    public var description: String {
+        switch self {
+        case .curlInitFailed:
+            return "curl_global_init failed"
+        case .notAnIPAddress(let directive, let host, let port):
+            return "\(directive) \(host):\(port): not an IP address"
+        case .cannotListen(let failures):
+            var text = failures.map(\.description).joined(separator: "; ")
+            if failures.contains(where: \.isAddressInUse) {
+                text += " (another process listens there: is fanout already running? Stop it or choose another address)"
+            }
+            return text
+        }
+    }
+}
+
+/// One address the server could not listen on.
+public struct ListenFailure: Sendable, CustomStringConvertible {
+    /// `listen` or `admin_listen`.
+    public var directive: String
+    /// The address as tried, like `127.0.0.1:8080`.
+    public var address: String
+    public var error: SystemError
+
+    /// Another socket already listens on the address (`EADDRINUSE`).
+    public var isAddressInUse: Bool { error.errno == EADDRINUSE }
+
+    public var description: String {
+        isAddressInUse ? "\(directive) \(address): address in use" : "\(directive) \(address): \(error)"
+    }
 }
 
 /// What a configuration reload did.
@@ -17,8 +52,11 @@ public struct ReloadSummary: Sendable, Equatable {
     public var needRestart: [String]
 }
 
-/// fanout's server: N workers, each a thread with its own event loop, listening sockets (SO_REUSEPORT,
-/// so the kernel spreads connections) and libcurl multi handle.
+/// fanout's server: N workers, each a thread with its own event loop, listening sockets and libcurl multi
+/// handle. Each `listen` address has one socket per worker in one SO_REUSEPORT group, so the kernel spreads
+/// connections across workers; the group's first socket claims the address alone (``Socket/PortSharing/claim``),
+/// so a second fanout on the same address fails to start with `address in use` instead of sharing it, unless
+/// it is started with `reusePort` (`serve --reuse-port`), which joins the running one's group on purpose.
 ///
 /// ``reload(_:)`` replaces the configuration while serving: each worker installs the new one on its own
 /// loop thread; requests in flight finish with the one they were dispatched with.
@@ -31,6 +69,9 @@ public final class FanoutServer: @unchecked Sendable {
     /// The port actually bound for `admin_listen`, nil when it is off.
     public private(set) var adminPort: UInt16?
     public let workerCount: Int
+    /// Join the SO_REUSEPORT groups already listening on the addresses (another process's) instead of
+    /// claiming them alone: a deliberate handover, `serve --reuse-port`.
+    public let reusePort: Bool
     private var workers: [Worker] = []
     private var threads: [OSThread] = []
     private let accessLog: (any AccessLogSink)?
@@ -40,55 +81,51 @@ public final class FanoutServer: @unchecked Sendable {
 
     private static let curlReady: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
 
-    public init(config: FanoutConfig, accessLog: (any AccessLogSink)?) {
+    /// - Parameter reusePort: share the listen and admin addresses with a process already listening there
+    ///   (``reusePort``); by default a taken address fails ``start()``.
+    public init(config: FanoutConfig, accessLog: (any AccessLogSink)?, reusePort: Bool = false) {
         current = Mutex((config: config, slots: AdmissionSlots()))
         self.accessLog = accessLog
+        self.reusePort = reusePort
         switch config.workers {
         case .auto: workerCount = CPUCount.usable()
         case .fixed(let n): workerCount = max(1, n)
         }
     }
 
-    /// Binds every listen address once per worker and starts the worker threads.
+    /// Opens every listen address (one socket per worker) and the admin address, then starts the worker
+    /// threads. Tries every address before failing, so ``ServerStartError/cannotListen(_:)`` names each one
+    /// that is taken.
     public func start() throws {
-        guard FanoutServer.curlReady else { throw ServerStartError(description: "curl_global_init failed") }
+        guard FanoutServer.curlReady else { throw ServerStartError.curlInitFailed }
         let config = self.config
         var perWorkerFDs = Array(repeating: [Int32](), count: workerCount)
         var adminFD: Int32?
+        var failures: [ListenFailure] = []
         do {
             for address in config.listen {
-                guard var socketAddress = SocketAddress(host: address.host, port: address.port) else {
-                    throw ServerStartError(description: "listen \(address.host):\(address.port): not an IP address")
+                let socketAddress = try Self.socketAddress(address, directive: "listen")
+                do {
+                    let group = try openGroup(socketAddress)
+                    for (worker, fd) in group.enumerated() { perWorkerFDs[worker].append(fd) }
+                    ports.append(try Socket.localAddress(group[0])?.port ?? address.port)
+                } catch {
+                    failures.append(ListenFailure(directive: "listen", address: "\(socketAddress)", error: error))
                 }
-                for worker in 0..<workerCount {
-                    let fd: Int32
-                    do {
-                        fd = try Socket.makeListener(address: socketAddress, reusePort: true)
-                    } catch {
-                        throw ServerStartError(description: "listen \(socketAddress): \(error)")
-                    }
-                    perWorkerFDs[worker].append(fd)
-                    if worker == 0, address.port == 0, let bound = try Socket.localAddress(fd) {
-                        // The other workers must share the port the kernel picked for the first one.
-                        socketAddress = SocketAddress(host: address.host, port: bound.port) ?? socketAddress
-                    }
-                }
-                ports.append(socketAddress.port)
             }
             if let address = config.adminListen {
-                // One socket, served by worker 0 alone; no SO_REUSEPORT, so a second process cannot share it.
-                guard let socketAddress = SocketAddress(host: address.host, port: address.port) else {
-                    throw ServerStartError(
-                        description: "admin_listen \(address.host):\(address.port): not an IP address")
-                }
+                // One socket, served by worker 0 alone.
+                let socketAddress = try Self.socketAddress(address, directive: "admin_listen")
                 do {
-                    let fd = try Socket.makeListener(address: socketAddress, reusePort: false, backlog: 64)
+                    let fd = try Socket.makeListener(
+                        address: socketAddress, sharing: reusePort ? .join : .claim, backlog: 64)
                     adminFD = fd
                     adminPort = try Socket.localAddress(fd)?.port ?? address.port
                 } catch {
-                    throw ServerStartError(description: "admin_listen \(socketAddress): \(error)")
+                    failures.append(ListenFailure(directive: "admin_listen", address: "\(socketAddress)", error: error))
                 }
             }
+            guard failures.isEmpty else { throw ServerStartError.cannotListen(failures) }
             let runtime = current.withLock { RuntimeConfig(config: config, workerCount: workerCount, slots: &$0.slots) }
             for index in 0..<workerCount {
                 workers.append(
@@ -107,6 +144,35 @@ public final class FanoutServer: @unchecked Sendable {
         for worker in workers {
             threads.append(try OSThread(name: "fanout-w\(worker.index)") { worker.run() })
         }
+    }
+
+    /// One listening socket per worker on `address`, all in one SO_REUSEPORT group: the first claims the
+    /// address (or, with ``reusePort``, joins whoever listens there), the others join it on the port it got.
+    /// On failure, closes what it opened.
+    private func openGroup(_ address: SocketAddress) throws(SystemError) -> [Int32] {
+        var fds: [Int32] = []
+        do {
+            let first = try Socket.makeListener(address: address, sharing: reusePort ? .join : .claim)
+            fds.append(first)
+            // With port 0 the kernel picked one for the first socket; the others must share it.
+            let bound = try Socket.localAddress(first) ?? address
+            while fds.count < workerCount {
+                fds.append(try Socket.makeListener(address: bound, sharing: .join))
+            }
+            return fds
+        } catch {
+            fds.forEach(closeDescriptor)
+            throw error
+        }
+    }
+
+    private static func socketAddress(_ address: ListenAddress, directive: String) throws(ServerStartError)
+        -> SocketAddress
+    {
+        guard let socketAddress = SocketAddress(host: address.host, port: address.port) else {
+            throw .notAnIPAddress(directive: directive, host: address.host, port: address.port)
+        }
+        return socketAddress
     }
 
     /// Installs `newConfig` on every worker and returns once each has: requests dispatched from then on use

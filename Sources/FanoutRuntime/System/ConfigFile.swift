@@ -9,13 +9,19 @@ import Glibc
 /// certificate is reported at `file:line:column` before any partner is called, not as a `tls` failure later.
 public enum ConfigFile {
     public enum LoadError: Error, CustomStringConvertible {
+        /// No file at `path` (`ENOENT`); `absolutePath` is where it was looked for.
+        case missing(path: String, absolutePath: String)
         case unreadable(path: String, SystemError)
         case invalid(ConfigError)
+        /// `FANOUT_ADMIN` holds no `admin_listen` value (``loadForServing(path:)`` only).
+        case invalidEnvironment(AdminListenOverride.InvalidValue)
 
         public var description: String {
             switch self {
+            case .missing(_, let absolutePath): return "no configuration file at \(absolutePath)"
             case .unreadable(let path, let error): return "\(path): cannot read: \(error)"
             case .invalid(let error): return error.description
+            case .invalidEnvironment(let error): return error.description
             }
         }
     }
@@ -25,7 +31,7 @@ public enum ConfigFile {
         do {
             text = try readFile(path)
         } catch {
-            throw .unreadable(path: path, error)
+            throw error.errno == ENOENT ? .missing(path: path, absolutePath: absolutePath(path)) : .unreadable(path: path, error)
         }
         let config: FanoutConfig
         do {
@@ -39,6 +45,31 @@ public enum ConfigFile {
             }
         }
         return config
+    }
+
+    /// ``load(path:)`` for `fanout serve` and its reloads: the file, then ``AdminListenOverride`` from
+    /// `FANOUT_ADMIN`. `notes` holds the line to log when the override replaces the file's `admin_listen`.
+    public static func loadForServing(path: String) throws(LoadError) -> (config: FanoutConfig, notes: [String]) {
+        var config = try load(path: path)
+        let override: AdminListenOverride?
+        do {
+            override = try AdminListenOverride.from(environment: processEnvironment())
+        } catch {
+            throw .invalidEnvironment(error)
+        }
+        let note = override?.apply(to: &config, file: path)
+        return (config, note.map { [$0] } ?? [])
+    }
+
+    /// `path` from the working directory when it is relative (what `open` looked for). The corresponding C
+    /// function is `getcwd`.
+    public static func absolutePath(_ path: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return path }
+        let directory = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let relative = path.hasPrefix("./") ? String(path.dropFirst(2)) : path
+        return directory == "/" ? "/\(relative)" : "\(directory)/\(relative)"
     }
 
     /// Why the PEM file a directive names (`tls_ca`, `tls_cert`, `tls_key`) cannot be used, located at its

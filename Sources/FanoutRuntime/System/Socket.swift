@@ -3,21 +3,38 @@ import Glibc
 
 /// Socket system calls used by the server, grouped in one namespace. Every call goes through `syscall`.
 enum Socket {
-    /// Creates a non-blocking listening TCP socket bound to `address`, with SO_REUSEADDR and, when
-    /// `reusePort`, SO_REUSEPORT (so each worker binds its own socket and the kernel spreads connections).
-    /// The corresponding C functions are `socket`, `setsockopt`, `bind` and `listen`.
-    static func makeListener(address: SocketAddress, reusePort: Bool, backlog: Int32 = 1024) throws(SystemError) -> Int32 {
+    /// How a listening socket shares its address (`SO_REUSEPORT`).
+    enum PortSharing {
+        /// Alone on the address: `bind` and `listen` fail with `EADDRINUSE` while any other socket listens on
+        /// it (another process, or an overlapping address such as `0.0.0.0` for `127.0.0.1`); only after
+        /// `listen` succeeds is `SO_REUSEPORT` set, so that this process's own further sockets (`.join`) can
+        /// share it. The claim is atomic: of two processes racing for the address, the second `listen` fails.
+        case claim
+        /// Joins the `SO_REUSEPORT` group listening on the address (the kernel spreads new connections across
+        /// its sockets): the socket a `.claim` opened, or, with `serve --reuse-port`, another process's.
+        case join
+    }
+
+    /// Creates a non-blocking listening TCP socket bound to `address`, with SO_REUSEADDR and SO_REUSEPORT as
+    /// `sharing` says. The corresponding C functions are `socket`, `setsockopt`, `bind` and `listen`.
+    static func makeListener(address: SocketAddress, sharing: PortSharing, backlog: Int32 = 1024) throws(SystemError)
+        -> Int32
+    {
         let fd = try blockingSyscall("socket") {
             Glibc.socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         }
         do {
             try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
-            if reusePort { try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1) }
+            if sharing == .join { try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1) }
             if address.family == AF_INET6 { try setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1) }
             _ = try address.withSockAddr { (p, len) throws(SystemError) in
                 try blockingSyscall("bind") { Glibc.bind(fd, p, len) }
             }
             _ = try blockingSyscall("listen") { Glibc.listen(fd, backlog) }
+            // Linux checks SO_REUSEPORT against the sockets already there when a socket binds and listens, not
+            // afterwards: set now, it lets later `.join` sockets in, and a later `.claim` still fails, since a
+            // socket without SO_REUSEPORT conflicts with every listener (socket(7), SO_REUSEPORT).
+            if sharing == .claim { try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1) }
             return fd
         } catch {
             closeDescriptor(fd)

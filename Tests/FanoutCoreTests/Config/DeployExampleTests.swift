@@ -36,8 +36,14 @@ import Testing
         let config = try ConfigParser.parse(text, file: "fanout-sidecar.yaml", environment: ["PARTNER_API_KEY": "k"])
         #expect(config.routes.count == 1)
         #expect(config.upstreams.contains { $0.name == "catalog" })
-        // The probes and the Prometheus annotation use the admin listener's port.
-        #expect(text.contains("admin_listen *:9901"))
+        // The admin listener comes from FANOUT_ADMIN, as in the image; the probes and the Prometheus annotation
+        // use its port.
+        #expect(config.adminListen == nil)
+        #expect(yaml.contains(#"- { name: FANOUT_ADMIN, value: "*:9901" }"#))
+        var served = config
+        _ = try #require(try AdminListenOverride.from(environment: ["FANOUT_ADMIN": "*:9901"])).apply(
+            to: &served, file: "fanout-sidecar.yaml")
+        #expect(served.adminListen == ListenAddress(host: "*", port: 9901))
         #expect(yaml.contains("path: /healthz, port: admin"))
         #expect(yaml.contains("path: /readyz, port: admin"))
         #expect(yaml.contains("containerPort: 9901"))

@@ -43,8 +43,11 @@ final class FanoutProcess {
     }
 
     /// Starts `fanout ARGUMENTS` with the test's environment plus `environment`; with `wrapper`, as
-    /// `WRAPPER… fanout ARGUMENTS` (a command that execs it in the same process, like `prlimit`).
-    init(_ arguments: [String], environment: [String: String] = [:], wrapper: [String] = []) throws {
+    /// `WRAPPER… fanout ARGUMENTS` (a command that execs it in the same process, like `prlimit`); with
+    /// `workingDirectory`, in that directory.
+    init(
+        _ arguments: [String], environment: [String: String] = [:], wrapper: [String] = [], workingDirectory: URL? = nil
+    ) throws {
         let directory = FileManager.default.temporaryDirectory
         let unique = "fanout-\(getpid())-\(UUID().uuidString)"
         stdoutURL = directory.appendingPathComponent("\(unique).stdout")
@@ -59,6 +62,7 @@ final class FanoutProcess {
             process.arguments = arguments
         }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        if let workingDirectory { process.currentDirectoryURL = workingDirectory }
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
         process.standardError = try FileHandle(forWritingTo: stderrURL)
         try process.run()
