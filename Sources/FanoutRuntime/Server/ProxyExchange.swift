@@ -10,29 +10,26 @@ import FanoutCore
 /// transfer pauses while `ClientConnection.outputHighWater` bytes wait for the client). A 1 GiB body in
 /// either direction holds a few hundred KiB, never the whole body.
 ///
-/// `timeout` is an idle limit here (like nginx's proxy_read_timeout): the upstream may not stay silent,
-/// neither taking the body nor answering, for longer. Time spent waiting on a slow client does not count;
-/// the client's own timeouts cover it.
+/// `timeout` is an idle limit here (like nginx's proxy_read_timeout; ``IdleLimit``): the upstream may not stay
+/// silent, neither taking the body nor answering, for longer, measured from its last byte. Time spent waiting on
+/// a slow client does not count; the client's own timeouts cover it.
 final class ProxyExchange: Exchange, UpstreamReceiver {
     private unowned let worker: Worker
     private weak var connection: ClientConnection?
     private let body: BodyPipe?
-    private let timeoutMs: Int
     private let isHead: Bool
     private var transfer: TransferID?
     private var finished = false
     private var headSent = false
     /// The last answer bytes were refused: the transfer is paused until the client takes its output.
     private var receivePaused = false
-    private var idleTimer: TimerID?
-    /// Progress counters, compared by the idle timer.
-    private var received = 0
-    private var seenReceived = 0
-    private var seenDelivered = 0
-    /// The client held things up (a full output window, or an empty body pipe) at some point since the idle
-    /// timer last looked. Such an interval is not the upstream's silence, even when the wait ended just before
-    /// the timer fired and the upstream has not had time to send again.
-    private var waitedForClient = false
+    /// When the call started (loop clock), for the elapsed time of a call this exchange cuts.
+    private let startedAt: UInt64
+    /// The `timeout`: progress (a byte moved, or a wait on the client ended) is noted as it happens.
+    private var idle: IdleLimit
+    /// The timer watching `idle`, and when it fires.
+    private var watchTimer: TimerID?
+    private var watchAt: UInt64 = 0
     /// The span id the upstream request's `traceparent` carries (16 hex digits), for the access log.
     private let spanID: String
 
@@ -50,7 +47,8 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         self.worker = worker
         self.connection = connection
         self.body = body
-        self.timeoutMs = timeoutMs
+        self.startedAt = worker.loop.now
+        self.idle = IdleLimit(milliseconds: timeoutMs, start: worker.loop.now)
     }
 
     /// - Parameter body: the request body as it streams in from the client; nil when the request has none.
@@ -103,15 +101,17 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         request.transport = runtime.upstreamTransports[proxy.upstream]
         connection.attach(exchange)
         body?.onAvailable = { [weak exchange] in
-            exchange?.waitedForClient = true
+            // The upstream waited for the client's body: its idle time starts again now.
+            exchange?.noteProgress()
             exchange?.resumeSoon(receiving: false)
         }
+        body?.onTaken = { [weak exchange] in exchange?.noteProgress() }
         let id = worker.upstream.start(request) { [weak exchange] result in
             exchange?.finished(result)
         }
         if !exchange.finished {
             exchange.transfer = id
-            exchange.armIdleTimer(milliseconds: timeoutMs)
+            exchange.armWatch()
         }
     }
 
@@ -119,6 +119,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
 
     func upstreamHead(status: Int, headers: [(String, String)], contentLength: Int?) {
         headSent = true
+        noteProgress()
         let passed = headers.filter { !ProxyExchange.droppedResponseHeaders.contains($0.0.lowercased()) }
         connection?.startStreamedResponse(
             status: status, headers: passed.map { (name: $0.0, value: $0.1) }, contentLength: contentLength)
@@ -127,18 +128,18 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     func upstreamBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard let connection else { return true }  // the client is gone; the transfer is being cancelled
         if connection.sendBodyPart(bytes) {
-            received += bytes.count
+            noteProgress()
             return true
         }
         receivePaused = true
-        waitedForClient = true
         return false
     }
 
     func clientTookOutput() {
         guard receivePaused else { return }
         receivePaused = false
-        waitedForClient = true
+        // The transfer waited for the client: its idle time starts again now.
+        noteProgress()
         resumeSoon(receiving: true)
     }
 
@@ -153,28 +154,45 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
 
     // MARK: - Idle timeout
 
-    private func armIdleTimer(milliseconds: Int) {
-        idleTimer = worker.loop.schedule(afterMilliseconds: milliseconds) { [weak self] in self?.idleTimerFired() }
+    private func noteProgress() {
+        idle.noteProgress(at: worker.loop.now)
     }
 
-    private func idleTimerFired() {
-        idleTimer = nil
+    /// Arms the watch timer for the idle deadline, unless it is armed for an earlier time already. Progress only
+    /// moves the deadline later, so it needs no new timer: the one armed finds the new deadline when it fires
+    /// and arms again.
+    private func armWatch() {
+        let at = idle.deadline
+        if let watchTimer {
+            if watchAt <= at { return }
+            worker.loop.cancel(watchTimer)
+        }
+        watchAt = at
+        watchTimer = worker.loop.schedule(at: at) { [weak self] in self?.watchTimerFired() }
+    }
+
+    private func watchTimerFired() {
+        watchTimer = nil
         guard !finished else { return }
-        let delivered = body?.delivered ?? 0
-        let moved = received != seenReceived || delivered != seenDelivered
-        seenReceived = received
-        seenDelivered = delivered
+        let now = worker.loop.now
         // Waiting on the client (it reads or sends slowly) is not the upstream's silence.
         let waitingOnClient =
-            receivePaused || waitedForClient || (body?.waitingForClient ?? false)
-            || (connection?.hasPendingOutput ?? false)
-        waitedForClient = false
-        if moved || waitingOnClient {
-            armIdleTimer(milliseconds: timeoutMs)
-            return
+            receivePaused || (body?.waitingForClient ?? false) || (connection?.hasPendingOutput ?? false)
+        switch idle.check(now: now, waitingOnClient: waitingOnClient) {
+        case .expired:
+            cut(.timeout)
+        case .checkAgain:
+            armWatch()
         }
+    }
+
+    /// Ends a call the upstream let run too long: cancelled as timed out (it counts against the breaker), with
+    /// the time it really took.
+    private func cut(_ failure: CallFailure) {
         if let transfer { worker.upstream.cancel(transfer, timedOut: true) }
-        finished(UpstreamResult(outcome: .failure(.timeout), elapsedMs: Double(timeoutMs)))
+        worker.loop.refreshNow()
+        let elapsedMs = Double(worker.loop.now &- startedAt) / 1_000_000
+        finished(UpstreamResult(outcome: .failure(failure), elapsedMs: elapsedMs))
     }
 
     // MARK: - Completion
@@ -183,9 +201,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         guard !finished else { return }
         finished = true
         transfer = nil
-        if let idleTimer { worker.loop.cancel(idleTimer) }
-        idleTimer = nil
-        body?.onAvailable = nil
+        stopWatching()
         switch result.outcome {
         case .success(let answer):
             let calls = [
@@ -235,10 +251,15 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     func cancel() {
         guard !finished else { return }
         finished = true
-        if let idleTimer { worker.loop.cancel(idleTimer) }
-        idleTimer = nil
-        body?.onAvailable = nil
+        stopWatching()
         if let transfer { worker.upstream.cancel(transfer) }
         transfer = nil
+    }
+
+    private func stopWatching() {
+        if let watchTimer { worker.loop.cancel(watchTimer) }
+        watchTimer = nil
+        body?.onAvailable = nil
+        body?.onTaken = nil
     }
 }
