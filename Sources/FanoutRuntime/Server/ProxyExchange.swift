@@ -12,7 +12,9 @@ import FanoutCore
 ///
 /// `timeout` is an idle limit here (like nginx's proxy_read_timeout; ``IdleLimit``): the upstream may not stay
 /// silent, neither taking the body nor answering, for longer, measured from its last byte. Time spent waiting on
-/// a slow client does not count; the client's own timeouts cover it.
+/// a slow client does not count; the client's own timeouts cover it. `min_rate` holds the answer's body to a
+/// minimum rate (``RateBudget``, paused while the client does not read), so a drip that never leaves the
+/// upstream idle for `timeout` still ends. The client's body is held to it by ``ClientConnection``.
 final class ProxyExchange: Exchange, UpstreamReceiver {
     private unowned let worker: Worker
     private weak var connection: ClientConnection?
@@ -27,7 +29,10 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     private let startedAt: UInt64
     /// The `timeout`: progress (a byte moved, or a wait on the client ended) is noted as it happens.
     private var idle: IdleLimit
-    /// The timer watching `idle`, and when it fires.
+    private let minRate: MinimumRate?
+    /// The answer body's `min_rate` budget, from its head on.
+    private var answerBudget: RateBudget?
+    /// The one timer watching `idle` and `answerBudget`, and when it fires.
     private var watchTimer: TimerID?
     private var watchAt: UInt64 = 0
     /// The span id the upstream request's `traceparent` carries (16 hex digits), for the access log.
@@ -40,7 +45,8 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     ]
 
     private init(
-        connection: ClientConnection, worker: Worker, body: BodyPipe?, timeoutMs: Int, isHead: Bool, spanID: String
+        connection: ClientConnection, worker: Worker, body: BodyPipe?, timeoutMs: Int, minRate: MinimumRate?,
+        isHead: Bool, spanID: String
     ) {
         self.isHead = isHead
         self.spanID = spanID
@@ -49,6 +55,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         self.body = body
         self.startedAt = worker.loop.now
         self.idle = IdleLimit(milliseconds: timeoutMs, start: worker.loop.now)
+        self.minRate = minRate
     }
 
     /// - Parameter body: the request body as it streams in from the client; nil when the request has none.
@@ -78,7 +85,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         let timeoutMs = proxy.timeoutMs ?? upstream.timeoutMs
         let spanID = TraceContext.newSpanID()
         let exchange = ProxyExchange(
-            connection: connection, worker: worker, body: body, timeoutMs: timeoutMs,
+            connection: connection, worker: worker, body: body, timeoutMs: timeoutMs, minRate: proxy.minRate,
             isHead: context.request.head.method == "HEAD", spanID: TraceContext.spanIDHex(spanID))
         var request = UpstreamRequest(
             upstreamName: upstream.name,
@@ -120,6 +127,10 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     func upstreamHead(status: Int, headers: [(String, String)], contentLength: Int?) {
         headSent = true
         noteProgress()
+        if let minRate {
+            answerBudget = RateBudget(minRate, start: worker.loop.now)
+            armWatch()
+        }
         let passed = headers.filter { !ProxyExchange.droppedResponseHeaders.contains($0.0.lowercased()) }
         connection?.startStreamedResponse(
             status: status, headers: passed.map { (name: $0.0, value: $0.1) }, contentLength: contentLength)
@@ -129,17 +140,21 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         guard let connection else { return true }  // the client is gone; the transfer is being cancelled
         if connection.sendBodyPart(bytes) {
             noteProgress()
+            answerBudget?.bytesMoved(bytes.count, at: worker.loop.now)
             return true
         }
         receivePaused = true
+        answerBudget?.pause(at: worker.loop.now)
         return false
     }
 
     func clientTookOutput() {
         guard receivePaused else { return }
         receivePaused = false
-        // The transfer waited for the client: its idle time starts again now.
+        // The transfer waited for the client: neither the idle time nor the answer's budget ran meanwhile.
         noteProgress()
+        answerBudget?.resume(at: worker.loop.now)
+        armWatch()
         resumeSoon(receiving: true)
     }
 
@@ -152,17 +167,18 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         }
     }
 
-    // MARK: - Idle timeout
+    // MARK: - Idle timeout and minimum rate
 
     private func noteProgress() {
         idle.noteProgress(at: worker.loop.now)
     }
 
-    /// Arms the watch timer for the idle deadline, unless it is armed for an earlier time already. Progress only
-    /// moves the deadline later, so it needs no new timer: the one armed finds the new deadline when it fires
-    /// and arms again.
+    /// Arms the watch timer for the earlier of the idle deadline and the answer budget's, unless it is armed
+    /// for an earlier time already. Progress only moves both later, so it needs no new timer: the one armed
+    /// finds the new deadline when it fires and arms again.
     private func armWatch() {
-        let at = idle.deadline
+        var at = idle.deadline
+        if let budget = answerBudget, budget.pausedAt == nil { at = min(at, budget.deadline) }
         if let watchTimer {
             if watchAt <= at { return }
             worker.loop.cancel(watchTimer)
@@ -175,6 +191,11 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         watchTimer = nil
         guard !finished else { return }
         let now = worker.loop.now
+        if let budget = answerBudget, budget.isSpent(at: now) {
+            connection?.countMinRateCut(side: "upstream")
+            cut(.tooSlow(budget.rate))
+            return
+        }
         // Waiting on the client (it reads or sends slowly) is not the upstream's silence.
         let waitingOnClient =
             receivePaused || (body?.waitingForClient ?? false) || (connection?.hasPendingOutput ?? false)
@@ -238,7 +259,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             // 503 when fanout refused to call (Envoy's UO/UH): the partner was not asked this time.
             let status: Int
             switch failure {
-            case .timeout: status = 504
+            case .timeout, .tooSlow: status = 504
             case .circuitOpen, .overloaded: status = 503
             default: status = 502
             }

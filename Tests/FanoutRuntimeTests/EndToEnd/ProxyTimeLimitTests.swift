@@ -3,8 +3,9 @@ import Foundation
 import Testing
 
 /// A proxy route's time limits mean what they say: `timeout` cuts an upstream silent for exactly that long after
-/// its last byte. Time bounds are generous (the machine is shared); each is chosen so the behaviour before the
-/// fix falls outside it.
+/// its last byte, and `min_rate` ends a body dripped just fast enough never to be idle, in either direction,
+/// while back-pressure from the other side never counts against it. Time bounds are generous (the machine is
+/// shared); each is chosen so the behaviour before the fix falls outside it.
 @Suite struct ProxyTimeLimitTests {
     /// The last access-log line's entry and its one call.
     static func loggedRequest(_ server: TestServer) throws -> (entry: [String: Any], call: [String: Any]) {
@@ -24,6 +25,7 @@ import Testing
             route GET /download {
                 proxy up
                 timeout 500ms
+                min_rate off
             }
             """, substitutions: ["up": upstream.baseURL])
         let client = try StreamingClient(port: server.port)
@@ -46,5 +48,136 @@ import Testing
         #expect(call["failure"] as? String == "timeout")
         let loggedMs = try #require(call["duration_ms"] as? Double)
         #expect(abs(loggedMs - totalMs) < 100, "logged \(loggedMs) ms for a call the client saw take \(totalMs) ms")
+    }
+
+    @Test func aPartnerDrippingItsAnswerBelowMinRateIsCutAndCounted() throws {
+        // 100 bytes, one every 50 ms: never idle for the 1 s timeout, 5 s in all at 20 bytes/s.
+        let partner = try UpstreamStub(routes: [
+            "/drip": .drip(body: Array(repeating: UInt8(ascii: " "), count: 99) + [0x30], everyMs: 50)
+        ])
+        defer { partner.stop() }
+        let server = try TestServer(
+            """
+            admin_listen 127.0.0.1:0
+            upstream partner { url {{partner}} }
+            route GET /drip {
+                proxy partner
+                timeout 1s
+                min_rate 1k/s 500ms
+            }
+            """, substitutions: ["partner": partner.baseURL])
+        let client = try StreamingClient(port: server.port)
+        try client.send("GET /drip HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try client.readHead().status == 200)
+        // 500 ms of grace, each byte buying 1 ms more: the connection closes short of the body after ~0.55 s.
+        var received = 0
+        let (cut, elapsedMs) = measureMs {
+            do {
+                try client.read(100) { received += $0.count }
+                return false
+            } catch {
+                return true
+            }
+        }
+        #expect(cut, "the whole dripped body came through")
+        #expect(received < 100)
+        #expect(elapsedMs >= 300 && elapsedMs < 2_500, "cut after \(elapsedMs) ms")
+        let (entry, call) = try Self.loggedRequest(server)
+        #expect(entry["status"] as? Int == 200)
+        #expect(call["failure"] as? String == "timeout")
+        let samples = try MetricsTests.scrape(server)
+        #expect(samples[#"fanout_min_rate_cuts_total{route="GET /drip",side="upstream"}"#] == 1)
+        #expect(samples[#"fanout_upstream_failures_total{upstream="partner",kind="timeout"}"#] == 1)
+    }
+
+    @Test func aClientDrippingItsBodyBelowMinRateGets408AndIsCounted() throws {
+        let upstream = try StreamingUpstream()
+        defer { upstream.stop() }
+        let server = try TestServer(
+            """
+            admin_listen 127.0.0.1:0
+            upstream up { url {{up}} }
+            route POST /upload {
+                proxy up
+                min_rate 1k/s 500ms
+            }
+            """, substitutions: ["up": upstream.baseURL])
+        let client = try RawHTTPClient(port: server.port)
+        try client.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        // One byte every 50 ms: never idle for client_timeout (10 s), 20 bytes/s.
+        let (closed, elapsedMs) = measureMs {
+            for _ in 0..<60 {
+                try? client.send([UInt8(ascii: "a")])
+                if client.isClosedByPeer(waitMs: 50) { return true }
+            }
+            return false
+        }
+        #expect(closed, "the dripping client was not cut within 3 s")
+        #expect(elapsedMs >= 300 && elapsedMs < 2_500, "cut after \(elapsedMs) ms")
+        let response = try client.readResponse()
+        #expect(response.status == 408)
+        #expect(response.bodyText.contains("slower than min_rate 1k/s 500ms"), "\(response.bodyText)")
+        #expect(waitUntil { server.accessLog.all.contains { $0.contains(#""status":408"#) } })
+        let samples = try MetricsTests.scrape(server)
+        #expect(samples[#"fanout_min_rate_cuts_total{route="POST /upload",side="client"}"#] == 1)
+        #expect(upstream.bytesReceived < 1000)
+    }
+
+    @Test func aClientThatStopsReadingDoesNotMakeThePartnerTooSlow() throws {
+        let upstream = try StreamingUpstream()
+        defer { upstream.stop() }
+        let server = try TestServer(
+            """
+            upstream up { url {{up}} }
+            route GET /download {
+                proxy up
+                min_rate 64k/s 1s
+            }
+            """, substitutions: ["up": upstream.baseURL])
+        let total = 16 * 1024 * 1024
+        let client = try StreamingClient(port: server.port)
+        try client.send("GET /download?bytes=\(total) HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try client.readHead().status == 200)
+        // The transfer pauses while the client reads nothing: 2.5 s, far past the 1 s of grace, do not count.
+        usleep(2_500_000)
+        var offset = 0
+        var intact = true
+        do {
+            try client.read(total) { bytes in
+                intact = intact && StreamingTests.matchesPattern(bytes, at: offset)
+                offset += bytes.count
+            }
+        } catch {
+            Issue.record("read stopped at \(offset) of \(total): \(error); access log: \(server.accessLog.all)")
+        }
+        #expect(offset == total)
+        #expect(intact)
+    }
+
+    @Test func anUpstreamThatStopsReadingDoesNotMakeTheClientTooSlow() throws {
+        let upstream = try StreamingUpstream(gateClosed: true)
+        defer { upstream.stop() }
+        let server = try TestServer(
+            """
+            upstream up { url {{up}} }
+            route POST /upload {
+                proxy up
+                max_body 64m
+                min_rate 64k/s 1s
+            }
+            """, substitutions: ["up": upstream.baseURL])
+        let total = 16 * 1024 * 1024
+        let client = try StreamingClient(port: server.port)
+        try client.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: \(total)\r\n\r\n")
+        client.startUpload(total: total)
+        // fanout stops reading the client while the upstream takes nothing: 2.5 s that are not the client's.
+        usleep(2_500_000)
+        upstream.openGate()
+        #expect(client.waitForUpload(timeoutMs: 30_000) == nil)
+        let head = try client.readHead()
+        #expect(head.status == 200)
+        var body: [UInt8] = []
+        try client.read(Int(head.headers["content-length"] ?? "0") ?? 0) { body.append(contentsOf: $0) }
+        #expect(String(decoding: body, as: UTF8.self).hasPrefix(#"{"bytes":\#(total),"#))
     }
 }
