@@ -7,6 +7,19 @@ import Testing
 /// while back-pressure from the other side never counts against it. Time bounds are generous (the machine is
 /// shared); each is chosen so the behaviour before the fix falls outside it.
 @Suite struct ProxyTimeLimitTests {
+    /// A fanout (with its admin listener) whose one route `route` proxies to the `StreamingUpstream` at
+    /// `upstream`, with `settings` (`;`-separated) after its `proxy` line.
+    static func server(_ route: String, _ settings: String, upstream: StreamingUpstream) throws -> TestServer {
+        try TestServer(
+            """
+            admin_listen 127.0.0.1:0
+            upstream up { url {{up}} }
+            route \(route) {
+                proxy up; \(settings)
+            }
+            """, substitutions: ["up": upstream.baseURL])
+    }
+
     /// The last access-log line's entry and its one call.
     static func loggedRequest(_ server: TestServer) throws -> (entry: [String: Any], call: [String: Any]) {
         #expect(waitUntil { !server.accessLog.all.isEmpty })
@@ -19,15 +32,7 @@ import Testing
     @Test func anUpstreamSilentAfterFiveBodyBytesIsCutOneTimeoutAfterItsLastByte() throws {
         let upstream = try StreamingUpstream()
         defer { upstream.stop() }
-        let server = try TestServer(
-            """
-            upstream up { url {{up}} }
-            route GET /download {
-                proxy up
-                timeout 500ms
-                min_rate off
-            }
-            """, substitutions: ["up": upstream.baseURL])
+        let server = try Self.server("GET /download", "timeout 500ms; min_rate off", upstream: upstream)
         let client = try StreamingClient(port: server.port)
         let requestStart = ContinuousClock.now
         try client.send("GET /download?bytes=1000000&stallAfter=5 HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -93,15 +98,7 @@ import Testing
     @Test func aClientDrippingItsBodyBelowMinRateGets408AndIsCounted() throws {
         let upstream = try StreamingUpstream()
         defer { upstream.stop() }
-        let server = try TestServer(
-            """
-            admin_listen 127.0.0.1:0
-            upstream up { url {{up}} }
-            route POST /upload {
-                proxy up
-                min_rate 1k/s 500ms
-            }
-            """, substitutions: ["up": upstream.baseURL])
+        let server = try Self.server("POST /upload", "min_rate 1k/s 500ms", upstream: upstream)
         let client = try RawHTTPClient(port: server.port)
         try client.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
         // One byte every 50 ms: never idle for client_timeout (10 s), 20 bytes/s.
@@ -126,14 +123,7 @@ import Testing
     @Test func aClientThatStopsReadingDoesNotMakeThePartnerTooSlow() throws {
         let upstream = try StreamingUpstream()
         defer { upstream.stop() }
-        let server = try TestServer(
-            """
-            upstream up { url {{up}} }
-            route GET /download {
-                proxy up
-                min_rate 64k/s 1s
-            }
-            """, substitutions: ["up": upstream.baseURL])
+        let server = try Self.server("GET /download", "min_rate 64k/s 1s", upstream: upstream)
         let total = 16 * 1024 * 1024
         let client = try StreamingClient(port: server.port)
         try client.send("GET /download?bytes=\(total) HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -157,15 +147,7 @@ import Testing
     @Test func anUpstreamThatStopsReadingDoesNotMakeTheClientTooSlow() throws {
         let upstream = try StreamingUpstream(gateClosed: true)
         defer { upstream.stop() }
-        let server = try TestServer(
-            """
-            upstream up { url {{up}} }
-            route POST /upload {
-                proxy up
-                max_body 64m
-                min_rate 64k/s 1s
-            }
-            """, substitutions: ["up": upstream.baseURL])
+        let server = try Self.server("POST /upload", "max_body 64m; min_rate 64k/s 1s", upstream: upstream)
         let total = 16 * 1024 * 1024
         let client = try StreamingClient(port: server.port)
         try client.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: \(total)\r\n\r\n")
