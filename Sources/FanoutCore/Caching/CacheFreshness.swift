@@ -185,7 +185,7 @@ extension CallFailure {
     /// partner did send (a 4xx, a body over the limit) is its answer. 5xx answers are checked on the status.
     public var permitsStaleAnswer: Bool {
         switch self {
-        case .timeout, .refused, .unreachable, .connection, .tls, .circuitOpen, .overloaded: return true
+        case .timeout, .tooSlow, .refused, .unreachable, .connection, .tls, .circuitOpen, .overloaded: return true
         case .status(let code): return code >= 500
         case .invalidBody, .htmlPage, .tooLarge, .skipped, .tooManyItems: return false
         }

@@ -5,6 +5,9 @@
 public enum CallFailure: Sendable, Equatable {
     /// The per-call timeout or the route deadline fired first. Kind `timeout`.
     case timeout
+    /// A proxy route's streamed answer came slower than the route's `min_rate` (``RateBudget``). Kind `timeout`:
+    /// like a silent upstream, the partner did not deliver in time; the message names the rate.
+    case tooSlow(MinimumRate)
     /// The TCP connection was refused or there is no route to the host. Kind `refused`.
     case refused
     /// The host name did not resolve; the message is libcurl's. Kind `unreachable`. (A lookup or a connect
@@ -40,7 +43,7 @@ public enum CallFailure: Sendable, Equatable {
     /// The stable machine-readable name of the failure.
     public var kind: String {
         switch self {
-        case .timeout: return "timeout"
+        case .timeout, .tooSlow: return "timeout"
         case .refused: return "refused"
         case .unreachable: return "unreachable"
         case .connection: return "connection"
@@ -60,6 +63,7 @@ public enum CallFailure: Sendable, Equatable {
     public var message: String {
         switch self {
         case .timeout: return "upstream did not answer in time"
+        case .tooSlow(let rate): return "upstream sent its answer slower than min_rate \(rate)"
         case .refused: return "connection refused"
         case .unreachable(let detail): return detail.isEmpty ? "upstream unreachable" : detail
         case .connection(let detail): return detail.isEmpty ? "connection error" : detail
@@ -84,7 +88,7 @@ extension CallFailure {
     /// reached the partner.
     public var countsAgainstBreaker: Bool {
         switch self {
-        case .timeout, .refused, .unreachable, .connection, .tls: return true
+        case .timeout, .tooSlow, .refused, .unreachable, .connection, .tls: return true
         case .status(let code): return code >= 500
         case .invalidBody, .htmlPage, .tooLarge, .skipped, .tooManyItems, .circuitOpen, .overloaded: return false
         }

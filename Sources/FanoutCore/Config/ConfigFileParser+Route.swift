@@ -1,7 +1,7 @@
 extension ConfigFileParser {
     static let routeDirectives = [
         "call", "deadline", "combine", "field", "max_items", "max_concurrency", "pass_status", "error_body", "proxy",
-        "timeout", "max_body", "respond", "content_type", "header", "delay",
+        "timeout", "max_body", "min_rate", "respond", "content_type", "header", "delay",
     ]
     /// Route settings that only a composite route takes.
     static let compositeSettings: Set<String> = [
@@ -22,6 +22,8 @@ extension ConfigFileParser {
         var deadline: Int?
         var timeout: Int?
         var maxBody: Int?
+        /// `min_rate`: nil for `off` (and when not given: see `settings`).
+        var minRate: MinimumRate?
         var contentType: String?
         var headers: [HeaderField] = []
         var delay: Int?
@@ -29,8 +31,8 @@ extension ConfigFileParser {
         var settings: [String: ConfigToken] = [:]
     }
 
-    /// route := 'route' METHODS PATH '{' (call | deadline | proxy | timeout | respond | content_type | header
-    /// | delay)* '}'
+    /// route := 'route' METHODS PATH '{' (call | deadline | proxy | timeout | max_body | min_rate | respond
+    /// | content_type | header | delay)* '}'
     mutating func parseRoute(_ directive: ConfigToken) throws(ConfigError) {
         let methodsToken = try self.cursor.requireArgument(
             of: directive,
@@ -86,7 +88,7 @@ extension ConfigFileParser {
             }
             body.actionToken = body.actionToken ?? sub
         case "deadline", "timeout", "content_type", "delay", "header", "combine", "field", "max_items",
-            "max_concurrency", "pass_status", "error_body", "max_body":
+            "max_concurrency", "pass_status", "error_body", "max_body", "min_rate":
             if sub.text != "header" && sub.text != "field", let first = body.settings[sub.text] {
                 throw self.cursor.duplicateError(sub, first: first, context: context)
             }
@@ -112,6 +114,8 @@ extension ConfigFileParser {
             body.timeout = try self.durationArgument(sub)
         case "max_body":
             body.maxBody = try self.sizeArgument(sub)
+        case "min_rate":
+            body.minRate = try self.minRateArguments(sub)
         case "combine":
             (body.composite.combine, body.combineTarget) = try self.parseCombine(sub)
         case "field":
@@ -159,7 +163,7 @@ extension ConfigFileParser {
         let allowed: Set<String>
         switch actionToken.text {
         case "call": allowed = Self.compositeSettings
-        case "proxy": allowed = ["timeout", "max_body"]
+        case "proxy": allowed = ["timeout", "max_body", "min_rate"]
         default: allowed = ["content_type", "header", "delay"]
         }
         let misplaced = body.settings.values.filter { !allowed.contains($0.text) }
@@ -168,6 +172,7 @@ extension ConfigFileParser {
                 switch token.text {
                 case "timeout": "'proxy' (calls take timeout=DUR)"
                 case "max_body": "'proxy' (the top-level 'max_body' applies to other routes)"
+                case "min_rate": "'proxy' (other routes collect whole bodies under 'client_timeout' and 'timeout')"
                 case _ where Self.compositeSettings.contains(token.text): "'call' lines"
                 default: "'respond'"
                 }
@@ -188,6 +193,7 @@ extension ConfigFileParser {
             var proxy = body.proxy!
             proxy.timeoutMs = body.timeout
             proxy.maxBodyBytes = body.maxBody
+            if body.settings["min_rate"] != nil { proxy.minRate = body.minRate }
             return .proxy(proxy)
         default:
             var response = body.respond!
@@ -196,6 +202,25 @@ extension ConfigFileParser {
             response.delayMs = body.delay ?? 0
             return .respond(response)
         }
+    }
+
+    /// `min_rate RATE [GRACE]` or `min_rate off` (nil): RATE is a size per second (`1k/s`), GRACE a duration
+    /// (default: the standard grace).
+    private mutating func minRateArguments(_ directive: ConfigToken) throws(ConfigError) -> MinimumRate? {
+        let expected = "a rate like 1k/s and an optional grace period like 30s, or off"
+        let rateToken = try self.cursor.requireArgument(of: directive, expected: expected)
+        if rateToken.text == "off" {
+            if let extra = self.cursor.nextArgument() {
+                throw self.cursor.error("unexpected '\(extra.text)' after 'off'; expected 'off' alone", at: extra)
+            }
+            return nil
+        }
+        let bytesPerSecond = try self.value(ConfigValue.byteRate(rateToken.text), at: rateToken)
+        var graceMs = MinimumRate.standard.graceMs
+        if let graceToken = self.cursor.nextArgument() {
+            graceMs = try self.value(ConfigValue.duration(graceToken.text), at: graceToken)
+        }
+        return MinimumRate(bytesPerSecond: bytesPerSecond, graceMs: graceMs)
     }
 
     // MARK: - Methods and duplicates

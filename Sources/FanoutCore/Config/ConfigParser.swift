@@ -70,7 +70,9 @@
 /// proxy UPSTREAM [PATH-TEMPLATE]  one; without a template the client's path and query are appended to
 ///                                 the upstream's base path unchanged
 /// proxy http(s)://host[:port][/prefix]   same, with an implicit upstream
-/// timeout DUR                   only with proxy. Default: the upstream's timeout
+/// timeout DUR                   only with proxy; an idle limit. Default: the upstream's timeout
+/// min_rate RATE [GRACE] | off   only with proxy; RATE a size per second (`1k/s`), GRACE a duration.
+///                               Default 1k/s 30s, both bodies
 ///
 /// respond STATUS [BODY]         one; STATUS 100...599; BODY bare, quoted or backtick (not with 1xx/204/304)
 /// content_type TYPE             only with respond. Default application/json

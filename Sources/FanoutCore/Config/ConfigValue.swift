@@ -80,6 +80,15 @@ enum ConfigValue {
         return .success(bytes)
     }
 
+    /// `1k/s`, `512/s`, `1MiB/s`: a ``size(_:)`` followed by `/s` → bytes per second.
+    static func byteRate(_ text: String) -> Result<Int, Failure> {
+        let expected = "expected a size per second like 1k/s or 512/s"
+        guard text.hasSuffix("/s") else {
+            return .failure(Failure(message: "invalid rate '\(text)'; \(expected)"))
+        }
+        return size(String(text.dropLast(2))).mapError { Failure(message: "\($0.message) in rate '\(text)'") }
+    }
+
     /// A decimal integer in `range`.
     static func count(_ text: String, in range: ClosedRange<Int>) -> Result<Int, Failure> {
         guard !text.isEmpty, text.count <= 10, text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(text)

@@ -276,18 +276,26 @@ public struct ProxyRoute: Sendable {
     public var upstream: Int
     /// Upstream path and query; nil forwards the client's path and query unchanged.
     public var target: URLTemplate?
-    /// `timeout`: the upstream's when nil. Bodies stream, so this is an idle limit: the longest the upstream
-    /// may stay silent (before its answer, or between two reads of it), not a limit on the whole transfer.
+    /// `timeout`: the upstream's when nil. Bodies stream, so this is an idle limit (``IdleLimit``): the longest
+    /// the upstream may stay silent (before its answer, or between two reads of it), measured from its last
+    /// byte, not a limit on the whole transfer.
     public var timeoutMs: Int?
     /// `max_body`: the request body limit for this route (the top-level `max_body` when nil). The body is
     /// streamed to the upstream, never held whole, so this may be far larger than the top-level limit.
     public var maxBodyBytes: Int?
+    /// `min_rate`: the slowest the client's streamed request body and the upstream's streamed answer may
+    /// move (``RateBudget``). Default ``MinimumRate/standard``; nil (`min_rate off`): only the idle limits.
+    public var minRate: MinimumRate?
 
-    public init(upstream: Int, target: URLTemplate?, timeoutMs: Int? = nil, maxBodyBytes: Int? = nil) {
+    public init(
+        upstream: Int, target: URLTemplate?, timeoutMs: Int? = nil, maxBodyBytes: Int? = nil,
+        minRate: MinimumRate? = .standard
+    ) {
         self.upstream = upstream
         self.target = target
         self.timeoutMs = timeoutMs
         self.maxBodyBytes = maxBodyBytes
+        self.minRate = minRate
     }
 }
 

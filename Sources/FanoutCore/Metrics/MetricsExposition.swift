@@ -94,6 +94,12 @@ public enum MetricsExposition {
             }
         }
 
+        name = "fanout_min_rate_cuts_total"
+        header(&out, name, "counter", "Streamed proxy bodies cut for moving slower than min_rate, by route and side.")
+        for key in metrics.minRateCuts.keys.sorted(by: { ($0.route, $0.side) < ($1.route, $1.side) }) {
+            sample(&out, name, [("route", key.route), ("side", key.side)], metrics.minRateCuts[key]!)
+        }
+
         header(&out, "fanout_requests_in_flight", "gauge", "Requests received and not answered yet.")
         out += "fanout_requests_in_flight \(metrics.requestsInFlight)\n"
         header(&out, "fanout_client_connections", "gauge", "Open client connections.")

@@ -45,6 +45,17 @@ public struct ServerMetrics: Sendable, Equatable {
         }
     }
 
+    /// A `fanout_min_rate_cuts_total` series: a streamed body of a proxy route on `route` cut for moving slower
+    /// than the route's `min_rate`; `side` is `client` (its request body) or `upstream` (its answer).
+    public struct MinRateCutKey: Hashable, Sendable {
+        public var route: String
+        public var side: String
+        public init(route: String, side: String) {
+            self.route = route
+            self.side = side
+        }
+    }
+
     /// Connections to one upstream: how many transfers opened, and how many transfers reused a pooled one.
     public struct ConnectionUse: Sendable, Equatable {
         public var opened: UInt64 = 0
@@ -100,6 +111,8 @@ public struct ServerMetrics: Sendable, Equatable {
     /// Requests whose client went away before their answer was complete (also counted in `requests` with
     /// status 499), by route and how the client went away.
     public var clientAborts: [ClientAbortKey: UInt64] = [:]
+    /// Streamed bodies cut for moving slower than `min_rate`, by route and side.
+    public var minRateCuts: [MinRateCutKey: UInt64] = [:]
     /// Requests received and not answered yet (a gauge, filled in when a snapshot is taken).
     public var requestsInFlight = 0
     /// Open client connections (a gauge, filled in when a snapshot is taken).
@@ -155,6 +168,7 @@ public struct ServerMetrics: Sendable, Equatable {
         cacheStaleError.addCounts(other.cacheStaleError)
         cacheRefreshes.addCounts(other.cacheRefreshes)
         clientAborts.addCounts(other.clientAborts)
+        minRateCuts.addCounts(other.minRateCuts)
         requestsInFlight += other.requestsInFlight
         clientConnections += other.clientConnections
     }

@@ -41,7 +41,9 @@ public enum AttemptPolicy {
         switch failure {
         case .timeout, .refused, .connection: return true
         case .status(let code): return isRetryable(status: code)
-        case .unreachable, .tls, .invalidBody, .htmlPage, .tooLarge, .circuitOpen, .overloaded, .skipped, .tooManyItems:
+        // `tooSlow` only ends a streamed proxy answer, which is never repeated.
+        case .unreachable, .tls, .tooSlow, .invalidBody, .htmlPage, .tooLarge, .circuitOpen, .overloaded, .skipped,
+            .tooManyItems:
             return false
         }
     }

@@ -117,6 +117,13 @@ final class EventLoop: @unchecked Sendable {
         timers.schedule(at: now &+ UInt64(max(0, milliseconds)) &* 1_000_000, action)
     }
 
+    /// Runs `action` on this loop once the monotonic clock reaches `deadline` (nanoseconds, as `now`); a deadline
+    /// already past runs after the current batch of events.
+    @discardableResult
+    func schedule(at deadline: UInt64, _ action: @escaping () -> Void) -> TimerID {
+        timers.schedule(at: deadline, action)
+    }
+
     func cancel(_ timer: TimerID) {
         timers.cancel(timer)
     }

@@ -89,8 +89,11 @@ final class ClientConnection: EventHandler {
     private var logContext: RequestLogContext?
     /// The current request's body while it is streamed to its exchange.
     private var requestBody: BodyPipe?
-    /// Idle limit between two reads of a streamed request body (the `client` timer is the head's).
+    /// Idle limit between two reads of a streamed request body (the `client` timer is the head's), and the
+    /// body's `min_rate` budget: one timer for the earlier of the two.
     private var bodyTimer: TimerID?
+    private var bodyIdleDeadline: UInt64 = 0
+    private var bodyBudget: RateBudget?
     /// The framing of the streamed answer being written, and its status for the access log.
     private var streamedFraming: HTTPResponse.BodyFraming?
     private var streamedStatus = 0
@@ -316,7 +319,8 @@ final class ClientConnection: EventHandler {
     /// A request with a body: plain proxy routes stream it (with the route's own limit); every other route
     /// gets it collected whole, under the top-level `max_body`.
     private func beginBody(of head: HTTPRequestHead) {
-        let streamLimit = isAdmin ? nil : RequestDispatcher.streamedBodyLimit(for: head, runtime: worker.runtime)
+        let streamRules = isAdmin ? nil : RequestDispatcher.streamedBodyRules(for: head, runtime: worker.runtime)
+        let streamLimit = streamRules?.maxBytes
         let declaredLength = parser.pendingBodyLength
         do throws(HTTPParserError) {
             try parser.beginBody(limit: streamLimit ?? parserLimits.maxBodyBytes, streamed: streamLimit != nil)
@@ -345,6 +349,7 @@ final class ClientConnection: EventHandler {
         cancelTimer()
         state = .handling
         if head.expectsContinue { sendInterim(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)) }
+        bodyBudget = streamRules?.minRate.map { RateBudget($0, start: worker.loop.now) }
         armBodyTimer()
         handle(HTTPRequest(head: head), body: pipe)
         guard state == .handling || state == .writing, requestBody != nil else { return }
@@ -362,7 +367,14 @@ final class ClientConnection: EventHandler {
         guard state == .handling else { return }
         updateHandlingInterest()
         if let pipe = requestBody {
-            if pipe.isFull { cancelBodyTimer() } else if bodyTimer == nil { armBodyTimer() }
+            // A full pipe waits for the upstream: neither of the client's limits runs meanwhile.
+            if pipe.isFull {
+                cancelBodyTimer()
+                bodyBudget?.pause(at: worker.loop.now)
+            } else if bodyTimer == nil {
+                bodyBudget?.resume(at: worker.loop.now)
+                armBodyTimer()
+            }
         }
     }
 
@@ -399,6 +411,7 @@ final class ClientConnection: EventHandler {
                     let result = try parser.parse(bytes)
                     if case .bodyPart(let range, _) = result {
                         pipe.append(UnsafeRawBufferPointer(rebasing: bytes[range]))
+                        bodyBudget?.bytesMoved(range.count, at: worker.loop.now)
                     }
                     return .success(result)
                 } catch {
@@ -777,16 +790,40 @@ final class ClientConnection: EventHandler {
         timerKind = nil
     }
 
-    /// `client_timeout` between two reads of a streamed body (not while the pipe is full: then the upstream is
-    /// the slow side, and the exchange's timeout covers it).
+    /// `client_timeout` between two reads of a streamed body, and the route's `min_rate` over it (neither while
+    /// the pipe is full: then the upstream is the slow side, and the exchange's timeout covers it). Restarts the
+    /// idle part: called when the body starts, after each read, and when the pipe has room again.
     private func armBodyTimer() {
+        bodyIdleDeadline = worker.loop.now &+ UInt64(worker.runtime.config.timeouts.clientMs) &* 1_000_000
+        scheduleBodyTimer()
+    }
+
+    private func scheduleBodyTimer() {
         cancelBodyTimer()
-        bodyTimer = worker.loop.schedule(afterMilliseconds: worker.runtime.config.timeouts.clientMs) { [weak self] in
+        let at = min(bodyIdleDeadline, bodyBudget?.deadline ?? .max)
+        bodyTimer = worker.loop.schedule(at: at) { [weak self] in
             guard let self else { return }
             self.bodyTimer = nil
             guard self.requestBody != nil else { return }
-            self.requestBodyFailed(status: 408, message: "the request body was not received in time")
+            let now = self.worker.loop.now
+            if let budget = self.bodyBudget, budget.isSpent(at: now) {
+                self.countMinRateCut(side: "client")
+                self.requestBodyFailed(
+                    status: 408, message: "the request body arrived slower than min_rate \(budget.rate)")
+            } else if now >= self.bodyIdleDeadline {
+                self.requestBodyFailed(status: 408, message: "the request body was not received in time")
+            } else {
+                self.scheduleBodyTimer()  // the budget's deadline moved on with the bytes since
+            }
         }
+    }
+
+    /// A streamed body of this connection's current request was cut for moving slower than its route's
+    /// `min_rate`; `side` is `client` or `upstream` (`fanout_min_rate_cuts_total`).
+    func countMinRateCut(side: String) {
+        guard let context = logContext else { return }
+        let key = ServerMetrics.MinRateCutKey(route: context.route ?? "", side: side)
+        worker.metrics.minRateCuts[key, default: 0] &+= 1
     }
 
     private func cancelBodyTimer() {

@@ -10,32 +10,33 @@ import FanoutCore
 /// transfer pauses while `ClientConnection.outputHighWater` bytes wait for the client). A 1 GiB body in
 /// either direction holds a few hundred KiB, never the whole body.
 ///
-/// `timeout` is an idle limit here (like nginx's proxy_read_timeout): the upstream may not stay silent,
-/// neither taking the body nor answering, for longer. Time spent waiting on a slow client does not count;
-/// the client's own timeouts cover it.
+/// `timeout` is an idle limit here (like nginx's proxy_read_timeout; ``IdleLimit``): the upstream may not stay
+/// silent, neither taking the body nor answering, for longer, measured from its last byte. Time spent waiting on
+/// a slow client does not count; the client's own timeouts cover it. `min_rate` holds the answer's body to a
+/// minimum rate (``RateBudget``, paused while the client does not read), so a drip that never leaves the
+/// upstream idle for `timeout` still ends. The client's body is held to it by ``ClientConnection``.
 final class ProxyExchange: Exchange, UpstreamReceiver {
     private unowned let worker: Worker
     private weak var connection: ClientConnection?
     private let body: BodyPipe?
-    private let timeoutMs: Int
     private let isHead: Bool
     private var transfer: TransferID?
     private var finished = false
     private var headSent = false
     /// The upstream's status, once its head arrived (for the access log of an abandoned answer).
     private var headStatus: Int?
-    private let startedAt: UInt64
     /// The last answer bytes were refused: the transfer is paused until the client takes its output.
     private var receivePaused = false
-    private var idleTimer: TimerID?
-    /// Progress counters, compared by the idle timer.
-    private var received = 0
-    private var seenReceived = 0
-    private var seenDelivered = 0
-    /// The client held things up (a full output window, or an empty body pipe) at some point since the idle
-    /// timer last looked. Such an interval is not the upstream's silence, even when the wait ended just before
-    /// the timer fired and the upstream has not had time to send again.
-    private var waitedForClient = false
+    /// When the call started (loop clock), for the elapsed time of a call this exchange cuts.
+    private let startedAt: UInt64
+    /// The `timeout`: progress (a byte moved, or a wait on the client ended) is noted as it happens.
+    private var idle: IdleLimit
+    private let minRate: MinimumRate?
+    /// The answer body's `min_rate` budget, from its head on.
+    private var answerBudget: RateBudget?
+    /// The one timer watching `idle` and `answerBudget`, and when it fires.
+    private var watchTimer: TimerID?
+    private var watchAt: UInt64 = 0
     /// The span id the upstream request's `traceparent` carries (16 hex digits), for the access log.
     private let spanID: String
 
@@ -46,15 +47,17 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     ]
 
     private init(
-        connection: ClientConnection, worker: Worker, body: BodyPipe?, timeoutMs: Int, isHead: Bool, spanID: String
+        connection: ClientConnection, worker: Worker, body: BodyPipe?, timeoutMs: Int, minRate: MinimumRate?,
+        isHead: Bool, spanID: String
     ) {
         self.isHead = isHead
         self.spanID = spanID
         self.worker = worker
         self.connection = connection
         self.body = body
-        self.timeoutMs = timeoutMs
-        startedAt = worker.loop.now
+        self.startedAt = worker.loop.now
+        self.idle = IdleLimit(milliseconds: timeoutMs, start: worker.loop.now)
+        self.minRate = minRate
     }
 
     /// - Parameter body: the request body as it streams in from the client; nil when the request has none.
@@ -84,7 +87,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         let timeoutMs = proxy.timeoutMs ?? upstream.timeoutMs
         let spanID = TraceContext.newSpanID()
         let exchange = ProxyExchange(
-            connection: connection, worker: worker, body: body, timeoutMs: timeoutMs,
+            connection: connection, worker: worker, body: body, timeoutMs: timeoutMs, minRate: proxy.minRate,
             isHead: context.request.head.method == "HEAD", spanID: TraceContext.spanIDHex(spanID))
         var request = UpstreamRequest(
             upstreamName: upstream.name,
@@ -107,15 +110,17 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         request.transport = runtime.upstreamTransports[proxy.upstream]
         connection.attach(exchange)
         body?.onAvailable = { [weak exchange] in
-            exchange?.waitedForClient = true
+            // The upstream waited for the client's body: its idle time starts again now.
+            exchange?.noteProgress()
             exchange?.resumeSoon(receiving: false)
         }
+        body?.onTaken = { [weak exchange] in exchange?.noteProgress() }
         let id = worker.upstream.start(request) { [weak exchange] result in
             exchange?.finished(result)
         }
         if !exchange.finished {
             exchange.transfer = id
-            exchange.armIdleTimer(milliseconds: timeoutMs)
+            exchange.armWatch()
         }
     }
 
@@ -124,6 +129,11 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     func upstreamHead(status: Int, headers: [(String, String)], contentLength: Int?) {
         headSent = true
         headStatus = status
+        noteProgress()
+        if let minRate {
+            answerBudget = RateBudget(minRate, start: worker.loop.now)
+            armWatch()
+        }
         let passed = headers.filter { !ProxyExchange.droppedResponseHeaders.contains($0.0.lowercased()) }
         connection?.startStreamedResponse(
             status: status, headers: passed.map { (name: $0.0, value: $0.1) }, contentLength: contentLength)
@@ -132,18 +142,22 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     func upstreamBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard let connection else { return true }  // the client is gone; the transfer is being cancelled
         if connection.sendBodyPart(bytes) {
-            received += bytes.count
+            noteProgress()
+            answerBudget?.bytesMoved(bytes.count, at: worker.loop.now)
             return true
         }
         receivePaused = true
-        waitedForClient = true
+        answerBudget?.pause(at: worker.loop.now)
         return false
     }
 
     func clientTookOutput() {
         guard receivePaused else { return }
         receivePaused = false
-        waitedForClient = true
+        // The transfer waited for the client: neither the idle time nor the answer's budget ran meanwhile.
+        noteProgress()
+        answerBudget?.resume(at: worker.loop.now)
+        armWatch()
         resumeSoon(receiving: true)
     }
 
@@ -156,30 +170,53 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         }
     }
 
-    // MARK: - Idle timeout
+    // MARK: - Idle timeout and minimum rate
 
-    private func armIdleTimer(milliseconds: Int) {
-        idleTimer = worker.loop.schedule(afterMilliseconds: milliseconds) { [weak self] in self?.idleTimerFired() }
+    private func noteProgress() {
+        idle.noteProgress(at: worker.loop.now)
     }
 
-    private func idleTimerFired() {
-        idleTimer = nil
+    /// Arms the watch timer for the earlier of the idle deadline and the answer budget's, unless it is armed
+    /// for an earlier time already. Progress only moves both later, so it needs no new timer: the one armed
+    /// finds the new deadline when it fires and arms again.
+    private func armWatch() {
+        var at = idle.deadline
+        if let budget = answerBudget, budget.pausedAt == nil { at = min(at, budget.deadline) }
+        if let watchTimer {
+            if watchAt <= at { return }
+            worker.loop.cancel(watchTimer)
+        }
+        watchAt = at
+        watchTimer = worker.loop.schedule(at: at) { [weak self] in self?.watchTimerFired() }
+    }
+
+    private func watchTimerFired() {
+        watchTimer = nil
         guard !finished else { return }
-        let delivered = body?.delivered ?? 0
-        let moved = received != seenReceived || delivered != seenDelivered
-        seenReceived = received
-        seenDelivered = delivered
-        // Waiting on the client (it reads or sends slowly) is not the upstream's silence.
-        let waitingOnClient =
-            receivePaused || waitedForClient || (body?.waitingForClient ?? false)
-            || (connection?.hasPendingOutput ?? false)
-        waitedForClient = false
-        if moved || waitingOnClient {
-            armIdleTimer(milliseconds: timeoutMs)
+        let now = worker.loop.now
+        if let budget = answerBudget, budget.isSpent(at: now) {
+            connection?.countMinRateCut(side: "upstream")
+            cut(.tooSlow(budget.rate))
             return
         }
+        // Waiting on the client (it reads or sends slowly) is not the upstream's silence.
+        let waitingOnClient =
+            receivePaused || (body?.waitingForClient ?? false) || (connection?.hasPendingOutput ?? false)
+        switch idle.check(now: now, waitingOnClient: waitingOnClient) {
+        case .expired:
+            cut(.timeout)
+        case .checkAgain:
+            armWatch()
+        }
+    }
+
+    /// Ends a call the upstream let run too long: cancelled as timed out (it counts against the breaker), with
+    /// the time it really took.
+    private func cut(_ failure: CallFailure) {
         if let transfer { worker.upstream.cancel(transfer, timedOut: true) }
-        finished(UpstreamResult(outcome: .failure(.timeout), elapsedMs: Double(timeoutMs)))
+        worker.loop.refreshNow()
+        let elapsedMs = Double(worker.loop.now &- startedAt) / 1_000_000
+        finished(UpstreamResult(outcome: .failure(failure), elapsedMs: elapsedMs))
     }
 
     // MARK: - Completion
@@ -188,9 +225,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         guard !finished else { return }
         finished = true
         transfer = nil
-        if let idleTimer { worker.loop.cancel(idleTimer) }
-        idleTimer = nil
-        body?.onAvailable = nil
+        stopWatching()
         switch result.outcome {
         case .success(let answer):
             let calls = [
@@ -227,7 +262,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             // 503 when fanout refused to call (Envoy's UO/UH): the partner was not asked this time.
             let status: Int
             switch failure {
-            case .timeout: status = 504
+            case .timeout, .tooSlow: status = 504
             case .circuitOpen, .overloaded: status = 503
             default: status = 502
             }
@@ -251,10 +286,15 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     func cancel() {
         guard !finished else { return }
         finished = true
-        if let idleTimer { worker.loop.cancel(idleTimer) }
-        idleTimer = nil
-        body?.onAvailable = nil
+        stopWatching()
         if let transfer { worker.upstream.cancel(transfer) }
         transfer = nil
+    }
+
+    private func stopWatching() {
+        if let watchTimer { worker.loop.cancel(watchTimer) }
+        watchTimer = nil
+        body?.onAvailable = nil
+        body?.onTaken = nil
     }
 }

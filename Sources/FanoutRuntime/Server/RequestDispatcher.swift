@@ -43,13 +43,21 @@ enum RequestDispatcher {
         }
     }
 
-    /// The body limit of a request whose body is streamed (it goes to a plain proxy route), or nil when its
-    /// body is collected whole first (every other route, and every refusal).
-    static func streamedBodyLimit(for head: HTTPRequestHead, runtime: RuntimeConfig) -> Int? {
+    /// What holds a request body that is streamed (it goes to a plain proxy route): the route's size limit and
+    /// its `min_rate`.
+    struct StreamedBodyRules {
+        var maxBytes: Int
+        var minRate: MinimumRate?
+    }
+
+    /// The rules of a request whose body is streamed, or nil when its body is collected whole first (every
+    /// other route, and every refusal).
+    static func streamedBodyRules(for head: HTTPRequestHead, runtime: RuntimeConfig) -> StreamedBodyRules? {
         guard case .matched(let index, _, _) = route(head, runtime: runtime),
             case .proxy(let proxy) = runtime.config.routes[index].action
         else { return nil }
-        return proxy.maxBodyBytes ?? runtime.parserLimits.maxBodyBytes
+        return StreamedBodyRules(
+            maxBytes: proxy.maxBodyBytes ?? runtime.parserLimits.maxBodyBytes, minRate: proxy.minRate)
     }
 
     /// - Parameter body: the streamed body of a request to a plain proxy route (`request.body` is then empty).

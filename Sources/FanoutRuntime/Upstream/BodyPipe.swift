@@ -29,6 +29,9 @@ final class BodyPipe {
     /// Runs (inside libcurl's read callback: it must not call libcurl) when the window drained below `lowWater`
     /// after the connection stopped reading.
     var onDrained: (() -> Void)?
+    /// Runs (inside libcurl's read callback: it must not call libcurl) whenever libcurl took bytes: the upstream
+    /// is not idle.
+    var onTaken: (() -> Void)?
 
     init(declaredLength: Int?) {
         self.declaredLength = declaredLength
@@ -94,6 +97,7 @@ final class BodyPipe {
         }
         readOffset += count
         delivered += count
+        onTaken?()
         if readOffset > BodyPipe.highWater && readOffset * 2 > bytes.count {
             // Keep the window's storage bounded: drop what libcurl took once it is most of the array.
             bytes.removeFirst(readOffset)

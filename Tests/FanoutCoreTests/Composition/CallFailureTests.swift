@@ -7,7 +7,7 @@ import Testing
         (.timeout, "timeout"), (.refused, "refused"), (.unreachable("x"), "unreachable"),
         (.connection("x"), "connection"), (.status(503), "status"), (.invalidBody, "invalid_body"),
         (.htmlPage, "html_page"), (.tooLarge, "too_large"), (.circuitOpen, "circuit_open"),
-        (.overloaded(queueLimit: 4), "overloaded"), (.tls("x"), "tls"),
+        (.overloaded(queueLimit: 4), "overloaded"), (.tls("x"), "tls"), (.tooSlow(.standard), "timeout"),
     ]
 
     @Test(arguments: Self.kinds)
@@ -35,6 +35,7 @@ import Testing
     @Test func onlyTransportFailuresAnd5xxCountAgainstTheBreaker() {
         let counted: [CallFailure] = [
             .timeout, .refused, .unreachable("x"), .connection("x"), .tls("x"), .status(500), .status(503),
+            .tooSlow(.standard),
         ]
         let ignored: [CallFailure] = [
             .status(404), .status(429), .status(302), .invalidBody, .htmlPage, .tooLarge, .skipped("x"),
@@ -42,6 +43,11 @@ import Testing
         ]
         for failure in counted { #expect(failure.countsAgainstBreaker, "\(failure)") }
         for failure in ignored { #expect(!failure.countsAgainstBreaker, "\(failure)") }
+    }
+
+    @Test func aTooSlowAnswerIsATimeoutThatNamesTheRate() {
+        let failure = CallFailure.tooSlow(MinimumRate(bytesPerSecond: 2_048, graceMs: 500))
+        #expect(failure.description == "timeout: upstream sent its answer slower than min_rate 2k/s 500ms")
     }
 
     @Test func namesTheQueueLimitWhenOverloaded() {

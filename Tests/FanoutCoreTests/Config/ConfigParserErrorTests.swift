@@ -330,6 +330,48 @@ import Testing
                 "'timeout' is only valid in a route with 'proxy' (calls take timeout=DUR); route GET /x uses 'call'"
         ),
         Case(
+            name: "min_rate with calls",
+            marked: "route GET /x {\n  call a GET http://h:1/\n  1️⃣min_rate 1k/s\n}",
+            message:
+                "'min_rate' is only valid in a route with 'proxy' (other routes collect whole bodies under "
+                + "'client_timeout' and 'timeout'); route GET /x uses 'call'"
+        ),
+        Case(
+            name: "min_rate without a rate",
+            marked: "\(upstreamP)route GET /x {\n  proxy partner\n  1️⃣min_rate\n}",
+            message: "…expected a rate like 1k/s and an optional grace period like 30s, or off"
+        ),
+        Case(
+            name: "min_rate without per second",
+            marked: "\(upstreamP)route GET /x {\n  proxy partner\n  min_rate 1️⃣1k\n}",
+            message: "invalid rate '1k'; expected a size per second like 1k/s or 512/s"
+        ),
+        Case(
+            name: "min_rate of zero",
+            marked: "\(upstreamP)route GET /x {\n  proxy partner\n  min_rate 1️⃣0/s\n}",
+            message: "size '0' must be between 1 byte and 64 GiB in rate '0/s'"
+        ),
+        Case(
+            name: "min_rate with a bad grace period",
+            marked: "\(upstreamP)route GET /x {\n  proxy partner\n  min_rate 1k/s 1️⃣30\n}",
+            message: "…duration '30' has no unit"
+        ),
+        Case(
+            name: "min_rate off with a grace period",
+            marked: "\(upstreamP)route GET /x {\n  proxy partner\n  min_rate off 1️⃣30s\n}",
+            message: "unexpected '30s' after 'off'; expected 'off' alone"
+        ),
+        Case(
+            name: "min_rate twice",
+            marked: "\(upstreamP)route GET /x {\n  proxy partner\n  min_rate off\n  1️⃣min_rate 1k/s\n}",
+            message: "duplicate 'min_rate' in route GET /x; it is already set at line 4, expected it once"
+        ),
+        Case(
+            name: "min_rate with an extra argument",
+            marked: "\(upstreamP)route GET /x {\n  proxy partner\n  min_rate 1k/s 30s 1️⃣5s\n}",
+            message: "…5s"
+        ),
+        Case(
             name: "delay with calls",
             marked: "route GET /x {\n  call a GET http://h:1/\n  1️⃣delay 1s\n}",
             message: "'delay' is only valid in a route with 'respond'; route GET /x uses 'call'"

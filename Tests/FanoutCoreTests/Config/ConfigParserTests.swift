@@ -329,6 +329,28 @@ import Testing
         #expect(config.upstreams.map(\.ratePerSecond) == [250, 0.5, nil])
     }
 
+    @Test func minRateIsPerProxyRouteWithAStandardDefaultAndOff() throws {
+        let config = try ConfigParser.parse(
+            """
+            upstream up { url http://up.test:1 }
+            route GET /default { proxy up }
+            route GET /rate { proxy up; min_rate 4k/s; }
+            route GET /grace { proxy up; min_rate 512/s 1500ms; }
+            route GET /off { proxy up; min_rate off; }
+            """,
+            file: "test.conf", environment: [:])
+        let rates = config.routes.map { route -> MinimumRate?? in
+            guard case .proxy(let proxy) = route.action else { return .none }
+            return .some(proxy.minRate)
+        }
+        #expect(
+            rates == [
+                .standard, MinimumRate(bytesPerSecond: 4_096, graceMs: 30_000),
+                MinimumRate(bytesPerSecond: 512, graceMs: 1_500), .some(nil),
+            ])
+        #expect(MinimumRate.standard == MinimumRate(bytesPerSecond: 1_024, graceMs: 30_000))
+    }
+
     @Test func parsesCompositeRoute() throws {
         let config = try ConfigParser.parse(Self.fullFile, file: "proxy.conf", environment: Self.environment)
         let route = config.routes[0]
