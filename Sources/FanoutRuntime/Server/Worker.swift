@@ -132,6 +132,7 @@ final class Worker: @unchecked Sendable {
         snapshot.requestsInFlight = connections.values.reduce(0) { $0 + ($1.hasRequestInFlight ? 1 : 0) }
         snapshot.addConnectionUse(self.upstream.connectionUse)
         snapshot.breakerOpens.addCounts(self.upstream.breakerOpens)
+        snapshot.addUpstreamLoad(self.upstream.load)
         snapshot.coalescedCalls.addCounts(calls.coalesced)
         snapshot.cacheHits.addCounts(calls.cacheHits)
         snapshot.cacheMisses.addCounts(calls.cacheMisses)
