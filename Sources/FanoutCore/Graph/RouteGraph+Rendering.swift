@@ -23,30 +23,22 @@ extension RouteGraph {
         var optional: [String] = []
         for (number, graph) in graphs.enumerated() {
             let prefix = "r\(number)_"
-            let byID = Dictionary(graph.nodes.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
             out += "    subgraph r\(number)[\"\(mermaidText([graph.title]))\"]\n"
             out += "        direction LR\n"
-            func node(_ node: Node, indent: String) {
-                let text = mermaidText(node.lines)
-                switch node.kind {
-                case .request: out += "\(indent)\(prefix)\(node.id)([\"\(text)\"])\n"
-                case .response: out += "\(indent)\(prefix)\(node.id)[[\"\(text)\"]]\n"
-                case .call(let isOptional):
-                    out += "\(indent)\(prefix)\(node.id)[\"\(text)\"]\n"
-                    if isOptional { optional.append(prefix + node.id) }
-                case .action: out += "\(indent)\(prefix)\(node.id)[\"\(text)\"]\n"
-                }
-            }
-            let staged = Set(graph.stages.joined())
-            for item in graph.nodes where item.kind == .request { node(item, indent: "        ") }
-            for (index, stage) in graph.stages.enumerated() {
-                out += "        subgraph \(prefix)s\(index + 1)[\"stage \(index + 1)\"]\n"
-                for id in stage { if let item = byID[id] { node(item, indent: "            ") } }
-                out += "        end\n"
-            }
-            for item in graph.nodes where item.kind != .request && !staged.contains(item.id) {
-                node(item, indent: "        ")
-            }
+            out += drawNodes(
+                of: graph,
+                stage: { ("        subgraph \(prefix)s\($0)[\"stage \($0)\"]\n", "        end\n") },
+                node: { node, indent in
+                    let text = mermaidText(node.lines)
+                    switch node.kind {
+                    case .request: return "\(indent)\(prefix)\(node.id)([\"\(text)\"])\n"
+                    case .response: return "\(indent)\(prefix)\(node.id)[[\"\(text)\"]]\n"
+                    case .call(let isOptional):
+                        if isOptional { optional.append(prefix + node.id) }
+                        return "\(indent)\(prefix)\(node.id)[\"\(text)\"]\n"
+                    case .action: return "\(indent)\(prefix)\(node.id)[\"\(text)\"]\n"
+                    }
+                })
             out += "    end\n"
             for edge in graph.edges {
                 let arrow = edge.dashed ? "-.->" : "-->"
@@ -93,30 +85,24 @@ extension RouteGraph {
             """
         for (number, graph) in graphs.enumerated() {
             let prefix = "r\(number)_"
-            let byID = Dictionary(graph.nodes.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
             out += "    subgraph cluster_r\(number) {\n        label=\(dotString([graph.title]));\n"
-            func node(_ node: Node, indent: String) {
-                let attributes: String
-                switch node.kind {
-                case .request: attributes = "shape=oval"
-                case .response: attributes = "style=\"rounded,bold\""
-                case .call(let isOptional): attributes = isOptional ? "style=\"rounded,dashed\"" : ""
-                case .action: attributes = ""
-                }
-                let extra = attributes.isEmpty ? "" : ", " + attributes
-                out += "\(indent)\(prefix)\(node.id) [label=\(dotString(node.lines))\(extra)];\n"
-            }
-            let staged = Set(graph.stages.joined())
-            for item in graph.nodes where item.kind == .request { node(item, indent: "        ") }
-            for (index, stage) in graph.stages.enumerated() {
-                out += "        subgraph cluster_\(prefix)s\(index + 1) {\n"
-                out += "            label=\"stage \(index + 1)\"; style=dashed; color=gray60;\n"
-                for id in stage { if let item = byID[id] { node(item, indent: "            ") } }
-                out += "        }\n"
-            }
-            for item in graph.nodes where item.kind != .request && !staged.contains(item.id) {
-                node(item, indent: "        ")
-            }
+            out += drawNodes(
+                of: graph,
+                stage: { number in
+                    let open = "        subgraph cluster_\(prefix)s\(number) {\n"
+                        + "            label=\"stage \(number)\"; style=dashed; color=gray60;\n"
+                    return (open, "        }\n")
+                },
+                node: { node, indent in
+                    let attributes: String
+                    switch node.kind {
+                    case .request: attributes = ", shape=oval"
+                    case .response: attributes = ", style=\"rounded,bold\""
+                    case .call(let isOptional): attributes = isOptional ? ", style=\"rounded,dashed\"" : ""
+                    case .action: attributes = ""
+                    }
+                    return "\(indent)\(prefix)\(node.id) [label=\(dotString(node.lines))\(attributes)];\n"
+                })
             out += "    }\n"
             for edge in graph.edges {
                 var attributes: [String] = []
@@ -130,21 +116,35 @@ extension RouteGraph {
         return out
     }
 
-    /// A DOT quoted string: `"` and `\` escaped, lines joined with DOT's `\n`.
+    /// A DOT quoted string: `"` and `\` escaped, lines joined with DOT's `\n`. These are exactly the escapes of
+    /// a Prometheus label value, so the exposition's function serves both.
     static func dotString(_ lines: [String]) -> String {
-        let escaped = lines.map { line in
-            var text = ""
-            for character in line {
-                switch character {
-                case "\\": text += "\\\\"
-                case "\"": text += "\\\""
-                case "\n": text += "\\n"
-                default: text.append(character)
-                }
-            }
-            return text
+        "\"" + MetricsExposition.escapeLabelValue(lines.joined(separator: "\n")) + "\""
+    }
+
+    // MARK: - Drawing order
+
+    /// The nodes of one route in drawing order: the request, then each stage between the `open` and `close`
+    /// text `stage` gives for its number (from 1) with its calls inside, then the others. `node` draws one node
+    /// at an indentation.
+    private static func drawNodes(
+        of graph: RouteGraph, stage: (Int) -> (open: String, close: String),
+        node: (Node, _ indent: String) -> String
+    ) -> String {
+        let byID = Dictionary(graph.nodes.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let staged = Set(graph.stages.joined())
+        var out = ""
+        for item in graph.nodes where item.kind == .request { out += node(item, "        ") }
+        for (index, ids) in graph.stages.enumerated() {
+            let text = stage(index + 1)
+            out += text.open
+            for id in ids { if let item = byID[id] { out += node(item, "            ") } }
+            out += text.close
         }
-        return "\"" + escaped.joined(separator: "\\n") + "\""
+        for item in graph.nodes where item.kind != .request && !staged.contains(item.id) {
+            out += node(item, "        ")
+        }
+        return out
     }
 
     // MARK: - Choosing routes
