@@ -14,6 +14,9 @@ let usage = """
       fanout serve [-c FILE] [--reuse-port]
                                  serve FILE (default ./proxy.conf)
       fanout check FILE          validate FILE and exit: 0 if valid, 1 with file:line:column errors
+      fanout graph FILE [ROUTE] [--format mermaid|dot]
+                                 print the call graph of ROUTE (`/demo` or `GET /demo`; default: every
+                                 route) as Mermaid (default) or Graphviz DOT
       fanout --help              this text
       fanout --version           print the version, and libcurl's with its TLS library and features
 
@@ -41,6 +44,7 @@ struct ServeOptions {
 enum Command {
     case serve(ServeOptions)
     case check(path: String)
+    case graph(path: String, route: String?, format: RouteGraph.Format)
     case help
     case version
 }
@@ -63,6 +67,8 @@ func parse(_ arguments: [String]) -> Result<Command, UsageError> {
         if rest.first == "-c" { rest = rest.dropFirst() }
         guard let path = rest.first, rest.count == 1 else { return .failure(UsageError(message: "check takes exactly one FILE")) }
         return .success(.check(path: path))
+    case "graph":
+        return parseGraph(Array(rest.dropFirst()))
     case "serve", "-c", "--config", "--reuse-port":
         if first == "serve" { rest = rest.dropFirst() }
         var options = ServeOptions()
@@ -85,6 +91,33 @@ func parse(_ arguments: [String]) -> Result<Command, UsageError> {
     }
 }
 
+/// `graph FILE [ROUTE] [--format mermaid|dot]`, the words after `graph`.
+func parseGraph(_ arguments: [String]) -> Result<Command, UsageError> {
+    var format = RouteGraph.Format.mermaid
+    var positional: [String] = []
+    var rest = arguments[...]
+    while let argument = rest.popFirst() {
+        var value: String?
+        if argument == "--format" {
+            value = rest.popFirst()
+            if value == nil { return .failure(UsageError(message: "--format needs mermaid or dot")) }
+        } else if argument.hasPrefix("--format=") {
+            value = String(argument.dropFirst("--format=".count))
+        } else {
+            positional.append(argument)
+            continue
+        }
+        guard let chosen = value.flatMap(RouteGraph.Format.init(rawValue:)) else {
+            return .failure(UsageError(message: "unknown graph format '\(value ?? "")'; expected mermaid or dot"))
+        }
+        format = chosen
+    }
+    guard (1...2).contains(positional.count) else {
+        return .failure(UsageError(message: "graph takes FILE and at most one ROUTE"))
+    }
+    return .success(.graph(path: positional[0], route: positional.count == 2 ? positional[1] : nil, format: format))
+}
+
 func run() -> Int32 {
     switch parse(Array(CommandLine.arguments.dropFirst())) {
     case .failure(let error):
@@ -101,6 +134,17 @@ func run() -> Int32 {
             let config = try ConfigFile.load(path: path)
             for warning in config.warnings { ErrorLog.write(warning) }
             print("\(path): ok (\(config.routes.count) routes, \(config.upstreams.count) upstreams)")
+            return 0
+        } catch {
+            ErrorLog.write("\(error)")
+            return 1
+        }
+    case .success(.graph(let path, let route, let format)):
+        do {
+            let config = try ConfigFile.load(path: path)
+            let routes = try RouteGraph.routes(in: config, matching: route)
+            let graphs = routes.map { RouteGraph(route: $0, upstreams: config.upstreams) }
+            print(RouteGraph.render(graphs, as: format), terminator: "")
             return 0
         } catch {
             ErrorLog.write("\(error)")

@@ -100,6 +100,24 @@ public enum MetricsExposition {
             sample(&out, name, [("route", key.route), ("side", key.side)], metrics.minRateCuts[key]!)
         }
 
+        // Gauges with one series per upstream name that has had load since start.
+        let loads = metrics.upstreamLoad.keys.sorted()
+        let perUpstreamGauges: [(name: String, help: String, value: (ServerMetrics.UpstreamLoad) -> Int)] = [
+            ("fanout_upstream_calls_in_flight", "Calls to an upstream inside libcurl now (hedges included).",
+                { $0.inFlight }),
+            ("fanout_upstream_calls_queued", "Calls to an upstream waiting for a place (max_connections, rate) now.",
+                { $0.queued }),
+            ("fanout_upstream_breakers_open", "Workers whose breaker for an upstream is open or half-open now.",
+                { $0.breakersOpen + $0.breakersHalfOpen }),
+        ]
+        for family in perUpstreamGauges {
+            header(&out, family.name, "gauge", family.help)
+            for upstream in loads {
+                let value = UInt64(max(0, family.value(metrics.upstreamLoad[upstream]!)))
+                sample(&out, family.name, [("upstream", upstream)], value)
+            }
+        }
+
         header(&out, "fanout_requests_in_flight", "gauge", "Requests received and not answered yet.")
         out += "fanout_requests_in_flight \(metrics.requestsInFlight)\n"
         header(&out, "fanout_client_connections", "gauge", "Open client connections.")

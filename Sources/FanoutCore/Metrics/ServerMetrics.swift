@@ -78,6 +78,48 @@ public struct ServerMetrics: Sendable, Equatable {
         }
     }
 
+    /// What is happening at one upstream right now, on one worker or summed over workers (gauges, filled in
+    /// when a snapshot is taken).
+    public struct UpstreamLoad: Sendable, Equatable {
+        /// Calls inside libcurl (hedges included).
+        public var inFlight = 0
+        /// Calls waiting for a place (`max_connections`, `rate`).
+        public var queued = 0
+        /// Workers whose breaker for the upstream is open, half-open, and that have one at all (0: `breaker`
+        /// is off). Each worker has its own breaker.
+        public var breakersOpen = 0
+        public var breakersHalfOpen = 0
+        public var breakers = 0
+
+        public init(
+            inFlight: Int = 0, queued: Int = 0, breakersOpen: Int = 0, breakersHalfOpen: Int = 0, breakers: Int = 0
+        ) {
+            self.inFlight = inFlight
+            self.queued = queued
+            self.breakersOpen = breakersOpen
+            self.breakersHalfOpen = breakersHalfOpen
+            self.breakers = breakers
+        }
+
+        /// Adds one worker's breaker in `state`.
+        public mutating func addBreaker(_ state: CircuitBreaker.State) {
+            breakers += 1
+            switch state {
+            case .closed: break
+            case .open: breakersOpen += 1
+            case .halfOpen: breakersHalfOpen += 1
+            }
+        }
+
+        public mutating func add(_ other: UpstreamLoad) {
+            inFlight += other.inFlight
+            queued += other.queued
+            breakersOpen += other.breakersOpen
+            breakersHalfOpen += other.breakersHalfOpen
+            breakers += other.breakers
+        }
+    }
+
     /// Answered requests, by route and status.
     public var requests: [RequestKey: UInt64] = [:]
     /// Time from a request's head to its last response byte queued, by route (`""`: no route matched).
@@ -113,6 +155,9 @@ public struct ServerMetrics: Sendable, Equatable {
     public var clientAborts: [ClientAbortKey: UInt64] = [:]
     /// Streamed bodies cut for moving slower than `min_rate`, by route and side.
     public var minRateCuts: [MinRateCutKey: UInt64] = [:]
+    /// Calls in flight and queued, and breaker states, per upstream name (gauges, filled in when a snapshot
+    /// is taken).
+    public var upstreamLoad: [String: UpstreamLoad] = [:]
     /// Requests received and not answered yet (a gauge, filled in when a snapshot is taken).
     public var requestsInFlight = 0
     /// Open client connections (a gauge, filled in when a snapshot is taken).
@@ -149,6 +194,11 @@ public struct ServerMetrics: Sendable, Equatable {
         }
     }
 
+    /// Adds load per upstream name (another worker's, or a worker's client's into its snapshot).
+    public mutating func addUpstreamLoad(_ loads: [String: UpstreamLoad]) {
+        for (upstream, load) in loads { upstreamLoad[upstream, default: UpstreamLoad()].add(load) }
+    }
+
     /// Adds `other` (another worker's snapshot) to this one, gauges included.
     public mutating func merge(_ other: ServerMetrics) {
         requests.addCounts(other.requests)
@@ -169,6 +219,7 @@ public struct ServerMetrics: Sendable, Equatable {
         cacheRefreshes.addCounts(other.cacheRefreshes)
         clientAborts.addCounts(other.clientAborts)
         minRateCuts.addCounts(other.minRateCuts)
+        addUpstreamLoad(other.upstreamLoad)
         requestsInFlight += other.requestsInFlight
         clientConnections += other.clientConnections
     }

@@ -1,16 +1,21 @@
 import FanoutCore
 
 /// What the admin listener (`admin_listen`) answers, on worker 0's loop: `GET /metrics` (the Prometheus text
-/// format), `GET /healthz` (200 while the process runs) and `GET /readyz` (200 while serving, 503 once
-/// draining). Any other path is 404, any other method 405. The main listeners never route here, and this
-/// listener never reaches the routes: a connection is one or the other from its accept.
+/// format), `GET /healthz` (200 while the process runs), `GET /readyz` (200 while serving, 503 once
+/// draining), `GET /` (the status page, ``StatusPage``) and `GET /status.json` (its figures,
+/// ``StatusReport``). Any other path is 404, any other method 405. The main listeners never route here, and
+/// this listener never reaches the routes: a connection is one or the other from its accept.
 enum AdminEndpoint {
+    static let paths: Set<Substring> = ["/", "/status.json", "/metrics", "/healthz", "/readyz"]
+
     static func handle(_ request: HTTPRequest, on connection: ClientConnection, worker: Worker) {
         let head = request.head
         let path = head.target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        guard path == "/metrics" || path == "/healthz" || path == "/readyz" else {
+        guard paths.contains(path) else {
             connection.respond(
-                .error(status: 404, message: "the admin listener serves /metrics, /healthz and /readyz"))
+                .error(
+                    status: 404,
+                    message: "the admin listener serves / (status page), /status.json, /metrics, /healthz and /readyz"))
             return
         }
         guard head.method == "GET" || head.method == "HEAD" else {
@@ -24,9 +29,27 @@ enum AdminEndpoint {
         case "/readyz":
             // The configuration was loaded before any listener opened; draining is the only unready state.
             connection.respond(worker.draining ? plainText(503, "draining\n") : plainText(200, "ready\n"))
+        case "/":
+            connection.respond(noStore(contentType: StatusPage.contentType, body: Array(StatusPage.html.utf8)))
+        case "/status.json":
+            MetricsScrape.start(on: connection, worker: worker) { merged, home in
+                let now = home.loop.now
+                let baseline = home.recentWindow.advance(to: merged, now: now)
+                let report = StatusReport(
+                    config: home.runtime.config, metrics: merged, baseline: baseline.metrics,
+                    windowSeconds: Double(now &- baseline.at) / 1e9, uptimeSeconds: Double(now &- home.startedAt) / 1e9,
+                    windowIsSinceStart: baseline.at == home.startedAt, workers: home.scrapedWorkers.count)
+                return noStore(contentType: "application/json", body: report.json)
+            }
         default:
-            MetricsScrape.start(on: connection, worker: worker)
+            MetricsScrape.start(on: connection, worker: worker) { merged, _ in
+                noStore(contentType: MetricsExposition.contentType, body: Array(MetricsExposition.render(merged).utf8))
+            }
         }
+    }
+
+    static func noStore(contentType: String, body: [UInt8]) -> HTTPResponse {
+        HTTPResponse(status: 200, headers: [("Content-Type", contentType), ("Cache-Control", "no-store")], body: body)
     }
 
     static func plainText(_ status: Int, _ text: String) -> HTTPResponse {
@@ -36,7 +59,8 @@ enum AdminEndpoint {
     }
 }
 
-/// One `/metrics` request: gathers every worker's counters and answers their sum.
+/// One `/metrics` or `/status.json` request: gathers every worker's counters and answers their sum, rendered
+/// by the request's `render`.
 ///
 /// Counters live in each worker as plain stored properties, touched on that worker's loop thread only, so the
 /// request path takes no lock and no atomic. A scrape runs on worker 0's loop (the admin listener's): it
@@ -57,18 +81,28 @@ final class MetricsScrape: Exchange, @unchecked Sendable {
     private var waitingFor: Int
     private var timer: TimerID?
     private var finished = false
+    /// Turns the sum into the answer; runs on worker 0's loop.
+    private let render: (ServerMetrics, Worker) -> HTTPResponse
 
-    private init(home: Worker, connection: ClientConnection, merged: ServerMetrics, waitingFor: Int) {
+    private init(
+        home: Worker, connection: ClientConnection, merged: ServerMetrics, waitingFor: Int,
+        render: @escaping (ServerMetrics, Worker) -> HTTPResponse
+    ) {
         self.home = home
+        self.render = render
         self.connection = connection
         self.merged = merged
         self.waitingFor = waitingFor
     }
 
-    static func start(on connection: ClientConnection, worker home: Worker) {
+    static func start(
+        on connection: ClientConnection, worker home: Worker,
+        render: @escaping (ServerMetrics, Worker) -> HTTPResponse
+    ) {
         let others = home.scrapedWorkers.filter { $0 !== home }
         let scrape = MetricsScrape(
-            home: home, connection: connection, merged: home.metricsSnapshot(), waitingFor: others.count)
+            home: home, connection: connection, merged: home.metricsSnapshot(), waitingFor: others.count,
+            render: render)
         if others.isEmpty {
             scrape.answer()
             return
@@ -92,10 +126,7 @@ final class MetricsScrape: Exchange, @unchecked Sendable {
 
     private func answer() {
         finish()
-        connection?.respond(
-            HTTPResponse(
-                status: 200, headers: [("Content-Type", MetricsExposition.contentType), ("Cache-Control", "no-store")],
-                body: Array(MetricsExposition.render(merged).utf8)))
+        connection?.respond(render(merged, home))
     }
 
     private func timedOut() {

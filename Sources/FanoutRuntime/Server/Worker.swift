@@ -29,6 +29,10 @@ final class Worker: @unchecked Sendable {
     /// Every worker of the server, this one included, for scrapes (worker 0 only; set before the thread
     /// starts, cleared when the loop ends).
     var scrapedWorkers: [Worker] = []
+    /// The status page's "recent" window (worker 0 only, touched on its loop thread; see ``RecentWindow``),
+    /// started with the worker.
+    var recentWindow: RecentWindow
+    let startedAt: UInt64
     private(set) var draining = false
     private var drainTimer: TimerID?
     /// Worker 0 with an admin listener: its loop outlives the other workers' drains (``peersStopped()``),
@@ -54,6 +58,8 @@ final class Worker: @unchecked Sendable {
         waitsForPeers = adminFD != nil
         outlivesPeers = adminFD != nil
         loop = try EventLoop()
+        startedAt = loop.now
+        recentWindow = RecentWindow(start: loop.now)
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         var random = SystemRandomNumberGenerator()
         requestIDPrefix = String(random.next() as UInt64, radix: 16)
@@ -132,6 +138,7 @@ final class Worker: @unchecked Sendable {
         snapshot.requestsInFlight = connections.values.reduce(0) { $0 + ($1.hasRequestInFlight ? 1 : 0) }
         snapshot.addConnectionUse(self.upstream.connectionUse)
         snapshot.breakerOpens.addCounts(self.upstream.breakerOpens)
+        snapshot.addUpstreamLoad(self.upstream.load)
         snapshot.coalescedCalls.addCounts(calls.coalesced)
         snapshot.cacheHits.addCounts(calls.cacheHits)
         snapshot.cacheMisses.addCounts(calls.cacheMisses)

@@ -42,6 +42,8 @@ final class UpstreamClient: EventHandler {
     private var waiting: [Int] = []
     private var breakers: [CircuitBreaker?] = []
     private var slotNames: [String] = []
+    /// The slots named by the latest ``setLimits(_:)``.
+    private var currentSlots: Set<Int> = []
     /// Per slot: the `rate` bucket (nil: no limit) and the timer that admits queued calls when a token is due.
     private var buckets: [TokenBucket?] = []
     private var rateTimers: [TimerID?] = []
@@ -96,6 +98,7 @@ final class UpstreamClient: EventHandler {
     /// even beyond a lowered `max_queue`). A breaker keeps its state when its settings change, and is
     /// dropped when the configuration removes it. Call on the loop thread.
     func setLimits(_ slotLimits: [SlotLimits]) {
+        currentSlots = Set(slotLimits.map(\.slot.raw))
         for settings in slotLimits {
             let slot = settings.slot.raw
             while limits.count <= slot {
@@ -136,6 +139,22 @@ final class UpstreamClient: EventHandler {
         _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(16, min(4096, total)))
         guard !closed else { return }
         for settings in slotLimits { admitNext(slot: settings.slot.raw) }
+    }
+
+    /// Calls in libcurl and queued, and breaker states, per upstream name, now (the status page's gauges):
+    /// the slots of the latest configuration, and the slots a reload left behind while they still hold calls
+    /// (their calls only: an upstream whose URL changed keeps its name, and has one breaker per worker).
+    /// Call on the loop thread.
+    var load: [String: ServerMetrics.UpstreamLoad] {
+        var loads: [String: ServerMetrics.UpstreamLoad] = [:]
+        for slot in limits.indices {
+            let current = currentSlots.contains(slot)
+            guard current || inFlight[slot] > 0 || waiting[slot] > 0 else { continue }
+            var load = ServerMetrics.UpstreamLoad(inFlight: inFlight[slot], queued: waiting[slot])
+            if current, let breaker = breakers[slot] { load.addBreaker(breaker.state) }
+            loads[slotNames[slot], default: ServerMetrics.UpstreamLoad()].add(load)
+        }
+        return loads
     }
 
     // MARK: - Starting and cancelling

@@ -94,6 +94,8 @@ import Testing
         b.retryBudgetExhausted["u"] = 6
         a.minRateCuts[ServerMetrics.MinRateCutKey(route: "* /up", side: "client")] = 1
         b.minRateCuts[ServerMetrics.MinRateCutKey(route: "* /up", side: "client")] = 2
+        a.upstreamLoad["u"] = ServerMetrics.UpstreamLoad(inFlight: 1, queued: 2, breakersOpen: 1, breakers: 1)
+        b.upstreamLoad["u"] = ServerMetrics.UpstreamLoad(inFlight: 3, breakersHalfOpen: 1, breakers: 1)
         b.requestsInFlight = 2
         b.clientConnections = 1
         a.merge(b)
@@ -110,6 +112,8 @@ import Testing
         #expect(a.hedgeWins == ["v": 4])
         #expect(a.minRateCuts == [ServerMetrics.MinRateCutKey(route: "* /up", side: "client"): 3])
         #expect(a.retryBudgetExhausted == ["u": 6])
+        let load = ServerMetrics.UpstreamLoad(inFlight: 4, queued: 2, breakersOpen: 1, breakersHalfOpen: 1, breakers: 2)
+        #expect(a.upstreamLoad["u"] == load)
         #expect(a.requestsInFlight == 3)
         #expect(a.clientConnections == 4)
     }
@@ -143,6 +147,9 @@ import Testing
         metrics.clientAborts[.init(route: "GET /a", reason: .closed)] = 3
         metrics.minRateCuts[ServerMetrics.MinRateCutKey(route: "GET /files", side: "upstream")] = 4
         metrics.minRateCuts[ServerMetrics.MinRateCutKey(route: "GET /files", side: "client")] = 1
+        metrics.upstreamLoad["users"] = ServerMetrics.UpstreamLoad(
+            inFlight: 4, queued: 1, breakersOpen: 1, breakersHalfOpen: 1, breakers: 3)
+        metrics.upstreamLoad["accounts"] = ServerMetrics.UpstreamLoad(inFlight: 0)
         metrics.requestsInFlight = 2
         metrics.clientConnections = 5
         let text = MetricsExposition.render(metrics)
@@ -255,6 +262,18 @@ import Testing
             # TYPE fanout_min_rate_cuts_total counter
             fanout_min_rate_cuts_total{route="GET /files",side="client"} 1
             fanout_min_rate_cuts_total{route="GET /files",side="upstream"} 4
+            # HELP fanout_upstream_calls_in_flight Calls to an upstream inside libcurl now (hedges included).
+            # TYPE fanout_upstream_calls_in_flight gauge
+            fanout_upstream_calls_in_flight{upstream="accounts"} 0
+            fanout_upstream_calls_in_flight{upstream="users"} 4
+            # HELP fanout_upstream_calls_queued Calls to an upstream waiting for a place (max_connections, rate) now.
+            # TYPE fanout_upstream_calls_queued gauge
+            fanout_upstream_calls_queued{upstream="accounts"} 0
+            fanout_upstream_calls_queued{upstream="users"} 1
+            # HELP fanout_upstream_breakers_open Workers whose breaker for an upstream is open or half-open now.
+            # TYPE fanout_upstream_breakers_open gauge
+            fanout_upstream_breakers_open{upstream="accounts"} 0
+            fanout_upstream_breakers_open{upstream="users"} 2
             # HELP fanout_requests_in_flight Requests received and not answered yet.
             # TYPE fanout_requests_in_flight gauge
             fanout_requests_in_flight 2
@@ -269,7 +288,7 @@ import Testing
     @Test func anEmptyRegistryStillDeclaresEveryFamily() {
         let text = MetricsExposition.render(ServerMetrics())
         let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }
-        #expect(types.count == 20)
+        #expect(types.count == 23)
         #expect(text.contains("fanout_requests_in_flight 0\n"))
         #expect(!text.contains("_bucket"))
     }

@@ -73,6 +73,29 @@ import Testing
         #expect(bad.stderr.contains("call"), "\(bad.stderr)")
     }
 
+    @Test func graphPrintsARoutesCallGraphAsMermaidOrDOT() throws {
+        let file = Self.repositoryRoot.appendingPathComponent("proxy.conf").path
+        let mermaid = try run(["graph", file, "/demo/chain"])
+        #expect(mermaid.status == 0, "\(mermaid.stderr)")
+        #expect(mermaid.stdout.hasPrefix("flowchart LR\n    subgraph r0[\"GET /demo/chain\"]\n"))
+        #expect(mermaid.stdout.contains(#"r0_c0 -->|"{profile.tier}"| r0_c1"#))
+        #expect(!mermaid.stdout.contains("r1_"))
+
+        // Every route, as DOT: one cluster per route (the file's last route is GET /healthz).
+        let dot = try run(["graph", "--format=dot", file])
+        #expect(dot.status == 0, "\(dot.stderr)")
+        #expect(dot.stdout.hasPrefix("digraph fanout {\n"))
+        #expect(dot.stdout.contains(#"label="GET /demo/stats";"#))
+        #expect(dot.stdout.contains(#"label="GET /healthz";"#))
+        #expect(dot.stdout.hasSuffix("}\n"))
+
+        let unknown = try run(["graph", file, "/demo/chian"])
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("no route '/demo/chian'; did you mean '/demo/chain'?"), "\(unknown.stderr)")
+        #expect(try run(["graph", file, "--format", "svg"]).status == 2)
+        #expect(try run(["graph"]).status == 2)
+    }
+
     @Test func versionAndHelp() throws {
         let version = try run(["--version"])
         #expect(version.status == 0 && version.stdout.hasPrefix("fanout "))
