@@ -19,7 +19,7 @@ extension CurlTransfer {
     /// the transfer's last connection up in the multi handle's connection cache, and answers CURL_SOCKET_BAD
     /// once libcurl has closed it.
     func answerOverranContentLength() -> Bool {
-        guard self.contentLength != nil, self.expectsConnectionReuse else {
+        guard self.partnerFraming.hasContentLength, self.expectsConnectionReuse else {
             return false
         }
         var socket: curl_socket_t = CURL_SOCKET_BAD

@@ -416,7 +416,8 @@ final class UpstreamClient: EventHandler {
         of transfer: CurlTransfer, code: CURLcode, overran: Bool
     ) -> Result<UpstreamResponse, CallFailure> {
         if code == CURLE_OK && overran {
-            return .failure(.connection("response longer than its Content-Length of \(transfer.contentLength ?? "?") bytes"))
+            let declared = transfer.partnerFraming.contentLengthText ?? "?"
+            return .failure(.connection("response longer than its Content-Length of \(declared) bytes"))
         }
         if code == CURLE_OK {
             var status = 0
@@ -424,7 +425,8 @@ final class UpstreamClient: EventHandler {
             return .success(
                 UpstreamResponse(
                     status: status, contentType: transfer.contentType, headers: transfer.headers, body: transfer.body,
-                    cacheHeaders: transfer.cacheHeaders, httpVersion: transfer.answerHTTPVersion()))
+                    cacheHeaders: transfer.cacheHeaders, httpVersion: transfer.answerHTTPVersion(),
+                    declaredLength: transfer.partnerFraming.declaredLength(decodedByLibcurl: transfer.decodesContent)))
         }
         if let reason = transfer.abortReason {
             switch reason {
@@ -432,7 +434,7 @@ final class UpstreamClient: EventHandler {
             case .headersTooLarge: return .failure(.connection("response headers over \(CurlTransfer.maxHeaderBytes) bytes"))
             case .tooManyHeaderFields:
                 return .failure(.connection("response has more than \(CurlTransfer.maxHeaderFields) header fields"))
-            case .conflictingContentLength: return .failure(.connection("conflicting Content-Length headers"))
+            case .ambiguousFraming(let fault): return .failure(.connection("\(fault)"))
             }
         }
         switch code {
