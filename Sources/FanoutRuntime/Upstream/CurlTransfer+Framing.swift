@@ -29,6 +29,21 @@ extension CurlTransfer {
         return socket == CURL_SOCKET_BAD
     }
 
+    /// The socket of the HTTP/1.x connection libcurl keeps in its pool after the transfer that just completed;
+    /// nil when it closed it (or the answer came over HTTP/2, whose framing no stray byte can break). Same
+    /// timing as ``answerOverranContentLength()``: before `curl_multi_remove_handle`.
+    func keptHTTP1Connection() -> Int32? {
+        var version = 0
+        guard ccurl_easy_getinfo_long(self.easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK,
+            version == CURL_HTTP_VERSION_1_1 || version == CURL_HTTP_VERSION_1_0
+        else { return nil }
+        var socket: curl_socket_t = CURL_SOCKET_BAD
+        guard ccurl_easy_getinfo_socket(self.easy, CURLINFO_ACTIVESOCKET, &socket) == CURLE_OK,
+            socket != CURL_SOCKET_BAD
+        else { return nil }
+        return socket
+    }
+
     /// Whether a raw header line is a `Connection` field with a `close` token (ASCII, any case), read from
     /// the bytes: String's `lowercased().contains` cost about 14,000 instructions per line (callgrind).
     static func asksToClose(_ line: UnsafeRawBufferPointer, colon: Int, value: Range<Int>) -> Bool {
