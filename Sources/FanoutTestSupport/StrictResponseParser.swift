@@ -27,6 +27,10 @@ public enum StrictResponseParser {
     /// - Throws: ``TestSupportError/Kind/malformed`` naming the defect; ``TestSupportError/Kind/unexpectedEOF``
     ///   when the connection ended inside the response.
     public static func parse(_ bytes: ArraySlice<UInt8>, method: String, atEOF: Bool) throws -> Parsed? {
+        // Whatever does not start like a status line is refused at once (an HTTP/0.9 body, a stray byte).
+        if !zip(bytes, "HTTP/1.".utf8).allSatisfy({ $0 == $1 }) {
+            throw Self.malformed("not a status line: \(HTTPWire.text(bytes.prefix(40)))")
+        }
         var cursor = Cursor(bytes: bytes, atEOF: atEOF)
         guard let statusLine = try cursor.line() else { return nil }
         let (version, status) = try Self.statusLine(statusLine)
