@@ -33,6 +33,10 @@ static inline CURLcode ccurl_easy_setopt_header_function(CURL *_Nonnull h, curl_
 static inline CURLcode ccurl_easy_setopt_read_function(CURL *_Nonnull h, curl_read_callback _Nullable cb) {
     return curl_easy_setopt(h, CURLOPT_READFUNCTION, cb);
 }
+static inline CURLcode ccurl_easy_setopt_closesocket_function(
+    CURL *_Nonnull h, curl_closesocket_callback _Nullable cb) {
+    return curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, cb);
+}
 static inline CURLcode ccurl_easy_getinfo_long(CURL *_Nonnull h, CURLINFO i, long *_Nonnull out) {
     return curl_easy_getinfo(h, i, out);
 }

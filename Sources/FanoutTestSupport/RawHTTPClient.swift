@@ -75,6 +75,32 @@ public final class RawHTTPClient {
         return RawHTTPResponse(status: status, headers: head.headers, body: body)
     }
 
+    /// Reads exactly one response and checks its framing strictly (see ``StrictResponseParser``): the bytes a
+    /// client would take as this response, and nothing more. Bytes after it stay buffered (``unreadBytes``),
+    /// so a test can tell a stray byte from the next response.
+    /// - Parameter method: the request's method; a HEAD answer has no body.
+    /// - Throws: ``TestSupportError``: ``TestSupportError/Kind/malformed`` naming the framing defect,
+    ///   ``TestSupportError/Kind/unexpectedEOF`` when the connection ends inside the response (or before it),
+    ///   ``TestSupportError/Kind/timedOut``, `ECONNRESET`.
+    public func readStrictResponse(method: String = "GET") throws -> StrictResponseParser.Parsed {
+        try self.requireOpen("parse response strictly")
+        while true {
+            if self.reader.reachedEOF && self.reader.bufferedCount == 0 {
+                throw TestSupportError.unexpectedEOF(
+                    call: "parse response strictly", detail: "connection closed before a status line")
+            }
+            let atEOF = self.reader.reachedEOF
+            if let parsed = try StrictResponseParser.parse(self.reader.unconsumed, method: method, atEOF: atEOF) {
+                self.reader.consume(parsed.consumed)
+                return parsed
+            }
+            try self.reader.fill()
+        }
+    }
+
+    /// Bytes received and not yet read as a response (a stray byte after a complete response shows here).
+    public var unreadBytes: [UInt8] { Array(self.reader.unconsumed) }
+
     /// Returns every byte (including any already buffered) until the server closes the connection.
     /// - Throws: ``TestSupportError`` on timeout or a reset.
     public func readUntilClose() throws -> [UInt8] {

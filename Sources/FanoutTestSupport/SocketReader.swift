@@ -92,6 +92,14 @@ final class SocketReader {
         return self.takeBuffered()
     }
 
+    /// The bytes received but not yet consumed, left in place.
+    var unconsumed: ArraySlice<UInt8> { self.buffer[self.readIndex...] }
+
+    /// Marks the first `count` unconsumed bytes as read.
+    func consume(_ count: Int) {
+        self.readIndex += min(count, self.bufferedCount)
+    }
+
     /// Removes and returns whatever is buffered.
     func takeBuffered() -> [UInt8] {
         let bytes = Array(self.buffer[self.readIndex...])

@@ -12,6 +12,8 @@ public struct StubRequest: Sendable {
     public var headers: [(String, String)]
     /// The body, de-chunked if it was sent with `Transfer-Encoding: chunked`.
     public var body: [UInt8]
+    /// Which connection carried it: 1 for the first the stub accepted, 2 for the second, …
+    public var connection: Int = 0
 
     /// The first value of header `name`, compared case-insensitively.
     public func header(_ name: String) -> String? {

@@ -14,15 +14,17 @@ extension StubServer {
     /// The headers of a `.json` behavior.
     static let json = [("Content-Type", "application/json")]
 
-    /// Serves requests on `fd` until the client closes, a behavior closes, or the stub stops.
-    func serve(_ fd: CInt) -> ConnectionEnding {
+    /// Serves requests on `fd` (the `connection`-th accepted) until the client closes, a behavior closes, or the
+    /// stub stops.
+    func serve(_ fd: CInt, connection: Int) -> ConnectionEnding {
         let reader = SocketReader(fd: fd)
         while true {
             let request: StubRequest
             do {
-                guard let next = try self.readRequest(from: reader, fd: fd) else {
+                guard var next = try self.readRequest(from: reader, fd: fd) else {
                     return .close
                 }
+                next.connection = connection
                 request = next
             } catch let error as TestSupportError where error.kind == .malformed {
                 let response = Self.response(
@@ -112,6 +114,10 @@ extension StubServer {
                 let head = Self.head(status: 200, headers: Self.json + [("Transfer-Encoding", "chunked")])
                 try? TCPSocket.sendAll(fd, head + Array("zz\r\n{}\r\n0\r\n\r\n".utf8))
                 return .close
+            case .scripted(let steps, let thenServe):
+                guard self.play(steps, on: fd), thenServe else {
+                    return .close
+                }
             }
         }
     }

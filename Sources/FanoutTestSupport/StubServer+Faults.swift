@@ -24,6 +24,25 @@ extension StubServer {
         }
     }
 
+    /// `.scripted`: writes each step's bytes verbatim, pausing where the script says.
+    /// - Returns: `true` if every byte went out (the stub did not stop and the client did not go away).
+    func play(_ steps: [UpstreamStub.WireStep], on fd: CInt) -> Bool {
+        for step in steps {
+            switch step {
+            case .send(let bytes):
+                guard (try? TCPSocket.sendAll(fd, bytes)) != nil else {
+                    return false
+                }
+            case .pause(let milliseconds):
+                self.pause(milliseconds: milliseconds)
+            }
+            if self.isStopped {
+                return false
+            }
+        }
+        return true
+    }
+
     /// `.drip`: the head at once, then one body byte every `everyMs`.
     /// - Returns: `true` if the whole answer went out and the connection should serve another request.
     func drip(_ fd: CInt, to request: StubRequest, body: [UInt8], everyMs: Int) -> Bool {

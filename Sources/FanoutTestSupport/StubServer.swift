@@ -122,20 +122,20 @@ final class StubServer: @unchecked Sendable {
                 usleep(10_000)
                 continue
             }
-            let admitted = self.withLock { state in
+            let admitted = self.withLock { state -> Int? in
                 guard !state.stopped else {
-                    return false
+                    return nil
                 }
                 state.connections.insert(fd)
                 state.connectionsAccepted += 1
                 state.liveThreads += 1
-                return true
+                return state.connectionsAccepted
             }
-            guard admitted else {
+            guard let ordinal = admitted else {
                 TCPSocket.close(fd)
                 break
             }
-            self.spawn(name: "UpstreamStub:\(self.port) connection \(fd)") { self.runConnection(fd) }
+            self.spawn(name: "UpstreamStub:\(self.port) connection \(fd)") { self.runConnection(fd, ordinal: ordinal) }
         }
         self.withLock { state in
             TCPSocket.close(state.listener)
@@ -143,8 +143,8 @@ final class StubServer: @unchecked Sendable {
         }
     }
 
-    private func runConnection(_ fd: CInt) {
-        let ending = self.serve(fd)
+    private func runConnection(_ fd: CInt, ordinal: Int) {
+        let ending = self.serve(fd, connection: ordinal)
         self.withLock { state in
             state.connections.remove(fd)
             if ending == .reset {

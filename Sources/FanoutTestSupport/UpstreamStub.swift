@@ -70,6 +70,11 @@ public final class UpstreamStub: @unchecked Sendable {
         case redirect(to: String, status: Int = 302)
         /// Sends a chunked 200 JSON head whose first chunk-size line is not hexadecimal (`zz`), then closes.
         case badChunk
+        /// Plays `steps` as the whole answer (status line, framing and all, nothing added or checked), then
+        /// reads the next request on the same connection when `thenServe` is true, else closes it (FIN). The
+        /// most flexible fault: an answer with both `Content-Length` and `Transfer-Encoding`, an HTTP/0.9 answer,
+        /// 1xx answers before the final one, bytes after the declared end in a later packet.
+        case scripted([WireStep], thenServe: Bool = false)
 
         // MARK: Changing over time
 
@@ -77,6 +82,19 @@ public final class UpstreamStub: @unchecked Sendable {
         /// get `then`. For example a partner whose first request is slow or fails, and later ones succeed:
         /// `.sequence([.neverRespond], then: .json("{}"))`.
         indirect case sequence([Behavior], then: Behavior)
+    }
+
+    /// One step of a ``Behavior/scripted(_:thenServe:)`` answer.
+    public enum WireStep: Sendable {
+        /// Writes these bytes verbatim.
+        case send([UInt8])
+        /// Waits this long (cut short when the stub stops).
+        case pause(milliseconds: Int)
+
+        /// Writes `text` as UTF-8, verbatim.
+        public static func text(_ text: String) -> WireStep {
+            .send(Array(text.utf8))
+        }
     }
 
     private let server: StubServer

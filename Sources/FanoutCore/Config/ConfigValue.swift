@@ -214,8 +214,12 @@ enum ConfigValue {
         return nil
     }
 
-    /// Header names that libcurl or the proxy manage; configuration may not set them.
-    static let managedHeaderNames: Set<String> = ["content-length", "transfer-encoding", "connection", "te", "upgrade"]
+    /// Header names that libcurl or the proxy manage; configuration may not set them. Among them every framing
+    /// field of `HTTPResponse.isFramingField`, which the serializer would leave out anyway.
+    static let managedHeaderNames: Set<String> = [
+        "content-length", "transfer-encoding", "connection", "te", "upgrade", "keep-alive", "proxy-connection",
+        "trailer",
+    ]
 
     /// A header name: a token, not one the proxy manages.
     static func headerNameFailure(_ name: String, offset: Int = 0) -> Failure? {

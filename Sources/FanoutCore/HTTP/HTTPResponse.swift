@@ -1,5 +1,7 @@
-/// A response to write to a client. Framing headers (Content-Length, Connection, Date) are added by
-/// `HTTPResponse.serialize`, never taken from `headers`.
+/// A response to write to a client. Framing headers (Content-Length, Transfer-Encoding, Connection, Date) are
+/// added by `HTTPResponse.serialize`, never taken from `headers`: the serializer leaves out every field of
+/// `headers` that frames a message or describes the hop (``isFramingField(_:)``), so no partner or
+/// configuration can make a client read bytes outside the framing fanout declared.
 public struct HTTPResponse: Sendable {
     public var status: Int
     public var headers: [(name: String, value: String)]
@@ -73,7 +75,7 @@ public struct HTTPResponse: Sendable {
         out.append(contentsOf: HTTPResponse.reasonPhrase(status).utf8)
         out.append(contentsOf: "\r\nDate: ".utf8)
         out.append(contentsOf: date.utf8)
-        for header in headers {
+        for header in headers where !HTTPResponse.isFramingField(header.name) {
             out.append(contentsOf: "\r\n".utf8)
             out.append(contentsOf: header.name.utf8)
             out.append(contentsOf: ": ".utf8)
@@ -99,6 +101,20 @@ public struct HTTPResponse: Sendable {
         out.append(contentsOf: "\r\n\r\n".utf8)
     }
 
+    /// Whether `name` is a field fanout computes itself from what it sends (case-insensitive): `Content-Length`,
+    /// `Transfer-Encoding`, `Connection`, `Keep-Alive`, `Proxy-Connection`, `Trailer` and `Upgrade` (RFC 9112
+    /// §6, RFC 9110 §7.6.1). Compared by length first: most names are rejected without reading a byte.
+    public static func isFramingField(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 7: return HTTPHeaders.namesEqual(name, "trailer") || HTTPHeaders.namesEqual(name, "upgrade")
+        case 10: return HTTPHeaders.namesEqual(name, "connection") || HTTPHeaders.namesEqual(name, "keep-alive")
+        case 14: return HTTPHeaders.namesEqual(name, "content-length")
+        case 16: return HTTPHeaders.namesEqual(name, "proxy-connection")
+        case 17: return HTTPHeaders.namesEqual(name, "transfer-encoding")
+        default: return false
+        }
+    }
+
     /// Whether a response with `status` has a body (and a framing header) at all.
     public static func allowsBody(_ status: Int) -> Bool {
         status >= 200 && status != 204 && status != 304
@@ -107,8 +123,13 @@ public struct HTTPResponse: Sendable {
     /// Appends `bytes` as one chunk of a chunked body (nothing for an empty piece: that would end the body).
     public static func appendChunk(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
         guard !bytes.isEmpty else { return }
-        let hex = Array(String(bytes.count, radix: 16).utf8)
-        out.append(contentsOf: hex)
+        // The size in hex, written digit by digit: no String or Array per body part.
+        var shift = (Int.bitWidth - bytes.count.leadingZeroBitCount + 3) / 4 * 4
+        while shift > 0 {
+            shift -= 4
+            let digit = UInt8(truncatingIfNeeded: bytes.count >> shift) & 0xF
+            out.append(digit < 10 ? digit &+ 0x30 : digit &+ 0x57)
+        }
         out.append(contentsOf: "\r\n".utf8)
         out.append(contentsOf: bytes)
         out.append(contentsOf: "\r\n".utf8)

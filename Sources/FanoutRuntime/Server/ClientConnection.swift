@@ -94,8 +94,9 @@ final class ClientConnection: EventHandler {
     private var bodyTimer: TimerID?
     private var bodyIdleDeadline: UInt64 = 0
     private var bodyBudget: RateBudget?
-    /// The framing of the streamed answer being written, and its status for the access log.
-    private var streamedFraming: HTTPResponse.BodyFraming?
+    /// The streamed answer being written: every body byte goes through its framer. And its status, for the
+    /// access log.
+    private var streamedFraming: ResponseBodyFramer?
     private var streamedStatus = 0
     /// Failing partners: where the streamed head starts in `output` while no byte of it has been sent; nil
     /// once `flush` sent anything. See `retractUnsentStreamedHead`.
@@ -531,28 +532,25 @@ final class ClientConnection: EventHandler {
     // MARK: - Streamed responses
 
     /// Writes the head of an answer whose body follows in pieces (`sendBodyPart`, then `endStreamedResponse`).
-    /// The body is framed by `contentLength` when known, else chunked (HTTP/1.1) or by closing (HTTP/1.0).
-    /// Called from inside libcurl's write callback: queues bytes and epoll interest only, never sends or closes.
-    func startStreamedResponse(status: Int, headers: [(name: String, value: String)], contentLength: Int?) {
+    /// The body is framed by `declaredLength` when fanout may declare it (see ``PartnerFraming``), else chunked
+    /// (HTTP/1.1) or by closing (HTTP/1.0); a HEAD answer writes no body byte. ``ResponseBodyFramer`` decides
+    /// and enforces it. Called from inside libcurl's write callback: queues bytes and epoll interest only,
+    /// never sends or closes.
+    func startStreamedResponse(status: Int, headers: [(name: String, value: String)], declaredLength: Int?) {
         guard state == .handling, streamedFraming == nil else { return }
         let head = currentHead
         let http10 = head?.version == .http1_0
-        var keepAlive = keepsAlive(unless: false)
-        let framing: HTTPResponse.BodyFraming
-        if let contentLength {
-            framing = .contentLength(contentLength)
-        } else if http10 {
-            framing = .untilClose
-            keepAlive = false
-        } else {
-            framing = .chunked
-        }
-        closeAfterWrite = !keepAlive
+        let framer = ResponseBodyFramer(
+            status: status, declaredLength: declaredLength, http10: http10, headOnly: head?.method == "HEAD",
+            keepAlive: keepsAlive(unless: false))
+        closeAfterWrite = !framer.keepAlive
         var response = HTTPResponse(status: status, headers: headers)
         if let id = logContext?.requestID { response.headers.append(("X-Request-Id", id)) }
         unsentStreamedHeadStart = output.count
-        response.serializeHead(into: &output, date: worker.httpDate(), keepAlive: keepAlive, http10: http10, framing: framing)
-        streamedFraming = framing
+        response.serializeHead(
+            into: &output, date: worker.httpDate(), keepAlive: framer.keepAlive, http10: http10,
+            framing: framer.framing)
+        streamedFraming = framer
         streamedStatus = status
         updateHandlingInterest()
     }
@@ -564,7 +562,7 @@ final class ClientConnection: EventHandler {
     /// (the exchange pauses its upstream and hears `clientTookOutput` once they are sent). Called from inside
     /// libcurl's write callback: never sends or closes.
     func sendBodyPart(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard state == .handling, let framing = streamedFraming else { return true }  // going away: drop
+        guard state == .handling, streamedFraming != nil else { return true }  // going away: drop
         if output.count - outputOffset >= ClientConnection.outputHighWater {
             exchangeWaitsForOutput = true
             return false
@@ -574,19 +572,18 @@ final class ClientConnection: EventHandler {
             output.removeFirst(outputOffset)
             outputOffset = 0
         }
-        if framing == .chunked {
-            HTTPResponse.appendChunk(bytes, to: &output)
-        } else {
-            output.append(contentsOf: bytes)
-        }
+        streamedFraming?.append(bytes, to: &output)
         updateHandlingInterest()
         return true
     }
 
-    /// The streamed answer is complete: finishes its framing and writes what is left. Not from a libcurl callback.
+    /// The streamed answer is complete: finishes its framing and writes what is left. A body that did not match
+    /// its declared length (short, or longer: the excess was dropped) ends the connection once written, so the
+    /// client never reads a byte outside the framing and never reuses a connection it cannot trust. Not from a
+    /// libcurl callback.
     func endStreamedResponse(calls: [AccessLogCall]) {
-        guard state == .handling, let framing = streamedFraming else { return }
-        if framing == .chunked { output.append(contentsOf: HTTPResponse.lastChunk) }
+        guard state == .handling, var framer = streamedFraming else { return }
+        if framer.finish(into: &output) != .complete { closeAfterWrite = true }
         streamedFraming = nil
         exchangeWaitsForOutput = false
         exchange = nil

@@ -41,6 +41,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     private let spanID: String
 
     /// Response headers that describe the upstream hop or its framing, not the content; never passed back.
+    /// (The framing fields among them are also left out by `HTTPResponse.serializeHead` itself.)
     static let droppedResponseHeaders: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
         "content-length", "date", "x-request-id",
@@ -126,7 +127,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
 
     // MARK: - Streaming (inside libcurl's write callback: no libcurl calls, no closing)
 
-    func upstreamHead(status: Int, headers: [(String, String)], contentLength: Int?) {
+    func upstreamHead(status: Int, headers: [(String, String)], declaredLength: Int?) {
         headSent = true
         headStatus = status
         noteProgress()
@@ -136,7 +137,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         }
         let passed = headers.filter { !ProxyExchange.droppedResponseHeaders.contains($0.0.lowercased()) }
         connection?.startStreamedResponse(
-            status: status, headers: passed.map { (name: $0.0, value: $0.1) }, contentLength: contentLength)
+            status: status, headers: passed.map { (name: $0.0, value: $0.1) }, declaredLength: declaredLength)
     }
 
     func upstreamBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
@@ -239,10 +240,12 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             }
             // No body byte came: the whole answer is its head.
             let headers = answer.headers.filter { !ProxyExchange.droppedResponseHeaders.contains($0.0.lowercased()) }
-            if isHead, let length = answer.headers.last(where: { $0.0.lowercased() == "content-length" }).flatMap({ Int($0.1) }) {
-                // A HEAD answer describes the GET's body: its Content-Length passes through unchanged.
+            if isHead {
+                // A HEAD answer describes the GET's body: its Content-Length passes through unchanged (when fanout
+                // may declare it, see PartnerFraming), and frames no byte.
                 connection?.startStreamedResponse(
-                    status: answer.status, headers: headers.map { (name: $0.0, value: $0.1) }, contentLength: length)
+                    status: answer.status, headers: headers.map { (name: $0.0, value: $0.1) },
+                    declaredLength: answer.declaredLength)
                 connection?.endStreamedResponse(calls: calls)
                 return
             }

@@ -89,6 +89,13 @@ enum Socket {
         _ = Glibc.shutdown(fd, Int32(SHUT_WR))
     }
 
+    /// Shuts down both directions of a socket someone else owns and will close: the peer reads EOF, and reads
+    /// here return 0 once what already arrived is taken. Errors are ignored (`ENOTCONN`, `EBADF`: nothing left
+    /// to do). The corresponding C function is `shutdown` with `SHUT_RDWR`.
+    static func shutdownBoth(_ fd: Int32) {
+        _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+    }
+
     static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) throws(SystemError) {
         var value = value
         _ = try blockingSyscall("setsockopt") {

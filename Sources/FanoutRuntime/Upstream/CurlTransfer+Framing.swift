@@ -19,7 +19,7 @@ extension CurlTransfer {
     /// the transfer's last connection up in the multi handle's connection cache, and answers CURL_SOCKET_BAD
     /// once libcurl has closed it.
     func answerOverranContentLength() -> Bool {
-        guard self.contentLength != nil, self.expectsConnectionReuse else {
+        guard self.partnerFraming.hasContentLength, self.expectsConnectionReuse else {
             return false
         }
         var socket: curl_socket_t = CURL_SOCKET_BAD
@@ -27,6 +27,21 @@ extension CurlTransfer {
             return false
         }
         return socket == CURL_SOCKET_BAD
+    }
+
+    /// The socket of the HTTP/1.x connection libcurl keeps in its pool after the transfer that just completed;
+    /// nil when it closed it (or the answer came over HTTP/2, whose framing no stray byte can break). Same
+    /// timing as ``answerOverranContentLength()``: before `curl_multi_remove_handle`.
+    func keptHTTP1Connection() -> Int32? {
+        var version = 0
+        guard ccurl_easy_getinfo_long(self.easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK,
+            version == CURL_HTTP_VERSION_1_1 || version == CURL_HTTP_VERSION_1_0
+        else { return nil }
+        var socket: curl_socket_t = CURL_SOCKET_BAD
+        guard ccurl_easy_getinfo_socket(self.easy, CURLINFO_ACTIVESOCKET, &socket) == CURLE_OK,
+            socket != CURL_SOCKET_BAD
+        else { return nil }
+        return socket
     }
 
     /// Whether a raw header line is a `Connection` field with a `close` token (ASCII, any case), read from

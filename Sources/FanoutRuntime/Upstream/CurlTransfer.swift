@@ -12,7 +12,8 @@ final class CurlTransfer {
         case bodyTooLarge
         case headersTooLarge
         case tooManyHeaderFields
-        case conflictingContentLength
+        /// The head cannot be framed unambiguously (see `PartnerFraming`).
+        case ambiguousFraming(PartnerFraming.Fault)
     }
 
     let easy: UnsafeMutableRawPointer
@@ -44,7 +45,10 @@ final class CurlTransfer {
     var contentType: String?
     /// `Cache-Control`, `Vary`, `Expires`, `Date` and `Age` of the answer, for the call cache.
     var cacheHeaders = CacheHeaders()
-    var contentLength: String?
+    /// What the answer's head says about its body's framing; the one length fanout may declare to a client.
+    var partnerFraming = PartnerFraming()
+    /// The call asked libcurl to decode content codings (CURLOPT_ACCEPT_ENCODING).
+    var decodesContent = false
     var headers: [(String, String)] = []
     var headerBytes = 0
     // Failing partners (hardening, point 2): the field count of the current answer, and whether libcurl should
@@ -135,7 +139,8 @@ final class CurlTransfer {
         status = 0
         contentType = nil
         cacheHeaders = CacheHeaders()
-        contentLength = nil
+        partnerFraming = PartnerFraming()
+        decodesContent = request.acceptEncoding != nil
         headers.removeAll(keepingCapacity: true)
         headerBytes = 0
         headerFields = 0
@@ -273,7 +278,9 @@ final class CurlTransfer {
                 headDelivered = true
                 var status = 0
                 _ = ccurl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
-                receiver.upstreamHead(status: status, headers: headers, contentLength: contentLength.flatMap { Int($0) })
+                receiver.upstreamHead(
+                    status: status, headers: headers,
+                    declaredLength: partnerFraming.declaredLength(decodedByLibcurl: decodesContent))
             }
             if receiver.upstreamBody(bytes) { return .taken }
             receivePaused = true
@@ -304,13 +311,17 @@ final class CurlTransfer {
             headers.removeAll(keepingCapacity: true)
             contentType = nil
             cacheHeaders = CacheHeaders()
-            contentLength = nil
+            partnerFraming = PartnerFraming()
             headerBytes = line.count
             headerFields = 0
             expectsConnectionReuse = line.count >= 8 && line[5] == UInt8(ascii: "1") && line[7] == UInt8(ascii: "1")
             return true
         }
-        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return true }
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
+            // The empty line: what follows before the next status line are trailers, which frame nothing.
+            if line.count <= 2, line.first == 13 || line.first == 10 { partnerFraming.noteEndOfHead() }
+            return true
+        }
         var end = line.count
         while end > colon + 1, line[end - 1] == 10 || line[end - 1] == 13 || line[end - 1] == 32 || line[end - 1] == 9 {
             end -= 1
@@ -331,13 +342,15 @@ final class CurlTransfer {
             contentType = value
         } else if cacheHeaders.take(name: name, value: value) {
             // Kept for the call cache.
-        } else if name.utf8.count == 14, name.lowercased() == "content-length" {
-            // 7.88.1 silently uses the last of several differing Content-Length values (hardening notes §3.2).
-            if let previous = contentLength, previous != value {
-                abortReason = .conflictingContentLength
+        } else {
+            // Content-Length, Transfer-Encoding, Content-Encoding. 7.88.1 silently uses the last of several
+            // differing Content-Length values, and lets chunked win over a Content-Length (hardening notes §3.2).
+            do throws(PartnerFraming.Fault) {
+                try partnerFraming.note(name: name, value: value)
+            } catch {
+                abortReason = .ambiguousFraming(error)
                 return false
             }
-            contentLength = value
         }
         if captureHeaders { headers.append((name, value)) }
         return true

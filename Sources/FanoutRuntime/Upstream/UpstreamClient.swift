@@ -26,7 +26,7 @@ struct TransferID: Hashable {
 /// - Completions run after `curl_multi_info_read` is drained, never inside a libcurl callback, so a
 ///   completion may start or cancel other transfers.
 final class UpstreamClient: EventHandler {
-    private let loop: EventLoop
+    let loop: EventLoop
     private let multi: UnsafeMutableRawPointer
     private var free: [CurlTransfer] = []
     private var active: [UInt64: CurlTransfer] = [:]
@@ -52,6 +52,9 @@ final class UpstreamClient: EventHandler {
     private var nextID: UInt64 = 1
     private var curlTimer: TimerID?
     private var closed = false
+    /// Sockets of connections libcurl keeps in its pool between transfers, watched for stray bytes (see
+    /// `UpstreamClient+IdleConnections.swift`).
+    var idleConnections: Set<Int32> = []
     /// Connections opened and reused, per upstream name, over finished transfers (cancelled ones are not
     /// counted). Read by `Worker.metricsSnapshot()` on the loop thread.
     private(set) var connectionUse: [String: ServerMetrics.ConnectionUse] = [:]
@@ -266,7 +269,7 @@ final class UpstreamClient: EventHandler {
             finish(call.completion, .failure(.circuitOpen), startedAt: call.startedAt)
             return
         }
-        guard let transfer = free.popLast() ?? CurlTransfer() else {
+        guard let transfer = free.popLast() ?? makeTransfer() else {
             finish(call.completion, .failure(.connection("could not create a libcurl handle")), startedAt: call.startedAt)
             return
         }
@@ -347,6 +350,10 @@ final class UpstreamClient: EventHandler {
     // MARK: - Loop integration
 
     func handleEvent(fd: Int32, events: UInt32) {
+        if idleConnections.contains(fd) {
+            idleConnectionStirred(fd)
+            return
+        }
         var bits: Int32 = 0
         if events & (Interest.read.rawValue | Interest.hangup.rawValue | Interest.error.rawValue) != 0 { bits |= CURL_CSELECT_IN }
         if events & Interest.write.rawValue != 0 { bits |= CURL_CSELECT_OUT }
@@ -357,6 +364,7 @@ final class UpstreamClient: EventHandler {
     }
 
     fileprivate func socketChanged(fd: Int32, what: Int32) {
+        idleConnections.remove(fd)  // reused (IN/OUT): libcurl's again
         switch what {
         case CURL_POLL_REMOVE:
             loop.deregister(fd: fd)
@@ -397,6 +405,7 @@ final class UpstreamClient: EventHandler {
             let transfer = CurlTransfer.from(UnsafeMutableRawPointer(privatePointer))
             // Asked while the handle is still in the multi handle (see CurlTransfer+Framing.swift).
             let overran = message.result == CURLE_OK && transfer.answerOverranContentLength()
+            let kept = message.result == CURLE_OK && !overran ? transfer.keptHTTP1Connection() : nil
             // CURLINFO_NUM_CONNECTS: connections this transfer had to open (0: it reused a pooled one).
             var connects = 0
             _ = ccurl_easy_getinfo_long(easy, CURLINFO_NUM_CONNECTS, &connects)
@@ -405,6 +414,7 @@ final class UpstreamClient: EventHandler {
             connectionUse[transfer.upstreamName, default: ServerMetrics.ConnectionUse()].record(
                 opened: connects, answered: status > 0)
             curl_multi_remove_handle(multi, easy)
+            if let kept { watchIdleConnection(kept) }
             finished.append((transfer, transfer.id, message.result, overran))
         }
         // The id is taken at drain time: a completion may cancel a transfer later in this batch (a hedge's
@@ -435,7 +445,8 @@ final class UpstreamClient: EventHandler {
         of transfer: CurlTransfer, code: CURLcode, overran: Bool
     ) -> Result<UpstreamResponse, CallFailure> {
         if code == CURLE_OK && overran {
-            return .failure(.connection("response longer than its Content-Length of \(transfer.contentLength ?? "?") bytes"))
+            let declared = transfer.partnerFraming.contentLengthText ?? "?"
+            return .failure(.connection("response longer than its Content-Length of \(declared) bytes"))
         }
         if code == CURLE_OK {
             var status = 0
@@ -443,7 +454,8 @@ final class UpstreamClient: EventHandler {
             return .success(
                 UpstreamResponse(
                     status: status, contentType: transfer.contentType, headers: transfer.headers, body: transfer.body,
-                    cacheHeaders: transfer.cacheHeaders, httpVersion: transfer.answerHTTPVersion()))
+                    cacheHeaders: transfer.cacheHeaders, httpVersion: transfer.answerHTTPVersion(),
+                    declaredLength: transfer.partnerFraming.declaredLength(decodedByLibcurl: transfer.decodesContent)))
         }
         if let reason = transfer.abortReason {
             switch reason {
@@ -451,7 +463,7 @@ final class UpstreamClient: EventHandler {
             case .headersTooLarge: return .failure(.connection("response headers over \(CurlTransfer.maxHeaderBytes) bytes"))
             case .tooManyHeaderFields:
                 return .failure(.connection("response has more than \(CurlTransfer.maxHeaderFields) header fields"))
-            case .conflictingContentLength: return .failure(.connection("conflicting Content-Length headers"))
+            case .ambiguousFraming(let fault): return .failure(.connection("\(fault)"))
             }
         }
         switch code {

@@ -49,7 +49,9 @@ struct UpstreamRequest {
 protocol UpstreamReceiver: AnyObject {
     /// The final answer's status and headers, just before its first body byte. An answer without body bytes
     /// arrives whole in the completion instead.
-    func upstreamHead(status: Int, headers: [(String, String)], contentLength: Int?)
+    /// `declaredLength`: the partner's `Content-Length` when fanout may declare it to a client
+    /// (``PartnerFraming/declaredLength(decodedByLibcurl:)``); nil when fanout must frame the body itself.
+    func upstreamHead(status: Int, headers: [(String, String)], declaredLength: Int?)
     /// Body bytes; false when they cannot be taken now: the transfer pauses, and the same bytes come again
     /// after `UpstreamClient.resume(_:receiving:)`.
     func upstreamBody(_ bytes: UnsafeRawBufferPointer) -> Bool
@@ -66,6 +68,9 @@ struct UpstreamResponse {
     var cacheHeaders = CacheHeaders()
     /// The HTTP version the answer came with (CURLINFO_HTTP_VERSION): `1.0`, `1.1`, `2`; nil if unknown.
     var httpVersion: String? = nil
+    /// The partner's `Content-Length` when fanout may declare it to a client (see ``PartnerFraming``): a HEAD
+    /// answer passes it on.
+    var declaredLength: Int? = nil
 }
 
 /// What an upstream call came to, and how long it took (queue time included).

@@ -235,6 +235,11 @@ import Testing
             marked: "upstream a {\n  url http://x\n  header 1️⃣Content-Length 5\n}",
             message: "header 'Content-Length' is managed by the proxy and cannot be set"
         ),
+        Case(
+            name: "framing header in a respond route",
+            marked: "route GET /x {\n  respond 200\n  header 1️⃣Keep-Alive timeout=5\n}",
+            message: "header 'Keep-Alive' is managed by the proxy and cannot be set"
+        ),
         // Upstream references.
         Case(
             name: "unknown upstream suggests the closest",

@@ -1,0 +1,92 @@
+/// What a partner's answer head says about how its body is delimited, and the one length fanout may reuse.
+///
+/// Fed with the header fields of one answer head as libcurl reports them (a new status line, after a 1xx or
+/// a followed redirect, starts over with a fresh value). Fanout never copies a partner's framing fields to a
+/// client; the only thing it takes from them is ``declaredLength(decodedByLibcurl:)``: a single valid
+/// `Content-Length` on an answer without `Transfer-Encoding` whose body libcurl hands over undecoded. Every
+/// other answer is framed by fanout itself (chunked, or by closing for an HTTP/1.0 client).
+///
+/// RFC 9112 §6.3: `Transfer-Encoding` overrides `Content-Length`, and a message with both "ought to be handled
+/// as an error" (request smuggling, response splitting); nginx 1.23+ rejects such an upstream answer (502).
+/// Differing `Content-Length` values make the length unrecoverable (§6.3 (5)); libcurl 7.88.1 would silently
+/// use the last one (hardening notes §3.2).
+public struct PartnerFraming: Sendable, Equatable {
+    /// A head whose body cannot be delimited unambiguously: the call fails (`connection`).
+    public enum Fault: Error, Sendable, Equatable, CustomStringConvertible {
+        /// Two `Content-Length` fields with different values.
+        case conflictingContentLength
+        /// Both `Content-Length` and `Transfer-Encoding`.
+        case contentLengthWithTransferEncoding
+
+        public var description: String {
+            switch self {
+            case .conflictingContentLength: return "conflicting Content-Length headers"
+            case .contentLengthWithTransferEncoding: return "both Content-Length and Transfer-Encoding"
+            }
+        }
+    }
+
+    /// The first `Content-Length` value as sent, for messages; nil when the head has none.
+    public private(set) var contentLengthText: String?
+    /// `Content-Length` fields seen (identical duplicates included).
+    private var contentLengthFields = 0
+    private var hasTransferEncoding = false
+    private var hasContentEncoding = false
+    /// The empty line after the head was seen: later lines are trailers, which never frame anything.
+    private var headEnded = false
+
+    public init() {}
+
+    /// Whether the head had a `Content-Length` field.
+    public var hasContentLength: Bool { self.contentLengthText != nil }
+
+    /// Notes one header field of the head (names compared without regard to case).
+    /// - Throws: ``Fault`` as soon as the head can no longer be framed unambiguously.
+    public mutating func note(name: String, value: String) throws(Fault) {
+        guard !self.headEnded else { return }
+        switch name.utf8.count {
+        case 14 where HTTPHeaders.namesEqual(name, "content-length"):
+            if let first = self.contentLengthText, first != value {
+                throw .conflictingContentLength
+            }
+            self.contentLengthText = value
+            self.contentLengthFields += 1
+            if self.hasTransferEncoding { throw .contentLengthWithTransferEncoding }
+        case 17 where HTTPHeaders.namesEqual(name, "transfer-encoding"):
+            self.hasTransferEncoding = true
+            if self.contentLengthText != nil { throw .contentLengthWithTransferEncoding }
+        case 16 where HTTPHeaders.namesEqual(name, "content-encoding"):
+            self.hasContentEncoding = true
+        default:
+            break
+        }
+    }
+
+    /// The empty line that ends the head: header lines after it are trailers of a chunked body.
+    public mutating func noteEndOfHead() {
+        self.headEnded = true
+    }
+
+    /// The body length fanout may declare to a client: the partner's `Content-Length` when it is the only one,
+    /// all digits, the answer has no `Transfer-Encoding`, and libcurl hands the body over as it was framed.
+    /// - Parameter decodedByLibcurl: the call asked libcurl to decode content codings (`accept_encoding`): then
+    ///   an answer with a `Content-Encoding` arrives decoded, and its `Content-Length` counts encoded bytes.
+    public func declaredLength(decodedByLibcurl: Bool) -> Int? {
+        guard self.contentLengthFields == 1, !self.hasTransferEncoding, let text = self.contentLengthText,
+            !(decodedByLibcurl && self.hasContentEncoding)
+        else { return nil }
+        return Self.decimalLength(text)
+    }
+
+    /// `1*DIGIT` (RFC 9110 §8.6) as an Int: no sign, no space, no list, at most 18 digits (no overflow).
+    static func decimalLength(_ text: String) -> Int? {
+        var value = 0
+        var digits = 0
+        for byte in text.utf8 {
+            guard ASCII.isDigit(byte), digits < 18 else { return nil }
+            value = value * 10 + Int(byte &- 0x30)
+            digits += 1
+        }
+        return digits > 0 ? value : nil
+    }
+}
