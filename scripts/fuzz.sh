@@ -74,12 +74,12 @@ seed_config() {
     local dir=$1
     cp proxy.conf "$dir/proxy.conf"
     cp Benchmarks/fanout-bench.conf "$dir/fanout-bench.conf"
-    # Every fenced block of README.md without a language: the documented examples and snippets.
-    awk -v dir="$dir" '
-        /^```/ && !fence { fence = 1; plain = ($0 == "```"); block = ""; next }
-        /^```$/ && fence { fence = 0; if (plain) { n++; printf "%s", block > (dir "/readme-" n); close(dir "/readme-" n) }; next }
+    # Every conf and conf-fragment block of README.md and docs/: the documented examples and snippets.
+    find README.md docs -name '*.md' | sort | xargs awk -v dir="$dir" '
+        /^```/ && !fence { fence = 1; conf = ($0 == "```conf" || $0 == "```conf-fragment"); block = ""; next }
+        /^```$/ && fence { fence = 0; if (conf) { n++; printf "%s", block > (dir "/docs-" n); close(dir "/docs-" n) }; next }
         fence { block = block $0 "\n" }
-    ' README.md
+    '
 }
 
 seed_url_template() {

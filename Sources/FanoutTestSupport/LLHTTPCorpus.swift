@@ -1,8 +1,8 @@
 import Foundation
 
-/// The llhttp request corpus (`../shared/corpora/llhttp-request-cases.json`, copied into
-/// `Tests/FanoutCoreTests/Resources`): 131 raw requests from llhttp's test suite, each labelled `accept` or
-/// `reject(STATUS)` (what a strict server answers).
+/// The llhttp request corpus (`Tests/FanoutCoreTests/Resources/llhttp-request-cases.json`, see
+/// docs/design/hardening.md "Request parsing: the RFC rules"): 131 raw requests from llhttp's test suite, each
+/// labelled `accept` or `reject(STATUS)` (what a strict server answers).
 ///
 /// Most llhttp cases are HTTP/1.1 requests without a Host field, which RFC 9112 §3.2 says a server MUST refuse
 /// with 400. So that each case still tests what it was written for, ``Case/addingHost()`` gives the same bytes

@@ -1,6 +1,6 @@
 /// Why one upstream call failed.
 ///
-/// The `kind` strings are part of the public contract (README "failure semantics"): they appear in the
+/// The `kind` strings are part of the public contract (docs/reference/failures.md): they appear in the
 /// stitched `errors`/`_errors` objects, in `Server-Timing` and in the access log.
 public enum CallFailure: Sendable, Equatable {
     /// The per-call timeout or the route deadline fired first. Kind `timeout`.

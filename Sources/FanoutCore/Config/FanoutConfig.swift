@@ -204,7 +204,7 @@ public struct UpstreamConfig: Sendable, Equatable {
     /// The codings `accept_encoding` accepts (those libcurl can decode when built with zlib, brotli and zstd).
     public static let contentCodings = ["gzip", "deflate", "br", "zstd"]
     /// `hedge DUR|off`: a composite GET/HEAD/OPTIONS call with no answer after DUR gets a second copy; the first
-    /// answer wins (README "Hedging and retries"). A call's `hedge=` overrides it. Default nil: off.
+    /// answer wins (docs/reference/partner-protection.md). A call's `hedge=` overrides it. Default nil: off.
     public var hedgeDelayMs: Int?
     /// `retries N`: extra attempts of an idempotent composite call after a connection failure or a 502/503/504,
     /// 0 to ``AttemptPolicy/maxRetries``. A call's `retries=` overrides it. Default 0.

@@ -9,7 +9,7 @@
 /// RFC 9112 §6.3: `Transfer-Encoding` overrides `Content-Length`, and a message with both "ought to be handled
 /// as an error" (request smuggling, response splitting); nginx 1.23+ rejects such an upstream answer (502).
 /// Differing `Content-Length` values make the length unrecoverable (§6.3 (5)); libcurl 7.88.1 would silently
-/// use the last one (hardening notes §3.2).
+/// use the last one (docs/design/hardening.md).
 public struct PartnerFraming: Sendable, Equatable {
     /// A head whose body cannot be delimited unambiguously: the call fails (`connection`).
     public enum Fault: Error, Sendable, Equatable, CustomStringConvertible {

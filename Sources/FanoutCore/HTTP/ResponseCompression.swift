@@ -7,7 +7,8 @@ public struct GzipSettings: Sendable, Equatable {
     /// `gzip_min_length SIZE`: smaller bodies go out unencoded (the gzip wrapper alone is 18 bytes, and a
     /// small answer fits one packet anyway). Default 1 KiB.
     public var minLength = 1024
-    /// `gzip_level 1-9`: zlib's level. Default 1, the fastest (see README, Performance).
+    /// `gzip_level 1-9`: zlib's level. Default 1, the fastest (see docs/contributing/benchmarks.md, "Gzip for
+    /// clients").
     public var level = 1
 
     public init() {}

@@ -11,8 +11,9 @@
 /// escapes and `/` (plus `?` in the query); no spaces, controls, `#`, or braces outside placeholders, and no
 /// literal `.`/`..` path segments.
 ///
-/// Rendering never lets a value change the scheme, host, port or path structure (hardening notes 4.3): every
-/// value byte outside unreserved `A-Z a-z 0-9 - . _ ~` becomes `%XX` (uppercase hex), so a placeholder is
+/// Rendering never lets a value change the scheme, host, port or path structure (docs/design/hardening.md,
+/// "URL templates"): every value byte outside unreserved `A-Z a-z 0-9 - . _ ~` becomes `%XX` (uppercase hex),
+/// so a placeholder is
 /// always part of exactly one segment (a catch-all renders one encoded segment per element, joined by `/`),
 /// and a segment that would end up empty, `.` or `..` is refused.
 public struct URLTemplate: Sendable {

@@ -1,5 +1,5 @@
 /// Which composite calls may be sent more than once (`hedge`, `retries`), and which outcomes of one attempt
-/// are worth another: the pure rules behind the runtime's attempts layer (README "Hedging and retries").
+/// are worth another: the pure rules behind the runtime's attempts layer (docs/reference/partner-protection.md).
 public enum AttemptPolicy {
     /// The most `retries` a call or upstream may set.
     public static let maxRetries = 5

@@ -52,7 +52,7 @@ struct ForwardingContext {
 }
 
 /// Header line checks before anything reaches libcurl, which sends CURLOPT_HTTPHEADER strings verbatim,
-/// CR and LF included (hardening notes §3.3).
+/// CR and LF included (docs/design/hardening.md, "Header values reach the wire verbatim").
 enum HeaderLine {
     static func isSafeValue(_ value: String) -> Bool {
         for byte in value.utf8 where byte == 0 || byte == 10 || byte == 13 { return false }

@@ -7,8 +7,9 @@ extension CurlTransfer {
     ///
     /// libcurl 7.88.1 cuts such an answer to the declared length and reports success: the extra bytes are only
     /// mentioned in a verbose-mode line ("Excess found in a read") and the connection is closed instead of kept
-    /// (hardening notes §3.2). So an HTTP/1.1 answer with a `Content-Length` and without `Connection: close`,
-    /// whose connection libcurl did not keep, overran its declared length: the body fanout holds is a prefix
+    /// (docs/design/hardening.md, "libcurl 7.88.1 against faulty partners"). So an HTTP/1.1 answer with a
+    /// `Content-Length` and without `Connection: close`, whose connection libcurl did not keep, overran its
+    /// declared length: the body fanout holds is a prefix
     /// of what the partner sent, not the answer.
     ///
     /// A decoded answer (`accept_encoding`) is not mistaken for an overrun: its `Content-Length`, libcurl's own

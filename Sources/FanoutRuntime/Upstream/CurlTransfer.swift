@@ -62,7 +62,7 @@ final class CurlTransfer {
     var bodySource: BodyPipe?
     var receiver: (any UpstreamReceiver)?
     var headDelivered = false
-    /// Which directions are paused by a callback's PAUSE answer (libcurl-epoll notes §3: pausing).
+    /// Which directions are paused by a callback's PAUSE answer (docs/design/libcurl-and-epoll.md, "Pausing").
     var receivePaused = false
     var sendPaused = false
 
@@ -95,7 +95,8 @@ final class CurlTransfer {
         defaultCAFile = caFile.map { String(cString: $0) }
         defaultCAPath = caPath.map { String(cString: $0) }
         let me = Unmanaged.passUnretained(self).toOpaque()
-        // Options that never change for the life of the handle (libcurl-epoll notes §2.3).
+        // Options that never change for the life of the handle (docs/design/libcurl-and-epoll.md, "Options set
+        // once per handle").
         _ = ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
         _ = ccurl_easy_setopt_pointer(easy, CURLOPT_PRIVATE, me)
         _ = ccurl_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, me)
@@ -344,7 +345,8 @@ final class CurlTransfer {
             // Kept for the call cache.
         } else {
             // Content-Length, Transfer-Encoding, Content-Encoding. 7.88.1 silently uses the last of several
-            // differing Content-Length values, and lets chunked win over a Content-Length (hardening notes §3.2).
+            // differing Content-Length values, and lets chunked win over a Content-Length
+            // (docs/design/hardening.md).
             do throws(PartnerFraming.Fault) {
                 try partnerFraming.note(name: name, value: value)
             } catch {

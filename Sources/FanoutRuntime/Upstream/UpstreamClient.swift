@@ -10,14 +10,15 @@ struct TransferID: Hashable {
 
 /// A worker's upstream HTTP client: one libcurl multi handle driven by the worker's `EventLoop` through
 /// `curl_multi_socket_action` (the ephiperfifo pattern, without its shortcuts; see
-/// `../shared/notes/libcurl-epoll.md`).
+/// `docs/design/libcurl-and-epoll.md`).
 ///
 /// - The socket and timer callbacks only record state (epoll interest, one loop timer); they never call libcurl.
 /// - Easy handles are pooled and reused; options that never change are set once.
 /// - Admission control is ours: at most `limits[slot]` transfers per admission slot (one per upstream
 ///   identity, see ``AdmissionSlots``) are inside libcurl at once; the rest wait in a FIFO (libcurl 7.88.1's
-///   own pending queue is expensive, notes §2.1). Slots are stable across reloads, so a reload only
-///   changes limits (``setLimits(_:)``); counts, queues and breakers carry over.
+///   own pending queue is expensive, docs/design/libcurl-and-epoll.md "Admission control"). Slots are stable
+///   across reloads, so a reload only changes limits (``setLimits(_:)``); counts, queues and breakers carry
+///   over.
 /// - Partner protection, per slot and per worker (each worker decides on its own, like nginx's `max_fails`):
 ///   a full queue (`max_queue`) fails a call at once with `overloaded`, and an open ``CircuitBreaker``
 ///   (`breaker`) fails it at once with `circuit_open`, before it is admitted or queued; queued calls are

@@ -2,8 +2,8 @@ import Testing
 
 @testable import FanoutCore
 
-/// Hardening notes 4.4, end to end: a raw client segment goes through `RouteTable.match` (decoded once or
-/// refused) and then `URLTemplate.render` for the template `/v1/users/{id}/orders`.
+/// docs/design/hardening.md "Test vectors", end to end: a raw client segment goes through `RouteTable.match`
+/// (decoded once or refused) and then `URLTemplate.render` for the template `/v1/users/{id}/orders`.
 @Suite struct TemplateHardeningTests {
     enum Expected: Sendable, CustomStringConvertible {
         case upstreamPath(String)

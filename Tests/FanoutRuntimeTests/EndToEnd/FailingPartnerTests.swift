@@ -2,7 +2,7 @@ import FanoutTestSupport
 import Foundation
 import Testing
 
-/// One way a partner can fail, and what fanout must make of it (README "Failure semantics").
+/// One way a partner can fail, and what fanout must make of it (docs/reference/failures.md, "Failing partners").
 struct FailingPartner: Sendable, CustomTestStringConvertible {
     /// Where the partner's upstream points.
     enum Target: Sendable {
@@ -17,7 +17,7 @@ struct FailingPartner: Sendable, CustomTestStringConvertible {
     }
 
     /// What the client of the plain `proxy` route sees. Proxy answers stream, so a failure after the first
-    /// body byte can only close the connection (README "Proxy routes").
+    /// body byte can only close the connection (docs/reference/failures.md, "Proxy routes").
     enum ProxyOutcome: Sendable {
         /// A complete answer with this status (fanout's own 502/504, or the partner's well-framed answer passed
         /// on); the connection stays open.

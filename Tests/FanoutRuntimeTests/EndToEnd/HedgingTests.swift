@@ -2,8 +2,9 @@ import FanoutTestSupport
 import Foundation
 import Testing
 
-/// `hedge`, `retries` and `retry_budget` (README "Hedging and retries"), against a real stub whose first
-/// request on a path is slow or fails and later ones are fast; the stub counts what reaches it.
+/// `hedge`, `retries` and `retry_budget` (docs/reference/partner-protection.md, "Hedging and retries"), against
+/// a real stub whose first request on a path is slow or fails and later ones are fast; the stub counts what
+/// reaches it.
 @Suite struct HedgingTests {
     static let unavailable = UpstreamStub.Behavior.respond(status: 503, body: Array(#"{"error":"busy"}"#.utf8))
 

@@ -3,8 +3,8 @@ import FanoutTestSupport
 import Foundation
 import Testing
 
-/// Every case of the llhttp corpus (`../shared/corpora/llhttp-request-cases.json`), and its Host variant, sent
-/// over a real socket to a running fanout.
+/// Every case of the llhttp corpus (`Tests/FanoutCoreTests/Resources/llhttp-request-cases.json`), and its Host
+/// variant, sent over a real socket to a running fanout.
 ///
 /// What fanout must do with a case's bytes is read off its own parser, fed the way the server feeds it
 /// (`ServerPlan`); `LLHTTPCorpusTests` pins that parser verdict to the corpus label, case by case, with the

@@ -78,6 +78,35 @@ import Testing
         #expect(samples.keys.allSatisfy { !$0.contains("metrics") })
     }
 
+    /// docs/reference/metrics.md, "What is counted per call and per transfer": a `for_each` call is one
+    /// observation of `fanout_call_duration_seconds` and at most one failure (its first failed item's kind),
+    /// whatever its number of items, while the partner gets one request per item.
+    @Test func countsAForEachCallOncePerRequestNotOncePerItem() throws {
+        let failing: UpstreamStub.Behavior = .respond(status: 503, body: Array(#"{"error":"busy"}"#.utf8))
+        let stub = try UpstreamStub(routes: [
+            "/price/1": .json(#"{"p":1}"#), "/price/2": failing, "/price/3": failing, "/price/4": .json(#"{"p":4}"#),
+        ])
+        defer { stub.stop() }
+        let server = try TestServer(
+            """
+            workers 1
+            admin_listen 127.0.0.1:0
+            upstream partner { url {{stub}} }
+            route GET /prices {
+                call price GET partner /price/{item} optional {
+                    for_each query.ids
+                }
+            }
+            """, substitutions: ["stub": stub.baseURL])
+
+        let response = try server.get("/prices?ids=1,2,3,4")
+        #expect(response.status == 200)
+        #expect(stub.requestCount == 4)
+        let samples = try Self.scrape(server)
+        #expect(samples[#"fanout_call_duration_seconds_count{route="GET /prices",call="price"}"#] == 1)
+        #expect(samples[#"fanout_upstream_failures_total{upstream="partner",kind="status"}"#] == 1)
+    }
+
     @Test func aScrapeSumsEveryWorker() throws {
         let stub = try UpstreamStub(routes: ["/user": .json("{}"), "/broken": .json("{}")])
         defer { stub.stop() }

@@ -10,7 +10,7 @@ private final class Statuses: Sendable {
     var all: [Int] { values.withLock { $0 } }
 }
 
-/// `breaker` and `max_queue` (README "Partner protection"): against a real stub, which counts what reaches it.
+/// `breaker` and `max_queue` (docs/reference/partner-protection.md): against a real stub, which counts what reaches it.
 @Suite struct PartnerProtectionTests {
     static let failing = UpstreamStub.Behavior.respond(status: 500, body: Array(#"{"error":"down"}"#.utf8))
 

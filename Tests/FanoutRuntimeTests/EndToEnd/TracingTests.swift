@@ -144,8 +144,9 @@ import Testing
         #expect(entry["parent_id"] == nil)
     }
 
-    /// The README's "follow one request" walk: a request crosses two fanouts (the second stands for a partner that
-    /// logs like fanout), and its trace id finds every line, each `parent_id` naming the span that called it.
+    /// The "following one request" walk of docs/reference/access-log.md: a request crosses two fanouts (the
+    /// second stands for a partner that logs like fanout), and its trace id finds every line, each `parent_id`
+    /// naming the span that called it.
     @Test func oneRequestCanBeFollowedAcrossTwoFanoutsByTraceID() throws {
         let partner = try TestServer(
             """
