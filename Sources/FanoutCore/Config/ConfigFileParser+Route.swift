@@ -19,6 +19,7 @@ extension ConfigFileParser {
         var references: [UpstreamReference] = []
         var proxy: ProxyRoute?
         var respond: StaticResponse?
+        var respondBody: ConfigToken?
         var deadline: Int?
         var timeout: Int?
         var maxBody: Int?
@@ -105,7 +106,7 @@ extension ConfigFileParser {
             body.proxy = proxy
             body.references = [reference]
         case "respond":
-            body.respond = try self.parseRespond(sub)
+            (body.respond, body.respondBody) = try self.parseRespond(sub)
         case "deadline":
             body.deadline = try self.durationArgument(sub)
         case "timeout":
@@ -194,6 +195,7 @@ extension ConfigFileParser {
             if let contentType = body.contentType { response.contentType = contentType }
             response.headers = body.headers
             response.delayMs = body.delay ?? 0
+            try self.checkRespondBody(response, token: body.respondBody, contentTypeSet: body.contentType != nil)
             return .respond(response)
         }
     }
