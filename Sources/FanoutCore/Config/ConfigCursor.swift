@@ -171,6 +171,14 @@ struct ConfigCursor {
         return self.error(message, at: token, scalarOffset: scalars)
     }
 
+    /// A warning at `token`'s first character.
+    func warning(_ message: String, at token: ConfigToken) -> ConfigWarning {
+        ConfigWarning(
+            location: SourceLocation(file: self.file, line: token.line, column: token.column),
+            message: message
+        )
+    }
+
     /// "missing argument for 'DIRECTIVE'; expected EXPECTED".
     func argumentError(_ directive: ConfigToken, expected: String) -> ConfigError {
         self.error("missing argument for '\(directive.text)'; expected \(expected)", at: directive)

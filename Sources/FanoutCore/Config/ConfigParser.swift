@@ -64,6 +64,8 @@
 ///     NAME [A-Za-z][A-Za-z0-9_-]*, unique in the route, not query/header/body/route
 ///     OPTIONS: required (default) | optional, timeout=DUR, header=Name:value (repeatable), cache=DUR
 /// deadline DUR                  only with calls. Default 5s
+/// min_success N                 only with calls; 1...number of calls. Fewer successful calls fail the route
+///                               (502, or 504/503 by the failures), optional or not. Default off
 ///
 /// proxy UPSTREAM [PATH-TEMPLATE]  one; without a template the client's path and query are appended to
 ///                                 the upstream's base path unchanged
@@ -88,7 +90,7 @@
 /// what was expected; unknown names get a "did you mean" suggestion (edit distance ≤ 2) or the list of valid
 /// ones. A block left open is reported at the end of the file, or at the next `route`/`upstream` line, with
 /// the line of its `{`. `ConfigWarning`s (in `FanoutConfig.parseWarnings`) flag what is valid but likely
-/// unintended: a `${VAR}` set to the empty string.
+/// unintended: a `${VAR}` set to the empty string, a `min_success` in a route whose calls are all required.
 public enum ConfigParser {
     /// Parses a whole configuration file.
     /// - Parameters:
@@ -107,7 +109,9 @@ public enum ConfigParser {
         let tokens = try lexer.tokenize()
         var parser = ConfigFileParser(cursor: ConfigCursor(tokens: tokens, file: file, end: lexer.endPosition))
         var config = try parser.parseFile()
-        config.parseWarnings = lexer.warnings
+        config.parseWarnings = (lexer.warnings + parser.warnings).sorted {
+            ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column)
+        }
         return config
     }
 }

@@ -500,6 +500,33 @@ import Testing
             message: "…(the value here comes from ${VERSION} in the environment)",
             environment: ["VERSION": "v2"]
         ),
+        // min_success.
+        Case(
+            name: "min_success above the number of calls",
+            marked: "route GET /x {\n  min_success 1️⃣3\n  call a GET http://h:1/a optional\n"
+                + "  call b GET http://h:1/b optional\n}",
+            message: "min_success 3 is out of range for the 2 call(s) of route GET /x; expected 1...2"
+        ),
+        Case(
+            name: "min_success zero",
+            marked: "route GET /x {\n  min_success 1️⃣0\n  call a GET http://h:1/a optional\n}",
+            message: "min_success 0 is out of range for the 1 call(s) of route GET /x; expected 1...1"
+        ),
+        Case(
+            name: "min_success without a number",
+            marked: "route GET /x {\n  1️⃣min_success\n  call a GET http://h:1/a optional\n}",
+            message: "missing argument for 'min_success'; expected a number of calls like 2"
+        ),
+        Case(
+            name: "min_success with respond",
+            marked: "route GET /x {\n  respond 200\n  1️⃣min_success 1\n}",
+            message: "'min_success' is only valid in a route with 'call' lines; route GET /x uses 'respond'"
+        ),
+        Case(
+            name: "min_success misspelt",
+            marked: "route GET /x {\n  call a GET http://h:1/a optional\n  1️⃣min_sucess 1\n}",
+            message: "unknown directive 'min_sucess' in route GET /x; did you mean 'min_success'?"
+        ),
         Case(
             name: "forward_headers refuses a framing header",
             marked: "forward_headers Accept-Language 1️⃣Content-Length",

@@ -577,6 +577,36 @@ import Testing
         #expect(config.routes.count == 4)
     }
 
+    @Test func minSuccessIsParsedAndCheckedAgainstTheCalls() throws {
+        let text = """
+            route GET /a {
+                min_success 2
+                call a GET http://h:1/a optional
+                call b GET http://h:1/b optional
+                call c GET http://h:1/c
+            }
+            route GET /b {
+                call a GET http://h:1/a
+            }
+            """
+        let config = try ConfigParser.parse(text, file: "proxy.conf", environment: [:])
+        guard case .composite(let first) = config.routes[0].action, case .composite(let second) = config.routes[1].action
+        else {
+            Issue.record("expected composite routes")
+            return
+        }
+        #expect(first.minSuccess == 2)
+        #expect(second.minSuccess == nil)
+        #expect(config.parseWarnings.isEmpty)
+    }
+
+    @Test func minSuccessInARouteOfRequiredCallsWarns() throws {
+        let text = "route GET /a {\n  call a GET http://h:1/a\n  min_success 1\n}"
+        let config = try ConfigParser.parse(text, file: "proxy.conf", environment: [:])
+        #expect(config.parseWarnings.map(\.location.line) == [3])
+        #expect(config.warnings[0].contains("min_success has no effect in route GET /a: every call is required"))
+    }
+
     @Test func getAndStarRoutesOnSamePathAreAllowed() throws {
         let text = """
             route GET /x { respond 200 }
