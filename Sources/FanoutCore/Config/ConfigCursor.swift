@@ -40,8 +40,8 @@ struct ConfigCursor {
 
     /// Inside a block: the first token of the next directive, or nil once the closing `}` is consumed.
     /// - Parameter brace: the block's `{`, whose line the "not closed" errors name.
-    /// - Throws: at the end of the file, or at a `route` or `upstream` line (blocks do not nest there, so the
-    ///   block was most likely left open).
+    /// - Throws: at the end of the file, or at a `route` or `upstream` line (those blocks never nest, so the
+    ///   open block most likely lacks its `}`).
     mutating func nextInBlock(opened brace: ConfigToken, context: String) throws(ConfigError) -> ConfigToken? {
         self.skipSeparators()
         guard let token = self.peek() else {
@@ -53,8 +53,9 @@ struct ConfigCursor {
         }
         if token.kind == .word, Self.blockDirectives.contains(token.text) {
             throw self.error(
-                "'\(token.text)' inside the block of \(context) opened at line \(brace.line): blocks do not nest, "
-                    + "so that block is likely missing its '}'; add '}' before line \(token.line)",
+                "'\(token.text)' cannot start inside the block of \(context) opened at line \(brace.line) "
+                    + "(route and upstream blocks do not nest), so that block likely lacks its '}'; "
+                    + "add '}' before line \(token.line)",
                 at: token
             )
         }

@@ -390,7 +390,8 @@ extension CompositeRunTests {
         let body = Self.body(response)
         #expect(
             body.hasPrefix(
-                #"{"error":"upstream_failed","message":"1 of 3 calls succeeded; min_success is 2","errors":[{"call":"b","kind":"refused""#),
+                #"{"error":"upstream_failed","message":"1 of 3 calls succeeded; min_success is 2","#
+                    + #""errors":[{"call":"b","kind":"refused""#),
             "\(body)")
         #expect(body.contains(#"{"call":"c","kind":"status""#))
     }

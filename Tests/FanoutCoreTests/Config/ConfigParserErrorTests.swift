@@ -330,20 +330,20 @@ import Testing
             name: "route starting inside an unclosed route block",
             marked: "route GET /x {\n  respond 200\n\n1️⃣route GET /y {\n  respond 204\n}\n",
             message:
-                "'route' inside the block of route GET /x opened at line 1: blocks do not nest, so that block is likely "
-                + "missing its '}'; add '}' before line 4"
+                "'route' cannot start inside the block of route GET /x opened at line 1 (route and upstream blocks "
+                + "do not nest), so that block likely lacks its '}'; add '}' before line 4"
         ),
         Case(
             name: "upstream starting inside an unclosed upstream block",
             marked: "upstream a {\n  url http://a:1\n1️⃣upstream b {\n  url http://b:1\n}\n",
             message:
-                "'upstream' inside the block of upstream a opened at line 1: blocks do not nest, so that block is "
-                + "likely missing its '}'; add '}' before line 3"
+                "'upstream' cannot start inside the block of upstream a opened at line 1 (route and upstream blocks "
+                + "do not nest), so that block likely lacks its '}'; add '}' before line 3"
         ),
         Case(
             name: "route starting inside an unclosed call block",
             marked: "route GET /x {\n  call a GET http://h:1/ {\n    extract data\n1️⃣route GET /y { respond 204 }",
-            message: "…inside the block of call 'a' opened at line 2: blocks do not nest"
+            message: "…cannot start inside the block of call 'a' opened at line 2 (route and upstream blocks"
         ),
         Case(
             name: "stray closing brace",
@@ -491,7 +491,8 @@ import Testing
         ),
         Case(
             name: "respond body under an explicit +json content type",
-            marked: "route GET /x {\n  content_type application/problem+json\n  respond 404 `{\"title\": n1️⃣ope}`\n}",
+            marked:
+                "route GET /x {\n  content_type application/problem+json\n  respond 404 `{\"title\": n1️⃣ope}`\n}",
             message: "…but its content type is 'application/problem+json';"
         ),
         Case(

@@ -590,7 +590,8 @@ import Testing
             }
             """
         let config = try ConfigParser.parse(text, file: "proxy.conf", environment: [:])
-        guard case .composite(let first) = config.routes[0].action, case .composite(let second) = config.routes[1].action
+        guard case .composite(let first) = config.routes[0].action,
+            case .composite(let second) = config.routes[1].action
         else {
             Issue.record("expected composite routes")
             return
