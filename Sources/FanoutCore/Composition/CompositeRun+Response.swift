@@ -15,7 +15,7 @@ extension CompositeRun {
         }
         return ResponseStitcher.assemble(
             calls, combine: self.route.combine, staticFields: self.route.staticFields, successStatus: successStatus,
-            passedStatus: self.route.passStatus)
+            passedStatus: self.route.passStatus, minSuccess: self.route.minSuccess)
     }
 
     /// One access-log entry per call: its status (for a call with one request), duration and first failure.

@@ -23,7 +23,10 @@
 ///   "errors":[…]}` listing every failure; 504 when every failure of a required call is a timeout (or a
 ///   skip, with at least one timeout); 503 when fanout itself held every one back (`circuit_open` or
 ///   `overloaded`, or a skip, with at least one of those: the partner was not asked); else 502; with
-///   `pass_status`, the upstream's own status when it answered.
+///   `pass_status`, the upstream's own status when it answered;
+/// - with `min_success N`, fewer than N calls without a failure (a `for_each` call counts when none of its
+///   items failed) → the same error object, `"message":"1 of 3 calls succeeded; min_success is 2"`, its
+///   status mapped the same way from every failure of the route.
 ///
 /// An error object is `{"call":…,"kind":…,"message":…,"elapsed_ms":12.3}`, plus `"item":3` or `"key":"k"`
 /// for an item of a `for_each` call, `"status":503` for kind `status`, and `"body":…` (the upstream's
@@ -50,18 +53,28 @@ public enum ResponseStitcher {
     }
 
     /// Builds the response from judged calls.
+    /// - Parameter minSuccess: `min_success`: how many calls must succeed, optional ones included; nil: off.
     static func assemble(
         _ calls: [StitchedCall],
         combine: CombineMode,
         staticFields: [JSONMember] = [],
         successStatus: Int = 200,
-        passedStatus: Bool = false
+        passedStatus: Bool = false,
+        minSuccess: Int? = nil
     ) -> StitchedResponse {
         let errorCount = calls.reduce(0) { $0 + $1.errors.count }
         let failedRequired = calls.filter { $0.required && !$0.errors.isEmpty }
         let serverTiming = self.serverTiming(calls)
+        let succeeded = calls.count { $0.errors.isEmpty }
+        var failureMessage: String?
         if !failedRequired.isEmpty {
-            let failures = failedRequired.flatMap { $0.errors.map(\.failure) }
+            failureMessage = "required call(s) failed: " + failedRequired.map(\.name).joined(separator: ", ")
+        } else if let minSuccess, succeeded < minSuccess {
+            failureMessage = "\(succeeded) of \(calls.count) calls succeeded; min_success is \(minSuccess)"
+        }
+        if let failureMessage {
+            // The failures that sank the route: the required calls', or (min_success) every call's.
+            let failures = (failedRequired.isEmpty ? calls : failedRequired).flatMap { $0.errors.map(\.failure) }
             var status = 502
             if failures.allSatisfy({ $0 == .timeout || $0.kind == "skipped" }) && failures.contains(.timeout) {
                 status = 504
@@ -73,7 +86,7 @@ public enum ResponseStitcher {
             if passedStatus, case .status(let code) = failures.first { status = code }
             var writer = JSONWriter(capacity: 96 + errorCount * 160)
             writer.append(#"{"error":"upstream_failed","message":"#)
-            writer.appendString("required call(s) failed: " + failedRequired.map(\.name).joined(separator: ", "))
+            writer.appendString(failureMessage)
             writer.append(#","errors":"#)
             self.appendErrors(calls, to: &writer)
             writer.append("}")

@@ -1,7 +1,8 @@
 /// The combined answer of a composite route, ready to be serialized by the runtime.
 public struct StitchedResponse: Sendable {
-    /// 200 when every required call succeeded; otherwise 504 if every failed required call timed out, 503 if
-    /// fanout held every one back (`circuit_open`, `overloaded`), else 502.
+    /// 200 when every required call succeeded (and at least `min_success` calls did); otherwise 504 if every
+    /// failure that sank the route is a timeout, 503 if fanout held every one back (`circuit_open`,
+    /// `overloaded`), else 502.
     public var status: Int
     /// The response body: valid JSON (an object unless `combine concat` or `combine only` gives another value).
     public var body: [UInt8]

@@ -17,6 +17,10 @@ public struct CompositeRoute: Sendable {
     public var passStatus: Bool = false
     /// `error_body SIZE`: failure reports include up to this many bytes of the upstream's error body; 0 = off.
     public var errorBodyBytes: Int = 0
+    /// `min_success N`: the route fails (502, or 504/503 by the failures' kinds) when fewer than N of its calls
+    /// succeed, even if every failed call is optional. A call succeeds when it has no failure (for a `for_each`
+    /// call: none of its items failed). nil: off, any number of optional calls may fail.
+    public var minSuccess: Int?
     /// Facts derived from the calls, computed once when the configuration is read (``prepare()``) rather than
     /// per request.
     public private(set) var plan: CompositePlan?

@@ -4,11 +4,17 @@ struct ConfigCursor {
     private let tokens: [ConfigToken]
     private var position = 0
     let file: String
+    /// Where the text ends, for "unexpected end of file" errors.
+    private let end: (line: Int, column: Int)
 
-    init(tokens: [ConfigToken], file: String) {
+    init(tokens: [ConfigToken], file: String, end: (line: Int, column: Int)) {
         self.tokens = tokens
         self.file = file
+        self.end = end
     }
+
+    /// Top-level directives that open a block: met inside another block, they mean that block lacks its `}`.
+    static let blockDirectives: Set<String> = ["route", "upstream"]
 
     private func peek() -> ConfigToken? {
         self.position < self.tokens.count ? self.tokens[self.position] : nil
@@ -33,14 +39,24 @@ struct ConfigCursor {
     }
 
     /// Inside a block: the first token of the next directive, or nil once the closing `}` is consumed.
-    /// - Parameter brace: the block's `{`, named by the "unterminated block" error.
+    /// - Parameter brace: the block's `{`, whose line the "not closed" errors name.
+    /// - Throws: at the end of the file, or at a `route` or `upstream` line (those blocks never nest, so the
+    ///   open block most likely lacks its `}`).
     mutating func nextInBlock(opened brace: ConfigToken, context: String) throws(ConfigError) -> ConfigToken? {
         self.skipSeparators()
         guard let token = self.peek() else {
+            throw ConfigError(
+                location: SourceLocation(file: self.file, line: self.end.line, column: self.end.column),
+                message: "unexpected end of file: the block of \(context) opened at line \(brace.line) is not closed; "
+                    + "add '}'"
+            )
+        }
+        if token.kind == .word, Self.blockDirectives.contains(token.text) {
             throw self.error(
-                "unterminated block: the '{' of \(context) has no matching '}'; "
-                    + "expected '}' before the end of the file",
-                at: brace
+                "'\(token.text)' cannot start inside the block of \(context) opened at line \(brace.line) "
+                    + "(route and upstream blocks do not nest), so that block likely lacks its '}'; "
+                    + "add '}' before line \(token.line)",
+                at: token
             )
         }
         self.position += 1
@@ -137,12 +153,15 @@ struct ConfigCursor {
     }
 
     /// An error at a position inside `token`'s text, `offset` Unicode scalars after its first content
-    /// character, mapped back to where that character is written (inside a `${…}` value: at its `$`).
+    /// character, mapped back to where that character is written (inside a `${…}` value: at its `$`, and the
+    /// message names the variable, whose value is not in the file).
     func error(_ message: String, at token: ConfigToken, scalarOffset offset: Int) -> ConfigError {
         let position = token.sourcePosition(ofScalarAt: offset)
+        let variables = token.substitutions(at: offset).map { "${\($0)}" }.joined(separator: " and ")
+        let origin = variables.isEmpty ? "" : " (the value here comes from \(variables) in the environment)"
         return ConfigError(
             location: SourceLocation(file: self.file, line: position.line, column: position.column),
-            message: message
+            message: message + origin
         )
     }
 
@@ -151,6 +170,14 @@ struct ConfigCursor {
         let prefix = token.text.utf8.prefix(offset)
         let scalars = String(decoding: prefix, as: UTF8.self).unicodeScalars.count
         return self.error(message, at: token, scalarOffset: scalars)
+    }
+
+    /// A warning at `token`'s first character.
+    func warning(_ message: String, at token: ConfigToken) -> ConfigWarning {
+        ConfigWarning(
+            location: SourceLocation(file: self.file, line: token.line, column: token.column),
+            message: message
+        )
     }
 
     /// "missing argument for 'DIRECTIVE'; expected EXPECTED".

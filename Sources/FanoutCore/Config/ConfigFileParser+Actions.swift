@@ -26,11 +26,13 @@ extension ConfigFileParser {
     // MARK: - respond
 
     /// respond := 'respond' STATUS [BODY]
-    mutating func parseRespond(_ directive: ConfigToken) throws(ConfigError) -> StaticResponse {
+    /// - Returns: the response and its body token, checked against the content type once the block is read.
+    mutating func parseRespond(_ directive: ConfigToken) throws(ConfigError) -> (StaticResponse, ConfigToken?) {
         let statusToken = try self.cursor.requireArgument(of: directive, expected: "a status code like 200")
         let status = try self.value(ConfigValue.count(statusToken.text, in: 100...599), at: statusToken)
         var body: [UInt8] = []
-        if let bodyToken = self.cursor.nextArgument() {
+        let bodyToken = self.cursor.nextArgument()
+        if let bodyToken {
             body = Array(bodyToken.text.utf8)
             if !body.isEmpty && (status < 200 || status == 204 || status == 304) {
                 throw self.cursor.error(
@@ -39,7 +41,24 @@ extension ConfigFileParser {
                 )
             }
         }
-        return StaticResponse(status: status, body: body)
+        return (StaticResponse(status: status, body: body), bodyToken)
+    }
+
+    /// A body sent as JSON (`application/json`, the default, or a `+json` type) must be JSON: clients parse
+    /// it. The error points at the first wrong character inside the body.
+    func checkRespondBody(_ response: StaticResponse, token: ConfigToken?, contentTypeSet: Bool) throws(ConfigError) {
+        guard let token, !response.body.isEmpty,
+            ResponseStitcher.MediaType(contentType: response.contentType) == .json
+        else { return }
+        do throws(JSONParseError) {
+            _ = try JSONValue(parsing: response.body)
+        } catch {
+            let type = contentTypeSet ? "'\(response.contentType)'" : "application/json (the default of 'respond')"
+            throw self.cursor.error(
+                "respond body is not valid JSON (\(error.message)) but its content type is \(type); "
+                    + "expected JSON in backticks like `{\"status\": \"ok\"}`, or a 'content_type' like text/plain",
+                at: token, utf8Offset: error.offset)
+        }
     }
 
     // MARK: - Targets

@@ -1,11 +1,11 @@
 extension ConfigFileParser {
     static let routeDirectives = [
-        "call", "deadline", "combine", "field", "max_items", "max_concurrency", "pass_status", "error_body", "proxy",
-        "timeout", "max_body", "min_rate", "respond", "content_type", "header", "delay",
+        "call", "deadline", "combine", "field", "max_items", "max_concurrency", "pass_status", "error_body",
+        "min_success", "proxy", "timeout", "max_body", "min_rate", "respond", "content_type", "header", "delay",
     ]
     /// Route settings that only a composite route takes.
     static let compositeSettings: Set<String> = [
-        "deadline", "combine", "field", "max_items", "max_concurrency", "pass_status", "error_body",
+        "deadline", "combine", "field", "max_items", "max_concurrency", "pass_status", "error_body", "min_success",
     ]
 
     /// What a route block holds while it is being read; the action kind is known only at its `}`.
@@ -16,9 +16,12 @@ extension ConfigFileParser {
         var sites: [CallSite] = []
         var composite = CompositeRoute(calls: [])
         var combineTarget: ConfigToken?
+        /// The N of `min_success N`, checked against the number of calls at the `}`.
+        var minSuccessToken: ConfigToken?
         var references: [UpstreamReference] = []
         var proxy: ProxyRoute?
         var respond: StaticResponse?
+        var respondBody: ConfigToken?
         var deadline: Int?
         var timeout: Int?
         var maxBody: Int?
@@ -88,7 +91,7 @@ extension ConfigFileParser {
             }
             body.actionToken = body.actionToken ?? sub
         case "deadline", "timeout", "content_type", "delay", "header", "combine", "field", "max_items",
-            "max_concurrency", "pass_status", "error_body", "max_body", "min_rate":
+            "max_concurrency", "pass_status", "error_body", "min_success", "max_body", "min_rate":
             if sub.text != "header" && sub.text != "field", let first = body.settings[sub.text] {
                 throw self.cursor.duplicateError(sub, first: first, context: context)
             }
@@ -107,7 +110,7 @@ extension ConfigFileParser {
             body.proxy = proxy
             body.references = [reference]
         case "respond":
-            body.respond = try self.parseRespond(sub)
+            (body.respond, body.respondBody) = try self.parseRespond(sub)
         case "deadline":
             body.deadline = try self.durationArgument(sub)
         case "timeout":
@@ -128,6 +131,10 @@ extension ConfigFileParser {
             body.composite.passStatus = true
         case "error_body":
             body.composite.errorBodyBytes = try self.sizeArgument(sub)
+        case "min_success":
+            let token = try self.cursor.requireArgument(of: sub, expected: "a number of calls like 2")
+            body.composite.minSuccess = try self.value(ConfigValue.count(token.text, in: 0...10_000), at: token)
+            body.minSuccessToken = token
         case "delay":
             body.delay = try self.durationArgument(sub, allowZero: true)
         case "header":
@@ -151,7 +158,7 @@ extension ConfigFileParser {
     }
 
     /// Checks that settings fit the route's kind and builds the action.
-    private func routeAction(_ body: RouteBody, directive: ConfigToken, context: String) throws(ConfigError)
+    private mutating func routeAction(_ body: RouteBody, directive: ConfigToken, context: String) throws(ConfigError)
         -> RouteAction
     {
         guard let actionToken = body.actionToken else {
@@ -186,6 +193,7 @@ extension ConfigFileParser {
             var composite = body.composite
             composite.deadlineMs = body.deadline ?? 5_000
             composite.calls = body.calls
+            try self.checkMinSuccess(composite, token: body.minSuccessToken, context: context)
             try self.link(&composite, sites: body.sites, combineTarget: body.combineTarget, settings: body.settings,
                 context: context)
             return .composite(composite)
@@ -200,6 +208,7 @@ extension ConfigFileParser {
             if let contentType = body.contentType { response.contentType = contentType }
             response.headers = body.headers
             response.delayMs = body.delay ?? 0
+            try self.checkRespondBody(response, token: body.respondBody, contentTypeSet: body.contentType != nil)
             return .respond(response)
         }
     }
@@ -221,6 +230,27 @@ extension ConfigFileParser {
             graceMs = try self.value(ConfigValue.duration(graceToken.text), at: graceToken)
         }
         return MinimumRate(bytesPerSecond: bytesPerSecond, graceMs: graceMs)
+    }
+
+    /// `min_success N` asks for 1 to as many successes as there are calls, and only makes a difference when
+    /// some call is optional (a required call failing fails the route anyway): a warning otherwise.
+    private mutating func checkMinSuccess(_ route: CompositeRoute, token: ConfigToken?, context: String)
+        throws(ConfigError)
+    {
+        guard let token, let minimum = route.minSuccess else { return }
+        if !(1...route.calls.count).contains(minimum) {
+            throw self.cursor.error(
+                "min_success \(minimum) is out of range for the \(route.calls.count) call(s) of \(context); "
+                    + "expected 1...\(route.calls.count)",
+                at: token)
+        }
+        if route.calls.allSatisfy(\.required) {
+            self.warnings.append(
+                self.cursor.warning(
+                    "min_success has no effect in \(context): every call is required, so any failure fails the route; "
+                        + "mark calls 'optional' or remove min_success",
+                    at: token))
+        }
     }
 
     // MARK: - Methods and duplicates

@@ -21,6 +21,8 @@ struct ConfigFileParser {
     var implicitUpstreams: [UpstreamConfig] = []
     var implicitUpstreamIndex: [UpstreamOrigin: Int] = [:]
     var routes: [PendingRoute] = []
+    /// What is valid but suspicious, in the order found.
+    var warnings: [ConfigWarning] = []
 
     static let topLevelDirectives = [
         "listen", "admin_listen", "workers", "access_log", "forward_headers", "max_request_line", "max_header_bytes",

@@ -6,7 +6,8 @@
 ///   and may span lines. Quotes are recognized only at the start of a token.
 /// - `${VAR}` and `${VAR:-default}` are replaced in bare words and double-quoted strings (not in backticks)
 ///   from the given environment; `:-` uses the default when the variable is unset or empty. The value is
-///   inserted as-is and never re-lexed, so it cannot start a comment, close a block or split a token.
+///   inserted as-is and never re-lexed, so it cannot start a comment, close a block or split a token. A
+///   variable that is set but empty, used without `:-`, is a warning (``warnings``), once per variable.
 /// - A bare `{` or `}` (a whole token, not interpolated) is a brace; elsewhere braces are ordinary
 ///   characters, so `/users/{id}` stays one word.
 struct ConfigLexer {
@@ -16,6 +17,10 @@ struct ConfigLexer {
     private var index = 0
     private var line = 1
     private var column = 1
+    /// Warnings found while lexing, in file order: one per variable set to the empty string and used
+    /// without a default.
+    private(set) var warnings: [ConfigWarning] = []
+    private var warnedVariables: Set<String> = []
 
     init(text: String, file: String, environment: [String: String]) {
         self.scalars = Array(text.unicodeScalars)
@@ -47,6 +52,9 @@ struct ConfigLexer {
         return tokens
     }
 
+    /// Where the text ends (after `tokenize()`): the line and column an end-of-file error points at.
+    var endPosition: (line: Int, column: Int) { (self.line, self.column) }
+
     // MARK: - Tokens
 
     private mutating func bare() throws(ConfigError) -> ConfigToken {
@@ -54,11 +62,10 @@ struct ConfigLexer {
         let column = self.column
         var text = ""
         var columns: [Int] = []
-        var interpolated = false
+        var substitutions: [ConfigToken.Substitution] = []
         while let scalar = self.peek(), !Self.endsBareWord(scalar) {
             if scalar == "$" && self.peek(1) == "{" {
-                try self.interpolate(into: &text, columns: &columns)
-                interpolated = true
+                try self.interpolate(into: &text, columns: &columns, substitutions: &substitutions)
             } else {
                 text.unicodeScalars.append(scalar)
                 columns.append(self.column)
@@ -66,11 +73,13 @@ struct ConfigLexer {
             }
         }
         columns.append(self.column)
+        let interpolated = !substitutions.isEmpty
         var kind = ConfigToken.Kind.word
         if !interpolated && text == "{" { kind = .openBrace }
         if !interpolated && text == "}" { kind = .closeBrace }
         return ConfigToken(
-            kind: kind, text: text, line: line, column: column, sourceColumns: interpolated ? columns : nil)
+            kind: kind, text: text, line: line, column: column, sourceColumns: interpolated ? columns : nil,
+            substitutions: substitutions)
     }
 
     private mutating func quoted() throws(ConfigError) -> ConfigToken {
@@ -79,6 +88,7 @@ struct ConfigLexer {
         self.advance()
         var text = ""
         var columns: [Int] = []
+        var substitutions: [ConfigToken.Substitution] = []
         var rewritten = false
         while true {
             guard let scalar = self.peek(), scalar != "\n" else {
@@ -94,7 +104,8 @@ struct ConfigLexer {
                 self.advance()
                 try self.expectTokenEnd(after: "a closing '\"'")
                 return ConfigToken(
-                    kind: .quoted, text: text, line: line, column: column, sourceColumns: rewritten ? columns : nil)
+                    kind: .quoted, text: text, line: line, column: column, sourceColumns: rewritten ? columns : nil,
+                    substitutions: substitutions)
             case "\\":
                 let escapeColumn = self.column
                 columns.append(escapeColumn)
@@ -114,7 +125,7 @@ struct ConfigLexer {
                 }
                 self.advance()
             case "$" where self.peek(1) == "{":
-                try self.interpolate(into: &text, columns: &columns)
+                try self.interpolate(into: &text, columns: &columns, substitutions: &substitutions)
                 rewritten = true
             default:
                 text.unicodeScalars.append(scalar)
@@ -140,16 +151,23 @@ struct ConfigLexer {
         throw self.error("unterminated raw string; expected a closing '`'", line: line, column: column)
     }
 
-    /// Appends the value of the `${…}` starting here to `text`, each of its scalars at the `$`'s column.
-    private mutating func interpolate(into text: inout String, columns: inout [Int]) throws(ConfigError) {
+    /// Appends the value of the `${…}` starting here to `text`, each of its scalars at the `$`'s column, and
+    /// records which variable it came from.
+    private mutating func interpolate(
+        into text: inout String,
+        columns: inout [Int],
+        substitutions: inout [ConfigToken.Substitution]
+    ) throws(ConfigError) {
         let dollarColumn = self.column
-        let value = try self.interpolation()
+        let (name, value) = try self.interpolation()
+        let start = columns.count
         text += value
         columns += repeatElement(dollarColumn, count: value.unicodeScalars.count)
+        substitutions.append(ConfigToken.Substitution(name: name, scalars: start..<columns.count))
     }
 
-    /// `${NAME}` or `${NAME:-default}`, starting at `$`.
-    private mutating func interpolation() throws(ConfigError) -> String {
+    /// `${NAME}` or `${NAME:-default}`, starting at `$`: the name and the text that replaces it.
+    private mutating func interpolation() throws(ConfigError) -> (name: String, value: String) {
         let line = self.line
         let column = self.column
         self.advance()
@@ -186,9 +204,17 @@ struct ConfigLexer {
         }
         self.advance()
         if let value = self.environment[name], !(fallback != nil && value.isEmpty) {
-            return value
+            if value.isEmpty && self.warnedVariables.insert(name).inserted {
+                self.warnings.append(
+                    ConfigWarning(
+                        location: SourceLocation(file: self.file, line: line, column: column),
+                        message: "environment variable '\(name)' is set but empty, so ${\(name)} is replaced by "
+                            + "nothing; give it a value, or write ${\(name):-default} (${\(name):-} if empty is meant)"
+                    ))
+            }
+            return (name, value)
         }
-        if let fallback { return fallback }
+        if let fallback { return (name, fallback) }
         throw self.error(
             "environment variable '\(name)' is not set; set it or write ${\(name):-default}",
             line: line,

@@ -66,6 +66,8 @@
 ///     NAME [A-Za-z][A-Za-z0-9_-]*, unique in the route, not query/header/body/route
 ///     OPTIONS: required (default) | optional, timeout=DUR, header=Name:value (repeatable), cache=DUR
 /// deadline DUR                  only with calls. Default 5s
+/// min_success N                 only with calls; 1...number of calls. Fewer successful calls fail the route
+///                               (502, or 504/503 by the failures), optional or not. Default off
 ///
 /// proxy UPSTREAM [PATH-TEMPLATE]  one; without a template the client's path and query are appended to
 ///                                 the upstream's base path unchanged
@@ -74,7 +76,8 @@
 /// min_rate RATE [GRACE] | off   only with proxy; RATE a size per second (`1k/s`), GRACE a duration.
 ///                               Default 1k/s 30s, both bodies
 ///
-/// respond STATUS [BODY]         one; STATUS 100...599; BODY bare, quoted or backtick (not with 1xx/204/304)
+/// respond STATUS [BODY]         one; STATUS 100...599; BODY bare, quoted or backtick (not with 1xx/204/304);
+///                               valid JSON when the content type is JSON (application/json or +json)
 /// content_type TYPE             only with respond. Default application/json
 /// header NAME VALUE             only with respond; repeatable
 /// delay DUR                     only with respond; 0 allowed. Default 0
@@ -85,15 +88,21 @@
 /// timeouts; upstream names may be used before their block. Two routes with the same path shape (parameter
 /// names ignored) may not claim the same method, and no route may follow a `*` route of the same shape.
 ///
-/// # Errors
+/// # Errors and warnings
 /// `ConfigError` with `file:line:column` of the offending token (or of the reference inside a template, where
-/// it is written; inside a `${…}` value, at its `$`) and a message saying what was expected; unknown names get a "did you mean" suggestion (edit distance ≤ 2) or the list of valid ones.
+/// it is written; inside a `${…}` value, at its `$`, and the message names the variable) and a message saying
+/// what was expected; unknown names get a "did you mean" suggestion (edit distance ≤ 2) or the list of valid
+/// ones. A block left open is reported at the end of the file, or at the next `route`/`upstream` line, with
+/// the line of its `{`. `ConfigWarning`s (in `FanoutConfig.parseWarnings`) flag what is valid but likely
+/// unintended: a `${VAR}` set to the empty string, a `min_success` in a route whose calls are all required.
 public enum ConfigParser {
     /// Parses a whole configuration file.
     /// - Parameters:
     ///   - text: the file's contents.
     ///   - file: the name used in error locations (`proxy.conf`).
     ///   - environment: values for `${VAR}`; the core never reads the process environment itself.
+    /// - Returns: the configuration; what is valid but suspicious (a `${VAR}` set to the empty string) is in
+    ///   its `parseWarnings`, and reaches the operator through `warnings`.
     /// - Throws: `ConfigError` for the first problem found.
     public static func parse(
         _ text: String,
@@ -102,7 +111,11 @@ public enum ConfigParser {
     ) throws(ConfigError) -> FanoutConfig {
         var lexer = ConfigLexer(text: text, file: file, environment: environment)
         let tokens = try lexer.tokenize()
-        var parser = ConfigFileParser(cursor: ConfigCursor(tokens: tokens, file: file))
-        return try parser.parseFile()
+        var parser = ConfigFileParser(cursor: ConfigCursor(tokens: tokens, file: file, end: lexer.endPosition))
+        var config = try parser.parseFile()
+        config.parseWarnings = (lexer.warnings + parser.warnings).sorted {
+            ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column)
+        }
+        return config
     }
 }

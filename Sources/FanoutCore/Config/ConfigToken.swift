@@ -26,6 +26,16 @@ struct ConfigToken: Sendable, Equatable {
     /// of each scalar of `text`, then the column just after it (a closing quote, or the end of the word). Every
     /// scalar of a substituted value maps to its `$`. Nil when `text` is written as is.
     var sourceColumns: [Int]? = nil
+    /// The `${…}` values substituted into `text`, in order, so an error inside one can name its variable.
+    var substitutions: [Substitution] = []
+
+    /// One `${NAME}` (or `${NAME:-default}`) whose value became part of a token.
+    struct Substitution: Sendable, Equatable {
+        /// The variable's name, without `${` and `}`.
+        var name: String
+        /// Where its value (or default) sits in the token's `text`, in Unicode scalars.
+        var scalars: Range<Int>
+    }
 
     /// True for tokens that can be a directive argument.
     var isArgument: Bool {
@@ -61,6 +71,12 @@ struct ConfigToken: Sendable, Equatable {
             }
         }
         return (line, column)
+    }
+
+    /// The variables whose value covers the scalar at `offset` of `text`, or ends just before it (an error
+    /// at the end of a value, like a missing port, is about that value).
+    func substitutions(at offset: Int) -> [String] {
+        self.substitutions.filter { $0.scalars.lowerBound <= offset && offset <= $0.scalars.upperBound }.map(\.name)
     }
 
     /// How the token reads in a message.

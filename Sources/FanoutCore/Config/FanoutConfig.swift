@@ -27,6 +27,9 @@ public struct FanoutConfig: Sendable {
     public var upstreams: [UpstreamConfig]
     /// Routes in file order. Matching prefers literal segments over parameters over catch-alls, then file order.
     public var routes: [RouteConfig]
+    /// What the parser found valid but suspicious, in file order (a `${VAR}` set to the empty string); part of
+    /// ``warnings``.
+    public var parseWarnings: [ConfigWarning] = []
 
     public init(
         listen: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 8080)],

@@ -368,3 +368,95 @@ import Testing
         #expect(run.accessLogCalls.map(\.failure) == ["invalid_body"])
     }
 }
+
+// MARK: - Optional calls and min_success
+
+extension CompositeRunTests {
+    static let threeOptionalCalls = """
+        call a GET p /a optional
+        call b GET p /b optional
+        call c GET p /c optional
+        """
+
+    /// What a route answers today when every call is optional and every one fails: 200, each value null, the
+    /// failures in `_errors`.
+    @Test func everyOptionalCallFailingStillAnswers200WithNullsAndErrors() throws {
+        var run = try CompositeRun(route: Self.route(Self.threeOptionalCalls), input: Self.input())
+        _ = try Self.drive(&run) { launch in
+            launch.call == 0 ? .failed(.timeout) : Self.ok(#"{"error":"down"}"#, status: 503)
+        }
+        let response = run.response()
+        #expect(response.status == 200)
+        #expect(!response.complete)
+        let body = Self.body(response)
+        #expect(body.hasPrefix(#"{"a":null,"b":null,"c":null,"_errors":[{"call":"a","kind":"timeout""#), "\(body)")
+        #expect(body.contains(#"{"call":"c","kind":"status","message":"upstream answered with status 503""#))
+    }
+
+    @Test func minSuccessFailsTheRouteWhenFewerCallsSucceed() throws {
+        var run = try CompositeRun(
+            route: Self.route("min_success 2\n" + Self.threeOptionalCalls), input: Self.input())
+        _ = try Self.drive(&run) { launch in
+            switch launch.call {
+            case 0: return Self.ok(#"{"n":1}"#)
+            case 1: return .failed(.refused)
+            default: return Self.ok("{}", status: 500)
+            }
+        }
+        let response = run.response()
+        #expect(response.status == 502)
+        #expect(!response.complete)
+        let body = Self.body(response)
+        #expect(
+            body.hasPrefix(
+                #"{"error":"upstream_failed","message":"1 of 3 calls succeeded; min_success is 2","#
+                    + #""errors":[{"call":"b","kind":"refused""#),
+            "\(body)")
+        #expect(body.contains(#"{"call":"c","kind":"status""#))
+    }
+
+    @Test func minSuccessMetAnswersWithTheOptionalFailuresListed() throws {
+        var run = try CompositeRun(
+            route: Self.route("min_success 2\n" + Self.threeOptionalCalls), input: Self.input())
+        _ = try Self.drive(&run) { launch in launch.call == 1 ? .failed(.refused) : Self.ok("1") }
+        let response = run.response()
+        #expect(response.status == 200)
+        #expect(Self.body(response).hasPrefix(#"{"a":1,"b":null,"c":1,"_errors":[{"call":"b","kind":"refused""#))
+    }
+
+    @Test(arguments: [
+        ([CallFailure.timeout, .timeout, .timeout], 504),
+        ([.timeout, .circuitOpen, .overloaded(queueLimit: 1)], 502),
+        ([.circuitOpen, .overloaded(queueLimit: 1), .circuitOpen], 503),
+        ([.refused, .timeout, .timeout], 502),
+    ])
+    func minSuccessStatusFollowsTheKindsOfEveryFailure(failures: [CallFailure], status: Int) throws {
+        var run = try CompositeRun(
+            route: Self.route("min_success 1\n" + Self.threeOptionalCalls), input: Self.input())
+        _ = try Self.drive(&run) { launch in .failed(failures[launch.call]) }
+        #expect(run.response().status == status)
+    }
+
+    @Test func aForEachCallWithAFailedItemIsNotASuccess() throws {
+        var run = try CompositeRun(
+            route: Self.route(
+                """
+                min_success 2
+                call list GET p /list optional
+                call each GET p /item/{item} optional { for_each query.ids }
+                """), input: Self.input(query: "ids=1,2"))
+        _ = try Self.drive(&run) { launch in launch.item == 1 ? .failed(.timeout) : Self.ok("1") }
+        let response = run.response()
+        #expect(response.status == 504)
+        #expect(Self.body(response).contains(#""message":"1 of 2 calls succeeded; min_success is 2""#))
+    }
+
+    @Test func aRequiredFailureIsReportedAsSuchEvenUnderMinSuccess() throws {
+        var run = try CompositeRun(
+            route: Self.route("min_success 1\ncall a GET p /a\ncall b GET p /b optional"), input: Self.input())
+        _ = try Self.drive(&run) { launch in launch.call == 0 ? .failed(.refused) : Self.ok("1") }
+        let response = run.response()
+        #expect(response.status == 502)
+        #expect(Self.body(response).contains(#""message":"required call(s) failed: a""#))
+    }
+}

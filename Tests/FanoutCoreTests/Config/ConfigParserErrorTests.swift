@@ -270,6 +270,32 @@ import Testing
             environment: ["A": "1"]
         ),
         Case(
+            name: "a variable whose value is not an http URL is named",
+            marked: "upstream a {\n  url 1️⃣${PARTNER_URL}\n}",
+            message:
+                "invalid URL 'htp:/x'; expected an http:// or https:// URL "
+                + "(the value here comes from ${PARTNER_URL} in the environment)",
+            environment: ["PARTNER_URL": "htp:/x"]
+        ),
+        Case(
+            name: "a space from a variable inside a URL is located at its '$' and named",
+            marked: "upstream a {\n  url http://1️⃣${PARTNER_HOST}:8080\n}",
+            message: "…(the value here comes from ${PARTNER_HOST} in the environment)",
+            environment: ["PARTNER_HOST": "partner internal"]
+        ),
+        Case(
+            name: "an error in the literal part of a token does not blame its variable",
+            marked: "upstream a {\n  url http://${PARTNER_HOST}:1️⃣80x\n}",
+            message: "invalid port '80x'; expected 1...65535",
+            environment: ["PARTNER_HOST": "partner"]
+        ),
+        Case(
+            name: "a duration from a variable is named",
+            marked: "client_timeout 1️⃣${CLIENT_TIMEOUT}",
+            message: "…(the value here comes from ${CLIENT_TIMEOUT} in the environment)",
+            environment: ["CLIENT_TIMEOUT": "10"]
+        ),
+        Case(
             name: "unterminated variable",
             marked: "workers 1️⃣${N",
             message: "unterminated '${N'; expected '}' (or ':-default}')"
@@ -291,10 +317,38 @@ import Testing
         ),
         // Blocks.
         Case(
-            name: "unterminated block",
-            marked: "route GET /x 1️⃣{\n  respond 200\n",
+            name: "unclosed block is reported at the end of the file with the line of its '{'",
+            marked: "listen :80\n\nroute GET /x {\n  respond 200\n1️⃣",
+            message: "unexpected end of file: the block of route GET /x opened at line 3 is not closed; add '}'"
+        ),
+        Case(
+            name: "unclosed block on a last line without newline",
+            marked: "upstream a {\n  url http://a:1 1️⃣",
+            message: "unexpected end of file: the block of upstream a opened at line 1 is not closed; add '}'"
+        ),
+        Case(
+            name: "unclosed call block names the call",
+            marked: "route GET /x {\n  call a GET http://h:1/ {\n    extract data\n1️⃣",
+            message: "unexpected end of file: the block of call 'a' opened at line 2 is not closed; add '}'"
+        ),
+        Case(
+            name: "route starting inside an unclosed route block",
+            marked: "route GET /x {\n  respond 200\n\n1️⃣route GET /y {\n  respond 204\n}\n",
             message:
-                "unterminated block: the '{' of route GET /x has no matching '}'; expected '}' before the end of the file"
+                "'route' cannot start inside the block of route GET /x opened at line 1 (route and upstream blocks "
+                + "do not nest), so that block likely lacks its '}'; add '}' before line 4"
+        ),
+        Case(
+            name: "upstream starting inside an unclosed upstream block",
+            marked: "upstream a {\n  url http://a:1\n1️⃣upstream b {\n  url http://b:1\n}\n",
+            message:
+                "'upstream' cannot start inside the block of upstream a opened at line 1 (route and upstream blocks "
+                + "do not nest), so that block likely lacks its '}'; add '}' before line 3"
+        ),
+        Case(
+            name: "route starting inside an unclosed call block",
+            marked: "route GET /x {\n  call a GET http://h:1/ {\n    extract data\n1️⃣route GET /y { respond 204 }",
+            message: "…cannot start inside the block of call 'a' opened at line 2 (route and upstream blocks"
         ),
         Case(
             name: "stray closing brace",
@@ -468,6 +522,58 @@ import Testing
             name: "body on a 204",
             marked: "route GET /x { respond 204 1️⃣`{}` }",
             message: "a 204 response cannot have a body; expected 'respond 204' alone"
+        ),
+        Case(
+            name: "respond body that is not JSON under the default content type",
+            marked: "route GET /x {\n  respond 503 1️⃣maintenance\n}",
+            message:
+                "respond body is not valid JSON (unexpected character, expected a value) but its content type is "
+                + "application/json (the default of 'respond'); expected JSON in backticks like "
+                + "`{\"status\": \"ok\"}`, or a 'content_type' like text/plain"
+        ),
+        Case(
+            name: "respond body error points inside a multi-line backtick body",
+            marked: "route GET /x {\n  respond 200 `{\n    \"a\": 1,\n    1️⃣}`\n}",
+            message: "…respond body is not valid JSON (expected a member name (a string))"
+        ),
+        Case(
+            name: "respond body under an explicit +json content type",
+            marked:
+                "route GET /x {\n  content_type application/problem+json\n  respond 404 `{\"title\": n1️⃣ope}`\n}",
+            message: "…but its content type is 'application/problem+json';"
+        ),
+        Case(
+            name: "respond body from a variable that is not JSON names the variable",
+            marked: "route GET /x { respond 200 \"{\\\"v\\\": 1️⃣${VERSION}}\" }",
+            message: "…(the value here comes from ${VERSION} in the environment)",
+            environment: ["VERSION": "v2"]
+        ),
+        // min_success.
+        Case(
+            name: "min_success above the number of calls",
+            marked: "route GET /x {\n  min_success 1️⃣3\n  call a GET http://h:1/a optional\n"
+                + "  call b GET http://h:1/b optional\n}",
+            message: "min_success 3 is out of range for the 2 call(s) of route GET /x; expected 1...2"
+        ),
+        Case(
+            name: "min_success zero",
+            marked: "route GET /x {\n  min_success 1️⃣0\n  call a GET http://h:1/a optional\n}",
+            message: "min_success 0 is out of range for the 1 call(s) of route GET /x; expected 1...1"
+        ),
+        Case(
+            name: "min_success without a number",
+            marked: "route GET /x {\n  1️⃣min_success\n  call a GET http://h:1/a optional\n}",
+            message: "missing argument for 'min_success'; expected a number of calls like 2"
+        ),
+        Case(
+            name: "min_success with respond",
+            marked: "route GET /x {\n  respond 200\n  1️⃣min_success 1\n}",
+            message: "'min_success' is only valid in a route with 'call' lines; route GET /x uses 'respond'"
+        ),
+        Case(
+            name: "min_success misspelt",
+            marked: "route GET /x {\n  call a GET http://h:1/a optional\n  1️⃣min_sucess 1\n}",
+            message: "unknown directive 'min_sucess' in route GET /x; did you mean 'min_success'?"
         ),
         Case(
             name: "forward_headers refuses a framing header",

@@ -555,7 +555,7 @@ import Testing
         ("`${A}`", "${A}"),
     ])
     func interpolatesEnvironment(written: String, expected: String) throws {
-        let text = "route GET /a { respond 200 \(written) }"
+        let text = "route GET /a { respond 200 \(written); content_type text/plain }"
         let config = try ConfigParser.parse(text, file: "proxy.conf", environment: ["A": "a-value", "EMPTY": ""])
         guard case .respond(let response) = config.routes[0].action else {
             Issue.record("expected respond")
@@ -565,13 +565,83 @@ import Testing
     }
 
     @Test func interpolatedValueIsNeverRelexed() throws {
-        let text = "route GET /a { respond 200 ${BODY} }"
+        let text = "route GET /a { respond 200 ${BODY}; content_type text/plain }"
         let config = try ConfigParser.parse(text, file: "proxy.conf", environment: ["BODY": "} # ; x"])
         guard case .respond(let response) = config.routes[0].action else {
             Issue.record("expected respond")
             return
         }
         #expect(String(decoding: response.body, as: UTF8.self) == "} # ; x")
+    }
+
+    @Test func emptyVariableWarnsOnceAtItsFirstUse() throws {
+        let text = """
+            upstream a {
+                url http://a:1
+                header X-Key ${KEY}
+                header X-Other "k=${KEY}"
+            }
+            """
+        let config = try ConfigParser.parse(text, file: "proxy.conf", environment: ["KEY": ""])
+        #expect(
+            config.parseWarnings == [
+                ConfigWarning(
+                    location: SourceLocation(file: "proxy.conf", line: 3, column: 18),
+                    message:
+                        "environment variable 'KEY' is set but empty, so ${KEY} is replaced by nothing; give it a "
+                        + "value, or write ${KEY:-default} (${KEY:-} if empty is meant)")
+            ])
+        #expect(config.warnings == config.parseWarnings.map(\.description))
+        #expect(config.warnings[0].hasPrefix("proxy.conf:3:18: warning: environment variable 'KEY' is set but empty"))
+    }
+
+    @Test(arguments: ["${KEY:-}", "${KEY:-fallback}", "${UNSET:-}", "${KEY2}"])
+    func variablesWithADefaultOrAValueDoNotWarn(written: String) throws {
+        let text = "upstream a {\n url http://a:1\n header X-Key \"v\(written)\"\n}"
+        let config = try ConfigParser.parse(text, file: "proxy.conf", environment: ["KEY": "", "KEY2": "x"])
+        #expect(config.parseWarnings.isEmpty)
+    }
+
+    @Test func respondBodyMustBeJSONOnlyUnderAJSONContentType() throws {
+        let text = """
+            route GET /a { respond 200 `{"ok": [1, 2.5e3, null]}` }
+            route GET /b { respond 200 "plain words"; content_type text/plain }
+            route GET /c { respond 503 `"maintenance"` }
+            route GET /d { respond 200 `{"type": "about:blank"}`; content_type application/problem+json }
+            """
+        let config = try ConfigParser.parse(text, file: "proxy.conf", environment: [:])
+        #expect(config.routes.count == 4)
+    }
+
+    @Test func minSuccessIsParsedAndCheckedAgainstTheCalls() throws {
+        let text = """
+            route GET /a {
+                min_success 2
+                call a GET http://h:1/a optional
+                call b GET http://h:1/b optional
+                call c GET http://h:1/c
+            }
+            route GET /b {
+                call a GET http://h:1/a
+            }
+            """
+        let config = try ConfigParser.parse(text, file: "proxy.conf", environment: [:])
+        guard case .composite(let first) = config.routes[0].action,
+            case .composite(let second) = config.routes[1].action
+        else {
+            Issue.record("expected composite routes")
+            return
+        }
+        #expect(first.minSuccess == 2)
+        #expect(second.minSuccess == nil)
+        #expect(config.parseWarnings.isEmpty)
+    }
+
+    @Test func minSuccessInARouteOfRequiredCallsWarns() throws {
+        let text = "route GET /a {\n  call a GET http://h:1/a\n  min_success 1\n}"
+        let config = try ConfigParser.parse(text, file: "proxy.conf", environment: [:])
+        #expect(config.parseWarnings.map(\.location.line) == [3])
+        #expect(config.warnings[0].contains("min_success has no effect in route GET /a: every call is required"))
     }
 
     @Test func getAndStarRoutesOnSamePathAreAllowed() throws {

@@ -37,6 +37,7 @@ struct BlackholeDNSTests {
             }
             route GET /ping {
                 respond 200 pong
+                content_type text/plain
             }
             """)
 

@@ -62,6 +62,7 @@ import Testing
         let ok = try run(["check", Self.repositoryRoot.appendingPathComponent("proxy.conf").path])
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(ok.stdout.contains("ok"))
+        #expect(ok.stderr.isEmpty, "the shipped file should check without warnings")
 
         let broken = FileManager.default.temporaryDirectory.appendingPathComponent("fanout-broken-\(getpid()).conf")
         try "listen 127.0.0.1:8080\nroute GET /x {\n    cal a GET http://127.0.0.1:1/a\n}\n".write(
@@ -94,6 +95,26 @@ import Testing
         #expect(unknown.stderr.contains("no route '/demo/chian'; did you mean '/demo/chain'?"), "\(unknown.stderr)")
         #expect(try run(["graph", file, "--format", "svg"]).status == 2)
         #expect(try run(["graph"]).status == 2)
+    }
+
+    @Test func checkAndServeWarnAboutAVariableSetButEmpty() throws {
+        let port = try freeTCPPort()
+        let file = FileManager.default.temporaryDirectory
+            .appendingPathComponent("fanout-empty-\(UUID().uuidString).conf")
+        let text = "listen 127.0.0.1:\(port)\nroute GET /key {\n    respond 200 \"key=${FANOUT_TEST_KEY}\"\n"
+        try (text + "    content_type text/plain\n}\n").write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let warning = "\(file.path):3:22: warning: environment variable 'FANOUT_TEST_KEY' is set but empty"
+
+        let check = try FanoutProcess(["check", file.path], environment: ["FANOUT_TEST_KEY": ""])
+        #expect(check.waitForExit() == 0, "\(check.stderr)")
+        #expect(check.stderr.contains(warning), "\(check.stderr)")
+        #expect(check.stdout.contains("ok"))
+
+        let serve = try FanoutProcess(["serve", "-c", file.path], environment: ["FANOUT_TEST_KEY": ""])
+        #expect(FanoutProcess.waitUntilServing(port: port, path: "/key"), "\(serve.stderr)")
+        #expect(serve.stderr.contains(warning), "\(serve.stderr)")
+        #expect(try httpGet(port: port, path: "/key").bodyText == "key=")
     }
 
     @Test func versionAndHelp() throws {
