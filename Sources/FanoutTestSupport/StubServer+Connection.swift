@@ -18,7 +18,12 @@ extension StubServer {
     /// stub stops.
     func serve(_ fd: CInt, connection: Int) -> ConnectionEnding {
         let reader = SocketReader(fd: fd)
+        var answered = false
         while true {
+            if answered, let idleTimeoutMs = self.idleTimeoutMs, !Self.waitForRequest(reader, fd: fd, ms: idleTimeoutMs) {
+                return .close
+            }
+            answered = true
             let request: StubRequest
             do {
                 guard var next = try self.readRequest(from: reader, fd: fd) else {
@@ -120,6 +125,17 @@ extension StubServer {
                 }
             }
         }
+    }
+
+    /// Whether the next request starts within `ms` (or bytes of it are already buffered, or the client closed,
+    /// which the read then sees); false when the connection stayed idle that long.
+    private static func waitForRequest(_ reader: SocketReader, fd: CInt, ms: Int) -> Bool {
+        guard reader.bufferedCount == 0 else {
+            return true
+        }
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let ready = (try? Syscall.call("poll") { poll(&entry, 1, Int32(ms)) }) ?? 1
+        return ready > 0
     }
 
     /// Reads one complete request (head and body).

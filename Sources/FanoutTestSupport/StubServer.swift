@@ -30,10 +30,12 @@ final class StubServer: @unchecked Sendable {
 
     let port: UInt16
     let fallback: UpstreamStub.Behavior
+    /// See ``UpstreamStub/init(routes:fallback:idleTimeoutMs:)``.
+    let idleTimeoutMs: Int?
     private let condition = NSCondition()
     private var state: State
 
-    init(routes: [String: UpstreamStub.Behavior], fallback: UpstreamStub.Behavior) throws {
+    init(routes: [String: UpstreamStub.Behavior], fallback: UpstreamStub.Behavior, idleTimeoutMs: Int? = nil) throws {
         let listener = try TCPSocket.makeLoopbackListener(listening: true)
         do {
             self.port = try TCPSocket.localPort(listener)
@@ -42,6 +44,7 @@ final class StubServer: @unchecked Sendable {
             throw error
         }
         self.fallback = fallback
+        self.idleTimeoutMs = idleTimeoutMs
         self.state = State(listener: listener, routes: routes)
     }
 

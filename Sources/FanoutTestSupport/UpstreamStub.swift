@@ -104,12 +104,16 @@ public final class UpstreamStub: @unchecked Sendable {
     /// - Parameters:
     ///   - routes: behavior per request path (exact match, query ignored).
     ///   - fallback: behavior for every other path; by default a JSON 404.
+    ///   - idleTimeoutMs: the partner's keep-alive timeout (nginx's `keepalive_timeout`): a connection that
+    ///     waits this long for its next request after an answer is closed (FIN). `nil`: kept until the client
+    ///     closes it or the stub stops.
     /// - Throws: ``TestSupportError`` if the socket cannot be created, bound or put into listening state.
     public init(
         routes: [String: Behavior],
-        fallback: Behavior = .respond(status: 404, body: Array(#"{"error":"not found"}"#.utf8))
+        fallback: Behavior = .respond(status: 404, body: Array(#"{"error":"not found"}"#.utf8)),
+        idleTimeoutMs: Int? = nil
     ) throws {
-        self.server = try StubServer(routes: routes, fallback: fallback)
+        self.server = try StubServer(routes: routes, fallback: fallback, idleTimeoutMs: idleTimeoutMs)
         self.server.start()
     }
 
