@@ -295,7 +295,8 @@ func foundationRoundTrip(_ bytes: [UInt8]) -> String {
     }
 }
 print("- Foundation: \(foundationRoundTrip(numbers))")
-let withoutHuge = Array(String(decoding: numbers, as: UTF8.self).replacingOccurrences(of: ",\"huge\":1e400", with: "").utf8)
+let withoutHuge = Array(
+    String(decoding: numbers, as: UTF8.self).replacingOccurrences(of: ",\"huge\":1e400", with: "").utf8)
 print("- Foundation without `huge`: \(foundationRoundTrip(withoutHuge))")
 print("")
 print("(sink \(sink % 10))")

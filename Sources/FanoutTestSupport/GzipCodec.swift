@@ -52,7 +52,9 @@ public enum GzipCodec {
                     throw failure("inflate", "truncated gzip stream")
                 }
             }
-            if stream.pointee.avail_in != 0 { throw failure("inflate", "\(stream.pointee.avail_in) bytes after the gzip member") }
+            if stream.pointee.avail_in != 0 {
+                throw failure("inflate", "\(stream.pointee.avail_in) bytes after the gzip member")
+            }
         }
         return output
     }

@@ -60,7 +60,9 @@ public final class StreamingClient: @unchecked Sendable {
                 while offset < total {
                     let count = min(chunkSize ?? 64 * 1024, total - offset)
                     var piece = StreamingUpstream.pattern(from: offset, count: count)
-                    if chunkSize != nil { piece = Array("\(String(count, radix: 16))\r\n".utf8) + piece + Array("\r\n".utf8) }
+                    if chunkSize != nil {
+                        piece = Array("\(String(count, radix: 16))\r\n".utf8) + piece + Array("\r\n".utf8)
+                    }
                     try TCPSocket.sendAll(fd, piece)
                     offset += count
                     lock.withLock { uploaded = offset }
@@ -103,7 +105,8 @@ public final class StreamingClient: @unchecked Sendable {
             let line = try reader.readLine()
             if line.isEmpty { break }
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces)
         }
         return (status, headers)
     }

@@ -196,7 +196,8 @@ public final class StreamingUpstream: @unchecked Sendable {
             return false
         }
         let body = #"{"bytes":\#(count),"sum":\#(sum)}"#
-        let response = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        let response =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
         return (try? TCPSocket.sendAll(fd, Array(response.utf8))) != nil
     }
 }

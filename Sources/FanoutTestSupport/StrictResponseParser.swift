@@ -64,15 +64,18 @@ public enum StrictResponseParser {
             throw Self.malformed("Transfer-Encoding \(codings) is not exactly 'chunked'")
         }
         if method == "HEAD" || (100..<200).contains(status) || status == 204 || status == 304 {
-            return Parsed(response: response([]), consumed: cursor.offset, closesConnection: closes, closeDelimited: false)
+            return Parsed(
+                response: response([]), consumed: cursor.offset, closesConnection: closes, closeDelimited: false)
         }
         if !codings.isEmpty {
             guard let body = try Self.chunkedBody(&cursor) else { return nil }
-            return Parsed(response: response(body), consumed: cursor.offset, closesConnection: closes, closeDelimited: false)
+            return Parsed(
+                response: response(body), consumed: cursor.offset, closesConnection: closes, closeDelimited: false)
         }
         if let length {
             guard let body = try cursor.take(length) else { return nil }
-            return Parsed(response: response(body), consumed: cursor.offset, closesConnection: closes, closeDelimited: false)
+            return Parsed(
+                response: response(body), consumed: cursor.offset, closesConnection: closes, closeDelimited: false)
         }
         guard atEOF else { return nil }
         let body = cursor.rest()

@@ -20,7 +20,8 @@ extension StubServer {
         let reader = SocketReader(fd: fd)
         var answered = false
         while true {
-            if answered, let idleTimeoutMs = self.idleTimeoutMs, !Self.waitForRequest(reader, fd: fd, ms: idleTimeoutMs) {
+            if answered, let idleTimeoutMs = self.idleTimeoutMs, !Self.waitForRequest(reader, fd: fd, ms: idleTimeoutMs)
+            {
                 return .close
             }
             answered = true
@@ -106,7 +107,8 @@ extension StubServer {
                 let value = String(repeating: "v", count: valueBytes)
                 let fillers = (0..<count).map { ("X-\($0)", value) }
                 let headers = Self.json + fillers
-                guard self.respond(fd, to: request, status: 200, headers: headers, body: Array("{}".utf8), delay: 0) else {
+                guard self.respond(fd, to: request, status: 200, headers: headers, body: Array("{}".utf8), delay: 0)
+                else {
                     return .close
                 }
             case .redirect(let location, let status):

@@ -65,7 +65,9 @@ func parse(_ arguments: [String]) -> Result<Command, UsageError> {
     case "check":
         rest = rest.dropFirst()
         if rest.first == "-c" { rest = rest.dropFirst() }
-        guard let path = rest.first, rest.count == 1 else { return .failure(UsageError(message: "check takes exactly one FILE")) }
+        guard let path = rest.first, rest.count == 1 else {
+            return .failure(UsageError(message: "check takes exactly one FILE"))
+        }
         return .success(.check(path: path))
     case "graph":
         return parseGraph(Array(rest.dropFirst()))

@@ -57,7 +57,9 @@ import Testing
     }
 
     @Test func noticesAConnectionThatEnds() throws {
-        #expect(try Self.parse("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")?.closesConnection == true)
+        #expect(
+            try Self.parse("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")?.closesConnection
+                == true)
         #expect(try Self.parse("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")?.closesConnection == true)
         #expect(
             try Self.parse("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n")?.closesConnection

@@ -37,7 +37,9 @@ extension CompositeRun {
         case .call(let name, let path):
             let answer = self.values.calls[name]
             // Attached answers are written back by the same walk (keys and indexes, no projection).
-            let list = forEach.attachment == .none ? (path.map { answer?.select($0) } ?? answer)
+            let list =
+                forEach.attachment == .none
+                ? (path.map { answer?.select($0) } ?? answer)
                 : answer?.strictValue(at: path?.steps[...] ?? [])
             guard case .array(let elements)? = list else {
                 let place = path.map { "'\($0)' in the answer of '\(name)'" } ?? "the answer of '\(name)'"
@@ -58,7 +60,8 @@ extension CompositeRun {
                 let keyValue = keyPath.map { element.select($0) } ?? element
                 guard let key = keyValue?.scalarText else {
                     let field = keyPath.map { "item.\($0)" } ?? "item"
-                    items.outcomes[position] = .failed(.skipped("'\(field)' is not a string, number or boolean"), body: nil)
+                    items.outcomes[position] = .failed(
+                        .skipped("'\(field)' is not a string, number or boolean"), body: nil)
                     continue
                 }
                 items.keys[position] = key

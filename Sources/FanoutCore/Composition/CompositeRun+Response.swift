@@ -66,7 +66,8 @@ extension CompositeRun {
         case .tree(let answer, _)?:
             value = .json(call.shape.apply(to: self.attaching(into: answer, of: index)))
         case .failed(let failure, let body)?:
-            errors.append(CallError(call: call.name, item: nil, failure: failure, elapsedMs: state.elapsedMs, body: body))
+            errors.append(
+                CallError(call: call.name, item: nil, failure: failure, elapsedMs: state.elapsedMs, body: body))
             value = .failed
         case nil:
             if let forEach = call.forEach, forEach.attachment != .none { visible = false }
@@ -88,7 +89,8 @@ extension CompositeRun {
             guard case .failed(let failure, let body)? = outcome else { continue }
             let item: CallError.Item = keyed ? .key(items.keys[position] ?? "") : .index(position)
             errors.append(
-                CallError(call: call.name, item: item, failure: failure, elapsedMs: self.states[index].elapsedMs, body: body))
+                CallError(
+                    call: call.name, item: item, failure: failure, elapsedMs: self.states[index].elapsedMs, body: body))
         }
         return errors
     }
@@ -112,7 +114,9 @@ extension CompositeRun {
                         members.append(JSONMember(key: name, value: itemAnswer ?? .null))
                         elements[position] = .object(members)
                     case .merge:
-                        if let itemAnswer { elements[position] = elements[position].merging(itemAnswer, arrays: .concat) }
+                        if let itemAnswer {
+                            elements[position] = elements[position].merging(itemAnswer, arrays: .concat)
+                        }
                     case .none:
                         break
                     }

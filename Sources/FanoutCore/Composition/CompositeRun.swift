@@ -222,7 +222,8 @@ public struct CompositeRun: Sendable {
             headers.reserveCapacity(call.headers.count)
             for header in call.headers {
                 headers.append(
-                    HeaderField(name: header.name, value: String(decoding: try header.value.render(values), as: UTF8.self)))
+                    HeaderField(
+                        name: header.name, value: String(decoding: try header.value.render(values), as: UTF8.self)))
             }
             var body: [UInt8]?
             var contentType: String?

@@ -459,7 +459,8 @@ extension ConfigFileParser {
             throw self.cursor.error(failure.message, at: valueToken, scalarOffset: failure.offset)
         }
         let template = try self.valueTemplate(value, kind: .text, token: valueToken, offset: valueOffset)
-        try self.collect(template, token: valueToken, baseOffset: valueOffset, site: &site, path: path, context: context)
+        try self.collect(
+            template, token: valueToken, baseOffset: valueOffset, site: &site, path: path, context: context)
         return HeaderTemplate(name: name, value: template)
     }
 }

@@ -118,7 +118,8 @@ extension ConfigFileParser {
         try self.rejectCycles(route.calls, sites: sites)
 
         if let target = combineTarget {
-            route.combine = .only(try self.resolveCall(target.text, index: index, names: names, token: target, offset: 0))
+            route.combine = .only(
+                try self.resolveCall(target.text, index: index, names: names, token: target, offset: 0))
         }
         if case .concat = route.combine, let field = settings["field"] {
             throw self.cursor.error(

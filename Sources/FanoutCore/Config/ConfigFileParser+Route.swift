@@ -194,7 +194,8 @@ extension ConfigFileParser {
             composite.deadlineMs = body.deadline ?? 5_000
             composite.calls = body.calls
             try self.checkMinSuccess(composite, token: body.minSuccessToken, context: context)
-            try self.link(&composite, sites: body.sites, combineTarget: body.combineTarget, settings: body.settings,
+            try self.link(
+                &composite, sites: body.sites, combineTarget: body.combineTarget, settings: body.settings,
                 context: context)
             return .composite(composite)
         case "proxy":

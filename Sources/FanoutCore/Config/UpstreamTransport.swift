@@ -60,11 +60,12 @@ extension FanoutConfig {
     /// What an operator should hear about at start, on reload and from `fanout check`, though the configuration
     /// is valid: the parser's warnings (``parseWarnings``), then one line per upstream with `tls_verify off`.
     public var warnings: [String] {
-        self.parseWarnings.map(\.description) + self.upstreams.compactMap { upstream in
-            guard !upstream.transport.verifyPeer else { return nil }
-            let place = upstream.location.map { "\($0): " } ?? ""
-            return "\(place)warning: upstream \(upstream.name) has tls_verify off: its certificate is not checked, "
-                + "so anyone on the path can pose as the partner"
-        }
+        self.parseWarnings.map(\.description)
+            + self.upstreams.compactMap { upstream in
+                guard !upstream.transport.verifyPeer else { return nil }
+                let place = upstream.location.map { "\($0): " } ?? ""
+                return "\(place)warning: upstream \(upstream.name) has tls_verify off: its certificate is not checked, "
+                    + "so anyone on the path can pose as the partner"
+            }
     }
 }

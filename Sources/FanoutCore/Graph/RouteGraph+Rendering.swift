@@ -89,7 +89,8 @@ extension RouteGraph {
             out += drawNodes(
                 of: graph,
                 stage: { number in
-                    let open = "        subgraph cluster_\(prefix)s\(number) {\n"
+                    let open =
+                        "        subgraph cluster_\(prefix)s\(number) {\n"
                         + "            label=\"stage \(number)\"; style=dashed; color=gray60;\n"
                     return (open, "        }\n")
                 },

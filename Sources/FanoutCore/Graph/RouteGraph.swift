@@ -50,7 +50,8 @@ public struct RouteGraph: Sendable, Equatable {
         case .proxy(let proxy):
             let upstream = upstreams[proxy.upstream]
             let target = proxy.target.map { Self.pathOnly($0.raw) } ?? "the client's path and query"
-            let timeout = proxy.timeoutMs.map { "idle timeout \(Self.duration($0))" }
+            let timeout =
+                proxy.timeoutMs.map { "idle timeout \(Self.duration($0))" }
                 ?? "idle timeout \(Self.duration(upstream.timeoutMs)) (upstream)"
             self.init(
                 title: name,
@@ -114,9 +115,12 @@ public struct RouteGraph: Sendable, Equatable {
                 Edge(from: "c\(index)", to: "response", label: label.isEmpty ? nil : label, dashed: !call.required))
         }
         let stageCount = stage.max() ?? 0
-        let stages = stageCount == 0 ? [] : (1...stageCount).map { number in
-            calls.indices.filter { stage[$0] == number }.map { "c\($0)" }
-        }
+        let stages =
+            stageCount == 0
+            ? []
+            : (1...stageCount).map { number in
+                calls.indices.filter { stage[$0] == number }.map { "c\($0)" }
+            }
         return RouteGraph(title: name, nodes: nodes, edges: edges, stages: stages)
     }
 

@@ -24,7 +24,9 @@ extension HTTPRequestParser {
     /// `hex-size [ chunk-ext ] CRLF data CRLF … 0 [ chunk-ext ] CRLF`, then the trailer section, which the field
     /// states read. Strict: no whitespace between the size and `;` or CRLF, at most 16 hex digits, data followed
     /// by exactly CRLF.
-    mutating func parseChunkedBody(_ buffer: UnsafeRawBufferPointer, _ p: inout Int) throws(HTTPParserError) -> ChunkProgress {
+    mutating func parseChunkedBody(_ buffer: UnsafeRawBufferPointer, _ p: inout Int) throws(HTTPParserError)
+        -> ChunkProgress
+    {
         let count = buffer.count
         while p < count {
             switch state {

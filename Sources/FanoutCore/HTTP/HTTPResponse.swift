@@ -14,7 +14,9 @@ public struct HTTPResponse: Sendable {
     }
 
     /// A JSON error answer: `{"error":"…","message":"…"}` with the matching Content-Type.
-    public static func error(status: Int, message: String, extraHeaders: [(name: String, value: String)] = []) -> HTTPResponse {
+    public static func error(status: Int, message: String, extraHeaders: [(name: String, value: String)] = [])
+        -> HTTPResponse
+    {
         HTTPResponse(
             status: status,
             headers: [("Content-Type", "application/json")] + extraHeaders,
@@ -68,7 +70,9 @@ public struct HTTPResponse: Sendable {
 
     /// Appends only the status line and headers, with `framing`'s header; `body` is ignored. The body follows
     /// separately (a streamed answer).
-    public func serializeHead(into out: inout [UInt8], date: String, keepAlive: Bool, http10: Bool, framing: BodyFraming) {
+    public func serializeHead(
+        into out: inout [UInt8], date: String, keepAlive: Bool, http10: Bool, framing: BodyFraming
+    ) {
         out.append(contentsOf: http10 ? "HTTP/1.0 ".utf8 : "HTTP/1.1 ".utf8)
         appendDecimal(status, to: &out)
         out.append(UInt8(ascii: " "))
@@ -191,9 +195,12 @@ func appendDecimal(_ value: Int, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "0"))
         return
     }
-    var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                 UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    var digits:
+        (
+            UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+            UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+        ) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     var n = value.magnitude
     var count = 0
     withUnsafeMutableBytes(of: &digits) { buffer in

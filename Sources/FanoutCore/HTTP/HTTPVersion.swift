@@ -1,6 +1,11 @@
 /// The HTTP versions fanout speaks on the client side. Any other `HTTP/d.d` is `.unsupportedVersion` (505).
+///
+/// The case names keep the wire spelling's digits apart (`http1_0`, as swift-nio's `HTTPVersion.http1_1`):
+/// `http10` would read as "HTTP 10".
 public enum HTTPVersion: Sendable, Equatable {
+    // swift-format-ignore: AlwaysUseLowerCamelCase
     case http1_0
+    // swift-format-ignore: AlwaysUseLowerCamelCase
     case http1_1
 }
 

@@ -58,24 +58,38 @@ public enum MetricsExposition {
         }
         // Counters with one series per upstream name.
         let perUpstream: [(name: String, help: String, values: [String: UInt64])] = [
-            ("fanout_coalesced_calls_total",
-                "Composite calls that shared an identical upstream transfer already in flight.", metrics.coalescedCalls),
-            ("fanout_cache_hits_total", "Composite calls with a cache lifetime answered from the worker's cache.",
-                metrics.cacheHits),
-            ("fanout_cache_misses_total",
-                "Composite calls with a cache lifetime that found no fresh answer in the cache.", metrics.cacheMisses),
-            ("fanout_cache_refreshes_total",
+            (
+                "fanout_coalesced_calls_total",
+                "Composite calls that shared an identical upstream transfer already in flight.", metrics.coalescedCalls
+            ),
+            (
+                "fanout_cache_hits_total", "Composite calls with a cache lifetime answered from the worker's cache.",
+                metrics.cacheHits
+            ),
+            (
+                "fanout_cache_misses_total",
+                "Composite calls with a cache lifetime that found no fresh answer in the cache.", metrics.cacheMisses
+            ),
+            (
+                "fanout_cache_refreshes_total",
                 "Background transfers started to refresh a stale cache entry (stale-while-revalidate).",
-                metrics.cacheRefreshes),
-            ("fanout_upstream_breaker_opens_total",
-                "Times an upstream's circuit breaker opened (summed over workers).", metrics.breakerOpens),
+                metrics.cacheRefreshes
+            ),
+            (
+                "fanout_upstream_breaker_opens_total",
+                "Times an upstream's circuit breaker opened (summed over workers).", metrics.breakerOpens
+            ),
             ("fanout_upstream_retries_total", "Retries of composite calls sent to an upstream.", metrics.retries),
-            ("fanout_upstream_hedges_total", "Hedges (second copies) of composite calls sent to an upstream.",
-                metrics.hedges),
+            (
+                "fanout_upstream_hedges_total", "Hedges (second copies) of composite calls sent to an upstream.",
+                metrics.hedges
+            ),
             ("fanout_upstream_hedge_wins_total", "Hedges whose answer was the call's answer.", metrics.hedgeWins),
-            ("fanout_upstream_retry_budget_exhausted_total",
+            (
+                "fanout_upstream_retry_budget_exhausted_total",
                 "Retries and hedges the upstream's retry_budget refused.",
-                metrics.retryBudgetExhausted),
+                metrics.retryBudgetExhausted
+            ),
         ]
         for family in perUpstream {
             header(&out, family.name, "counter", family.help)
@@ -103,12 +117,18 @@ public enum MetricsExposition {
         // Gauges with one series per upstream name that has had load since start.
         let loads = metrics.upstreamLoad.keys.sorted()
         let perUpstreamGauges: [(name: String, help: String, value: (ServerMetrics.UpstreamLoad) -> Int)] = [
-            ("fanout_upstream_calls_in_flight", "Calls to an upstream inside libcurl now (hedges included).",
-                { $0.inFlight }),
-            ("fanout_upstream_calls_queued", "Calls to an upstream waiting for a place (max_connections, rate) now.",
-                { $0.queued }),
-            ("fanout_upstream_breakers_open", "Workers whose breaker for an upstream is open or half-open now.",
-                { $0.breakersOpen + $0.breakersHalfOpen }),
+            (
+                "fanout_upstream_calls_in_flight", "Calls to an upstream inside libcurl now (hedges included).",
+                { $0.inFlight }
+            ),
+            (
+                "fanout_upstream_calls_queued", "Calls to an upstream waiting for a place (max_connections, rate) now.",
+                { $0.queued }
+            ),
+            (
+                "fanout_upstream_breakers_open", "Workers whose breaker for an upstream is open or half-open now.",
+                { $0.breakersOpen + $0.breakersHalfOpen }
+            ),
         ]
         for family in perUpstreamGauges {
             header(&out, family.name, "gauge", family.help)

@@ -75,11 +75,13 @@ final class EventLoop: @unchecked Sendable {
     func register(fd: Int32, interest: Interest, handler: any EventHandler) {
         let index = Int(fd)
         if index >= registrations.count {
-            registrations.append(contentsOf: repeatElement(Registration(), count: max(index + 1 - registrations.count, 64)))
+            registrations.append(
+                contentsOf: repeatElement(Registration(), count: max(index + 1 - registrations.count, 64)))
         }
         generationCounter &+= 1
         if generationCounter == 0 { generationCounter = 1 }
-        registrations[index] = Registration(handler: handler, generation: generationCounter, interest: interest.rawValue)
+        registrations[index] = Registration(
+            handler: handler, generation: generationCounter, interest: interest.rawValue)
         let data = UInt64(generationCounter) << 32 | UInt64(UInt32(bitPattern: fd))
         if cfanout_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, interest.rawValue, data) != 0 && errno == EEXIST {
             _ = cfanout_epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, interest.rawValue, data)
@@ -189,7 +191,8 @@ final class EventLoop: @unchecked Sendable {
         refreshNow()
         if count > 0 {
             for i in 0..<count {
-                dispatch(events: cfanout_epoll_event_events(eventBuffer, i), data: cfanout_epoll_event_data(eventBuffer, i))
+                dispatch(
+                    events: cfanout_epoll_event_events(eventBuffer, i), data: cfanout_epoll_event_data(eventBuffer, i))
             }
         }
         while let action = timers.popExpired(now: now) {

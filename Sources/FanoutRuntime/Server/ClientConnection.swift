@@ -843,7 +843,8 @@ final class ClientConnection: EventHandler {
                 startRequestContext(method: "-", target: "-")
                 state = .handling
                 respond(
-                    HTTPResponse.error(status: 408, message: "the request was not received in time"), closeConnection: true)
+                    HTTPResponse.error(status: 408, message: "the request was not received in time"),
+                    closeConnection: true)
             }
         }
     }

@@ -250,7 +250,8 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
                 return
             }
             connection?.respond(
-                HTTPResponse(status: answer.status, headers: headers.map { (name: $0.0, value: $0.1) }, body: answer.body),
+                HTTPResponse(
+                    status: answer.status, headers: headers.map { (name: $0.0, value: $0.1) }, body: answer.body),
                 calls: calls)
         case .failure(let failure):
             let calls = [

@@ -62,7 +62,8 @@ enum RequestDispatcher {
 
     /// - Parameter body: the streamed body of a request to a plain proxy route (`request.body` is then empty).
     static func dispatch(
-        _ request: HTTPRequest, body: BodyPipe? = nil, on connection: ClientConnection, worker: Worker, requestID: String
+        _ request: HTTPRequest, body: BodyPipe? = nil, on connection: ClientConnection, worker: Worker,
+        requestID: String
     ) {
         let head = request.head
         let runtime = worker.runtime

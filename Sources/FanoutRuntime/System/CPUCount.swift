@@ -75,7 +75,8 @@ enum CPUCount {
 
     /// v1: a quota of -1 means none.
     static func parseCgroupV1(quota: String, period: String) -> Int? {
-        guard let q = Int(quota.filter { !$0.isWhitespace }), let p = Int(period.filter { !$0.isWhitespace }), q > 0, p > 0
+        guard let q = Int(quota.filter { !$0.isWhitespace }), let p = Int(period.filter { !$0.isWhitespace }), q > 0,
+            p > 0
         else { return nil }
         return (q + p - 1) / p
     }

@@ -31,7 +31,8 @@ public enum ConfigFile {
         do {
             text = try readFile(path)
         } catch {
-            throw error.errno == ENOENT ? .missing(path: path, absolutePath: absolutePath(path)) : .unreadable(path: path, error)
+            throw error.errno == ENOENT
+                ? .missing(path: path, absolutePath: absolutePath(path)) : .unreadable(path: path, error)
         }
         let config: FanoutConfig
         do {
@@ -87,7 +88,8 @@ public enum ConfigFile {
         guard text.contains("-----BEGIN ") else {
             return ConfigError(
                 location: file.location,
-                message: "\(file.directive) file '\(file.path)' holds no PEM block ('-----BEGIN …'); expected a PEM file")
+                message:
+                    "\(file.directive) file '\(file.path)' holds no PEM block ('-----BEGIN …'); expected a PEM file")
         }
         return nil
     }
@@ -98,7 +100,9 @@ public enum ConfigFile {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            let n = try blockingSyscall("read") { chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
+            let n = try blockingSyscall("read") {
+                chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            }
             if n == 0 { break }
             bytes.append(contentsOf: chunk[0..<n])
         }

@@ -84,7 +84,8 @@ struct SocketAddress: CustomStringConvertible {
     }
 
     /// Calls `body` with a pointer to the C address and its length, valid only inside the call.
-    func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws(SystemError) -> R) throws(SystemError) -> R {
+    func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws(SystemError) -> R) throws(SystemError) -> R
+    {
         switch storage {
         case .v4(var a):
             let size = socklen_t(MemoryLayout<sockaddr_in>.size)

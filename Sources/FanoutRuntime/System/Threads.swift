@@ -14,16 +14,20 @@ final class OSThread: @unchecked Sendable {
 
     init(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) {
         let threadName = String(name.prefix(15))
-        let box = Unmanaged.passRetained(Box({
-            // Named for `top -H` and /proc/PID/task/*/comm.
-            _ = cfanout_set_thread_name(threadName)
-            body()
-        })).toOpaque()
-        let rc = pthread_create(&handle, nil, { argument in
-            let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
-            box.body()
-            return nil
-        }, box)
+        let box = Unmanaged.passRetained(
+            Box({
+                // Named for `top -H` and /proc/PID/task/*/comm.
+                _ = cfanout_set_thread_name(threadName)
+                body()
+            })
+        ).toOpaque()
+        let rc = pthread_create(
+            &handle, nil,
+            { argument in
+                let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
+                box.body()
+                return nil
+            }, box)
         if rc != 0 {
             Unmanaged<Box>.fromOpaque(box).release()
             throw SystemError(call: "pthread_create", errno: rc)

@@ -245,7 +245,9 @@ final class CallCoalescer {
     private func waiterTimedOut(_ id: UInt64) {
         guard let (waiter, group) = remove(id) else { return }
         loop.refreshNow()
-        deliver(UpstreamResult(outcome: .failure(.timeout), elapsedMs: 0), to: waiter, upstream: group.upstreamName, now: loop.now)
+        deliver(
+            UpstreamResult(outcome: .failure(.timeout), elapsedMs: 0), to: waiter, upstream: group.upstreamName,
+            now: loop.now)
     }
 
     private func transferFinished(_ group: Group, _ result: UpstreamResult) {

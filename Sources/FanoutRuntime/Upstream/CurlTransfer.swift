@@ -170,7 +170,8 @@ final class CurlTransfer {
         // handle may have served another upstream), and only for GET, HEAD and a POST with a buffered body:
         // after a 301/302/303, 7.88.1 drops the body of a CUSTOMREQUEST method but keeps its name (a PUT went
         // on as a bodiless PUT, tested), and a streamed body cannot be sent twice.
-        let follows = request.maxRedirects > 0 && request.bodySource == nil
+        let follows =
+            request.maxRedirects > 0 && request.bodySource == nil
             && (request.method == "GET" || request.method == "HEAD" || request.method == "POST")
         _ = ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, follows ? 1 : 0)
         _ = ccurl_easy_setopt_long(easy, CURLOPT_MAXREDIRS, follows ? request.maxRedirects : 0)
@@ -201,7 +202,8 @@ final class CurlTransfer {
             // COPYPOSTFIELDS: libcurl keeps its own copy, so no Swift buffer has to outlive this call.
             body.withUnsafeBufferPointer { p in
                 _ = ccurl_easy_setopt_pointer(
-                    easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: p.baseAddress ?? UnsafePointer(bitPattern: 1)))
+                    easy, CURLOPT_COPYPOSTFIELDS,
+                    UnsafeMutableRawPointer(mutating: p.baseAddress ?? UnsafePointer(bitPattern: 1)))
             }
             if request.method != "POST" {
                 _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.method)

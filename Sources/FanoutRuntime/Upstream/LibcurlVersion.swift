@@ -30,7 +30,9 @@ public struct LibcurlVersion: Sendable, CustomStringConvertible {
         let age = info.age.rawValue
         // Fields newer than the library's struct (`age`) are past its end: read only those it has. The TLS and
         // QUIC strings name their library already (`OpenSSL/3.0.17`); the others are bare version numbers.
-        var named: [(name: String?, version: UnsafePointer<CChar>?)] = [(nil, info.ssl_version), ("zlib", info.libz_version)]
+        var named: [(name: String?, version: UnsafePointer<CChar>?)] = [
+            (nil, info.ssl_version), ("zlib", info.libz_version),
+        ]
         if age >= CURLVERSION_FIFTH.rawValue { named.append(("brotli", info.brotli_version)) }
         if age >= CURLVERSION_EIGHTH.rawValue { named.append(("zstd", info.zstd_version)) }
         if age >= CURLVERSION_SIXTH.rawValue { named += [("nghttp2", info.nghttp2_version), (nil, info.quic_version)] }

@@ -271,7 +271,8 @@ final class UpstreamClient: EventHandler {
             return
         }
         guard let transfer = free.popLast() ?? makeTransfer() else {
-            finish(call.completion, .failure(.connection("could not create a libcurl handle")), startedAt: call.startedAt)
+            finish(
+                call.completion, .failure(.connection("could not create a libcurl handle")), startedAt: call.startedAt)
             return
         }
         transfer.id = call.id
@@ -292,7 +293,9 @@ final class UpstreamClient: EventHandler {
             transfer.receiver = nil
             free.append(transfer)
             breakers[slot]?.callAbandoned(wasProbe: transfer.isProbe)
-            finish(call.completion, .failure(.connection(String(cString: curl_multi_strerror(code)))), startedAt: call.startedAt)
+            finish(
+                call.completion, .failure(.connection(String(cString: curl_multi_strerror(code)))),
+                startedAt: call.startedAt)
         }
     }
 
@@ -343,7 +346,9 @@ final class UpstreamClient: EventHandler {
         }
     }
 
-    private func finish(_ completion: (UpstreamResult) -> Void, _ outcome: Result<UpstreamResponse, CallFailure>, startedAt: UInt64) {
+    private func finish(
+        _ completion: (UpstreamResult) -> Void, _ outcome: Result<UpstreamResponse, CallFailure>, startedAt: UInt64
+    ) {
         loop.refreshNow()
         completion(UpstreamResult(outcome: outcome, elapsedMs: Double(loop.now &- startedAt) / 1_000_000))
     }
@@ -356,7 +361,9 @@ final class UpstreamClient: EventHandler {
             return
         }
         var bits: Int32 = 0
-        if events & (Interest.read.rawValue | Interest.hangup.rawValue | Interest.error.rawValue) != 0 { bits |= CURL_CSELECT_IN }
+        if events & (Interest.read.rawValue | Interest.hangup.rawValue | Interest.error.rawValue) != 0 {
+            bits |= CURL_CSELECT_IN
+        }
         if events & Interest.write.rawValue != 0 { bits |= CURL_CSELECT_OUT }
         if events & Interest.error.rawValue != 0 { bits |= CURL_CSELECT_ERR }
         var running: Int32 = 0
@@ -461,7 +468,8 @@ final class UpstreamClient: EventHandler {
         if let reason = transfer.abortReason {
             switch reason {
             case .bodyTooLarge: return .failure(.tooLarge)
-            case .headersTooLarge: return .failure(.connection("response headers over \(CurlTransfer.maxHeaderBytes) bytes"))
+            case .headersTooLarge:
+                return .failure(.connection("response headers over \(CurlTransfer.maxHeaderBytes) bytes"))
             case .tooManyHeaderFields:
                 return .failure(.connection("response has more than \(CurlTransfer.maxHeaderFields) header fields"))
             case .ambiguousFraming(let fault): return .failure(.connection("\(fault)"))
@@ -512,7 +520,6 @@ final class UpstreamClient: EventHandler {
         curl_multi_cleanup(multi)
     }
 }
-
 
 private let curlSocketCallback: curl_socket_callback = { _, fd, what, clientp, _ in
     guard let clientp else { return 0 }

@@ -103,7 +103,8 @@ import Testing
         let upstream = CachePolicy(lifetime: .upstream)
         #expect(windows("max-age=600", policy: upstream) == [600_000, 600_000, 600_000])
         #expect(windows("max-age=31536000", policy: upstream)?.first == CachePolicy.upstreamLimitMs)
-        #expect(windows(nil, expires: "Sun, 06 Nov 1994 08:50:07 GMT", date: Self.date, policy: upstream)?.first == 30_000)
+        #expect(
+            windows(nil, expires: "Sun, 06 Nov 1994 08:50:07 GMT", date: Self.date, policy: upstream)?.first == 30_000)
         // No explicit freshness: no heuristic lifetime, nothing kept, not even for a configured stale window.
         let withStale = CachePolicy(lifetime: .upstream, staleWhileRevalidateMs: 5_000, staleIfErrorMs: 5_000)
         #expect(windows("public", policy: withStale) == [0, 0, 0])
@@ -111,7 +112,8 @@ import Testing
     }
 
     @Test func staleDirectivesOfThePartnerWinOverTheCallDefaults() {
-        let defaults = CachePolicy(lifetime: .upTo(milliseconds: 60_000), staleWhileRevalidateMs: 2_000, staleIfErrorMs: 3_000)
+        let defaults = CachePolicy(
+            lifetime: .upTo(milliseconds: 60_000), staleWhileRevalidateMs: 2_000, staleIfErrorMs: 3_000)
         #expect(windows("max-age=1, stale-while-revalidate=30, stale-if-error=300") == [1_000, 31_000, 301_000])
         #expect(windows("max-age=1", policy: defaults) == [1_000, 3_000, 4_000])
         #expect(windows("max-age=1, stale-if-error=10", policy: defaults) == [1_000, 3_000, 11_000])
@@ -120,7 +122,8 @@ import Testing
     }
 
     @Test func mustRevalidateForbidsStaleAndSharedMaxAgeDropsTheDefaults() {
-        let defaults = CachePolicy(lifetime: .upTo(milliseconds: 60_000), staleWhileRevalidateMs: 2_000, staleIfErrorMs: 3_000)
+        let defaults = CachePolicy(
+            lifetime: .upTo(milliseconds: 60_000), staleWhileRevalidateMs: 2_000, staleIfErrorMs: 3_000)
         #expect(windows("max-age=1, must-revalidate, stale-if-error=60", policy: defaults) == [1_000, 1_000, 1_000])
         #expect(windows("max-age=1, proxy-revalidate", policy: defaults) == [1_000, 1_000, 1_000])
         #expect(windows("s-maxage=1", policy: defaults) == [1_000, 1_000, 1_000])
@@ -139,9 +142,10 @@ import Testing
     @Test func windowsSayWhatAnEntryOfAGivenAgeIsGoodFor() {
         let windows = CacheWindows(freshMs: 1_000, revalidateMs: 31_000, errorMs: 301_000)
         #expect(windows.keepMs == 301_000)
-        #expect([0, 999, 1_000, 30_999, 31_000, 300_999, 301_000].map(windows.state) == [
-            .fresh, .fresh, .staleWhileRevalidate, .staleWhileRevalidate, .staleIfError, .staleIfError, .expired,
-        ])
+        #expect(
+            [0, 999, 1_000, 30_999, 31_000, 300_999, 301_000].map(windows.state) == [
+                .fresh, .fresh, .staleWhileRevalidate, .staleWhileRevalidate, .staleIfError, .staleIfError, .expired,
+            ])
         // stale-if-error shorter than stale-while-revalidate: it adds nothing.
         let short = CacheWindows(freshMs: 0, revalidateMs: 10_000, errorMs: 5_000)
         #expect([0, 9_999, 10_000].map(short.state) == [.staleWhileRevalidate, .staleWhileRevalidate, .expired])
@@ -149,7 +153,8 @@ import Testing
 
     @Test func staleIfErrorCoversUnreachedPartnersAndTheirServerErrors() {
         let covered: [CallFailure] = [
-            .timeout, .refused, .unreachable("u"), .connection("c"), .tls("t"), .circuitOpen, .overloaded(queueLimit: 1),
+            .timeout, .refused, .unreachable("u"), .connection("c"), .tls("t"), .circuitOpen,
+            .overloaded(queueLimit: 1),
             .status(503),
         ]
         for failure in covered { #expect(failure.permitsStaleAnswer, "\(failure)") }
@@ -162,7 +167,8 @@ import Testing
     @Test func cacheHeadersKeepTheFiveFieldsAndNothingElse() {
         var headers = CacheHeaders()
         let fields = [
-            ("Cache-Control", "max-age=5", true), ("cache-control", "stale-if-error=9", true), ("DATE", Self.date, true),
+            ("Cache-Control", "max-age=5", true), ("cache-control", "stale-if-error=9", true),
+            ("DATE", Self.date, true),
             ("Date", "later", true), ("Vary", "Accept", true), ("vary", "Accept-Language", true),
             ("Expires", "0", true), ("Age", "3", true), ("Content-Length", "3", false), ("Ages", "3", false),
         ]

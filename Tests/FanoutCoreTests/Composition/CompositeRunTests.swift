@@ -72,7 +72,9 @@ import Testing
         #expect(run.isComplete)
         let response = run.response()
         #expect(response.status == 200)
-        #expect(Self.body(response) == #"{"product":{"sku":"A 1","warehouse":{"city":"Zürich"}},"stock":{"n":3},"score":0.5}"#)
+        #expect(
+            Self.body(response)
+                == #"{"product":{"sku":"A 1","warehouse":{"city":"Zürich"}},"stock":{"n":3},"score":0.5}"#)
     }
 
     @Test func anAbandonedRunLogsItsUnfinishedCallsAsCancelled() throws {
@@ -148,7 +150,8 @@ import Testing
         #expect(run.runningLaunches.isEmpty)
         #expect(throws: CompositeRejection.self) {
             _ = try CompositeRun(
-                route: Self.route("call a POST p /a\n{ body {body.order} }".replacingOccurrences(of: "\n{", with: " {")),
+                route: Self.route(
+                    "call a POST p /a\n{ body {body.order} }".replacingOccurrences(of: "\n{", with: " {")),
                 input: Self.input(body: "{not json"))
         }
     }
@@ -223,7 +226,8 @@ import Testing
         #expect(
             body.hasPrefix(
                 #"{"items":[{"sku":"a","stock":{"available":5}},{"sku":"b","stock":null},{"sku":"c","stock":{"available":5}}],"#
-                    + #""_errors":[{"call":"stock","item":1,"kind":"refused","message":"connection refused","elapsed_ms":"#),
+                    + #""_errors":[{"call":"stock","item":1,"kind":"refused","message":"connection refused","elapsed_ms":"#
+            ),
             "\(body)")
         #expect(!response.complete)
     }
@@ -239,12 +243,14 @@ import Testing
                 }
                 """), input: Self.input())
         let waves = try Self.drive(&run) { launch in
-            launch.call == 0 ? Self.ok(#"[{"id":"x"},{"id":"y"},{"id":"x"}]"#) : Self.ok(#"{"p":"\#(launch.pathAndQuery)"}"#)
+            launch.call == 0
+                ? Self.ok(#"[{"id":"x"},{"id":"y"},{"id":"x"}]"#) : Self.ok(#"{"p":"\#(launch.pathAndQuery)"}"#)
         }
         #expect(waves[1].map(\.pathAndQuery) == ["/detail/x", "/detail/y"])
         #expect(
             Self.body(run.response())
-                == #"{"list":[{"id":"x"},{"id":"y"},{"id":"x"}],"detail":{"x":{"p":"/detail/x"},"y":{"p":"/detail/y"}}}"#)
+                == #"{"list":[{"id":"x"},{"id":"y"},{"id":"x"}],"detail":{"x":{"p":"/detail/x"},"y":{"p":"/detail/y"}}}"#
+        )
     }
 
     @Test func forEachOverTooLongAnswerFailsTheCall() throws {
@@ -256,7 +262,9 @@ import Testing
                 call detail GET p /detail/{item} optional { for_each list }
                 """), input: Self.input())
         _ = try Self.drive(&run) { _ in Self.ok("[1,2,3]") }
-        #expect(Self.body(run.response()).contains(#""kind":"too_many_items","message":"the list has 3 items; max_items is 2""#))
+        #expect(
+            Self.body(run.response()).contains(
+                #""kind":"too_many_items","message":"the list has 3 items; max_items is 2""#))
     }
 
     // MARK: - Combining
@@ -312,12 +320,14 @@ import Testing
             launch.call == 0 ? Self.ok(#"{"user":"u1"}"#) : Self.ok(#"{"profile":{"name":"Ada","age":36}}"#)
         }
         #expect(
-            Self.body(run.response()) == #"{"me":{"user":{"full_name":"Ada","age":36}},"version":"v2","flags":{"beta":true}}"#)
+            Self.body(run.response())
+                == #"{"me":{"user":{"full_name":"Ada","age":36}},"version":"v2","flags":{"beta":true}}"#)
     }
 
     @Test func passStatusReturnsTheUpstreamsStatus() throws {
         var run = try CompositeRun(
-            route: Self.route("pass_status\ncall create POST p /orders { body forward }"), input: Self.input(body: "{}"))
+            route: Self.route("pass_status\ncall create POST p /orders { body forward }"), input: Self.input(body: "{}")
+        )
         _ = try Self.drive(&run) { _ in Self.ok(#"{"id":9}"#, status: 201) }
         #expect(run.response().status == 201)
 
@@ -339,7 +349,9 @@ import Testing
             input: Self.input(headers: [("X-User", "ada")], body: #"{"id":12345678901234567890,"lines":[1,2]}"#))
         let launches = try run.start(nowMs: 0)
         #expect(launches.map(\.method) == ["POST", "POST"])
-        #expect(launches[0].body.map { String(decoding: $0, as: UTF8.self) } == #"{"id":12345678901234567890,"lines":[1,2]}"#)
+        #expect(
+            launches[0].body.map { String(decoding: $0, as: UTF8.self) }
+                == #"{"id":12345678901234567890,"lines":[1,2]}"#)
         #expect(
             launches[1].body.map { String(decoding: $0, as: UTF8.self) }
                 == #"{"order": 12345678901234567890, "by": "ada", "lines": [1,2]}"#)

@@ -110,7 +110,9 @@ import Testing
                 exponentDigits = 0
             }
             switch byte {
-            case UInt8(ascii: "\""): inString = true; pendingComma = false
+            case UInt8(ascii: "\""):
+                inString = true
+                pendingComma = false
             case UInt8(ascii: ","): pendingComma = true
             case UInt8(ascii: "]"), UInt8(ascii: "}"): if pendingComma { return true }
             case 0x20, 0x09, 0x0A, 0x0D: break

@@ -97,7 +97,10 @@ import Testing
     @Test func appendsStaticLiterals() {
         #expect(
             self.written {
-                $0.append("{"); $0.append(#""a":"#); $0.append("null"); $0.append("}")
+                $0.append("{")
+                $0.append(#""a":"#)
+                $0.append("null")
+                $0.append("}")
             } == #"{"a":null}"#
         )
     }

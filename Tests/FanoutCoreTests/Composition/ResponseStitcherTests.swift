@@ -98,7 +98,9 @@ import Testing
     @Test(arguments: ["text/html", "TEXT/HTML; charset=utf-8", "application/xhtml+xml"])
     func failsCallWhenA2xxAnswerIsAnHTMLPage(_ contentType: String) throws {
         let (response, body) = try self.stitch([
-            Self.answered("product", "<html><h1>Down for maintenance</h1></html>", contentType: contentType, required: false, elapsedMs: 2)
+            Self.answered(
+                "product", "<html><h1>Down for maintenance</h1></html>", contentType: contentType, required: false,
+                elapsedMs: 2)
         ])
         #expect(response.status == 200)
         #expect(body.contains(#""product":null"#))

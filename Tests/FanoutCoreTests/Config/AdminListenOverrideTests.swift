@@ -3,15 +3,17 @@ import Testing
 @testable import FanoutCore
 
 @Suite struct AdminListenOverrideTests {
-    @Test(arguments: [
-        ("off", nil),
-        ("9901", ListenAddress(host: "127.0.0.1", port: 9901)),
-        ("*:9901", ListenAddress(host: "*", port: 9901)),
-        ("0.0.0.0:9901", ListenAddress(host: "0.0.0.0", port: 9901)),
-        ("[::1]:9901", ListenAddress(host: "::1", port: 9901)),
-    ] as [(String, ListenAddress?)])
+    @Test(
+        arguments: [
+            ("off", nil),
+            ("9901", ListenAddress(host: "127.0.0.1", port: 9901)),
+            ("*:9901", ListenAddress(host: "*", port: 9901)),
+            ("0.0.0.0:9901", ListenAddress(host: "0.0.0.0", port: 9901)),
+            ("[::1]:9901", ListenAddress(host: "::1", port: 9901)),
+        ] as [(String, ListenAddress?)])
     func readsTheValuesAdminListenTakes(_ value: String, _ address: ListenAddress?) throws {
-        #expect(try AdminListenOverride.from(environment: ["FANOUT_ADMIN": value]) == AdminListenOverride(address: address))
+        #expect(
+            try AdminListenOverride.from(environment: ["FANOUT_ADMIN": value]) == AdminListenOverride(address: address))
     }
 
     @Test func unsetOrEmptyLeavesTheFileInCharge() throws {
@@ -37,7 +39,8 @@ import Testing
 
     @Test func replacesADifferentAdminListenAndSaysSo() {
         var config = FanoutConfig(adminListen: ListenAddress(host: "127.0.0.1", port: 9000))
-        let note = AdminListenOverride(address: ListenAddress(host: "::", port: 9901)).apply(to: &config, file: "p.conf")
+        let note = AdminListenOverride(address: ListenAddress(host: "::", port: 9901)).apply(
+            to: &config, file: "p.conf")
         #expect(config.adminListen == ListenAddress(host: "::", port: 9901))
         #expect(note == "FANOUT_ADMIN overrides p.conf: admin_listen [::]:9901, not 127.0.0.1:9000")
 

@@ -130,7 +130,8 @@ import Testing
             message: "'key_by' needs 'for_each' in call 'a'"),
         Case(
             name: "key_by with attach",
-            marked: "route GET /x {\n call l GET p /l\n call a GET p /a/{item} {\n for_each l\n 1️⃣key_by item\n attach merge\n }\n}",
+            marked:
+                "route GET /x {\n call l GET p /l\n call a GET p /a/{item} {\n for_each l\n 1️⃣key_by item\n attach merge\n }\n}",
             message:
                 "'key_by' has no effect with 'attach' in call 'a': attached answers go into their source elements; expected one of them"
         ),
@@ -146,7 +147,8 @@ import Testing
             name: "for_each over a for_each call",
             marked:
                 "route GET /x {\n call l GET p /l\n call a GET p /a/{item} { for_each l }\n call b GET p /b/{item} { for_each 1️⃣a }\n}",
-            message: "'for_each' cannot read call 'a', which is itself a for_each call; expected a call with one answer"),
+            message: "'for_each' cannot read call 'a', which is itself a for_each call; expected a call with one answer"
+        ),
         Case(
             name: "combine only names no call",
             marked: "route GET /x {\n combine only 1️⃣prodcts\n call products GET p /p\n}",
@@ -167,7 +169,8 @@ import Testing
             name: "invalid JSON body template",
             marked: "route POST /x {\n call a POST p /a { body `1️⃣{\"a\": }` }\n}",
             message:
-                "the body is not valid JSON (with each placeholder taken as null); expected a JSON text like {\"sku\": {product.sku}}"),
+                "the body is not valid JSON (with each placeholder taken as null); expected a JSON text like {\"sku\": {product.sku}}"
+        ),
         Case(
             name: "invalid field path",
             marked: "route GET /x {\n call a GET p /a { pick items.1️⃣.id }\n}",

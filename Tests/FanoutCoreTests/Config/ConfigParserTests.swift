@@ -144,7 +144,8 @@ import Testing
         }
         #expect(
             route.calls.map(\.cache) == [
-                CachePolicy(lifetime: .upTo(milliseconds: 30_000)), CachePolicy(lifetime: .upTo(milliseconds: 60_000)), nil,
+                CachePolicy(lifetime: .upTo(milliseconds: 30_000)), CachePolicy(lifetime: .upTo(milliseconds: 60_000)),
+                nil,
             ])
         #expect(config.limits.cacheBytesPerWorker == 2 * 1024 * 1024)
         #expect(try ConfigParser.parse("", file: "t.conf", environment: [:]).limits.cacheBytesPerWorker == 16 << 20)
@@ -180,8 +181,9 @@ import Testing
         }
         #expect(route.calls.map(\.hedgeDelayMs) == [0, 20, nil, 1_000, nil])
         #expect(route.calls.map(\.retries) == [0, 1, 3, nil, nil])
-        #expect(try ConfigParser.parse("upstream a { url http://a.test:1 }", file: "t.conf", environment: [:])
-            .upstreams[0].retryBudgetPercent == 20)
+        #expect(
+            try ConfigParser.parse("upstream a { url http://a.test:1 }", file: "t.conf", environment: [:])
+                .upstreams[0].retryBudgetPercent == 20)
         for invalid in [
             "upstream a { url http://a.test:1; retries 6; }",
             "upstream a { url http://a.test:1; retry_budget 101%; }",
@@ -214,15 +216,25 @@ import Testing
         #expect(
             route.calls.map(\.cache) == [
                 CachePolicy(lifetime: .upstream, staleWhileRevalidateMs: 10_000, staleIfErrorMs: 60_000),
-                CachePolicy(lifetime: .upTo(milliseconds: 5_000), staleWhileRevalidateMs: 2_000, staleIfErrorMs: 3_600_000),
+                CachePolicy(
+                    lifetime: .upTo(milliseconds: 5_000), staleWhileRevalidateMs: 2_000, staleIfErrorMs: 3_600_000),
                 CachePolicy(lifetime: .upstream),
             ])
         for (invalid, message) in [
             ("call one GET http://a.test:1/one stale_if_error=1m", "'stale_if_error=1m' needs 'cache' in call 'one'"),
-            ("call one GET http://a.test:1/one { stale_while_revalidate 1s }", "'stale_while_revalidate' needs 'cache'"),
+            (
+                "call one GET http://a.test:1/one { stale_while_revalidate 1s }",
+                "'stale_while_revalidate' needs 'cache'"
+            ),
             ("call one GET http://a.test:1/one cache=5s stale_if_error=soon", "invalid duration 'soon'"),
-            ("call one GET http://a.test:1/one cache=5s stale_if_error=1s stale_if_error=2s", "duplicate 'stale_if_error'"),
-            ("call one GET http://a.test:1/one cache=upstream stale_whilerevalidate=1s", "did you mean 'stale_while_revalidate='"),
+            (
+                "call one GET http://a.test:1/one cache=5s stale_if_error=1s stale_if_error=2s",
+                "duplicate 'stale_if_error'"
+            ),
+            (
+                "call one GET http://a.test:1/one cache=upstream stale_whilerevalidate=1s",
+                "did you mean 'stale_while_revalidate='"
+            ),
         ] {
             #expect {
                 try ConfigParser.parse("route GET /a { \(invalid) }", file: "t.conf", environment: [:])

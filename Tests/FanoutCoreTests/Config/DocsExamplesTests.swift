@@ -107,7 +107,8 @@ import Testing
                 for line in fence.body.split(separator: "\n") {
                     let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
                     if let first = words.first, first == "route" || first == "upstream", words.last == "{" {
-                        Issue.record("\(page.path):\(fence.line): a \(fence.language) block holds configuration: \(line)")
+                        Issue.record(
+                            "\(page.path):\(fence.line): a \(fence.language) block holds configuration: \(line)")
                     }
                 }
             }

@@ -67,8 +67,9 @@ import Testing
                 var target = page.path
                 if !parts[0].isEmpty {
                     target = Self.resolve(String(parts[0]), from: directory)
-                    guard FileManager.default.fileExists(
-                        atPath: MarkdownDocs.root.appendingPathComponent(target).path)
+                    guard
+                        FileManager.default.fileExists(
+                            atPath: MarkdownDocs.root.appendingPathComponent(target).path)
                     else {
                         Issue.record("\(page.path):\(link.line): link to '\(link.target)': no file \(target)")
                         continue
@@ -79,7 +80,8 @@ import Testing
                     anchors[target] = try MarkdownDocs.page(target).anchors
                 }
                 if let known = anchors[target], !known.contains(String(parts[1])) {
-                    Issue.record("\(page.path):\(link.line): link to '\(link.target)': no heading #\(parts[1]) in \(target)")
+                    Issue.record(
+                        "\(page.path):\(link.line): link to '\(link.target)': no heading #\(parts[1]) in \(target)")
                 }
             }
         }

@@ -71,4 +71,3 @@ import Testing
         #expect(error.location.line == 4 && error.location.column == 14, "\(error.location)")  // the '}' after 'nope.'
     }
 }
-

@@ -45,8 +45,10 @@ import Testing
         #expect(stock.lines.contains("pick available warehouse"))
         let products = try #require(graph.nodes.first { $0.id == "c0" })
         #expect(products.lines.contains("drop items[].cost_price items[].supplier_ref"))
-        #expect(Self.edge(graph, "c1", "response") == RouteGraph.Edge(
-            from: "c1", to: "response", label: "attach merge into products", dashed: true))
+        #expect(
+            Self.edge(graph, "c1", "response")
+                == RouteGraph.Edge(
+                    from: "c1", to: "response", label: "attach merge into products", dashed: true))
         #expect(graph.nodes.last?.lines == ["response", "only products"])
     }
 
@@ -54,9 +56,10 @@ import Testing
         let graph = try Self.graph("/demo/chain")
         #expect(graph.stages == [["c0"], ["c1"]])
         #expect(Self.edge(graph, "c0", "c1")?.label == "{profile.tier}")
-        #expect(graph.nodes[2].lines == [
-            "tier", "GET self /partners/tiers/{profile.tier}", "extract benefits", "timeout 2s (upstream)",
-        ])
+        #expect(
+            graph.nodes[2].lines == [
+                "tier", "GET self /partners/tiers/{profile.tier}", "extract benefits", "timeout 2s (upstream)",
+            ])
         let expected = """
             flowchart LR
                 subgraph r0["GET /demo/chain"]
@@ -84,7 +87,8 @@ import Testing
         #expect(dot.hasPrefix("digraph fanout {\n"))
         #expect(dot.contains("subgraph cluster_r0 {\n        label=\"GET /demo\";"))
         #expect(dot.contains("subgraph cluster_r0_s1 {"))
-        let score = #"r0_c2 [label="score (optional)\nGET self /partners/score\ntimeout 500ms", style="rounded,dashed"];"#
+        let score =
+            #"r0_c2 [label="score (optional)\nGET self /partners/score\ntimeout 500ms", style="rounded,dashed"];"#
         #expect(dot.contains(score))
         #expect(dot.contains("r0_c2 -> r0_response [style=dashed];"))
         #expect(dot.hasSuffix("}\n"))
@@ -121,9 +125,10 @@ import Testing
             file: "t.conf", environment: [:])
         let proxy = RouteGraph(route: config.routes[0], upstreams: config.upstreams)
         #expect(proxy.stages.isEmpty)
-        #expect(proxy.nodes.map(\.lines) == [
-            ["request"], ["proxy u", "/v2/{rest...}", "idle timeout 5s"], ["response", "the upstream's, streamed"],
-        ])
+        #expect(
+            proxy.nodes.map(\.lines) == [
+                ["request"], ["proxy u", "/v2/{rest...}", "idle timeout 5s"], ["response", "the upstream's, streamed"],
+            ])
         let respond = RouteGraph(route: config.routes[1], upstreams: config.upstreams)
         #expect(respond.nodes.map(\.lines) == [["request"], ["respond 204", "after 20ms"]])
     }
@@ -166,7 +171,8 @@ import Testing
             _ = try RouteGraph.routes(in: config, matching: "/demo/chian")
         } catch {
             #expect(error.suggestion == "/demo/chain")
-            #expect(error.description.hasPrefix("no route '/demo/chian'; did you mean '/demo/chain'? Routes: GET /demo,"))
+            #expect(
+                error.description.hasPrefix("no route '/demo/chian'; did you mean '/demo/chain'? Routes: GET /demo,"))
         }
     }
 }

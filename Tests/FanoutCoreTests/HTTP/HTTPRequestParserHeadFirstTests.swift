@@ -86,13 +86,16 @@ import Testing
     }
 
     @Test func requestsWithoutBodyStillCompleteDirectly() {
-        let run = Self.run([UInt8](request: "GET /a HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"), step: 100, streamed: true)
+        let run = Self.run(
+            [UInt8](request: "GET /a HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"), step: 100, streamed: true)
         #expect(run.heads.isEmpty)
         #expect(run.completed == ["GET /a"])
     }
 
     @Test func contentLengthOverTheRequestsLimitIsRefusedBeforeAnyBodyByte() {
-        let run = Self.run([UInt8](request: "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n"), step: 1000, limit: 99, streamed: true)
+        let run = Self.run(
+            [UInt8](request: "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n"), step: 1000, limit: 99,
+            streamed: true)
         #expect(run.heads == ["POST /p"])
         #expect(run.error == .bodyTooLarge)
     }
@@ -108,7 +111,10 @@ import Testing
     }
 
     @Test func chunkedTotalOverTheRequestsLimitIsRefused() {
-        let bytes = [UInt8](request: "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n")
+        let bytes = [UInt8](
+            request:
+                "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n"
+        )
         let run = Self.run(bytes, step: 5, limit: 12, streamed: true)
         #expect(run.error == .bodyTooLarge)
     }

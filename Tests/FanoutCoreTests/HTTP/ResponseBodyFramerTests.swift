@@ -4,7 +4,9 @@ import Testing
 
 @Suite struct ResponseBodyFramerTests {
     /// Appends each part through `framer`, then finishes it.
-    private static func write(_ parts: [String], with framer: inout ResponseBodyFramer) -> (String, ResponseBodyFramer.Ending) {
+    private static func write(_ parts: [String], with framer: inout ResponseBodyFramer) -> (
+        String, ResponseBodyFramer.Ending
+    ) {
         var out: [UInt8] = []
         for part in parts {
             Array(part.utf8).withUnsafeBytes { framer.append($0, to: &out) }
@@ -54,14 +56,16 @@ import Testing
     }
 
     @Test func aShortBodyIsReported() {
-        var framer = ResponseBodyFramer(status: 200, declaredLength: 10, http10: false, headOnly: false, keepAlive: true)
+        var framer = ResponseBodyFramer(
+            status: 200, declaredLength: 10, http10: false, headOnly: false, keepAlive: true)
         let (out, ending) = Self.write(["abc"], with: &framer)
         #expect(out == "abc")
         #expect(ending == .short(missing: 7))
     }
 
     @Test func withoutALengthAnHTTP11ClientGetsChunks() {
-        var framer = ResponseBodyFramer(status: 200, declaredLength: nil, http10: false, headOnly: false, keepAlive: true)
+        var framer = ResponseBodyFramer(
+            status: 200, declaredLength: nil, http10: false, headOnly: false, keepAlive: true)
         #expect(framer.framing == .chunked)
         #expect(framer.keepAlive)
         let (out, ending) = Self.write(["abc", "", String(repeating: "x", count: 26)], with: &framer)
@@ -70,7 +74,8 @@ import Testing
     }
 
     @Test func withoutALengthAnHTTP10ClientGetsTheBodyUntilTheConnectionCloses() {
-        var framer = ResponseBodyFramer(status: 200, declaredLength: nil, http10: true, headOnly: false, keepAlive: true)
+        var framer = ResponseBodyFramer(
+            status: 200, declaredLength: nil, http10: true, headOnly: false, keepAlive: true)
         #expect(framer.framing == .untilClose)
         #expect(!framer.keepAlive)
         let (out, ending) = Self.write(["abc", "def"], with: &framer)
@@ -79,15 +84,18 @@ import Testing
     }
 
     @Test func aHeadAnswerKeepsItsLengthButFramesNoByte() {
-        var framer = ResponseBodyFramer(status: 200, declaredLength: 1234, http10: false, headOnly: true, keepAlive: true)
+        var framer = ResponseBodyFramer(
+            status: 200, declaredLength: 1234, http10: false, headOnly: true, keepAlive: true)
         #expect(framer.framing == .contentLength(1234))
         #expect(framer.keepAlive)
         #expect(Self.write([], with: &framer) == ("", .complete))
 
-        var stray = ResponseBodyFramer(status: 200, declaredLength: 1234, http10: false, headOnly: true, keepAlive: true)
+        var stray = ResponseBodyFramer(
+            status: 200, declaredLength: 1234, http10: false, headOnly: true, keepAlive: true)
         #expect(Self.write(["body"], with: &stray) == ("", .overran(dropped: 4)))
 
-        var unknown = ResponseBodyFramer(status: 200, declaredLength: nil, http10: true, headOnly: true, keepAlive: true)
+        var unknown = ResponseBodyFramer(
+            status: 200, declaredLength: nil, http10: true, headOnly: true, keepAlive: true)
         #expect(unknown.framing == .untilClose)
         #expect(unknown.keepAlive)
         #expect(Self.write([], with: &unknown) == ("", .complete))
@@ -95,15 +103,18 @@ import Testing
 
     @Test(arguments: [101, 204, 304])
     func bodylessStatusesFrameNoByte(_ status: Int) {
-        var framer = ResponseBodyFramer(status: status, declaredLength: nil, http10: false, headOnly: false, keepAlive: true)
+        var framer = ResponseBodyFramer(
+            status: status, declaredLength: nil, http10: false, headOnly: false, keepAlive: true)
         #expect(framer.keepAlive)
         #expect(Self.write(["x"], with: &framer) == ("", .overran(dropped: 1)))
-        var empty = ResponseBodyFramer(status: status, declaredLength: nil, http10: false, headOnly: false, keepAlive: true)
+        var empty = ResponseBodyFramer(
+            status: status, declaredLength: nil, http10: false, headOnly: false, keepAlive: true)
         #expect(Self.write([], with: &empty) == ("", .complete))
     }
 
     @Test func aConnectionThatClosesAnywayStaysClosing() {
-        let framer = ResponseBodyFramer(status: 200, declaredLength: 3, http10: false, headOnly: false, keepAlive: false)
+        let framer = ResponseBodyFramer(
+            status: 200, declaredLength: 3, http10: false, headOnly: false, keepAlive: false)
         #expect(!framer.keepAlive)
     }
 
@@ -130,7 +141,8 @@ import Testing
         response.serializeHead(into: &out, date: "D", keepAlive: true, http10: false, framing: .contentLength(7))
         #expect(
             String(decoding: out, as: UTF8.self)
-                == "HTTP/1.1 200 OK\r\nDate: D\r\nX-Kept: 1\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n")
+                == "HTTP/1.1 200 OK\r\nDate: D\r\nX-Kept: 1\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n"
+        )
     }
 
     @Test func framingFieldNamesAreRecognisedInAnyCase() {

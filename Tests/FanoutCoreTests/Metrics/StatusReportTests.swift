@@ -169,8 +169,9 @@ import Testing
 
     @Test func neverShowsHeaderValuesNorTheUpstreamsPath() throws {
         let text = String(decoding: try Self.report(metrics: ServerMetrics()).serialized, as: UTF8.self)
-        #expect(try Self.value(try Self.report(metrics: ServerMetrics()), "upstreams[0].origin")
-            == .string("https://users.test:8443"))
+        #expect(
+            try Self.value(try Self.report(metrics: ServerMetrics()), "upstreams[0].origin")
+                == .string("https://users.test:8443"))
         #expect(!text.contains("s3cr3t"))
         #expect(!text.contains("Authorization"))
         #expect(!text.contains("SECRET"))

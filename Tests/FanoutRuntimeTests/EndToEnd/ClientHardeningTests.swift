@@ -100,11 +100,13 @@ import Testing
         let server = try TestServer(Self.config)
         let body = "0\r\n\r\n" + Self.smuggled
         // CL.TE: a front end using Content-Length forwards the smuggled request as body.
-        let clte = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n"
+        let clte =
+            "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n"
             + "Transfer-Encoding: chunked\r\n\r\n" + body
         // TE.CL: a front end using chunked forwards the smuggled request inside a chunk.
         let chunk = Self.smuggled
-        let tecl = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n"
+        let tecl =
+            "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n"
             + String(chunk.utf8.count, radix: 16) + "\r\n" + chunk + "\r\n0\r\n\r\n" + Self.smuggled
         for request in [clte, tecl] {
             let responses = try Self.answers(request, port: server.port)
@@ -400,6 +402,7 @@ import Testing
         var slots = AdmissionSlots()
         #expect(RuntimeConfig(config: config, workerCount: 3, slots: &slots).clientConnectionsPerWorker == 4)
         #expect(RuntimeConfig(config: config, workerCount: 20, slots: &slots).clientConnectionsPerWorker == 1)
-        #expect(RuntimeConfig(config: FanoutConfig(), workerCount: 2, slots: &slots).clientConnectionsPerWorker == 8_192)
+        #expect(
+            RuntimeConfig(config: FanoutConfig(), workerCount: 2, slots: &slots).clientConnectionsPerWorker == 8_192)
     }
 }

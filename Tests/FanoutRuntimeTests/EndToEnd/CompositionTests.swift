@@ -135,7 +135,8 @@ import Testing
         #expect(offers.status == 200)
         #expect(
             offers.bodyText
-                == #"{"region":"all","offers":[{"id":1},{"id":2},{"id":3}],"meta":{"eu":true,"us":true},"source":"fanout"}"#)
+                == #"{"region":"all","offers":[{"id":1},{"id":2},{"id":3}],"meta":{"eu":true,"us":true},"source":"fanout"}"#
+        )
         let numbers = try server.get("/numbers")
         #expect(numbers.bodyText == "[1,2,3]")
     }

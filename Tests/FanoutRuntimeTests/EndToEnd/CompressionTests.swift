@@ -53,7 +53,9 @@ import Testing
             #expect(response.header("X-Fanout-Complete") == "true")
             #expect(response.bodyText == #"{"gz":\#(gzipJSON),"br":\#(Self.brotliJSON),"plain":{"codec":null}}"#)
         }
-        let asked = Dictionary(grouping: stub.receivedRequests, by: \.path).mapValues { $0.map { $0.header("Accept-Encoding") } }
+        let asked = Dictionary(grouping: stub.receivedRequests, by: \.path).mapValues {
+            $0.map { $0.header("Accept-Encoding") }
+        }
         #expect(asked["/gz"] == ["gzip, br", "gzip, br"])
         #expect(asked["/br"] == ["gzip, br", "gzip, br"])
         #expect(asked["/plain"] == [nil, nil])
@@ -120,7 +122,9 @@ import Testing
         let none = try server.get("/p/gz")
         #expect(none.body == gzipBody)
         #expect(
-            stub.receivedRequests.map { $0.header("Accept-Encoding") } == ["gzip, br", "gzip", "br;q=1, gzip;q=0.5", nil])
+            stub.receivedRequests.map { $0.header("Accept-Encoding") } == [
+                "gzip, br", "gzip", "br;q=1, gzip;q=0.5", nil,
+            ])
     }
 
     // MARK: - Clients

@@ -32,7 +32,8 @@ struct FramingFault: Sendable, CustomTestStringConvertible {
     static let body = #"{"id":7}"#
     /// A whole HTTP response hidden where a desynchronising partner puts it: whoever reads it as a response
     /// answers the wrong request.
-    static let smuggled = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 17\r\n\r\n{\"smuggled\":true}"
+    static let smuggled =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 17\r\n\r\n{\"smuggled\":true}"
     static let jsonHead = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 
     static func chunk(_ text: String) -> String {
@@ -43,11 +44,17 @@ struct FramingFault: Sendable, CustomTestStringConvertible {
         // RFC 9112 §6.3: Transfer-Encoding wins, and a message with both is a smuggling attempt: refused (502).
         FramingFault(
             name: "content-length-and-chunked",
-            steps: [.text(jsonHead + "Content-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk(smuggled) + "0\r\n\r\n")],
+            steps: [
+                .text(
+                    jsonHead + "Content-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk(smuggled) + "0\r\n\r\n"
+                )
+            ],
             thenServe: true, proxy: .failed, callFailure: "connection"),
         FramingFault(
             name: "chunked-and-content-length",
-            steps: [.text(jsonHead + "Transfer-Encoding: chunked\r\nContent-Length: 8\r\n\r\n" + chunk(body) + "0\r\n\r\n")],
+            steps: [
+                .text(jsonHead + "Transfer-Encoding: chunked\r\nContent-Length: 8\r\n\r\n" + chunk(body) + "0\r\n\r\n")
+            ],
             thenServe: true, proxy: .failed, callFailure: "connection"),
         // Identical duplicates are not a single Content-Length: fanout frames the body itself.
         FramingFault(
@@ -267,7 +274,8 @@ final class PartnerFramingFixture: @unchecked Sendable {
             }
         case .items:
             #expect(answer.status == 200, "\(answer.bodyText)")
-            if let value = fault.callValueInstead, answer.bodyText == #"{"partner":[\#(value),\#(FramingFault.body)]}"# {
+            if let value = fault.callValueInstead, answer.bodyText == #"{"partner":[\#(value),\#(FramingFault.body)]}"#
+            {
                 // The declared answer, taken as it was declared.
             } else if let kind = fault.callFailure {
                 let body = try jsonObject(answer)
@@ -347,7 +355,8 @@ enum HTTPWireText {
             // A HEAD answer followed by the body it must not have.
             "/with-body": .scripted(
                 [.text(FramingFault.jsonHead + "Content-Length: 8\r\n\r\n" + FramingFault.body)], thenServe: true),
-            "/unsized": .scripted([.text(FramingFault.jsonHead + "Transfer-Encoding: chunked\r\n\r\n")], thenServe: true),
+            "/unsized": .scripted(
+                [.text(FramingFault.jsonHead + "Transfer-Encoding: chunked\r\n\r\n")], thenServe: true),
             "/next": .json(Self.nextBody),
         ])
         defer { stub.stop() }

@@ -18,7 +18,9 @@ import Testing
             route GET /composite { call a GET stub /json; }
             route GET /proxy { proxy stub /json; }
             """, substitutions: ["stub": stub.baseURL])
-        let fanoutSide = { (state: ProcessSockets.TCPState?) in ProcessSockets.connections(toPort: stub.port, inState: state) }
+        let fanoutSide = { (state: ProcessSockets.TCPState?) in
+            ProcessSockets.connections(toPort: stub.port, inState: state)
+        }
 
         let first = try server.get(path)
         #expect(first.status == 200, "\(first.bodyText)")

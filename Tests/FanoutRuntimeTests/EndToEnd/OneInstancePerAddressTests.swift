@@ -29,7 +29,8 @@ import Testing
         let first = try TestServer(Self.config)
         let listen = taken == .admin ? try freeTCPPort() : first.port
         let admin = taken == .main ? try freeTCPPort() : first.adminPort
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("fanout-second-\(UUID().uuidString).conf")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "fanout-second-\(UUID().uuidString).conf")
         try "listen 127.0.0.1:\(listen)\nadmin_listen 127.0.0.1:\(admin)\nworkers 2\n".write(
             to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }

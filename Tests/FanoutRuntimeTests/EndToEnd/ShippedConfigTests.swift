@@ -131,7 +131,8 @@ import Testing
             ["serve", "-c", Self.repositoryRoot.appendingPathComponent("proxy.conf").path],
             environment: ["FANOUT_PORT": "\(port)", "FANOUT_HOST": "127.0.0.1", "FANOUT_ADMIN": "off"])
         defer { reap(process) }
-        #expect(waitUntil(timeoutMs: 5_000) { (try? httpGet(port: port, path: "/healthz", timeoutMs: 200))?.status == 200 })
+        #expect(
+            waitUntil(timeoutMs: 5_000) { (try? httpGet(port: port, path: "/healthz", timeoutMs: 200))?.status == 200 })
         let demo = try httpGet(port: port, path: "/demo")
         #expect(demo.status == 200)
         kill(process.processIdentifier, SIGTERM)
@@ -147,7 +148,9 @@ import Testing
     }
 
     /// Starts the `fanout` executable with `arguments`, extra environment, and both outputs captured.
-    private func launch(_ arguments: [String], environment extra: [String: String] = [:]) throws -> (Process, Pipe, Pipe) {
+    private func launch(_ arguments: [String], environment extra: [String: String] = [:]) throws -> (
+        Process, Pipe, Pipe
+    ) {
         let process = Process()
         process.executableURL = try FanoutProcess.executable()
         process.arguments = arguments

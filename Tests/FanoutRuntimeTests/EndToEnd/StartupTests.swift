@@ -7,14 +7,16 @@ import Testing
 @Suite struct StartupTests {
     /// A file with one route and no `admin_listen`, as a user's own configuration may be.
     static func userConfig(port: UInt16, extra: String = "") throws -> URL {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("fanout-user-\(UUID().uuidString).conf")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "fanout-user-\(UUID().uuidString).conf")
         try "listen 127.0.0.1:\(port)\nworkers 1\n\(extra)route GET /hello {\n    respond 200 `{}`\n}\n".write(
             to: file, atomically: true, encoding: .utf8)
         return file
     }
 
     @Test func withoutProxyConfItSaysWhereItLookedAndSuggestsDashC() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fanout-empty-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "fanout-empty-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let fanout = try FanoutProcess([], workingDirectory: directory)
@@ -26,7 +28,8 @@ import Testing
         // A file named with -c: where it was looked for, without the hint about the default.
         let named = try FanoutProcess(["serve", "-c", "nowhere.conf"], workingDirectory: directory)
         #expect(named.waitForExit(timeoutMs: 10_000) == 1)
-        #expect(named.stderr.contains("no configuration file at \(directory.resolvingSymlinksInPath().path)/nowhere.conf"))
+        #expect(
+            named.stderr.contains("no configuration file at \(directory.resolvingSymlinksInPath().path)/nowhere.conf"))
         #expect(!named.stderr.contains("-c FILE"), "\(named.stderr)")
     }
 
@@ -37,7 +40,10 @@ import Testing
         #expect(lines.first?.hasPrefix("fanout ") == true, "\(lines)")
         // libcurl 7.88.1 (OpenSSL/3.0.17, zlib/1.2.13, brotli/1.0.9, zstd/1.5.4, nghttp2/1.52.0) on Debian bookworm.
         let library = try #require(lines.first { $0.hasPrefix("libcurl ") && !$0.hasPrefix("libcurl features") })
-        #expect(library.range(of: #"^libcurl \d+\.\d+\.\d+ \(.*(OpenSSL|GnuTLS|wolfSSL|mbedTLS|rustls)"#, options: .regularExpression) != nil, "\(library)")
+        #expect(
+            library.range(
+                of: #"^libcurl \d+\.\d+\.\d+ \(.*(OpenSSL|GnuTLS|wolfSSL|mbedTLS|rustls)"#, options: .regularExpression)
+                != nil, "\(library)")
         #expect(library.contains("nghttp2/"), "\(library)")
         let features = try #require(lines.first { $0.hasPrefix("libcurl features: ") })
         let names = Set(features.dropFirst("libcurl features: ".count).split(separator: " ").map(String.init))
@@ -50,14 +56,16 @@ import Testing
         let adminPort = try freeTCPPort()
         let file = try Self.userConfig(port: port)
         defer { try? FileManager.default.removeItem(at: file) }
-        let fanout = try FanoutProcess(["serve", "-c", file.path], environment: ["FANOUT_ADMIN": "127.0.0.1:\(adminPort)"])
+        let fanout = try FanoutProcess(
+            ["serve", "-c", file.path], environment: ["FANOUT_ADMIN": "127.0.0.1:\(adminPort)"])
         #expect(FanoutProcess.waitUntilServing(port: adminPort, path: "/healthz"), "\(fanout.stderr)")
         #expect(try httpGet(port: adminPort, path: "/readyz").status == 200)
         #expect(try httpGet(port: adminPort, path: "/metrics").bodyText.contains("fanout_"))
         // The user's own routes stay on the main listener, which has no /healthz of its own.
         #expect(try httpGet(port: port, path: "/hello").status == 200)
         #expect(try httpGet(port: port, path: "/healthz").status == 404)
-        #expect(fanout.stderr.contains("admin (/metrics, /healthz, /readyz) on 127.0.0.1:\(adminPort)"), "\(fanout.stderr)")
+        #expect(
+            fanout.stderr.contains("admin (/metrics, /healthz, /readyz) on 127.0.0.1:\(adminPort)"), "\(fanout.stderr)")
         #expect(!fanout.stderr.contains("overrides"), "\(fanout.stderr)")
     }
 

@@ -40,7 +40,9 @@ import Testing
         var start = 0
         while start < bytes.count {
             let count = min(64 * 1024, bytes.count - start)
-            if bytes[start..<(start + count)].elementsEqual(StreamingUpstream.pattern(from: offset + start, count: count)) == false {
+            if bytes[start..<(start + count)].elementsEqual(
+                StreamingUpstream.pattern(from: offset + start, count: count)) == false
+            {
                 return false
             }
             start += count

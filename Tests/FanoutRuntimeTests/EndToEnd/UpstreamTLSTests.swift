@@ -165,8 +165,9 @@ import Testing
         let pki = try TestCertificates()
         let partner = try HTTP2Partner(files: ["seen": #"{"h2":true}"#], certificates: pki)
         let server = try TestServer(
-            Self.config("url https://partner.test:\(partner.port); connect_to 127.0.0.1:\(partner.port); "
-                + "tls_ca \(pki.caCertificate); http2 on"))
+            Self.config(
+                "url https://partner.test:\(partner.port); connect_to 127.0.0.1:\(partner.port); "
+                    + "tls_ca \(pki.caCertificate); http2 on"))
         let response = try server.get("/p")
         #expect(response.status == 200, "\(response.bodyText)")
         #expect(try Self.loggedCall(server)["http_version"] as? String == "2")

@@ -1,5 +1,6 @@
-@testable import FanoutRuntime
 import Testing
+
+@testable import FanoutRuntime
 
 @Suite struct TimerHeapTests {
     @Test func firesInDeadlineOrderAndSkipsCancelled() {

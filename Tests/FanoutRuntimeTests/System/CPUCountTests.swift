@@ -1,15 +1,17 @@
-@testable import FanoutRuntime
 import Testing
 
+@testable import FanoutRuntime
+
 @Suite struct CPUCountTests {
-    @Test(arguments: [
-        ("max 100000\n", nil),
-        ("50000 100000\n", 1),
-        ("100000 100000", 1),
-        ("150000 100000", 2),
-        ("400000 100000", 4),
-        ("garbage", nil),
-    ] as [(String, Int?)])
+    @Test(
+        arguments: [
+            ("max 100000\n", nil),
+            ("50000 100000\n", 1),
+            ("100000 100000", 1),
+            ("150000 100000", 2),
+            ("400000 100000", 4),
+            ("garbage", nil),
+        ] as [(String, Int?)])
     func readsCgroupV2Quota(text: String, expected: Int?) {
         #expect(CPUCount.parseCgroupV2(text) == expected)
     }
@@ -29,7 +31,9 @@ import Testing
         let v2 = CPUCount.quota(ownCgroups: "0::/system.slice/fanout.service\n", root: "/sys/fs/cgroup") { files[$0] }
         #expect(v2 == 1)
         // A parent's smaller quota applies to its children.
-        let parent = CPUCount.quota(ownCgroups: "0::/system.slice/other.service\n", root: "/sys/fs/cgroup") { files[$0] }
+        let parent = CPUCount.quota(ownCgroups: "0::/system.slice/other.service\n", root: "/sys/fs/cgroup") {
+            files[$0]
+        }
         #expect(parent == 3)
 
         let v1Files = [
@@ -39,7 +43,8 @@ import Testing
             "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us": "100000\n",
         ]
         let v1 = CPUCount.quota(
-            ownCgroups: "12:memory:/batch\n4:cpu,cpuacct:/batch\n", root: "/sys/fs/cgroup") { v1Files[$0] }
+            ownCgroups: "12:memory:/batch\n4:cpu,cpuacct:/batch\n", root: "/sys/fs/cgroup"
+        ) { v1Files[$0] }
         #expect(v1 == 2)
         // Inside a container the host path does not exist; the group mounted at the root is the container's.
         let container = CPUCount.quota(ownCgroups: "0::/docker/abc\n", root: "/sys/fs/cgroup") {

@@ -11,18 +11,20 @@ import Testing
         #expect(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &own) == 0)
         let hard = own.rlim_max == rlim_t.max ? "unlimited" : String(own.rlim_max)
         let port = try freeTCPPort()
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("fanout-nofile-\(UUID().uuidString).conf")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "fanout-nofile-\(UUID().uuidString).conf")
         try """
-            listen 127.0.0.1:\(port)
-            workers 1
-            access_log off
-            route GET /ready {
-                respond 200 `{"ready":true}`
-            }
-            """.write(to: file, atomically: true, encoding: .utf8)
+        listen 127.0.0.1:\(port)
+        workers 1
+        access_log off
+        route GET /ready {
+            respond 200 `{"ready":true}`
+        }
+        """.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
         // Started with a soft limit of 256 (prlimit execs fanout in its own process).
-        let fanout = try FanoutProcess(["serve", "-c", file.path], wrapper: ["/usr/bin/prlimit", "--nofile=256:\(hard)"])
+        let fanout = try FanoutProcess(
+            ["serve", "-c", file.path], wrapper: ["/usr/bin/prlimit", "--nofile=256:\(hard)"])
         #expect(FanoutProcess.waitUntilServing(port: port, path: "/ready"), "\(fanout.stderr)")
         let limits = try String(contentsOfFile: "/proc/\(fanout.pid)/limits", encoding: .utf8)
         let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })

@@ -1,6 +1,7 @@
-@testable import FanoutRuntime
 import Glibc
 import Testing
+
+@testable import FanoutRuntime
 
 @Suite struct SystemErrorTests {
     @Test func namesTheCallAndTheErrno() throws {
