@@ -53,7 +53,18 @@
 /// accept_encoding CODING… | off        gzip deflate br zstd, asked for and decoded on composite calls.
 ///                                      Default gzip br
 /// header NAME VALUE                    repeatable; NAME a token (not Content-Length, Transfer-Encoding,
-///                                      Connection, TE, Upgrade); VALUE without control characters
+///                                      Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade);
+///                                      VALUE without control characters
+/// hedge DUR | off                      a second copy of a composite GET/HEAD/OPTIONS/TRACE call without an
+///                                      answer after DUR. Default off
+/// retries N                            0...5 extra attempts of an idempotent composite call. Default 0
+/// retry_budget PERCENT                 0...100 (`%` optional) of calls over 10 s per worker, plus 3/s,
+///                                      for retries and hedges. Default 20%
+/// tls_verify on | off                  check the partner's certificate and name. Default on (off: a warning)
+/// tls_ca FILE                          PEM CA bundle to verify with, instead of the system store
+/// tls_cert FILE, tls_key FILE          PEM client certificate and key (mutual TLS); both or neither
+/// connect_to HOST:PORT                 connect there; SNI and Host stay the URL's. Default the URL's
+/// http2 on | off                       HTTP/2 over https (h2c refused). Default off
 /// ```
 ///
 /// # `route METHODS PATH { … }`
@@ -61,11 +72,27 @@
 /// PATH is a `PathTemplate` (`/products/{id}`, `/api/{rest...}`). A `GET` route also answers `HEAD`.
 /// A route holds exactly one kind of action:
 /// ```
-/// call NAME METHOD UPSTREAM PATH-TEMPLATE [OPTIONS]   one or more; fan out and stitch one JSON answer
-/// call NAME METHOD ABSOLUTE-URL-TEMPLATE [OPTIONS]
-///     NAME [A-Za-z][A-Za-z0-9_-]*, unique in the route, not query/header/body/route
-///     OPTIONS: required (default) | optional, timeout=DUR, header=Name:value (repeatable), cache=DUR
+/// call NAME METHOD UPSTREAM PATH-TEMPLATE [OPTIONS] ['{' CALL-DIRECTIVE* '}']
+/// call NAME METHOD ABSOLUTE-URL-TEMPLATE [OPTIONS] ['{' CALL-DIRECTIVE* '}']
+///                               one or more; fan out and stitch one JSON answer
+///     NAME [A-Za-z][A-Za-z0-9_-]*, unique in the route, not query/header/body/item/route
+///     OPTIONS: required (default) | optional, timeout=DUR, header=Name:value (repeatable),
+///              cache=DUR|upstream, stale_while_revalidate=DUR, stale_if_error=DUR, hedge=DUR|off, retries=N
+///     CALL-DIRECTIVE (one a line, in the call's block; the options above without '=' too):
+///         for_each LIST              query.NAME, CALL or CALL.PATH: one request per element
+///         key_by item | item.PATH    collect for_each answers into an object
+///         attach NAME | merge        put for_each answers back into the source elements
+///         extract PATH, wrap NAME, pick PATH…, drop PATH…, rename PATH NAME, nest NAME   shape the answer
+///         body forward | `JSON-TEMPLATE`   the request body
+///         header NAME VALUE, timeout DUR, optional, required, hidden (answer used by other calls only),
+///         cache DUR|upstream, stale_while_revalidate DUR, stale_if_error DUR, hedge DUR|off, retries N
 /// deadline DUR                  only with calls. Default 5s
+/// combine keyed | merge [concat|replace] | concat | only CALL   only with calls. Default keyed
+/// field NAME JSON               only with calls; repeatable; a static member of an object answer
+/// max_items N                   only with calls; 1...10000 for_each elements. Default 100
+/// max_concurrency N             only with calls; 1...1000 for_each requests in flight. Default 16
+/// pass_status                   only with calls; one call, no for_each: answer with its status
+/// error_body SIZE               only with calls; failure reports carry that much of the error body. Default off
 /// min_success N                 only with calls; 1...number of calls. Fewer successful calls fail the route
 ///                               (502, or 504/503 by the failures), optional or not. Default off
 ///
@@ -73,13 +100,14 @@
 ///                                 the upstream's base path unchanged
 /// proxy http(s)://host[:port][/prefix]   same, with an implicit upstream
 /// timeout DUR                   only with proxy; an idle limit. Default: the upstream's timeout
+/// max_body SIZE                 only with proxy; the request body limit. Default: the top-level max_body
 /// min_rate RATE [GRACE] | off   only with proxy; RATE a size per second (`1k/s`), GRACE a duration.
 ///                               Default 1k/s 30s, both bodies
 ///
 /// respond STATUS [BODY]         one; STATUS 100...599; BODY bare, quoted or backtick (not with 1xx/204/304);
 ///                               valid JSON when the content type is JSON (application/json or +json)
 /// content_type TYPE             only with respond. Default application/json
-/// header NAME VALUE             only with respond; repeatable
+/// header NAME VALUE             only with respond; repeatable; not Content-Type or a framing field
 /// delay DUR                     only with respond; 0 allowed. Default 0
 /// ```
 /// Templates are `URLTemplate`s; every `{x}`/`{x...}` they use must be a parameter of the route path (of the
