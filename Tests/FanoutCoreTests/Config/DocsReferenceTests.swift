@@ -40,6 +40,36 @@ import Testing
         }
     }
 
+    /// The packaged man page proxy.conf(5) names every directive too (as roff text, where `_` is plain and `-`
+    /// is written `\-`), so `man proxy.conf` never lags behind the parser.
+    @Test func theManPageNamesEveryDirective() throws {
+        let page = try String(
+            contentsOf: MarkdownDocs.root.appendingPathComponent("deploy/debian/proxy.conf.5"), encoding: .utf8
+        )
+        .replacingOccurrences(of: "\\-", with: "-")
+        for name in Self.pages.flatMap(\.names) {
+            let word = name.hasSuffix("=") ? String(name.dropLast()) : name
+            #expect(
+                Self.containsWord(word, in: page), "deploy/debian/proxy.conf.5 does not name the directive '\(name)'")
+        }
+    }
+
+    /// Whether `word` stands in `text` as a whole word (not inside a longer name: `url` in `curl` does not count).
+    static func containsWord(_ word: String, in text: String) -> Bool {
+        func isNamePart(_ character: Character?) -> Bool {
+            guard let character else { return false }
+            return character.isLetter || character.isNumber || character == "_"
+        }
+        var searchFrom = text.startIndex
+        while let found = text.range(of: word, range: searchFrom..<text.endIndex) {
+            let before = found.lowerBound == text.startIndex ? nil : text[text.index(before: found.lowerBound)]
+            let after = found.upperBound == text.endIndex ? nil : text[found.upperBound]
+            if !isNamePart(before) && !isNamePart(after) { return true }
+            searchFrom = found.upperBound
+        }
+        return false
+    }
+
     /// `path` relative to `directory` (both relative to the repository root), `..` resolved.
     static func resolve(_ path: String, from directory: String) -> String {
         var components: [Substring] = directory.split(separator: "/")
