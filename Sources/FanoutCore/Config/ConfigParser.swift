@@ -54,6 +54,8 @@
 ///                                      Default gzip br
 /// header NAME VALUE                    repeatable; NAME a token (not Content-Length, Transfer-Encoding,
 ///                                      Connection, TE, Upgrade); VALUE without control characters
+/// query NAME VALUE                     repeatable, each NAME once; NAME [A-Za-z0-9._~[\]-]+; added, encoded,
+///                                      after every call's own query, replacing a same-named parameter
 /// ```
 ///
 /// # `route METHODS PATH { … }`
