@@ -1,12 +1,12 @@
 extension ConfigFileParser {
     static let upstreamDirectives = [
-        "url", "connect_timeout", "timeout", "max_connections", "max_queue", "breaker", "rate", "header",
+        "url", "connect_timeout", "timeout", "max_connections", "max_queue", "breaker", "rate", "header", "query",
         "follow_redirects", "coalesce", "accept_encoding", "hedge", "retries", "retry_budget", "tls_verify", "tls_ca",
         "tls_cert", "tls_key", "connect_to", "http2",
     ]
 
     /// upstream := 'upstream' NAME '{' (url | connect_timeout | timeout | max_connections | max_queue
-    ///             | breaker | rate | header | follow_redirects | coalesce | accept_encoding | hedge | retries
+    ///             | breaker | rate | header | query | follow_redirects | coalesce | accept_encoding | hedge | retries
     ///             | retry_budget | tls_verify | tls_ca | tls_cert | tls_key | connect_to | http2)* '}'
     mutating func parseUpstream(_ directive: ConfigToken) throws(ConfigError) {
         let nameToken = try self.cursor.requireArgument(of: directive, expected: "an upstream name like 'partner'")
@@ -41,10 +41,12 @@ extension ConfigFileParser {
         var retries: Int?
         var retryBudgetPercent: Int?
         var headers: [HeaderField] = []
+        var query = UpstreamQuery()
+        var queryNames: [String: ConfigToken] = [:]
         var transport = UpstreamTransport()
         var seen: [String: ConfigToken] = [:]
         while let sub = try self.cursor.nextInBlock(opened: brace, context: context) {
-            if sub.text != "header", Self.upstreamDirectives.contains(sub.text) {
+            if sub.text != "header", sub.text != "query", Self.upstreamDirectives.contains(sub.text) {
                 if let first = seen[sub.text] { throw self.cursor.duplicateError(sub, first: first, context: context) }
                 seen[sub.text] = sub
             }
@@ -69,6 +71,17 @@ extension ConfigFileParser {
                 ratePerSecond = try self.rateArgument(sub)
             case "header":
                 headers.append(try self.headerArgument(sub))
+            case "query":
+                let (parameter, nameToken) = try self.queryArguments(sub)
+                if let first = queryNames[parameter.name] {
+                    throw self.cursor.error(
+                        "duplicate query parameter '\(parameter.name)' in \(context); it is already set at line "
+                            + "\(first.line), expected each name once",
+                        at: nameToken
+                    )
+                }
+                queryNames[parameter.name] = nameToken
+                query.append(parameter)
             case "follow_redirects":
                 followRedirects = try self.countArgument(sub, in: 0...UpstreamConfig.maxFollowRedirects)
             case "coalesce":
@@ -125,8 +138,38 @@ extension ConfigFileParser {
         if let retries { upstream.retries = retries }
         if let retryBudgetPercent { upstream.retryBudgetPercent = retryBudgetPercent }
         upstream.headers = headers
+        upstream.query = query
         upstream.location = SourceLocation(file: self.cursor.file, line: directive.line, column: directive.column)
         self.namedUpstreams.append(upstream)
+    }
+
+    /// `query NAME VALUE`: the parameter and its name's token. Messages never quote the value or what follows
+    /// it: it is usually a secret (`${PARTNER_KEY}`).
+    private mutating func queryArguments(
+        _ directive: ConfigToken
+    ) throws(ConfigError) -> (UpstreamQuery.Parameter, ConfigToken) {
+        let name = try self.cursor.requireArgument(
+            of: directive,
+            expected: "a query parameter name and a value, like 'query api_key ${PARTNER_KEY}'"
+        )
+        guard UpstreamQuery.isValidName(name.text) else {
+            throw self.cursor.error(
+                "invalid query parameter name '\(name.text)'; expected letters, digits, '-', '.', '_', '~', '[' or ']'",
+                at: name
+            )
+        }
+        let value = try self.cursor.requireArgument(
+            of: directive,
+            expected: "a value after the query parameter name '\(name.text)'"
+        )
+        if let extra = self.cursor.nextArgument() {
+            throw self.cursor.error(
+                "unexpected extra argument after the value of query parameter '\(name.text)'; expected one value "
+                    + "(quote values with spaces)",
+                at: extra
+            )
+        }
+        return (UpstreamQuery.Parameter(name: name.text, value: value.text), name)
     }
 
     /// `breaker FAILURES COOLDOWN`: 1 to 1000 consecutive failures, a cool-down of at least 1 ms.

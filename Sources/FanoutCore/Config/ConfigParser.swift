@@ -55,6 +55,8 @@
 /// header NAME VALUE                    repeatable; NAME a token (not Content-Length, Transfer-Encoding,
 ///                                      Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade);
 ///                                      VALUE without control characters
+/// query NAME VALUE                     repeatable, each NAME once; NAME [A-Za-z0-9._~[\]-]+; added, encoded,
+///                                      after every call's own query, replacing a same-named parameter
 /// hedge DUR | off                      a second copy of a composite GET/HEAD/OPTIONS/TRACE call without an
 ///                                      answer after DUR. Default off
 /// retries N                            0...5 extra attempts of an idempotent composite call. Default 0

@@ -191,6 +191,8 @@ public struct UpstreamConfig: Sendable, Equatable {
     public var ratePerSecond: Double?
     /// `header Name value`: sent on every call to this upstream.
     public var headers: [HeaderField] = []
+    /// `query NAME VALUE`: added to the query of every call to this upstream, encoded once (``UpstreamQuery``).
+    public var query = UpstreamQuery()
     /// `follow_redirects N`: redirects followed per call, 0 to ``maxFollowRedirects``. Default 0: a 3xx is the
     /// call's answer (a `status` failure for composite calls, passed on by proxy routes).
     public var followRedirects: Int = 0
@@ -224,6 +226,12 @@ public struct UpstreamConfig: Sendable, Equatable {
     public init(name: String, origin: UpstreamOrigin) {
         self.name = name
         self.origin = origin
+    }
+
+    /// The absolute URL of one call: the origin and base path, the rendered path-and-query, then the
+    /// upstream's `query` parameters.
+    public func url(_ pathAndQuery: String) -> String {
+        self.origin.urlPrefix + self.query.applied(to: pathAndQuery)
     }
 }
 

@@ -114,7 +114,7 @@ final class CompositeExchange: Exchange {
             var request = UpstreamRequest(
                 upstreamName: upstream.name,
                 method: launch.method,
-                url: upstream.origin.urlPrefix + launch.pathAndQuery,
+                url: upstream.url(launch.pathAndQuery),
                 headers: headers,
                 body: launch.body,
                 slot: runtime.admissionSlots[call.upstream],

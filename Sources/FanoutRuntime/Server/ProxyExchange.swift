@@ -93,7 +93,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         var request = UpstreamRequest(
             upstreamName: upstream.name,
             method: context.request.head.method,
-            url: upstream.origin.urlPrefix + pathAndQuery,
+            url: upstream.url(pathAndQuery),
             headers: runtime.upstreamHeaderLines[proxy.upstream]
                 + context.passThroughHeaderLines(replacedBy: upstream.headers)
                 + context.forwardingHeaderLines() + context.trace.headerLines(spanID: spanID),

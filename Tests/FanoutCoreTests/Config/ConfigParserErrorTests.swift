@@ -33,8 +33,8 @@ import Testing
             marked: "upstream a {\n  url http://a:1\n  1️⃣frobnicate 1\n}",
             message:
                 "unknown directive 'frobnicate' in upstream a; expected one of: url, connect_timeout, timeout, "
-                + "max_connections, max_queue, breaker, rate, header, follow_redirects, coalesce, accept_encoding, "
-                + "hedge, retries, retry_budget, tls_verify, tls_ca, tls_cert, tls_key, connect_to, http2"
+                + "max_connections, max_queue, breaker, rate, header, query, follow_redirects, coalesce, "
+                + "accept_encoding, hedge, retries, retry_budget, tls_verify, tls_ca, tls_cert, tls_key, connect_to, http2"
         ),
         // Arguments.
         Case(
