@@ -23,8 +23,8 @@ extension ConfigFileParser {
 
     private mutating func include(_ path: String, at token: ConfigToken) throws(ConfigError) {
         let site = self.cursor.location(of: token)
-        if let start = self.includeChain.firstIndex(where: { $0.file == path }) {
-            let chain = self.includeChain[start...].map(\.file) + [path]
+        if let start = self.includeChain.firstIndex(of: path) {
+            let chain = self.includeChain[start...] + [path]
             throw self.cursor.error(
                 "include cycle: \(chain.joined(separator: " includes ")); expected each file included once per chain",
                 at: token
@@ -58,8 +58,7 @@ extension ConfigFileParser {
         var lexer = ConfigLexer(text: text, file: path, environment: self.environment)
         if !self.parsedFiles.contains(path) { self.parsedFiles.append(path) }
         let outer = self.cursor
-        self.includeChain[self.includeChain.count - 1].include = site
-        self.includeChain.append((path, nil))
+        self.includeChain.append(path)
         do {
             let tokens = try lexer.tokenize()
             self.cursor = ConfigCursor(tokens: tokens, file: path, end: lexer.endPosition)
@@ -69,7 +68,6 @@ extension ConfigFileParser {
         }
         self.warnings.append(contentsOf: lexer.warnings)
         self.includeChain.removeLast()
-        self.includeChain[self.includeChain.count - 1].include = nil
         self.cursor = outer
     }
 

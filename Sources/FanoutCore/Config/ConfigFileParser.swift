@@ -30,9 +30,8 @@ struct ConfigFileParser {
     /// Reads what `include` names; `environment` fills `${VAR}` in the included files.
     let includes: any ConfigIncludeReader
     let environment: [String: String]
-    /// The files being parsed, outermost first, each with the `include` that opened the next one (the
-    /// innermost has none): what a cycle error names.
-    var includeChain: [(file: String, include: SourceLocation?)] = []
+    /// The files being parsed, outermost first: what a cycle error names.
+    var includeChain: [String] = []
     /// Every file parsed, in the order met (the main file first): the order of their warnings.
     var parsedFiles: [String] = []
 
@@ -54,7 +53,7 @@ struct ConfigFileParser {
         self.cursor = cursor
         self.includes = includes
         self.environment = environment
-        self.includeChain = [(cursor.file, nil)]
+        self.includeChain = [cursor.file]
         self.parsedFiles = [cursor.file]
     }
 
