@@ -3,7 +3,7 @@
 struct ConfigCursor {
     private let tokens: [ConfigToken]
     private var position = 0
-    let file: String
+    var file: String
     /// Where the text ends, for "unexpected end of file" errors.
     private let end: (line: Int, column: Int)
 
@@ -49,6 +49,13 @@ struct ConfigCursor {
                 location: SourceLocation(file: self.file, line: self.end.line, column: self.end.column),
                 message: "unexpected end of file: the block of \(context) opened at line \(brace.line) is not closed; "
                     + "add '}'"
+            )
+        }
+        if token.kind == .word, token.text == "include" {
+            throw self.error(
+                "'include' cannot stand inside the block of \(context) opened at line \(brace.line); "
+                    + "expected it at top level, outside every block",
+                at: token
             )
         }
         if token.kind == .word, Self.blockDirectives.contains(token.text) {
@@ -143,6 +150,11 @@ struct ConfigCursor {
     }
 
     // MARK: - Errors
+
+    /// Where `token` is written.
+    func location(of token: ConfigToken) -> SourceLocation {
+        SourceLocation(file: self.file, line: token.line, column: token.column)
+    }
 
     /// An error at `token`'s first character.
     func error(_ message: String, at token: ConfigToken) -> ConfigError {

@@ -130,7 +130,7 @@ extension ConfigFileParser {
         } else if let next = self.cursor.nextArgument() {
             templateToken = next
         } else {
-            return (.named(token), nil, [])
+            return (.named(token, file: self.cursor.file), nil, [])
         }
         let template = try self.parseTemplate(templateToken.text, token: templateToken, baseOffset: 0)
         let sites = try self.validateReferences(
@@ -141,7 +141,7 @@ extension ConfigFileParser {
             user: user,
             context: context
         )
-        return (.named(token), template, sites)
+        return (.named(token, file: self.cursor.file), template, sites)
     }
 
     private func parseTemplate(_ text: String, token: ConfigToken, baseOffset: Int) throws(ConfigError) -> URLTemplate {

@@ -294,11 +294,11 @@ extension ConfigFileParser {
     ) throws(ConfigError) {
         let shape = path.shape
         for earlier in self.routes where earlier.route.path.shape == shape {
-            let line = earlier.route.location.line
+            let line = self.place(earlier.route.location)
             switch (earlier.route.methods, methods) {
             case (.any, _):
                 throw self.cursor.error(
-                    "duplicate \(context): '\(earlier.route.displayName)' at line \(line) already matches every method "
+                    "duplicate \(context): '\(earlier.route.displayName)' at \(line) already matches every method "
                         + "on this path; expected a different path or methods",
                     at: token
                 )
@@ -307,7 +307,7 @@ extension ConfigFileParser {
             case (.only(let previous), .only(let current)):
                 if let method = current.first(where: previous.contains) {
                     throw self.cursor.error(
-                        "duplicate \(context): \(method) on this path is already routed at line \(line); "
+                        "duplicate \(context): \(method) on this path is already routed at \(line); "
                             + "expected each method and path once",
                         at: token
                     )

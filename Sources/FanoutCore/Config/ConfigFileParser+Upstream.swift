@@ -19,7 +19,8 @@ extension ConfigFileParser {
         }
         if let existing = self.namedUpstreams.first(where: { $0.name == name }) {
             throw self.cursor.error(
-                "duplicate upstream '\(name)'; it is already defined at line \(existing.location?.line ?? 0), "
+                "duplicate upstream '\(name)'; it is already defined at "
+                    + "\(existing.location.map(self.place) ?? "line 0"), "
                     + "expected a unique name",
                 at: nameToken
             )

@@ -3,8 +3,9 @@
 struct ConfigFileParser {
     /// An upstream as a route refers to it, resolved once the whole file is read.
     enum UpstreamReference {
-        /// `call … partner /path` or `proxy partner`: the name token, looked up among named upstreams.
-        case named(ConfigToken)
+        /// `call … partner /path` or `proxy partner`: the name token (in `file`), looked up among named
+        /// upstreams.
+        case named(ConfigToken, file: String)
         /// An absolute URL: an index into `implicitUpstreams`.
         case implicit(Int)
     }
@@ -23,45 +24,76 @@ struct ConfigFileParser {
     var routes: [PendingRoute] = []
     /// What is valid but suspicious, in the order found.
     var warnings: [ConfigWarning] = []
+    /// The single-valued top-level directives met so far, where they were first set.
+    var seen: [String: SourceLocation] = [:]
+    var listen: [ListenAddress] = []
+    /// Reads what `include` names; `environment` fills `${VAR}` in the included files.
+    let includes: any ConfigIncludeReader
+    let environment: [String: String]
+    /// The files being parsed, outermost first: what a cycle error names.
+    var includeChain: [String] = []
+    /// Every file parsed, in the order met (the main file first): the order of their warnings.
+    var parsedFiles: [String] = []
 
     static let topLevelDirectives = [
         "listen", "admin_listen", "workers", "access_log", "forward_headers", "max_request_line", "max_header_bytes",
         "max_headers", "max_body", "keepalive_requests", "max_client_connections", "max_response_body",
         "cache_size", "client_timeout", "keepalive_timeout", "send_timeout", "shutdown_timeout", "gzip",
-        "gzip_min_length", "gzip_level", "abort_on_close", "upstream", "route",
+        "gzip_min_length", "gzip_level", "abort_on_close", "upstream", "route", "include",
     ]
 
     /// Reserved words that cannot name a `call` (they may name parts of the request in future templates).
     static let reservedCallNames: Set<String> = ["query", "header", "body", "item", "route"]
 
-    init(cursor: ConfigCursor) {
+    init(
+        cursor: ConfigCursor,
+        includes: any ConfigIncludeReader = NoConfigIncludes(),
+        environment: [String: String] = [:]
+    ) {
         self.cursor = cursor
+        self.includes = includes
+        self.environment = environment
+        self.includeChain = [cursor.file]
+        self.parsedFiles = [cursor.file]
     }
 
     /// file := directive*
     mutating func parseFile() throws(ConfigError) -> FanoutConfig {
-        var seen: [String: ConfigToken] = [:]
-        var listen: [ListenAddress] = []
+        try self.parseDirectives()
+        if !self.listen.isEmpty { self.config.listen = self.listen }
+        return try self.finish()
+    }
+
+    /// The top-level directives of the cursor's file (the main one, or one `include` named).
+    mutating func parseDirectives() throws(ConfigError) {
         while let directive = try self.cursor.nextDirective() {
             switch directive.text {
             case "listen":
-                listen.append(try self.parseListen(directive, existing: listen))
+                self.listen.append(try self.parseListen(directive, existing: self.listen))
             case "upstream":
                 try self.parseUpstream(directive)
             case "route":
                 try self.parseRoute(directive)
+            case "include":
+                try self.parseInclude(directive)
             case _ where Self.topLevelDirectives.contains(directive.text):
-                if let first = seen[directive.text] {
-                    throw self.cursor.duplicateError(directive, first: first, context: nil)
+                if let first = self.seen[directive.text] {
+                    throw self.cursor.error(
+                        "duplicate '\(directive.text)'; it is already set at \(self.place(first)), expected it once",
+                        at: directive
+                    )
                 }
-                seen[directive.text] = directive
+                self.seen[directive.text] = self.cursor.location(of: directive)
                 try self.parseSetting(directive)
             default:
                 throw self.cursor.unknownDirective(directive, context: nil, known: Self.topLevelDirectives)
             }
         }
-        if !listen.isEmpty { self.config.listen = listen }
-        return try self.finish()
+    }
+
+    /// `line N` for a place in the file being parsed, `FILE:N` for one in another file (main or included).
+    func place(_ location: SourceLocation) -> String {
+        location.file == self.cursor.file ? "line \(location.line)" : "\(location.file):\(location.line)"
     }
 
     // MARK: - Top-level settings
@@ -273,17 +305,20 @@ struct ConfigFileParser {
         switch reference {
         case .implicit(let index):
             return self.namedUpstreams.count + index
-        case .named(let token):
+        case .named(let token, let file):
+            // The reference may sit in an included file: locate the error there, not in the cursor's file.
+            var cursor = self.cursor
+            cursor.file = file
             if let index = self.namedUpstreams.firstIndex(where: { $0.name == token.text }) { return index }
             let names = self.namedUpstreams.map(\.name)
             if let suggestion = Suggestion.closest(to: token.text, among: names) {
-                throw self.cursor.error("unknown upstream '\(token.text)'; did you mean '\(suggestion)'?", at: token)
+                throw cursor.error("unknown upstream '\(token.text)'; did you mean '\(suggestion)'?", at: token)
             }
             let known =
                 names.isEmpty
                 ? "no upstream blocks are defined"
                 : "defined upstreams: \(names.joined(separator: ", "))"
-            throw self.cursor.error(
+            throw cursor.error(
                 "unknown upstream '\(token.text)'; "
                     + "expected the name of an upstream block or an http(s):// URL (\(known))",
                 at: token

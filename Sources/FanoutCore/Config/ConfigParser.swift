@@ -34,10 +34,12 @@
 /// gzip_min_length SIZE      Default 1k        gzip_level N             1...9. Default 1
 /// abort_on_close on | off   a client FIN while its answer is pending cancels it (499); off: a
 ///                           half-close, answered. A reset always cancels. Default on
+/// include PATH | GLOB       repeatable; the files' text as if it stood here (relative to this file's
+///                           directory; globs in sorted order, may match nothing; no cycles)
 /// upstream NAME { … }       NAME is [A-Za-z0-9_-]+, unique
 /// route METHODS PATH { … }
 /// ```
-/// Every directive but `listen`, `upstream` and `route` may appear once.
+/// Every directive but `listen`, `include`, `upstream` and `route` may appear once, across all included files.
 ///
 /// # `upstream NAME { … }`
 /// ```
@@ -130,21 +132,33 @@ public enum ConfigParser {
     /// - Parameters:
     ///   - text: the file's contents.
     ///   - file: the name used in error locations (`proxy.conf`).
-    ///   - environment: values for `${VAR}`; the core never reads the process environment itself.
+    ///   - environment: values for `${VAR}` (in included files too); the core never reads the process
+    ///     environment itself.
+    ///   - includes: reads the files `include` names (by default none: a glob matches nothing, a path is
+    ///     missing).
     /// - Returns: the configuration; what is valid but suspicious (a `${VAR}` set to the empty string) is in
     ///   its `parseWarnings`, and reaches the operator through `warnings`.
     /// - Throws: `ConfigError` for the first problem found.
     public static func parse(
         _ text: String,
         file: String,
-        environment: [String: String]
+        environment: [String: String],
+        includes: some ConfigIncludeReader = NoConfigIncludes()
     ) throws(ConfigError) -> FanoutConfig {
         var lexer = ConfigLexer(text: text, file: file, environment: environment)
         let tokens = try lexer.tokenize()
-        var parser = ConfigFileParser(cursor: ConfigCursor(tokens: tokens, file: file, end: lexer.endPosition))
+        var parser = ConfigFileParser(
+            cursor: ConfigCursor(tokens: tokens, file: file, end: lexer.endPosition),
+            includes: includes,
+            environment: environment
+        )
         var config = try parser.parseFile()
+        let order = Dictionary(
+            parser.parsedFiles.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         config.parseWarnings = (lexer.warnings + parser.warnings).sorted {
-            ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column)
+            let left = (order[$0.location.file] ?? 0, $0.location.line, $0.location.column)
+            let right = (order[$1.location.file] ?? 0, $1.location.line, $1.location.column)
+            return left < right
         }
         return config
     }

@@ -1,7 +1,7 @@
 import FanoutCore
 import Glibc
 
-/// Reads `proxy.conf` from disk and parses it with the process environment (blocking I/O: at start-up, and on
+/// Reads `proxy.conf` (and the files it `include`s) from disk and parses it with the process environment (blocking I/O: at start-up, and on
 /// SIGHUP on the main thread, never on a worker loop), then checks that the files it names can be used.
 ///
 /// The file check lives here, not in the parser: FanoutCore does no I/O, and every path to a running or
@@ -36,7 +36,12 @@ public enum ConfigFile {
         }
         let config: FanoutConfig
         do {
-            config = try ConfigParser.parse(text, file: path, environment: processEnvironment())
+            config = try ConfigParser.parse(
+                text,
+                file: path,
+                environment: processEnvironment(),
+                includes: DiskConfigIncludes()
+            )
         } catch {
             throw .invalid(error)
         }
