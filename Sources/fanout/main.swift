@@ -191,7 +191,7 @@ func run() -> Int32 {
         let sharing = options.reusePort ? ", sharing them with any fanout already there (--reuse-port)" : ""
         ErrorLog.write("serving \(path) on \(addresses) with \(server.workerCount) worker(s)\(sharing)")
         if let admin = config.adminListen, let port = server.adminPort {
-            ErrorLog.write("admin (/metrics, /healthz, /readyz) on \(admin.host):\(port)")
+            ErrorLog.write("admin (status page /, /metrics, /healthz, /readyz) on \(admin.host):\(port)")
         }
         // Signals are blocked in every thread and taken here, on the main thread: a reload's file read and
         // parse never run on a worker loop.

@@ -65,7 +65,8 @@ import Testing
         #expect(try httpGet(port: port, path: "/hello").status == 200)
         #expect(try httpGet(port: port, path: "/healthz").status == 404)
         #expect(
-            fanout.stderr.contains("admin (/metrics, /healthz, /readyz) on 127.0.0.1:\(adminPort)"), "\(fanout.stderr)")
+            fanout.stderr.contains("admin (status page /, /metrics, /healthz, /readyz) on 127.0.0.1:\(adminPort)"),
+            "\(fanout.stderr)")
         #expect(!fanout.stderr.contains("overrides"), "\(fanout.stderr)")
     }
 
