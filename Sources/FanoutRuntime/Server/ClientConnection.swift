@@ -439,12 +439,20 @@ final class ClientConnection: EventHandler {
     }
 
     /// The streamed body broke off (bad framing, over the limit, timeout, the client left): the upstream
-    /// upload is aborted and the client gets an error, or just a close once its answer has begun.
+    /// upload is aborted and the client gets an error, or just a close once its answer has begun. That close
+    /// is the answer: the request is logged with the streamed head's status, its call as the exchange gives
+    /// it up (like a client abort's, but not 499). An answer already complete (`writing`) was logged then.
     private func requestBodyFailed(status: Int, message: String) {
         let pipe = requestBody
         requestBody = nil
         cancelBodyTimer()
         if streamedFraming != nil || state != .handling {
+            if state == .handling {
+                // Given up before the failed pipe wakes the exchange: the call shows as cancelled.
+                let calls = exchange?.abandon() ?? []
+                exchange = nil
+                log(status: streamedStatus, calls: calls)
+            }
             pipe?.fail()
             close()
             return

@@ -120,6 +120,46 @@ import Testing
         #expect(upstream.bytesReceived < 1000)
     }
 
+    @Test func aClientDrippingItsBodyBelowMinRateAfterTheAnswerBeganIsCutAndLoggedOnce() throws {
+        let upstream = try StreamingUpstream()
+        defer { upstream.stop() }
+        let server = try Self.server("POST /download", "min_rate 1k/s 500ms", upstream: upstream)
+        let client = try RawHTTPClient(port: server.port)
+        // The partner answers at once, without reading the body; the client reads nothing, so the answer is held
+        // back (its budget paused) and only the client's body, 20 bytes/s, can be too slow.
+        try client.limitReceiveBuffer(bytes: 4096)
+        try client.send(
+            "POST /download?bytes=1000000000 HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        // A send fails once fanout closed the connection (the byte after the close is answered by a reset).
+        let (closed, elapsedMs) = measureMs {
+            for _ in 0..<60 {
+                do {
+                    try client.send([UInt8(ascii: "a")])
+                } catch {
+                    return true
+                }
+                usleep(50_000)
+            }
+            return false
+        }
+        #expect(closed, "the dripping client was not cut within 3 s")
+        #expect(elapsedMs >= 300 && elapsedMs < 2_500, "cut after \(elapsedMs) ms")
+        // Exactly one line, with the status the client got and the call given up; nothing more comes later.
+        let lines = { server.accessLog.all.filter { $0.contains("/download") } }
+        #expect(waitUntil { !lines().isEmpty }, "no access-log line for the cut request")
+        usleep(300_000)
+        #expect(lines().count == 1, "\(lines())")
+        let (entry, call) = try Self.loggedRequest(server)
+        #expect(entry["status"] as? Int == 200)
+        #expect(entry["route"] as? String == "POST /download")
+        #expect(call["status"] as? Int == 200)
+        #expect(call["cancelled"] as? Bool == true, "\(call)")
+        let samples = try MetricsTests.scrape(server)
+        #expect(samples[#"fanout_min_rate_cuts_total{route="POST /download",side="client"}"#] == 1)
+        #expect(samples[#"fanout_min_rate_cuts_total{route="POST /download",side="upstream"}"#] == nil)
+        #expect(samples[#"fanout_requests_total{route="POST /download",status="200"}"#] == 1)
+    }
+
     @Test func aClientThatStopsReadingDoesNotMakeThePartnerTooSlow() throws {
         let upstream = try StreamingUpstream()
         defer { upstream.stop() }
