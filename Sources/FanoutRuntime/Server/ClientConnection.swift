@@ -447,12 +447,8 @@ final class ClientConnection: EventHandler {
         requestBody = nil
         cancelBodyTimer()
         if streamedFraming != nil || state != .handling {
-            if state == .handling {
-                // Given up before the failed pipe wakes the exchange: the call shows as cancelled.
-                let calls = exchange?.abandon() ?? []
-                exchange = nil
-                log(status: streamedStatus, calls: calls)
-            }
+            // Given up before the failed pipe wakes the exchange: the call shows as cancelled.
+            if state == .handling { logAbandonedStreamedResponse() }
             pipe?.fail()
             close()
             return
@@ -580,6 +576,11 @@ final class ClientConnection: EventHandler {
             output.removeFirst(outputOffset)
             outputOffset = 0
         }
+        // send_timeout runs while output waits (`flush` re-arms it on progress): a socket that fills up
+        // between two flushes may never report writable again, so no `wouldBlock` would start it.
+        if output.count == outputOffset && timerKind != .send {
+            arm(.send, milliseconds: worker.runtime.config.timeouts.sendMs)
+        }
         streamedFraming?.append(bytes, to: &output)
         updateHandlingInterest()
         return true
@@ -622,6 +623,15 @@ final class ClientConnection: EventHandler {
         exchange = nil
         log(status: streamedStatus, calls: calls)
         close()
+    }
+
+    /// A streamed answer cut short by this side (its request body failed, or the client took nothing for
+    /// `send_timeout`): the exchange gives its calls up (the unfinished ones shown cancelled) and the request is
+    /// logged with the streamed head's status. The caller closes the connection.
+    private func logAbandonedStreamedResponse() {
+        let calls = exchange?.abandon() ?? []
+        exchange = nil
+        log(status: streamedStatus, calls: calls)
     }
 
     /// Writes the access-log line of the request just answered and counts it in the worker's metrics.
@@ -840,7 +850,11 @@ final class ClientConnection: EventHandler {
         timer = nil
         timerKind = nil
         switch kind {
-        case .keepalive, .send, .linger:
+        case .send:
+            // While handling, only a streamed answer waits for the client: it ends here, and is logged.
+            if state == .handling && streamedFraming != nil { logAbandonedStreamedResponse() }
+            close()
+        case .keepalive, .linger:
             close()
         case .client:
             guard state == .waitingForRequest else { return }

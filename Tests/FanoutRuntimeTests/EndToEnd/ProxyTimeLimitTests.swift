@@ -160,6 +160,52 @@ import Testing
         #expect(samples[#"fanout_requests_total{route="POST /download",status="200"}"#] == 1)
     }
 
+    @Test func aClientThatStopsReadingAStreamedAnswerIsCutAfterSendTimeoutAndLoggedOnce() throws {
+        let upstream = try StreamingUpstream()
+        defer { upstream.stop() }
+        let server = try TestServer(
+            """
+            admin_listen 127.0.0.1:0
+            send_timeout 300ms
+            upstream up { url {{up}} }
+            route GET /download {
+                proxy up; min_rate off
+            }
+            """, substitutions: ["up": upstream.baseURL])
+        let client = try RawHTTPClient(port: server.port)
+        defer { client.close() }
+        // The client never reads: the answer piles up, the transfer pauses, and only send_timeout can cut.
+        try client.limitReceiveBuffer(bytes: 4096)
+        try client.send("GET /download?bytes=1000000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        // Probe every 50 ms with an empty line (fanout reads nothing while it answers): once fanout has closed
+        // its socket, the probe draws a reset and the next send fails.
+        let (closed, elapsedMs) = measureMs {
+            for _ in 0..<60 {
+                usleep(50_000)
+                do {
+                    try client.send("\r\n")
+                } catch {
+                    return true
+                }
+            }
+            return false
+        }
+        #expect(closed, "fanout kept a connection whose client never reads")
+        #expect(elapsedMs >= 250 && elapsedMs < 2_500, "cut after \(elapsedMs) ms")
+        // Exactly one line, with the streamed head's status and the call given up; nothing more comes later.
+        let lines = { server.accessLog.all.filter { $0.contains("/download") } }
+        #expect(waitUntil { !lines().isEmpty }, "no access-log line for the cut request")
+        usleep(300_000)
+        #expect(lines().count == 1, "\(lines())")
+        let (entry, call) = try Self.loggedRequest(server)
+        #expect(entry["status"] as? Int == 200)
+        #expect(entry["route"] as? String == "GET /download")
+        #expect(call["status"] as? Int == 200)
+        #expect(call["cancelled"] as? Bool == true, "\(call)")
+        let samples = try MetricsTests.scrape(server)
+        #expect(samples[#"fanout_requests_total{route="GET /download",status="200"}"#] == 1)
+    }
+
     @Test func aClientThatStopsReadingDoesNotMakeThePartnerTooSlow() throws {
         let upstream = try StreamingUpstream()
         defer { upstream.stop() }
