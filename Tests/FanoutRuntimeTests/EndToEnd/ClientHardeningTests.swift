@@ -325,18 +325,7 @@ import Testing
         try client.send(String(repeating: "GET /big HTTP/1.1\r\nHost: x\r\n\r\n", count: 100))
         // Never read. Probe every 50 ms with an empty line (harmless if it were parsed): once fanout has closed
         // its socket, the probe draws a reset and the next send fails. Reading would unblock fanout instead.
-        let (closed, elapsed) = measureMs { () -> Bool in
-            let deadline = ContinuousClock.now + .seconds(3)
-            while ContinuousClock.now < deadline {
-                usleep(50_000)
-                do {
-                    try client.send("\r\n")
-                } catch {
-                    return true
-                }
-            }
-            return false
-        }
+        let (closed, elapsed) = sendUntilClosed { try client.send("\r\n") }
         #expect(closed, "fanout kept a connection whose client never reads")
         #expect(elapsed >= 250 && elapsed < 2_500, "closed after \(elapsed) ms")
     }

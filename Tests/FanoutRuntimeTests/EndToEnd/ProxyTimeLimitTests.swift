@@ -29,6 +29,26 @@ import Testing
         return (entry, try #require(calls.first))
     }
 
+    /// A request for `/download` cut after its streamed answer began has exactly one access-log line, now and 300 ms later: the
+    /// status the client got (200), `route`, and its proxy call given up (`cancelled`), counted once.
+    static func expectOneCancelledLine(
+        _ server: TestServer, route: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let lines = { server.accessLog.all.filter { $0.contains("/download") } }
+        #expect(
+            waitUntil { !lines().isEmpty }, "no access-log line for the cut request", sourceLocation: sourceLocation)
+        usleep(300_000)
+        #expect(lines().count == 1, "\(lines())", sourceLocation: sourceLocation)
+        let (entry, call) = try Self.loggedRequest(server)
+        #expect(entry["status"] as? Int == 200, sourceLocation: sourceLocation)
+        #expect(entry["route"] as? String == route, sourceLocation: sourceLocation)
+        #expect(call["status"] as? Int == 200, sourceLocation: sourceLocation)
+        #expect(call["cancelled"] as? Bool == true, "\(call)", sourceLocation: sourceLocation)
+        let samples = try MetricsTests.scrape(server)
+        #expect(
+            samples[#"fanout_requests_total{route="\#(route)",status="200"}"#] == 1, sourceLocation: sourceLocation)
+    }
+
     @Test func anUpstreamSilentAfterFiveBodyBytesIsCutOneTimeoutAfterItsLastByte() throws {
         let upstream = try StreamingUpstream()
         defer { upstream.stop() }
@@ -131,33 +151,13 @@ import Testing
         try client.send(
             "POST /download?bytes=1000000000 HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
         // A send fails once fanout closed the connection (the byte after the close is answered by a reset).
-        let (closed, elapsedMs) = measureMs {
-            for _ in 0..<60 {
-                do {
-                    try client.send([UInt8(ascii: "a")])
-                } catch {
-                    return true
-                }
-                usleep(50_000)
-            }
-            return false
-        }
+        let (closed, elapsedMs) = sendUntilClosed { try client.send([UInt8(ascii: "a")]) }
         #expect(closed, "the dripping client was not cut within 3 s")
         #expect(elapsedMs >= 300 && elapsedMs < 2_500, "cut after \(elapsedMs) ms")
-        // Exactly one line, with the status the client got and the call given up; nothing more comes later.
-        let lines = { server.accessLog.all.filter { $0.contains("/download") } }
-        #expect(waitUntil { !lines().isEmpty }, "no access-log line for the cut request")
-        usleep(300_000)
-        #expect(lines().count == 1, "\(lines())")
-        let (entry, call) = try Self.loggedRequest(server)
-        #expect(entry["status"] as? Int == 200)
-        #expect(entry["route"] as? String == "POST /download")
-        #expect(call["status"] as? Int == 200)
-        #expect(call["cancelled"] as? Bool == true, "\(call)")
+        try Self.expectOneCancelledLine(server, route: "POST /download")
         let samples = try MetricsTests.scrape(server)
         #expect(samples[#"fanout_min_rate_cuts_total{route="POST /download",side="client"}"#] == 1)
         #expect(samples[#"fanout_min_rate_cuts_total{route="POST /download",side="upstream"}"#] == nil)
-        #expect(samples[#"fanout_requests_total{route="POST /download",status="200"}"#] == 1)
     }
 
     @Test func aClientThatStopsReadingAStreamedAnswerIsCutAfterSendTimeoutAndLoggedOnce() throws {
@@ -179,31 +179,10 @@ import Testing
         try client.send("GET /download?bytes=1000000000 HTTP/1.1\r\nHost: x\r\n\r\n")
         // Probe every 50 ms with an empty line (fanout reads nothing while it answers): once fanout has closed
         // its socket, the probe draws a reset and the next send fails.
-        let (closed, elapsedMs) = measureMs {
-            for _ in 0..<60 {
-                usleep(50_000)
-                do {
-                    try client.send("\r\n")
-                } catch {
-                    return true
-                }
-            }
-            return false
-        }
+        let (closed, elapsedMs) = sendUntilClosed { try client.send("\r\n") }
         #expect(closed, "fanout kept a connection whose client never reads")
         #expect(elapsedMs >= 250 && elapsedMs < 2_500, "cut after \(elapsedMs) ms")
-        // Exactly one line, with the streamed head's status and the call given up; nothing more comes later.
-        let lines = { server.accessLog.all.filter { $0.contains("/download") } }
-        #expect(waitUntil { !lines().isEmpty }, "no access-log line for the cut request")
-        usleep(300_000)
-        #expect(lines().count == 1, "\(lines())")
-        let (entry, call) = try Self.loggedRequest(server)
-        #expect(entry["status"] as? Int == 200)
-        #expect(entry["route"] as? String == "GET /download")
-        #expect(call["status"] as? Int == 200)
-        #expect(call["cancelled"] as? Bool == true, "\(call)")
-        let samples = try MetricsTests.scrape(server)
-        #expect(samples[#"fanout_requests_total{route="GET /download",status="200"}"#] == 1)
+        try Self.expectOneCancelledLine(server, route: "GET /download")
     }
 
     @Test func aClientThatStopsReadingDoesNotMakeThePartnerTooSlow() throws {

@@ -68,6 +68,23 @@ func measureMs<T>(_ body: () throws -> T) rethrows -> (T, Double) {
     return (value, Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
 }
 
+/// Calls `send` every 50 ms, for up to 3 s, until it throws. A client that does not read learns only this way that
+/// fanout closed its connection: a byte sent after the close draws a reset, and the send after that fails.
+/// Returns whether the connection was closed, and after how many milliseconds.
+func sendUntilClosed(_ send: () throws -> Void) -> (closed: Bool, elapsedMs: Double) {
+    measureMs {
+        for _ in 0..<60 {
+            usleep(50_000)
+            do {
+                try send()
+            } catch {
+                return true
+            }
+        }
+        return false
+    }
+}
+
 /// Parses a JSON body into a dictionary (tests only; fanout itself never builds a tree).
 func jsonObject(_ response: RawHTTPResponse) throws -> [String: Any] {
     guard let object = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] else {
