@@ -173,9 +173,7 @@ final class ClientConnection: EventHandler {
         case .abort:
             // No partner keeps working for nobody: the calls are cancelled (a coalesced call only loses this
             // waiter), the request is logged 499 and counted, the connection closes.
-            let calls = exchange?.abandon() ?? []
-            exchange = nil
-            log(status: ClientDeparture.abortStatus, calls: calls, clientAbort: departure)
+            abandonExchange(loggingStatus: ClientDeparture.abortStatus, clientAbort: departure)
             close()
         case .close:
             close()
@@ -448,7 +446,7 @@ final class ClientConnection: EventHandler {
         cancelBodyTimer()
         if streamedFraming != nil || state != .handling {
             // Given up before the failed pipe wakes the exchange: the call shows as cancelled.
-            if state == .handling { logAbandonedStreamedResponse() }
+            if state == .handling { abandonExchange(loggingStatus: streamedStatus) }
             pipe?.fail()
             close()
             return
@@ -625,13 +623,14 @@ final class ClientConnection: EventHandler {
         close()
     }
 
-    /// A streamed answer cut short by this side (its request body failed, or the client took nothing for
-    /// `send_timeout`): the exchange gives its calls up (the unfinished ones shown cancelled) and the request is
-    /// logged with the streamed head's status. The caller closes the connection.
-    private func logAbandonedStreamedResponse() {
+    /// The request in hand ends without its whole answer: the exchange gives its calls up (the unfinished ones
+    /// shown cancelled) and the request is logged once, with `status`. The caller closes the connection.
+    /// Used when the client went away (499), and when this side cut a streamed answer short (its request body
+    /// failed, or the client took nothing for `send_timeout`: the streamed head's status).
+    private func abandonExchange(loggingStatus status: Int, clientAbort: ClientDeparture? = nil) {
         let calls = exchange?.abandon() ?? []
         exchange = nil
-        log(status: streamedStatus, calls: calls)
+        log(status: status, calls: calls, clientAbort: clientAbort)
     }
 
     /// Writes the access-log line of the request just answered and counts it in the worker's metrics.
@@ -852,7 +851,7 @@ final class ClientConnection: EventHandler {
         switch kind {
         case .send:
             // While handling, only a streamed answer waits for the client: it ends here, and is logged.
-            if state == .handling && streamedFraming != nil { logAbandonedStreamedResponse() }
+            if state == .handling && streamedFraming != nil { abandonExchange(loggingStatus: streamedStatus) }
             close()
         case .keepalive, .linger:
             close()
