@@ -72,6 +72,9 @@ public struct URLTemplate: Sendable {
         }
     }
 
+    /// The template has no placeholder: it renders to the same path and query for every request.
+    public var isFixed: Bool { self.placeholders.isEmpty }
+
     /// Every reference placeholder, with the UTF-8 offset of its `{`.
     public var references: [(reference: ValueReference, offset: Int)] {
         self.placeholders.compactMap { placeholder in

@@ -130,6 +130,7 @@ final class CompositeExchange: Exchange {
                 retries: call.retries ?? upstream.retries,
                 retryBudgetPercent: upstream.retryBudgetPercent)
             request.transport = runtime.upstreamTransports[call.upstream]
+            request.fixedURL = call.target.isFixed
             let id = launch.id
             let callIndex = launch.call
             let isItem = launch.item != nil

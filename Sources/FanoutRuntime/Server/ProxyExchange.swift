@@ -109,6 +109,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         request.receiver = exchange
         request.maxRedirects = upstream.followRedirects
         request.transport = runtime.upstreamTransports[proxy.upstream]
+        request.fixedURL = proxy.target?.isFixed ?? false
         connection.attach(exchange)
         body?.onAvailable = { [weak exchange] in
             // The upstream waited for the client's body: its idle time starts again now.

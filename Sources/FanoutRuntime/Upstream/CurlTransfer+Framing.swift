@@ -19,29 +19,34 @@ extension CurlTransfer {
     /// Call it after a CURLE_OK completion and before `curl_multi_remove_handle`: CURLINFO_ACTIVESOCKET looks
     /// the transfer's last connection up in the multi handle's connection cache, and answers CURL_SOCKET_BAD
     /// once libcurl has closed it.
-    func answerOverranContentLength() -> Bool {
-        guard self.partnerFraming.hasContentLength, self.expectsConnectionReuse else {
-            return false
-        }
-        var socket: curl_socket_t = CURL_SOCKET_BAD
-        guard ccurl_easy_getinfo_socket(self.easy, CURLINFO_ACTIVESOCKET, &socket) == CURLE_OK else {
-            return false
-        }
-        return socket == CURL_SOCKET_BAD
+    ///
+    /// `activeSocket`: CURLINFO_ACTIVESOCKET, asked once per completion (see ``noteCompletedConnection()``).
+    func answerOverranContentLength(activeSocket socket: curl_socket_t) -> Bool {
+        self.partnerFraming.hasContentLength && self.expectsConnectionReuse && socket == CURL_SOCKET_BAD
     }
 
     /// The socket of the HTTP/1.x connection libcurl keeps in its pool after the transfer that just completed;
-    /// nil when it closed it (or the answer came over HTTP/2, whose framing no stray byte can break). Same
-    /// timing as ``answerOverranContentLength()``: before `curl_multi_remove_handle`.
-    func keptHTTP1Connection() -> Int32? {
+    /// nil when it closed it (or the answer came over HTTP/2, whose framing no stray byte can break).
+    func keptHTTP1Connection(activeSocket socket: curl_socket_t) -> Int32? {
+        let version = self.answerVersion
+        guard version == CURL_HTTP_VERSION_1_1 || version == CURL_HTTP_VERSION_1_0, socket != CURL_SOCKET_BAD
+        else { return nil }
+        return socket
+    }
+
+    /// Reads the answer's HTTP version into ``answerVersion`` and returns the transfer's connection socket
+    /// (CURL_SOCKET_BAD when libcurl closed it), each asked of libcurl once. Same timing as
+    /// ``answerOverranContentLength(activeSocket:)``: after a CURLE_OK completion, before
+    /// `curl_multi_remove_handle`.
+    func noteCompletedConnection() -> curl_socket_t {
         var version = 0
-        guard ccurl_easy_getinfo_long(self.easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK,
-            version == CURL_HTTP_VERSION_1_1 || version == CURL_HTTP_VERSION_1_0
-        else { return nil }
+        if ccurl_easy_getinfo_long(self.easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK {
+            self.answerVersion = version
+        }
         var socket: curl_socket_t = CURL_SOCKET_BAD
-        guard ccurl_easy_getinfo_socket(self.easy, CURLINFO_ACTIVESOCKET, &socket) == CURLE_OK,
-            socket != CURL_SOCKET_BAD
-        else { return nil }
+        guard ccurl_easy_getinfo_socket(self.easy, CURLINFO_ACTIVESOCKET, &socket) == CURLE_OK else {
+            return CURL_SOCKET_BAD
+        }
         return socket
     }
 

@@ -19,12 +19,24 @@ final class CurlTransfer {
     let easy: UnsafeMutableRawPointer
     private let errorBuffer: UnsafeMutablePointer<CChar>
     private(set) var headerList: UnsafeMutablePointer<curl_slist>?
+    /// CURLOPT_HTTPHEADER was set to `headerList` (it is set again only when the list's head changes).
+    private var headerListApplied = false
     /// The CURLOPT_CONNECT_TO list of the transport last applied (libcurl reads it during the transfer).
     private var connectToList: UnsafeMutablePointer<curl_slist>?
     /// The transport options last set on the handle: set again only when a call to another upstream differs.
     private var appliedTransport: TransportOptions?
     /// The CURLOPT_ACCEPT_ENCODING this handle has; `.some(nil)`: set to none.
     private var appliedAcceptEncoding: String??
+    /// The prebuilt URL (CURLOPT_CURLU) this handle has; nil: a URL string (CURLOPT_URL) per transfer.
+    private var appliedURLHandle: OpaquePointer?
+    /// Per-transfer options as last set on the handle: a reused handle keeps its options, so one that did not
+    /// change is not set again (each `curl_easy_setopt` is a call into libcurl's option switch).
+    private var appliedConnectTimeoutMs = -1
+    private var appliedTimeoutMs = -1
+    private var appliedFreshConnect = -1
+    private var appliedMaxRedirects = -1
+    /// The handle is set for a bodiless GET (no CUSTOMREQUEST, NOBODY, UPLOAD nor POST state left).
+    private var appliedPlainGet = false
     /// libcurl's built-in CA bundle and directory (CURLINFO_CAINFO/CAPATH, 7.84+), restored for an upstream
     /// without `tls_ca` after the handle served one with it.
     private let defaultCAFile: String?
@@ -41,7 +53,10 @@ final class CurlTransfer {
     var startedAt: UInt64 = 0
     var maxBodyBytes: Int = 0
     var captureHeaders = false
+    /// CURLINFO_RESPONSE_CODE, read once when the transfer completes.
     var status = 0
+    /// CURLINFO_HTTP_VERSION of a completed answer (``noteCompletedConnection()``); 0: unknown.
+    var answerVersion = 0
     var contentType: String?
     /// `Cache-Control`, `Vary`, `Expires`, `Date` and `Age` of the answer, for the call cache.
     var cacheHeaders = CacheHeaders()
@@ -118,6 +133,8 @@ final class CurlTransfer {
         // Partners are reached directly, as configured. An empty proxy also stops libcurl from reading the
         // *_proxy environment variables with getenv on every transfer (measured: about 1.4k instructions each).
         _ = ccurl_easy_setopt_string(easy, CURLOPT_PROXY, "")
+        // Likewise `no_proxy`/`NO_PROXY` (about 700 instructions per transfer, libcurl-cost harness).
+        _ = ccurl_easy_setopt_string(easy, CURLOPT_NOPROXY, "")
     }
 
     /// Frees the handle. Call only after it was removed from the multi handle.
@@ -135,9 +152,12 @@ final class CurlTransfer {
     }
 
     /// Sets the options that differ per request. Options persist on a reused handle, so every option any
-    /// request sets is set (or reset) here.
-    func prepare(_ request: UpstreamRequest, timeoutMs: Int) {
+    /// request sets is set (or reset) here, and only when it differs from what the handle has.
+    /// `urlHandle`: the request's URL prebuilt (``UpstreamClient`` keeps one per fixed URL); the handle must
+    /// stay alive while this easy handle may still use it.
+    func prepare(_ request: UpstreamRequest, timeoutMs: Int, urlHandle: OpaquePointer? = nil) {
         status = 0
+        answerVersion = 0
         contentType = nil
         cacheHeaders = CacheHeaders()
         partnerFraming = PartnerFraming()
@@ -157,15 +177,40 @@ final class CurlTransfer {
         receivePaused = false
         sendPaused = false
 
-        _ = ccurl_easy_setopt_string(easy, CURLOPT_URL, request.url)
-        _ = ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, max(1, min(request.connectTimeoutMs, timeoutMs)))
+        // A prebuilt CURLU spares libcurl parsing the URL string on every transfer (about 11,500 instructions
+        // with 7.88.1). CURLOPT_CURLU wins over CURLOPT_URL while it is set, so it is cleared for a string URL.
+        if let urlHandle {
+            if appliedURLHandle != urlHandle {
+                _ = ccurl_easy_setopt_pointer(easy, CURLOPT_CURLU, UnsafeMutableRawPointer(urlHandle))
+                appliedURLHandle = urlHandle
+            }
+        } else {
+            if appliedURLHandle != nil {
+                _ = ccurl_easy_setopt_pointer(easy, CURLOPT_CURLU, nil)
+                appliedURLHandle = nil
+            }
+            _ = ccurl_easy_setopt_string(easy, CURLOPT_URL, request.url)
+        }
+        let connectTimeoutMs = max(1, min(request.connectTimeoutMs, timeoutMs))
+        if connectTimeoutMs != appliedConnectTimeoutMs {
+            _ = ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, connectTimeoutMs)
+            appliedConnectTimeoutMs = connectTimeoutMs
+        }
         // A streamed transfer may last as long as the data keeps moving (a 1 GiB download): its exchange
         // enforces an idle timeout instead of a total one.
-        _ = ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, receiver == nil ? max(1, timeoutMs) : 0)
+        let totalTimeoutMs = receiver == nil ? max(1, timeoutMs) : 0
+        if totalTimeoutMs != appliedTimeoutMs {
+            _ = ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, totalTimeoutMs)
+            appliedTimeoutMs = totalTimeoutMs
+        }
         // libcurl 7.88.1 silently resends a request whose reused connection died before any answer byte
         // (Curl_retry_request), whatever the method. A new connection is never retried, so a request that must
         // not be repeated costs one connect instead of risking a duplicate.
-        _ = ccurl_easy_setopt_long(easy, CURLOPT_FRESH_CONNECT, request.mustNotRepeat ? 1 : 0)
+        let freshConnect = request.mustNotRepeat ? 1 : 0
+        if freshConnect != appliedFreshConnect {
+            _ = ccurl_easy_setopt_long(easy, CURLOPT_FRESH_CONNECT, freshConnect)
+            appliedFreshConnect = freshConnect
+        }
         // Redirects are followed only when the upstream sets `follow_redirects N` (set on every transfer: the
         // handle may have served another upstream), and only for GET, HEAD and a POST with a buffered body:
         // after a 301/302/303, 7.88.1 drops the body of a CUSTOMREQUEST method but keeps its name (a PUT went
@@ -173,8 +218,12 @@ final class CurlTransfer {
         let follows =
             request.maxRedirects > 0 && request.bodySource == nil
             && (request.method == "GET" || request.method == "HEAD" || request.method == "POST")
-        _ = ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, follows ? 1 : 0)
-        _ = ccurl_easy_setopt_long(easy, CURLOPT_MAXREDIRS, follows ? request.maxRedirects : 0)
+        let maxRedirects = follows ? request.maxRedirects : 0
+        if maxRedirects != appliedMaxRedirects {
+            _ = ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, follows ? 1 : 0)
+            _ = ccurl_easy_setopt_long(easy, CURLOPT_MAXREDIRS, maxRedirects)
+            appliedMaxRedirects = maxRedirects
+        }
         // Checked on every transfer: a handle that served a composite call may serve a proxy route next, which
         // must not decode. libcurl 7.88.1 decodes a Content-Encoding only while this is set, and hands the write
         // callback decoded bytes, so `maxBodyBytes` counts decoded bytes (a gzip bomb fails as `tooLarge`).
@@ -184,12 +233,19 @@ final class CurlTransfer {
         }
         if appliedTransport != request.transport { apply(request.transport) }
 
-        // Method and body. HTTPGET resets POST/NOBODY state left by a previous request on this handle.
-        _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, nil)
-        _ = ccurl_easy_setopt_long(easy, CURLOPT_NOBODY, 0)
-        _ = ccurl_easy_setopt_long(easy, CURLOPT_HTTPGET, 1)
         var hasBody = request.body.map { !$0.isEmpty } ?? false
-        if let pipe = request.bodySource {
+        let plainGet = request.method == "GET" && request.bodySource == nil && !hasBody
+        // Method and body. HTTPGET resets POST/UPLOAD/NOBODY state left by a previous request on this handle;
+        // a handle whose last request was a plain GET already has that state.
+        if !(plainGet && appliedPlainGet) {
+            _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, nil)
+            _ = ccurl_easy_setopt_long(easy, CURLOPT_NOBODY, 0)
+            _ = ccurl_easy_setopt_long(easy, CURLOPT_HTTPGET, 1)
+        }
+        appliedPlainGet = plainGet
+        if plainGet {
+            // Nothing more: HTTPGET above, or already.
+        } else if let pipe = request.bodySource {
             // The body is read from the client as libcurl sends it: an upload of the declared length, or chunked
             // when the client sent it chunked. UPLOAD implies PUT; the method is set explicitly.
             hasBody = true
@@ -214,14 +270,47 @@ final class CurlTransfer {
             _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.method)
         }
 
-        if let list = headerList { curl_slist_free_all(list) }
-        headerList = nil
-        for line in request.headers {
-            headerList = curl_slist_append(headerList, line)
-        }
         // Never let libcurl add `Expect: 100-continue` (up to 1 s of waiting on large bodies).
-        if hasBody { headerList = curl_slist_append(headerList, "Expect:") }
-        _ = ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, headerList)
+        setHeaderLines(request.headers, expectNothing: hasBody)
+    }
+
+    /// Puts `lines` into the handle's header list, reusing its nodes: a line as long as the one a node holds
+    /// (the same line, or one whose value has a fixed width: request id, `traceparent`) is copied into the
+    /// node's own bytes, so a steady stream of calls to one upstream allocates nothing here and sets
+    /// CURLOPT_HTTPHEADER once. libcurl reads the list while it sends the request, never between transfers.
+    private func setHeaderLines(_ lines: [String], expectNothing: Bool) {
+        let before = headerList
+        var previous: UnsafeMutablePointer<curl_slist>?
+        var node = headerList
+        let count = lines.count + (expectNothing ? 1 : 0)
+        for index in 0..<count {
+            let line = index < lines.count ? lines[index] : "Expect:"
+            if let current = node {
+                line.withCString { text in
+                    let length = strlen(text)
+                    if let data = current.pointee.data, strlen(data) == length {
+                        memcpy(data, text, length)
+                    } else {
+                        free(current.pointee.data)
+                        current.pointee.data = strdup(text)
+                    }
+                }
+                previous = current
+                node = current.pointee.next
+            } else {
+                guard let appended = curl_slist_append(nil, line) else { break }
+                if let previous { previous.pointee.next = appended } else { headerList = appended }
+                previous = appended
+            }
+        }
+        if let rest = node {
+            if let previous { previous.pointee.next = nil } else { headerList = nil }
+            curl_slist_free_all(rest)
+        }
+        if headerList != before || !headerListApplied {
+            _ = ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, headerList)
+            headerListApplied = true
+        }
     }
 
     /// Sets the per-upstream connection options. All of them, every time: the handle may have served an
@@ -249,11 +338,9 @@ final class CurlTransfer {
         _ = ccurl_easy_setopt_long(easy, CURLOPT_PIPEWAIT, transport.http2 ? 1 : 0)
     }
 
-    /// The HTTP version of the answer just received (CURLINFO_HTTP_VERSION), as the access log writes it.
+    /// The HTTP version of the answer just received (``answerVersion``), as the access log writes it.
     func answerHTTPVersion() -> String? {
-        var version = 0
-        guard ccurl_easy_getinfo_long(easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK else { return nil }
-        switch version {
+        switch answerVersion {
         case CURL_HTTP_VERSION_1_0: return "1.0"
         case CURL_HTTP_VERSION_1_1: return "1.1"
         case CURL_HTTP_VERSION_2_0: return "2"

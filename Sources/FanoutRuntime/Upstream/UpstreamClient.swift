@@ -53,6 +53,11 @@ final class UpstreamClient: EventHandler {
     private var nextID: UInt64 = 1
     private var curlTimer: TimerID?
     private var closed = false
+    /// Prebuilt URLs (CURLU) of the fixed URLs called so far, at most ``maxURLHandles``; freed by ``close()``
+    /// after the easy handles that may point at them.
+    private var urlHandles: [String: OpaquePointer] = [:]
+    /// Fixed URLs come from configuration, so few; past this (many reloads), URLs go to libcurl as strings.
+    static let maxURLHandles = 1024
     /// Sockets of connections libcurl keeps in its pool between transfers, watched for stray bytes (see
     /// `UpstreamClient+IdleConnections.swift`).
     var idleConnections: Set<Int32> = []
@@ -281,7 +286,8 @@ final class UpstreamClient: EventHandler {
         transfer.startedAt = call.startedAt
         transfer.completion = call.completion
         transfer.isProbe = breakers[slot]?.callStarted(now: loop.now) ?? false
-        transfer.prepare(call.request, timeoutMs: min(call.request.timeoutMs, remainingMs))
+        transfer.prepare(
+            call.request, timeoutMs: min(call.request.timeoutMs, remainingMs), urlHandle: urlHandle(for: call.request))
         active[call.id] = transfer
         inFlight[call.request.slot.raw] += 1
         let code = curl_multi_add_handle(multi, transfer.easy)
@@ -297,6 +303,21 @@ final class UpstreamClient: EventHandler {
                 call.completion, .failure(.connection(String(cString: curl_multi_strerror(code)))),
                 startedAt: call.startedAt)
         }
+    }
+
+    /// The prebuilt URL of a request whose URL is fixed, made on its first call. Not for a request that may
+    /// follow redirects: libcurl 7.88.1 parses a followed `Location` into the transfer's copy of the URL, and
+    /// its connect step copies the CURLOPT_CURLU one again.
+    private func urlHandle(for request: UpstreamRequest) -> OpaquePointer? {
+        guard request.fixedURL, request.maxRedirects == 0 else { return nil }
+        if let handle = urlHandles[request.url] { return handle }
+        guard urlHandles.count < Self.maxURLHandles, let handle = curl_url() else { return nil }
+        guard curl_url_set(handle, CURLUPART_URL, request.url, 0) == CURLUE_OK else {
+            curl_url_cleanup(handle)
+            return nil
+        }
+        urlHandles[request.url] = handle
+        return handle
     }
 
     private func recycle(_ transfer: CurlTransfer) {
@@ -412,13 +433,15 @@ final class UpstreamClient: EventHandler {
             guard let privatePointer else { continue }
             let transfer = CurlTransfer.from(UnsafeMutableRawPointer(privatePointer))
             // Asked while the handle is still in the multi handle (see CurlTransfer+Framing.swift).
-            let overran = message.result == CURLE_OK && transfer.answerOverranContentLength()
-            let kept = message.result == CURLE_OK && !overran ? transfer.keptHTTP1Connection() : nil
+            let socket = message.result == CURLE_OK ? transfer.noteCompletedConnection() : CURL_SOCKET_BAD
+            let overran = message.result == CURLE_OK && transfer.answerOverranContentLength(activeSocket: socket)
+            let kept = message.result == CURLE_OK && !overran ? transfer.keptHTTP1Connection(activeSocket: socket) : nil
             // CURLINFO_NUM_CONNECTS: connections this transfer had to open (0: it reused a pooled one).
             var connects = 0
             _ = ccurl_easy_getinfo_long(easy, CURLINFO_NUM_CONNECTS, &connects)
             var status = 0
             _ = ccurl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+            transfer.status = status
             connectionUse[transfer.upstreamName, default: ServerMetrics.ConnectionUse()].record(
                 opened: connects, answered: status > 0)
             curl_multi_remove_handle(multi, easy)
@@ -457,11 +480,10 @@ final class UpstreamClient: EventHandler {
             return .failure(.connection("response longer than its Content-Length of \(declared) bytes"))
         }
         if code == CURLE_OK {
-            var status = 0
-            _ = ccurl_easy_getinfo_long(transfer.easy, CURLINFO_RESPONSE_CODE, &status)
             return .success(
                 UpstreamResponse(
-                    status: status, contentType: transfer.contentType, headers: transfer.headers, body: transfer.body,
+                    status: transfer.status, contentType: transfer.contentType, headers: transfer.headers,
+                    body: transfer.body,
                     cacheHeaders: transfer.cacheHeaders, httpVersion: transfer.answerHTTPVersion(),
                     declaredLength: transfer.partnerFraming.declaredLength(decodedByLibcurl: transfer.decodesContent)))
         }
@@ -518,6 +540,8 @@ final class UpstreamClient: EventHandler {
         free.removeAll()
         queuedIDs.removeAll()
         curl_multi_cleanup(multi)
+        for handle in urlHandles.values { curl_url_cleanup(handle) }
+        urlHandles.removeAll()
     }
 }
 

@@ -7,6 +7,9 @@ struct UpstreamRequest {
     var method: String
     /// Absolute URL; its scheme, host and port come from configuration only.
     var url: String
+    /// `url` comes from configuration alone (a template without placeholders): the client keeps it prebuilt
+    /// for libcurl (CURLOPT_CURLU) instead of having it parsed on every transfer.
+    var fixedURL: Bool = false
     /// `Name: value` lines. Every value was checked for CR, LF and NUL before it got here.
     var headers: [String]
     var body: [UInt8]?
