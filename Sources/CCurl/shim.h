@@ -37,6 +37,9 @@ static inline CURLcode ccurl_easy_setopt_closesocket_function(
     CURL *_Nonnull h, curl_closesocket_callback _Nullable cb) {
     return curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, cb);
 }
+static inline CURLcode ccurl_easy_setopt_sockopt_function(CURL *_Nonnull h, curl_sockopt_callback _Nullable cb) {
+    return curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, cb);
+}
 static inline CURLcode ccurl_easy_getinfo_long(CURL *_Nonnull h, CURLINFO i, long *_Nonnull out) {
     return curl_easy_getinfo(h, i, out);
 }

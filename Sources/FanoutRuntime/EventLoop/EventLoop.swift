@@ -45,6 +45,9 @@ final class EventLoop: @unchecked Sendable {
     private let pending = Mutex<[@Sendable () -> Void]>([])
     private let stopFlag = Atomic<Bool>(false)
 
+    /// `epoll_ctl` calls made for registrations so far (tests check that keep-alive upstream transfers make none).
+    private(set) var controlCalls = 0
+
     /// Monotonic nanoseconds, refreshed once per loop iteration (and by `refreshNow()`).
     private(set) var now: UInt64 = monotonicNanoseconds()
 
@@ -83,6 +86,7 @@ final class EventLoop: @unchecked Sendable {
         registrations[index] = Registration(
             handler: handler, generation: generationCounter, interest: interest.rawValue)
         let data = UInt64(generationCounter) << 32 | UInt64(UInt32(bitPattern: fd))
+        controlCalls &+= 1
         if cfanout_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, interest.rawValue, data) != 0 && errno == EEXIST {
             _ = cfanout_epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, interest.rawValue, data)
         }
@@ -95,6 +99,7 @@ final class EventLoop: @unchecked Sendable {
         if registrations[index].interest == interest.rawValue { return }
         registrations[index].interest = interest.rawValue
         let data = UInt64(registrations[index].generation) << 32 | UInt64(UInt32(bitPattern: fd))
+        controlCalls &+= 1
         _ = cfanout_epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, interest.rawValue, data)
     }
 
@@ -104,6 +109,7 @@ final class EventLoop: @unchecked Sendable {
         let index = Int(fd)
         guard index < registrations.count, registrations[index].handler != nil else { return }
         registrations[index] = Registration()
+        controlCalls &+= 1
         _ = cfanout_epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, 0, 0)
     }
 

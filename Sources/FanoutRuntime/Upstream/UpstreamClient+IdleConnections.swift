@@ -10,34 +10,70 @@ import Glibc
 /// possibly another client's (tested: `PartnerLeftoverBytesTests`).
 ///
 /// So fanout watches the idle ones itself. After an HTTP/1.x answer completed on a connection libcurl keeps,
-/// its socket is registered for reading with this client as handler. Nothing may arrive on an idle
+/// its socket stays registered for reading with this client as handler. Nothing may arrive on an idle
 /// HTTP/1.x connection but its end: anything readable (bytes, EOF, an error) means the connection is done.
 /// fanout discards the bytes and shuts the socket down (it never closes it: libcurl owns the descriptor), so
 /// libcurl's next check finds it at EOF and opens a new connection instead. When libcurl reuses the connection
 /// (its socket callback asks for IN/OUT again) the watch ends; when libcurl closes it (CURLOPT_CLOSESOCKETFUNCTION,
 /// also for the closes of pooled connections that send no CURL_POLL_REMOVE, curl #16026) the registration goes
 /// first, so no stale registration can outlive the descriptor number.
+///
+/// The same registration serves libcurl's transfers (lazy deregistration, issue 15): a connection socket is not
+/// taken out of epoll at libcurl's CURL_POLL_REMOVE, and reading is watched with the same events in both roles,
+/// so a keep-alive transfer (reuse, request, answer, back to the pool) costs no `epoll_ctl` at all; before, it
+/// cost three (libcurl's add or change and remove, and the idle watch's add). A socket that stirs while neither
+/// libcurl nor the idle watch wants it is dropped then. Connection sockets are known from
+/// CURLOPT_SOCKOPTFUNCTION: libcurl closes exactly those through the close callback.
 extension UpstreamClient {
-    /// A new easy handle whose sockets are closed through ``socketClosing(_:)``.
+    /// What libcurl's reading interest and the idle watch ask of epoll (the same, so no change between them).
+    static let readInterest: Interest = [.read, .readHangup]
+
+    func socketState(_ fd: Int32) -> LibcurlSocket {
+        Int(fd) < socketStates.count && fd >= 0 ? socketStates[Int(fd)] : []
+    }
+
+    func setSocketState(_ fd: Int32, _ state: LibcurlSocket) {
+        guard fd >= 0 else { return }
+        let index = Int(fd)
+        if index >= socketStates.count {
+            if state.isEmpty { return }
+            socketStates.append(contentsOf: repeatElement([], count: max(index + 1 - socketStates.count, 64)))
+        }
+        socketStates[index] = state
+    }
+
+    /// A new easy handle whose connection sockets are noted at creation and closed through ``socketClosing(_:)``.
     func makeTransfer() -> CurlTransfer? {
         guard let transfer = CurlTransfer() else { return nil }
+        let me = Unmanaged.passUnretained(self).toOpaque()
         _ = ccurl_easy_setopt_closesocket_function(transfer.easy, curlCloseSocketCallback)
-        _ = ccurl_easy_setopt_pointer(transfer.easy, CURLOPT_CLOSESOCKETDATA, Unmanaged.passUnretained(self).toOpaque())
+        _ = ccurl_easy_setopt_pointer(transfer.easy, CURLOPT_CLOSESOCKETDATA, me)
+        _ = ccurl_easy_setopt_sockopt_function(transfer.easy, curlSocketOptionCallback)
+        _ = ccurl_easy_setopt_pointer(transfer.easy, CURLOPT_SOCKOPTDATA, me)
         return transfer
     }
 
-    /// Starts watching the socket of a connection that just went back to libcurl's pool. A socket that is still
-    /// registered is still in use by another transfer and stays libcurl's.
+    /// Starts watching the socket of a connection that just went back to libcurl's pool (usually still
+    /// registered, with the same events: no syscall). A socket libcurl still wants is in use by another
+    /// transfer and stays libcurl's.
     func watchIdleConnection(_ fd: Int32) {
-        guard !loop.isRegistered(fd: fd) else { return }
-        idleConnections.insert(fd)
-        loop.register(fd: fd, interest: [.read, .readHangup], handler: self)
+        var state = socketState(fd)
+        guard !state.contains(.wanted) else { return }
+        state.insert(.idle)
+        setSocketState(fd, state)
+        if loop.isRegistered(fd: fd) {
+            loop.setInterest(fd: fd, Self.readInterest)
+        } else {
+            loop.register(fd: fd, interest: Self.readInterest, handler: self)
+        }
     }
 
     /// Something arrived on an idle connection: stray bytes, or its end. The bytes are never an answer (nothing
     /// was asked), so they are read and dropped, and the socket is shut down for libcurl to discard.
     func idleConnectionStirred(_ fd: Int32) {
-        idleConnections.remove(fd)
+        var state = socketState(fd)
+        state.remove(.idle)
+        setSocketState(fd, state)
         loop.deregister(fd: fd)
         withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 1) { buffer in
             // Bounded: a partner streaming without end only delays the shutdown below.
@@ -48,11 +84,24 @@ extension UpstreamClient {
         Socket.shutdownBoth(fd)
     }
 
+    /// libcurl opened a connection socket: it will close it through ``socketClosing(_:)``.
+    func connectionSocketOpened(_ fd: Int32) {
+        setSocketState(fd, .connection)
+    }
+
     /// libcurl is about to close `fd`: it stops being watched, whoever watched it.
     func socketClosing(_ fd: Int32) {
-        idleConnections.remove(fd)
+        setSocketState(fd, [])
         loop.deregister(fd: fd)
     }
+}
+
+/// CURLOPT_SOCKOPTFUNCTION: called for every connection socket libcurl creates, before it connects.
+private let curlSocketOptionCallback: curl_sockopt_callback = { clientp, fd, _ in
+    if let clientp {
+        Unmanaged<UpstreamClient>.fromOpaque(clientp).takeUnretainedValue().connectionSocketOpened(fd)
+    }
+    return 0  // CURL_SOCKOPT_OK
 }
 
 /// CURLOPT_CLOSESOCKETFUNCTION: libcurl's close of a connection socket, done here after the loop forgot it.
@@ -61,4 +110,15 @@ private let curlCloseSocketCallback: curl_closesocket_callback = { clientp, fd i
         Unmanaged<UpstreamClient>.fromOpaque(clientp).takeUnretainedValue().socketClosing(fd)
     }
     return Glibc.close(fd)
+}
+
+/// What an ``UpstreamClient`` knows of one libcurl socket.
+struct LibcurlSocket: OptionSet {
+    let rawValue: UInt8
+    /// A connection socket (CURLOPT_SOCKOPTFUNCTION saw it): libcurl closes it through ``UpstreamClient/socketClosing(_:)``.
+    static let connection = LibcurlSocket(rawValue: 1)
+    /// libcurl asked for its events (CURL_POLL_IN/OUT) and has not said REMOVE since.
+    static let wanted = LibcurlSocket(rawValue: 2)
+    /// An HTTP/1.x connection back in libcurl's pool, watched for stray bytes.
+    static let idle = LibcurlSocket(rawValue: 4)
 }

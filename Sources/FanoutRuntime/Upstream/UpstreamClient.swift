@@ -58,9 +58,9 @@ final class UpstreamClient: EventHandler {
     private var urlHandles: [String: OpaquePointer] = [:]
     /// Fixed URLs come from configuration, so few; past this (many reloads), URLs go to libcurl as strings.
     static let maxURLHandles = 1024
-    /// Sockets of connections libcurl keeps in its pool between transfers, watched for stray bytes (see
+    /// What this client knows of each libcurl socket, by descriptor number (see
     /// `UpstreamClient+IdleConnections.swift`).
-    var idleConnections: Set<Int32> = []
+    var socketStates: [LibcurlSocket] = []
     /// Connections opened and reused, per upstream name, over finished transfers (cancelled ones are not
     /// counted). Read by `Worker.metricsSnapshot()` on the loop thread.
     private(set) var connectionUse: [String: ServerMetrics.ConnectionUse] = [:]
@@ -377,8 +377,15 @@ final class UpstreamClient: EventHandler {
     // MARK: - Loop integration
 
     func handleEvent(fd: Int32, events: UInt32) {
-        if idleConnections.contains(fd) {
+        let state = socketState(fd)
+        if state.contains(.idle) {
             idleConnectionStirred(fd)
+            return
+        }
+        if !state.contains(.wanted) {
+            // A connection socket left registered at libcurl's REMOVE, now stirring while no transfer wants
+            // it (a paused transfer, a pooled HTTP/2 connection): it stops being watched.
+            loop.deregister(fd: fd)
             return
         }
         var bits: Int32 = 0
@@ -393,13 +400,20 @@ final class UpstreamClient: EventHandler {
     }
 
     fileprivate func socketChanged(fd: Int32, what: Int32) {
-        idleConnections.remove(fd)  // reused (IN/OUT): libcurl's again
+        var state = socketState(fd)
         switch what {
         case CURL_POLL_REMOVE:
-            loop.deregister(fd: fd)
+            state.remove(.wanted)
+            // Lazy deregistration: a connection socket stays in epoll (libcurl closes it through
+            // ``socketClosing(_:)``, which drops it), so a keep-alive transfer costs no epoll_ctl. Other
+            // sockets (the resolver's) are closed without telling us: they leave now.
+            if !state.contains(.connection) { loop.deregister(fd: fd) }
         default:
+            state.remove(.idle)  // reused: libcurl's again
+            state.insert(.wanted)
+            // Reading includes RDHUP, as the idle watch does: going from one to the other changes nothing.
             var interest: Interest = []
-            if what & CURL_POLL_IN != 0 { interest.insert(.read) }
+            if what & CURL_POLL_IN != 0 { interest.formUnion(Self.readInterest) }
             if what & CURL_POLL_OUT != 0 { interest.insert(.write) }
             if loop.isRegistered(fd: fd) {
                 loop.setInterest(fd: fd, interest)
@@ -407,6 +421,7 @@ final class UpstreamClient: EventHandler {
                 loop.register(fd: fd, interest: interest, handler: self)
             }
         }
+        setSocketState(fd, state)
     }
 
     fileprivate func timerChanged(milliseconds: Int) {
