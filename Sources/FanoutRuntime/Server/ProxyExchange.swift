@@ -42,10 +42,22 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
 
     /// Response headers that describe the upstream hop or its framing, not the content; never passed back.
     /// (The framing fields among them are also left out by `HTTPResponse.serializeHead` itself.)
-    static let droppedResponseHeaders: Set<String> = [
+    static let droppedResponseHeaders: [String] = [
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
         "content-length", "date", "x-request-id",
     ]
+
+    /// Whether `name` is one of ``droppedResponseHeaders``, in any ASCII case, without lowercasing it (a String
+    /// per response header before).
+    static func isDroppedResponseHeader(_ name: String) -> Bool {
+        let count = name.utf8.count
+        for dropped in droppedResponseHeaders where dropped.utf8.count == count {
+            if name.utf8.elementsEqual(dropped.utf8, by: { ($0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0) == $1 }) {
+                return true
+            }
+        }
+        return false
+    }
 
     private init(
         connection: ClientConnection, worker: Worker, body: BodyPipe?, timeoutMs: Int, minRate: MinimumRate?,
@@ -136,7 +148,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             answerBudget = RateBudget(minRate, start: worker.loop.now)
             armWatch()
         }
-        let passed = headers.filter { !ProxyExchange.droppedResponseHeaders.contains($0.0.lowercased()) }
+        let passed = headers.filter { !ProxyExchange.isDroppedResponseHeader($0.0) }
         connection?.startStreamedResponse(
             status: status, headers: passed.map { (name: $0.0, value: $0.1) }, declaredLength: declaredLength)
     }
@@ -240,7 +252,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
                 return
             }
             // No body byte came: the whole answer is its head.
-            let headers = answer.headers.filter { !ProxyExchange.droppedResponseHeaders.contains($0.0.lowercased()) }
+            let headers = answer.headers.filter { !ProxyExchange.isDroppedResponseHeader($0.0) }
             if isHead {
                 // A HEAD answer describes the GET's body: its Content-Length passes through unchanged (when fanout
                 // may declare it, see PartnerFraming), and frames no byte.

@@ -50,6 +50,42 @@ extension CurlTransfer {
         return socket
     }
 
+    /// What fanout reads a response header field for.
+    enum FieldKind {
+        case other
+        case contentType
+        /// `Cache-Control`, `Vary`, `Expires`, `Date`, `Age` (``CacheHeaders``).
+        case cache
+        /// `Content-Length`, `Transfer-Encoding`, `Content-Encoding` (``PartnerFraming``).
+        case framing
+    }
+
+    /// Classifies the name of a raw header line (the bytes before `colon`) without making a String of it.
+    static func fieldKind(_ line: UnsafeRawBufferPointer, colon: Int) -> FieldKind {
+        switch colon {
+        case 3: return nameIs(line, colon, "age") ? .cache : .other
+        case 4: return nameIs(line, colon, "date") || nameIs(line, colon, "vary") ? .cache : .other
+        case 7: return nameIs(line, colon, "expires") ? .cache : .other
+        case 12: return nameIs(line, colon, "content-type") ? .contentType : .other
+        case 13: return nameIs(line, colon, "cache-control") ? .cache : .other
+        case 14: return nameIs(line, colon, "content-length") ? .framing : .other
+        case 16: return nameIs(line, colon, "content-encoding") ? .framing : .other
+        case 17: return nameIs(line, colon, "transfer-encoding") ? .framing : .other
+        default: return .other
+        }
+    }
+
+    /// Whether the first `colon` bytes of `line` are `name` (lowercase ASCII), ignoring ASCII case.
+    static func nameIs(_ line: UnsafeRawBufferPointer, _ colon: Int, _ name: StaticString) -> Bool {
+        guard colon == name.utf8CodeUnitCount else { return false }
+        for i in 0..<colon {
+            let byte = line[i]
+            let lower = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+            if lower != name.utf8Start[i] { return false }
+        }
+        return true
+    }
+
     /// Whether a raw header line is a `Connection` field with a `close` token (ASCII, any case), read from
     /// the bytes: String's `lowercased().contains` cost about 14,000 instructions per line (callgrind).
     static func asksToClose(_ line: UnsafeRawBufferPointer, colon: Int, value: Range<Int>) -> Bool {

@@ -418,8 +418,6 @@ final class CurlTransfer {
         }
         var start = colon + 1
         while start < end, line[start] == 32 || line[start] == 9 { start += 1 }
-        let name = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<colon]), as: UTF8.self)
-        let value = String(decoding: UnsafeRawBufferPointer(rebasing: line[start..<end]), as: UTF8.self)
         headerFields += 1
         if headerFields > CurlTransfer.maxHeaderFields {
             abortReason = .tooManyHeaderFields
@@ -428,11 +426,18 @@ final class CurlTransfer {
         if colon == 10, CurlTransfer.asksToClose(line, colon: colon, value: start..<end) {
             expectsConnectionReuse = false
         }
-        if name.utf8.count == 12, name.lowercased() == "content-type" {
+        // The name is classified from its bytes: a field fanout does not read (Server, Connection, ...) costs no
+        // String unless every header is kept (plain proxy routes).
+        let field = CurlTransfer.fieldKind(line, colon: colon)
+        guard captureHeaders || field != .other else { return true }
+        let name = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<colon]), as: UTF8.self)
+        let value = String(decoding: UnsafeRawBufferPointer(rebasing: line[start..<end]), as: UTF8.self)
+        switch field {
+        case .contentType:
             contentType = value
-        } else if cacheHeaders.take(name: name, value: value) {
-            // Kept for the call cache.
-        } else {
+        case .cache:
+            _ = cacheHeaders.take(name: name, value: value)  // kept for the call cache
+        case .framing:
             // Content-Length, Transfer-Encoding, Content-Encoding. 7.88.1 silently uses the last of several
             // differing Content-Length values, and lets chunked win over a Content-Length
             // (docs/design/hardening.md).
@@ -442,6 +447,8 @@ final class CurlTransfer {
                 abortReason = .ambiguousFraming(error)
                 return false
             }
+        case .other:
+            break
         }
         if captureHeaders { headers.append((name, value)) }
         return true
