@@ -189,6 +189,9 @@ public struct UpstreamConfig: Sendable, Equatable {
     /// a ``TokenBucket`` holding one second of its share (at least one call). Calls over the rate wait in the
     /// queue (within `max_queue`). Default nil: no limit.
     public var ratePerSecond: Double?
+    /// `rate N/s shared [replicas=N]`: the rate holds across the fleet sharing the `store` (``SharedRate``).
+    /// Default nil: each fanout keeps its own rate.
+    public var sharedRate: SharedRate?
     /// `header Name value`: sent on every call to this upstream.
     public var headers: [HeaderField] = []
     /// `query NAME VALUE`: added to the query of every call to this upstream, encoded once (``UpstreamQuery``).
