@@ -12,6 +12,9 @@ final class Worker: @unchecked Sendable {
     let loop: EventLoop
     let accessLog: (any AccessLogSink)?
     private(set) var upstream: UpstreamClient!
+    /// The connection to the `store` (nil without one), opened on the loop thread when the worker starts;
+    /// used for fleet-wide quotas and breakers (``UpstreamFleet``).
+    private(set) var store: StoreClient?
     /// Composite calls go through it: identical GETs in flight on this worker share one transfer, and calls
     /// with `cache=` are answered from this worker's cache.
     private(set) var calls: CallCoalescer!
@@ -81,6 +84,14 @@ final class Worker: @unchecked Sendable {
 
     /// The loop body of the worker thread: returns after a shutdown completes.
     func run() {
+        if let settings = runtime.config.store {
+            let store = StoreClient(loop: loop, settings: settings, label: "store \(settings.address) worker \(index)")
+            self.store = store
+            upstream.attachFleet(
+                UpstreamFleet(
+                    loop: loop, store: store, prefix: settings.prefix, commandTimeoutMs: settings.commandTimeoutMs))
+            upstream.setLimits(Worker.slotLimits(runtime))
+        }
         for listener in listeners { listener.start() }
         adminListener?.start()
         loop.run()
@@ -89,6 +100,7 @@ final class Worker: @unchecked Sendable {
         for listener in listeners { listener.close() }
         adminListener?.close()
         upstream.close()
+        store?.close()
         scrapedWorkers = []
         loop.discardPendingTasks()
     }
@@ -169,7 +181,9 @@ final class Worker: @unchecked Sendable {
             return UpstreamClient.SlotLimits(
                 slot: runtime.admissionSlots[index], upstreamName: upstream.name,
                 limit: runtime.upstreamLimitsPerWorker[index], queueLimit: runtime.upstreamQueueLimitsPerWorker[index],
-                breaker: upstream.breaker, ratePerSecond: runtime.upstreamRatesPerWorker[index])
+                breaker: upstream.breaker, ratePerSecond: runtime.upstreamRatesPerWorker[index],
+                sharedRatePerSecond: upstream.sharedRate == nil ? nil : upstream.ratePerSecond,
+                timeoutMs: upstream.timeoutMs)
         }
     }
 
