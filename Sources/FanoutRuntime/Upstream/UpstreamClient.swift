@@ -172,9 +172,12 @@ final class UpstreamClient: EventHandler {
     }
 
     /// Shares `rate … shared` quotas and breakers with the fleet through `fleet` (created by the worker when
-    /// the configuration has a `store`). Call before ``setLimits(_:)``, on the loop thread.
-    func attachFleet(_ fleet: UpstreamFleet) {
+    /// the configuration has a `store`; nil: none, all local again). Replaces and closes an earlier one; call
+    /// ``setLimits(_:)`` after it, on the loop thread.
+    func attachFleet(_ fleet: UpstreamFleet?) {
+        self.fleet?.close()
         self.fleet = fleet
+        guard let fleet else { return }
         fleet.wake = { [weak self] slot in
             guard let self, !self.closed, slot < self.limits.count else { return }
             self.admitNext(slot: slot)
