@@ -22,6 +22,9 @@ public struct FanoutConfig: Sendable {
     /// `abort_on_close`: a client FIN while its answer is pending cancels the request (logged 499). Off: the
     /// FIN is a half-close and the answer is still written. A reset always cancels. Default on.
     public var abortOnClose = true
+    /// The `store` block: a Redis/Valkey server shared by every replica (second level of the call cache).
+    /// nil (the default): no connection, no work.
+    public var store: StoreSettings?
     /// Named upstreams, in file order, followed by one synthesized upstream per distinct origin used by an
     /// absolute URL in a `call` or `proxy` line (named after the origin, `isImplicit == true`).
     public var upstreams: [UpstreamConfig]
