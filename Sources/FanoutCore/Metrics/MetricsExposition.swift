@@ -179,6 +179,21 @@ public enum MetricsExposition {
                 "Stale-while-revalidate refreshes not made because another replica held the refresh lock.",
                 store.refreshesLeft
             ),
+            ("fanout_quota_tokens_leased_total", "Shared rate tokens the store granted.", store.quotaTokensLeased),
+            (
+                "fanout_quota_waits_total", "Shared rate renewals answered short: the fleet was at its rate.",
+                store.quotaWaits
+            ),
+            (
+                "fanout_quota_fallbacks_total",
+                "Shared rate renewals without an answer: the local limit (rate / replicas) decided for 500 ms.",
+                store.quotaFallbacks
+            ),
+            (
+                "fanout_breaker_opens_learned_total",
+                "Breakers opened because another replica opened theirs (seen in the store).",
+                store.breakerOpensLearned
+            ),
         ]
         for family in perUpstream {
             header(&out, family.name, "counter", family.help)

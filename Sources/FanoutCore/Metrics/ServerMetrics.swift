@@ -256,6 +256,13 @@ public struct StoreMetrics: Sendable, Equatable {
     public var fallbacks: [String: UInt64] = [:]
     public var writes: [String: UInt64] = [:]
     public var refreshesLeft: [String: UInt64] = [:]
+    /// Per upstream name, for `rate … shared` and shared breakers (docs/operations/fleet.md): tokens the store
+    /// granted, renewals it answered short (the fleet at its rate), renewals without an answer (the local
+    /// limit decided for a while), and breakers opened here because another replica opened theirs.
+    public var quotaTokensLeased: [String: UInt64] = [:]
+    public var quotaWaits: [String: UInt64] = [:]
+    public var quotaFallbacks: [String: UInt64] = [:]
+    public var breakerOpensLearned: [String: UInt64] = [:]
 
     public init() {}
 
@@ -270,5 +277,9 @@ public struct StoreMetrics: Sendable, Equatable {
         fallbacks.addCounts(other.fallbacks)
         writes.addCounts(other.writes)
         refreshesLeft.addCounts(other.refreshesLeft)
+        quotaTokensLeased.addCounts(other.quotaTokensLeased)
+        quotaWaits.addCounts(other.quotaWaits)
+        quotaFallbacks.addCounts(other.quotaFallbacks)
+        breakerOpensLearned.addCounts(other.breakerOpensLearned)
     }
 }

@@ -164,6 +164,12 @@ final class Worker: @unchecked Sendable {
             snapshot.store.fallbacks.addCounts(shared.fallbacks)
             snapshot.store.writes.addCounts(shared.writes)
             snapshot.store.refreshesLeft.addCounts(shared.refreshesLeft)
+            if let fleet = upstream.fleet {
+                snapshot.store.quotaTokensLeased.addCounts(fleet.counters.tokensLeased)
+                snapshot.store.quotaWaits.addCounts(fleet.counters.quotaWaits)
+                snapshot.store.quotaFallbacks.addCounts(fleet.counters.quotaFallbacks)
+                snapshot.store.breakerOpensLearned.addCounts(fleet.counters.breakerOpensLearned)
+            }
         }
         return snapshot
     }

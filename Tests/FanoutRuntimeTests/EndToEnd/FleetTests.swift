@@ -37,6 +37,7 @@ import Testing
             store: store,
             """
             workers 2
+            admin_listen 127.0.0.1:0
             upstream partner {
                 url {{stub}}
                 rate 20/s shared
@@ -60,6 +61,9 @@ import Testing
         #expect(calls >= 30)
         #expect(calls <= 50)
         #expect(try store.command(["EXISTS", "fanout:{partner}:quota"]) == ":1\r\n")
+        let metrics = try httpGet(port: first.adminPort, path: "/metrics").bodyText
+        #expect(metrics.contains("fanout_quota_tokens_leased_total{upstream=\"partner\"} "))
+        #expect(metrics.contains("fanout_quota_waits_total{upstream=\"partner\"} "))
     }
 
     @Test func anOpenedBreakerIsSeenByTheOtherServerAndOneProbeServesTheFleet() throws {
@@ -71,6 +75,7 @@ import Testing
         let text = Self.config(
             store: store,
             """
+            admin_listen 127.0.0.1:0
             upstream partner {
                 url {{stub}}
                 breaker 2 2s
@@ -92,6 +97,9 @@ import Testing
         #expect(waitUntil(timeoutMs: 1_500) { (try? second.get("/p/ok").status) == 503 })
         let learnedMs = Date().timeIntervalSince(opened) * 1000
         #expect(learnedMs < 1_200)
+        #expect(
+            try httpGet(port: second.adminPort, path: "/metrics").bodyText.contains(
+                "fanout_breaker_opens_learned_total{upstream=\"partner\"} 1"))
         #expect(try store.command(["PTTL", "fanout:{partner}:breaker:open"]).hasPrefix(":"))
 
         // After the cool-down, calls on both servers every 20 ms: one replica probes (300 ms) while the other's
