@@ -28,7 +28,8 @@ def worker(port, path, keys, deadline, interval, results, lock):
                 time.sleep(pause)
         start = time.perf_counter()
         try:
-            conn.request("GET", f"{path}?k={random.randrange(keys)}" if keys else path)
+            # One Host for the fleet, as behind a load balancer: it is part of the call cache's key.
+            conn.request("GET", f"{path}?k={random.randrange(keys)}" if keys else path, headers={"Host": "fleet"})
             response = conn.getresponse()
             response.read()
             status = response.status
