@@ -91,8 +91,8 @@ final class Worker: @unchecked Sendable {
         for connection in Array(connections.values) + Array(adminConnections.values) { connection.close() }
         for listener in listeners { listener.close() }
         adminListener?.close()
-        upstream.close()
         store?.close()
+        upstream.close()
         scrapedWorkers = []
         loop.discardPendingTasks()
     }

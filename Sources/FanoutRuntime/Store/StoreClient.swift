@@ -240,8 +240,9 @@ final class StoreClient: EventHandler {
     private func connectionFailed(_ reason: String) {
         guard !isClosed else { return }
         tearDown()
-        failPending(.connectionLost)
+        // Before the completions run: one that sends again is refused, not queued for the next connection.
         phase = .waiting
+        failPending(.connectionLost)
         if let change = health.failed(reason: reason, now: loop.now) { report(change) }
         let delay = backoff.failed()
         retryTimer = loop.schedule(afterMilliseconds: delay) { [weak self] in self?.connect() }

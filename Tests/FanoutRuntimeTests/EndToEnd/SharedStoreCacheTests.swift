@@ -114,4 +114,37 @@ import Testing
         #expect(samples[#"fanout_cache_store_fallbacks_total{upstream="partner"}"#] == 1)
         #expect(samples[#"fanout_store_errors_total{kind="timed_out"}"#] == 1)
     }
+
+    @Test func aStaleEntryIsRefreshedOnceAcrossTheFleet() throws {
+        let store = try StoreServer()
+        let partner = try UpstreamStub(routes: ["/rates/1": CallCacheTests.json(#"{"eur":1.1}"#)])
+        defer { partner.stop() }
+        let text = """
+            admin_listen 127.0.0.1:0
+            store { address 127.0.0.1:\(store.port); command_timeout 50ms; }
+            upstream partner { url \(partner.baseURL) }
+            route GET /rates/{n} { call rates GET partner /rates/{n} cache=1s stale_while_revalidate=1m }
+            """
+        let first = try TestServer(text)
+        let second = try TestServer(text)
+        #expect(waitForStore(first) && waitForStore(second))
+        #expect(try get(first, "/rates/1").status == 200)
+        #expect(waitUntil { (try? store.command(["DBSIZE"])) == ":1\r\n" })
+        #expect(try get(second, "/rates/1").status == 200)
+        #expect(partner.requests(forPath: "/rates/1") == 1)
+        usleep(1_100_000)
+        // Both find their entry stale: both answer at once, and one of them refreshes it.
+        #expect(try get(first, "/rates/1").status == 200)
+        #expect(try get(second, "/rates/1").status == 200)
+        #expect(waitUntil { partner.requests(forPath: "/rates/1") == 2 })
+        // A replica still holding the stale entry serves it once more and takes the newer one from the store.
+        for _ in 0..<2 {
+            usleep(200_000)
+            for server in [first, second] { #expect(try get(server, "/rates/1").status == 200) }
+        }
+        #expect(partner.requests(forPath: "/rates/1") == 2)
+        // The replica that did not refresh took the newer answer from the store: its last call was fresh.
+        #expect(first.accessLog.all.last?.contains(#""cache":"stale_revalidate""#) == false)
+        #expect(second.accessLog.all.last?.contains(#""cache":"stale_revalidate""#) == false)
+    }
 }

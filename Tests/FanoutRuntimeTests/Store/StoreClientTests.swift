@@ -89,9 +89,16 @@ import Testing
         #expect(run(loop) { client.isAvailable })
         server.stop()
         var answer: Result<RESPValue, StoreFailure>?
-        client.send(["GET", "k"]) { answer = $0 }
-        #expect(run(loop) { answer != nil })
+        var again: Result<RESPValue, StoreFailure>?
+        // A completion that sends again while the connection is being dropped is refused, not queued for the
+        // next connection.
+        client.send(["GET", "k"]) {
+            answer = $0
+            client.send(["GET", "k"]) { again = $0 }
+        }
+        #expect(run(loop) { answer != nil && again != nil })
         #expect(answer == .failure(.connectionLost) || answer == .failure(.timedOut))
+        #expect(again == .failure(.unavailable) || again == .failure(.connectionLost))
         #expect(run(loop) { !client.isAvailable })
         // Down: refused at once, nothing waits.
         var refused: Result<RESPValue, StoreFailure>?
