@@ -30,8 +30,9 @@ import Testing
         return statuses.withLock { $0 }
     }
 
-    @Test func aSharedQuotaHoldsAcrossTwoServers() throws {
-        let store = try StoreServer()
+    @Test(arguments: ["redis-server", "valkey-server"])
+    func aSharedQuotaHoldsAcrossTwoServers(server executable: String) throws {
+        let store = try StoreServer(executable: executable)
         let stub = try UpstreamStub(routes: ["/ok": .json(#"{"ok":true}"#)])
         let text = Self.config(
             store: store,
