@@ -34,8 +34,10 @@ public struct CachePolicy: Sendable, Equatable {
 
 /// How a call with a ``CachePolicy`` was answered, for the access log (`"cache"` of a call).
 public enum CacheUse: String, Sendable {
-    /// From a fresh entry.
+    /// From a fresh entry in the worker's cache.
     case hit
+    /// From a fresh entry in the shared store (`store` block): another replica (or worker) asked the partner.
+    case storeHit = "store_hit"
     /// No usable entry: the call went on to the partner (or joined a transfer in flight).
     case miss
     /// From a stale entry within its stale-while-revalidate window, a background refresh in flight.

@@ -36,6 +36,7 @@ extension ConfigFileParser {
         var maxQueue: Int?
         var breaker: BreakerSettings?
         var ratePerSecond: Double?
+        var sharedRate: SharedRate?
         var coalesce: Bool?
         var acceptEncoding: [String]?
         var hedgeDelayMs: Int?
@@ -70,6 +71,7 @@ extension ConfigFileParser {
                 breaker = try self.breakerArguments(sub)
             case "rate":
                 ratePerSecond = try self.rateArgument(sub)
+                sharedRate = try self.sharedRateArguments(sub)
             case "header":
                 headers.append(try self.headerArgument(sub))
             case "query":
@@ -133,6 +135,7 @@ extension ConfigFileParser {
         upstream.maxQueue = maxQueue
         upstream.breaker = breaker
         upstream.ratePerSecond = ratePerSecond
+        upstream.sharedRate = sharedRate
         if let coalesce { upstream.coalesce = coalesce }
         if let acceptEncoding { upstream.acceptEncoding = acceptEncoding }
         upstream.hedgeDelayMs = hedgeDelayMs.flatMap { $0 > 0 ? $0 : nil }
@@ -230,5 +233,27 @@ extension ConfigFileParser {
         }
         let count = try self.value(ConfigValue.count(String(parts[0]), in: 1...1_000_000), at: token)
         return parts[1] == "s" ? Double(count) : Double(count) / 60
+    }
+
+    /// After `rate N/s`: nothing, or `shared [replicas=N]` (N from 1 to 10000, default 1): the rate holds
+    /// across every fanout sharing the `store`; without the store each replica keeps rate/N.
+    private mutating func sharedRateArguments(_ directive: ConfigToken) throws(ConfigError) -> SharedRate? {
+        guard let token = self.cursor.nextArgument() else { return nil }
+        guard token.text == "shared" else {
+            throw self.cursor.error(
+                "unexpected argument '\(token.text)' for 'rate'; expected 'shared' or end of line", at: token)
+        }
+        var shared = SharedRate()
+        if let option = self.cursor.nextArgument() {
+            guard option.text.hasPrefix("replicas=") else {
+                throw self.cursor.error(
+                    "unexpected argument '\(option.text)' for 'rate'; expected 'replicas=N' or end of line",
+                    at: option)
+            }
+            let digits = String(option.text.dropFirst("replicas=".count))
+            shared.replicas = try self.value(
+                ConfigValue.count(digits, in: 1...10_000), at: option, offset: "replicas=".count)
+        }
+        return shared
     }
 }

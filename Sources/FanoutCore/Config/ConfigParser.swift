@@ -36,6 +36,9 @@
 ///                           half-close, answered. A reset always cancels. Default on
 /// include PATH | GLOB       repeatable; the files' text as if it stood here (relative to this file's
 ///                           directory; globs in sorted order, may match nothing; no cycles)
+/// store { … }              a shared Redis/Valkey (second level of the call cache): address IP[:PORT]
+///                           (required), connect_timeout (200ms), command_timeout (5ms), prefix (fanout:),
+///                           password, user, db (0), max_entry (256k), tls off (on: not supported yet)
 /// upstream NAME { … }       NAME is [A-Za-z0-9_-]+, unique
 /// route METHODS PATH { … }
 /// ```

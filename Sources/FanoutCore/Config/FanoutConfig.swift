@@ -22,6 +22,9 @@ public struct FanoutConfig: Sendable {
     /// `abort_on_close`: a client FIN while its answer is pending cancels the request (logged 499). Off: the
     /// FIN is a half-close and the answer is still written. A reset always cancels. Default on.
     public var abortOnClose = true
+    /// The `store` block: a Redis/Valkey server shared by every replica (second level of the call cache).
+    /// nil (the default): no connection, no work.
+    public var store: StoreSettings?
     /// Named upstreams, in file order, followed by one synthesized upstream per distinct origin used by an
     /// absolute URL in a `call` or `proxy` line (named after the origin, `isImplicit == true`).
     public var upstreams: [UpstreamConfig]
@@ -189,6 +192,9 @@ public struct UpstreamConfig: Sendable, Equatable {
     /// a ``TokenBucket`` holding one second of its share (at least one call). Calls over the rate wait in the
     /// queue (within `max_queue`). Default nil: no limit.
     public var ratePerSecond: Double?
+    /// `rate N/s shared [replicas=N]`: the rate holds across the fleet sharing the `store` (``SharedRate``).
+    /// Default nil: each fanout keeps its own rate.
+    public var sharedRate: SharedRate?
     /// `header Name value`: sent on every call to this upstream.
     public var headers: [HeaderField] = []
     /// `query NAME VALUE`: added to the query of every call to this upstream, encoded once (``UpstreamQuery``).

@@ -142,7 +142,65 @@ public enum MetricsExposition {
         out += "fanout_requests_in_flight \(metrics.requestsInFlight)\n"
         header(&out, "fanout_client_connections", "gauge", "Open client connections.")
         out += "fanout_client_connections \(metrics.clientConnections)\n"
+        if metrics.store.configured { appendStore(metrics.store, to: &out) }
         return out
+    }
+
+    /// The shared store's families (only with a `store` block).
+    private static func appendStore(_ store: StoreMetrics, to out: inout String) {
+        var name = "fanout_store_round_trips_total"
+        header(&out, name, "counter", "Commands the shared store answered.")
+        out += "\(name) \(store.roundTrips)\n"
+        name = "fanout_store_errors_total"
+        header(&out, name, "counter", "Store commands without an answer, by kind (the call went on without the store).")
+        for kind in store.errors.keys.sorted() { sample(&out, name, [("kind", kind)], store.errors[kind]!) }
+        name = "fanout_store_state_changes_total"
+        header(&out, name, "counter", "Store connection state changes (connected, unavailable, reconnected).")
+        for change in store.stateChanges.keys.sorted() {
+            sample(&out, name, [("change", change)], store.stateChanges[change]!)
+        }
+        header(&out, "fanout_store_connections_available", "gauge", "Workers whose store connection is ready now.")
+        out += "fanout_store_connections_available \(store.available)\n"
+        let perUpstream: [(name: String, help: String, values: [String: UInt64])] = [
+            (
+                "fanout_cache_store_hits_total",
+                "Composite calls with a cache lifetime answered from the shared store (the worker's cache missed).",
+                store.hits
+            ),
+            ("fanout_cache_store_misses_total", "Store lookups that found no usable answer.", store.misses),
+            (
+                "fanout_cache_store_fallbacks_total",
+                "Store lookups and refresh locks that went on without the store (down, slow or refusing).",
+                store.fallbacks
+            ),
+            ("fanout_cache_store_writes_total", "Partner answers written to the shared store.", store.writes),
+            (
+                "fanout_cache_store_refreshes_left_total",
+                "Stale-while-revalidate refreshes not made because another replica held the refresh lock.",
+                store.refreshesLeft
+            ),
+            ("fanout_quota_tokens_leased_total", "Shared rate tokens the store granted.", store.quotaTokensLeased),
+            (
+                "fanout_quota_waits_total", "Shared rate renewals answered short: the fleet was at its rate.",
+                store.quotaWaits
+            ),
+            (
+                "fanout_quota_fallbacks_total",
+                "Shared rate renewals without an answer: the local limit (rate / replicas) decided for 500 ms.",
+                store.quotaFallbacks
+            ),
+            (
+                "fanout_breaker_opens_learned_total",
+                "Breakers opened because another replica opened theirs (seen in the store).",
+                store.breakerOpensLearned
+            ),
+        ]
+        for family in perUpstream {
+            header(&out, family.name, "counter", family.help)
+            for upstream in family.values.keys.sorted() {
+                sample(&out, family.name, [("upstream", upstream)], family.values[upstream]!)
+            }
+        }
     }
 
     private static func header(_ out: inout String, _ name: String, _ type: String, _ help: String) {

@@ -150,6 +150,8 @@ public struct ServerMetrics: Sendable, Equatable {
     public var cacheStaleRevalidate: [String: UInt64] = [:]
     public var cacheStaleError: [String: UInt64] = [:]
     public var cacheRefreshes: [String: UInt64] = [:]
+    /// The shared store's counters (`store` block); left empty, and not exposed, without one.
+    public var store = StoreMetrics()
     /// Requests whose client went away before their answer was complete (also counted in `requests` with
     /// status 499), by route and how the client went away.
     public var clientAborts: [ClientAbortKey: UInt64] = [:]
@@ -217,6 +219,7 @@ public struct ServerMetrics: Sendable, Equatable {
         cacheStaleRevalidate.addCounts(other.cacheStaleRevalidate)
         cacheStaleError.addCounts(other.cacheStaleError)
         cacheRefreshes.addCounts(other.cacheRefreshes)
+        store.merge(other.store)
         clientAborts.addCounts(other.clientAborts)
         minRateCuts.addCounts(other.minRateCuts)
         addUpstreamLoad(other.upstreamLoad)
@@ -230,5 +233,53 @@ extension Dictionary where Value == UInt64 {
     /// counters are summed, and how a worker's components report theirs into a snapshot.
     public mutating func addCounts(_ counts: [Key: UInt64]) {
         for (key, count) in counts { self[key, default: 0] &+= count }
+    }
+}
+
+/// The shared store's counters, summed over workers.
+public struct StoreMetrics: Sendable, Equatable {
+    /// A worker has a `store` block: the families are exposed (a configuration without one shows none).
+    public var configured = false
+    /// Workers whose connection is ready (a gauge).
+    public var available = 0
+    /// Commands the store answered.
+    public var roundTrips: UInt64 = 0
+    /// Commands without an answer, by kind: `unavailable`, `timed_out`, `connection_lost`, `error_reply`.
+    public var errors: [String: UInt64] = [:]
+    /// Connection state changes: `connected`, `unavailable`, `reconnected`.
+    public var stateChanges: [String: UInt64] = [:]
+    /// Per upstream name: calls answered from the store's level of the cache, lookups that found nothing
+    /// usable, lookups and refresh claims that went on without the store, answers written, and
+    /// stale-while-revalidate refreshes left to the replica holding the lock.
+    public var hits: [String: UInt64] = [:]
+    public var misses: [String: UInt64] = [:]
+    public var fallbacks: [String: UInt64] = [:]
+    public var writes: [String: UInt64] = [:]
+    public var refreshesLeft: [String: UInt64] = [:]
+    /// Per upstream name, for `rate … shared` and shared breakers (docs/operations/fleet.md): tokens the store
+    /// granted, renewals it answered short (the fleet at its rate), renewals without an answer (the local
+    /// limit decided for a while), and breakers opened here because another replica opened theirs.
+    public var quotaTokensLeased: [String: UInt64] = [:]
+    public var quotaWaits: [String: UInt64] = [:]
+    public var quotaFallbacks: [String: UInt64] = [:]
+    public var breakerOpensLearned: [String: UInt64] = [:]
+
+    public init() {}
+
+    public mutating func merge(_ other: StoreMetrics) {
+        configured = configured || other.configured
+        available += other.available
+        roundTrips &+= other.roundTrips
+        errors.addCounts(other.errors)
+        stateChanges.addCounts(other.stateChanges)
+        hits.addCounts(other.hits)
+        misses.addCounts(other.misses)
+        fallbacks.addCounts(other.fallbacks)
+        writes.addCounts(other.writes)
+        refreshesLeft.addCounts(other.refreshesLeft)
+        quotaTokensLeased.addCounts(other.quotaTokensLeased)
+        quotaWaits.addCounts(other.quotaWaits)
+        quotaFallbacks.addCounts(other.quotaFallbacks)
+        breakerOpensLearned.addCounts(other.breakerOpensLearned)
     }
 }

@@ -31,7 +31,7 @@ public struct CircuitBreaker: Sendable, Equatable {
     }
 
     public var settings: BreakerSettings
-    public private(set) var state: State = .closed(consecutiveFailures: 0)
+    public internal(set) var state: State = .closed(consecutiveFailures: 0)
     /// How many times the breaker opened (from closed or from a failed probe).
     public private(set) var opens: UInt64 = 0
 

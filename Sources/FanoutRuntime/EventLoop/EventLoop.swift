@@ -172,11 +172,13 @@ final class EventLoop: @unchecked Sendable {
         _ = dropped  // released here, outside the lock
     }
 
-    /// Runs until `requestStop()`. Never busy-waits: with no timer pending it blocks in `epoll_wait`.
+    /// Runs until `requestStop()`. Never busy-waits: with no timer pending it blocks in `epoll_wait`. A stopped
+    /// loop may run again (tests drive one loop in steps).
     func run() {
         while !stopFlag.load(ordering: .acquiring) {
             runOnce()
         }
+        stopFlag.store(false, ordering: .releasing)
     }
 
     private func runOnce() {

@@ -150,13 +150,15 @@ final class CompositeExchange: Exchange {
     /// never merged nor cached (not GET or HEAD, or with a body): method, URL, every header line sent except
     /// the per-request ones (X-Forwarded-For, X-Request-Id, traceparent, tracestate: an answer whose `Vary`
     /// names one of them is not cached, see `CacheFreshness.unkeyedRequestHeaders`), the `Accept-Encoding`
-    /// libcurl adds, and the transfer's configured limits.
+    /// libcurl adds, the upstream's name and the transfer's configured limits. Nothing in it is particular to
+    /// one process (the name, not the admission slot's number), so with a `store` it is the same on every
+    /// replica with the same configuration (`SharedCacheKeys`).
     /// Header lines cannot hold a newline (checked before they get here), so the key is unambiguous.
     private func coalescingKey(
         _ request: UpstreamRequest, _ callHeaders: [String], _ contentTypeLine: String?
     ) -> String? {
         guard request.body == nil, request.method == "GET" || request.method == "HEAD" else { return nil }
-        var key = "\(request.method) \(request.url)\n\(request.slot.raw) \(request.connectTimeoutMs) "
+        var key = "\(request.method) \(request.url)\n\(request.upstreamName) \(request.connectTimeoutMs) "
         key += "\(request.maxResponseBytes) \(request.maxRedirects) \(request.acceptEncoding ?? "")\n"
         for line in callHeaders { key += line + "\n" }
         for line in sharedKeyHeaders { key += line + "\n" }

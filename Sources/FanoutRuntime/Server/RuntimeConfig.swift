@@ -16,7 +16,8 @@ final class RuntimeConfig: Sendable {
     /// Per upstream index: how many calls may wait in one worker's queue (its share of `max_queue`, rounded
     /// up; nil: unbounded).
     let upstreamQueueLimitsPerWorker: [Int?]
-    /// Per upstream index: one worker's share of `rate` in calls per second (nil: no limit).
+    /// Per upstream index: one worker's share of `rate` in calls per second (nil: no limit); for a shared rate,
+    /// its share of the replica's fallback (`rate / replicas`).
     let upstreamRatesPerWorker: [Double?]
     /// How many client connections one worker keeps open: its share of `max_client_connections`, rounded up.
     let clientConnectionsPerWorker: Int
@@ -54,7 +55,9 @@ final class RuntimeConfig: Sendable {
         upstreamQueueLimitsPerWorker = config.upstreams.map { upstream in
             upstream.maxQueue.map { ($0 + workerCount - 1) / workerCount }
         }
-        upstreamRatesPerWorker = config.upstreams.map { $0.ratePerSecond.map { $0 / Double(workerCount) } }
+        upstreamRatesPerWorker = config.upstreams.map { upstream in
+            upstream.ratePerSecond.map { (upstream.sharedRate?.fallbackRate($0) ?? $0) / Double(workerCount) }
+        }
         clientConnectionsPerWorker = max(1, (config.limits.maxClientConnections + workerCount - 1) / workerCount)
         admissionSlots = config.upstreams.map { slots.slot(for: $0) }
         upstreamHeaderLines = config.upstreams.map { HeaderLine.lines($0.headers) }

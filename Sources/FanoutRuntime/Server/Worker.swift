@@ -17,6 +17,8 @@ final class Worker: @unchecked Sendable {
     private(set) var calls: CallCoalescer!
     /// Below `calls`: hedges and retries of composite calls (`hedge`, `retries`, `retry_budget`).
     private(set) var attempts: CallAttempts!
+    /// This worker's connection to the shared store (`store` block) and the cache level on it; nil without one.
+    private(set) var store: StoreClient?
     private var listeners: [Listener] = []
     private var connections: [ObjectIdentifier: ClientConnection] = [:]
     /// The admin listener (worker 0 only, when `admin_listen` is set). Unlike `listeners` it stays open while
@@ -71,6 +73,7 @@ final class Worker: @unchecked Sendable {
         upstream = client
         attempts = CallAttempts(loop: loop, client: client)
         calls = CallCoalescer(loop: loop, client: attempts, cacheBytes: runtime.config.limits.cacheBytesPerWorker)
+        connectStore(runtime.config.store)
         listeners = listenerFDs.map { Listener(fd: $0, worker: self) }
         adminListener = adminFD.map { Listener(fd: $0, worker: self, isAdmin: true) }
     }
@@ -88,6 +91,7 @@ final class Worker: @unchecked Sendable {
         for connection in Array(connections.values) + Array(adminConnections.values) { connection.close() }
         for listener in listeners { listener.close() }
         adminListener?.close()
+        store?.close()
         upstream.close()
         scrapedWorkers = []
         loop.discardPendingTasks()
@@ -149,6 +153,24 @@ final class Worker: @unchecked Sendable {
         snapshot.cacheStaleRevalidate.addCounts(calls.staleRevalidate)
         snapshot.cacheStaleError.addCounts(calls.staleError)
         snapshot.cacheRefreshes.addCounts(calls.refreshes)
+        if let store, let shared = calls.shared {
+            snapshot.store.configured = true
+            snapshot.store.roundTrips &+= store.counters.roundTrips
+            snapshot.store.errors.addCounts(store.counters.failures)
+            snapshot.store.stateChanges.addCounts(store.counters.stateChanges)
+            snapshot.store.available += store.isAvailable ? 1 : 0
+            snapshot.store.hits.addCounts(shared.hits)
+            snapshot.store.misses.addCounts(shared.misses)
+            snapshot.store.fallbacks.addCounts(shared.fallbacks)
+            snapshot.store.writes.addCounts(shared.writes)
+            snapshot.store.refreshesLeft.addCounts(shared.refreshesLeft)
+            if let fleet = upstream.fleet {
+                snapshot.store.quotaTokensLeased.addCounts(fleet.counters.tokensLeased)
+                snapshot.store.quotaWaits.addCounts(fleet.counters.quotaWaits)
+                snapshot.store.quotaFallbacks.addCounts(fleet.counters.quotaFallbacks)
+                snapshot.store.breakerOpensLearned.addCounts(fleet.counters.breakerOpensLearned)
+            }
+        }
         return snapshot
     }
 
@@ -161,6 +183,23 @@ final class Worker: @unchecked Sendable {
         self.runtime = runtime
         upstream.setLimits(Worker.slotLimits(runtime))
         calls.setCacheCapacity(runtime.config.limits.cacheBytesPerWorker)
+        if runtime.config.store != store?.settings { connectStore(runtime.config.store) }
+    }
+
+    /// Opens the connection `settings` names (closing the one of an earlier configuration), or none.
+    private func connectStore(_ settings: StoreSettings?) {
+        store?.close()
+        store = settings.map {
+            StoreClient(loop: loop, settings: $0, label: "store \($0.address.host):\($0.address.port) worker \(index)")
+        }
+        calls.shared = store.map(SharedCache.init(client:))
+        // Shared `rate` quotas and breakers use the same connection (docs/operations/fleet.md).
+        upstream.attachFleet(
+            store.map {
+                UpstreamFleet(
+                    loop: loop, store: $0, prefix: $0.settings.prefix, commandTimeoutMs: $0.settings.commandTimeoutMs)
+            })
+        upstream.setLimits(Worker.slotLimits(runtime))
     }
 
     private static func slotLimits(_ runtime: RuntimeConfig) -> [UpstreamClient.SlotLimits] {
@@ -169,7 +208,9 @@ final class Worker: @unchecked Sendable {
             return UpstreamClient.SlotLimits(
                 slot: runtime.admissionSlots[index], upstreamName: upstream.name,
                 limit: runtime.upstreamLimitsPerWorker[index], queueLimit: runtime.upstreamQueueLimitsPerWorker[index],
-                breaker: upstream.breaker, ratePerSecond: runtime.upstreamRatesPerWorker[index])
+                breaker: upstream.breaker, ratePerSecond: runtime.upstreamRatesPerWorker[index],
+                sharedRatePerSecond: upstream.sharedRate == nil ? nil : upstream.ratePerSecond,
+                timeoutMs: upstream.timeoutMs)
         }
     }
 

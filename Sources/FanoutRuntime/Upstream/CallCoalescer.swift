@@ -56,11 +56,20 @@ final class CallCoalescer {
     private(set) var staleRevalidate: [String: UInt64] = [:]
     private(set) var staleError: [String: UInt64] = [:]
     private(set) var refreshes: [String: UInt64] = [:]
+    /// The store's level of the cache (`store` block), nil without one: then nothing below runs.
+    var shared: SharedCache?
+    /// Calls waiting for the store's answer to a lookup, by key in arrival order, and by waiter id.
+    private var storeWaits: [String: [UInt64]] = [:]
+    private var storeWaiters: [UInt64: StoreWait] = [:]
+    /// Keys whose refresh is being claimed in the store (one claim at a time per key).
+    private var claiming: Set<String> = []
 
     private struct CachedAnswer {
         var response: UpstreamResponse
         /// Loop time the answer arrived.
         var storedAt: UInt64
+        /// Wall-clock milliseconds the answer arrived (from whichever replica asked the partner).
+        var storedAtWallMs: Int
         var freshness: CacheFreshness
     }
 
@@ -96,6 +105,15 @@ final class CallCoalescer {
         func note(_ policy: CachePolicy?) {
             if let policy, !policies.contains(policy) { policies.append(policy) }
         }
+    }
+
+    /// A call with a cache policy waiting for the store's lookup before it goes on as ``start`` would.
+    private struct StoreWait {
+        var key: String
+        var request: UpstreamRequest
+        var coalesce: Bool
+        var policy: CachePolicy
+        var completion: (UpstreamResult) -> Void
     }
 
     private struct Waiter {
@@ -136,6 +154,22 @@ final class CallCoalescer {
         guard let key, coalesce || policy != nil else { return .own(client.start(request, completion: completion)) }
         let id = nextWaiterID
         nextWaiterID += 1
+        if let policy, let shared, shared.isAvailable, !hasUsableEntry(key, policy: policy) {
+            awaitStore(
+                id, StoreWait(key: key, request: request, coalesce: coalesce, policy: policy, completion: completion),
+                shared: shared)
+            return .shared(id)
+        }
+        begin(id, request, key: key, coalesce: coalesce, policy: policy, fromStore: false, completion: completion)
+        return .shared(id)
+    }
+
+    /// ``start`` once the store had its say (or without one). `fromStore`: the worker's entry for `key` was
+    /// just filled from the store, so a hit on it is the store's.
+    private func begin(
+        _ id: UInt64, _ request: UpstreamRequest, key: String, coalesce: Bool, policy: CachePolicy?, fromStore: Bool,
+        completion: @escaping (UpstreamResult) -> Void
+    ) {
         var fallback: Fallback?
         if let policy {
             let now = loop.now
@@ -143,14 +177,20 @@ final class CallCoalescer {
                 let windows = entry.freshness.windows(for: policy)
                 switch windows.state(ageMs: Int((now &- entry.storedAt) / 1_000_000)) {
                 case .fresh:
-                    cacheHits[request.upstreamName, default: 0] &+= 1
-                    completion(UpstreamResult(outcome: .success(entry.response), elapsedMs: 0, cache: .hit))
-                    return .shared(id)
+                    if fromStore {
+                        shared?.countHit(upstream: request.upstreamName)
+                    } else {
+                        cacheHits[request.upstreamName, default: 0] &+= 1
+                    }
+                    completion(
+                        UpstreamResult(
+                            outcome: .success(entry.response), elapsedMs: 0, cache: fromStore ? .storeHit : .hit))
+                    return
                 case .staleWhileRevalidate:
                     staleRevalidate[request.upstreamName, default: 0] &+= 1
-                    refresh(request, key: key, policy: policy)
+                    refresh(request, key: key, policy: policy, storedAtWallMs: entry.storedAtWallMs)
                     completion(UpstreamResult(outcome: .success(entry.response), elapsedMs: 0, cache: .staleRevalidate))
-                    return .shared(id)
+                    return
                 case .staleIfError:
                     fallback = Fallback(response: entry.response, until: entry.storedAt &+ Self.ns(windows.errorMs))
                 case .expired:
@@ -173,7 +213,7 @@ final class CallCoalescer {
                 }
             }
             add(waiter, id: id, to: group)
-            return .shared(id)
+            return
         }
         let group = Group(key: key, upstreamName: request.upstreamName, latestEnd: request.deadline)
         group.note(policy)
@@ -183,7 +223,62 @@ final class CallCoalescer {
             self?.transferFinished(group, result)
         }
         if !group.finished { group.transfer = transfer }
-        return .shared(id)
+    }
+
+    // MARK: - The store's level
+
+    /// Whether the worker's entry for `key` answers a call at once (fresh, or within stale-while-revalidate).
+    private func hasUsableEntry(_ key: String, policy: CachePolicy) -> Bool {
+        let now = loop.now
+        guard let entry = cache.value(forKey: key, now: now) else { return false }
+        switch entry.freshness.windows(for: policy).state(ageMs: Int((now &- entry.storedAt) / 1_000_000)) {
+        case .fresh, .staleWhileRevalidate: return true
+        case .staleIfError, .expired: return false
+        }
+    }
+
+    /// Parks a call until the store answers the lookup of its key (one lookup per key at a time; at most the
+    /// store's `command_timeout`).
+    private func awaitStore(_ id: UInt64, _ wait: StoreWait, shared: SharedCache) {
+        let first = storeWaits[wait.key] == nil
+        storeWaits[wait.key, default: []].append(id)
+        storeWaiters[id] = wait
+        guard first else { return }
+        shared.lookUp(wait.key, upstream: wait.request.upstreamName) { [weak self] found in
+            self?.storeAnswered(wait.key, found)
+        }
+    }
+
+    /// Fills the worker's entry from what the store found, then lets every parked call go on as ``start``.
+    private func storeAnswered(_ key: String, _ found: SharedCache.Found?) {
+        let ids = storeWaits.removeValue(forKey: key) ?? []
+        let waits = ids.compactMap { id in storeWaiters.removeValue(forKey: id).map { (id, $0) } }
+        loop.refreshNow()
+        var filled = false
+        if let found, !waits.isEmpty { filled = fill(key, from: found, policies: waits.map(\.1.policy)) }
+        for (id, wait) in waits {
+            begin(
+                id, wait.request, key: key, coalesce: wait.coalesce, policy: wait.policy, fromStore: filled,
+                completion: wait.completion)
+        }
+    }
+
+    /// Puts a store entry into the worker's cache with its age; false when it is past every window.
+    @discardableResult
+    private func fill(_ key: String, from found: SharedCache.Found, policies: [CachePolicy]) -> Bool {
+        let freshness = found.entry.freshness
+        guard let keepMs = policies.map({ freshness.windows(for: $0).keepMs }).max(), keepMs > found.ageMs else {
+            return false
+        }
+        let now = loop.now
+        let storedAt = now &- min(now, UInt64(found.ageMs) &* 1_000_000)
+        let response = found.entry.response
+        let cost = response.body.count + key.utf8.count + (response.contentType?.utf8.count ?? 0) + 256
+        cache.insert(
+            CachedAnswer(
+                response: response, storedAt: storedAt, storedAtWallMs: found.entry.storedAtMs, freshness: freshness),
+            forKey: key, cost: cost, expiresAt: storedAt &+ Self.ns(keepMs))
+        return true
     }
 
     /// Stops a call without running its completion; a shared transfer stops with its last waiter (unless it
@@ -194,6 +289,7 @@ final class CallCoalescer {
         case .own(let transfer):
             client.cancel(transfer, timedOut: timedOut)
         case .shared(let id):
+            if storeWaiters.removeValue(forKey: id) != nil { return }
             guard let (waiter, _) = remove(id, timedOut: timedOut) else { return }
             if let timer = waiter.timer { loop.cancel(timer) }
         }
@@ -203,12 +299,42 @@ final class CallCoalescer {
     /// its waiters leave), or a new one without waiters. The new one is admitted like any call (connections,
     /// rate, breaker) and bounded by the call's own timeout, not by its route's deadline (the route has its
     /// answer already). It carries the headers of the request that found the entry stale.
-    private func refresh(_ request: UpstreamRequest, key: String, policy: CachePolicy) {
+    ///
+    /// With a store, the refresh happens once across the fleet: one round trip asks whether another replica
+    /// stored a newer answer (then it fills this worker's cache) and takes the refresh lock (`SET NX PX`); a
+    /// lock held elsewhere leaves the stale entry served until the newer answer is in the store.
+    private func refresh(_ request: UpstreamRequest, key: String, policy: CachePolicy, storedAtWallMs: Int) {
         if let group = groups[key] {
             group.note(policy)
             group.refreshesCache = true
             return
         }
+        if let shared, shared.isAvailable {
+            guard claiming.insert(key).inserted else { return }
+            shared.claimRefresh(
+                key, upstream: request.upstreamName, newerThan: storedAtWallMs, lockMs: request.timeoutMs
+            ) { [weak self] claim in
+                guard let self else { return }
+                self.claiming.remove(key)
+                self.loop.refreshNow()
+                switch claim {
+                case .newer(let found): self.fill(key, from: found, policies: [policy])
+                case .heldElsewhere: break
+                case .claimed, .storeFailed:
+                    if let group = self.groups[key] {
+                        group.note(policy)
+                        group.refreshesCache = true
+                    } else {
+                        self.startRefresh(request, key: key, policy: policy)
+                    }
+                }
+            }
+            return
+        }
+        startRefresh(request, key: key, policy: policy)
+    }
+
+    private func startRefresh(_ request: UpstreamRequest, key: String, policy: CachePolicy) {
         var refresh = request
         refresh.deadline = loop.now &+ Self.ns(request.timeoutMs)
         let group = Group(key: key, upstreamName: request.upstreamName, latestEnd: refresh.deadline)
@@ -282,8 +408,10 @@ final class CallCoalescer {
         // What an entry holds: the body and key bytes, and a fixed allowance for the rest.
         let cost = response.body.count + group.key.utf8.count + (response.contentType?.utf8.count ?? 0) + 256
         cache.insert(
-            CachedAnswer(response: response, storedAt: now, freshness: freshness), forKey: group.key, cost: cost,
-            expiresAt: now &+ Self.ns(keepMs))
+            CachedAnswer(
+                response: response, storedAt: now, storedAtWallMs: wallClockMilliseconds(), freshness: freshness),
+            forKey: group.key, cost: cost, expiresAt: now &+ Self.ns(keepMs))
+        shared?.write(group.key, upstream: group.upstreamName, response: response, freshness: freshness, keepMs: keepMs)
     }
 
     /// Runs a waiter's completion with `result` (with the waiter's own elapsed time), or with its stale fallback

@@ -66,6 +66,8 @@ final class UpstreamClient: EventHandler {
     private(set) var connectionUse: [String: ServerMetrics.ConnectionUse] = [:]
     /// Times a breaker opened, per upstream name (`fanout_upstream_breaker_opens_total`).
     private(set) var breakerOpens: [String: UInt64] = [:]
+    /// Fleet-wide quotas and breakers (a `store` block): nil without one. See ``attachFleet(_:)``.
+    private(set) var fleet: UpstreamFleet?
 
     /// What a configuration sets for one admission slot on this worker.
     struct SlotLimits {
@@ -77,8 +79,13 @@ final class UpstreamClient: EventHandler {
         var queueLimit: Int?
         /// nil: no breaker.
         var breaker: BreakerSettings?
-        /// Calls started per second; nil: no limit.
+        /// Calls started per second; nil: no limit. With a shared rate: this worker's share of the replica's
+        /// fallback rate (``SharedRate/fallbackRate(_:)``), used while the store cannot be asked.
         var ratePerSecond: Double? = nil
+        /// `rate … shared`: the whole fleet's rate; nil: not shared.
+        var sharedRatePerSecond: Double? = nil
+        /// The upstream's `timeout` (how long the fleet's probe lock is held at most).
+        var timeoutMs: Int = 10_000
     }
 
     private struct QueuedCall {
@@ -141,6 +148,9 @@ final class UpstreamClient: EventHandler {
             } else {
                 buckets[slot] = nil
             }
+            fleet?.configure(
+                slot: slot, name: settings.upstreamName, sharedRate: settings.sharedRatePerSecond,
+                breaker: settings.breaker != nil, timeoutMs: settings.timeoutMs)
         }
         // An explicit idle-pool size: the default (4 × handles currently added) collapses after a burst.
         // libcurl's connection cache is kept across reloads: warm connections to unchanged origins stay.
@@ -166,6 +176,24 @@ final class UpstreamClient: EventHandler {
         return loads
     }
 
+    /// Shares `rate … shared` quotas and breakers with the fleet through `fleet` (created by the worker when
+    /// the configuration has a `store`; nil: none, all local again). Replaces and closes an earlier one; call
+    /// ``setLimits(_:)`` after it, on the loop thread.
+    func attachFleet(_ fleet: UpstreamFleet?) {
+        self.fleet?.close()
+        self.fleet = fleet
+        guard let fleet else { return }
+        fleet.wake = { [weak self] slot in
+            guard let self, !self.closed, slot < self.limits.count else { return }
+            self.admitNext(slot: slot)
+        }
+        fleet.adjustBreaker = { [weak self] slot, change in
+            guard let self, slot < self.breakers.count, var breaker = self.breakers[slot] else { return }
+            change(&breaker, self.loop.now)
+            self.breakers[slot] = breaker
+        }
+    }
+
     // MARK: - Starting and cancelling
 
     /// Starts `request`; `completion` runs later on the loop thread, exactly once, unless `cancel` is called first.
@@ -178,6 +206,8 @@ final class UpstreamClient: EventHandler {
         if closed {
             failSoon(completion, .connection("worker is shutting down"))
         } else if let breaker = breakers[slot], !breaker.allows(now: loop.now) {
+            failSoon(completion, .circuitOpen)
+        } else if let breaker = breakers[slot], let fleet, fleet.holdsBackProbe(slot: slot, breaker: breaker) {
             failSoon(completion, .circuitOpen)
         } else if inFlight[slot] < limits[slot], waiting[slot] == 0, takeToken(slot: slot) {
             launch(call)
@@ -200,7 +230,11 @@ final class UpstreamClient: EventHandler {
         let slot = slot.raw
         guard !closed, slot < limits.count else { return false }
         if let breaker = breakers[slot], !breaker.allows(now: loop.now) { return false }
-        if let bucket = buckets[slot], bucket.nanosecondsUntilToken(now: loop.now) > 0 { return false }
+        if let leased = fleet?.hasToken(slot: slot) {
+            if !leased { return false }
+        } else if let bucket = buckets[slot], bucket.nanosecondsUntilToken(now: loop.now) > 0 {
+            return false
+        }
         return inFlight[slot] < limits[slot] && waiting[slot] == 0
     }
 
@@ -241,6 +275,9 @@ final class UpstreamClient: EventHandler {
         }
         if breaker.opens != opensBefore { breakerOpens[slotNames[slot], default: 0] &+= breaker.opens &- opensBefore }
         breakers[slot] = breaker
+        guard let fleet else { return }
+        if breaker.opens != opensBefore { fleet.breakerOpened(slot: slot, cooldownMs: breaker.settings.cooldownMs) }
+        if wasProbe { fleet.probeEnded(slot: slot) }
     }
 
     /// Lets a paused streamed transfer go on: receiving (the client took the answer's bytes) or sending (the
@@ -271,7 +308,9 @@ final class UpstreamClient: EventHandler {
         }
         let slot = call.request.slot.raw
         // Checked again for a call that waited in the queue: the breaker may have opened meanwhile.
-        if let breaker = breakers[slot], !breaker.allows(now: loop.now) {
+        if let breaker = breakers[slot],
+            !breaker.allows(now: loop.now) || fleet?.holdsBackProbe(slot: slot, breaker: breaker) == true
+        {
             finish(call.completion, .failure(.circuitOpen), startedAt: call.startedAt)
             return
         }
@@ -329,8 +368,10 @@ final class UpstreamClient: EventHandler {
         free.append(transfer)
     }
 
-    /// Takes a `rate` token of `slot` (true when the slot has no rate limit).
+    /// Takes a `rate` token of `slot` (true when the slot has no rate limit): a leased one while the fleet's
+    /// lease decides a shared rate, else one of the local bucket.
     private func takeToken(slot: Int) -> Bool {
+        if let leased = fleet?.takeToken(slot: slot) { return leased }
         guard var bucket = buckets[slot] else { return true }
         let taken = bucket.take(now: loop.now)
         buckets[slot] = bucket
@@ -357,6 +398,8 @@ final class UpstreamClient: EventHandler {
 
     /// Runs `admitNext` for `slot` when its next `rate` token is due (one timer per slot).
     private func armRateTimer(slot: Int) {
+        // A lease wakes the slot itself when tokens come (or the store gives up).
+        if fleet?.managesRate(slot: slot) == true { return }
         guard rateTimers[slot] == nil, let bucket = buckets[slot] else { return }
         let waitMs = Int((bucket.nanosecondsUntilToken(now: loop.now) + 999_999) / 1_000_000)
         rateTimers[slot] = loop.schedule(afterMilliseconds: max(1, waitMs)) { [weak self] in
@@ -544,6 +587,7 @@ final class UpstreamClient: EventHandler {
         closed = true
         if let timer = curlTimer { loop.cancel(timer) }
         curlTimer = nil
+        fleet?.close()
         for case let timer? in rateTimers { loop.cancel(timer) }
         rateTimers = rateTimers.map { _ in nil }
         for (_, transfer) in active {

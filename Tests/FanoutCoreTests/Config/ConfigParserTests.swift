@@ -339,6 +339,25 @@ import Testing
             file: "test.conf", environment: [:])
 
         #expect(config.upstreams.map(\.ratePerSecond) == [250, 0.5, nil])
+        #expect(config.upstreams.map(\.sharedRate) == [nil, nil, nil])
+    }
+
+    @Test func rateMayBeSharedAcrossTheFleetWithAReplicaCount() throws {
+        let config = try ConfigParser.parse(
+            """
+            upstream a { url http://a.test:1; rate 100/s shared; }
+            upstream b { url http://b.test:1; rate 100/s shared replicas=4; }
+            """,
+            file: "test.conf", environment: [:])
+        #expect(config.upstreams.map(\.sharedRate) == [SharedRate(replicas: 1), SharedRate(replicas: 4)])
+        #expect(throws: ConfigError.self) {
+            try ConfigParser.parse(
+                "upstream a { url http://a.test:1; rate 100/s global; }", file: "t", environment: [:])
+        }
+        #expect(throws: ConfigError.self) {
+            try ConfigParser.parse(
+                "upstream a { url http://a.test:1; rate 100/s shared replicas=0; }", file: "t", environment: [:])
+        }
     }
 
     @Test func minRateIsPerProxyRouteWithAStandardDefaultAndOff() throws {
