@@ -69,6 +69,9 @@ final class Worker: @unchecked Sendable {
         }
         client.setLimits(Worker.slotLimits(runtime))
         upstream = client
+        let oauth2 = OAuth2Calls(loop: loop, client: client)
+        oauth2.configure(Worker.oauth2Entries(runtime))
+        client.oauth2 = oauth2
         attempts = CallAttempts(loop: loop, client: client)
         calls = CallCoalescer(loop: loop, client: attempts, cacheBytes: runtime.config.limits.cacheBytesPerWorker)
         listeners = listenerFDs.map { Listener(fd: $0, worker: self) }
@@ -149,6 +152,7 @@ final class Worker: @unchecked Sendable {
         snapshot.cacheStaleRevalidate.addCounts(calls.staleRevalidate)
         snapshot.cacheStaleError.addCounts(calls.staleError)
         snapshot.cacheRefreshes.addCounts(calls.refreshes)
+        if let oauth2 = upstream.oauth2 { snapshot.tokenFetches.addCounts(oauth2.tokenFetches) }
         return snapshot
     }
 
@@ -160,16 +164,35 @@ final class Worker: @unchecked Sendable {
     func install(_ runtime: RuntimeConfig) {
         self.runtime = runtime
         upstream.setLimits(Worker.slotLimits(runtime))
+        upstream.oauth2?.configure(Worker.oauth2Entries(runtime))
         calls.setCacheCapacity(runtime.config.limits.cacheBytesPerWorker)
     }
 
     private static func slotLimits(_ runtime: RuntimeConfig) -> [UpstreamClient.SlotLimits] {
-        runtime.admissionSlots.indices.map { index in
+        let calls = runtime.admissionSlots.indices.map { index in
             let upstream = runtime.config.upstreams[index]
             return UpstreamClient.SlotLimits(
                 slot: runtime.admissionSlots[index], upstreamName: upstream.name,
                 limit: runtime.upstreamLimitsPerWorker[index], queueLimit: runtime.upstreamQueueLimitsPerWorker[index],
                 breaker: upstream.breaker, ratePerSecond: runtime.upstreamRatesPerWorker[index])
+        }
+        // `oauth2` token requests: one at a time per upstream and worker (single flight), no breaker nor rate.
+        let tokens = runtime.tokenSlots.enumerated().compactMap { index, slot in
+            slot.map {
+                UpstreamClient.SlotLimits(
+                    slot: $0, upstreamName: "\(runtime.config.upstreams[index].name).oauth2", limit: 1)
+            }
+        }
+        return calls + tokens
+    }
+
+    private static func oauth2Entries(_ runtime: RuntimeConfig) -> [OAuth2Calls.Entry] {
+        runtime.config.upstreams.indices.compactMap { index in
+            let upstream = runtime.config.upstreams[index]
+            guard let settings = upstream.oauth2, let tokenSlot = runtime.tokenSlots[index] else { return nil }
+            return OAuth2Calls.Entry(
+                slot: runtime.admissionSlots[index], tokenSlot: tokenSlot, upstreamName: upstream.name,
+                settings: settings, connectTimeoutMs: upstream.connectTimeoutMs)
         }
     }
 
