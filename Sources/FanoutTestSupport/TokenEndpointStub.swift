@@ -3,7 +3,7 @@ import Synchronization
 
 /// A local OAuth2 token endpoint (client credentials grant, RFC 6749 §4.4) on an ``UpstreamStub``: it checks
 /// the client's credentials (HTTP Basic, or `client_id`/`client_secret` in the form) and `grant_type`, issues a
-/// new token on every good request (`tok-<n>-<random hex>`) with the chosen `expires_in`, counts requests, and
+/// new token on every good request (`tok<random hex>-<n>`) with the chosen `expires_in`, counts requests, and
 /// fails on demand. ``protected(_:)`` makes a partner behavior that accepts only the current token.
 ///
 /// ```swift
@@ -78,8 +78,8 @@ public final class TokenEndpointStub: Sendable {
     public var rejectedCredentials: Int { self.state.withLock { $0.rejectedCredentials } }
     /// The token issued last, the only one ``protected(_:)`` accepts (nil before the first, or after ``revoke()``).
     public var currentToken: String? { self.state.withLock { $0.current } }
-    /// Every token issued so far could appear in output: they all start with this.
-    public var tokenPrefix: String { "tok-" }
+    /// What every token this stub issues starts with (random per stub): look for it in output.
+    public var tokenPrefix: String { "tok\(self.salt)-" }
     /// The form parameters of the last request.
     public var lastForm: [String: String] { self.state.withLock { $0.lastForm } }
 
@@ -135,7 +135,7 @@ public final class TokenEndpointStub: Sendable {
             }
             if let failure = state.failure { return (.failing(failure), state.delayMs) }
             state.issued += 1
-            let token = "tok-\(state.issued)-\(salt)"
+            let token = "tok\(salt)-\(state.issued)"
             state.current = token
             return (
                 .token(#"{"access_token":"\#(token)","token_type":"Bearer","expires_in":\#(state.expiresIn)}"#),
