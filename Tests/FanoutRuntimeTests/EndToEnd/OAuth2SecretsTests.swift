@@ -55,7 +55,8 @@ import Testing
         #expect(first.status == 200, "\(first.bodyText)")
         answers.append(first.bodyText)
         tokens.revoke()  // the next call gets a 401, a new token and a retry
-        let retried = try httpGet(port: port, path: "/pass/stock", headers: [("Authorization", "Bearer client-own-credential")])
+        let own = [("Authorization", "Bearer client-own-credential")]
+        let retried = try httpGet(port: port, path: "/pass/stock", headers: own)
         #expect(retried.status == 200, "\(retried.bodyText)")
         answers.append(retried.bodyText)
         tokens.revoke()
