@@ -96,6 +96,11 @@ final class OAuth2Calls {
         guard let source = self.sources[request.slot.raw] else { return nil }
         let id = Self.ownBit | self.nextID
         self.nextID += 1
+        // The call's time is fixed at its start (as for ``CallAttempts``): the wait for a token, the send and
+        // a retry after a 401 all end by the earlier of its `timeout` from now and the route's deadline.
+        var request = request
+        request.deadline = min(
+            request.deadline, self.loop.now &+ UInt64(max(0, request.timeoutMs)) &* 1_000_000)
         let call = Call(id: id, request: request, source: source, startedAt: self.loop.now, completion: completion)
         self.calls[id] = call
         self.acquire(call)

@@ -223,6 +223,44 @@ import Testing
         #expect(samples[#"fanout_upstream_failures_total{upstream="partner",kind="auth"}"#] ?? 0 >= 7)
     }
 
+    @Test func aCallWaitsForTheTokenNoLongerThanItsOwnTimeout() throws {
+        let tokens = try TokenEndpointStub(clientID: Self.clientID, clientSecret: Self.secret, delayMs: 1_000)
+        defer { tokens.stop() }
+        let partner = try Self.partner(tokens)
+        defer { partner.stop() }
+        let server = try Self.server(
+            tokens, partner, Self.config(extra: "route GET /quick { call stock GET partner /stock timeout=300ms }"))
+        let (answer, elapsedMs) = try measureMs { try server.get("/quick") }
+        #expect(answer.status == 502)
+        #expect(answer.bodyText.contains("no token within the call's timeout"), "\(answer.bodyText)")
+        #expect(elapsedMs >= 250 && elapsedMs < 900, "\(elapsedMs)")
+        // The request went on: once it is in, calls use its token without another one.
+        Thread.sleep(forTimeInterval: 1.0)  // the token's answer comes 1 s after the request
+        #expect(tokens.issuedCount == 1)
+        #expect(try server.get("/quick").status == 200)
+        #expect(tokens.requestCount == 1)
+    }
+
+    @Test func aReloadThatKeepsTheBlockKeepsTheToken() throws {
+        let tokens = try TokenEndpointStub(clientID: Self.clientID, clientSecret: Self.secret)
+        defer { tokens.stop() }
+        let partner = try Self.partner(tokens)
+        defer { partner.stop() }
+        let substitutions = ["partner": partner.baseURL, "tokens": tokens.tokenURL]
+        let server = try Self.server(tokens, partner, Self.config())
+        #expect(try server.get("/pass/stock").status == 200)
+        try server.reload(
+            Self.config(extra: "route GET /other { respond 204 }"), substitutions: substitutions,
+            environment: Self.environment)
+        #expect(try server.get("/pass/stock").status == 200)
+        #expect(tokens.requestCount == 1)
+        // A changed block starts over with a new token.
+        try server.reload(
+            Self.config(refreshBefore: "10s"), substitutions: substitutions, environment: Self.environment)
+        #expect(try server.get("/pass/stock").status == 200)
+        #expect(tokens.requestCount == 2)
+    }
+
     @Test func anUnreachableTokenEndpointIsAnAuthFailure() throws {
         let tokens = try TokenEndpointStub(clientID: Self.clientID, clientSecret: Self.secret)
         defer { tokens.stop() }
