@@ -52,12 +52,18 @@ extension StubServer {
                 return (count, state.routes[request.path])
             }
             var behavior = routed ?? self.fallback
-            while case .sequence(let first, let then) = behavior {
-                behavior = earlier < first.count ? first[earlier] : then
+            while true {
+                if case .sequence(let first, let then) = behavior {
+                    behavior = earlier < first.count ? first[earlier] : then
+                } else if case .computed(let answer) = behavior {
+                    behavior = answer(request)
+                } else {
+                    break
+                }
             }
 
             switch behavior {
-            case .sequence:
+            case .sequence, .computed:
                 return .close  // resolved above
             case .respond(let status, let headers, let body, let delayMs):
                 guard self.respond(fd, to: request, status: status, headers: headers, body: body, delay: delayMs) else {

@@ -82,6 +82,9 @@ public final class UpstreamStub: @unchecked Sendable {
         /// get `then`. For example a partner whose first request is slow or fails, and later ones succeed:
         /// `.sequence([.neverRespond], then: .json("{}"))`.
         indirect case sequence([Behavior], then: Behavior)
+        /// The behavior `answer` returns for the request, called on the connection's thread: a partner that
+        /// answers by what the request carries (``TokenEndpointStub`` checks credentials and tokens this way).
+        case computed(@Sendable (StubRequest) -> Behavior)
     }
 
     /// One step of a ``Behavior/scripted(_:thenServe:)`` answer.

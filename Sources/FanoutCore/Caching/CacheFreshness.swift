@@ -181,11 +181,12 @@ public struct CacheWindows: Sendable, Equatable {
 extension CallFailure {
     /// Whether a call that failed this way may be answered from a stale entry within its stale-if-error
     /// window (RFC 5861 §4: what would otherwise be a 500, 502, 503 or 504): the partner could not be reached,
-    /// failed the TLS handshake, broke the connection, did not answer in time, or its admission turned the call down. An answer the
+    /// failed the TLS handshake, broke the connection, did not answer in time, or its admission (or a failed `oauth2` token) turned the call down. An answer the
     /// partner did send (a 4xx, a body over the limit) is its answer. 5xx answers are checked on the status.
     public var permitsStaleAnswer: Bool {
         switch self {
-        case .timeout, .tooSlow, .refused, .unreachable, .connection, .tls, .circuitOpen, .overloaded: return true
+        case .timeout, .tooSlow, .refused, .unreachable, .connection, .tls, .circuitOpen, .overloaded, .auth:
+            return true
         case .status(let code): return code >= 500
         case .invalidBody, .htmlPage, .tooLarge, .skipped, .tooManyItems: return false
         }

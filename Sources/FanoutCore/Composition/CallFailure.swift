@@ -39,6 +39,10 @@ public enum CallFailure: Sendable, Equatable {
     case skipped(String)
     /// A `for_each` list is longer than the route's `max_items`. Kind `too_many_items`.
     case tooManyItems(count: Int, limit: Int)
+    /// Not called: no access token for the upstream's `oauth2` (the token endpoint failed, answered non-2xx or
+    /// an unusable token, is backing off after such a failure, or had no token before the call's deadline).
+    /// The message says which, never a secret. Kind `auth`.
+    case auth(String)
 
     /// The stable machine-readable name of the failure.
     public var kind: String {
@@ -56,6 +60,7 @@ public enum CallFailure: Sendable, Equatable {
         case .overloaded: return "overloaded"
         case .skipped: return "skipped"
         case .tooManyItems: return "too_many_items"
+        case .auth: return "auth"
         }
     }
 
@@ -76,6 +81,7 @@ public enum CallFailure: Sendable, Equatable {
         case .overloaded(let limit): return "not called: the upstream's queue is full (max_queue \(limit))"
         case .skipped(let reason): return "not called: \(reason)"
         case .tooManyItems(let count, let limit): return "the list has \(count) items; max_items is \(limit)"
+        case .auth(let detail): return "not called: no access token (\(detail))"
         }
     }
 }
@@ -85,12 +91,13 @@ extension CallFailure {
     /// did not answer (`timeout`, `refused`, `unreachable`, `connection`, `tls`) or answered 5xx. A 4xx is
     /// about the request; `too_large`, `invalid_body` and `html_page` are answers (the partner is up, and fanout's own
     /// caps or checks turned them down); `skipped`, `too_many_items`, `circuit_open` and `overloaded` never
-    /// reached the partner.
+    /// reached the partner, nor does `auth` (the token endpoint failed, not the partner).
     public var countsAgainstBreaker: Bool {
         switch self {
         case .timeout, .tooSlow, .refused, .unreachable, .connection, .tls: return true
         case .status(let code): return code >= 500
-        case .invalidBody, .htmlPage, .tooLarge, .skipped, .tooManyItems, .circuitOpen, .overloaded: return false
+        case .invalidBody, .htmlPage, .tooLarge, .skipped, .tooManyItems, .circuitOpen, .overloaded, .auth:
+            return false
         }
     }
 }

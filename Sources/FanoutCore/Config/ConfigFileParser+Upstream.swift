@@ -2,12 +2,12 @@ extension ConfigFileParser {
     static let upstreamDirectives = [
         "url", "connect_timeout", "timeout", "max_connections", "max_queue", "breaker", "rate", "header", "query",
         "follow_redirects", "coalesce", "accept_encoding", "hedge", "retries", "retry_budget", "tls_verify", "tls_ca",
-        "tls_cert", "tls_key", "connect_to", "http2",
+        "tls_cert", "tls_key", "connect_to", "http2", "oauth2",
     ]
 
     /// upstream := 'upstream' NAME '{' (url | connect_timeout | timeout | max_connections | max_queue
     ///             | breaker | rate | header | query | follow_redirects | coalesce | accept_encoding | hedge | retries
-    ///             | retry_budget | tls_verify | tls_ca | tls_cert | tls_key | connect_to | http2)* '}'
+    ///             | retry_budget | tls_verify | tls_ca | tls_cert | tls_key | connect_to | http2 | oauth2)* '}'
     mutating func parseUpstream(_ directive: ConfigToken) throws(ConfigError) {
         let nameToken = try self.cursor.requireArgument(of: directive, expected: "an upstream name like 'partner'")
         let name = nameToken.text
@@ -46,6 +46,7 @@ extension ConfigFileParser {
         var query = UpstreamQuery()
         var queryNames: [String: ConfigToken] = [:]
         var transport = UpstreamTransport()
+        var oauth2: OAuth2Settings?
         var seen: [String: ConfigToken] = [:]
         while let sub = try self.cursor.nextInBlock(opened: brace, context: context) {
             if sub.text != "header", sub.text != "query", Self.upstreamDirectives.contains(sub.text) {
@@ -114,6 +115,8 @@ extension ConfigFileParser {
                 transport.connectTo = try self.connectToArgument(sub)
             case "http2":
                 transport.http2 = try self.onOffArgument(sub)
+            case "oauth2":
+                oauth2 = try self.parseOAuth2(sub, upstream: name)
             default:
                 throw self.cursor.unknownDirective(sub, context: context, known: Self.upstreamDirectives)
             }
@@ -126,6 +129,13 @@ extension ConfigFileParser {
             )
         }
         try self.checkTransport(transport, seen: seen, origin: origin, context: context)
+        if oauth2 != nil, let setter = headers.first(where: { $0.name.lowercased() == "authorization" }) {
+            throw self.cursor.error(
+                "upstream \(name) sets both 'oauth2' and 'header \(setter.name)'; expected one of them (oauth2 sends "
+                    + "Authorization: Bearer itself)",
+                at: seen["oauth2"] ?? nameToken
+            )
+        }
         var upstream = UpstreamConfig(name: name, origin: origin)
         upstream.transport = transport
         if let connectTimeoutMs { upstream.connectTimeoutMs = connectTimeoutMs }
@@ -143,6 +153,7 @@ extension ConfigFileParser {
         if let retryBudgetPercent { upstream.retryBudgetPercent = retryBudgetPercent }
         upstream.headers = headers
         upstream.query = query
+        upstream.oauth2 = oauth2
         upstream.location = SourceLocation(file: self.cursor.file, line: directive.line, column: directive.column)
         self.namedUpstreams.append(upstream)
     }

@@ -72,6 +72,14 @@
 /// tls_cert FILE, tls_key FILE          PEM client certificate and key (mutual TLS); both or neither
 /// connect_to HOST:PORT                 connect there; SNI and Host stay the URL's. Default the URL's
 /// http2 on | off                       HTTP/2 over https (h2c refused). Default off
+/// oauth2 { … }                         OAuth2 client credentials: calls carry Authorization: Bearer TOKEN;
+///                                      not with `header Authorization`. Inside (docs/reference/oauth2.md):
+///   token_url URL                      required; http(s), no query
+///   client_id VALUE, client_secret VALUE   required, usually ${ENV}; never in a message
+///   scope "A B", audience VALUE        sent when set
+///   auth basic | form                  client authentication. Default basic
+///   refresh_before DUR                 refresh ahead of expires_in (at most half of it). Default 30s
+///   timeout DUR                        the token request's limit. Default 5s
 /// ```
 ///
 /// # `route METHODS PATH { … }`

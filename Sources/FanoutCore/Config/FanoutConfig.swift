@@ -225,6 +225,8 @@ public struct UpstreamConfig: Sendable, Equatable {
     public var retryBudgetPercent: Int = 20
     /// `tls_verify`, `tls_ca`, `tls_cert`, `tls_key`, `connect_to`, `http2`: how connections are made.
     public var transport = UpstreamTransport()
+    /// `oauth2 { … }`: calls carry an access token obtained with the client credentials grant. Default nil.
+    public var oauth2: OAuth2Settings?
     /// True for upstreams synthesized from an absolute URL in a route.
     public var isImplicit: Bool = false
     public var location: SourceLocation?

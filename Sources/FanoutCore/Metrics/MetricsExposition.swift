@@ -108,6 +108,12 @@ public enum MetricsExposition {
             }
         }
 
+        name = "fanout_oauth_token_fetches_total"
+        header(&out, name, "counter", "OAuth2 token requests to an upstream's token endpoint, by result (ok, failed).")
+        for key in metrics.tokenFetches.keys.sorted(by: { ($0.upstream, $0.result) < ($1.upstream, $1.result) }) {
+            sample(&out, name, [("upstream", key.upstream), ("result", key.result)], metrics.tokenFetches[key]!)
+        }
+
         name = "fanout_min_rate_cuts_total"
         header(&out, name, "counter", "Streamed proxy bodies cut for moving slower than min_rate, by route and side.")
         for key in metrics.minRateCuts.keys.sorted(by: { ($0.route, $0.side) < ($1.route, $1.side) }) {

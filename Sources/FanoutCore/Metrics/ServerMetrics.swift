@@ -26,6 +26,16 @@ public struct ServerMetrics: Sendable, Equatable {
     }
 
     /// A `fanout_upstream_failures_total` series; `kind` is a ``CallFailure/kind``.
+    /// An upstream name and the result of a token request: `ok` or `failed`.
+    public struct TokenFetchKey: Hashable, Sendable {
+        public var upstream: String
+        public var result: String
+        public init(upstream: String, result: String) {
+            self.upstream = upstream
+            self.result = result
+        }
+    }
+
     public struct FailureKey: Hashable, Sendable {
         public var upstream: String
         public var kind: String
@@ -128,6 +138,8 @@ public struct ServerMetrics: Sendable, Equatable {
     public var callDurations: [CallKey: LatencyHistogram] = [:]
     /// Failed upstream calls, by upstream and failure kind (`skipped` is not a failure of the upstream).
     public var upstreamFailures: [FailureKey: UInt64] = [:]
+    /// `oauth2` token requests, per upstream name and result (`ok`, `failed`).
+    public var tokenFetches: [TokenFetchKey: UInt64] = [:]
     /// Per upstream name.
     public var upstreamConnections: [String: ConnectionUse] = [:]
     /// Times an upstream's circuit breaker opened (on any worker), per upstream name.
@@ -207,6 +219,7 @@ public struct ServerMetrics: Sendable, Equatable {
         for (key, value) in other.requestDurations { requestDurations[key, default: LatencyHistogram()].merge(value) }
         for (key, value) in other.callDurations { callDurations[key, default: LatencyHistogram()].merge(value) }
         upstreamFailures.addCounts(other.upstreamFailures)
+        tokenFetches.addCounts(other.tokenFetches)
         addConnectionUse(other.upstreamConnections)
         breakerOpens.addCounts(other.breakerOpens)
         coalescedCalls.addCounts(other.coalescedCalls)

@@ -42,8 +42,9 @@ public enum AttemptPolicy {
         case .timeout, .refused, .connection: return true
         case .status(let code): return isRetryable(status: code)
         // `tooSlow` only ends a streamed proxy answer, which is never repeated.
+        // `auth`: the token endpoint backs off after a failure; an `oauth2` 401 is retried where it happens.
         case .unreachable, .tls, .tooSlow, .invalidBody, .htmlPage, .tooLarge, .circuitOpen, .overloaded, .skipped,
-            .tooManyItems:
+            .tooManyItems, .auth:
             return false
         }
     }

@@ -23,6 +23,9 @@ final class RuntimeConfig: Sendable {
     let clientConnectionsPerWorker: Int
     /// Per upstream index: the admission slot its calls are counted and queued in (see ``AdmissionSlots``).
     let admissionSlots: [AdmissionSlot]
+    /// Per upstream index: the admission slot of its `oauth2` token requests (nil without `oauth2`): the token
+    /// endpoint's own, so a token request never waits behind the partner's calls.
+    let tokenSlots: [AdmissionSlot?]
     /// `Name: value` lines of each upstream's configured headers, built once.
     let upstreamHeaderLines: [[String]]
     /// Per upstream index: its `accept_encoding` as CURLOPT_ACCEPT_ENCODING (`gzip, br`), without the codings
@@ -60,6 +63,11 @@ final class RuntimeConfig: Sendable {
         }
         clientConnectionsPerWorker = max(1, (config.limits.maxClientConnections + workerCount - 1) / workerCount)
         admissionSlots = config.upstreams.map { slots.slot(for: $0) }
+        tokenSlots = config.upstreams.map { upstream in
+            upstream.oauth2.map {
+                slots.slot(for: UpstreamConfig(name: "\(upstream.name).oauth2", origin: $0.tokenEndpoint))
+            }
+        }
         upstreamHeaderLines = config.upstreams.map { HeaderLine.lines($0.headers) }
         let decodable = CurlTransfer.decodableContentCodings
         upstreamAcceptEncodings = config.upstreams.map { upstream in

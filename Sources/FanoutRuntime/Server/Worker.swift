@@ -71,6 +71,9 @@ final class Worker: @unchecked Sendable {
         }
         client.setLimits(Worker.slotLimits(runtime))
         upstream = client
+        let oauth2 = OAuth2Calls(loop: loop, client: client)
+        oauth2.configure(Worker.oauth2Entries(runtime))
+        client.oauth2 = oauth2
         attempts = CallAttempts(loop: loop, client: client)
         calls = CallCoalescer(loop: loop, client: attempts, cacheBytes: runtime.config.limits.cacheBytesPerWorker)
         connectStore(runtime.config.store)
@@ -171,6 +174,7 @@ final class Worker: @unchecked Sendable {
                 snapshot.store.breakerOpensLearned.addCounts(fleet.counters.breakerOpensLearned)
             }
         }
+        if let oauth2 = upstream.oauth2 { snapshot.tokenFetches.addCounts(oauth2.tokenFetches) }
         return snapshot
     }
 
@@ -182,6 +186,7 @@ final class Worker: @unchecked Sendable {
     func install(_ runtime: RuntimeConfig) {
         self.runtime = runtime
         upstream.setLimits(Worker.slotLimits(runtime))
+        upstream.oauth2?.configure(Worker.oauth2Entries(runtime))
         calls.setCacheCapacity(runtime.config.limits.cacheBytesPerWorker)
         if runtime.config.store != store?.settings { connectStore(runtime.config.store) }
     }
@@ -203,7 +208,7 @@ final class Worker: @unchecked Sendable {
     }
 
     private static func slotLimits(_ runtime: RuntimeConfig) -> [UpstreamClient.SlotLimits] {
-        runtime.admissionSlots.indices.map { index in
+        let calls = runtime.admissionSlots.indices.map { index in
             let upstream = runtime.config.upstreams[index]
             return UpstreamClient.SlotLimits(
                 slot: runtime.admissionSlots[index], upstreamName: upstream.name,
@@ -211,6 +216,24 @@ final class Worker: @unchecked Sendable {
                 breaker: upstream.breaker, ratePerSecond: runtime.upstreamRatesPerWorker[index],
                 sharedRatePerSecond: upstream.sharedRate == nil ? nil : upstream.ratePerSecond,
                 timeoutMs: upstream.timeoutMs)
+        }
+        // `oauth2` token requests: one at a time per upstream and worker (single flight), no breaker nor rate.
+        let tokens = runtime.tokenSlots.enumerated().compactMap { index, slot in
+            slot.map {
+                UpstreamClient.SlotLimits(
+                    slot: $0, upstreamName: "\(runtime.config.upstreams[index].name).oauth2", limit: 1)
+            }
+        }
+        return calls + tokens
+    }
+
+    private static func oauth2Entries(_ runtime: RuntimeConfig) -> [OAuth2Calls.Entry] {
+        runtime.config.upstreams.indices.compactMap { index in
+            let upstream = runtime.config.upstreams[index]
+            guard let settings = upstream.oauth2, let tokenSlot = runtime.tokenSlots[index] else { return nil }
+            return OAuth2Calls.Entry(
+                slot: runtime.admissionSlots[index], tokenSlot: tokenSlot, upstreamName: upstream.name,
+                settings: settings, connectTimeoutMs: upstream.connectTimeoutMs)
         }
     }
 

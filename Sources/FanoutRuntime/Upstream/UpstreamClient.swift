@@ -68,6 +68,8 @@ final class UpstreamClient: EventHandler {
     private(set) var breakerOpens: [String: UInt64] = [:]
     /// Fleet-wide quotas and breakers (a `store` block): nil without one. See ``attachFleet(_:)``.
     private(set) var fleet: UpstreamFleet?
+    /// Gives calls to upstreams with `oauth2` their token before admission (set by the worker).
+    var oauth2: OAuth2Calls?
 
     /// What a configuration sets for one admission slot on this worker.
     struct SlotLimits {
@@ -197,8 +199,16 @@ final class UpstreamClient: EventHandler {
     // MARK: - Starting and cancelling
 
     /// Starts `request`; `completion` runs later on the loop thread, exactly once, unless `cancel` is called first.
+    /// A call to an upstream with `oauth2` gets its token first (``OAuth2Calls``).
     @discardableResult
     func start(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> TransferID {
+        if let oauth2, let id = oauth2.start(request, completion: completion) { return id }
+        return admit(request, completion: completion)
+    }
+
+    /// Starts `request` as it is, through its slot's admission.
+    @discardableResult
+    func admit(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> TransferID {
         let id = nextID
         nextID += 1
         let call = QueuedCall(id: id, request: request, startedAt: loop.now, completion: completion)
@@ -249,6 +259,10 @@ final class UpstreamClient: EventHandler {
     /// not reused. `timedOut`: the caller gave up on a silent upstream (a proxy route's idle timeout), which
     /// counts against its breaker like a libcurl timeout; otherwise the call's outcome is unknown.
     func cancel(_ transferID: TransferID, timedOut: Bool = false) {
+        if transferID.raw & OAuth2Calls.ownBit != 0 {
+            oauth2?.cancel(transferID, timedOut: timedOut)
+            return
+        }
         if let slot = queuedIDs.removeValue(forKey: transferID.raw) {  // skipped when it reaches the queue's head
             waiting[slot] -= 1
             return
@@ -283,6 +297,10 @@ final class UpstreamClient: EventHandler {
     /// Lets a paused streamed transfer go on: receiving (the client took the answer's bytes) or sending (the
     /// client sent more body). Never call from inside a libcurl callback.
     func resume(_ transferID: TransferID, receiving: Bool) {
+        if transferID.raw & OAuth2Calls.ownBit != 0 {
+            if let inner = oauth2?.transfer(of: transferID) { resume(inner, receiving: receiving) }
+            return
+        }
         guard let transfer = active[transferID.raw] else { return }
         if receiving {
             guard transfer.receivePaused else { return }

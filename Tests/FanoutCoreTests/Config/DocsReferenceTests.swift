@@ -10,6 +10,7 @@ import Testing
     static let pages: [(path: String, names: [String])] = [
         ("docs/reference/top-level.md", ConfigFileParser.topLevelDirectives),
         ("docs/reference/upstream.md", ConfigFileParser.upstreamDirectives),
+        ("docs/reference/oauth2.md", ConfigFileParser.oauth2Directives),
         ("docs/reference/route.md", ConfigFileParser.routeDirectives),
         ("docs/reference/call.md", ConfigFileParser.callOptions + ConfigFileParser.callDirectives),
         ("docs/reference/store.md", ConfigFileParser.storeDirectives),

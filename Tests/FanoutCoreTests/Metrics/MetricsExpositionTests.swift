@@ -89,6 +89,8 @@ import Testing
         b.cacheMisses["u"] = 4
         a.retries["u"] = 1
         b.retries["u"] = 2
+        a.tokenFetches[ServerMetrics.TokenFetchKey(upstream: "u", result: "ok")] = 1
+        b.tokenFetches[ServerMetrics.TokenFetchKey(upstream: "u", result: "ok")] = 2
         b.hedges["v"] = 5
         b.hedgeWins["v"] = 4
         b.retryBudgetExhausted["u"] = 6
@@ -108,6 +110,7 @@ import Testing
         #expect(a.cacheHits == ["u": 3])
         #expect(a.cacheMisses == ["u": 4])
         #expect(a.retries == ["u": 3])
+        #expect(a.tokenFetches == [ServerMetrics.TokenFetchKey(upstream: "u", result: "ok"): 3])
         #expect(a.hedges == ["v": 5])
         #expect(a.hedgeWins == ["v": 4])
         #expect(a.minRateCuts == [ServerMetrics.MinRateCutKey(route: "* /up", side: "client"): 3])
@@ -135,6 +138,8 @@ import Testing
         metrics.cacheHits["users"] = 40
         metrics.cacheMisses["users"] = 2
         metrics.retries["users"] = 7
+        metrics.tokenFetches[ServerMetrics.TokenFetchKey(upstream: "users", result: "ok")] = 12
+        metrics.tokenFetches[ServerMetrics.TokenFetchKey(upstream: "users", result: "failed")] = 1
         metrics.hedges["users"] = 9
         metrics.hedgeWins["users"] = 3
         metrics.retryBudgetExhausted["accounts"] = 1
@@ -258,6 +263,10 @@ import Testing
             fanout_cache_stale_total{upstream="accounts",reason="error"} 2
             fanout_cache_stale_total{upstream="users",reason="error"} 1
             fanout_cache_stale_total{upstream="users",reason="revalidate"} 7
+            # HELP fanout_oauth_token_fetches_total OAuth2 token requests to an upstream's token endpoint, by result (ok, failed).
+            # TYPE fanout_oauth_token_fetches_total counter
+            fanout_oauth_token_fetches_total{upstream="users",result="failed"} 1
+            fanout_oauth_token_fetches_total{upstream="users",result="ok"} 12
             # HELP fanout_min_rate_cuts_total Streamed proxy bodies cut for moving slower than min_rate, by route and side.
             # TYPE fanout_min_rate_cuts_total counter
             fanout_min_rate_cuts_total{route="GET /files",side="client"} 1
@@ -288,7 +297,7 @@ import Testing
     @Test func anEmptyRegistryStillDeclaresEveryFamily() {
         let text = MetricsExposition.render(ServerMetrics())
         let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }
-        #expect(types.count == 23)
+        #expect(types.count == 24)
         #expect(text.contains("fanout_requests_in_flight 0\n"))
         #expect(!text.contains("_bucket"))
     }
