@@ -22,6 +22,8 @@ public struct FanoutConfig: Sendable {
     /// `abort_on_close`: a client FIN while its answer is pending cancels the request (logged 499). Off: the
     /// FIN is a half-close and the answer is still written. A reset always cancels. Default on.
     public var abortOnClose = true
+    /// The `tracing` block: OTLP trace export; nil when absent (no spans are built).
+    public var tracing: TracingConfig? = nil
     /// Named upstreams, in file order, followed by one synthesized upstream per distinct origin used by an
     /// absolute URL in a `call` or `proxy` line (named after the origin, `isImplicit == true`).
     public var upstreams: [UpstreamConfig]

@@ -38,6 +38,8 @@ final class RuntimeConfig: Sendable {
     /// Methods fanout answers with routing (404/405) rather than 501: the common ones plus every method a
     /// route names.
     let knownMethods: Set<String>
+    /// The `tracing` block as the runtime uses it; nil when absent (no spans are built).
+    let tracing: RuntimeTracing?
 
     init(config: FanoutConfig, workerCount: Int, slots: inout AdmissionSlots) {
         self.config = config
@@ -57,6 +59,7 @@ final class RuntimeConfig: Sendable {
         upstreamRatesPerWorker = config.upstreams.map { $0.ratePerSecond.map { $0 / Double(workerCount) } }
         clientConnectionsPerWorker = max(1, (config.limits.maxClientConnections + workerCount - 1) / workerCount)
         admissionSlots = config.upstreams.map { slots.slot(for: $0) }
+        tracing = config.tracing.map { RuntimeTracing(config: $0, workerCount: workerCount, slots: &slots) }
         upstreamHeaderLines = config.upstreams.map { HeaderLine.lines($0.headers) }
         let decodable = CurlTransfer.decodableContentCodings
         upstreamAcceptEncodings = config.upstreams.map { upstream in

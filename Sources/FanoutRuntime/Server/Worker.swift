@@ -17,6 +17,8 @@ final class Worker: @unchecked Sendable {
     private(set) var calls: CallCoalescer!
     /// Below `calls`: hedges and retries of composite calls (`hedge`, `retries`, `retry_budget`).
     private(set) var attempts: CallAttempts!
+    /// Exports sampled requests' spans (`tracing`); nil when tracing is not configured.
+    private(set) var tracer: TraceExporter?
     private var listeners: [Listener] = []
     private var connections: [ObjectIdentifier: ClientConnection] = [:]
     /// The admin listener (worker 0 only, when `admin_listen` is set). Unlike `listeners` it stays open while
@@ -39,6 +41,8 @@ final class Worker: @unchecked Sendable {
     /// so `/readyz` answers 503, not a refused connection, until the whole server has drained.
     private var waitsForPeers: Bool
     private var drainFinished = false
+    /// The trace exporter was asked to send what it holds (graceful shutdown).
+    private var exportFlushed = false
     /// Read scratch space shared by this worker's connections (one read at a time on one thread).
     let readBuffer: UnsafeMutableRawBufferPointer
     private var dateCache: (second: Int, value: String) = (-1, "")
@@ -71,6 +75,7 @@ final class Worker: @unchecked Sendable {
         upstream = client
         attempts = CallAttempts(loop: loop, client: client)
         calls = CallCoalescer(loop: loop, client: attempts, cacheBytes: runtime.config.limits.cacheBytesPerWorker)
+        tracer = runtime.tracing.map { TraceExporter(loop: loop, client: client, settings: $0) }
         listeners = listenerFDs.map { Listener(fd: $0, worker: self) }
         adminListener = adminFD.map { Listener(fd: $0, worker: self, isAdmin: true) }
     }
@@ -149,6 +154,7 @@ final class Worker: @unchecked Sendable {
         snapshot.cacheStaleRevalidate.addCounts(calls.staleRevalidate)
         snapshot.cacheStaleError.addCounts(calls.staleError)
         snapshot.cacheRefreshes.addCounts(calls.refreshes)
+        snapshot.traceExport = tracer?.counts
         return snapshot
     }
 
@@ -161,16 +167,32 @@ final class Worker: @unchecked Sendable {
         self.runtime = runtime
         upstream.setLimits(Worker.slotLimits(runtime))
         calls.setCacheCapacity(runtime.config.limits.cacheBytesPerWorker)
+        if let tracing = runtime.tracing {
+            if let tracer {
+                tracer.reconfigure(tracing)
+            } else {
+                tracer = TraceExporter(loop: loop, client: upstream, settings: tracing)
+            }
+        } else {
+            tracer = nil
+        }
     }
 
     private static func slotLimits(_ runtime: RuntimeConfig) -> [UpstreamClient.SlotLimits] {
-        runtime.admissionSlots.indices.map { index in
+        var limits = runtime.admissionSlots.indices.map { index in
             let upstream = runtime.config.upstreams[index]
             return UpstreamClient.SlotLimits(
                 slot: runtime.admissionSlots[index], upstreamName: upstream.name,
                 limit: runtime.upstreamLimitsPerWorker[index], queueLimit: runtime.upstreamQueueLimitsPerWorker[index],
                 breaker: upstream.breaker, ratePerSecond: runtime.upstreamRatesPerWorker[index])
         }
+        if let tracing = runtime.tracing {
+            limits.append(
+                UpstreamClient.SlotLimits(
+                    slot: tracing.slot, upstreamName: RuntimeTracing.upstreamName,
+                    limit: TraceExporter.maxExportsInFlight, queueLimit: 0))
+        }
+        return limits
     }
 
     // MARK: - Shutdown
@@ -193,6 +215,12 @@ final class Worker: @unchecked Sendable {
     private func finishDrain() {
         if let timer = drainTimer { loop.cancel(timer) }
         drainTimer = nil
+        // The spans of the last requests leave before the loop stops (each export bounded by its timeout).
+        if let tracer, !exportFlushed {
+            exportFlushed = true
+            tracer.flushAll { [weak self] in self?.finishDrain() }
+            return
+        }
         drainFinished = true
         if !waitsForPeers { loop.requestStop() }
     }
