@@ -38,6 +38,8 @@
 ///                           directory; globs in sorted order, may match nothing; no cycles)
 /// upstream NAME { … }       NAME is [A-Za-z0-9_-]+, unique
 /// route METHODS PATH { … }
+/// tracing { … }            OTLP/HTTP span export; inside: otlp_endpoint URL (required), sample RATIO,
+///                           service_name NAME, batch N, flush DUR, queue N, timeout DUR, header NAME VALUE
 /// ```
 /// Every directive but `listen`, `include`, `upstream` and `route` may appear once, across all included files.
 ///

@@ -12,6 +12,7 @@ import Testing
         ("docs/reference/upstream.md", ConfigFileParser.upstreamDirectives),
         ("docs/reference/route.md", ConfigFileParser.routeDirectives),
         ("docs/reference/call.md", ConfigFileParser.callOptions + ConfigFileParser.callDirectives),
+        ("docs/reference/tracing.md", ConfigFileParser.tracingDirectives),
     ]
 
     /// The names a heading gives in backticks: "`timeout=`, `timeout`" → ["timeout=", "timeout"].
