@@ -21,4 +21,13 @@ public struct TraceSampler: Sendable, Equatable {
     public func samples(traceIDLow: UInt64) -> Bool {
         bound == UInt64.max || traceIDLow >> 1 < bound
     }
+
+    /// The trace a request is served in, with the sampling decision made: a continued trace keeps its
+    /// caller's flag (parent-based); one started here is sampled by the ratio, from its trace id.
+    public func decide(_ trace: TraceContext) -> TraceContext {
+        guard trace.parentID == nil else { return trace }
+        var decided = trace
+        decided.sampled = samples(traceIDLow: trace.traceIDLow)
+        return decided
+    }
 }

@@ -69,7 +69,7 @@ enum RequestDispatcher {
         let runtime = worker.runtime
         var trace = TraceContext.forRequest(head.headers)
         if let tracing = runtime.tracing {
-            trace = tracing.decide(trace)
+            trace = tracing.sampler.decide(trace)
             if trace.sampled { connection.noteServerSpan(trace, spanID: TraceContext.newSpanID()) }
         }
         connection.noteTrace(trace.traceIDHex, parentID: trace.parentID.map(TraceContext.spanIDHex))

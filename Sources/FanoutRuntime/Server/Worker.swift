@@ -41,8 +41,9 @@ final class Worker: @unchecked Sendable {
     /// so `/readyz` answers 503, not a refused connection, until the whole server has drained.
     private var waitsForPeers: Bool
     private var drainFinished = false
-    /// The trace exporter was asked to send what it holds (graceful shutdown).
-    private var exportFlushed = false
+    /// Graceful shutdown: the trace exporter sends what it holds before the loop stops.
+    private enum ExportFlush { case notStarted, running, done }
+    private var exportFlush = ExportFlush.notStarted
     /// Read scratch space shared by this worker's connections (one read at a time on one thread).
     let readBuffer: UnsafeMutableRawBufferPointer
     private var dateCache: (second: Int, value: String) = (-1, "")
@@ -215,11 +216,20 @@ final class Worker: @unchecked Sendable {
     private func finishDrain() {
         if let timer = drainTimer { loop.cancel(timer) }
         drainTimer = nil
-        // The spans of the last requests leave before the loop stops (each export bounded by its timeout).
-        if let tracer, !exportFlushed {
-            exportFlushed = true
-            tracer.flushAll { [weak self] in self?.finishDrain() }
+        // The spans of the last requests leave before the loop stops (for at most the export timeout).
+        switch exportFlush {
+        case .notStarted:
+            guard let tracer else { break }
+            exportFlush = .running
+            tracer.flushAll { [weak self] in
+                self?.exportFlush = .done
+                self?.finishDrain()
+            }
             return
+        case .running:
+            return
+        case .done:
+            break
         }
         drainFinished = true
         if !waitsForPeers { loop.requestStop() }

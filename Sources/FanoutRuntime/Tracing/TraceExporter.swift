@@ -21,15 +21,6 @@ struct RuntimeTracing: Sendable {
         headerLines = ["Content-Type: application/x-protobuf"] + HeaderLine.lines(config.headers)
         queuePerWorker = max(1, (config.queueSize + workerCount - 1) / workerCount)
     }
-
-    /// The trace a request is served in, with the sampling decision made: a continued trace keeps its
-    /// caller's flag (parent-based); one started here is sampled by the ratio, from its trace id.
-    func decide(_ trace: TraceContext) -> TraceContext {
-        guard trace.parentID == nil else { return trace }
-        var decided = trace
-        decided.sampled = sampler.samples(traceIDLow: trace.traceIDLow)
-        return decided
-    }
 }
 
 /// A worker's OTLP/HTTP span exporter: sampled requests' spans wait in a bounded ``SpanQueue`` and leave in
@@ -55,6 +46,7 @@ final class TraceExporter {
     /// Set by ``flushAll(then:)``: called once the queue is empty and no export runs.
     private var whenIdle: (() -> Void)?
     private var flushing = false
+    private var giveUpTimer: TimerID?
     private(set) var counts = TraceExportCounts()
 
     init(loop: EventLoop, client: UpstreamClient, settings: RuntimeTracing) {
@@ -85,11 +77,19 @@ final class TraceExporter {
         }
     }
 
-    /// Sends everything queued, then calls `done` (on the loop) once no export is left running. Used at
-    /// graceful shutdown; each export is bounded by `timeout`.
+    /// Sends everything queued, then calls `done` (on the loop) once no export is left running, or after
+    /// `timeout` at the latest: what is still queued then is dropped and counted (exports still running are
+    /// cancelled when the worker closes its client). Used at graceful shutdown.
     func flushAll(then done: @escaping () -> Void) {
         flushing = true
         whenIdle = done
+        giveUpTimer = loop.schedule(afterMilliseconds: settings.config.timeoutMs) { [weak self] in
+            guard let self, let done = self.whenIdle else { return }
+            self.giveUpTimer = nil
+            self.whenIdle = nil
+            while !self.queue.isEmpty { self.counts.spansDropped &+= UInt64(self.queue.takeBatch().count) }
+            done()
+        }
         exportWaiting(partial: true)
         finishIfIdle()
     }
@@ -140,8 +140,9 @@ final class TraceExporter {
     private func finishIfIdle() {
         guard flushing, queue.isEmpty, exportsInFlight == 0, let done = whenIdle else { return }
         whenIdle = nil
-        if let timer = flushTimer { loop.cancel(timer) }
+        for timer in [flushTimer, giveUpTimer].compactMap({ $0 }) { loop.cancel(timer) }
         flushTimer = nil
+        giveUpTimer = nil
         done()
     }
 }

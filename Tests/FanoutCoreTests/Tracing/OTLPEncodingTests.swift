@@ -68,6 +68,18 @@ import Testing
         #expect((900...1100).contains(sampled))
     }
 
+    @Test func aContinuedTraceKeepsItsFlagAndAStartedOneIsSampledByTheRatio() {
+        let never = TraceSampler(ratio: 0)
+        let always = TraceSampler(ratio: 1)
+        let continued = TraceContext(traceIDHigh: 1, traceIDLow: 2, parentID: 3, sampled: true)
+        #expect(never.decide(continued).sampled)
+        var unsampled = continued
+        unsampled.sampled = false
+        #expect(!always.decide(unsampled).sampled)
+        let started = TraceContext(traceIDHigh: 1, traceIDLow: 2, sampled: true)
+        #expect(!never.decide(started).sampled && always.decide(started).sampled)
+    }
+
     @Test func theQueueDropsWhatDoesNotFitAndHandsOutBatchesOldestFirst() {
         func span(_ id: UInt64) -> TraceSpan {
             TraceSpan(
