@@ -17,6 +17,9 @@ import Testing
             call user GET partner /user
             call broken GET partner /broken optional
         }
+        route GET /files/{rest...} {
+            proxy partner
+        }
         tracing {
             otlp_endpoint \(endpoint)
             sample \(sample)
@@ -32,6 +35,7 @@ import Testing
         try UpstreamStub(routes: [
             "/user": .json(#"{"id":7}"#),
             "/broken": .respond(status: 500, body: Array(#"{"error":"down"}"#.utf8)),
+            "/files/a": .json(#"{"file":"a"}"#),
         ])
     }
 
@@ -90,6 +94,22 @@ import Testing
         #expect(samples["fanout_trace_spans_exported_total"] == 3)
         #expect(samples["fanout_trace_spans_dropped_total"] == 0)
         #expect(samples["fanout_trace_export_failures_total"] == 0)
+    }
+
+    @Test func aProxyRouteHasAServerSpanAndAProxyClientSpanWithTheSpanIDThePartnerSaw() throws {
+        let receiver = try OTLPReceiver()
+        let stub = try Self.stub()
+        defer { stub.stop() }
+        let server = try TestServer(
+            Self.config(endpoint: receiver.endpoint, sample: "1"), substitutions: ["stub": stub.baseURL])
+        #expect(try server.get("/files/a").status == 200)
+        let spans = receiver.waitForSpans(count: 2)
+        #expect(spans.map(\.name).sorted() == ["GET /files/{rest...}", "proxy"])
+        let root = try #require(spans.first { $0.kind == 2 })
+        let proxy = try #require(spans.first { $0.kind == 3 })
+        #expect(proxy.parentSpanID == root.spanID && proxy.traceID == root.traceID)
+        #expect(Self.sentSpanIDs(stub, path: "/files/a") == [proxy.spanID])
+        #expect(proxy.attributes["http.response.status_code"] == "200")
     }
 
     @Test func ratioZeroSendsNothingAndAnUnsampledParentStaysUnsampled() throws {
