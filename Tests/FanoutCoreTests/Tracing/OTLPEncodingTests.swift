@@ -98,3 +98,21 @@ import Testing
         #expect(queue.isEmpty && queue.takeBatch().isEmpty)
     }
 }
+
+@Suite struct TraceExportMetricsTests {
+    @Test func theTraceSeriesAppearOnlyWithTracingAndAddUpOverWorkers() {
+        #expect(!MetricsExposition.render(ServerMetrics()).contains("fanout_trace_"))
+        var first = ServerMetrics()
+        first.traceExport = TraceExportCounts(spansExported: 5, spansDropped: 1, exportFailures: 1)
+        var second = ServerMetrics()
+        second.traceExport = TraceExportCounts(spansExported: 2)
+        var total = ServerMetrics()
+        total.merge(first)
+        total.merge(second)
+        let text = MetricsExposition.render(total)
+        #expect(text.contains("\nfanout_trace_spans_exported_total 7\n"))
+        #expect(text.contains("\nfanout_trace_spans_dropped_total 1\n"))
+        #expect(text.contains("\nfanout_trace_export_failures_total 1\n"))
+        #expect(text.contains("# TYPE fanout_trace_spans_dropped_total counter\n"))
+    }
+}

@@ -177,6 +177,26 @@ import Testing
         #expect((samples["fanout_trace_export_failures_total"] ?? 0) >= 2)
     }
 
+    @Test func aReloadTurnsExportOnAndOff() throws {
+        let receiver = try OTLPReceiver()
+        let stub = try Self.stub()
+        defer { stub.stop() }
+        let plain =
+            "admin_listen 127.0.0.1:0\nupstream partner { url {{stub}} }\nroute GET /files/{rest...} { proxy partner }"
+        let server = try TestServer(plain, substitutions: ["stub": stub.baseURL])
+        #expect(try server.get("/files/a").status == 200)
+        #expect(!(try MetricsTests.scrape(server).keys.contains("fanout_trace_spans_exported_total")))
+
+        try server.reload(Self.config(endpoint: receiver.endpoint, sample: "1"), substitutions: ["stub": stub.baseURL])
+        #expect(try server.get("/files/a").status == 200)
+        #expect(receiver.waitForSpans(count: 2).count == 2)
+
+        try server.reload(plain, substitutions: ["stub": stub.baseURL])
+        #expect(try server.get("/files/a").status == 200)
+        usleep(400_000)
+        #expect(receiver.spans.count == 2)
+    }
+
     @Test func aGracefulShutdownSendsWhatIsStillQueued() throws {
         let receiver = try OTLPReceiver()
         let stub = try Self.stub()
