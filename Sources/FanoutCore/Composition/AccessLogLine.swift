@@ -40,6 +40,9 @@ public struct AccessLogLine: Sendable {
         public var cache: String?
         /// The call had not finished when its client went away, and was cancelled.
         public var cancelled = false
+        /// When the call started, in milliseconds after its request's exchange started (for its trace span;
+        /// not logged).
+        public var startOffsetMs = 0.0
 
         public init(
             name: String, status: Int?, durationMs: Double, failure: String?, spanID: String? = nil,

@@ -21,23 +21,29 @@ extension CompositeRun {
     /// One access-log entry per call: its status (for a call with one request), duration and first failure.
     public var accessLogCalls: [AccessLogLine.Call] {
         self.route.calls.indices.map { index in
-            let state = self.states[index]
-            let name = self.route.calls[index].name
-            switch state.outcome {
-            case .verbatim(_, let status)?, .tree(_, let status)?:
-                return AccessLogLine.Call(name: name, status: status, durationMs: state.elapsedMs, failure: nil)
-            case .failed(let failure, _)?:
-                var status: Int?
-                if case .status(let code) = failure { status = code }
-                return AccessLogLine.Call(
-                    name: name, status: status, durationMs: state.elapsedMs, failure: failure.kind)
-            case nil:
-                let failure = state.items?.outcomes.lazy.compactMap { outcome -> String? in
-                    if case .failed(let failure, _)? = outcome { return failure.kind }
-                    return nil
-                }.first
-                return AccessLogLine.Call(name: name, status: nil, durationMs: state.elapsedMs, failure: failure)
-            }
+            var call = self.accessLogCall(index)
+            call.startOffsetMs = self.states[index].startedAtMs
+            return call
+        }
+    }
+
+    private func accessLogCall(_ index: Int) -> AccessLogLine.Call {
+        let state = self.states[index]
+        let name = self.route.calls[index].name
+        switch state.outcome {
+        case .verbatim(_, let status)?, .tree(_, let status)?:
+            return AccessLogLine.Call(name: name, status: status, durationMs: state.elapsedMs, failure: nil)
+        case .failed(let failure, _)?:
+            var status: Int?
+            if case .status(let code) = failure { status = code }
+            return AccessLogLine.Call(
+                name: name, status: status, durationMs: state.elapsedMs, failure: failure.kind)
+        case nil:
+            let failure = state.items?.outcomes.lazy.compactMap { outcome -> String? in
+                if case .failed(let failure, _)? = outcome { return failure.kind }
+                return nil
+            }.first
+            return AccessLogLine.Call(name: name, status: nil, durationMs: state.elapsedMs, failure: failure)
         }
     }
 

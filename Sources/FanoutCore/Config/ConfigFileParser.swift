@@ -39,7 +39,7 @@ struct ConfigFileParser {
         "listen", "admin_listen", "workers", "access_log", "forward_headers", "max_request_line", "max_header_bytes",
         "max_headers", "max_body", "keepalive_requests", "max_client_connections", "max_response_body",
         "cache_size", "client_timeout", "keepalive_timeout", "send_timeout", "shutdown_timeout", "gzip",
-        "gzip_min_length", "gzip_level", "abort_on_close", "store", "upstream", "route", "include",
+        "gzip_min_length", "gzip_level", "abort_on_close", "store", "upstream", "route", "include", "tracing",
     ]
 
     /// Reserved words that cannot name a `call` (they may name parts of the request in future templates).
@@ -83,6 +83,14 @@ struct ConfigFileParser {
                 }
                 self.seen[directive.text] = self.cursor.location(of: directive)
                 try self.parseStore(directive)
+            case "tracing":
+                if let first = self.seen[directive.text] {
+                    throw self.cursor.error(
+                        "duplicate 'tracing' block; it is already set at \(self.place(first)), expected it once",
+                        at: directive)
+                }
+                self.seen[directive.text] = self.cursor.location(of: directive)
+                try self.parseTracing(directive)
             case _ where Self.topLevelDirectives.contains(directive.text):
                 if let first = self.seen[directive.text] {
                     throw self.cursor.error(

@@ -41,6 +41,8 @@
 ///                           password, user, db (0), max_entry (256k), tls off (on: not supported yet)
 /// upstream NAME { … }       NAME is [A-Za-z0-9_-]+, unique
 /// route METHODS PATH { … }
+/// tracing { … }            OTLP/HTTP span export; inside: otlp_endpoint URL (required), sample RATIO,
+///                           service_name NAME, batch N, flush DUR, queue N, timeout DUR, header NAME VALUE
 /// ```
 /// Every directive but `listen`, `include`, `upstream` and `route` may appear once, across all included files.
 ///

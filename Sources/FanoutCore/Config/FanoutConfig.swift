@@ -25,6 +25,8 @@ public struct FanoutConfig: Sendable {
     /// The `store` block: a Redis/Valkey server shared by every replica (second level of the call cache).
     /// nil (the default): no connection, no work.
     public var store: StoreSettings?
+    /// The `tracing` block: OTLP trace export; nil when absent (no spans are built).
+    public var tracing: TracingConfig? = nil
     /// Named upstreams, in file order, followed by one synthesized upstream per distinct origin used by an
     /// absolute URL in a `call` or `proxy` line (named after the origin, `isImplicit == true`).
     public var upstreams: [UpstreamConfig]

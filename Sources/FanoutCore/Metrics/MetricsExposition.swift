@@ -144,6 +144,24 @@ public enum MetricsExposition {
             }
         }
 
+        if let counts = metrics.traceExport {
+            let families: [(String, String, UInt64)] = [
+                ("fanout_trace_spans_exported_total", "Spans an OTLP receiver accepted.", counts.spansExported),
+                (
+                    "fanout_trace_spans_dropped_total",
+                    "Spans dropped: the export queue was full, or their export request failed.", counts.spansDropped
+                ),
+                (
+                    "fanout_trace_export_failures_total",
+                    "OTLP export requests that failed (no answer or not 2xx); never retried.", counts.exportFailures
+                ),
+            ]
+            for (name, help, value) in families {
+                header(&out, name, "counter", help)
+                out += "\(name) \(value)\n"
+            }
+        }
+
         header(&out, "fanout_requests_in_flight", "gauge", "Requests received and not answered yet.")
         out += "fanout_requests_in_flight \(metrics.requestsInFlight)\n"
         header(&out, "fanout_client_connections", "gauge", "Open client connections.")

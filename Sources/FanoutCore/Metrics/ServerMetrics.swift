@@ -172,6 +172,8 @@ public struct ServerMetrics: Sendable, Equatable {
     /// Calls in flight and queued, and breaker states, per upstream name (gauges, filled in when a snapshot
     /// is taken).
     public var upstreamLoad: [String: UpstreamLoad] = [:]
+    /// Trace export (`tracing`): nil when it is not configured, and then not shown.
+    public var traceExport: TraceExportCounts? = nil
     /// Requests received and not answered yet (a gauge, filled in when a snapshot is taken).
     public var requestsInFlight = 0
     /// Open client connections (a gauge, filled in when a snapshot is taken).
@@ -236,6 +238,7 @@ public struct ServerMetrics: Sendable, Equatable {
         clientAborts.addCounts(other.clientAborts)
         minRateCuts.addCounts(other.minRateCuts)
         addUpstreamLoad(other.upstreamLoad)
+        if let counts = other.traceExport { traceExport = (traceExport ?? TraceExportCounts()).adding(counts) }
         requestsInFlight += other.requestsInFlight
         clientConnections += other.clientConnections
     }

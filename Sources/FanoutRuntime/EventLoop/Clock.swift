@@ -13,6 +13,13 @@ func wallClockSeconds() -> Int64 {
     Int64(time(nil))
 }
 
+/// Wall-clock nanoseconds since the epoch (trace spans' times).
+func wallClockNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}
+
 /// Wall-clock time as an ISO 8601 UTC string with milliseconds, for the access log.
 func iso8601Now() -> String {
     var ts = timespec()

@@ -33,6 +33,8 @@ struct RequestLogContext {
     var traceID: String?
     /// The parent id of the client's `traceparent`, when it was taken.
     var parentID: String?
+    /// A sampled request under `tracing`: its trace and the id of its server span.
+    var serverSpan: (trace: TraceContext, spanID: UInt64)?
 }
 
 /// One client connection: reads and parses requests, hands each to its route's handler, writes the answer.
@@ -487,6 +489,11 @@ final class ClientConnection: EventHandler {
         logContext?.parentID = parentID
     }
 
+    /// Called by the dispatcher for a request whose spans are exported (`tracing`, sampled).
+    func noteServerSpan(_ trace: TraceContext, spanID: UInt64) {
+        logContext?.serverSpan = (trace, spanID)
+    }
+
     /// A request was received and is not answered yet (`fanout_requests_in_flight`).
     var hasRequestInFlight: Bool { logContext != nil }
 
@@ -654,12 +661,19 @@ final class ClientConnection: EventHandler {
                 route: route, call: call.name, upstream: upstream, seconds: call.durationMs / 1_000,
                 failure: call.failure)
         }
-        guard let sink = worker.accessLog else { return }
+        let sink = worker.accessLog
+        guard sink != nil || context.serverSpan != nil else { return }
         let line = AccessLogLine(
             time: iso8601Now(), method: context.method, path: context.path, route: context.route, status: status,
             durationMs: durationMs, requestID: context.requestID, traceID: context.traceID,
             parentID: context.parentID, calls: calls, clientAbort: clientAbort)
-        sink.write(line.serialized())
+        if let span = context.serverSpan, let tracer = worker.tracer {
+            tracer.record(
+                RequestSpans.spans(
+                    for: line, trace: span.trace, serverSpanID: span.spanID, callUpstreams: context.callUpstreams,
+                    endUnixNano: wallClockNanoseconds(), newSpanID: TraceContext.newSpanID))
+        }
+        sink?.write(line.serialized())
     }
 
     private func sendInterim(_ bytes: [UInt8]) {

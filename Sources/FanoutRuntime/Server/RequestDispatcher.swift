@@ -67,7 +67,11 @@ enum RequestDispatcher {
     ) {
         let head = request.head
         let runtime = worker.runtime
-        let trace = TraceContext.forRequest(head.headers)
+        var trace = TraceContext.forRequest(head.headers)
+        if let tracing = runtime.tracing {
+            trace = tracing.sampler.decide(trace)
+            if trace.sampled { connection.noteServerSpan(trace, spanID: TraceContext.newSpanID()) }
+        }
         connection.noteTrace(trace.traceIDHex, parentID: trace.parentID.map(TraceContext.spanIDHex))
         switch route(head, runtime: runtime) {
         case .refused(let answer):

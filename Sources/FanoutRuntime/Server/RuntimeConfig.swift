@@ -42,6 +42,8 @@ final class RuntimeConfig: Sendable {
     /// Methods fanout answers with routing (404/405) rather than 501: the common ones plus every method a
     /// route names.
     let knownMethods: Set<String>
+    /// The `tracing` block as the runtime uses it; nil when absent (no spans are built).
+    let tracing: RuntimeTracing?
 
     init(config: FanoutConfig, workerCount: Int, slots: inout AdmissionSlots) {
         self.config = config
@@ -68,6 +70,7 @@ final class RuntimeConfig: Sendable {
                 slots.slot(for: UpstreamConfig(name: "\(upstream.name).oauth2", origin: $0.tokenEndpoint))
             }
         }
+        tracing = config.tracing.map { RuntimeTracing(config: $0, workerCount: workerCount, slots: &slots) }
         upstreamHeaderLines = config.upstreams.map { HeaderLine.lines($0.headers) }
         let decodable = CurlTransfer.decodableContentCodings
         upstreamAcceptEncodings = config.upstreams.map { upstream in

@@ -19,6 +19,8 @@ final class Worker: @unchecked Sendable {
     private(set) var attempts: CallAttempts!
     /// This worker's connection to the shared store (`store` block) and the cache level on it; nil without one.
     private(set) var store: StoreClient?
+    /// Exports sampled requests' spans (`tracing`); nil when tracing is not configured.
+    private(set) var tracer: TraceExporter?
     private var listeners: [Listener] = []
     private var connections: [ObjectIdentifier: ClientConnection] = [:]
     /// The admin listener (worker 0 only, when `admin_listen` is set). Unlike `listeners` it stays open while
@@ -41,6 +43,9 @@ final class Worker: @unchecked Sendable {
     /// so `/readyz` answers 503, not a refused connection, until the whole server has drained.
     private var waitsForPeers: Bool
     private var drainFinished = false
+    /// Graceful shutdown: the trace exporter sends what it holds before the loop stops.
+    private enum ExportFlush { case notStarted, running, done }
+    private var exportFlush = ExportFlush.notStarted
     /// Read scratch space shared by this worker's connections (one read at a time on one thread).
     let readBuffer: UnsafeMutableRawBufferPointer
     private var dateCache: (second: Int, value: String) = (-1, "")
@@ -77,6 +82,7 @@ final class Worker: @unchecked Sendable {
         attempts = CallAttempts(loop: loop, client: client)
         calls = CallCoalescer(loop: loop, client: attempts, cacheBytes: runtime.config.limits.cacheBytesPerWorker)
         connectStore(runtime.config.store)
+        tracer = runtime.tracing.map { TraceExporter(loop: loop, client: client, settings: $0) }
         listeners = listenerFDs.map { Listener(fd: $0, worker: self) }
         adminListener = adminFD.map { Listener(fd: $0, worker: self, isAdmin: true) }
     }
@@ -175,6 +181,7 @@ final class Worker: @unchecked Sendable {
             }
         }
         if let oauth2 = upstream.oauth2 { snapshot.tokenFetches.addCounts(oauth2.tokenFetches) }
+        snapshot.traceExport = tracer?.counts
         return snapshot
     }
 
@@ -189,6 +196,15 @@ final class Worker: @unchecked Sendable {
         upstream.oauth2?.configure(Worker.oauth2Entries(runtime))
         calls.setCacheCapacity(runtime.config.limits.cacheBytesPerWorker)
         if runtime.config.store != store?.settings { connectStore(runtime.config.store) }
+        if let tracing = runtime.tracing {
+            if let tracer {
+                tracer.reconfigure(tracing)
+            } else {
+                tracer = TraceExporter(loop: loop, client: upstream, settings: tracing)
+            }
+        } else {
+            tracer = nil
+        }
     }
 
     /// Opens the connection `settings` names (closing the one of an earlier configuration), or none.
@@ -208,7 +224,7 @@ final class Worker: @unchecked Sendable {
     }
 
     private static func slotLimits(_ runtime: RuntimeConfig) -> [UpstreamClient.SlotLimits] {
-        let calls = runtime.admissionSlots.indices.map { index in
+        var limits = runtime.admissionSlots.indices.map { index in
             let upstream = runtime.config.upstreams[index]
             return UpstreamClient.SlotLimits(
                 slot: runtime.admissionSlots[index], upstreamName: upstream.name,
@@ -224,7 +240,14 @@ final class Worker: @unchecked Sendable {
                     slot: $0, upstreamName: "\(runtime.config.upstreams[index].name).oauth2", limit: 1)
             }
         }
-        return calls + tokens
+        limits += tokens
+        if let tracing = runtime.tracing {
+            limits.append(
+                UpstreamClient.SlotLimits(
+                    slot: tracing.slot, upstreamName: RuntimeTracing.upstreamName,
+                    limit: TraceExporter.maxExportsInFlight, queueLimit: 0))
+        }
+        return limits
     }
 
     private static func oauth2Entries(_ runtime: RuntimeConfig) -> [OAuth2Calls.Entry] {
@@ -257,6 +280,21 @@ final class Worker: @unchecked Sendable {
     private func finishDrain() {
         if let timer = drainTimer { loop.cancel(timer) }
         drainTimer = nil
+        // The spans of the last requests leave before the loop stops (for at most the export timeout).
+        switch exportFlush {
+        case .notStarted:
+            guard let tracer else { break }
+            exportFlush = .running
+            tracer.flushAll { [weak self] in
+                self?.exportFlush = .done
+                self?.finishDrain()
+            }
+            return
+        case .running:
+            return
+        case .done:
+            break
+        }
         drainFinished = true
         if !waitsForPeers { loop.requestStop() }
     }

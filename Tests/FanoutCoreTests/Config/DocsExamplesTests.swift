@@ -47,6 +47,8 @@ import Testing
             "\(route)\nrespond 200\n\(fragment)\n}",
             declaringUpstreams("\(route)\n\(fragment)\n}"),
             declaringUpstreams("\(route)\ncall example GET http://example.test:1/x {\n\(fragment)\n}\n}"),
+            "tracing {\notlp_endpoint http://collector.test:4318\n\(fragment)\n}",
+            "tracing {\n\(fragment)\n}",
         ]
     }
 

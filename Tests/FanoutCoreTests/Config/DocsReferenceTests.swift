@@ -14,6 +14,7 @@ import Testing
         ("docs/reference/route.md", ConfigFileParser.routeDirectives),
         ("docs/reference/call.md", ConfigFileParser.callOptions + ConfigFileParser.callDirectives),
         ("docs/reference/store.md", ConfigFileParser.storeDirectives),
+        ("docs/reference/tracing.md", ConfigFileParser.tracingDirectives),
     ]
 
     /// The names a heading gives in backticks: "`timeout=`, `timeout`" → ["timeout=", "timeout"].
