@@ -22,6 +22,8 @@ public struct FanoutConfig: Sendable {
     /// `abort_on_close`: a client FIN while its answer is pending cancels the request (logged 499). Off: the
     /// FIN is a half-close and the answer is still written. A reset always cancels. Default on.
     public var abortOnClose = true
+    /// Top-level `cors { … }`: the CORS policy of every route without its own `cors` line. Default nil: none.
+    public var cors: CORSPolicy?
     /// Named upstreams, in file order, followed by one synthesized upstream per distinct origin used by an
     /// absolute URL in a `call` or `proxy` line (named after the origin, `isImplicit == true`).
     public var upstreams: [UpstreamConfig]
@@ -254,6 +256,8 @@ public struct RouteConfig: Sendable {
     public var path: PathTemplate
     public var action: RouteAction
     public var location: SourceLocation
+    /// `response_header`, `pass_header`, `cache_control` and `cors` (its own or the top-level one).
+    public var responseHeaders = ResponseHeaderPlan()
 
     public init(methods: MethodSet, path: PathTemplate, action: RouteAction, location: SourceLocation) {
         self.methods = methods
