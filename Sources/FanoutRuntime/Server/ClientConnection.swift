@@ -647,6 +647,8 @@ final class ClientConnection: EventHandler {
     /// Writes the access-log line of the request just answered and counts it in the worker's metrics.
     /// `clientAbort`: the client went away first (`status` is then 499).
     private func log(status: Int, calls: [AccessLogCall], clientAbort: ClientDeparture? = nil) {
+        // The request is over: a later answer on this connection (a refusal before dispatch) gets no overlay.
+        responseOverlay = ResponseHeaderOverlay()
         guard let context = logContext else { return }
         logContext = nil
         if isAdmin { return }

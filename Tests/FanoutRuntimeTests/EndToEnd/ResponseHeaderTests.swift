@@ -153,4 +153,29 @@ import Testing
             headers: [("Origin", "https://app.example"), ("Access-Control-Request-Method", "GET")])
         #expect(plain.status == 405)
     }
+
+    @Test func fanoutsOwnFailureAnswersOfARouteCarryItsFields() throws {
+        let server = try TestServer(
+            """
+            route GET /down {
+                proxy http://127.0.0.1:1
+                response_header X-Api-Version 2
+                cors { origins https://app.example }
+            }
+            route GET /other { respond 200 `{}` }
+            """)
+        let client = try RawHTTPClient(port: server.port)
+        defer { client.close() }
+        try client.send("GET /down HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n\r\n")
+        let down = try client.readResponse()
+        #expect(down.status == 502)
+        #expect(down.header("X-Api-Version") == "2")
+        #expect(down.header("Access-Control-Allow-Origin") == "https://app.example")
+        // The next request on the same connection is another route's: none of those fields.
+        try client.send("GET /other HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n\r\n")
+        let other = try client.readResponse()
+        #expect(other.status == 200)
+        #expect(other.header("X-Api-Version") == nil)
+        #expect(other.header("Access-Control-Allow-Origin") == nil)
+    }
 }
