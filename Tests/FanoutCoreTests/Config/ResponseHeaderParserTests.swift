@@ -135,6 +135,18 @@ import Testing
         ),
         ("cors { 1️⃣origin * }", "unknown directive 'origin' in cors; did you mean 'origins'?"),
         (
+            call + "  1️⃣response_header Date today\n}",
+            "header 'Date' cannot be set on answers: fanout sets 'Date' itself"
+        ),
+        (
+            call + "  call each GET http://h:1/e/{item} { for_each product.ids }\n  pass_header 1️⃣each ETag\n}",
+            "pass_header cannot name the for_each call 'each': it has one answer per item"
+        ),
+        (
+            call + "  pass_header product ETag\n  pass_header product 1️⃣etag\n}",
+            "header 'etag' is already passed at line 3; expected each name once"
+        ),
+        (
             "route GET /x {\n  respond 200\n  cors { origins * }\n  1️⃣cors off\n}",
             "…duplicate 'cors'"
         ),
