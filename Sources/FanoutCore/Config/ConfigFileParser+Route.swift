@@ -2,6 +2,7 @@ extension ConfigFileParser {
     static let routeDirectives = [
         "call", "deadline", "combine", "field", "max_items", "max_concurrency", "pass_status", "error_body",
         "min_success", "proxy", "timeout", "max_body", "min_rate", "respond", "content_type", "header", "delay",
+        "response_header", "pass_header", "cache_control", "cors",
     ]
     /// Route settings that only a composite route takes.
     static let compositeSettings: Set<String> = [
@@ -30,6 +31,8 @@ extension ConfigFileParser {
         var contentType: String?
         var headers: [HeaderField] = []
         var delay: Int?
+        /// `response_header`, `pass_header`, `cache_control`, `cors`.
+        var responseHeaders = PendingResponseHeaders()
         /// First token of each single-valued or kind-specific setting, for duplicate and placement errors.
         var settings: [String: ConfigToken] = [:]
     }
@@ -63,11 +66,11 @@ extension ConfigFileParser {
         }
         let action = try self.routeAction(body, directive: directive, context: context)
         let location = SourceLocation(file: self.cursor.file, line: directive.line, column: directive.column)
+        var route = RouteConfig(methods: methods, path: path, action: action, location: location)
+        route.responseHeaders = try self.responseHeaderPlan(
+            body.responseHeaders, kind: body.actionToken!, calls: body.calls, context: context)
         self.routes.append(
-            PendingRoute(
-                route: RouteConfig(methods: methods, path: path, action: action, location: location),
-                references: body.references
-            )
+            PendingRoute(route: route, references: body.references, inheritsCORS: body.responseHeaders.cors == nil)
         )
     }
 
@@ -96,6 +99,9 @@ extension ConfigFileParser {
                 throw self.cursor.duplicateError(sub, first: first, context: context)
             }
             body.settings[sub.text] = body.settings[sub.text] ?? sub
+        case _ where Self.responseHeaderDirectives.contains(sub.text):
+            try self.parseResponseHeaderDirective(sub, into: &body.responseHeaders, context: context)
+            return
         default:
             throw self.cursor.unknownDirective(sub, context: context, known: Self.routeDirectives)
         }

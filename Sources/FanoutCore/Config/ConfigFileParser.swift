@@ -14,6 +14,8 @@ struct ConfigFileParser {
     struct PendingRoute {
         var route: RouteConfig
         var references: [UpstreamReference]
+        /// No `cors` line in the route: it takes the top-level `cors`.
+        var inheritsCORS = true
     }
 
     var cursor: ConfigCursor
@@ -40,6 +42,7 @@ struct ConfigFileParser {
         "max_headers", "max_body", "keepalive_requests", "max_client_connections", "max_response_body",
         "cache_size", "client_timeout", "keepalive_timeout", "send_timeout", "shutdown_timeout", "gzip",
         "gzip_min_length", "gzip_level", "abort_on_close", "store", "upstream", "route", "include", "tracing",
+        "cors",
     ]
 
     /// Reserved words that cannot name a `call` (they may name parts of the request in future templates).
@@ -209,6 +212,7 @@ struct ConfigFileParser {
             default: throw self.cursor.error("invalid gzip '\(token.text)'; expected 'on' or 'off'", at: token)
             }
         case "abort_on_close": self.config.abortOnClose = try self.onOffArgument(directive)
+        case "cors": self.config.cors = try self.parseCORSBlock(directive, context: "cors")
         case "gzip_min_length": self.config.gzip.minLength = try self.sizeArgument(directive)
         case "gzip_level": self.config.gzip.level = try self.countArgument(directive, in: 1...9)
         default:
@@ -299,6 +303,7 @@ struct ConfigFileParser {
                 resolved.append(try self.resolve(reference))
             }
             var route = pending.route
+            if pending.inheritsCORS { route.responseHeaders.cors = self.config.cors }
             switch route.action {
             case .composite(var composite):
                 for index in composite.calls.indices { composite.calls[index].upstream = resolved[index] }

@@ -34,6 +34,7 @@
 /// gzip_min_length SIZE      Default 1k        gzip_level N             1...9. Default 1
 /// abort_on_close on | off   a client FIN while its answer is pending cancels it (499); off: a
 ///                           half-close, answered. A reset always cancels. Default on
+/// cors { … }                CORS policy of every route without its own `cors` (below). Default none
 /// include PATH | GLOB       repeatable; the files' text as if it stood here (relative to this file's
 ///                           directory; globs in sorted order, may match nothing; no cycles)
 /// store { … }              a shared Redis/Valkey (second level of the call cache): address IP[:PORT]
@@ -126,6 +127,14 @@
 /// content_type TYPE             only with respond. Default application/json
 /// header NAME VALUE             only with respond; repeatable; not Content-Type or a framing field
 /// delay DUR                     only with respond; 0 allowed. Default 0
+///
+/// response_header NAME VALUE    with calls or proxy; repeatable; replaces a partner's field of that name; not
+///                               a framing field, Date, Content-Type, Content-Encoding or Access-Control-*
+/// pass_header CALL NAME…        only with calls; repeatable; CALL not for_each; the fields of CALL's 2xx answer
+/// cache_control derived | off   only with calls; Cache-Control max-age from the cached calls, else no-store
+/// cors { … } | cors off         any route; the top-level one when absent. Block: origins * | ORIGIN…
+///                               (required; `https://*.b.example` wildcards), methods M…, headers * | NAME…,
+///                               credentials on|off (not with `*` origins or headers), max_age DUR, expose NAME…
 /// ```
 /// Templates are `URLTemplate`s; every `{x}`/`{x...}` they use must be a parameter of the route path (of the
 /// same kind). An absolute URL creates or reuses an implicit upstream named after its origin
@@ -139,7 +148,8 @@
 /// what was expected; unknown names get a "did you mean" suggestion (edit distance ≤ 2) or the list of valid
 /// ones. A block left open is reported at the end of the file, or at the next `route`/`upstream` line, with
 /// the line of its `{`. `ConfigWarning`s (in `FanoutConfig.parseWarnings`) flag what is valid but likely
-/// unintended: a `${VAR}` set to the empty string, a `min_success` in a route whose calls are all required.
+/// unintended: a `${VAR}` set to the empty string, a `min_success` in a route whose calls are all required,
+/// `cache_control derived` in a route with a call without `cache=`.
 public enum ConfigParser {
     /// Parses a whole configuration file.
     /// - Parameters:

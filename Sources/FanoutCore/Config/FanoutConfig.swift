@@ -27,6 +27,8 @@ public struct FanoutConfig: Sendable {
     public var store: StoreSettings?
     /// The `tracing` block: OTLP trace export; nil when absent (no spans are built).
     public var tracing: TracingConfig? = nil
+    /// Top-level `cors { … }`: the CORS policy of every route without its own `cors` line. Default nil: none.
+    public var cors: CORSPolicy?
     /// Named upstreams, in file order, followed by one synthesized upstream per distinct origin used by an
     /// absolute URL in a `call` or `proxy` line (named after the origin, `isImplicit == true`).
     public var upstreams: [UpstreamConfig]
@@ -264,6 +266,8 @@ public struct RouteConfig: Sendable {
     public var path: PathTemplate
     public var action: RouteAction
     public var location: SourceLocation
+    /// `response_header`, `pass_header`, `cache_control` and `cors` (its own or the top-level one).
+    public var responseHeaders = ResponseHeaderPlan()
 
     public init(methods: MethodSet, path: PathTemplate, action: RouteAction, location: SourceLocation) {
         self.methods = methods

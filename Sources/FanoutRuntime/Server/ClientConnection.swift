@@ -88,6 +88,8 @@ final class ClientConnection: EventHandler {
     private var processingInput = false
     /// The request being handled: HTTP version, keep-alive and HEAD-ness decide how it is answered.
     private var currentHead: HTTPRequestHead?
+    /// What the current request's route lays over its answer (``RequestDispatcher`` sets it).
+    private var responseOverlay = ResponseHeaderOverlay()
     private var logContext: RequestLogContext?
     /// The current request's body while it is streamed to its exchange.
     private var requestBody: BodyPipe?
@@ -466,6 +468,7 @@ final class ClientConnection: EventHandler {
 
     private func handle(_ request: HTTPRequest, body: BodyPipe? = nil) {
         currentHead = request.head
+        responseOverlay = ResponseHeaderOverlay()
         let requestID = RequestIdentity.accepted(request.head.headers[first: "x-request-id"]) ?? worker.newRequestID()
         logContext = RequestLogContext(
             method: request.head.method, path: request.head.target, route: nil, requestID: requestID,
@@ -481,6 +484,12 @@ final class ClientConnection: EventHandler {
     func noteRoute(_ name: String, callUpstreams: [String]) {
         logContext?.route = name
         logContext?.callUpstreams = callUpstreams
+    }
+
+    /// Called by the dispatcher with the fields the matched route lays over every answer to this request
+    /// (`response_header`, `cors`).
+    func noteResponseOverlay(_ overlay: ResponseHeaderOverlay) {
+        responseOverlay = overlay
     }
 
     /// Called by the dispatcher to name the request's trace (and the client's parent span) in the access log.
@@ -520,6 +529,7 @@ final class ClientConnection: EventHandler {
                 &response, settings: gzip, acceptEncoding: head?.headers.values(named: "accept-encoding") ?? [],
                 worker: worker)
         }
+        if !responseOverlay.isEmpty { responseOverlay.apply(to: &response.headers) }
         if let id = logContext?.requestID { response.headers.append(("X-Request-Id", id)) }
         response.serialize(
             into: &output, date: worker.httpDate(), keepAlive: keepAlive, http10: http10,
@@ -554,6 +564,7 @@ final class ClientConnection: EventHandler {
             keepAlive: keepsAlive(unless: false))
         closeAfterWrite = !framer.keepAlive
         var response = HTTPResponse(status: status, headers: headers)
+        if !responseOverlay.isEmpty { responseOverlay.apply(to: &response.headers) }
         if let id = logContext?.requestID { response.headers.append(("X-Request-Id", id)) }
         unsentStreamedHeadStart = output.count
         response.serializeHead(
@@ -643,6 +654,8 @@ final class ClientConnection: EventHandler {
     /// Writes the access-log line of the request just answered and counts it in the worker's metrics.
     /// `clientAbort`: the client went away first (`status` is then 499).
     private func log(status: Int, calls: [AccessLogCall], clientAbort: ClientDeparture? = nil) {
+        // The request is over: a later answer on this connection (a refusal before dispatch) gets no overlay.
+        responseOverlay = ResponseHeaderOverlay()
         guard let context = logContext else { return }
         logContext = nil
         if isAdmin { return }

@@ -25,6 +25,9 @@ final class CompositeExchange: Exchange {
     private let trace: TraceContext
     /// By call index: what the access log says of each call beyond the run's own record.
     private var callLog: [CallLogFacts]
+    /// `pass_header` and `cache_control derived` of the route, and what they need from the calls.
+    private let responseHeaders: ResponseHeaderPlan
+    private var answers: CallAnswerFacts
 
     private struct CallLogFacts {
         /// The span id the call carried, when it was sent; a `for_each` call's items each carry their own.
@@ -41,9 +44,11 @@ final class CompositeExchange: Exchange {
     }
 
     private init(
-        route: CompositeRoute, run: CompositeRun, context: ForwardingContext, runtime: RuntimeConfig,
-        connection: ClientConnection, worker: Worker
+        route: CompositeRoute, responseHeaders: ResponseHeaderPlan, run: CompositeRun, context: ForwardingContext,
+        runtime: RuntimeConfig, connection: ClientConnection, worker: Worker
     ) {
+        self.responseHeaders = responseHeaders
+        answers = CallAnswerFacts(route, responseHeaders)
         self.worker = worker
         self.connection = connection
         self.runtime = runtime
@@ -59,7 +64,8 @@ final class CompositeExchange: Exchange {
     }
 
     static func start(
-        _ route: CompositeRoute, input: CompositeInput, context: ForwardingContext, runtime: RuntimeConfig,
+        _ route: CompositeRoute, responseHeaders: ResponseHeaderPlan, input: CompositeInput, context: ForwardingContext,
+        runtime: RuntimeConfig,
         on connection: ClientConnection, worker: Worker
     ) {
         let run: CompositeRun
@@ -70,7 +76,8 @@ final class CompositeExchange: Exchange {
             return
         }
         let exchange = CompositeExchange(
-            route: route, run: run, context: context, runtime: runtime, connection: connection, worker: worker)
+            route: route, responseHeaders: responseHeaders, run: run, context: context, runtime: runtime,
+            connection: connection, worker: worker)
         // Everything that needs only the client's input is rendered before any partner is called: a bad
         // parameter is the client's error (400), and no partner sees a request that cannot complete.
         let launches: [CallLaunch]
@@ -122,7 +129,7 @@ final class CompositeExchange: Exchange {
                 timeoutMs: call.timeoutMs ?? upstream.timeoutMs,
                 deadline: deadline,
                 maxResponseBytes: runtime.config.limits.maxUpstreamBodyBytes,
-                captureHeaders: false,
+                captureHeaders: answers.capturesHeaders[launch.call],
                 mustNotRepeat: !HTTPMethod.isIdempotent(launch.method),
                 maxRedirects: upstream.followRedirects,
                 acceptEncoding: runtime.upstreamAcceptEncodings[call.upstream],
@@ -163,6 +170,8 @@ final class CompositeExchange: Exchange {
         for line in callHeaders { key += line + "\n" }
         for line in sharedKeyHeaders { key += line + "\n" }
         if let contentTypeLine { key += contentTypeLine }
+        // An answer kept with all its headers (`pass_header`) is not the same entry as one kept without.
+        if request.captureHeaders { key += "\nall headers" }
         return key
     }
 
@@ -176,6 +185,7 @@ final class CompositeExchange: Exchange {
         if case .success(let answer) = result.outcome, let version = answer.httpVersion {
             callLog[call].httpVersion = version
         }
+        answers.note(result, call: call, isItem: isItem, cached: route.calls[call].cache != nil)
         let callResult: CallResult
         switch result.outcome {
         case .success(let response):
@@ -219,6 +229,9 @@ final class CompositeExchange: Exchange {
             ("Server-Timing", stitched.serverTiming),
         ]
         if let errors = stitched.errorsHeader { headers.append(("X-Fanout-Errors", errors)) }
+        if !responseHeaders.passed.isEmpty || responseHeaders.derivedCacheControl {
+            headers += answers.fields(of: responseHeaders, status: stitched.status, runCalls: run.accessLogCalls)
+        }
         connection?.respond(
             HTTPResponse(status: stitched.status, headers: headers, body: stitched.body),
             calls: withTransferFacts(run.accessLogCalls), gzip: runtime.config.gzip)

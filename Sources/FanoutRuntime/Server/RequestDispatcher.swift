@@ -73,12 +73,20 @@ enum RequestDispatcher {
             if trace.sampled { connection.noteServerSpan(trace, spanID: TraceContext.newSpanID()) }
         }
         connection.noteTrace(trace.traceIDHex, parentID: trace.parentID.map(TraceContext.spanIDHex))
+        if let (index, answer) = corsPreflight(head, runtime: runtime) {
+            connection.noteRoute(runtime.routeNames[index], callUpstreams: [])
+            connection.respond(answer)
+            return
+        }
         switch route(head, runtime: runtime) {
         case .refused(let answer):
             connection.respond(answer)
         case .matched(let index, let parameters, let target):
             let route = runtime.config.routes[index]
             connection.noteRoute(runtime.routeNames[index], callUpstreams: runtime.callUpstreamNames[index])
+            if !route.responseHeaders.isEmpty {
+                connection.noteResponseOverlay(route.responseHeaders.overlay(origin: head.headers[first: "origin"]))
+            }
             switch route.action {
             case .respond(let answer):
                 StaticExchange.start(answer, on: connection, worker: worker)
@@ -96,7 +104,8 @@ enum RequestDispatcher {
                     routeParameters: parameters, query: query, headers: head.headers, body: request.body,
                     contentType: head.headers[first: "content-type"])
                 CompositeExchange.start(
-                    composite, input: input, context: context, runtime: runtime, on: connection, worker: worker)
+                    composite, responseHeaders: route.responseHeaders, input: input, context: context, runtime: runtime,
+                    on: connection, worker: worker)
             case .proxy(let proxy):
                 let context = ForwardingContext(
                     request: request, peer: connection.peer, requestID: requestID, trace: trace)

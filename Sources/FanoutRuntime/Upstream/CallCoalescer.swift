@@ -121,6 +121,7 @@ final class CallCoalescer {
         var timer: TimerID?
         /// `.miss` for a call with a cache policy, nil for one without.
         var cacheUse: CacheUse?
+        var policy: CachePolicy?
         var fallback: Fallback?
         var completion: (UpstreamResult) -> Void
     }
@@ -182,14 +183,19 @@ final class CallCoalescer {
                     } else {
                         cacheHits[request.upstreamName, default: 0] &+= 1
                     }
+                    let age = Int((now &- entry.storedAt) / 1_000_000)
                     completion(
                         UpstreamResult(
-                            outcome: .success(entry.response), elapsedMs: 0, cache: fromStore ? .storeHit : .hit))
+                            outcome: .success(entry.response), elapsedMs: 0, cache: fromStore ? .storeHit : .hit,
+                            freshness: .fresh(remainingMs: windows.freshMs - age)))
                     return
                 case .staleWhileRevalidate:
                     staleRevalidate[request.upstreamName, default: 0] &+= 1
                     refresh(request, key: key, policy: policy, storedAtWallMs: entry.storedAtWallMs)
-                    completion(UpstreamResult(outcome: .success(entry.response), elapsedMs: 0, cache: .staleRevalidate))
+                    completion(
+                        UpstreamResult(
+                            outcome: .success(entry.response), elapsedMs: 0, cache: .staleRevalidate,
+                            freshness: .fresh(remainingMs: 0)))
                     return
                 case .staleIfError:
                     fallback = Fallback(response: entry.response, until: entry.storedAt &+ Self.ns(windows.errorMs))
@@ -200,8 +206,8 @@ final class CallCoalescer {
             cacheMisses[request.upstreamName, default: 0] &+= 1
         }
         var waiter = Waiter(
-            startedAt: loop.now, timer: nil, cacheUse: policy == nil ? nil : .miss, fallback: fallback,
-            completion: completion)
+            startedAt: loop.now, timer: nil, cacheUse: policy == nil ? nil : .miss, policy: policy,
+            fallback: fallback, completion: completion)
         if coalesce, let group = groups[key] {
             group.note(policy)
             coalesced[request.upstreamName, default: 0] &+= 1
@@ -406,7 +412,9 @@ final class CallCoalescer {
             return
         }
         // What an entry holds: the body and key bytes, and a fixed allowance for the rest.
-        let cost = response.body.count + group.key.utf8.count + (response.contentType?.utf8.count ?? 0) + 256
+        let cost =
+            response.body.count + group.key.utf8.count + (response.contentType?.utf8.count ?? 0) + 256
+            + response.headers.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 4 }
         cache.insert(
             CachedAnswer(
                 response: response, storedAt: now, storedAtWallMs: wallClockMilliseconds(), freshness: freshness),
@@ -430,6 +438,7 @@ final class CallCoalescer {
                 stale.outcome = .success(fallback.response)
                 stale.elapsedMs = elapsedMs
                 stale.cache = .staleError
+                stale.freshness = .fresh(remainingMs: 0)
                 waiter.completion(stale)
                 return
             }
@@ -437,7 +446,20 @@ final class CallCoalescer {
         var delivered = result
         delivered.elapsedMs = elapsedMs
         delivered.cache = waiter.cacheUse
+        if let policy = waiter.policy { delivered.freshness = Self.freshness(of: result.outcome, for: policy) }
         waiter.completion(delivered)
+    }
+
+    /// How long a transfer's answer is fresh for `policy`, as the cache would judge it just stored.
+    private static func freshness(of outcome: Result<UpstreamResponse, CallFailure>, for policy: CachePolicy)
+        -> CallFreshness
+    {
+        guard case .success(let response) = outcome,
+            let freshness = CacheFreshness(
+                status: response.status, headers: response.cacheHeaders, now: wallClockSeconds())
+        else { return .uncacheable }
+        if policy.lifetime == .upstream, freshness.explicitFreshMs == nil { return .uncacheable }
+        return .fresh(remainingMs: max(0, freshness.windows(for: policy).freshMs))
     }
 
     /// Milliseconds as loop nanoseconds; 0 for a negative value.

@@ -86,6 +86,9 @@ struct UpstreamResult {
     var hedgeWon = false
     /// How the call cache answered a call with a ``CachePolicy`` (nil for a call without one).
     var cache: CacheUse? = nil
+    /// For a call with a ``CachePolicy``: how long its answer stays fresh for that policy from now
+    /// (`cache_control derived`); nil for a call without one.
+    var freshness: CallFreshness? = nil
 }
 
 extension CallFailure: Error {}
