@@ -65,6 +65,9 @@ final class CurlTransfer {
     /// Which directions are paused by a callback's PAUSE answer (docs/design/libcurl-and-epoll.md, "Pausing").
     var receivePaused = false
     var sendPaused = false
+    /// A connect-only transfer (an `Upgrade` tunnel, see `CurlTransfer+ConnectOnly.swift`): told when the
+    /// connection is established or failed. Never pooled.
+    var connectOnlyDone: ((CURLcode) -> Void)?
 
     /// The content codings this libcurl decodes (`accept_encoding`): deflate and gzip with zlib, br with brotli,
     /// zstd with zstd. Debian's libcurl4 7.88.1 has all three.
@@ -227,7 +230,7 @@ final class CurlTransfer {
     /// Sets the per-upstream connection options. All of them, every time: the handle may have served an
     /// upstream with other ones. libcurl only reuses a pooled connection whose TLS settings and `connect_to`
     /// match the transfer's, so upstreams with different settings never share a connection.
-    private func apply(_ transport: TransportOptions) {
+    func apply(_ transport: TransportOptions) {
         appliedTransport = transport
         // Verification stays on unless `tls_verify off` (libcurl's default; set explicitly all the same).
         _ = ccurl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, transport.verifyPeer ? 1 : 0)
