@@ -1,0 +1,108 @@
+import FanoutTestSupport
+import Foundation
+import Testing
+
+/// `Upgrade` tunnels on proxy routes, end to end with a real WebSocket partner (RFC 6455 handshake, echoed
+/// frames): the 101 and the bytes pass through fanout, a FIN passes both ways, a refusal reaches the client as a
+/// plain answer, a silent tunnel is cut by `tunnel_idle_timeout`, a composite route refuses the upgrade, and a
+/// drain closes open tunnels.
+@Suite struct TunnelTests {
+    static let config = """
+        admin_listen 127.0.0.1:0
+        upstream chat { url {{partner}} }
+        route GET /ws/{rest...} { proxy chat /{rest...}; tunnel_idle_timeout 300ms }
+        route GET /overview { call a GET chat /a }
+        route GET /static { respond 200 "{}" }
+        """
+
+    @Test func aWebSocketIsTunnelledFramesEchoAndAHalfCloseEndsItCleanly() throws {
+        let partner = try WebSocketEchoPartner()
+        defer { partner.stop() }
+        let server = try TestServer(Self.config, substitutions: ["partner": partner.baseURL])
+        let client = try WebSocketClient(port: server.port, path: "/ws/echo", extraHeaders: ["X-Trace-Me: 1"])
+        #expect(client.status == 101, "answer: \(client.answerHead)")
+        let small = WebSocketFrame.text("hello through fanout")
+        let large = WebSocketFrame(opcode: 0x2, payload: (0..<200_000).map { UInt8(truncatingIfNeeded: $0 % 251) })
+        try client.send(small)
+        #expect(try client.receive() == small)
+        try client.send(large)
+        #expect(try client.receive() == large)
+        // The partner saw the upgrade request with the client's WebSocket fields and the usual forwarded ones.
+        let head = try #require(partner.receivedHeads.first)
+        #expect(head.hasPrefix("GET /echo HTTP/1.1"))
+        for field in ["Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13", "X-Trace-Me: 1"] {
+            #expect(head.contains(field), "missing \(field) in \(head)")
+        }
+        #expect(head.contains("Sec-WebSocket-Key: ") && head.contains("X-Forwarded-For: 127.0.0.1"))
+        #expect(head.contains("Host: 127.0.0.1:\(partner.port)") && head.contains("traceparent: "))
+        // Half-close: the client's FIN reaches the partner, which answers with its own.
+        client.halfClose()
+        #expect(try client.receive() == nil)
+        #expect(partner.waitForClosedConnections(1))
+        #expect(waitUntil(timeoutMs: 3_000) { server.accessLog.all.count == 1 })
+        let line = try #require(server.accessLog.all.first)
+        #expect(line.contains(#""status":101"#) && line.contains(#""end":"finished""#), "\(line)")
+        #expect(line.contains(#""bytes_up":"#) && line.contains(#""bytes_down":"#))
+        let metrics = try MetricsTests.scrape(server)
+        #expect(metrics["fanout_tunnels_total"] == 1)
+        #expect(metrics["fanout_tunnels_open"] == 0)
+        #expect((metrics[#"fanout_tunnel_bytes_total{direction="up"}"#] ?? 0) > 200_000)
+        #expect((metrics[#"fanout_tunnel_bytes_total{direction="down"}"#] ?? 0) > 200_000)
+    }
+
+    @Test func aPartnerRefusingTheUpgradeIsAnsweredAsAPlainResponse() throws {
+        let partner = try WebSocketEchoPartner()
+        defer { partner.stop() }
+        let server = try TestServer(Self.config, substitutions: ["partner": partner.baseURL])
+        let client = try WebSocketClient(port: server.port, path: "/ws/refuse")
+        #expect(client.status == 403, "answer: \(client.answerHead)")
+        #expect(client.answerHead.contains("X-Partner: ws"))
+        #expect(!client.answerHead.lowercased().contains("upgrade:"))
+        // The connection is not reused for HTTP: the body, then the close.
+        #expect(String(decoding: try client.readToEnd(), as: UTF8.self) == "forbidden")
+        #expect(waitUntil(timeoutMs: 3_000) { server.accessLog.all.count == 1 })
+        #expect(server.accessLog.all.first?.contains(#""status":403"#) == true)
+    }
+
+    @Test func aSilentTunnelIsCutByTheIdleTimeout() throws {
+        let partner = try WebSocketEchoPartner()
+        defer { partner.stop() }
+        let server = try TestServer(Self.config, substitutions: ["partner": partner.baseURL])
+        let client = try WebSocketClient(port: server.port, path: "/ws/silent")
+        #expect(client.status == 101)
+        let (end, elapsed) = measureMs { try? client.receive() }
+        #expect(end == .some(nil), "the tunnel was not closed")
+        #expect(elapsed > 200 && elapsed < 2_000, "closed after \(elapsed) ms")
+        #expect(partner.waitForClosedConnections(1))
+        #expect(waitUntil(timeoutMs: 3_000) { server.accessLog.all.count == 1 })
+        #expect(server.accessLog.all.first?.contains(#""end":"idle_timeout""#) == true)
+    }
+
+    @Test func compositeAndRespondRoutesRefuseTheUpgradeAndNeverForwardIt() throws {
+        let partner = try WebSocketEchoPartner()
+        defer { partner.stop() }
+        let server = try TestServer(Self.config, substitutions: ["partner": partner.baseURL])
+        for path in ["/overview", "/static"] {
+            let client = try WebSocketClient(port: server.port, path: path)
+            #expect(client.status == 403, "\(path): \(client.answerHead)")
+            #expect(String(decoding: try client.readToEnd(), as: UTF8.self).contains("only proxy routes do"))
+        }
+        #expect(partner.receivedHeads.isEmpty)
+    }
+
+    @Test func aDrainClosesOpenTunnels() throws {
+        let partner = try WebSocketEchoPartner()
+        defer { partner.stop() }
+        let server = try TestServer(
+            Self.config.replacingOccurrences(of: "300ms", with: "1m"), substitutions: ["partner": partner.baseURL])
+        let client = try WebSocketClient(port: server.port, path: "/ws/echo")
+        #expect(client.status == 101)
+        try client.send(.text("before"))
+        #expect(try client.receive() == .text("before"))
+        let (_, elapsed) = measureMs { server.server.shutdown(graceMs: 10_000) }
+        #expect(elapsed < 3_000, "the drain waited \(elapsed) ms for the tunnel")
+        #expect(try client.receive() == nil)
+        #expect(partner.waitForClosedConnections(1))
+        #expect(server.accessLog.all.first?.contains(#""end":"draining""#) == true)
+    }
+}
