@@ -8,6 +8,7 @@ import Glibc
 ///
 /// - A target starting with `/refuse` is answered `403` with a small body instead of 101.
 /// - A target starting with `/silent` completes the handshake and then echoes nothing (for idle timeouts).
+/// - A target starting with `/stall` completes the handshake and then reads nothing (for back-pressure).
 ///
 /// Blocking sockets on its own threads, one per connection, like ``StreamingUpstream``.
 public final class WebSocketEchoPartner: @unchecked Sendable {
@@ -139,6 +140,11 @@ public final class WebSocketEchoPartner: @unchecked Sendable {
             Array(
                 ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                     + "Sec-WebSocket-Accept: \(Self.acceptValue(forKey: key))\r\n\r\n").utf8))
+        if target.hasPrefix("/stall") {
+            // Reads nothing more: what the client sends piles up until back-pressure stops it.
+            while !locked({ stopped }) { usleep(20_000) }
+            return
+        }
         let silent = target.hasPrefix("/silent")
         while let frame = try WebSocketFrame.read(from: reader) {
             if silent { continue }
@@ -252,6 +258,18 @@ public final class WebSocketClient {
     /// Whatever the other side sends until it closes (after a refusal: the answer's body).
     public func readToEnd() throws -> [UInt8] {
         try reader.readToEnd()
+    }
+
+    /// Sends `bytes` again and again until a send blocks for the socket's timeout or `limit` bytes went out.
+    /// - Returns: the bytes sent, and whether a send blocked (back-pressure reached this client).
+    public func sendUntilBlocked(_ bytes: [UInt8], limit: Int) -> (sent: Int, blocked: Bool) {
+        var sent = 0
+        while sent < limit {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 { return (sent, errno == EAGAIN || errno == EWOULDBLOCK) }
+            sent += n
+        }
+        return (sent, false)
     }
 
     /// Sends a FIN: the client is done sending.

@@ -106,3 +106,70 @@ import Testing
         #expect(server.accessLog.all.first?.contains(#""end":"draining""#) == true)
     }
 }
+
+/// A tunnel to an `https` partner: libcurl does the TLS handshake with the upstream's settings, fanout moves
+/// the bytes with `curl_easy_send`/`curl_easy_recv`.
+@Suite struct TLSTunnelTests {
+    @Test func aWebSocketToAnHTTPSPartnerIsTunnelledThroughLibcurlsTLS() throws {
+        let pki = try TestCertificates()
+        let partner = try TLSWebSocketPartner(certificates: pki)
+        let server = try TestServer(
+            """
+            upstream chat { url https://127.0.0.1:\(partner.port); tls_ca \(pki.caCertificate) }
+            route GET /ws { proxy chat }
+            """)
+        let client = try WebSocketClient(port: server.port, path: "/ws")
+        #expect(client.status == 101, "answer: \(client.answerHead)")
+        let large = WebSocketFrame(opcode: 0x2, payload: (0..<300_000).map { UInt8(truncatingIfNeeded: $0 % 253) })
+        for frame in [WebSocketFrame.text("over tls"), large, .text("again")] {
+            try client.send(frame)
+            #expect(try client.receive() == frame)
+        }
+        client.halfClose()
+        #expect(try client.receive() == nil)
+        #expect(waitUntil(timeoutMs: 3_000) { server.accessLog.all.count == 1 })
+        // The end is `partner_error` here: Python's ssl answers the TCP half-close with a TLS alert.
+        let line = server.accessLog.all.first ?? ""
+        #expect(line.contains(#""status":101"#) && line.contains(#""bytes_up":300"#), "\(line)")
+    }
+
+    @Test func aPartnerThatCannotBeReachedIsAnswered502() throws {
+        let port = try freeTCPPort()
+        let server = try TestServer(
+            """
+            upstream chat { url http://127.0.0.1:\(port) }
+            route GET /ws { proxy chat }
+            """)
+        let client = try WebSocketClient(port: server.port, path: "/ws")
+        #expect(client.status == 502, "answer: \(client.answerHead)")
+        #expect(waitUntil(timeoutMs: 3_000) { server.accessLog.all.count == 1 })
+        #expect(server.accessLog.all.first?.contains(#""status":502"#) == true)
+    }
+}
+
+/// Back-pressure: a partner that reads nothing stops the client's sending; fanout holds one bounded window.
+@Suite struct TunnelBackPressureTests {
+    @Test func aPartnerThatReadsNothingStopsTheClientAfterBoundedBytes() throws {
+        let partner = try WebSocketEchoPartner()
+        defer { partner.stop() }
+        let server = try TestServer(
+            """
+            admin_listen 127.0.0.1:0
+            upstream chat { url {{partner}} }
+            route GET /ws/{rest...} { proxy chat /{rest...} }
+            """, substitutions: ["partner": partner.baseURL])
+        let client = try WebSocketClient(port: server.port, path: "/ws/stall", timeoutMs: 1_000)
+        #expect(client.status == 101)
+        let chunk = WebSocketFrame(opcode: 0x2, payload: [UInt8](repeating: 7, count: 1 << 20)).encoded(
+            mask: [1, 2, 3, 4])
+        let limit = 256 << 20
+        let (sent, blocked) = client.sendUntilBlocked(chunk, limit: limit)
+        let metrics = try MetricsTests.scrape(server)
+        let passedUp = Int(metrics[#"fanout_tunnel_bytes_total{direction="up"}"#] ?? -1)
+        print("back-pressure: client blocked after \(sent) bytes; fanout read \(passedUp) of them")
+        #expect(blocked, "the client sent \(sent) bytes without being stopped")
+        #expect(sent < limit)
+        #expect(passedUp <= sent && passedUp > 0)
+        #expect(metrics["fanout_tunnels_open"] == 1)
+    }
+}
