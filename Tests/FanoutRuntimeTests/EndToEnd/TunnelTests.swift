@@ -15,10 +15,13 @@ import Testing
         route GET /static { respond 200 "{}" }
         """
 
+    /// The same with an idle limit no loaded test machine reaches between two steps of a test.
+    static let relaxedConfig = config.replacingOccurrences(of: "300ms", with: "1m")
+
     @Test func aWebSocketIsTunnelledFramesEchoAndAHalfCloseEndsItCleanly() throws {
         let partner = try WebSocketEchoPartner()
         defer { partner.stop() }
-        let server = try TestServer(Self.config, substitutions: ["partner": partner.baseURL])
+        let server = try TestServer(Self.relaxedConfig, substitutions: ["partner": partner.baseURL])
         let client = try WebSocketClient(port: server.port, path: "/ws/echo", extraHeaders: ["X-Trace-Me: 1"])
         #expect(client.status == 101, "answer: \(client.answerHead)")
         let small = WebSocketFrame.text("hello through fanout")
@@ -53,7 +56,7 @@ import Testing
     @Test func aPartnerRefusingTheUpgradeIsAnsweredAsAPlainResponse() throws {
         let partner = try WebSocketEchoPartner()
         defer { partner.stop() }
-        let server = try TestServer(Self.config, substitutions: ["partner": partner.baseURL])
+        let server = try TestServer(Self.relaxedConfig, substitutions: ["partner": partner.baseURL])
         let client = try WebSocketClient(port: server.port, path: "/ws/refuse")
         #expect(client.status == 403, "answer: \(client.answerHead)")
         #expect(client.answerHead.contains("X-Partner: ws"))
@@ -93,8 +96,7 @@ import Testing
     @Test func aDrainClosesOpenTunnels() throws {
         let partner = try WebSocketEchoPartner()
         defer { partner.stop() }
-        let server = try TestServer(
-            Self.config.replacingOccurrences(of: "300ms", with: "1m"), substitutions: ["partner": partner.baseURL])
+        let server = try TestServer(Self.relaxedConfig, substitutions: ["partner": partner.baseURL])
         let client = try WebSocketClient(port: server.port, path: "/ws/echo")
         #expect(client.status == 101)
         try client.send(.text("before"))
