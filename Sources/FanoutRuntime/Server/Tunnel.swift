@@ -6,7 +6,7 @@ import Glibc
 /// 101. ``TunnelStateMachine`` decides; this object carries it out.
 ///
 /// Until the 101 it is the request's `Exchange`, owned by its `ClientConnection`: libcurl connects (connect
-/// only, TLS included, through the worker's multi handle), fanout writes the upgrade request head itself and
+/// only, TLS included, in a multi handle of its own: ``TunnelConnection``), fanout writes the upgrade request head itself and
 /// reads the partner's answer head. A 101 goes to the client and the tunnel takes the client's socket from the
 /// connection (`ClientConnection.handOverToTunnel`): from then on it owns both sockets, and the worker holds it
 /// (`Worker.adopt(_:)`) until it ends. Any other answer is given to the client as a plain response; no tunnel.
@@ -19,7 +19,8 @@ final class Tunnel: Exchange, EventHandler {
     /// The connection the request came on, until the tunnel takes its socket or answers it.
     private weak var connection: ClientConnection?
     private var machine: TunnelStateMachine
-    private var transfer: CurlTransfer?
+    private var partner: TunnelConnection?
+    private var transfer: CurlTransfer? { partner?.transfer }
     private var partnerFD: Int32 = -1
     private var clientFD: Int32 = -1
     private var requestHead: [UInt8]
@@ -107,15 +108,15 @@ final class Tunnel: Exchange, EventHandler {
             machine: TunnelStateMachine(idleMilliseconds: proxy.tunnelIdleTimeoutMs, now: worker.loop.now),
             requestHead: requestHead, maxAnswerBodyBytes: runtime.config.limits.maxUpstreamBodyBytes,
             spanID: TraceContext.spanIDHex(spanID))
-        let transfer = worker.upstream.connectTunnel(
-            url: url, transport: runtime.upstreamTransports[proxy.upstream],
+        let partner = TunnelConnection(
+            loop: worker.loop, url: url, transport: runtime.upstreamTransports[proxy.upstream],
             connectTimeoutMs: upstream.connectTimeoutMs
         ) { [weak tunnel] code in tunnel?.connected(code) }
-        guard let transfer else {
+        guard let partner else {
             connection.respond(.error(status: 502, message: "upstream call failed: no connection could be started"))
             return
         }
-        tunnel.transfer = transfer
+        tunnel.partner = partner
         connection.attach(tunnel)
         tunnel.armTimer(at: tunnel.machine.idleDeadline)
     }
@@ -486,8 +487,8 @@ final class Tunnel: Exchange, EventHandler {
     private func releasePartner() {
         if partnerFD >= 0, worker.loop.isRegistered(fd: partnerFD) { worker.loop.deregister(fd: partnerFD) }
         partnerFD = -1
-        if let transfer { worker.upstream.releaseTunnel(transfer) }
-        transfer = nil
+        partner?.close()
+        partner = nil
     }
 
     private func log(_ reason: TunnelStateMachine.EndReason) {

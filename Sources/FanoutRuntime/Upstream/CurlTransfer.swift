@@ -65,9 +65,6 @@ final class CurlTransfer {
     /// Which directions are paused by a callback's PAUSE answer (docs/design/libcurl-and-epoll.md, "Pausing").
     var receivePaused = false
     var sendPaused = false
-    /// A connect-only transfer (an `Upgrade` tunnel, see `CurlTransfer+ConnectOnly.swift`): told when the
-    /// connection is established or failed. Never pooled.
-    var connectOnlyDone: ((CURLcode) -> Void)?
 
     /// The content codings this libcurl decodes (`accept_encoding`): deflate and gzip with zlib, br with brotli,
     /// zstd with zstd. Debian's libcurl4 7.88.1 has all three.

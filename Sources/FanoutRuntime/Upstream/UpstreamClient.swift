@@ -28,12 +28,9 @@ struct TransferID: Hashable {
 ///   completion may start or cancel other transfers.
 final class UpstreamClient: EventHandler {
     let loop: EventLoop
-    let multi: UnsafeMutableRawPointer
+    private let multi: UnsafeMutableRawPointer
     private var free: [CurlTransfer] = []
     private var active: [UInt64: CurlTransfer] = [:]
-    /// Connect-only transfers of `Upgrade` tunnels, in the multi handle for the tunnel's whole life (libcurl
-    /// 7.88.1 closes their connection when they leave it); see `UpstreamClient+Tunnels.swift`.
-    var tunnelTransfers: [ObjectIdentifier: CurlTransfer] = [:]
     /// Per admission slot (`AdmissionSlot.raw`): queued calls, the index of the queue's head, calls inside
     /// libcurl, and the limit of the latest configuration that named the slot.
     private var queues: [[QueuedCall]] = []
@@ -55,7 +52,7 @@ final class UpstreamClient: EventHandler {
     private var queuedIDs: [UInt64: Int] = [:]
     private var nextID: UInt64 = 1
     private var curlTimer: TimerID?
-    private(set) var closed = false
+    private var closed = false
     /// Sockets of connections libcurl keeps in its pool between transfers, watched for stray bytes (see
     /// `UpstreamClient+IdleConnections.swift`).
     var idleConnections: Set<Int32> = []
@@ -404,10 +401,9 @@ final class UpstreamClient: EventHandler {
         }
     }
 
-    func completeFinishedTransfers() {
+    private func completeFinishedTransfers() {
         var queued: Int32 = 0
         var finished: [(CurlTransfer, id: UInt64, CURLcode, overran: Bool)] = []
-        var connected: [((CURLcode) -> Void, CURLcode)] = []
         while true {
             let message = ccurl_multi_info_read_done(multi, &queued)
             guard message.done != 0, let easy = message.easy else { break }
@@ -415,12 +411,6 @@ final class UpstreamClient: EventHandler {
             _ = ccurl_easy_getinfo_pointer(easy, CURLINFO_PRIVATE, &privatePointer)
             guard let privatePointer else { continue }
             let transfer = CurlTransfer.from(UnsafeMutableRawPointer(privatePointer))
-            if let done = transfer.connectOnlyDone {
-                // A tunnel's connection: it stays in the multi handle (its socket is the tunnel's now).
-                transfer.connectOnlyDone = nil
-                connected.append((done, message.result))
-                continue
-            }
             // Asked while the handle is still in the multi handle (see CurlTransfer+Framing.swift).
             let overran = message.result == CURLE_OK && transfer.answerOverranContentLength()
             let kept = message.result == CURLE_OK && !overran ? transfer.keptHTTP1Connection() : nil
@@ -435,7 +425,6 @@ final class UpstreamClient: EventHandler {
             if let kept { watchIdleConnection(kept) }
             finished.append((transfer, transfer.id, message.result, overran))
         }
-        for (done, code) in connected { done(code) }
         // The id is taken at drain time: a completion may cancel a transfer later in this batch (a hedge's
         // loser), and its recycled handle may already carry a queued call admitted in its place.
         for (transfer, id, code, overran) in finished {
@@ -525,11 +514,6 @@ final class UpstreamClient: EventHandler {
             transfer.destroy()
         }
         active.removeAll()
-        for transfer in tunnelTransfers.values {
-            curl_multi_remove_handle(multi, transfer.easy)
-            transfer.destroy()
-        }
-        tunnelTransfers.removeAll()
         for transfer in free { transfer.destroy() }
         free.removeAll()
         queuedIDs.removeAll()

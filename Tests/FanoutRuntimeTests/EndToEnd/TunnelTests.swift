@@ -175,3 +175,52 @@ import Testing
         #expect(metrics["fanout_tunnels_open"] == 1)
     }
 }
+
+/// A tunnel's connection is its own: other transfers of the worker opening connections never close it. (Written
+/// against libcurl's dead-connection sweep of a shared multi handle, which does not skip connect-only
+/// connections; with 7.88.1 this test also passed when tunnels shared the worker's multi handle, so it guards
+/// the behaviour rather than reproducing that sweep.)
+@Suite struct TunnelIsolationTests {
+    @Test func aTunnelHoldingUnreadBytesSurvivesOtherCallsOpeningConnections() throws {
+        let partner = try WebSocketEchoPartner()
+        defer { partner.stop() }
+        let stub = try UpstreamStub(routes: ["/x": .json(#"{"a":1}"#)])
+        defer { stub.stop() }
+        let server = try TestServer(
+            """
+            upstream chat { url {{partner}} }
+            upstream other { url {{stub}} }
+            route GET /ws/{rest...} { proxy chat /{rest...} }
+            route GET /x { proxy other }
+            """, substitutions: ["partner": partner.baseURL, "stub": stub.baseURL])
+        let client = try WebSocketClient(port: server.port, path: "/ws/echo", timeoutMs: 10_000)
+        #expect(client.status == 101)
+        // 4 MiB echoed to a client that reads nothing yet: the echo backs up into fanout's partner socket.
+        let big = WebSocketFrame(opcode: 0x2, payload: (0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 % 241) })
+        let sent = DispatchSemaphore(value: 0)
+        let sender = SendBox(client: client, frame: big)
+        Thread {
+            sender.send()
+            sent.signal()
+        }.start()
+        usleep(1_500_000)  // libcurl sweeps its cache at most once a second, when a transfer opens a connection
+        for _ in 0..<3 { #expect(try server.get("/x").status == 200) }
+        #expect(try client.receive() == big)
+        #expect(sent.wait(timeout: .now() + 10) == .success)
+        #expect(sender.failed == false)
+    }
+
+    final class SendBox: @unchecked Sendable {
+        // @unchecked: `failed` is written by the sending thread before the semaphore is signalled.
+        let client: WebSocketClient
+        let frame: WebSocketFrame
+        var failed = false
+        init(client: WebSocketClient, frame: WebSocketFrame) {
+            self.client = client
+            self.frame = frame
+        }
+        func send() {
+            do { try client.send(frame) } catch { failed = true }
+        }
+    }
+}
