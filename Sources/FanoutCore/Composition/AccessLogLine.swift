@@ -77,6 +77,22 @@ public struct AccessLogLine: Sendable {
     public var parentID: String?
     /// One entry per upstream call.
     public var calls: [Call]
+    /// An `Upgrade` tunnel's line (status 101, written when it ended): `"tunnel":{"bytes_up":N,"bytes_down":N,
+    /// "end":"finished"}`, bytes from the client to the partner and back, and the ``TunnelStateMachine/EndReason``.
+    public var tunnel: Tunnel?
+
+    /// What an `Upgrade` tunnel passed on, and why it ended.
+    public struct Tunnel: Sendable {
+        public var bytesUp: UInt64
+        public var bytesDown: UInt64
+        public var end: String
+
+        public init(bytesUp: UInt64, bytesDown: UInt64, end: String) {
+            self.bytesUp = bytesUp
+            self.bytesDown = bytesDown
+            self.end = end
+        }
+    }
 
     public init(
         time: String,
@@ -138,6 +154,15 @@ public struct AccessLogLine: Sendable {
         if let parentID = self.parentID {
             writer.append(#","parent_id":"#)
             writer.appendString(parentID)
+        }
+        if let tunnel = self.tunnel {
+            writer.append(#","tunnel":{"bytes_up":"#)
+            writer.appendInt(Int(clamping: tunnel.bytesUp))
+            writer.append(#","bytes_down":"#)
+            writer.appendInt(Int(clamping: tunnel.bytesDown))
+            writer.append(#","end":"#)
+            writer.appendString(tunnel.end)
+            writer.append("}")
         }
         writer.append(#","calls":["#)
         for (index, call) in self.calls.enumerated() {

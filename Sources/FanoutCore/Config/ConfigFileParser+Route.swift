@@ -2,7 +2,7 @@ extension ConfigFileParser {
     static let routeDirectives = [
         "call", "deadline", "combine", "field", "max_items", "max_concurrency", "pass_status", "error_body",
         "min_success", "proxy", "timeout", "max_body", "min_rate", "respond", "content_type", "header", "delay",
-        "response_header", "pass_header", "cache_control", "cors",
+        "response_header", "pass_header", "cache_control", "cors", "tunnel_idle_timeout",
     ]
     /// Route settings that only a composite route takes.
     static let compositeSettings: Set<String> = [
@@ -26,6 +26,7 @@ extension ConfigFileParser {
         var deadline: Int?
         var timeout: Int?
         var maxBody: Int?
+        var tunnelIdleTimeout: Int?
         /// `min_rate`: nil for `off` (and when not given: see `settings`).
         var minRate: MinimumRate?
         var contentType: String?
@@ -94,7 +95,8 @@ extension ConfigFileParser {
             }
             body.actionToken = body.actionToken ?? sub
         case "deadline", "timeout", "content_type", "delay", "header", "combine", "field", "max_items",
-            "max_concurrency", "pass_status", "error_body", "min_success", "max_body", "min_rate":
+            "max_concurrency", "pass_status", "error_body", "min_success", "max_body", "min_rate",
+            "tunnel_idle_timeout":
             if sub.text != "header" && sub.text != "field", let first = body.settings[sub.text] {
                 throw self.cursor.duplicateError(sub, first: first, context: context)
             }
@@ -125,6 +127,8 @@ extension ConfigFileParser {
             body.maxBody = try self.sizeArgument(sub)
         case "min_rate":
             body.minRate = try self.minRateArguments(sub)
+        case "tunnel_idle_timeout":
+            body.tunnelIdleTimeout = try self.durationArgument(sub)
         case "combine":
             (body.composite.combine, body.combineTarget) = try self.parseCombine(sub)
         case "field":
@@ -176,7 +180,7 @@ extension ConfigFileParser {
         let allowed: Set<String>
         switch actionToken.text {
         case "call": allowed = Self.compositeSettings
-        case "proxy": allowed = ["timeout", "max_body", "min_rate"]
+        case "proxy": allowed = ["timeout", "max_body", "min_rate", "tunnel_idle_timeout"]
         default: allowed = ["content_type", "header", "delay"]
         }
         let misplaced = body.settings.values.filter { !allowed.contains($0.text) }
@@ -186,6 +190,7 @@ extension ConfigFileParser {
                 case "timeout": "'proxy' (calls take timeout=DUR)"
                 case "max_body": "'proxy' (the top-level 'max_body' applies to other routes)"
                 case "min_rate": "'proxy' (other routes collect whole bodies under 'client_timeout' and 'timeout')"
+                case "tunnel_idle_timeout": "'proxy' (other routes refuse Upgrade requests)"
                 case _ where Self.compositeSettings.contains(token.text): "'call' lines"
                 default: "'respond'"
                 }
@@ -209,6 +214,7 @@ extension ConfigFileParser {
             proxy.timeoutMs = body.timeout
             proxy.maxBodyBytes = body.maxBody
             if body.settings["min_rate"] != nil { proxy.minRate = body.minRate }
+            if let idle = body.tunnelIdleTimeout { proxy.tunnelIdleTimeoutMs = idle }
             return .proxy(proxy)
         default:
             var response = body.respond!

@@ -121,6 +121,8 @@
 /// max_body SIZE                 only with proxy; the request body limit. Default: the top-level max_body
 /// min_rate RATE [GRACE] | off   only with proxy; RATE a size per second (`1k/s`), GRACE a duration.
 ///                               Default 1k/s 30s, both bodies
+/// tunnel_idle_timeout DUR       only with proxy; an Upgrade tunnel (WebSocket) closes after this long with
+///                               no byte either way. Default 60s
 ///
 /// respond STATUS [BODY]         one; STATUS 100...599; BODY bare, quoted or backtick (not with 1xx/204/304);
 ///                               valid JSON when the content type is JSON (application/json or +json)

@@ -311,6 +311,9 @@ public struct ProxyRoute: Sendable {
     /// `min_rate`: the slowest the client's streamed request body and the upstream's streamed answer may
     /// move (``RateBudget``). Default ``MinimumRate/standard``; nil (`min_rate off`): only the idle limits.
     public var minRate: MinimumRate?
+    /// `tunnel_idle_timeout`: an `Upgrade` tunnel (a WebSocket) through this route is closed when no byte moved
+    /// either way for this long. Default 60 s.
+    public var tunnelIdleTimeoutMs: Int = 60_000
 
     public init(
         upstream: Int, target: URLTemplate?, timeoutMs: Int? = nil, maxBodyBytes: Int? = nil,

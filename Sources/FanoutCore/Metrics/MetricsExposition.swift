@@ -167,6 +167,13 @@ public enum MetricsExposition {
         header(&out, "fanout_client_connections", "gauge", "Open client connections.")
         out += "fanout_client_connections \(metrics.clientConnections)\n"
         if metrics.store.configured { appendStore(metrics.store, to: &out) }
+        header(&out, "fanout_tunnels_open", "gauge", "Upgrade tunnels (WebSockets) open now.")
+        out += "fanout_tunnels_open \(metrics.tunnelsOpen)\n"
+        header(&out, "fanout_tunnels_total", "counter", "Upgrade tunnels opened (the partner answered 101).")
+        out += "fanout_tunnels_total \(metrics.tunnelsOpened)\n"
+        header(&out, "fanout_tunnel_bytes_total", "counter", "Bytes passed through Upgrade tunnels, by direction.")
+        sample(&out, "fanout_tunnel_bytes_total", [("direction", "up")], metrics.tunnelBytesUp)
+        sample(&out, "fanout_tunnel_bytes_total", [("direction", "down")], metrics.tunnelBytesDown)
         return out
     }
 

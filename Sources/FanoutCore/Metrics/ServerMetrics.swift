@@ -178,6 +178,12 @@ public struct ServerMetrics: Sendable, Equatable {
     public var requestsInFlight = 0
     /// Open client connections (a gauge, filled in when a snapshot is taken).
     public var clientConnections = 0
+    /// `Upgrade` tunnels open now (a gauge, filled in when a snapshot is taken), opened in total, and the bytes
+    /// they passed on each way (from the client to the partner, and back).
+    public var tunnelsOpen = 0
+    public var tunnelsOpened: UInt64 = 0
+    public var tunnelBytesUp: UInt64 = 0
+    public var tunnelBytesDown: UInt64 = 0
 
     public init() {}
 
@@ -241,6 +247,10 @@ public struct ServerMetrics: Sendable, Equatable {
         if let counts = other.traceExport { traceExport = (traceExport ?? TraceExportCounts()).adding(counts) }
         requestsInFlight += other.requestsInFlight
         clientConnections += other.clientConnections
+        tunnelsOpen += other.tunnelsOpen
+        tunnelsOpened &+= other.tunnelsOpened
+        tunnelBytesUp &+= other.tunnelBytesUp
+        tunnelBytesDown &+= other.tunnelBytesDown
     }
 }
 

@@ -510,6 +510,26 @@ final class ClientConnection: EventHandler {
         self.exchange = exchange
     }
 
+    /// The partner of an `Upgrade` request answered 101: its `Tunnel` takes the socket, the bytes the client
+    /// sent after the request head, and the request's log context (the tunnel writes the access-log line when
+    /// it ends). The connection ends here without closing the socket; it never serves HTTP again.
+    func handOverToTunnel() -> (fd: Int32, input: [UInt8], log: RequestLogContext?)? {
+        guard state == .handling, streamedFraming == nil, requestBody == nil, outputOffset >= output.count else {
+            return nil
+        }
+        let handed = (fd: fd, input: input, log: logContext)
+        state = .closed
+        cancelTimer()
+        cancelBodyTimer()
+        exchange = nil
+        logContext = nil
+        input = []
+        output = []
+        worker.loop.deregister(fd: fd)
+        worker.forget(self)
+        return handed
+    }
+
     // MARK: - Responses
 
     /// Answers the current request. `calls` is what the access log shows for upstream calls. `gzip`: the

@@ -87,6 +87,12 @@ enum RequestDispatcher {
             if !route.responseHeaders.isEmpty {
                 connection.noteResponseOverlay(route.responseHeaders.overlay(origin: head.headers[first: "origin"]))
             }
+            if head.requestsUpgrade {
+                upgrade(
+                    request, body: body, route: route.action, target: target, parameters: parameters,
+                    on: connection, worker: worker, requestID: requestID, trace: trace)
+                return
+            }
             switch route.action {
             case .respond(let answer):
                 StaticExchange.start(answer, on: connection, worker: worker)
@@ -114,6 +120,31 @@ enum RequestDispatcher {
                     on: connection, worker: worker)
             }
         }
+    }
+
+    /// An `Upgrade` request (`Connection: upgrade`): a proxy route tunnels it (``Tunnel``); every other route
+    /// refuses it with 403, as Envoy does for a route without that upgrade type: answering it as plain HTTP
+    /// would leave a WebSocket client waiting for a 101 that never comes, 426 would ask the client to
+    /// upgrade (the opposite), and 400 would call a valid request malformed. An upgrade with a body is
+    /// refused 400: the body would have to be sent before the protocol switch, and fanout does not stream it.
+    private static func upgrade(
+        _ request: HTTPRequest, body: BodyPipe?, route: RouteAction, target: RequestTarget,
+        parameters: [String: [String]], on connection: ClientConnection, worker: Worker, requestID: String,
+        trace: TraceContext
+    ) {
+        guard case .proxy(let proxy) = route else {
+            connection.respond(
+                .error(status: 403, message: "this route does not tunnel Upgrade requests; only proxy routes do"))
+            return
+        }
+        guard body == nil, request.body.isEmpty else {
+            connection.respond(.error(status: 400, message: "an Upgrade request to a proxy route may not have a body"))
+            return
+        }
+        let context = ForwardingContext(request: request, peer: connection.peer, requestID: requestID, trace: trace)
+        Tunnel.start(
+            proxy, target: target, parameters: parameters, context: context, runtime: worker.runtime, on: connection,
+            worker: worker)
     }
 
     /// The origin-form path of a target: absolute-form (`http://host/p`) is accepted as RFC 9112 §3.2.2

@@ -27,6 +27,8 @@ final class Worker: @unchecked Sendable {
     /// draining, so `/readyz` can answer 503 until the loop stops.
     private var adminListener: Listener?
     private var adminConnections: [ObjectIdentifier: ClientConnection] = [:]
+    /// Open `Upgrade` tunnels: each owns its client's socket once the partner answered 101.
+    private var tunnels: [ObjectIdentifier: Tunnel] = [:]
     /// This worker's counters: updated on the loop thread only, copied by ``metricsSnapshot()`` (see
     /// ``AdminEndpoint`` for how a scrape gathers every worker's).
     var metrics = ServerMetrics()
@@ -98,6 +100,7 @@ final class Worker: @unchecked Sendable {
         loop.run()
         // Teardown on the loop thread, while the loop still exists (libcurl calls back during cleanup).
         for connection in Array(connections.values) + Array(adminConnections.values) { connection.close() }
+        for tunnel in Array(tunnels.values) { tunnel.drain() }
         for listener in listeners { listener.close() }
         adminListener?.close()
         store?.close()
@@ -136,6 +139,14 @@ final class Worker: @unchecked Sendable {
     }
 
     /// This worker's gzip encoder at `level`, replaced when a reload changed the level; nil if zlib failed.
+    func adopt(_ tunnel: Tunnel) {
+        tunnels[ObjectIdentifier(tunnel)] = tunnel
+    }
+
+    func forget(_ tunnel: Tunnel) {
+        tunnels.removeValue(forKey: ObjectIdentifier(tunnel))
+    }
+
     func gzipEncoder(level: Int) -> GzipEncoder? {
         if gzip?.level != level { gzip = GzipEncoder(level: level) }
         return gzip
@@ -148,6 +159,7 @@ final class Worker: @unchecked Sendable {
     func metricsSnapshot() -> ServerMetrics {
         var snapshot = metrics
         snapshot.clientConnections = connections.count
+        snapshot.tunnelsOpen = tunnels.count
         snapshot.requestsInFlight = connections.values.reduce(0) { $0 + ($1.hasRequestInFlight ? 1 : 0) }
         snapshot.addConnectionUse(self.upstream.connectionUse)
         snapshot.breakerOpens.addCounts(self.upstream.breakerOpens)
@@ -270,6 +282,8 @@ final class Worker: @unchecked Sendable {
         for listener in listeners { listener.close() }
         listeners.removeAll()
         for connection in Array(connections.values) + Array(adminConnections.values) { connection.closeIfIdle() }
+        // A tunnel has no point at which it could end politely: it is closed now (both sockets).
+        for tunnel in Array(tunnels.values) { tunnel.drain() }
         if connections.isEmpty {
             finishDrain()
         } else {

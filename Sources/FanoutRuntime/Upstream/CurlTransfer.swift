@@ -316,7 +316,7 @@ final class CurlTransfer {
     /// Sets the per-upstream connection options. All of them, every time: the handle may have served an
     /// upstream with other ones. libcurl only reuses a pooled connection whose TLS settings and `connect_to`
     /// match the transfer's, so upstreams with different settings never share a connection.
-    private func apply(_ transport: TransportOptions) {
+    func apply(_ transport: TransportOptions) {
         appliedTransport = transport
         // Verification stays on unless `tls_verify off` (libcurl's default; set explicitly all the same).
         _ = ccurl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, transport.verifyPeer ? 1 : 0)

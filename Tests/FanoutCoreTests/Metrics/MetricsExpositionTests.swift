@@ -289,6 +289,16 @@ import Testing
             # HELP fanout_client_connections Open client connections.
             # TYPE fanout_client_connections gauge
             fanout_client_connections 5
+            # HELP fanout_tunnels_open Upgrade tunnels (WebSockets) open now.
+            # TYPE fanout_tunnels_open gauge
+            fanout_tunnels_open 0
+            # HELP fanout_tunnels_total Upgrade tunnels opened (the partner answered 101).
+            # TYPE fanout_tunnels_total counter
+            fanout_tunnels_total 0
+            # HELP fanout_tunnel_bytes_total Bytes passed through Upgrade tunnels, by direction.
+            # TYPE fanout_tunnel_bytes_total counter
+            fanout_tunnel_bytes_total{direction="up"} 0
+            fanout_tunnel_bytes_total{direction="down"} 0
 
             """
         #expect(text == expected)
@@ -297,7 +307,7 @@ import Testing
     @Test func anEmptyRegistryStillDeclaresEveryFamily() {
         let text = MetricsExposition.render(ServerMetrics())
         let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }
-        #expect(types.count == 24)
+        #expect(types.count == 27)
         #expect(text.contains("fanout_requests_in_flight 0\n"))
         #expect(!text.contains("_bucket"))
     }

@@ -106,6 +106,9 @@ import Testing
                 #expect(
                     (try? jsonObject(response))?["message"] as? String == "the request target must be a path",
                     "\(label): request \(index)")
+            } else if head.requestsUpgrade {
+                // The corpus routes answer with `respond`: only proxy routes tunnel, the others refuse.
+                #expect(response.status == 403, "\(label): request \(index) got \(response.status)")
             } else {
                 #expect(response.status == 200, "\(label): request \(index) got \(response.status)")
                 if head.method != "HEAD" {

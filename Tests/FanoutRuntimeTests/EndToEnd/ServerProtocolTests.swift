@@ -116,10 +116,10 @@ import Testing
         defer { client.close() }
         try client.send("PURGE /cache HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(try client.readResponse().status == 202)
-        // fanout never switches protocols: it answers the request and closes.
+        // Only proxy routes tunnel: a respond route refuses the upgrade (403) and closes.
         try client.send("GET /fast HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
         let upgrade = try client.readResponse()
-        #expect(upgrade.status == 200)
+        #expect(upgrade.status == 403)
         #expect(upgrade.header("Connection") == "close")
         #expect(client.isClosedByPeer())
     }
