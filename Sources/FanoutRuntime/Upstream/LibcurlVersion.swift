@@ -1,4 +1,5 @@
 import CCurl
+import FanoutCore
 
 /// The libcurl fanout runs with (the shared library loaded now, not the headers it was built against): its
 /// version, the libraries it uses (TLS backend, zlib, brotli, zstd, nghttp2, QUIC) and the features of
@@ -43,6 +44,11 @@ public struct LibcurlVersion: Sendable, CustomStringConvertible {
         let features = featureBits.filter { info.features & $0.bit != 0 }.map(\.name)
         let version = info.version.map { String(cString: $0) } ?? "unknown"
         return LibcurlVersion(version: version, libraries: libraries, features: features)
+    }
+
+    /// What the configuration may ask of this library; Debian bookworm's 7.88.1 when the version cannot be read.
+    public var capabilities: LibcurlCapabilities {
+        LibcurlCapabilities(version: version) ?? .bookworm
     }
 
     /// Two lines: `libcurl 7.88.1 (OpenSSL/3.0.17, zlib/1.2.13, …)` and `libcurl features: ssl http2 …`.
