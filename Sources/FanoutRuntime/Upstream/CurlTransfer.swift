@@ -55,6 +55,8 @@ final class CurlTransfer {
     // keep its connection afterwards (HTTP/1.1 without `Connection: close`); see `CurlTransfer+Framing.swift`.
     var headerFields = 0
     var expectsConnectionReuse = false
+    /// The call is a HEAD: its answer's `Content-Length` describes a body that is not sent.
+    var asksHeadOnly = false
     var body: [UInt8] = []
     var abortReason: AbortReason?
     var completion: ((UpstreamResult) -> Void)?
@@ -146,6 +148,7 @@ final class CurlTransfer {
         headerBytes = 0
         headerFields = 0
         expectsConnectionReuse = false
+        asksHeadOnly = request.method == "HEAD"
         body = []
         abortReason = nil
         errorBuffer[0] = 0
