@@ -78,8 +78,15 @@ libdir=$root/usr/lib/$arch
 includedir=$root/usr/include/$arch
 pcdir=$base/pkgconfig
 mkdir -p "$pcdir"
+# Without the *.private lines: fanout links libcurl dynamically, and pkg-config (SwiftPM's too) would
+# otherwise want the .pc files of libcurl's own dependencies, which only their -dev packages install.
 sed -e "s|^prefix=.*|prefix=$root/usr|" -e "s|^includedir=.*|includedir=$includedir|" \
+    -e '/^Requires.private:/d' -e '/^Cflags.private:/d' -e '/^Libs.private:/d' \
     "$libdir/pkgconfig/libcurl.pc" >"$pcdir/libcurl.pc"
+if command -v pkg-config >/dev/null && ! PKG_CONFIG_PATH="$pcdir" pkg-config --exists libcurl; then
+    echo "pkg-config cannot use $pcdir/libcurl.pc" >&2
+    exit 1
+fi
 # The dev package's libcurl.so symlink points at the runtime library extracted next to it.
 [[ -e "$libdir/libcurl.so" ]] || { echo "no libcurl.so in $libdir" >&2; exit 1; }
 # zlib.pc (CZlib) still comes from the system: keep the default search path behind ours.
@@ -107,10 +114,11 @@ if ((build_only)); then exit 0; fi
 log=$base/test.log
 status=0
 swift test "${flags[@]}" "$@" >"$log" 2>&1 || status=$?
-grep -E "error:|failed \(|Test run with|Executed [0-9]+ tests" "$log" | tail -40 || true
+grep -E '^✘|Test run with|error:' "$log" | cut -c1-300 | tail -40 || true
+summary=$(grep -E 'Test run with' "$log" | tail -1)
 if ((status == 0)); then
-    echo "PASS: libcurl $loaded, $(grep -Eo 'Executed [0-9]+ tests, with [0-9]+ failures' "$log" | tail -1) (log: $log)"
+    echo "PASS: libcurl $loaded, ${summary#* } (log: $log)"
 else
-    echo "FAIL: libcurl $loaded, swift test exited $status (log: $log)"
+    echo "FAIL: libcurl $loaded, swift test exited $status: ${summary#* } (log: $log)"
 fi
 exit $status
