@@ -37,9 +37,12 @@ public struct LibcurlVersion: Sendable, CustomStringConvertible {
         if age >= CURLVERSION_FIFTH.rawValue { named.append(("brotli", info.brotli_version)) }
         if age >= CURLVERSION_EIGHTH.rawValue { named.append(("zstd", info.zstd_version)) }
         if age >= CURLVERSION_SIXTH.rawValue { named += [("nghttp2", info.nghttp2_version), (nil, info.quic_version)] }
+        // libcurl 8 names brotli and zstd itself (`brotli/1.0.9`), 7.88.1 does not (`1.0.9`).
         let libraries = named.compactMap { name, version -> String? in
             guard let version, version.pointee != 0 else { return nil }
-            return (name.map { "\($0)/" } ?? "") + String(cString: version)
+            let text = String(cString: version)
+            guard let name, !text.hasPrefix("\(name)/") else { return text }
+            return "\(name)/\(text)"
         }
         let features = featureBits.filter { info.features & $0.bit != 0 }.map(\.name)
         let version = info.version.map { String(cString: $0) } ?? "unknown"
