@@ -25,7 +25,8 @@ RUN swift build -c release --static-swift-stdlib --product fanout \
     && strip /out/fanout
 
 FROM debian:bookworm-slim
-# libcurl4 for upstream calls, curl for the HEALTHCHECK, ca-certificates for https partners.
+# libcurl4 for upstream calls (bookworm's 7.88.1: bookworm-backports' 8.14.1 costs more per call, see
+# docs/operations/container.md, "libcurl version"), curl for the HEALTHCHECK, ca-certificates for https partners.
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         libcurl4 curl ca-certificates && \
     apt-get clean && rm -rf /var/lib/apt/lists/* && \

@@ -8,14 +8,20 @@
 # Benchmarks/fanout-bench.conf (one worker), warms it up, zeroes the counters, runs wrk -c4 for SECONDS,
 # dumps, and prints total instructions / requests. The profile stays in /tmp/fanout-callgrind.out.* for
 # callgrind_annotate.
+#
+# FANOUT_LIBCURL_DIR=DIR runs the same binary with the libcurl.so.4 in DIR (LD_LIBRARY_PATH), e.g. the 8.14.1
+# that scripts/test-libcurl8.sh extracts to .build/libcurl8/root/usr/lib/x86_64-linux-gnu (same soname and
+# symbol versions as bookworm's 7.88.1). The line printed names the libcurl that was loaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 path="${1:-/overview}"
 seconds="${2:-10}"
-port=18095
+port=${CALLGRIND_PORT:-18095}
 
 curl -sf -o /dev/null http://127.0.0.1:19001/a || { echo "the upstream stub on :19001 is not up (../shared/bench/anchors.sh start)"; exit 1; }
 swift build -c release --product fanout --build-path .build-prof -Xswiftc -g >/dev/null
+export LD_LIBRARY_PATH="${FANOUT_LIBCURL_DIR:-${LD_LIBRARY_PATH:-}}"
+libcurl=$(.build-prof/release/fanout --version | awk '/^libcurl [0-9]/ {print $2; exit}')
 rm -f /tmp/fanout-callgrind.out*
 BENCH_PORT=$port valgrind --tool=callgrind --callgrind-out-file=/tmp/fanout-callgrind.out \
     .build-prof/release/fanout serve -c Benchmarks/fanout-bench.conf >/tmp/fanout-callgrind.log 2>&1 &
@@ -28,4 +34,4 @@ requests=$(wrk -c 4 -t 1 -d "${seconds}s" "http://127.0.0.1:$port$path" | awk '/
 callgrind_control -d $vg >/dev/null
 sleep 1
 total=$(grep -h '^summary:' /tmp/fanout-callgrind.out.* | awk '{s += $2} END {print s}')
-echo "path $path: $requests requests, $total instructions, $((total / requests)) instructions per request"
+echo "path $path (libcurl $libcurl): $requests requests, $total instructions, $((total / requests)) instructions per request"

@@ -1,7 +1,8 @@
 import Foundation
 
 /// A local HTTP/2-only partner: Debian's `nghttpd` (nghttp2-server) as a child process on 127.0.0.1, serving
-/// the files given from a temporary directory over TLS, offering only `h2` by ALPN.
+/// the files given from a temporary directory over TLS, offering only `h2` by ALPN, or in cleartext (h2c with
+/// prior knowledge: a client must speak HTTP/2 from its first byte).
 public final class HTTP2Partner: @unchecked Sendable {
     private let process = Process()
     private let directory: String
@@ -22,9 +23,10 @@ public final class HTTP2Partner: @unchecked Sendable {
 
     /// - Parameters:
     ///   - files: file name → contents, served as `/NAME` (`.json` files as `application/json`).
-    ///   - certificates: the server certificate and key it serves with.
+    ///   - certificates: the server certificate and key it serves with; nil: cleartext HTTP/2 with prior
+    ///     knowledge (h2c, `nghttpd --no-tls`).
     /// - Throws: ``TestSupportError`` when nghttpd cannot start or does not accept connections within 5 s.
-    public init(files: [String: String], certificates: TestCertificates) throws {
+    public init(files: [String: String], certificates: TestCertificates?) throws {
         directory = NSTemporaryDirectory() + "fanout-h2-\(getpid())-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         for (name, contents) in files {
@@ -33,10 +35,9 @@ public final class HTTP2Partner: @unchecked Sendable {
         // nghttpd does not report a kernel-chosen port: a port free a moment ago, then wait until it accepts.
         port = try freeTCPPort()
         process.executableURL = URL(fileURLWithPath: try Self.nghttpdPath())
-        process.arguments = [
-            "--address=127.0.0.1", "--htdocs=\(directory)", "\(port)", certificates.serverKey,
-            certificates.serverCertificate,
-        ]
+        process.arguments =
+            ["--address=127.0.0.1", "--htdocs=\(directory)"]
+            + (certificates.map { ["\(port)", $0.serverKey, $0.serverCertificate] } ?? ["--no-tls", "\(port)"])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -55,7 +55,7 @@ extension ConfigFileParser {
     }
 
     /// What the transport directives of one upstream block must agree on: a client certificate comes with its
-    /// key, and TLS settings and HTTP/2 need an https URL.
+    /// key, TLS settings need an https URL, and so does HTTP/2 unless libcurl is 8.0 or later (h2c).
     func checkTransport(
         _ transport: UpstreamTransport, seen: [String: ConfigToken], origin: UpstreamOrigin, context: String
     ) throws(ConfigError) {
@@ -74,11 +74,12 @@ extension ConfigFileParser {
         guard origin.scheme == "http" else { return }
         // libcurl 7.88.1 breaks a prior-knowledge (h2c) connection as soon as a second request reuses it
         // ("Error in the HTTP2 framing layer", curl issue #10634, fixed in 8.0.0; reproduced here with the curl
-        // command): cleartext HTTP/2 is refused rather than shipped broken.
-        if let http2 = seen["http2"], transport.http2 {
+        // command): with it, cleartext HTTP/2 is refused rather than shipped broken. libcurl 8 carries it.
+        if let http2 = seen["http2"], transport.http2, !self.libcurl.cleartextHTTP2 {
             throw self.cursor.error(
-                "'http2 on' in \(context), whose url is http://; expected an https:// url: HTTP/2 is negotiated "
-                    + "with TLS (ALPN), cleartext h2c is not supported",
+                "'http2 on' in \(context), whose url is http://; cleartext HTTP/2 (h2c) needs libcurl 8.0 or "
+                    + "later and fanout runs with libcurl \(self.libcurl); expected an https:// url "
+                    + "(HTTP/2 negotiated with TLS) or 'http2 off'",
                 at: http2)
         }
         let tlsDirectives = ["tls_verify", "tls_ca", "tls_cert", "tls_key"].compactMap { seen[$0] }

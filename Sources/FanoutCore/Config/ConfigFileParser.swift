@@ -32,6 +32,8 @@ struct ConfigFileParser {
     /// Reads what `include` names; `environment` fills `${VAR}` in the included files.
     let includes: any ConfigIncludeReader
     let environment: [String: String]
+    /// What the libcurl that will run the calls can do (``LibcurlCapabilities``).
+    let libcurl: LibcurlCapabilities
     /// The files being parsed, outermost first: what a cycle error names.
     var includeChain: [String] = []
     /// Every file parsed, in the order met (the main file first): the order of their warnings.
@@ -51,11 +53,13 @@ struct ConfigFileParser {
     init(
         cursor: ConfigCursor,
         includes: any ConfigIncludeReader = NoConfigIncludes(),
-        environment: [String: String] = [:]
+        environment: [String: String] = [:],
+        libcurl: LibcurlCapabilities = .bookworm
     ) {
         self.cursor = cursor
         self.includes = includes
         self.environment = environment
+        self.libcurl = libcurl
         self.includeChain = [cursor.file]
         self.parsedFiles = [cursor.file]
     }

@@ -74,7 +74,7 @@
 /// tls_ca FILE                          PEM CA bundle to verify with, instead of the system store
 /// tls_cert FILE, tls_key FILE          PEM client certificate and key (mutual TLS); both or neither
 /// connect_to HOST:PORT                 connect there; SNI and Host stay the URL's. Default the URL's
-/// http2 on | off                       HTTP/2 over https (h2c refused). Default off
+/// http2 on | off                       HTTP/2 (h2c with prior knowledge needs libcurl 8). Default off
 /// oauth2 { … }                         OAuth2 client credentials: calls carry Authorization: Bearer TOKEN;
 ///                                      not with `header Authorization`. Inside (docs/reference/oauth2.md):
 ///   token_url URL                      required; http(s), no query
@@ -161,6 +161,8 @@ public enum ConfigParser {
     ///     environment itself.
     ///   - includes: reads the files `include` names (by default none: a glob matches nothing, a path is
     ///     missing).
+    ///   - libcurl: what the libcurl that will carry the calls out can do (the runtime passes the loaded one's);
+    ///     by default Debian bookworm's 7.88.1. A directive it cannot carry out is an error naming the version.
     /// - Returns: the configuration; what is valid but suspicious (a `${VAR}` set to the empty string) is in
     ///   its `parseWarnings`, and reaches the operator through `warnings`.
     /// - Throws: `ConfigError` for the first problem found.
@@ -168,14 +170,16 @@ public enum ConfigParser {
         _ text: String,
         file: String,
         environment: [String: String],
-        includes: some ConfigIncludeReader = NoConfigIncludes()
+        includes: some ConfigIncludeReader = NoConfigIncludes(),
+        libcurl: LibcurlCapabilities = .bookworm
     ) throws(ConfigError) -> FanoutConfig {
         var lexer = ConfigLexer(text: text, file: file, environment: environment)
         let tokens = try lexer.tokenize()
         var parser = ConfigFileParser(
             cursor: ConfigCursor(tokens: tokens, file: file, end: lexer.endPosition),
             includes: includes,
-            environment: environment
+            environment: environment,
+            libcurl: libcurl
         )
         var config = try parser.parseFile()
         let order = Dictionary(

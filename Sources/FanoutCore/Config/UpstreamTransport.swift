@@ -16,9 +16,10 @@ public struct UpstreamTransport: Sendable, Equatable {
     /// `connect_to HOST:PORT`: the address the connection goes to. The URL's host still names the request
     /// (`Host`), the TLS server name (SNI) and the name the certificate must carry. Default nil: the URL's.
     public var connectTo: ConnectAddress?
-    /// `http2 on|off`: HTTP/2 to this upstream, many calls multiplexed on one connection per worker. It is
-    /// offered with ALPN (a partner that declines gets HTTP/1.1), so only with an https URL. Default off:
-    /// HTTP/1.1.
+    /// `http2 on|off`: HTTP/2 to this upstream, many calls multiplexed on one connection per worker. With an
+    /// https URL it is offered with ALPN (a partner that declines gets HTTP/1.1); with an http URL it is spoken
+    /// from the first byte (h2c with prior knowledge), which needs libcurl 8 (``LibcurlCapabilities``).
+    /// Default off: HTTP/1.1.
     public var http2: Bool = false
 
     public init() {}

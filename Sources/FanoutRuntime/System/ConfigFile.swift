@@ -40,7 +40,8 @@ public enum ConfigFile {
                 text,
                 file: path,
                 environment: processEnvironment(),
-                includes: DiskConfigIncludes()
+                includes: DiskConfigIncludes(),
+                libcurl: LibcurlVersion.current().capabilities
             )
         } catch {
             throw .invalid(error)

@@ -70,6 +70,8 @@ final class CurlTransfer {
     // keep its connection afterwards (HTTP/1.1 without `Connection: close`); see `CurlTransfer+Framing.swift`.
     var headerFields = 0
     var expectsConnectionReuse = false
+    /// The call is a HEAD: its answer's `Content-Length` describes a body that is not sent.
+    var asksHeadOnly = false
     var body: [UInt8] = []
     var abortReason: AbortReason?
     var completion: ((UpstreamResult) -> Void)?
@@ -166,6 +168,7 @@ final class CurlTransfer {
         headerBytes = 0
         headerFields = 0
         expectsConnectionReuse = false
+        asksHeadOnly = request.method == "HEAD"
         body = []
         abortReason = nil
         errorBuffer[0] = 0
@@ -330,10 +333,13 @@ final class CurlTransfer {
         connectToList = transport.connectTo.map { curl_slist_append(nil, $0) } ?? nil
         _ = ccurl_easy_setopt_slist(easy, CURLOPT_CONNECT_TO, connectToList)
         // libcurl 7.88.1 defaults to CURL_HTTP_VERSION_2TLS (h2 over https whenever the partner offers it):
-        // HTTP/1.1 is asked for explicitly unless `http2 on` (https only; the parser refuses h2c, which 7.88.1
-        // breaks on reuse). PIPEWAIT makes calls started together wait for the first one's connection to turn
-        // out multiplexed instead of each opening its own.
-        let version = transport.http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1
+        // HTTP/1.1 is asked for explicitly unless `http2 on`. Over http:// that is h2c with prior knowledge,
+        // which the parser allows only with libcurl 8 (7.88.1 breaks it on reuse). PIPEWAIT makes calls started
+        // together wait for the first one's connection to turn out multiplexed instead of each opening its own.
+        let version =
+            !transport.http2
+            ? CURL_HTTP_VERSION_1_1
+            : transport.cleartext ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_2TLS
         _ = ccurl_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, version)
         _ = ccurl_easy_setopt_long(easy, CURLOPT_PIPEWAIT, transport.http2 ? 1 : 0)
     }

@@ -1,4 +1,5 @@
 import CCurl
+import FanoutCore
 
 /// The libcurl fanout runs with (the shared library loaded now, not the headers it was built against): its
 /// version, the libraries it uses (TLS backend, zlib, brotli, zstd, nghttp2, QUIC) and the features of
@@ -36,13 +37,21 @@ public struct LibcurlVersion: Sendable, CustomStringConvertible {
         if age >= CURLVERSION_FIFTH.rawValue { named.append(("brotli", info.brotli_version)) }
         if age >= CURLVERSION_EIGHTH.rawValue { named.append(("zstd", info.zstd_version)) }
         if age >= CURLVERSION_SIXTH.rawValue { named += [("nghttp2", info.nghttp2_version), (nil, info.quic_version)] }
+        // libcurl 8 names brotli and zstd itself (`brotli/1.0.9`), 7.88.1 does not (`1.0.9`).
         let libraries = named.compactMap { name, version -> String? in
             guard let version, version.pointee != 0 else { return nil }
-            return (name.map { "\($0)/" } ?? "") + String(cString: version)
+            let text = String(cString: version)
+            guard let name, !text.hasPrefix("\(name)/") else { return text }
+            return "\(name)/\(text)"
         }
         let features = featureBits.filter { info.features & $0.bit != 0 }.map(\.name)
         let version = info.version.map { String(cString: $0) } ?? "unknown"
         return LibcurlVersion(version: version, libraries: libraries, features: features)
+    }
+
+    /// What the configuration may ask of this library; Debian bookworm's 7.88.1 when the version cannot be read.
+    public var capabilities: LibcurlCapabilities {
+        LibcurlCapabilities(version: version) ?? .bookworm
     }
 
     /// Two lines: `libcurl 7.88.1 (OpenSSL/3.0.17, zlib/1.2.13, …)` and `libcurl features: ssl http2 …`.

@@ -12,8 +12,11 @@ struct TransportOptions: Equatable {
     var clientKey: String?
     /// The CURLOPT_CONNECT_TO entry `urlhost:urlport:host:port` (`connect_to`).
     var connectTo: String?
-    /// `http2 on` (https only): CURLOPT_HTTP_VERSION 2TLS (ALPN) and CURLOPT_PIPEWAIT.
+    /// `http2 on`: CURLOPT_HTTP_VERSION 2TLS (ALPN) over https, 2_PRIOR_KNOWLEDGE (h2c) over http, and
+    /// CURLOPT_PIPEWAIT.
     var http2 = false
+    /// The upstream's URL is http:// (what `http2 on` means there: h2c, libcurl 8 only).
+    var cleartext = false
 
     init() {}
 
@@ -28,5 +31,6 @@ struct TransportOptions: Equatable {
             self.connectTo = "\(origin.host):\(origin.port):\(target.host):\(target.port)"
         }
         self.http2 = transport.http2
+        self.cleartext = upstream.origin.scheme == "http"
     }
 }

@@ -54,6 +54,38 @@ import Testing
         #expect(config.upstreams[0].transport.caFile?.path == "ca.pem")
     }
 
+    @Test func cleartextHTTP2IsAcceptedWithLibcurl8AndRefusedWith7() throws {
+        let text = "upstream a {\n  url http://a:1\n  http2 on\n}"
+        for version in ["8.0.0", "8.14.1", "9.1.0"] {
+            let libcurl = try #require(LibcurlCapabilities(version: version))
+            let config = try ConfigParser.parse(text, file: "proxy.conf", environment: [:], libcurl: libcurl)
+            #expect(config.upstreams[0].transport.http2, "\(version)")
+        }
+        for version in ["7.88.1", "7.99.99"] {
+            let libcurl = try #require(LibcurlCapabilities(version: version))
+            #expect(throws: ConfigError.self, "\(version)") {
+                try ConfigParser.parse(text, file: "proxy.conf", environment: [:], libcurl: libcurl)
+            }
+        }
+        // TLS settings still need https, whatever the library.
+        #expect(throws: ConfigError.self) {
+            try ConfigParser.parse(
+                "upstream a { url http://a:1; http2 on; tls_verify off }", file: "proxy.conf", environment: [:],
+                libcurl: LibcurlCapabilities(major: 8, minor: 14, patch: 1))
+        }
+    }
+
+    @Test func libcurlVersionStringsAreRead() {
+        #expect(LibcurlCapabilities(version: "7.88.1") == .bookworm)
+        #expect(LibcurlCapabilities(version: "8.14.1")?.description == "8.14.1")
+        #expect(LibcurlCapabilities(version: "8.15.0-DEV") == LibcurlCapabilities(major: 8, minor: 15, patch: 0))
+        #expect(LibcurlCapabilities(version: "8.2") == LibcurlCapabilities(major: 8, minor: 2, patch: 0))
+        #expect(LibcurlCapabilities(version: "unknown") == nil)
+        #expect(LibcurlCapabilities(version: "8") == nil)
+        #expect(!LibcurlCapabilities.bookworm.cleartextHTTP2)
+        #expect(LibcurlCapabilities(major: 8, minor: 0, patch: 0).cleartextHTTP2)
+    }
+
     @Test func connectToWorksForPlainHTTPToo() throws {
         let config = try ConfigParser.parse(
             "upstream a { url http://a.test; connect_to backend.internal:8080 }", file: "p.conf", environment: [:])
@@ -90,11 +122,12 @@ import Testing
             marked: "upstream a {\n  url http://a:1\n  1️⃣tls_verify off\n  tls_ca x.pem\n}",
             message: "'tls_verify' in upstream a, whose url is http://; expected an https:// url for TLS settings"),
         .init(
-            name: "http2 needs an https url",
+            name: "http2 over http needs libcurl 8 (the default: bookworm's 7.88.1)",
             marked: "upstream a {\n  url http://a:1\n  1️⃣http2 on\n}",
             message:
-                "'http2 on' in upstream a, whose url is http://; expected an https:// url: HTTP/2 is negotiated "
-                + "with TLS (ALPN), cleartext h2c is not supported"),
+                "'http2 on' in upstream a, whose url is http://; cleartext HTTP/2 (h2c) needs libcurl 8.0 or later "
+                + "and fanout runs with libcurl 7.88.1; expected an https:// url (HTTP/2 negotiated with TLS) "
+                + "or 'http2 off'"),
         .init(
             name: "duplicate tls_ca",
             marked: "upstream a {\n  url https://a:1\n  tls_ca a.pem\n  1️⃣tls_ca b.pem\n}",

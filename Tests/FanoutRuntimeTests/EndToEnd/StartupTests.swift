@@ -45,6 +45,10 @@ import Testing
                 of: #"^libcurl \d+\.\d+\.\d+ \(.*(OpenSSL|GnuTLS|wolfSSL|mbedTLS|rustls)"#, options: .regularExpression)
                 != nil, "\(library)")
         #expect(library.contains("nghttp2/"), "\(library)")
+        // Each library named once: 8.14.1's brotli and zstd strings carry their name already (7.88.1's do not).
+        for name in ["zlib", "brotli", "zstd", "nghttp2"] {
+            #expect(!library.contains("\(name)/\(name)/"), "\(library)")
+        }
         let features = try #require(lines.first { $0.hasPrefix("libcurl features: ") })
         let names = Set(features.dropFirst("libcurl features: ".count).split(separator: " ").map(String.init))
         // What the tests of this repository need from libcurl: TLS, HTTP/2 and gzip.

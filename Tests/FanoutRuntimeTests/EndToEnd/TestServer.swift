@@ -48,7 +48,9 @@ final class TestServer: @unchecked Sendable {
         // `admin_listen` is not `listen`: only a line starting with the directive counts.
         if !lines.contains(where: { $0.hasPrefix("listen ") }) { text = "listen 127.0.0.1:0\n" + text }
         if !lines.contains(where: { $0.hasPrefix("workers ") }) { text = "workers 1\n" + text }
-        return try ConfigParser.parse(text, file: "test.conf", environment: environment)
+        // What `fanout serve` allows: the loaded libcurl's capabilities (7.88.1 or 8.x, scripts/test-libcurl8.sh).
+        return try ConfigParser.parse(
+            text, file: "test.conf", environment: environment, libcurl: LibcurlVersion.current().capabilities)
     }
 
     deinit {

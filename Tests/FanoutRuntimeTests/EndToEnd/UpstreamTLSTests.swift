@@ -161,6 +161,52 @@ import Testing
         #expect(samples[#"fanout_upstream_connections_reused_total{upstream="partner"}"#] == 2)
     }
 
+    /// h2c with prior knowledge follows the loaded libcurl: 8.x carries it, reused connection included (two
+    /// client requests of three calls: one connection, five reuses); 7.88.1 breaks it on reuse (curl #10634),
+    /// so loading the same file refuses it, naming the version. `swift test` covers the 7.88.1 branch,
+    /// scripts/test-libcurl8.sh the 8.14.1 one.
+    @Test func cleartextHTTP2FollowsTheLoadedLibcurl() throws {
+        let partner = try HTTP2Partner(
+            files: ["a.json": #"{"n":1}"#, "b.json": #"{"n":2}"#, "c.json": #"{"n":3}"#], certificates: nil)
+        let block = "upstream partner {\n    url http://127.0.0.1:\(partner.port)\n    http2 on\n}\n"
+        let routes =
+            "route GET /p {\n    call a GET partner /a.json\n    call b GET partner /b.json\n"
+            + "    call c GET partner /c.json\n}\n"
+        let libcurl = LibcurlVersion.current()
+        guard libcurl.capabilities.cleartextHTTP2 else {
+            let directory = NSTemporaryDirectory() + "fanout-h2c-\(getpid())-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let path = directory + "/proxy.conf"
+            try (block + routes).write(toFile: path, atomically: true, encoding: .utf8)
+            do throws(ConfigFile.LoadError) {
+                _ = try ConfigFile.load(path: path)
+                Issue.record("libcurl \(libcurl.version) accepted h2c")
+            } catch {
+                guard case .invalid(let invalid) = error else {
+                    Issue.record("\(error)")
+                    return
+                }
+                #expect(invalid.location == SourceLocation(file: path, line: 3, column: 5))
+                #expect(invalid.description.contains("needs libcurl 8.0 or later and fanout runs with libcurl 7.88.1"))
+            }
+            return
+        }
+        let server = try TestServer("admin_listen 127.0.0.1:0\n" + block + routes)
+        for _ in 0..<2 {
+            let response = try server.get("/p")
+            #expect(response.status == 200, "\(response.bodyText)")
+            #expect(response.bodyText == #"{"a":{"n":1},"b":{"n":2},"c":{"n":3}}"#)
+        }
+        #expect(waitUntil { server.accessLog.all.count == 2 })
+        for line in server.accessLog.all {
+            #expect(line.components(separatedBy: #""http_version":"2""#).count == 4, "\(line)")
+        }
+        let samples = try MetricsTests.scrape(server)
+        #expect(samples[#"fanout_upstream_connections_opened_total{upstream="partner"}"#] == 1)
+        #expect(samples[#"fanout_upstream_connections_reused_total{upstream="partner"}"#] == 5)
+    }
+
     @Test func http2OverTLSIsNegotiatedWithALPN() throws {
         let pki = try TestCertificates()
         let partner = try HTTP2Partner(files: ["seen": #"{"h2":true}"#], certificates: pki)
