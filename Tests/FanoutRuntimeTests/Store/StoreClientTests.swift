@@ -156,11 +156,20 @@ import Testing
         var messages: [String] = []
         client.subscribe(channel: "fanout:events") { messages.append(String(decoding: $0, as: UTF8.self)) }
         #expect(run(loop) { client.isAvailable })
+        // One PUBLISH at a time until one reaches the subscriber: a message published before the subscription
+        // took effect reaches nobody (0 receivers), and exactly one reaches it.
         var receivers: Result<RESPValue, StoreFailure>?
+        var publishing = false
         #expect(
             run(loop) {
                 if receivers == .success(.integer(1)) { return true }
-                client.send(["PUBLISH", "fanout:events", "breaker open"]) { receivers = $0 }
+                if !publishing {
+                    publishing = true
+                    client.send(["PUBLISH", "fanout:events", "breaker open"]) {
+                        receivers = $0
+                        publishing = false
+                    }
+                }
                 return false
             })
         #expect(run(loop) { messages == ["breaker open"] })
