@@ -27,7 +27,8 @@ final class CompositeExchange: Exchange {
     private var callLog: [CallLogFacts]
     /// `pass_header` and `cache_control derived` of the route, and what they need from the calls.
     private let responseHeaders: ResponseHeaderPlan
-    private var answers: CallAnswerFacts
+    /// Only for a route with `pass_header` or `cache_control derived`: other routes gather nothing.
+    private var answers: CallAnswerFacts?
 
     private struct CallLogFacts {
         /// The span id the call carried, when it was sent; a `for_each` call's items each carry their own.
@@ -48,7 +49,9 @@ final class CompositeExchange: Exchange {
         runtime: RuntimeConfig, connection: ClientConnection, worker: Worker
     ) {
         self.responseHeaders = responseHeaders
-        answers = CallAnswerFacts(route, responseHeaders)
+        answers =
+            responseHeaders.passed.isEmpty && !responseHeaders.derivedCacheControl
+            ? nil : CallAnswerFacts(route, responseHeaders)
         self.worker = worker
         self.connection = connection
         self.runtime = runtime
@@ -129,7 +132,7 @@ final class CompositeExchange: Exchange {
                 timeoutMs: call.timeoutMs ?? upstream.timeoutMs,
                 deadline: deadline,
                 maxResponseBytes: runtime.config.limits.maxUpstreamBodyBytes,
-                captureHeaders: answers.capturesHeaders[launch.call],
+                captureHeaders: answers?.capturesHeaders[launch.call] ?? false,
                 mustNotRepeat: !HTTPMethod.isIdempotent(launch.method),
                 maxRedirects: upstream.followRedirects,
                 acceptEncoding: runtime.upstreamAcceptEncodings[call.upstream],
@@ -185,7 +188,7 @@ final class CompositeExchange: Exchange {
         if case .success(let answer) = result.outcome, let version = answer.httpVersion {
             callLog[call].httpVersion = version
         }
-        answers.note(result, call: call, isItem: isItem, cached: route.calls[call].cache != nil)
+        answers?.note(result, call: call, isItem: isItem, cached: route.calls[call].cache != nil)
         let callResult: CallResult
         switch result.outcome {
         case .success(let response):
@@ -229,7 +232,7 @@ final class CompositeExchange: Exchange {
             ("Server-Timing", stitched.serverTiming),
         ]
         if let errors = stitched.errorsHeader { headers.append(("X-Fanout-Errors", errors)) }
-        if !responseHeaders.passed.isEmpty || responseHeaders.derivedCacheControl {
+        if let answers {
             headers += answers.fields(of: responseHeaders, status: stitched.status, runCalls: run.accessLogCalls)
         }
         connection?.respond(
