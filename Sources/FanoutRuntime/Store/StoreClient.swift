@@ -524,10 +524,10 @@ final class StoreClient: EventHandler {
             }
         }
         output.removeAll(keepingCapacity: true)
-        if writeBlocked {
-            writeBlocked = false
-            updateInterest(writeWanted: readWantsWrite)
-        }
+        writeBlocked = false
+        // Always (a no-op when unchanged): the writable event that led here cleared `writeBlocked` first, and a
+        // write interest left on a level-triggered loop would wake it at once, forever.
+        updateInterest(writeWanted: readWantsWrite)
     }
 
     func handleEvent(fd: Int32, events: UInt32) {

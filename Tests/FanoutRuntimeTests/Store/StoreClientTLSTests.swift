@@ -118,4 +118,35 @@ import Testing
         #expect(!run(loop, timeoutMs: 300) { anonymous.isAvailable })
         #expect(anonymous.counters.stateChanges == ["unavailable": 1])
     }
+
+    /// A command larger than the socket's buffer blocks the write: the rest goes out when the socket is writable,
+    /// and then the loop stops watching for it (the loop is level-triggered: a write interest left on would
+    /// wake it at once, forever). With and without TLS.
+    @Test(arguments: [false, true])
+    func aBlockedWriteLeavesTheLoopIdleOnceFlushed(tls: Bool) throws {
+        let pki = try TestCertificates()
+        let server = try StoreServer(tls: tls ? .init(certificates: pki, authClients: false) : nil)
+        let loop = try EventLoop()
+        var settings = settings(server, ca: pki.caCertificate)
+        settings.tls = tls
+        if !tls { settings.tlsCA = nil }
+        let client = StoreClient(loop: loop, settings: settings, label: "store big write")
+        defer { client.close() }
+        #expect(run(loop) { client.isAvailable })
+        let big = [UInt8](repeating: UInt8(ascii: "y"), count: 32 << 20)
+        var answer: Result<RESPValue, StoreFailure>?
+        client.send(bytes: [Array("SET".utf8), Array("big".utf8), big], budget: .seconds(10)) { answer = $0 }
+        #expect(run(loop, timeoutMs: 10_000) { answer != nil })
+        #expect(answer == .success(.simpleString("OK")))
+        let before = Self.threadCPUNanoseconds()
+        run(loop, timeoutMs: 300) { false }
+        let busyMs = (Self.threadCPUNanoseconds() - before) / 1_000_000
+        #expect(busyMs < 50, "the loop thread used \(busyMs) ms of CPU in 300 ms with nothing to do")
+    }
+
+    private static func threadCPUNanoseconds() -> Int {
+        var time = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+        return time.tv_sec * 1_000_000_000 + time.tv_nsec
+    }
 }
