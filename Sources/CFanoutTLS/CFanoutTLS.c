@@ -18,14 +18,21 @@ struct cfanout_tls {
     SSL *ssl;
 };
 
-/// The oldest queued OpenSSL error, prefixed with `what`, into `error`; the queue is emptied.
-static void describe(char *error, const char *what) {
+/// The oldest queued OpenSSL error, prefixed with `what` (and `file`, when not NULL), into `error`; the queue
+/// is emptied.
+static void describe_file(char *error, const char *what, const char *file) {
     unsigned long code = ERR_get_error();
     char reason[CFANOUT_TLS_ERROR_SIZE] = "no OpenSSL error";
     if (code != 0) ERR_error_string_n(code, reason, sizeof reason);
-    snprintf(error, CFANOUT_TLS_ERROR_SIZE, "%s: %s", what, reason);
+    if (file) {
+        snprintf(error, CFANOUT_TLS_ERROR_SIZE, "%s %s: %s", what, file, reason);
+    } else {
+        snprintf(error, CFANOUT_TLS_ERROR_SIZE, "%s: %s", what, reason);
+    }
     ERR_clear_error();
 }
+
+static void describe(char *error, const char *what) { describe_file(error, what, NULL); }
 
 cfanout_tls_context *cfanout_tls_context_new(
     const char *ca_file, const char *cert_file, const char *key_file, char *error) {
@@ -40,18 +47,18 @@ cfanout_tls_context *cfanout_tls_context_new(
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     int loaded = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) : SSL_CTX_set_default_verify_paths(ctx);
     if (loaded != 1) {
-        describe(error, ca_file ? "tls_ca" : "the system's CA store");
+        describe_file(error, ca_file ? "tls_ca" : "the system's CA store", ca_file);
         SSL_CTX_free(ctx);
         return NULL;
     }
     if (cert_file && key_file) {
         if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-            describe(error, "tls_cert");
+            describe_file(error, "tls_cert", cert_file);
             SSL_CTX_free(ctx);
             return NULL;
         }
         if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-            describe(error, "tls_key");
+            describe_file(error, "tls_key", key_file);
             SSL_CTX_free(ctx);
             return NULL;
         }

@@ -88,6 +88,8 @@ final class StoreClient: EventHandler {
     private var retryTimer: TimerID?
     private let readBuffer: UnsafeMutableRawBufferPointer
     private(set) var counters = StoreClientCounters()
+    /// Why the connection last became unavailable (the reason of its log line).
+    private(set) var lastUnavailableReason: String?
     /// Subscriber mode: the handlers by channel.
     private var channels: [String: ([UInt8]) -> Void] = [:]
     private var subscriber: StoreClient?
@@ -356,6 +358,7 @@ final class StoreClient: EventHandler {
             ErrorLog.write("\(label): connected")
         case .unavailable(let reason):
             counters.stateChanges["unavailable", default: 0] &+= 1
+            lastUnavailableReason = reason
             ErrorLog.write("\(label): unavailable (\(reason)); calls go on without it, reconnecting")
         case .reconnected(let afterMs):
             counters.stateChanges["reconnected", default: 0] &+= 1
@@ -493,6 +496,17 @@ final class StoreClient: EventHandler {
         }
     }
 
+    /// The connection broke while reading or writing. A TLS connection without a client certificate that the
+    /// store drops before its first answer was most likely refused for that (TLS 1.3 reports it after the
+    /// handshake, and the alert is often lost to the reset): the reason says so.
+    private func transportFailed(_ reason: String) {
+        if case .handshaking = phase, tls != nil, settings.tlsCertificate == nil {
+            connectionFailed(reason + " before its first answer; does it require a client certificate (tls_cert)?")
+        } else {
+            connectionFailed(reason)
+        }
+    }
+
     /// The interest the connection needs now: read always, write while output or a TLS read waits for it.
     private func updateInterest(writeWanted: Bool) {
         loop.setInterest(fd: fd, writeWanted ? [.read, .write] : .read)
@@ -516,10 +530,10 @@ final class StoreClient: EventHandler {
                 updateInterest(writeWanted: !wantsRead || readWantsWrite)
                 return
             case .closed:
-                connectionFailed("the store closed the connection")
+                transportFailed("the store closed the connection")
                 return
             case .failed(let reason):
-                connectionFailed(reason)
+                transportFailed(reason)
                 return
             }
         }
@@ -579,10 +593,10 @@ final class StoreClient: EventHandler {
                 }
                 return
             case .closed:
-                connectionFailed("the store closed the connection")
+                transportFailed("the store closed the connection")
                 return
             case .failed(let reason):
-                connectionFailed(reason)
+                transportFailed(reason)
                 return
             case .processed(let n):
                 parser.append(UnsafeRawBufferPointer(rebasing: readBuffer[0..<n]))

@@ -88,6 +88,9 @@ import Testing
         defer { missing.close() }
         let clients = [wrongCA, wrongName, missing]
         #expect(run(loop) { clients.allSatisfy { $0.counters.stateChanges["unavailable"] == 1 } })
+        #expect(wrongCA.lastUnavailableReason?.hasPrefix("TLS handshake: certificate verify failed") == true)
+        #expect(wrongName.lastUnavailableReason == "TLS handshake: certificate verify failed: hostname mismatch")
+        #expect(missing.lastUnavailableReason?.hasPrefix("TLS: tls_ca \(pki.directory)/absent.pem: ") == true)
         // Still refused after more attempts (each attempt fails the same way; logged once).
         #expect(!run(loop, timeoutMs: 300) { clients.contains { $0.isAvailable } })
         for client in clients {
@@ -117,6 +120,9 @@ import Testing
         // the first answer, before the connection is called ready (no flapping, one log line).
         #expect(!run(loop, timeoutMs: 300) { anonymous.isAvailable })
         #expect(anonymous.counters.stateChanges == ["unavailable": 1])
+        #expect(
+            anonymous.lastUnavailableReason?.hasSuffix("does it require a client certificate (tls_cert)?") == true,
+            "\(anonymous.lastUnavailableReason ?? "")")
     }
 
     /// A command larger than the socket's buffer blocks the write: the rest goes out when the socket is writable,
