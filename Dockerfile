@@ -8,10 +8,11 @@
 # Mount your own configuration at /etc/fanout/proxy.conf; secrets come in as environment variables (${VAR}).
 
 FROM swift:6.3-bookworm AS build
-# The official image ships libcurl4-openssl-dev and zlib1g-dev; install them only where they are missing.
-RUN (pkg-config --exists libcurl && pkg-config --exists zlib) 2>/dev/null || (apt-get update && \
+# The build needs libcurl's, zlib's and OpenSSL's headers; install them only where they are missing.
+RUN (pkg-config --exists libcurl && pkg-config --exists zlib && pkg-config --exists openssl) 2>/dev/null || \
+    (apt-get update && \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libcurl4-openssl-dev zlib1g-dev \
-        pkg-config && \
+        libssl-dev pkg-config && \
     rm -rf /var/lib/apt/lists/*)
 WORKDIR /src
 COPY Package.swift ./
@@ -25,10 +26,11 @@ RUN swift build -c release --static-swift-stdlib --product fanout \
     && strip /out/fanout
 
 FROM debian:bookworm-slim
-# libcurl4 for upstream calls (bookworm's 7.88.1: bookworm-backports' 8.14.1 costs more per call, see
-# docs/operations/container.md, "libcurl version"), curl for the HEALTHCHECK, ca-certificates for https partners.
+# libssl3 for TLS to the shared store (libcurl4 needs it too), libcurl4 for upstream calls (bookworm's 7.88.1:
+# bookworm-backports' 8.14.1 costs more per call, see docs/operations/container.md, "libcurl version"), curl
+# for the HEALTHCHECK, ca-certificates for https partners.
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libcurl4 curl ca-certificates && \
+        libssl3 libcurl4 curl ca-certificates && \
     apt-get clean && rm -rf /var/lib/apt/lists/* && \
     useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin fanout
 COPY --from=build /out/fanout /usr/local/bin/fanout

@@ -31,6 +31,14 @@ let package = Package(
             path: "Sources/CFanoutLinux",
             cSettings: [.define("_GNU_SOURCE")]
         ),
+        // TLS to the shared store: OpenSSL's SSL_CTX/SSL behind an opaque handle and a done / wants read /
+        // wants write / closed / failed status (a C target, not a system library: the handshake, the error
+        // mapping and OpenSSL's macros stay in C, and no OpenSSL type reaches Swift). libssl-dev.
+        .target(
+            name: "CFanoutTLS",
+            path: "Sources/CFanoutTLS",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
 
         // Pure core: parsing, config, routing, templating, stitching. No syscalls, no C modules.
         .target(name: "FanoutCore", swiftSettings: swiftSettings),
@@ -38,7 +46,7 @@ let package = Package(
         // I/O runtime: syscalls, the epoll event loop, libcurl, the HTTP server.
         .target(
             name: "FanoutRuntime",
-            dependencies: ["FanoutCore", "CFanoutLinux", "CCurl", "CZlib"],
+            dependencies: ["FanoutCore", "CFanoutLinux", "CFanoutTLS", "CCurl", "CZlib"],
             swiftSettings: swiftSettings
         ),
 

@@ -52,7 +52,7 @@ if [ -f CHANGELOG.md ]; then gzip -9n <CHANGELOG.md >"$doc/changelog.gz"; fi
 needed=$(objdump -p "$root/usr/bin/fanout" | awk '/NEEDED/ {print $2}' | sort -u)
 for lib in $needed; do
     case "$lib" in
-        libcurl.so.4) ;; libz.so.1) ;; libc.so.6|libm.so.6|libpthread.so.0|libdl.so.2|librt.so.1|ld-linux-*) ;;
+        libcurl.so.4) ;; libz.so.1) ;; libssl.so.3|libcrypto.so.3) ;; libc.so.6|libm.so.6|libpthread.so.0|libdl.so.2|librt.so.1|ld-linux-*) ;;
         libstdc++.so.6|libgcc_s.so.1) ;;
         *) echo "build-deb.sh: the binary needs $lib, which the package does not declare" >&2; exit 1 ;;
     esac
@@ -68,7 +68,7 @@ Version: $version
 Architecture: $arch
 Maintainer: fanout developers <fanout@localhost>
 Installed-Size: $size
-Depends: libc6 (>= 2.36), libcurl4 (>= 7.88), zlib1g, libstdc++6, libgcc-s1, adduser
+Depends: libc6 (>= 2.36), libcurl4 (>= 7.88), libssl3, zlib1g, libstdc++6, libgcc-s1, adduser
 Section: httpd
 Priority: optional
 Homepage: https://example.invalid/fanout

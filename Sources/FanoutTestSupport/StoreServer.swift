@@ -3,10 +3,26 @@ import Foundation
 /// A real `redis-server` (or `valkey-server`) run as a child process on a free loopback port, without
 /// persistence (`--save "" --appendonly no`). ``stop()`` kills it (SIGKILL, as a crash would) and ``start()``
 /// starts it again on the same port, empty.
+///
+/// With ``TLS``, the server listens with TLS only (`--port 0 --tls-port N`), with the server certificate of a
+/// ``TestCertificates``; ``command(_:)`` then goes through `redis-cli --tls` (its output, not raw RESP).
 public final class StoreServer: @unchecked Sendable {
+    /// TLS only, with `certificates`' server certificate; `authClients`: clients must present a certificate
+    /// signed by its CA (`--tls-auth-clients yes`, Redis' default).
+    public struct TLS: Sendable {
+        public let certificates: TestCertificates
+        public let authClients: Bool
+
+        public init(certificates: TestCertificates, authClients: Bool) {
+            self.certificates = certificates
+            self.authClients = authClients
+        }
+    }
+
     public let executable: String
     public let port: UInt16
     private let password: String?
+    public let tls: TLS?
     private var process: Process?
 
     /// Whether `name` (`redis-server`, `valkey-server`) is installed in `/usr/bin`.
@@ -16,9 +32,10 @@ public final class StoreServer: @unchecked Sendable {
 
     /// Starts the server and waits until it answers `PING`.
     /// - Throws: ``TestSupportError`` when it is not installed or does not answer within 5 s.
-    public init(executable: String = "redis-server", password: String? = nil) throws {
+    public init(executable: String = "redis-server", password: String? = nil, tls: TLS? = nil) throws {
         self.executable = executable
         self.password = password
+        self.tls = tls
         port = try freeTCPPort()
         try start()
     }
@@ -32,10 +49,19 @@ public final class StoreServer: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/\(executable)")
         var arguments = [
-            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
+            "--port", tls == nil ? String(port) : "0", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--daemonize", "no",
             "--loglevel", "warning",
         ]
         if let password { arguments += ["--requirepass", password] }
+        if let tls {
+            let pki = tls.certificates
+            arguments += [
+                "--tls-port", String(port), "--tls-cert-file", pki.serverCertificate, "--tls-key-file",
+                pki.serverKey, "--tls-ca-cert-file", pki.caCertificate, "--tls-auth-clients",
+                tls.authClients ? "yes" : "no",
+            ]
+        }
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -43,7 +69,11 @@ public final class StoreServer: @unchecked Sendable {
         self.process = process
         let deadline = Date().addingTimeInterval(5)
         while Date() < deadline {
-            if let reply = try? command(["PING"]), reply.hasPrefix("+PONG") || reply.hasPrefix("-NOAUTH") { return }
+            if let reply = try? command(["PING"]),
+                reply.hasPrefix("+PONG") || reply.hasPrefix("-NOAUTH") || reply.hasPrefix("PONG")
+            {
+                return
+            }
             usleep(10_000)
         }
         stop()
@@ -73,6 +103,7 @@ public final class StoreServer: @unchecked Sendable {
     /// Sends one command on a new connection (after `AUTH` when the server has a password) and returns the raw
     /// reply (`+OK\r\n`, `$3\r\nfoo\r\n`, …), read until 100 ms pass without more bytes.
     public func command(_ arguments: [String]) throws -> String {
+        if let tls { return try cliCommand(arguments, tls: tls) }
         let fd = try TCPSocket.connect(host: "127.0.0.1", port: port, timeoutMs: 1000)
         defer { TCPSocket.close(fd) }
         var bytes: [UInt8] = []
@@ -93,5 +124,26 @@ public final class StoreServer: @unchecked Sendable {
         }
         if password != nil, arguments != ["PING"], reply.starts(with: Array("+OK\r\n".utf8)) { reply.removeFirst(5) }
         return String(decoding: reply, as: UTF8.self)
+    }
+
+    /// `redis-cli --tls` (with the client certificate) running `arguments`; its standard output.
+    private func cliCommand(_ arguments: [String], tls: TLS) throws -> String {
+        let pki = tls.certificates
+        let process = Process()
+        let cli = executable.replacingOccurrences(of: "-server", with: "-cli")
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/\(cli)")
+        var options = [
+            "--tls", "--cacert", pki.caCertificate, "--cert", pki.clientCertificate, "--key", pki.clientKey,
+            "-h", "127.0.0.1", "-p", String(port),
+        ]
+        if let password { options += ["--no-auth-warning", "-a", password] }
+        process.arguments = options + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -1,10 +1,11 @@
 extension ConfigFileParser {
     static let storeDirectives = [
         "address", "connect_timeout", "command_timeout", "prefix", "password", "user", "db", "max_entry", "tls",
+        "tls_ca", "tls_server_name", "tls_cert", "tls_key",
     ]
 
     /// store := 'store' '{' (address | connect_timeout | command_timeout | prefix | password | user | db
-    ///          | max_entry | tls)* '}'
+    ///          | max_entry | tls | tls_ca | tls_server_name | tls_cert | tls_key)* '}'
     mutating func parseStore(_ directive: ConfigToken) throws(ConfigError) {
         let context = "store"
         let brace = try self.cursor.openBlock(of: directive, context: context)
@@ -54,14 +55,23 @@ extension ConfigFileParser {
             case "max_entry":
                 settings.maxEntryBytes = try self.sizeArgument(sub)
             case "tls":
-                let token = try self.cursor.requireArgument(of: sub, expected: "'off'")
-                guard token.text == "off" else {
-                    throw self.cursor.error(
-                        "store 'tls \(token.text)' is not supported yet; expected 'tls off' "
-                            + "(reach a TLS-only store through a local TLS tunnel such as stunnel)",
-                        at: token)
+                let token = try self.cursor.requireArgument(of: sub, expected: "'on' or 'off'")
+                guard token.text == "on" || token.text == "off" else {
+                    throw self.cursor.error("invalid store 'tls \(token.text)'; expected 'on' or 'off'", at: token)
                 }
-                settings.tls = false
+                settings.tls = token.text == "on"
+            case "tls_ca":
+                settings.tlsCA = try self.cursor.requireArgument(of: sub, expected: "a PEM CA bundle file").text
+            case "tls_server_name":
+                settings.tlsServerName = try self.cursor.requireArgument(
+                    of: sub, expected: "the name in the store's certificate"
+                )
+                .text
+            case "tls_cert":
+                settings.tlsCertificate = try self.cursor.requireArgument(of: sub, expected: "a PEM certificate file")
+                    .text
+            case "tls_key":
+                settings.tlsKey = try self.cursor.requireArgument(of: sub, expected: "a PEM key file").text
             default:
                 preconditionFailure("unhandled store directive '\(sub.text)'")
             }
@@ -74,6 +84,18 @@ extension ConfigFileParser {
         if settings.user != nil && settings.password == nil {
             throw self.cursor.error(
                 "store 'user' without 'password'; expected both for AUTH user password", at: directive)
+        }
+        let tlsDirectives = ["tls_ca", "tls_server_name", "tls_cert", "tls_key"].compactMap { seen[$0] }
+        if !settings.tls, let first = tlsDirectives.min(by: { ($0.line, $0.column) < ($1.line, $1.column) }) {
+            throw self.cursor.error("store '\(first.text)' without 'tls on'; expected 'tls on' with it", at: first)
+        }
+        if let cert = seen["tls_cert"], seen["tls_key"] == nil {
+            throw self.cursor.error(
+                "store 'tls_cert' without 'tls_key'; expected both for a client certificate", at: cert)
+        }
+        if let key = seen["tls_key"], seen["tls_cert"] == nil {
+            throw self.cursor.error(
+                "store 'tls_key' without 'tls_cert'; expected both for a client certificate", at: key)
         }
         self.config.store = settings
     }

@@ -39,7 +39,8 @@
 ///                           directory; globs in sorted order, may match nothing; no cycles)
 /// store { … }              a shared Redis/Valkey (second level of the call cache): address IP[:PORT]
 ///                           (required), connect_timeout (200ms), command_timeout (5ms), prefix (fanout:),
-///                           password, user, db (0), max_entry (256k), tls off (on: not supported yet)
+///                           password, user, db (0), max_entry (256k), tls (off), tls_ca, tls_server_name,
+///                           tls_cert + tls_key
 /// upstream NAME { … }       NAME is [A-Za-z0-9_-]+, unique
 /// route METHODS PATH { … }
 /// tracing { … }            OTLP/HTTP span export; inside: otlp_endpoint URL (required), sample RATIO,

@@ -19,8 +19,17 @@ public struct StoreSettings: Sendable, Equatable {
     /// `max_entry`: the largest cache entry written to the store; larger answers stay in the worker's cache
     /// only. Default 256 KiB.
     public var maxEntryBytes = 256 * 1024
-    /// `tls on`: parsed, and refused by validation (not supported yet).
+    /// `tls on`: the connection is TLS (OpenSSL), and the server's certificate is always verified.
     public var tls = false
+    /// `tls_ca`: the PEM bundle the server's certificate is verified against; nil: the system's store.
+    public var tlsCA: String?
+    /// `tls_server_name`: the name sent as SNI and required in the server's certificate; nil: the address's IP
+    /// (matched against the certificate's IP addresses, no SNI).
+    public var tlsServerName: String?
+    /// `tls_cert` and `tls_key`: the client certificate (PEM, with its chain) and its key, for a server that
+    /// authenticates its clients (Redis' `tls-auth-clients yes`); nil: none presented.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
 
     public init(address: ListenAddress) {
         self.address = address

@@ -28,7 +28,9 @@ struct StoreClientCounters {
 /// One worker's connection to the shared store (Redis or Valkey), a RESP2 client on the worker's own
 /// `EventLoop`: non-blocking connect, pipelined commands (every command sent during one loop iteration goes
 /// out in one `send`), answers matched in order, a deadline per command, and reconnection with backoff
-/// (``StoreBackoff``: at most 500 ms between attempts). `AUTH` and `SELECT` go first on every connection.
+/// (``StoreBackoff``: at most 500 ms between attempts). With `tls on`, a TLS handshake (``TLSConnection``, on
+/// the same loop) follows the TCP connect, and every byte goes through it. `AUTH` and `SELECT` go first on every
+/// connection.
 ///
 /// State changes are logged once each (``StoreHealth``): a store that stays down logs one line, not one per
 /// attempt. While the store is not ready, ``send(_:budget:completion:)`` refuses at once: a caller never
@@ -49,6 +51,8 @@ final class StoreClient: EventHandler {
         /// Waiting for the next attempt.
         case waiting
         case connecting
+        /// TCP connected; the TLS handshake is under way (`tls on`).
+        case tlsHandshaking
         /// Connected; `AUTH` / `SELECT` answers outstanding.
         case handshaking(remaining: Int)
         case ready
@@ -59,13 +63,20 @@ final class StoreClient: EventHandler {
     private var output: [UInt8] = []
     private var flushScheduled = false
     private var writeBlocked = false
+    /// `tls on`: the configuration every connection of this client uses (shared with its subscriber), or why
+    /// it could not be made (each attempt then fails with that reason).
+    private let tlsContext: Result<TLSClientContext, TLSSetupError>?
+    /// The TLS session of the current connection; released before its socket is closed.
+    private var tls: TLSConnection?
+    /// A TLS read asked for the socket to be writable (a TLS 1.3 key update): write interest until it is.
+    private var readWantsWrite = false
 
     private struct Pending {
         /// nil once answered by its timer (the reply is still awaited, and dropped).
         var completion: Completion?
         var timer: TimerID?
         var sentAt: UInt64
-        /// `AUTH` and `SELECT` of the handshake.
+        /// `AUTH`, `SELECT` (or, with TLS, `PING`) of the handshake.
         var isHandshake = false
     }
     /// Commands sent and not answered, oldest first (from `pendingHead`).
@@ -77,6 +88,8 @@ final class StoreClient: EventHandler {
     private var retryTimer: TimerID?
     private let readBuffer: UnsafeMutableRawBufferPointer
     private(set) var counters = StoreClientCounters()
+    /// Why the connection last became unavailable (the reason of its log line).
+    private(set) var lastUnavailableReason: String?
     /// Subscriber mode: the handlers by channel.
     private var channels: [String: ([UInt8]) -> Void] = [:]
     private var subscriber: StoreClient?
@@ -92,6 +105,19 @@ final class StoreClient: EventHandler {
         self.settings = settings
         self.label = label
         self.subscriberMode = subscriberMode
+        tlsContext = Self.makeTLSContext(settings)
+        address = SocketAddress(host: settings.address.host, port: settings.address.port)
+        readBuffer = .allocate(byteCount: 16 * 1024, alignment: 16)
+        connect()
+    }
+
+    /// The subscriber connection of `parent`: same settings and TLS configuration (the files are read once).
+    private init(subscriberOf parent: StoreClient) {
+        loop = parent.loop
+        settings = parent.settings
+        label = parent.label + " (subscriber)"
+        subscriberMode = true
+        tlsContext = parent.tlsContext
         address = SocketAddress(host: settings.address.host, port: settings.address.port)
         readBuffer = .allocate(byteCount: 16 * 1024, alignment: 16)
         connect()
@@ -145,8 +171,7 @@ final class StoreClient: EventHandler {
             return
         }
         if subscriber == nil {
-            subscriber = StoreClient(
-                loop: loop, settings: settings, label: label + " (subscriber)", subscriberMode: true)
+            subscriber = StoreClient(subscriberOf: self)
         }
         subscriber?.subscribe(channel: channel, onMessage: onMessage)
     }
@@ -164,6 +189,15 @@ final class StoreClient: EventHandler {
     }
 
     // MARK: - Connecting
+
+    /// `tls on`: the TLS configuration (reads `tls_ca`, `tls_cert`, `tls_key`); nil without TLS.
+    private static func makeTLSContext(_ settings: StoreSettings) -> Result<TLSClientContext, TLSSetupError>? {
+        guard settings.tls else { return nil }
+        return Result { () throws(TLSSetupError) in
+            try TLSClientContext(
+                caFile: settings.tlsCA, certificateFile: settings.tlsCertificate, keyFile: settings.tlsKey)
+        }
+    }
 
     private func connect() {
         retryTimer = nil
@@ -193,9 +227,55 @@ final class StoreClient: EventHandler {
         phase = .connecting
         loop.register(fd: fd, interest: .write, handler: self)
         connectTimer = loop.schedule(afterMilliseconds: settings.connectTimeoutMs) { [weak self] in
-            guard let self, case .connecting = self.phase else { return }
-            self.connectTimer = nil
-            self.connectionFailed("no connection within \(self.settings.connectTimeoutMs) ms")
+            guard let self else { return }
+            switch self.phase {
+            case .connecting:
+                self.connectionFailed("no connection within \(self.settings.connectTimeoutMs) ms")
+            case .tlsHandshaking:
+                self.connectionFailed("no TLS handshake within \(self.settings.connectTimeoutMs) ms")
+            default:
+                return
+            }
+        }
+    }
+
+    /// The socket is connected: with `tls on`, the TLS handshake starts (within the same `connect_timeout`);
+    /// without, the connection goes on to `AUTH` and `SELECT`.
+    private func socketConnected() {
+        guard let tlsContext else {
+            connected()
+            flush()
+            return
+        }
+        let context: TLSClientContext
+        switch tlsContext {
+        case .success(let made): context = made
+        case .failure(let error):
+            connectionFailed("TLS: \(error)")
+            return
+        }
+        do {
+            tls = try TLSConnection(
+                context: context, fd: fd, serverName: settings.tlsServerName ?? settings.address.host)
+        } catch {
+            connectionFailed("TLS: \(error)")
+            return
+        }
+        phase = .tlsHandshaking
+        continueHandshake()
+    }
+
+    /// One step of the TLS handshake; the next one runs when the socket is ready for it.
+    private func continueHandshake() {
+        guard let tls else { return }
+        switch tls.handshake() {
+        case .done:
+            connected()
+            flush()
+        case .wantsRead: loop.setInterest(fd: fd, .read)
+        case .wantsWrite: loop.setInterest(fd: fd, .write)
+        case .closed: connectionFailed("TLS handshake: the store closed the connection")
+        case .failed(let reason): connectionFailed(reason)
         }
     }
 
@@ -208,6 +288,9 @@ final class StoreClient: EventHandler {
             handshake.append(settings.user.map { ["AUTH", $0, password] } ?? ["AUTH", password])
         }
         if settings.database != 0 { handshake.append(["SELECT", String(settings.database)]) }
+        // TLS 1.3 completes the client's handshake before the server checks the client's certificate: one round
+        // trip shows a refusal (`tls-auth-clients`) before the connection is called ready.
+        if tls != nil, handshake.isEmpty { handshake.append(["PING"]) }
         loop.setInterest(fd: fd, .read)
         guard !handshake.isEmpty else {
             becameReady()
@@ -256,6 +339,7 @@ final class StoreClient: EventHandler {
     private func tearDown() {
         if let connectTimer { loop.cancel(connectTimer) }
         connectTimer = nil
+        tls = nil
         if fd >= 0 {
             loop.deregister(fd: fd)
             closeDescriptor(fd)
@@ -264,6 +348,7 @@ final class StoreClient: EventHandler {
         parser = RESPParser()
         output.removeAll(keepingCapacity: true)
         writeBlocked = false
+        readWantsWrite = false
     }
 
     private func report(_ change: StoreHealth.Change) {
@@ -273,6 +358,7 @@ final class StoreClient: EventHandler {
             ErrorLog.write("\(label): connected")
         case .unavailable(let reason):
             counters.stateChanges["unavailable", default: 0] &+= 1
+            lastUnavailableReason = reason
             ErrorLog.write("\(label): unavailable (\(reason)); calls go on without it, reconnecting")
         case .reconnected(let afterMs):
             counters.stateChanges["reconnected", default: 0] &+= 1
@@ -366,32 +452,96 @@ final class StoreClient: EventHandler {
         }
     }
 
+    /// What one write or read on the connection (plain or TLS) came to.
+    private enum Transfer {
+        case processed(Int)
+        /// Again when the socket is writable (`wantsRead`: readable, a TLS session's need).
+        case wouldBlock(wantsRead: Bool)
+        case closed
+        case failed(String)
+    }
+
+    private func write(_ bytes: UnsafeRawBufferPointer) -> Transfer {
+        if let tls {
+            switch tls.write(bytes) {
+            case .done(let n): return .processed(n)
+            case .wantsWrite: return .wouldBlock(wantsRead: false)
+            case .wantsRead: return .wouldBlock(wantsRead: true)
+            case .closed: return .closed
+            case .failed(let reason): return .failed(reason)
+            }
+        }
+        switch Result(catching: { () throws(SystemError) in try Socket.send(fd, bytes) }) {
+        case .success(.processed(let n)): return .processed(n)
+        case .success(.wouldBlock): return .wouldBlock(wantsRead: false)
+        case .failure(let error): return .failed("send: \(error)")
+        }
+    }
+
+    private func read(into buffer: UnsafeMutableRawBufferPointer) -> Transfer {
+        if let tls {
+            switch tls.read(into: buffer) {
+            case .done(let n): return .processed(n)
+            case .wantsRead: return .wouldBlock(wantsRead: true)
+            case .wantsWrite: return .wouldBlock(wantsRead: false)
+            case .closed: return .closed
+            case .failed(let reason): return .failed(reason)
+            }
+        }
+        switch Result(catching: { () throws(SystemError) in try Socket.read(fd, into: buffer) }) {
+        case .success(.processed(0)): return .closed
+        case .success(.processed(let n)): return .processed(n)
+        case .success(.wouldBlock): return .wouldBlock(wantsRead: true)
+        case .failure(let error): return .failed("read: \(error)")
+        }
+    }
+
+    /// The connection broke while reading or writing. A TLS connection without a client certificate that the
+    /// store drops before its first answer was most likely refused for that (TLS 1.3 reports it after the
+    /// handshake, and the alert is often lost to the reset): the reason says so.
+    private func transportFailed(_ reason: String) {
+        if case .handshaking = phase, tls != nil, settings.tlsCertificate == nil {
+            connectionFailed(reason + " before its first answer; does it require a client certificate (tls_cert)?")
+        } else {
+            connectionFailed(reason)
+        }
+    }
+
+    /// The interest the connection needs now: read always, write while output or a TLS read waits for it.
+    private func updateInterest(writeWanted: Bool) {
+        loop.setInterest(fd: fd, writeWanted ? [.read, .write] : .read)
+    }
+
     private func flush() {
         guard fd >= 0, !output.isEmpty else { return }
-        if case .connecting = phase { return }
+        switch phase {
+        case .connecting, .tlsHandshaking: return
+        default: break
+        }
         var sent = 0
         while sent < output.count {
-            let result = output.withUnsafeBytes { bytes in
-                Result { () throws(SystemError) in try Socket.send(fd, UnsafeRawBufferPointer(rebasing: bytes[sent...]))
-                }
-            }
+            let result = output.withUnsafeBytes { bytes in write(UnsafeRawBufferPointer(rebasing: bytes[sent...])) }
             switch result {
-            case .success(.processed(let n)): sent += n
-            case .success(.wouldBlock):
+            case .processed(let n): sent += n
+            case .wouldBlock(let wantsRead):
                 output.removeFirst(sent)
                 writeBlocked = true
-                loop.setInterest(fd: fd, [.read, .write])
+                // A TLS write that needs to read first is retried on the next readable event.
+                updateInterest(writeWanted: !wantsRead || readWantsWrite)
                 return
-            case .failure(let error):
-                connectionFailed("send: \(error)")
+            case .closed:
+                transportFailed("the store closed the connection")
+                return
+            case .failed(let reason):
+                transportFailed(reason)
                 return
             }
         }
         output.removeAll(keepingCapacity: true)
-        if writeBlocked {
-            writeBlocked = false
-            loop.setInterest(fd: fd, .read)
-        }
+        writeBlocked = false
+        // Always (a no-op when unchanged): the writable event that led here cleared `writeBlocked` first, and a
+        // write interest left on a level-triggered loop would wake it at once, forever.
+        updateInterest(writeWanted: readWantsWrite)
     }
 
     func handleEvent(fd: Int32, events: UInt32) {
@@ -404,8 +554,23 @@ final class StoreClient: EventHandler {
                 connectionFailed("connect: \(SystemError(call: "connect", errno: code == 0 ? ECONNREFUSED : code))")
                 return
             }
-            connected()
+            socketConnected()
+            return
+        }
+        if case .tlsHandshaking = phase {
+            continueHandshake()
+            return
+        }
+        if tls != nil {
+            // A TLS session may want either direction for either operation: try both on any event.
+            if readWantsWrite {
+                readWantsWrite = false
+                updateInterest(writeWanted: writeBlocked)
+            }
+            writeBlocked = false
             flush()
+            guard self.fd == fd else { return }
+            readAvailable()
             return
         }
         if events & Interest.write.rawValue != 0 {
@@ -420,18 +585,18 @@ final class StoreClient: EventHandler {
 
     private func readAvailable() {
         while fd >= 0 {
-            let result: IOResult<Int>
-            do {
-                result = try Socket.read(fd, into: readBuffer)
-            } catch {
-                connectionFailed("read: \(error)")
+            switch read(into: readBuffer) {
+            case .wouldBlock(let wantsRead):
+                if !wantsRead {
+                    readWantsWrite = true
+                    updateInterest(writeWanted: true)
+                }
                 return
-            }
-            switch result {
-            case .wouldBlock:
+            case .closed:
+                transportFailed("the store closed the connection")
                 return
-            case .processed(0):
-                connectionFailed("the store closed the connection")
+            case .failed(let reason):
+                transportFailed(reason)
                 return
             case .processed(let n):
                 parser.append(UnsafeRawBufferPointer(rebasing: readBuffer[0..<n]))
@@ -446,7 +611,8 @@ final class StoreClient: EventHandler {
                     guard let value else { break }
                     answered(value)
                 }
-                if n < readBuffer.count { return }
+                // A TLS session may hold decrypted bytes the socket no longer signals: read until it wants more.
+                if n < readBuffer.count, tls == nil { return }
             }
         }
     }

@@ -29,8 +29,34 @@ import Testing
         #expect(try ConfigParser.parse("workers 1", file: "t.conf", environment: [:]).store == nil)
     }
 
+    @Test func parsesTLSToTheStore() throws {
+        let text = """
+            store {
+                address 10.0.0.5:6380
+                tls on
+                tls_ca /etc/fanout/redis-ca.pem
+                tls_server_name redis.internal
+                tls_cert /etc/fanout/client.pem
+                tls_key /etc/fanout/client.key
+            }
+            """
+        let store = try #require(try ConfigParser.parse(text, file: "t.conf", environment: [:]).store)
+        #expect(store.tls)
+        #expect(store.tlsCA == "/etc/fanout/redis-ca.pem")
+        #expect(store.tlsServerName == "redis.internal")
+        #expect(store.tlsCertificate == "/etc/fanout/client.pem")
+        #expect(store.tlsKey == "/etc/fanout/client.key")
+        let plain = try #require(
+            try ConfigParser.parse("store { address 127.0.0.1; tls on; }", file: "t.conf", environment: [:]).store)
+        #expect(plain.tls && plain.tlsCA == nil && plain.tlsServerName == nil && plain.tlsCertificate == nil)
+    }
+
     @Test(arguments: [
-        ("store { address 127.0.0.1:6379; tls on; }", "store 'tls on' is not supported yet"),
+        ("store { address 127.0.0.1:6379; tls yes; }", "invalid store 'tls yes'; expected 'on' or 'off'"),
+        ("store { address 127.0.0.1:6379; tls_ca /ca.pem; }", "store 'tls_ca' without 'tls on'"),
+        ("store { address 127.0.0.1:6379; tls off; tls_server_name r; }", "store 'tls_server_name' without 'tls on'"),
+        ("store { address 127.0.0.1:6379; tls on; tls_cert /c.pem; }", "store 'tls_cert' without 'tls_key'"),
+        ("store { address 127.0.0.1:6379; tls on; tls_key /c.key; }", "store 'tls_key' without 'tls_cert'"),
         ("store { connect_timeout 1s; }", "store block without 'address'"),
         ("store { address redis.internal:6379; }", "invalid listen address"),
         ("store { address 127.0.0.1:6379; prefix a{b}:; }", "invalid store prefix"),

@@ -1,5 +1,6 @@
 import FanoutTestSupport
 import Foundation
+import Glibc
 import Testing
 
 /// The store's level of the call cache (`store` block): fanout servers sharing one real `redis-server` (or
@@ -146,5 +147,65 @@ import Testing
         // The replica that did not refresh took the newer answer from the store: its last call was fresh.
         #expect(first.accessLog.all.last?.contains(#""cache":"stale_revalidate""#) == false)
         #expect(second.accessLog.all.last?.contains(#""cache":"stale_revalidate""#) == false)
+    }
+
+    /// `tls on` with a client certificate (Redis' `tls-auth-clients yes`): the shared cache works as without TLS.
+    @Test func twoServersShareAStoreOverMutualTLS() throws {
+        signal(SIGPIPE, SIG_IGN)
+        let pki = try TestCertificates()
+        let store = try StoreServer(tls: .init(certificates: pki, authClients: true))
+        let partner = try stub()
+        defer { partner.stop() }
+        let tls = """
+            tls on; tls_ca \(pki.caCertificate); tls_server_name \(TestCertificates.serverName); \
+            tls_cert \(pki.clientCertificate); tls_key \(pki.clientKey);
+            """
+        let first = try TestServer(config(store, stub: partner, extra: tls))
+        let second = try TestServer(config(store, stub: partner, extra: tls))
+        #expect(waitForStore(first) && waitForStore(second))
+        #expect(try get(first, "/rates/1").bodyText == #"{"rates":{"eur":1.1}}"#)
+        #expect(waitUntil { (try? store.command(["DBSIZE"]))?.hasPrefix("1") == true })
+        let fromStore = try get(second, "/rates/1")
+        #expect(fromStore.status == 200)
+        #expect(fromStore.bodyText == #"{"rates":{"eur":1.1}}"#)
+        #expect(partner.requests(forPath: "/rates/1") == 1)
+        #expect(second.accessLog.all.last?.contains(#""cache":"store_hit""#) == true)
+    }
+
+    /// A store whose certificate does not verify is not used: requests are answered by the partner, the state
+    /// change is counted and logged once per worker, however many attempts follow.
+    @Test func aStoreThatFailsVerificationIsSkippedAndLoggedOnce() throws {
+        signal(SIGPIPE, SIG_IGN)
+        let pki = try TestCertificates()
+        let other = try TestCertificates()
+        let store = try StoreServer(tls: .init(certificates: pki, authClients: false))
+        let partner = try stub()
+        defer { partner.stop() }
+        let port = try freeTCPPort()
+        let adminPort = try freeTCPPort()
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("fanout-storetls-\(UUID()).conf")
+        try """
+        listen 127.0.0.1:\(port)
+        admin_listen 127.0.0.1:\(adminPort)
+        workers 1
+        access_log off
+        store { address 127.0.0.1:\(store.port); tls on; tls_ca \(other.caCertificate); command_timeout 50ms; }
+        upstream partner { url \(partner.baseURL) }
+        route GET /rates/{n} { call rates GET partner /rates/{n} cache=1m }
+        """.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let fanout = try FanoutProcess(["serve", "-c", file.path])
+        #expect(FanoutProcess.waitUntilServing(port: port, path: "/rates/1"), "\(fanout.stderr)")
+        for path in ["/rates/2", "/rates/3"] { #expect(try httpGet(port: port, path: path).status == 200) }
+        #expect(fanout.waitForStderr(containing: "certificate verify failed"), "\(fanout.stderr)")
+        // More attempts (backoff 50 ms, then up to 500 ms) are made meanwhile: still one line.
+        usleep(800_000)
+        let lines = fanout.stderr.components(separatedBy: "\n").filter { $0.contains("store 127.0.0.1") }
+        #expect(lines.count == 1, "\(fanout.stderr)")
+        #expect(lines.first?.contains("unavailable (TLS handshake: certificate verify failed") == true)
+        let metrics = try httpGet(port: adminPort, path: "/metrics").bodyText
+        #expect(metrics.contains(#"fanout_store_state_changes_total{change="unavailable"} 1"#))
+        #expect(metrics.contains("fanout_store_connections_available 0"))
+        #expect(partner.requests(forPath: "/rates/2") == 1)
     }
 }
