@@ -279,7 +279,8 @@ final class StoreClient: EventHandler {
         }
     }
 
-    /// The socket is connected: `AUTH` and `SELECT` go first; the connection is ready when they are answered.
+    /// The socket is connected: `AUTH` and `SELECT` (or a `PING`) go first; the connection is ready when they
+    /// are answered.
     private func connected() {
         if let connectTimer { loop.cancel(connectTimer) }
         connectTimer = nil
@@ -288,14 +289,11 @@ final class StoreClient: EventHandler {
             handshake.append(settings.user.map { ["AUTH", $0, password] } ?? ["AUTH", password])
         }
         if settings.database != 0 { handshake.append(["SELECT", String(settings.database)]) }
-        // TLS 1.3 completes the client's handshake before the server checks the client's certificate: one round
-        // trip shows a refusal (`tls-auth-clients`) before the connection is called ready.
-        if tls != nil, handshake.isEmpty { handshake.append(["PING"]) }
+        // The connection is ready only once the store answered something: the kernel completes the TCP
+        // handshake of a store that is frozen or swamped, and TLS 1.3 completes the client's handshake before
+        // the server checks the client's certificate (`tls-auth-clients`). Without AUTH or SELECT, a PING.
+        if handshake.isEmpty { handshake.append(["PING"]) }
         loop.setInterest(fd: fd, .read)
-        guard !handshake.isEmpty else {
-            becameReady()
-            return
-        }
         phase = .handshaking(remaining: handshake.count)
         for command in handshake {
             pending.append(Pending(completion: nil, timer: nil, sentAt: loop.now, isHandshake: true))
@@ -304,7 +302,7 @@ final class StoreClient: EventHandler {
         connectTimer = loop.schedule(afterMilliseconds: settings.connectTimeoutMs) { [weak self] in
             guard let self, case .handshaking = self.phase else { return }
             self.connectTimer = nil
-            self.connectionFailed("no answer to AUTH/SELECT within \(self.settings.connectTimeoutMs) ms")
+            self.connectionFailed("no answer to AUTH/SELECT/PING within \(self.settings.connectTimeoutMs) ms")
         }
     }
 
