@@ -1,72 +1,67 @@
 extension ConfigFileParser {
-    static let storeDirectives = [
-        "address", "connect_timeout", "command_timeout", "prefix", "password", "user", "db", "max_entry", "tls",
-    ]
-
-    /// store := 'store' '{' (address | connect_timeout | command_timeout | prefix | password | user | db
-    ///          | max_entry | tls)* '}'
-    mutating func parseStore(_ directive: ConfigToken) throws(ConfigError) {
-        let context = "store"
-        let brace = try self.cursor.openBlock(of: directive, context: context)
-        var settings = StoreSettings(address: ListenAddress(host: "127.0.0.1", port: StoreSettings.defaultPort))
-        var seen: [String: ConfigToken] = [:]
-        while let sub = try self.cursor.nextInBlock(opened: brace, context: context) {
-            guard Self.storeDirectives.contains(sub.text) else {
-                throw self.cursor.unknownDirective(sub, context: context, known: Self.storeDirectives)
-            }
-            if let first = seen[sub.text] { throw self.cursor.duplicateError(sub, first: first, context: context) }
-            seen[sub.text] = sub
-            switch sub.text {
-            case "address":
-                let token = try self.cursor.requireArgument(
+    static let storeTable = DirectiveTable<StoreSettings>(
+        block: "store", referencePage: "docs/reference/store.md",
+        directives: [
+            Directive("address") { (parser, sub, settings) throws(ConfigError) in
+                let token = try parser.cursor.requireArgument(
                     of: sub, expected: "an IP address and port like 127.0.0.1:6379")
                 var text = token.text == "localhost" ? "127.0.0.1" : token.text
                 if text.hasPrefix("localhost:") { text = "127.0.0.1" + text.dropFirst("localhost".count) }
                 if ConfigValue.isIPv4(text) { text += ":\(StoreSettings.defaultPort)" }
-                let address = try self.value(ConfigValue.listenAddress(text), at: token)
+                let address = try parser.value(ConfigValue.listenAddress(text), at: token)
                 guard address.host != "*", address.port != 0 else {
-                    throw self.cursor.error(
+                    throw parser.cursor.error(
                         "invalid store address '\(token.text)'; expected an IP address and port like 127.0.0.1:6379",
                         at: token)
                 }
                 settings.address = address
-            case "connect_timeout":
-                settings.connectTimeoutMs = try self.durationArgument(sub)
-            case "command_timeout":
-                settings.commandTimeoutMs = try self.durationArgument(sub)
-            case "prefix":
-                let token = try self.cursor.requireArgument(of: sub, expected: "a key prefix like fanout:")
+            },
+            Directive("connect_timeout") { (parser, sub, settings) throws(ConfigError) in
+                settings.connectTimeoutMs = try parser.durationArgument(sub)
+            },
+            Directive("command_timeout") { (parser, sub, settings) throws(ConfigError) in
+                settings.commandTimeoutMs = try parser.durationArgument(sub)
+            },
+            Directive("prefix") { (parser, sub, settings) throws(ConfigError) in
+                let token = try parser.cursor.requireArgument(of: sub, expected: "a key prefix like fanout:")
                 guard !token.text.contains("{"), !token.text.contains("}") else {
-                    throw self.cursor.error(
+                    throw parser.cursor.error(
                         "invalid store prefix '\(token.text)'; expected no '{' or '}' (fanout adds the hash tag)",
                         at: token)
                 }
                 settings.prefix = token.text
-            case "password":
-                settings.password = try self.cursor.requireArgument(
-                    of: sub, expected: "a password, like ${REDIS_PASSWORD}"
-                )
-                .text
-            case "user":
-                settings.user = try self.cursor.requireArgument(of: sub, expected: "an ACL user name").text
-            case "db":
-                settings.database = try self.countArgument(sub, in: 0...1_000_000)
-            case "max_entry":
-                settings.maxEntryBytes = try self.sizeArgument(sub)
-            case "tls":
-                let token = try self.cursor.requireArgument(of: sub, expected: "'off'")
+            },
+            Directive("password") { (parser, sub, settings) throws(ConfigError) in
+                settings.password =
+                    try parser.cursor.requireArgument(of: sub, expected: "a password, like ${REDIS_PASSWORD}").text
+            },
+            Directive("user") { (parser, sub, settings) throws(ConfigError) in
+                settings.user = try parser.cursor.requireArgument(of: sub, expected: "an ACL user name").text
+            },
+            Directive("db") { (parser, sub, settings) throws(ConfigError) in
+                settings.database = try parser.countArgument(sub, in: 0...1_000_000)
+            },
+            Directive("max_entry") { (parser, sub, settings) throws(ConfigError) in
+                settings.maxEntryBytes = try parser.sizeArgument(sub)
+            },
+            Directive("tls") { (parser, sub, settings) throws(ConfigError) in
+                let token = try parser.cursor.requireArgument(of: sub, expected: "'off'")
                 guard token.text == "off" else {
-                    throw self.cursor.error(
+                    throw parser.cursor.error(
                         "store 'tls \(token.text)' is not supported yet; expected 'tls off' "
                             + "(reach a TLS-only store through a local TLS tunnel such as stunnel)",
                         at: token)
                 }
                 settings.tls = false
-            default:
-                preconditionFailure("unhandled store directive '\(sub.text)'")
-            }
-            try self.cursor.finishDirective(sub)
-        }
+            },
+        ])
+
+    /// `store { … }` (``storeTable``).
+    mutating func parseStore(_ directive: ConfigToken) throws(ConfigError) {
+        let context = "store"
+        let brace = try self.cursor.openBlock(of: directive, context: context)
+        var settings = StoreSettings(address: ListenAddress(host: "127.0.0.1", port: StoreSettings.defaultPort))
+        let seen = try self.parseBlock(Self.storeTable, opened: brace, context: context, into: &settings)
         guard seen["address"] != nil else {
             throw self.cursor.error(
                 "store block without 'address'; expected one like address 127.0.0.1:6379", at: directive)
