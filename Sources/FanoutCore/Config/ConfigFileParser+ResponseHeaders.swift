@@ -1,7 +1,6 @@
 /// `response_header`, `pass_header`, `cache_control` and `cors` in a route, and the top-level `cors`: what a
 /// route adds to its answers (``ResponseHeaderPlan``).
 extension ConfigFileParser {
-    static let responseHeaderDirectives: Set<String> = ["response_header", "pass_header", "cache_control", "cors"]
 
     /// The response-header lines of one route block, checked against its calls and kind at its `}`.
     struct PendingResponseHeaders {
@@ -19,7 +18,8 @@ extension ConfigFileParser {
         }
     }
 
-    /// Reads one of ``responseHeaderDirectives`` in a route block.
+    /// Reads `response_header`, `pass_header`, `cache_control` or `cors` in a route block (duplicates of the
+    /// last two are refused by ``routeTable``).
     mutating func parseResponseHeaderDirective(
         _ directive: ConfigToken, into pending: inout PendingResponseHeaders, context: String
     ) throws(ConfigError) {
@@ -49,9 +49,6 @@ extension ConfigFileParser {
             }
             pending.passes.append((directive, call, names))
         case "cache_control":
-            if let first = pending.cacheControl?.directive {
-                throw self.cursor.duplicateError(directive, first: first, context: context)
-            }
             let token = try self.cursor.requireArgument(of: directive, expected: "'derived' or 'off'")
             switch token.text {
             case "derived": pending.cacheControl = (directive, true)
@@ -60,9 +57,6 @@ extension ConfigFileParser {
                 throw self.cursor.error("invalid cache_control '\(token.text)'; expected 'derived' or 'off'", at: token)
             }
         case "cors":
-            if let first = pending.cors?.directive {
-                throw self.cursor.duplicateError(directive, first: first, context: context)
-            }
             if let off = self.cursor.nextArgument() {
                 guard off.text == "off" else {
                     throw self.cursor.error(

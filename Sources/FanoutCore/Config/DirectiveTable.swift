@@ -69,7 +69,7 @@ extension ConfigFileParser {
     /// Every block's table, top level first: the grammar summary in this order.
     static var directiveTables: [DirectiveSummary] {
         [
-            Self.topLevelTable.summary, Self.upstreamTable.summary, Self.oauth2Table.summary,
+            Self.topLevelTable.summary, Self.upstreamTable.summary, Self.oauth2Table.summary, Self.routeTable.summary,
             Self.tracingTable.summary, Self.corsTable.summary, Self.storeTable.summary,
         ]
     }

@@ -32,6 +32,7 @@ import Testing
         ("frobnicate 1", "top level"),
         ("upstream a {\n url http://a:1\n frobnicate 1\n}", "upstream NAME"),
         ("upstream a {\n url http://a:1\n oauth2 {\n frobnicate 1\n }\n}", "oauth2"),
+        ("route GET /x {\n frobnicate 1\n}", "route METHODS PATH"),
         ("tracing {\n frobnicate 1\n}", "tracing"),
         ("cors {\n frobnicate 1\n}", "cors"),
         ("store {\n frobnicate 1\n}", "store"),
