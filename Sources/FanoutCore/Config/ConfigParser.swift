@@ -16,9 +16,9 @@
 ///
 /// # Directives
 /// Each block's directives are listed once, in its `DirectiveTable` (`ConfigFileParser.topLevelTable`,
-/// `upstreamTable`, `oauth2Table`, `routeTable`, `tracingTable`, `corsTable`, `storeTable`; a `call`'s options
-/// and block directives in `callOptions` and `callDirectives`): name, whether it repeats, and the function
-/// that reads its arguments. The grammar summary generated from them is in docs/reference/syntax.md, each
+/// `upstreamTable`, `oauth2Table`, `routeTable`, `callTable` (a call's block; the options of its line are in
+/// `callOptions`), `tracingTable`, `corsTable`, `storeTable`): name, whether it repeats, and the function that
+/// reads its arguments. The grammar summary generated from them is in docs/reference/syntax.md, each
 /// directive's syntax, default and meaning in its page of docs/reference. Every directive but `listen`,
 /// `include`, `upstream` and `route` may appear once at top level, across all included files.
 ///

@@ -70,6 +70,7 @@ extension ConfigFileParser {
     static var directiveTables: [DirectiveSummary] {
         [
             Self.topLevelTable.summary, Self.upstreamTable.summary, Self.oauth2Table.summary, Self.routeTable.summary,
+            Self.callTable.summary,
             Self.tracingTable.summary, Self.corsTable.summary, Self.storeTable.summary,
         ]
     }

@@ -33,6 +33,7 @@ import Testing
         ("upstream a {\n url http://a:1\n frobnicate 1\n}", "upstream NAME"),
         ("upstream a {\n url http://a:1\n oauth2 {\n frobnicate 1\n }\n}", "oauth2"),
         ("route GET /x {\n frobnicate 1\n}", "route METHODS PATH"),
+        ("route GET /x {\n call a GET http://a:1/ {\n frobnicate 1\n }\n}", "call NAME METHOD TARGET"),
         ("tracing {\n frobnicate 1\n}", "tracing"),
         ("cors {\n frobnicate 1\n}", "cors"),
         ("store {\n frobnicate 1\n}", "store"),
@@ -74,5 +75,29 @@ import Testing
         #expect(
             written == ConfigFileParser.grammarSummary,
             "replace the grammar section with:\n\(ConfigFileParser.grammarSummary)")
+    }
+
+    /// The call block checks its own duplicates (shared with the options of the call's line): what its table
+    /// says does not repeat is refused on a second line.
+    @Test func theCallTableTellsWhatRepeats() {
+        let arguments = [
+            "for_each": "query.ids", "key_by": "item", "attach": "x", "extract": "a", "wrap": "w", "nest": "n",
+            "body": "forward", "timeout": "1s", "optional": "", "required": "", "hidden": "", "cache": "1s",
+            "stale_while_revalidate": "1s", "stale_if_error": "1s", "hedge": "off", "retries": "1",
+        ]
+        let table = ConfigFileParser.directiveTables.first { $0.block.hasPrefix("call ") }!
+        for name in table.names where !table.repeatable.contains(name) {
+            let line = "\(name) \(arguments[name] ?? "")"
+            let text = "route GET /x {\n call a GET http://a:1/ {\n \(line)\n \(line)\n }\n}"
+            do {
+                _ = try ConfigParser.parse(text, file: "t.conf", environment: [:])
+                Issue.record("a second '\(name)' line parsed")
+            } catch {
+                #expect(
+                    error.location.line == 4
+                        && (error.message.contains("duplicate") || error.message.contains("conflicts")),
+                    "\(name): \(error)")
+            }
+        }
     }
 }

@@ -7,12 +7,11 @@ import Testing
 /// (in backticks) in the page of its block, with its syntax, default, context and an example. And every
 /// relative link in the documentation leads to a file, and every `#anchor` to a heading of that file.
 @Suite struct DocsReferenceTests {
-    /// Each block's table (``ConfigFileParser/directiveTables``) names its page; call still lists its names
-    /// in arrays.
-    static let pages: [(path: String, names: [String])] =
-        ConfigFileParser.directiveTables.map { ($0.referencePage, $0.names) } + [
-            ("docs/reference/call.md", ConfigFileParser.callOptions + ConfigFileParser.callDirectives)
-        ]
+    /// Each block's table (``ConfigFileParser/directiveTables``) names its page; the call page also holds the
+    /// options of a `call` line.
+    static let pages: [(path: String, names: [String])] = ConfigFileParser.directiveTables.map { table in
+        (table.referencePage, table.block.hasPrefix("call ") ? ConfigFileParser.callOptions + table.names : table.names)
+    }
 
     /// The names a heading gives in backticks: "`timeout=`, `timeout`" → ["timeout=", "timeout"].
     static func names(in heading: String) -> [String] {
