@@ -296,12 +296,10 @@ extension ConfigFileParser {
                     try parser.cursor.requireArgument(of: sub, expected: "a member name"))
             },
             Directive("pick", repeatable: true) { (parser, sub, body) throws(ConfigError) in
-                let paths = try parser.pathList(sub)
-                if sub.text == "pick" { body.call.shape.pick += paths } else { body.call.shape.drop += paths }
+                body.call.shape.pick += try parser.pathList(sub)
             },
             Directive("drop", repeatable: true) { (parser, sub, body) throws(ConfigError) in
-                let paths = try parser.pathList(sub)
-                if sub.text == "pick" { body.call.shape.pick += paths } else { body.call.shape.drop += paths }
+                body.call.shape.drop += try parser.pathList(sub)
             },
             Directive("rename", repeatable: true) { (parser, sub, body) throws(ConfigError) in
                 let from = try parser.cursor.requireArgument(of: sub, expected: "a field path and a new name")
@@ -355,21 +353,21 @@ extension ConfigFileParser {
             },
             Directive("cache") { (parser, sub, body) throws(ConfigError) in
                 let value = try parser.cursor.requireArgument(
-                    of: sub, expected: sub.text == "cache" ? "a duration like 30s, or upstream" : "a duration like 30s")
+                    of: sub, expected: "a duration like 30s, or upstream")
                 try parser.cacheSetting(
                     sub, value.text, valueToken: value, offset: 0, into: &body.call, site: &body.site,
                     settings: &body.settings)
             },
             Directive("stale_while_revalidate") { (parser, sub, body) throws(ConfigError) in
                 let value = try parser.cursor.requireArgument(
-                    of: sub, expected: sub.text == "cache" ? "a duration like 30s, or upstream" : "a duration like 30s")
+                    of: sub, expected: "a duration like 30s")
                 try parser.cacheSetting(
                     sub, value.text, valueToken: value, offset: 0, into: &body.call, site: &body.site,
                     settings: &body.settings)
             },
             Directive("stale_if_error") { (parser, sub, body) throws(ConfigError) in
                 let value = try parser.cursor.requireArgument(
-                    of: sub, expected: sub.text == "cache" ? "a duration like 30s, or upstream" : "a duration like 30s")
+                    of: sub, expected: "a duration like 30s")
                 try parser.cacheSetting(
                     sub, value.text, valueToken: value, offset: 0, into: &body.call, site: &body.site,
                     settings: &body.settings)
