@@ -24,11 +24,6 @@ extension ConfigFileParser {
         "required", "optional", "timeout=", "header=", "cache=", "stale_while_revalidate=", "stale_if_error=",
         "hedge=", "retries=",
     ]
-    static let callDirectives = [
-        "for_each", "key_by", "attach", "extract", "wrap", "pick", "drop", "rename", "nest", "body", "header",
-        "timeout", "optional", "required", "hidden", "cache", "stale_while_revalidate", "stale_if_error", "hedge",
-        "retries",
-    ]
 
     /// call := 'call' NAME METHOD (UPSTREAM PATH-TEMPLATE | ABSOLUTE-URL-TEMPLATE) OPTION* ['{' call-directive* '}']
     mutating func parseCall(
@@ -72,11 +67,15 @@ extension ConfigFileParser {
         try self.parseCallOptions(into: &call, site: &site, settings: &settings, path: path, context: context)
         if let brace = self.cursor.openOptionalBlock() {
             let blockContext = "call '\(name)'"
+            var body = CallBody(call: call, site: site, settings: settings, path: path, context: context)
             while let sub = try self.cursor.nextInBlock(opened: brace, context: blockContext) {
-                try self.parseCallDirective(
-                    sub, into: &call, site: &site, settings: &settings, path: path, context: context)
+                guard let directive = Self.callTable.directive(named: sub.text) else {
+                    throw self.cursor.unknownDirective(sub, context: blockContext, known: Self.callTable.names)
+                }
+                try directive.parse(&self, sub, &body)
                 try self.cursor.finishDirective(sub)
             }
+            (call, site, settings) = (body.call, body.site, body.settings)
         }
         if call.forEach == nil, let token = settings["key_by"] ?? settings["attach"] {
             throw self.cursor.error("'\(token.text)' needs 'for_each' in call '\(name)'", at: token)
@@ -243,103 +242,146 @@ extension ConfigFileParser {
 
     // MARK: - The call block
 
-    private mutating func parseCallDirective(
-        _ sub: ConfigToken,
-        into call: inout CallConfig,
-        site: inout CallSite,
-        settings: inout [String: ConfigToken],
-        path: PathTemplate,
-        context: String
-    ) throws(ConfigError) {
-        switch sub.text {
-        case "optional", "required":
-            try self.setRequirement(sub, into: &call, settings: &settings)
-        case "hidden":
-            try self.noteSetting(sub, key: "hidden", settings: &settings)
-            call.hidden = true
-        case "timeout":
-            try self.noteSetting(sub, key: "timeout", settings: &settings)
-            call.timeoutMs = try self.durationArgument(sub)
-        case "hedge":
-            try self.noteSetting(sub, key: "hedge", settings: &settings)
-            let token = try self.cursor.requireArgument(of: sub, expected: "a delay like 50ms, or off")
-            call.hedgeDelayMs = try self.value(ConfigValue.hedgeDelay(token.text), at: token)
-        case "retries":
-            try self.noteSetting(sub, key: "retries", settings: &settings)
-            call.retries = try self.countArgument(sub, in: 0...AttemptPolicy.maxRetries)
-        case "cache", "stale_while_revalidate", "stale_if_error":
-            let value = try self.cursor.requireArgument(
-                of: sub, expected: sub.text == "cache" ? "a duration like 30s, or upstream" : "a duration like 30s")
-            try self.cacheSetting(
-                sub, value.text, valueToken: value, offset: 0, into: &call, site: &site, settings: &settings)
-        case "header":
-            let name = try self.cursor.requireArgument(of: sub, expected: "a header name and a value")
-            let value = try self.cursor.requireArgument(of: sub, expected: "a value after the header name")
-            call.headers.append(
-                try self.headerTemplate(
-                    name: name.text, nameOffset: 0, value: value.text, valueOffset: 0, token: name, valueToken: value,
-                    site: &site, path: path, context: context))
-        case "body":
-            try self.noteSetting(sub, key: "body", settings: &settings)
-            let token = try self.cursor.requireArgument(
-                of: sub, expected: "'forward' or a JSON template like `{\"sku\": {product.sku}}`")
-            if token.text == "forward" && token.kind == .word {
-                call.body = .forward
-            } else {
-                let template = try self.valueTemplate(token.text, kind: .json, token: token)
-                try self.collect(template, token: token, baseOffset: 0, site: &site, path: path, context: context)
-                call.body = .template(template)
-            }
-        case "for_each":
-            try self.noteSetting(sub, key: "for_each", settings: &settings)
-            let token = try self.cursor.requireArgument(
-                of: sub, expected: "a list: query.NAME, or CALL.FIELD naming an array in another call's answer")
-            call.forEach = ForEachConfig(source: try self.forEachSource(token))
-            site.forEachToken = token
-        case "key_by":
-            try self.noteSetting(sub, key: "key_by", settings: &settings)
-            let token = try self.cursor.requireArgument(of: sub, expected: "item or item.FIELD")
-            let keyPath: JSONPath?
-            if token.text == "item" {
-                keyPath = nil
-            } else if token.text.hasPrefix("item.") {
-                keyPath = try self.jsonPath(String(token.text.dropFirst(5)), token: token, offset: 5)
-            } else {
-                throw self.cursor.error(
-                    "invalid key '\(token.text)'; expected item or item.FIELD (a value of each element)", at: token)
-            }
-            site.collect = .object(keyPath: keyPath)
-        case "attach":
-            try self.noteSetting(sub, key: "attach", settings: &settings)
-            let token = try self.cursor.requireArgument(
-                of: sub, expected: "merge, or a member name for each item's answer in its source element")
-            site.attachment = token.text == "merge" ? .merge : .member(try self.memberName(token))
-            site.attachToken = token
-        case "extract":
-            try self.noteSetting(sub, key: "extract", settings: &settings)
-            let token = try self.cursor.requireArgument(of: sub, expected: "a field path like data.items")
-            call.shape.extract = try self.jsonPath(token.text, token: token, offset: 0)
-        case "wrap":
-            try self.noteSetting(sub, key: "wrap", settings: &settings)
-            call.shape.wrap = try self.memberName(try self.cursor.requireArgument(of: sub, expected: "a member name"))
-        case "nest":
-            try self.noteSetting(sub, key: "nest", settings: &settings)
-            call.shape.nest = try self.memberName(try self.cursor.requireArgument(of: sub, expected: "a member name"))
-        case "pick", "drop":
-            let paths = try self.pathList(sub)
-            if sub.text == "pick" { call.shape.pick += paths } else { call.shape.drop += paths }
-        case "rename":
-            let from = try self.cursor.requireArgument(of: sub, expected: "a field path and a new name")
-            let to = try self.cursor.requireArgument(of: sub, expected: "a new name after '\(from.text)'")
-            let path = try self.jsonPath(from.text, token: from, offset: 0)
-            guard case .key = path.steps.last else {
-                throw self.cursor.error("'rename' needs a path ending in a field name, like a.b", at: from)
-            }
-            call.shape.renames.append((path, try self.memberName(to)))
-        default:
-            throw self.cursor.unknownDirective(sub, context: "call '\(call.name)'", known: Self.callDirectives)
-        }
+    /// A call's block while it is read: the call, where its parts were written, and its settings so far
+    /// (shared with the options of its line, for duplicate and conflict errors).
+    struct CallBody {
+        var call: CallConfig
+        var site: CallSite
+        var settings: [String: ConfigToken]
+        let path: PathTemplate
+        let context: String
     }
+
+    /// The directives of a call's block. The non-repeatable ones check their duplicates themselves
+    /// (`noteSetting`, `setRequirement`): a block directive may also repeat an option of the call's line.
+    static let callTable = DirectiveTable<CallBody>(
+        block: "call NAME METHOD TARGET", referencePage: "docs/reference/call.md",
+        directives: [
+            Directive("for_each") { (parser, sub, body) throws(ConfigError) in
+                try parser.noteSetting(sub, key: "for_each", settings: &body.settings)
+                let token = try parser.cursor.requireArgument(
+                    of: sub, expected: "a list: query.NAME, or CALL.FIELD naming an array in another call's answer")
+                body.call.forEach = ForEachConfig(source: try parser.forEachSource(token))
+                body.site.forEachToken = token
+            },
+            Directive("key_by") { (parser, sub, body) throws(ConfigError) in
+                try parser.noteSetting(sub, key: "key_by", settings: &body.settings)
+                let token = try parser.cursor.requireArgument(of: sub, expected: "item or item.FIELD")
+                let keyPath: JSONPath?
+                if token.text == "item" {
+                    keyPath = nil
+                } else if token.text.hasPrefix("item.") {
+                    keyPath = try parser.jsonPath(String(token.text.dropFirst(5)), token: token, offset: 5)
+                } else {
+                    throw parser.cursor.error(
+                        "invalid key '\(token.text)'; expected item or item.FIELD (a value of each element)", at: token)
+                }
+                body.site.collect = .object(keyPath: keyPath)
+            },
+            Directive("attach") { (parser, sub, body) throws(ConfigError) in
+                try parser.noteSetting(sub, key: "attach", settings: &body.settings)
+                let token = try parser.cursor.requireArgument(
+                    of: sub, expected: "merge, or a member name for each item's answer in its source element")
+                body.site.attachment = token.text == "merge" ? .merge : .member(try parser.memberName(token))
+                body.site.attachToken = token
+            },
+            Directive("extract") { (parser, sub, body) throws(ConfigError) in
+                try parser.noteSetting(sub, key: "extract", settings: &body.settings)
+                let token = try parser.cursor.requireArgument(of: sub, expected: "a field path like data.items")
+                body.call.shape.extract = try parser.jsonPath(token.text, token: token, offset: 0)
+            },
+            Directive("wrap") { (parser, sub, body) throws(ConfigError) in
+                try parser.noteSetting(sub, key: "wrap", settings: &body.settings)
+                body.call.shape.wrap = try parser.memberName(
+                    try parser.cursor.requireArgument(of: sub, expected: "a member name"))
+            },
+            Directive("pick", repeatable: true) { (parser, sub, body) throws(ConfigError) in
+                body.call.shape.pick += try parser.pathList(sub)
+            },
+            Directive("drop", repeatable: true) { (parser, sub, body) throws(ConfigError) in
+                body.call.shape.drop += try parser.pathList(sub)
+            },
+            Directive("rename", repeatable: true) { (parser, sub, body) throws(ConfigError) in
+                let from = try parser.cursor.requireArgument(of: sub, expected: "a field path and a new name")
+                let to = try parser.cursor.requireArgument(of: sub, expected: "a new name after '\(from.text)'")
+                let path = try parser.jsonPath(from.text, token: from, offset: 0)
+                guard case .key = path.steps.last else {
+                    throw parser.cursor.error("'rename' needs a path ending in a field name, like a.b", at: from)
+                }
+                body.call.shape.renames.append((path, try parser.memberName(to)))
+            },
+            Directive("nest") { (parser, sub, body) throws(ConfigError) in
+                try parser.noteSetting(sub, key: "nest", settings: &body.settings)
+                body.call.shape.nest = try parser.memberName(
+                    try parser.cursor.requireArgument(of: sub, expected: "a member name"))
+            },
+            Directive("body") { (parser, sub, body) throws(ConfigError) in
+                try parser.noteSetting(sub, key: "body", settings: &body.settings)
+                let token = try parser.cursor.requireArgument(
+                    of: sub, expected: "'forward' or a JSON template like `{\"sku\": {product.sku}}`")
+                if token.text == "forward" && token.kind == .word {
+                    body.call.body = .forward
+                } else {
+                    let template = try parser.valueTemplate(token.text, kind: .json, token: token)
+                    try parser.collect(
+                        template, token: token, baseOffset: 0, site: &body.site, path: body.path, context: body.context)
+                    body.call.body = .template(template)
+                }
+            },
+            Directive("header", repeatable: true) { (parser, sub, body) throws(ConfigError) in
+                let name = try parser.cursor.requireArgument(of: sub, expected: "a header name and a value")
+                let value = try parser.cursor.requireArgument(of: sub, expected: "a value after the header name")
+                body.call.headers.append(
+                    try parser.headerTemplate(
+                        name: name.text, nameOffset: 0, value: value.text, valueOffset: 0, token: name,
+                        valueToken: value,
+                        site: &body.site, path: body.path, context: body.context))
+            },
+            Directive("timeout") { (parser, sub, body) throws(ConfigError) in
+                try parser.noteSetting(sub, key: "timeout", settings: &body.settings)
+                body.call.timeoutMs = try parser.durationArgument(sub)
+            },
+            Directive("optional") { (parser, sub, body) throws(ConfigError) in
+                try parser.setRequirement(sub, into: &body.call, settings: &body.settings)
+            },
+            Directive("required") { (parser, sub, body) throws(ConfigError) in
+                try parser.setRequirement(sub, into: &body.call, settings: &body.settings)
+            },
+            Directive("hidden") { (parser, sub, body) throws(ConfigError) in
+                try parser.noteSetting(sub, key: "hidden", settings: &body.settings)
+                body.call.hidden = true
+            },
+            Directive("cache") { (parser, sub, body) throws(ConfigError) in
+                let value = try parser.cursor.requireArgument(
+                    of: sub, expected: "a duration like 30s, or upstream")
+                try parser.cacheSetting(
+                    sub, value.text, valueToken: value, offset: 0, into: &body.call, site: &body.site,
+                    settings: &body.settings)
+            },
+            Directive("stale_while_revalidate") { (parser, sub, body) throws(ConfigError) in
+                let value = try parser.cursor.requireArgument(
+                    of: sub, expected: "a duration like 30s")
+                try parser.cacheSetting(
+                    sub, value.text, valueToken: value, offset: 0, into: &body.call, site: &body.site,
+                    settings: &body.settings)
+            },
+            Directive("stale_if_error") { (parser, sub, body) throws(ConfigError) in
+                let value = try parser.cursor.requireArgument(
+                    of: sub, expected: "a duration like 30s")
+                try parser.cacheSetting(
+                    sub, value.text, valueToken: value, offset: 0, into: &body.call, site: &body.site,
+                    settings: &body.settings)
+            },
+            Directive("hedge") { (parser, sub, body) throws(ConfigError) in
+                try parser.noteSetting(sub, key: "hedge", settings: &body.settings)
+                let token = try parser.cursor.requireArgument(of: sub, expected: "a delay like 50ms, or off")
+                body.call.hedgeDelayMs = try parser.value(ConfigValue.hedgeDelay(token.text), at: token)
+            },
+            Directive("retries") { (parser, sub, body) throws(ConfigError) in
+                try parser.noteSetting(sub, key: "retries", settings: &body.settings)
+                body.call.retries = try parser.countArgument(sub, in: 0...AttemptPolicy.maxRetries)
+            },
+        ])
 
     /// `query.NAME`, `CALL` or `CALL.PATH`.
     private func forEachSource(_ token: ConfigToken) throws(ConfigError) -> ForEachConfig.Source {

@@ -1,17 +1,6 @@
 extension ConfigFileParser {
-    static let oauth2Directives = [
-        "token_url", "client_id", "client_secret", "scope", "audience", "auth", "refresh_before", "timeout",
-    ]
-
-    /// oauth2 := 'oauth2' '{' (token_url | client_id | client_secret | scope | audience | auth | refresh_before
-    ///           | timeout)* '}', inside an upstream block. `token_url`, `client_id` and `client_secret` are
-    ///           required.
-    ///
-    /// Messages never quote the value of `client_id`, `client_secret`, `scope` or `audience`: they usually come
-    /// from `${ENV}` and may be secrets.
-    mutating func parseOAuth2(_ directive: ConfigToken, upstream: String) throws(ConfigError) -> OAuth2Settings {
-        let context = "oauth2 of upstream \(upstream)"
-        let brace = try self.cursor.openBlock(of: directive, context: "oauth2")
+    /// An `oauth2` block while it is read: the three required values are known only at the `}`.
+    struct OAuth2Body {
         var endpoint: UpstreamOrigin?
         var clientID: String?
         var clientSecret: String?
@@ -20,52 +9,71 @@ extension ConfigFileParser {
         var authentication: OAuth2Settings.ClientAuthentication?
         var refreshBeforeMs: Int?
         var timeoutMs: Int?
-        var seen: [String: ConfigToken] = [:]
-        while let sub = try self.cursor.nextInBlock(opened: brace, context: context) {
-            if let first = seen[sub.text] { throw self.cursor.duplicateError(sub, first: first, context: context) }
-            seen[sub.text] = sub
-            switch sub.text {
-            case "token_url":
-                let token = try self.cursor.requireArgument(
+    }
+
+    static let oauth2Table = DirectiveTable<OAuth2Body>(
+        block: "oauth2", referencePage: "docs/reference/oauth2.md",
+        directives: [
+            Directive("token_url") { (parser, sub, body) throws(ConfigError) in
+                let token = try parser.cursor.requireArgument(
                     of: sub, expected: "the token endpoint's URL, like https://auth.example.com/oauth/token")
-                endpoint = try self.value(UpstreamURL.base(token.text), at: token)
-            case "client_id":
-                clientID = try self.secretArgument(sub, expected: "the client id, like ${PARTNER_CLIENT_ID}")
-            case "client_secret":
-                clientSecret = try self.secretArgument(sub, expected: "the client secret, like ${PARTNER_SECRET}")
-            case "scope":
-                scope = try self.secretArgument(
+                body.endpoint = try parser.value(UpstreamURL.base(token.text), at: token)
+            },
+            Directive("client_id") { (parser, sub, body) throws(ConfigError) in
+                body.clientID = try parser.secretArgument(sub, expected: "the client id, like ${PARTNER_CLIENT_ID}")
+            },
+            Directive("client_secret") { (parser, sub, body) throws(ConfigError) in
+                body.clientSecret = try parser.secretArgument(
+                    sub, expected: "the client secret, like ${PARTNER_SECRET}")
+            },
+            Directive("scope") { (parser, sub, body) throws(ConfigError) in
+                body.scope = try parser.secretArgument(
                     sub, expected: "space-separated scopes, like \"orders:read stock:read\"")
-            case "audience":
-                audience = try self.secretArgument(sub, expected: "the API's identifier, like https://api.example.com")
-            case "auth":
-                let token = try self.cursor.requireArgument(of: sub, expected: "'basic' or 'form'")
+            },
+            Directive("audience") { (parser, sub, body) throws(ConfigError) in
+                body.audience = try parser.secretArgument(
+                    sub, expected: "the API's identifier, like https://api.example.com")
+            },
+            Directive("auth") { (parser, sub, body) throws(ConfigError) in
+                let token = try parser.cursor.requireArgument(of: sub, expected: "'basic' or 'form'")
                 guard let value = OAuth2Settings.ClientAuthentication(rawValue: token.text) else {
-                    throw self.cursor.error("invalid auth '\(token.text)'; expected 'basic' or 'form'", at: token)
+                    throw parser.cursor.error("invalid auth '\(token.text)'; expected 'basic' or 'form'", at: token)
                 }
-                authentication = value
-            case "refresh_before":
-                refreshBeforeMs = try self.durationArgument(sub, allowZero: true)
-            case "timeout":
-                timeoutMs = try self.durationArgument(sub)
-            default:
-                throw self.cursor.unknownDirective(sub, context: context, known: Self.oauth2Directives)
-            }
-            try self.cursor.finishDirective(sub)
-        }
+                body.authentication = value
+            },
+            Directive("refresh_before") { (parser, sub, body) throws(ConfigError) in
+                body.refreshBeforeMs = try parser.durationArgument(sub, allowZero: true)
+            },
+            Directive("timeout") { (parser, sub, body) throws(ConfigError) in
+                body.timeoutMs = try parser.durationArgument(sub)
+            },
+        ])
+
+    /// `oauth2 { … }` inside an upstream block (``oauth2Table``). `token_url`, `client_id` and `client_secret`
+    /// are required.
+    ///
+    /// Messages never quote the value of `client_id`, `client_secret`, `scope` or `audience`: they usually come
+    /// from `${ENV}` and may be secrets.
+    mutating func parseOAuth2(_ directive: ConfigToken, upstream: String) throws(ConfigError) -> OAuth2Settings {
+        let context = "oauth2 of upstream \(upstream)"
+        let brace = try self.cursor.openBlock(of: directive, context: "oauth2")
+        var body = OAuth2Body()
+        let seen = try self.parseBlock(Self.oauth2Table, opened: brace, context: context, into: &body)
         for required in ["token_url", "client_id", "client_secret"] where seen[required] == nil {
             throw self.cursor.error(
                 "\(context) has no '\(required)'; expected token_url, client_id and client_secret in its block",
                 at: directive
             )
         }
-        guard let endpoint, let clientID, let clientSecret else { preconditionFailure("checked above") }
+        guard let endpoint = body.endpoint, let clientID = body.clientID, let clientSecret = body.clientSecret else {
+            preconditionFailure("checked above")
+        }
         var settings = OAuth2Settings(tokenEndpoint: endpoint, clientID: clientID, clientSecret: clientSecret)
-        settings.scope = scope
-        settings.audience = audience
-        if let authentication { settings.authentication = authentication }
-        if let refreshBeforeMs { settings.refreshBeforeMs = refreshBeforeMs }
-        if let timeoutMs { settings.timeoutMs = timeoutMs }
+        settings.scope = body.scope
+        settings.audience = body.audience
+        if let authentication = body.authentication { settings.authentication = authentication }
+        if let refreshBeforeMs = body.refreshBeforeMs { settings.refreshBeforeMs = refreshBeforeMs }
+        if let timeoutMs = body.timeoutMs { settings.timeoutMs = timeoutMs }
         return settings
     }
 

@@ -1,8 +1,6 @@
 /// `response_header`, `pass_header`, `cache_control` and `cors` in a route, and the top-level `cors`: what a
 /// route adds to its answers (``ResponseHeaderPlan``).
 extension ConfigFileParser {
-    static let responseHeaderDirectives: Set<String> = ["response_header", "pass_header", "cache_control", "cors"]
-    static let corsDirectives = ["origins", "methods", "headers", "credentials", "max_age", "expose"]
 
     /// The response-header lines of one route block, checked against its calls and kind at its `}`.
     struct PendingResponseHeaders {
@@ -20,7 +18,8 @@ extension ConfigFileParser {
         }
     }
 
-    /// Reads one of ``responseHeaderDirectives`` in a route block.
+    /// Reads `response_header`, `pass_header`, `cache_control` or `cors` in a route block (duplicates of the
+    /// last two are refused by ``routeTable``).
     mutating func parseResponseHeaderDirective(
         _ directive: ConfigToken, into pending: inout PendingResponseHeaders, context: String
     ) throws(ConfigError) {
@@ -50,9 +49,6 @@ extension ConfigFileParser {
             }
             pending.passes.append((directive, call, names))
         case "cache_control":
-            if let first = pending.cacheControl?.directive {
-                throw self.cursor.duplicateError(directive, first: first, context: context)
-            }
             let token = try self.cursor.requireArgument(of: directive, expected: "'derived' or 'off'")
             switch token.text {
             case "derived": pending.cacheControl = (directive, true)
@@ -61,9 +57,6 @@ extension ConfigFileParser {
                 throw self.cursor.error("invalid cache_control '\(token.text)'; expected 'derived' or 'off'", at: token)
             }
         case "cors":
-            if let first = pending.cors?.directive {
-                throw self.cursor.duplicateError(directive, first: first, context: context)
-            }
             if let off = self.cursor.nextArgument() {
                 guard off.text == "off" else {
                     throw self.cursor.error(
@@ -162,46 +155,57 @@ extension ConfigFileParser {
         return plan
     }
 
-    /// cors := 'cors' '{' (origins | methods | headers | credentials | max_age | expose)* '}'
-    mutating func parseCORSBlock(_ directive: ConfigToken, context: String) throws(ConfigError) -> CORSPolicy {
-        let brace = try self.cursor.openBlock(of: directive, context: context)
+    /// A `cors` block while it is read.
+    struct CORSBody {
         var policy = CORSPolicy(origins: .list([]))
-        var seen: [String: ConfigToken] = [:]
         var credentialsToken: ConfigToken?
-        while let sub = try self.cursor.nextInBlock(opened: brace, context: context) {
-            guard Self.corsDirectives.contains(sub.text) else {
-                throw self.cursor.unknownDirective(sub, context: context, known: Self.corsDirectives)
-            }
-            if let first = seen[sub.text] { throw self.cursor.duplicateError(sub, first: first, context: context) }
-            seen[sub.text] = sub
-            switch sub.text {
-            case "origins":
-                policy.origins = try self.corsOrigins(sub)
-            case "methods":
-                let tokens = self.cursor.remainingArguments()
-                guard !tokens.isEmpty else { throw self.cursor.argumentError(sub, expected: "methods like GET POST") }
+    }
+
+    static let corsTable = DirectiveTable<CORSBody>(
+        block: "cors", referencePage: "docs/reference/response-headers.md",
+        directives: [
+            Directive("origins") { (parser, sub, body) throws(ConfigError) in
+                body.policy.origins = try parser.corsOrigins(sub)
+            },
+            Directive("methods") { (parser, sub, body) throws(ConfigError) in
+                let tokens = parser.cursor.remainingArguments()
+                guard !tokens.isEmpty else { throw parser.cursor.argumentError(sub, expected: "methods like GET POST") }
                 for token in tokens {
                     guard ConfigValue.isToken(token.text) else {
-                        throw self.cursor.error("invalid method '\(token.text)'; expected a method like GET", at: token)
+                        throw parser.cursor.error(
+                            "invalid method '\(token.text)'; expected a method like GET", at: token)
                     }
                     let method = token.text.uppercased()
-                    if !policy.methods.contains(method) { policy.methods.append(method) }
+                    if !body.policy.methods.contains(method) { body.policy.methods.append(method) }
                 }
-            case "headers":
-                let names = try self.corsHeaderNames(sub, wildcard: true)
-                if names == ["*"] { policy.anyHeader = true } else { policy.headers = names.map { $0.lowercased() } }
-            case "expose":
-                policy.expose = try self.corsHeaderNames(sub, wildcard: false)
-            case "credentials":
-                policy.credentials = try self.onOffArgument(sub)
-                credentialsToken = sub
-            case "max_age":
-                policy.maxAgeSeconds = try self.durationArgument(sub, allowZero: true) / 1_000
-            default:
-                preconditionFailure("unhandled cors directive '\(sub.text)'")
-            }
-            try self.cursor.finishDirective(sub)
-        }
+            },
+            Directive("headers") { (parser, sub, body) throws(ConfigError) in
+                let names = try parser.corsHeaderNames(sub, wildcard: true)
+                if names == ["*"] {
+                    body.policy.anyHeader = true
+                } else {
+                    body.policy.headers = names.map { $0.lowercased() }
+                }
+            },
+            Directive("credentials") { (parser, sub, body) throws(ConfigError) in
+                body.policy.credentials = try parser.onOffArgument(sub)
+                body.credentialsToken = sub
+            },
+            Directive("max_age") { (parser, sub, body) throws(ConfigError) in
+                body.policy.maxAgeSeconds = try parser.durationArgument(sub, allowZero: true) / 1_000
+            },
+            Directive("expose") { (parser, sub, body) throws(ConfigError) in
+                body.policy.expose = try parser.corsHeaderNames(sub, wildcard: false)
+            },
+        ])
+
+    /// `cors { … }` (``corsTable``), in a route or at top level.
+    mutating func parseCORSBlock(_ directive: ConfigToken, context: String) throws(ConfigError) -> CORSPolicy {
+        let brace = try self.cursor.openBlock(of: directive, context: context)
+        var body = CORSBody()
+        let seen = try self.parseBlock(Self.corsTable, opened: brace, context: context, into: &body)
+        let policy = body.policy
+        let credentialsToken = body.credentialsToken
         guard seen["origins"] != nil else {
             throw self.cursor.error(
                 "\(context) has no 'origins'; expected 'origins *' or a list like 'origins https://app.example'",

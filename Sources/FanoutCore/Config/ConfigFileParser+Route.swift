@@ -1,16 +1,13 @@
 extension ConfigFileParser {
-    static let routeDirectives = [
-        "call", "deadline", "combine", "field", "max_items", "max_concurrency", "pass_status", "error_body",
-        "min_success", "proxy", "timeout", "max_body", "min_rate", "respond", "content_type", "header", "delay",
-        "response_header", "pass_header", "cache_control", "cors", "tunnel_idle_timeout",
-    ]
     /// Route settings that only a composite route takes.
     static let compositeSettings: Set<String> = [
         "deadline", "combine", "field", "max_items", "max_concurrency", "pass_status", "error_body", "min_success",
     ]
 
     /// What a route block holds while it is being read; the action kind is known only at its `}`.
-    private struct RouteBody {
+    struct RouteBody {
+        let path: PathTemplate
+        let context: String
         /// The first `call`, `proxy` or `respond` line: it fixes the route's kind.
         var actionToken: ConfigToken?
         var calls: [CallConfig] = []
@@ -38,8 +35,7 @@ extension ConfigFileParser {
         var settings: [String: ConfigToken] = [:]
     }
 
-    /// route := 'route' METHODS PATH '{' (call | deadline | proxy | timeout | max_body | min_rate | respond
-    /// | content_type | header | delay)* '}'
+    /// `route METHODS PATH { … }` (``routeTable``).
     mutating func parseRoute(_ directive: ConfigToken) throws(ConfigError) {
         let methodsToken = try self.cursor.requireArgument(
             of: directive,
@@ -60,11 +56,8 @@ extension ConfigFileParser {
         try self.checkDuplicateRoute(methods, path, at: pathToken, context: context)
         let brace = try self.cursor.openBlock(of: directive, context: context)
 
-        var body = RouteBody()
-        while let sub = try self.cursor.nextInBlock(opened: brace, context: context) {
-            try self.parseRouteDirective(sub, into: &body, path: path, context: context)
-            try self.cursor.finishDirective(sub)
-        }
+        var body = RouteBody(path: path, context: context)
+        _ = try self.parseBlock(Self.routeTable, opened: brace, context: context, into: &body)
         let action = try self.routeAction(body, directive: directive, context: context)
         let location = SourceLocation(file: self.cursor.file, line: directive.line, column: directive.column)
         var route = RouteConfig(methods: methods, path: path, action: action, location: location)
@@ -75,97 +68,119 @@ extension ConfigFileParser {
         )
     }
 
-    private mutating func parseRouteDirective(
-        _ sub: ConfigToken,
-        into body: inout RouteBody,
-        path: PathTemplate,
-        context: String
-    ) throws(ConfigError) {
-        switch sub.text {
-        case "call", "proxy", "respond":
-            if let first = body.actionToken, first.text != sub.text {
-                throw self.cursor.error(
-                    "\(context) mixes '\(first.text)' (line \(first.line)) and '\(sub.text)'; "
-                        + "expected 'call' lines, one 'proxy' or one 'respond'",
-                    at: sub
-                )
-            }
-            if let first = body.actionToken, sub.text != "call" {
-                throw self.cursor.duplicateError(sub, first: first, context: context)
-            }
-            body.actionToken = body.actionToken ?? sub
-        case "deadline", "timeout", "content_type", "delay", "header", "combine", "field", "max_items",
-            "max_concurrency", "pass_status", "error_body", "min_success", "max_body", "min_rate",
-            "tunnel_idle_timeout":
-            if sub.text != "header" && sub.text != "field", let first = body.settings[sub.text] {
-                throw self.cursor.duplicateError(sub, first: first, context: context)
-            }
-            body.settings[sub.text] = body.settings[sub.text] ?? sub
-        case _ where Self.responseHeaderDirectives.contains(sub.text):
-            try self.parseResponseHeaderDirective(sub, into: &body.responseHeaders, context: context)
-            return
-        default:
-            throw self.cursor.unknownDirective(sub, context: context, known: Self.routeDirectives)
+    /// A `call`, `proxy` or `respond` line: the first one fixes the route's kind.
+    private mutating func noteAction(_ sub: ConfigToken, in body: inout RouteBody) throws(ConfigError) {
+        if let first = body.actionToken, first.text != sub.text {
+            throw self.cursor.error(
+                "\(body.context) mixes '\(first.text)' (line \(first.line)) and '\(sub.text)'; "
+                    + "expected 'call' lines, one 'proxy' or one 'respond'",
+                at: sub
+            )
         }
-        switch sub.text {
-        case "call":
-            let (call, reference, site) = try self.parseCall(sub, path: path, context: context, existing: body.calls)
-            body.calls.append(call)
-            body.sites.append(site)
-            body.references.append(reference)
-        case "proxy":
-            let (proxy, reference) = try self.parseProxy(sub, path: path, context: context)
-            body.proxy = proxy
-            body.references = [reference]
-        case "respond":
-            (body.respond, body.respondBody) = try self.parseRespond(sub)
-        case "deadline":
-            body.deadline = try self.durationArgument(sub)
-        case "timeout":
-            body.timeout = try self.durationArgument(sub)
-        case "max_body":
-            body.maxBody = try self.sizeArgument(sub)
-        case "min_rate":
-            body.minRate = try self.minRateArguments(sub)
-        case "tunnel_idle_timeout":
-            body.tunnelIdleTimeout = try self.durationArgument(sub)
-        case "combine":
-            (body.composite.combine, body.combineTarget) = try self.parseCombine(sub)
-        case "field":
-            body.composite.staticFields.append(try self.parseStaticField(sub, existing: body.composite.staticFields))
-        case "max_items":
-            body.composite.maxItems = try self.countArgument(sub, in: 1...10_000)
-        case "max_concurrency":
-            body.composite.maxConcurrency = try self.countArgument(sub, in: 1...1_000)
-        case "pass_status":
-            body.composite.passStatus = true
-        case "error_body":
-            body.composite.errorBodyBytes = try self.sizeArgument(sub)
-        case "min_success":
-            let token = try self.cursor.requireArgument(of: sub, expected: "a number of calls like 2")
-            body.composite.minSuccess = try self.value(ConfigValue.count(token.text, in: 0...10_000), at: token)
-            body.minSuccessToken = token
-        case "delay":
-            body.delay = try self.durationArgument(sub, allowZero: true)
-        case "header":
-            let field = try self.headerArgument(sub)
-            if field.name.lowercased() == "content-type" {
-                throw self.cursor.error("set the content type with 'content_type', not 'header'", at: sub)
-            }
-            body.headers.append(field)
-        case "content_type":
-            let token = try self.cursor.requireArgument(of: sub, expected: "a media type like application/json")
-            if !token.text.contains("/") || ConfigValue.headerValueFailure(token.text) != nil {
-                throw self.cursor.error(
-                    "invalid content type '\(token.text)'; expected a media type like application/json",
-                    at: token
-                )
-            }
-            body.contentType = token.text
-        default:
-            preconditionFailure("unhandled route directive '\(sub.text)'")
+        body.actionToken = body.actionToken ?? sub
+    }
+
+    /// A setting that fits only some kinds of route: its first line, checked against the kind at the `}`.
+    private static func routeSetting(
+        _ name: String, repeatable: Bool = false,
+        _ parse: @escaping @Sendable (inout ConfigFileParser, ConfigToken, inout RouteBody) throws(ConfigError) -> Void
+    ) -> Directive<RouteBody> {
+        Directive(name, repeatable: repeatable) { (parser, sub, body) throws(ConfigError) in
+            body.settings[sub.text] = body.settings[sub.text] ?? sub
+            try parse(&parser, sub, &body)
         }
     }
+
+    /// `response_header`, `pass_header`, `cache_control` and `cors`: what the route adds to its answers.
+    private static func responseHeader(_ name: String, repeatable: Bool = false) -> Directive<RouteBody> {
+        Directive(name, repeatable: repeatable) { (parser, sub, body) throws(ConfigError) in
+            try parser.parseResponseHeaderDirective(sub, into: &body.responseHeaders, context: body.context)
+        }
+    }
+
+    static let routeTable = DirectiveTable<RouteBody>(
+        block: "route METHODS PATH", referencePage: "docs/reference/route.md",
+        directives: [
+            Directive("call", repeatable: true) { (parser, sub, body) throws(ConfigError) in
+                try parser.noteAction(sub, in: &body)
+                let (call, reference, site) = try parser.parseCall(
+                    sub, path: body.path, context: body.context, existing: body.calls)
+                body.calls.append(call)
+                body.sites.append(site)
+                body.references.append(reference)
+            },
+            routeSetting("deadline") { (parser, sub, body) throws(ConfigError) in
+                body.deadline = try parser.durationArgument(sub)
+            },
+            routeSetting("combine") { (parser, sub, body) throws(ConfigError) in
+                (body.composite.combine, body.combineTarget) = try parser.parseCombine(sub)
+            },
+            routeSetting("field", repeatable: true) { (parser, sub, body) throws(ConfigError) in
+                body.composite.staticFields.append(
+                    try parser.parseStaticField(sub, existing: body.composite.staticFields))
+            },
+            routeSetting("max_items") { (parser, sub, body) throws(ConfigError) in
+                body.composite.maxItems = try parser.countArgument(sub, in: 1...10_000)
+            },
+            routeSetting("max_concurrency") { (parser, sub, body) throws(ConfigError) in
+                body.composite.maxConcurrency = try parser.countArgument(sub, in: 1...1_000)
+            },
+            routeSetting("pass_status") { (parser, sub, body) throws(ConfigError) in body.composite.passStatus = true },
+            routeSetting("error_body") { (parser, sub, body) throws(ConfigError) in
+                body.composite.errorBodyBytes = try parser.sizeArgument(sub)
+            },
+            routeSetting("min_success") { (parser, sub, body) throws(ConfigError) in
+                let token = try parser.cursor.requireArgument(of: sub, expected: "a number of calls like 2")
+                body.composite.minSuccess = try parser.value(ConfigValue.count(token.text, in: 0...10_000), at: token)
+                body.minSuccessToken = token
+            },
+            Directive("proxy") { (parser, sub, body) throws(ConfigError) in
+                try parser.noteAction(sub, in: &body)
+                let (proxy, reference) = try parser.parseProxy(sub, path: body.path, context: body.context)
+                body.proxy = proxy
+                body.references = [reference]
+            },
+            routeSetting("timeout") { (parser, sub, body) throws(ConfigError) in
+                body.timeout = try parser.durationArgument(sub)
+            },
+            routeSetting("max_body") { (parser, sub, body) throws(ConfigError) in
+                body.maxBody = try parser.sizeArgument(sub)
+            },
+            routeSetting("min_rate") { (parser, sub, body) throws(ConfigError) in
+                body.minRate = try parser.minRateArguments(sub)
+            },
+            Directive("respond") { (parser, sub, body) throws(ConfigError) in
+                try parser.noteAction(sub, in: &body)
+                (body.respond, body.respondBody) = try parser.parseRespond(sub)
+            },
+            routeSetting("content_type") { (parser, sub, body) throws(ConfigError) in
+                let token = try parser.cursor.requireArgument(of: sub, expected: "a media type like application/json")
+                if !token.text.contains("/") || ConfigValue.headerValueFailure(token.text) != nil {
+                    throw parser.cursor.error(
+                        "invalid content type '\(token.text)'; expected a media type like application/json",
+                        at: token
+                    )
+                }
+                body.contentType = token.text
+            },
+            routeSetting("header", repeatable: true) { (parser, sub, body) throws(ConfigError) in
+                let field = try parser.headerArgument(sub)
+                if field.name.lowercased() == "content-type" {
+                    throw parser.cursor.error("set the content type with 'content_type', not 'header'", at: sub)
+                }
+                body.headers.append(field)
+            },
+            routeSetting("delay") { (parser, sub, body) throws(ConfigError) in
+                body.delay = try parser.durationArgument(sub, allowZero: true)
+            },
+            responseHeader("response_header", repeatable: true),
+            responseHeader("pass_header", repeatable: true),
+            responseHeader("cache_control"),
+            responseHeader("cors"),
+            routeSetting("tunnel_idle_timeout") { (parser, sub, body) throws(ConfigError) in
+                body.tunnelIdleTimeout = try parser.durationArgument(sub)
+            },
+        ])
 
     /// Checks that settings fit the route's kind and builds the action.
     private mutating func routeAction(_ body: RouteBody, directive: ConfigToken, context: String) throws(ConfigError)

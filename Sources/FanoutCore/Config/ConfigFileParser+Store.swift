@@ -1,82 +1,78 @@
 extension ConfigFileParser {
-    static let storeDirectives = [
-        "address", "connect_timeout", "command_timeout", "prefix", "password", "user", "db", "max_entry", "tls",
-        "tls_ca", "tls_server_name", "tls_cert", "tls_key",
-    ]
-
-    /// store := 'store' '{' (address | connect_timeout | command_timeout | prefix | password | user | db
-    ///          | max_entry | tls | tls_ca | tls_server_name | tls_cert | tls_key)* '}'
-    mutating func parseStore(_ directive: ConfigToken) throws(ConfigError) {
-        let context = "store"
-        let brace = try self.cursor.openBlock(of: directive, context: context)
-        var settings = StoreSettings(address: ListenAddress(host: "127.0.0.1", port: StoreSettings.defaultPort))
-        var seen: [String: ConfigToken] = [:]
-        while let sub = try self.cursor.nextInBlock(opened: brace, context: context) {
-            guard Self.storeDirectives.contains(sub.text) else {
-                throw self.cursor.unknownDirective(sub, context: context, known: Self.storeDirectives)
-            }
-            if let first = seen[sub.text] { throw self.cursor.duplicateError(sub, first: first, context: context) }
-            seen[sub.text] = sub
-            switch sub.text {
-            case "address":
-                let token = try self.cursor.requireArgument(
+    static let storeTable = DirectiveTable<StoreSettings>(
+        block: "store", referencePage: "docs/reference/store.md",
+        directives: [
+            Directive("address") { (parser, sub, settings) throws(ConfigError) in
+                let token = try parser.cursor.requireArgument(
                     of: sub, expected: "an IP address and port like 127.0.0.1:6379")
                 var text = token.text == "localhost" ? "127.0.0.1" : token.text
                 if text.hasPrefix("localhost:") { text = "127.0.0.1" + text.dropFirst("localhost".count) }
                 if ConfigValue.isIPv4(text) { text += ":\(StoreSettings.defaultPort)" }
-                let address = try self.value(ConfigValue.listenAddress(text), at: token)
+                let address = try parser.value(ConfigValue.listenAddress(text), at: token)
                 guard address.host != "*", address.port != 0 else {
-                    throw self.cursor.error(
+                    throw parser.cursor.error(
                         "invalid store address '\(token.text)'; expected an IP address and port like 127.0.0.1:6379",
                         at: token)
                 }
                 settings.address = address
-            case "connect_timeout":
-                settings.connectTimeoutMs = try self.durationArgument(sub)
-            case "command_timeout":
-                settings.commandTimeoutMs = try self.durationArgument(sub)
-            case "prefix":
-                let token = try self.cursor.requireArgument(of: sub, expected: "a key prefix like fanout:")
+            },
+            Directive("connect_timeout") { (parser, sub, settings) throws(ConfigError) in
+                settings.connectTimeoutMs = try parser.durationArgument(sub)
+            },
+            Directive("command_timeout") { (parser, sub, settings) throws(ConfigError) in
+                settings.commandTimeoutMs = try parser.durationArgument(sub)
+            },
+            Directive("prefix") { (parser, sub, settings) throws(ConfigError) in
+                let token = try parser.cursor.requireArgument(of: sub, expected: "a key prefix like fanout:")
                 guard !token.text.contains("{"), !token.text.contains("}") else {
-                    throw self.cursor.error(
+                    throw parser.cursor.error(
                         "invalid store prefix '\(token.text)'; expected no '{' or '}' (fanout adds the hash tag)",
                         at: token)
                 }
                 settings.prefix = token.text
-            case "password":
-                settings.password = try self.cursor.requireArgument(
-                    of: sub, expected: "a password, like ${REDIS_PASSWORD}"
-                )
-                .text
-            case "user":
-                settings.user = try self.cursor.requireArgument(of: sub, expected: "an ACL user name").text
-            case "db":
-                settings.database = try self.countArgument(sub, in: 0...1_000_000)
-            case "max_entry":
-                settings.maxEntryBytes = try self.sizeArgument(sub)
-            case "tls":
-                let token = try self.cursor.requireArgument(of: sub, expected: "'on' or 'off'")
+            },
+            Directive("password") { (parser, sub, settings) throws(ConfigError) in
+                settings.password =
+                    try parser.cursor.requireArgument(of: sub, expected: "a password, like ${REDIS_PASSWORD}").text
+            },
+            Directive("user") { (parser, sub, settings) throws(ConfigError) in
+                settings.user = try parser.cursor.requireArgument(of: sub, expected: "an ACL user name").text
+            },
+            Directive("db") { (parser, sub, settings) throws(ConfigError) in
+                settings.database = try parser.countArgument(sub, in: 0...1_000_000)
+            },
+            Directive("max_entry") { (parser, sub, settings) throws(ConfigError) in
+                settings.maxEntryBytes = try parser.sizeArgument(sub)
+            },
+            Directive("tls") { (parser, sub, settings) throws(ConfigError) in
+                let token = try parser.cursor.requireArgument(of: sub, expected: "'on' or 'off'")
                 guard token.text == "on" || token.text == "off" else {
-                    throw self.cursor.error("invalid store 'tls \(token.text)'; expected 'on' or 'off'", at: token)
+                    throw parser.cursor.error("invalid store 'tls \(token.text)'; expected 'on' or 'off'", at: token)
                 }
                 settings.tls = token.text == "on"
-            case "tls_ca":
-                settings.tlsCA = try self.cursor.requireArgument(of: sub, expected: "a PEM CA bundle file").text
-            case "tls_server_name":
-                settings.tlsServerName = try self.cursor.requireArgument(
-                    of: sub, expected: "the name in the store's certificate"
-                )
-                .text
-            case "tls_cert":
-                settings.tlsCertificate = try self.cursor.requireArgument(of: sub, expected: "a PEM certificate file")
-                    .text
-            case "tls_key":
-                settings.tlsKey = try self.cursor.requireArgument(of: sub, expected: "a PEM key file").text
-            default:
-                preconditionFailure("unhandled store directive '\(sub.text)'")
-            }
-            try self.cursor.finishDirective(sub)
-        }
+            },
+            Directive("tls_ca") { (parser, sub, settings) throws(ConfigError) in
+                settings.tlsCA = try parser.cursor.requireArgument(of: sub, expected: "a PEM CA bundle file").text
+            },
+            Directive("tls_server_name") { (parser, sub, settings) throws(ConfigError) in
+                settings.tlsServerName =
+                    try parser.cursor.requireArgument(of: sub, expected: "the name in the store's certificate").text
+            },
+            Directive("tls_cert") { (parser, sub, settings) throws(ConfigError) in
+                settings.tlsCertificate =
+                    try parser.cursor.requireArgument(of: sub, expected: "a PEM certificate file").text
+            },
+            Directive("tls_key") { (parser, sub, settings) throws(ConfigError) in
+                settings.tlsKey = try parser.cursor.requireArgument(of: sub, expected: "a PEM key file").text
+            },
+        ])
+
+    /// `store { … }` (``storeTable``).
+    mutating func parseStore(_ directive: ConfigToken) throws(ConfigError) {
+        let context = "store"
+        let brace = try self.cursor.openBlock(of: directive, context: context)
+        var settings = StoreSettings(address: ListenAddress(host: "127.0.0.1", port: StoreSettings.defaultPort))
+        let seen = try self.parseBlock(Self.storeTable, opened: brace, context: context, into: &settings)
         guard seen["address"] != nil else {
             throw self.cursor.error(
                 "store block without 'address'; expected one like address 127.0.0.1:6379", at: directive)

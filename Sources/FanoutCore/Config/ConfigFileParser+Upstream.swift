@@ -1,13 +1,109 @@
 extension ConfigFileParser {
-    static let upstreamDirectives = [
-        "url", "connect_timeout", "timeout", "max_connections", "max_queue", "breaker", "rate", "header", "query",
-        "follow_redirects", "coalesce", "accept_encoding", "hedge", "retries", "retry_budget", "tls_verify", "tls_ca",
-        "tls_cert", "tls_key", "connect_to", "http2", "oauth2",
-    ]
+    /// An upstream block while it is read: `upstream` holds every setting but the origin, required and known
+    /// only at the `}`.
+    struct UpstreamBody {
+        var upstream: UpstreamConfig
+        var origin: UpstreamOrigin?
+        /// Each `query` name's first token, for the duplicate error.
+        var queryNames: [String: ConfigToken] = [:]
+        var context: String { "upstream \(self.upstream.name)" }
+    }
 
-    /// upstream := 'upstream' NAME '{' (url | connect_timeout | timeout | max_connections | max_queue
-    ///             | breaker | rate | header | query | follow_redirects | coalesce | accept_encoding | hedge | retries
-    ///             | retry_budget | tls_verify | tls_ca | tls_cert | tls_key | connect_to | http2 | oauth2)* '}'
+    static let upstreamTable = DirectiveTable<UpstreamBody>(
+        block: "upstream NAME", referencePage: "docs/reference/upstream.md",
+        directives: [
+            Directive("url") { (parser, sub, body) throws(ConfigError) in
+                let token = try parser.cursor.requireArgument(
+                    of: sub,
+                    expected: "an http:// or https:// URL like https://api.example.com/base"
+                )
+                body.origin = try parser.value(UpstreamURL.base(token.text), at: token)
+            },
+            Directive("connect_timeout") { (parser, sub, body) throws(ConfigError) in
+                body.upstream.connectTimeoutMs = try parser.durationArgument(sub)
+            },
+            Directive("timeout") { (parser, sub, body) throws(ConfigError) in
+                body.upstream.timeoutMs = try parser.durationArgument(sub)
+            },
+            Directive("max_connections") { (parser, sub, body) throws(ConfigError) in
+                body.upstream.maxConnections = try parser.countArgument(sub, in: 1...100_000)
+            },
+            Directive("max_queue") { (parser, sub, body) throws(ConfigError) in
+                body.upstream.maxQueue = try parser.countArgument(sub, in: 0...UpstreamConfig.maxQueueLimit)
+            },
+            Directive("breaker") { (parser, sub, body) throws(ConfigError) in
+                body.upstream.breaker = try parser.breakerArguments(sub)
+            },
+            Directive("rate") { (parser, sub, body) throws(ConfigError) in
+                body.upstream.ratePerSecond = try parser.rateArgument(sub)
+                body.upstream.sharedRate = try parser.sharedRateArguments(sub)
+            },
+            Directive("header", repeatable: true) { (parser, sub, body) throws(ConfigError) in
+                body.upstream.headers.append(try parser.headerArgument(sub))
+            },
+            Directive("query", repeatable: true) { (parser, sub, body) throws(ConfigError) in
+                let (parameter, nameToken) = try parser.queryArguments(sub)
+                if let first = body.queryNames[parameter.name] {
+                    throw parser.cursor.error(
+                        "duplicate query parameter '\(parameter.name)' in \(body.context); it is already set at line "
+                            + "\(first.line), expected each name once",
+                        at: nameToken
+                    )
+                }
+                body.queryNames[parameter.name] = nameToken
+                body.upstream.query.append(parameter)
+            },
+            Directive("follow_redirects") { (parser, sub, body) throws(ConfigError) in
+                body.upstream.followRedirects = try parser.countArgument(sub, in: 0...UpstreamConfig.maxFollowRedirects)
+            },
+            Directive("coalesce") { (parser, sub, body) throws(ConfigError) in
+                let token = try parser.cursor.requireArgument(of: sub, expected: "'on' or 'off'")
+                switch token.text {
+                case "on": body.upstream.coalesce = true
+                case "off": body.upstream.coalesce = false
+                default:
+                    throw parser.cursor.error("invalid coalesce '\(token.text)'; expected 'on' or 'off'", at: token)
+                }
+            },
+            Directive("accept_encoding") { (parser, sub, body) throws(ConfigError) in
+                body.upstream.acceptEncoding = try parser.acceptEncodingArguments(sub)
+            },
+            Directive("hedge") { (parser, sub, body) throws(ConfigError) in
+                let delayMs = try parser.hedgeArgument(sub)
+                body.upstream.hedgeDelayMs = delayMs > 0 ? delayMs : nil
+            },
+            Directive("retries") { (parser, sub, body) throws(ConfigError) in
+                body.upstream.retries = try parser.countArgument(sub, in: 0...AttemptPolicy.maxRetries)
+            },
+            Directive("retry_budget") { (parser, sub, body) throws(ConfigError) in
+                body.upstream.retryBudgetPercent = try parser.percentArgument(sub)
+            },
+            Directive("tls_verify") { (parser, sub, body) throws(ConfigError) in
+                body.upstream.transport.verifyPeer = try parser.onOffArgument(sub)
+            },
+            Directive("tls_ca") { (parser, sub, body) throws(ConfigError) in
+                body.upstream.transport.caFile = try parser.fileArgument(sub, expected: "a PEM file of CA certificates")
+            },
+            Directive("tls_cert") { (parser, sub, body) throws(ConfigError) in
+                body.upstream.transport.clientCertificate = try parser.fileArgument(
+                    sub, expected: "a PEM client certificate file")
+            },
+            Directive("tls_key") { (parser, sub, body) throws(ConfigError) in
+                body.upstream.transport.clientKey = try parser.fileArgument(
+                    sub, expected: "the PEM private key file of tls_cert")
+            },
+            Directive("connect_to") { (parser, sub, body) throws(ConfigError) in
+                body.upstream.transport.connectTo = try parser.connectToArgument(sub)
+            },
+            Directive("http2") { (parser, sub, body) throws(ConfigError) in
+                body.upstream.transport.http2 = try parser.onOffArgument(sub)
+            },
+            Directive("oauth2") { (parser, sub, body) throws(ConfigError) in
+                body.upstream.oauth2 = try parser.parseOAuth2(sub, upstream: body.upstream.name)
+            },
+        ])
+
+    /// `upstream NAME { … }` (``upstreamTable``).
     mutating func parseUpstream(_ directive: ConfigToken) throws(ConfigError) {
         let nameToken = try self.cursor.requireArgument(of: directive, expected: "an upstream name like 'partner'")
         let name = nameToken.text
@@ -27,133 +123,27 @@ extension ConfigFileParser {
         }
         let context = "upstream \(name)"
         let brace = try self.cursor.openBlock(of: directive, context: context)
-
-        var origin: UpstreamOrigin?
-        var connectTimeoutMs: Int?
-        var timeoutMs: Int?
-        var maxConnections: Int?
-        var followRedirects: Int?
-        var maxQueue: Int?
-        var breaker: BreakerSettings?
-        var ratePerSecond: Double?
-        var sharedRate: SharedRate?
-        var coalesce: Bool?
-        var acceptEncoding: [String]?
-        var hedgeDelayMs: Int?
-        var retries: Int?
-        var retryBudgetPercent: Int?
-        var headers: [HeaderField] = []
-        var query = UpstreamQuery()
-        var queryNames: [String: ConfigToken] = [:]
-        var transport = UpstreamTransport()
-        var oauth2: OAuth2Settings?
-        var seen: [String: ConfigToken] = [:]
-        while let sub = try self.cursor.nextInBlock(opened: brace, context: context) {
-            if sub.text != "header", sub.text != "query", Self.upstreamDirectives.contains(sub.text) {
-                if let first = seen[sub.text] { throw self.cursor.duplicateError(sub, first: first, context: context) }
-                seen[sub.text] = sub
-            }
-            switch sub.text {
-            case "url":
-                let token = try self.cursor.requireArgument(
-                    of: sub,
-                    expected: "an http:// or https:// URL like https://api.example.com/base"
-                )
-                origin = try self.value(UpstreamURL.base(token.text), at: token)
-            case "connect_timeout":
-                connectTimeoutMs = try self.durationArgument(sub)
-            case "timeout":
-                timeoutMs = try self.durationArgument(sub)
-            case "max_connections":
-                maxConnections = try self.countArgument(sub, in: 1...100_000)
-            case "max_queue":
-                maxQueue = try self.countArgument(sub, in: 0...UpstreamConfig.maxQueueLimit)
-            case "breaker":
-                breaker = try self.breakerArguments(sub)
-            case "rate":
-                ratePerSecond = try self.rateArgument(sub)
-                sharedRate = try self.sharedRateArguments(sub)
-            case "header":
-                headers.append(try self.headerArgument(sub))
-            case "query":
-                let (parameter, nameToken) = try self.queryArguments(sub)
-                if let first = queryNames[parameter.name] {
-                    throw self.cursor.error(
-                        "duplicate query parameter '\(parameter.name)' in \(context); it is already set at line "
-                            + "\(first.line), expected each name once",
-                        at: nameToken
-                    )
-                }
-                queryNames[parameter.name] = nameToken
-                query.append(parameter)
-            case "follow_redirects":
-                followRedirects = try self.countArgument(sub, in: 0...UpstreamConfig.maxFollowRedirects)
-            case "coalesce":
-                let token = try self.cursor.requireArgument(of: sub, expected: "'on' or 'off'")
-                switch token.text {
-                case "on": coalesce = true
-                case "off": coalesce = false
-                default: throw self.cursor.error("invalid coalesce '\(token.text)'; expected 'on' or 'off'", at: token)
-                }
-            case "accept_encoding":
-                acceptEncoding = try self.acceptEncodingArguments(sub)
-            case "hedge":
-                hedgeDelayMs = try self.hedgeArgument(sub)
-            case "retries":
-                retries = try self.countArgument(sub, in: 0...AttemptPolicy.maxRetries)
-            case "retry_budget":
-                retryBudgetPercent = try self.percentArgument(sub)
-            case "tls_verify":
-                transport.verifyPeer = try self.onOffArgument(sub)
-            case "tls_ca":
-                transport.caFile = try self.fileArgument(sub, expected: "a PEM file of CA certificates")
-            case "tls_cert":
-                transport.clientCertificate = try self.fileArgument(sub, expected: "a PEM client certificate file")
-            case "tls_key":
-                transport.clientKey = try self.fileArgument(sub, expected: "the PEM private key file of tls_cert")
-            case "connect_to":
-                transport.connectTo = try self.connectToArgument(sub)
-            case "http2":
-                transport.http2 = try self.onOffArgument(sub)
-            case "oauth2":
-                oauth2 = try self.parseOAuth2(sub, upstream: name)
-            default:
-                throw self.cursor.unknownDirective(sub, context: context, known: Self.upstreamDirectives)
-            }
-            try self.cursor.finishDirective(sub)
-        }
-        guard let origin else {
+        let placeholder = UpstreamOrigin(scheme: "http", host: "", port: 80, basePath: "")
+        var body = UpstreamBody(upstream: UpstreamConfig(name: name, origin: placeholder))
+        let seen = try self.parseBlock(Self.upstreamTable, opened: brace, context: context, into: &body)
+        guard let origin = body.origin else {
             throw self.cursor.error(
                 "upstream \(name) has no 'url'; expected 'url http(s)://host[:port][/prefix]' in its block",
                 at: nameToken
             )
         }
-        try self.checkTransport(transport, seen: seen, origin: origin, context: context)
-        if oauth2 != nil, let setter = headers.first(where: { $0.name.lowercased() == "authorization" }) {
+        var upstream = body.upstream
+        try self.checkTransport(upstream.transport, seen: seen, origin: origin, context: context)
+        if upstream.oauth2 != nil,
+            let setter = upstream.headers.first(where: { $0.name.lowercased() == "authorization" })
+        {
             throw self.cursor.error(
                 "upstream \(name) sets both 'oauth2' and 'header \(setter.name)'; expected one of them (oauth2 sends "
                     + "Authorization: Bearer itself)",
                 at: seen["oauth2"] ?? nameToken
             )
         }
-        var upstream = UpstreamConfig(name: name, origin: origin)
-        upstream.transport = transport
-        if let connectTimeoutMs { upstream.connectTimeoutMs = connectTimeoutMs }
-        if let timeoutMs { upstream.timeoutMs = timeoutMs }
-        if let maxConnections { upstream.maxConnections = maxConnections }
-        if let followRedirects { upstream.followRedirects = followRedirects }
-        upstream.maxQueue = maxQueue
-        upstream.breaker = breaker
-        upstream.ratePerSecond = ratePerSecond
-        upstream.sharedRate = sharedRate
-        if let coalesce { upstream.coalesce = coalesce }
-        if let acceptEncoding { upstream.acceptEncoding = acceptEncoding }
-        upstream.hedgeDelayMs = hedgeDelayMs.flatMap { $0 > 0 ? $0 : nil }
-        if let retries { upstream.retries = retries }
-        if let retryBudgetPercent { upstream.retryBudgetPercent = retryBudgetPercent }
-        upstream.headers = headers
-        upstream.query = query
-        upstream.oauth2 = oauth2
+        upstream.origin = origin
         upstream.location = SourceLocation(file: self.cursor.file, line: directive.line, column: directive.column)
         self.namedUpstreams.append(upstream)
     }

@@ -39,14 +39,6 @@ struct ConfigFileParser {
     /// Every file parsed, in the order met (the main file first): the order of their warnings.
     var parsedFiles: [String] = []
 
-    static let topLevelDirectives = [
-        "listen", "admin_listen", "workers", "access_log", "forward_headers", "max_request_line", "max_header_bytes",
-        "max_headers", "max_body", "keepalive_requests", "max_client_connections", "max_response_body",
-        "cache_size", "client_timeout", "keepalive_timeout", "send_timeout", "shutdown_timeout", "gzip",
-        "gzip_min_length", "gzip_level", "abort_on_close", "store", "upstream", "route", "include", "tracing",
-        "cors",
-    ]
-
     /// Reserved words that cannot name a `call` (they may name parts of the request in future templates).
     static let reservedCallNames: Set<String> = ["query", "header", "body", "item", "route"]
 
@@ -71,45 +63,23 @@ struct ConfigFileParser {
         return try self.finish()
     }
 
-    /// The top-level directives of the cursor's file (the main one, or one `include` named).
+    /// The top-level directives of the cursor's file (the main one, or one `include` named), read with
+    /// ``topLevelTable``. A non-repeatable one may appear once across every included file.
     mutating func parseDirectives() throws(ConfigError) {
-        while let directive = try self.cursor.nextDirective() {
-            switch directive.text {
-            case "listen":
-                self.listen.append(try self.parseListen(directive, existing: self.listen))
-            case "upstream":
-                try self.parseUpstream(directive)
-            case "route":
-                try self.parseRoute(directive)
-            case "include":
-                try self.parseInclude(directive)
-            case "store":
-                if let first = self.seen[directive.text] {
-                    throw self.cursor.error(
-                        "duplicate 'store'; it is already set at \(self.place(first)), expected it once", at: directive)
-                }
-                self.seen[directive.text] = self.cursor.location(of: directive)
-                try self.parseStore(directive)
-            case "tracing":
-                if let first = self.seen[directive.text] {
-                    throw self.cursor.error(
-                        "duplicate 'tracing' block; it is already set at \(self.place(first)), expected it once",
-                        at: directive)
-                }
-                self.seen[directive.text] = self.cursor.location(of: directive)
-                try self.parseTracing(directive)
-            case _ where Self.topLevelDirectives.contains(directive.text):
-                if let first = self.seen[directive.text] {
-                    throw self.cursor.error(
-                        "duplicate '\(directive.text)'; it is already set at \(self.place(first)), expected it once",
-                        at: directive
-                    )
-                }
-                self.seen[directive.text] = self.cursor.location(of: directive)
-                try self.parseSetting(directive)
-            default:
-                throw self.cursor.unknownDirective(directive, context: nil, known: Self.topLevelDirectives)
+        while let token = try self.cursor.nextDirective() {
+            guard let directive = Self.topLevelTable.directive(named: token.text) else {
+                throw self.cursor.unknownDirective(token, context: nil, known: Self.topLevelTable.names)
             }
+            if !directive.repeatable {
+                if let first = self.seen[token.text] {
+                    let what = token.text == "tracing" ? "'tracing' block" : "'\(token.text)'"
+                    throw self.cursor.error(
+                        "duplicate \(what); it is already set at \(self.place(first)), expected it once", at: token)
+                }
+                self.seen[token.text] = self.cursor.location(of: token)
+            }
+            var topLevel: Void = ()
+            try directive.parse(&self, token, &topLevel)
         }
     }
 
@@ -133,96 +103,156 @@ struct ConfigFileParser {
         return address
     }
 
-    /// The single-valued top-level directives.
-    private mutating func parseSetting(_ directive: ConfigToken) throws(ConfigError) {
-        switch directive.text {
-        case "workers":
-            let token = try self.cursor.requireArgument(of: directive, expected: "'auto' or a number of workers")
-            self.config.workers =
-                token.text == "auto"
-                ? .auto : .fixed(try self.value(ConfigValue.count(token.text, in: 1...1024), at: token))
-        case "admin_listen":
-            let expected = "'off', a port (on 127.0.0.1) or an address like 127.0.0.1:9901"
-            let token = try self.cursor.requireArgument(of: directive, expected: expected)
-            if token.text == "off" {
-                self.config.adminListen = nil
-            } else if !token.text.isEmpty, token.text.allSatisfy({ $0.isASCII && $0.isNumber }) {
-                let port = try self.value(ConfigValue.count(token.text, in: 0...65_535), at: token)
-                self.config.adminListen = ListenAddress(host: "127.0.0.1", port: UInt16(port))
-            } else {
-                self.config.adminListen = try self.value(ConfigValue.listenAddress(token.text), at: token)
-            }
-        case "access_log":
-            let token = try self.cursor.requireArgument(of: directive, expected: "'stdout' or 'off'")
-            switch token.text {
-            case "stdout": self.config.accessLog = .stdout
-            case "off": self.config.accessLog = .off
-            default:
+    /// A single-line top-level setting: `parse`, then the end of the line.
+    private static func setting(
+        _ name: String, _ parse: @escaping @Sendable (inout ConfigFileParser, ConfigToken) throws(ConfigError) -> Void
+    ) -> Directive<Void> {
+        Directive(name) { (parser, sub, _) throws(ConfigError) in
+            try parse(&parser, sub)
+            try parser.cursor.finishDirective(sub)
+        }
+    }
+
+    /// The top-level directives. Blocks (`store`, `upstream`, `route`, `tracing`) and `include` end at their
+    /// `}` or their argument; the others are single-line settings.
+    static let topLevelTable = DirectiveTable<Void>(
+        block: "top level", referencePage: "docs/reference/top-level.md",
+        directives: [
+            Directive("listen", repeatable: true) { (parser, sub, _) throws(ConfigError) in
+                parser.listen.append(try parser.parseListen(sub, existing: parser.listen))
+            },
+            setting("admin_listen") { (parser, sub) throws(ConfigError) in
+                let expected = "'off', a port (on 127.0.0.1) or an address like 127.0.0.1:9901"
+                let token = try parser.cursor.requireArgument(of: sub, expected: expected)
+                if token.text == "off" {
+                    parser.config.adminListen = nil
+                } else if !token.text.isEmpty, token.text.allSatisfy({ $0.isASCII && $0.isNumber }) {
+                    let port = try parser.value(ConfigValue.count(token.text, in: 0...65_535), at: token)
+                    parser.config.adminListen = ListenAddress(host: "127.0.0.1", port: UInt16(port))
+                } else {
+                    parser.config.adminListen = try parser.value(ConfigValue.listenAddress(token.text), at: token)
+                }
+            },
+            setting("workers") { (parser, sub) throws(ConfigError) in
+                let token = try parser.cursor.requireArgument(of: sub, expected: "'auto' or a number of workers")
+                parser.config.workers =
+                    token.text == "auto"
+                    ? .auto : .fixed(try parser.value(ConfigValue.count(token.text, in: 1...1024), at: token))
+            },
+            setting("access_log") { (parser, sub) throws(ConfigError) in
+                let token = try parser.cursor.requireArgument(of: sub, expected: "'stdout' or 'off'")
+                switch token.text {
+                case "stdout": parser.config.accessLog = .stdout
+                case "off": parser.config.accessLog = .off
+                default:
+                    throw parser.cursor.error(
+                        "invalid access_log target '\(token.text)'; expected 'stdout' or 'off'",
+                        at: token
+                    )
+                }
+            },
+            setting("forward_headers") { (parser, sub) throws(ConfigError) in
+                parser.config.forwardHeaders = try parser.forwardHeadersArguments(sub)
+            },
+            setting("max_request_line") { (parser, sub) throws(ConfigError) in
+                parser.config.limits.maxRequestLineBytes = try parser.sizeArgument(sub)
+            },
+            setting("max_header_bytes") { (parser, sub) throws(ConfigError) in
+                parser.config.limits.maxHeaderBytes = try parser.sizeArgument(sub)
+            },
+            setting("max_headers") { (parser, sub) throws(ConfigError) in
+                parser.config.limits.maxHeaderCount = try parser.countArgument(sub, in: 1...10_000)
+            },
+            setting("max_body") { (parser, sub) throws(ConfigError) in
+                parser.config.limits.maxBodyBytes = try parser.sizeArgument(sub)
+            },
+            setting("keepalive_requests") { (parser, sub) throws(ConfigError) in
+                parser.config.limits.keepaliveRequests = try parser.countArgument(sub, in: 1...1_000_000_000)
+            },
+            setting("max_client_connections") { (parser, sub) throws(ConfigError) in
+                parser.config.limits.maxClientConnections = try parser.countArgument(sub, in: 1...10_000_000)
+            },
+            setting("max_response_body") { (parser, sub) throws(ConfigError) in
+                parser.config.limits.maxUpstreamBodyBytes = try parser.sizeArgument(sub)
+            },
+            setting("cache_size") { (parser, sub) throws(ConfigError) in
+                parser.config.limits.cacheBytesPerWorker = try parser.sizeArgument(sub)
+            },
+            setting("client_timeout") { (parser, sub) throws(ConfigError) in
+                parser.config.timeouts.clientMs = try parser.durationArgument(sub)
+            },
+            setting("keepalive_timeout") { (parser, sub) throws(ConfigError) in
+                parser.config.timeouts.keepaliveMs = try parser.durationArgument(sub)
+            },
+            setting("send_timeout") { (parser, sub) throws(ConfigError) in
+                parser.config.timeouts.sendMs = try parser.durationArgument(sub)
+            },
+            setting("shutdown_timeout") { (parser, sub) throws(ConfigError) in
+                parser.config.timeouts.shutdownMs = try parser.durationArgument(sub)
+            },
+            setting("gzip") { (parser, sub) throws(ConfigError) in
+                let token = try parser.cursor.requireArgument(of: sub, expected: "'on' or 'off'")
+                switch token.text {
+                case "on": parser.config.gzip.enabled = true
+                case "off": parser.config.gzip.enabled = false
+                default: throw parser.cursor.error("invalid gzip '\(token.text)'; expected 'on' or 'off'", at: token)
+                }
+            },
+            setting("gzip_min_length") { (parser, sub) throws(ConfigError) in
+                parser.config.gzip.minLength = try parser.sizeArgument(sub)
+            },
+            setting("gzip_level") { (parser, sub) throws(ConfigError) in
+                parser.config.gzip.level = try parser.countArgument(sub, in: 1...9)
+            },
+            setting("abort_on_close") { (parser, sub) throws(ConfigError) in
+                parser.config.abortOnClose = try parser.onOffArgument(sub)
+            },
+            Directive("store") { (parser, sub, _) throws(ConfigError) in try parser.parseStore(sub) },
+            Directive("upstream", repeatable: true) { (parser, sub, _) throws(ConfigError) in
+                try parser.parseUpstream(sub)
+            },
+            Directive("route", repeatable: true) { (parser, sub, _) throws(ConfigError) in try parser.parseRoute(sub) },
+            Directive("include", repeatable: true) { (parser, sub, _) throws(ConfigError) in
+                try parser.parseInclude(sub)
+            },
+            Directive("tracing") { (parser, sub, _) throws(ConfigError) in try parser.parseTracing(sub) },
+            setting("cors") { (parser, sub) throws(ConfigError) in
+                parser.config.cors = try parser.parseCORSBlock(sub, context: "cors")
+            },
+        ])
+
+    /// `forward_headers NAME…`: lowercased, each once.
+    private mutating func forwardHeadersArguments(_ directive: ConfigToken) throws(ConfigError) -> [String] {
+        let names = self.cursor.remainingArguments()
+        guard !names.isEmpty else {
+            throw self.cursor.argumentError(directive, expected: "one or more header names like Accept-Language")
+        }
+        var headers: [String] = []
+        for token in names {
+            guard ConfigValue.isToken(token.text) else {
                 throw self.cursor.error(
-                    "invalid access_log target '\(token.text)'; expected 'stdout' or 'off'",
+                    "invalid header name '\(token.text)'; expected a token like User-Agent",
                     at: token
                 )
             }
-        case "forward_headers":
-            let names = self.cursor.remainingArguments()
-            guard !names.isEmpty else {
-                throw self.cursor.argumentError(directive, expected: "one or more header names like Accept-Language")
+            let lowercased = token.text.lowercased()
+            if ForwardedHeaders.isNeverForwarded(lowercased) {
+                throw self.cursor.error(
+                    "header '\(token.text)' cannot be forwarded: fanout sets it itself or it is hop-by-hop",
+                    at: token
+                )
             }
-            var headers: [String] = []
-            for token in names {
-                guard ConfigValue.isToken(token.text) else {
-                    throw self.cursor.error(
-                        "invalid header name '\(token.text)'; expected a token like User-Agent",
-                        at: token
-                    )
-                }
-                let lowercased = token.text.lowercased()
-                if ForwardedHeaders.isNeverForwarded(lowercased) {
-                    throw self.cursor.error(
-                        "header '\(token.text)' cannot be forwarded: fanout sets it itself or it is hop-by-hop",
-                        at: token
-                    )
-                }
-                // Composite calls ask for codings with the upstream's `accept_encoding`, and decode what they asked for.
-                if lowercased == "accept-encoding" {
-                    throw self.cursor.error(
-                        "header 'Accept-Encoding' cannot be forwarded to composite calls; "
-                            + "expected an upstream's 'accept_encoding' instead",
-                        at: token
-                    )
-                }
-                if !headers.contains(lowercased) { headers.append(lowercased) }
+            // Composite calls ask for codings with the upstream's `accept_encoding`, and decode what they asked for.
+            if lowercased == "accept-encoding" {
+                throw self.cursor.error(
+                    "header 'Accept-Encoding' cannot be forwarded to composite calls; "
+                        + "expected an upstream's 'accept_encoding' instead",
+                    at: token
+                )
             }
-            self.config.forwardHeaders = headers
-        case "max_request_line": self.config.limits.maxRequestLineBytes = try self.sizeArgument(directive)
-        case "max_header_bytes": self.config.limits.maxHeaderBytes = try self.sizeArgument(directive)
-        case "max_body": self.config.limits.maxBodyBytes = try self.sizeArgument(directive)
-        case "max_response_body": self.config.limits.maxUpstreamBodyBytes = try self.sizeArgument(directive)
-        case "cache_size": self.config.limits.cacheBytesPerWorker = try self.sizeArgument(directive)
-        case "max_headers": self.config.limits.maxHeaderCount = try self.countArgument(directive, in: 1...10_000)
-        case "keepalive_requests":
-            self.config.limits.keepaliveRequests = try self.countArgument(directive, in: 1...1_000_000_000)
-        case "max_client_connections":
-            self.config.limits.maxClientConnections = try self.countArgument(directive, in: 1...10_000_000)
-        case "client_timeout": self.config.timeouts.clientMs = try self.durationArgument(directive)
-        case "keepalive_timeout": self.config.timeouts.keepaliveMs = try self.durationArgument(directive)
-        case "send_timeout": self.config.timeouts.sendMs = try self.durationArgument(directive)
-        case "shutdown_timeout": self.config.timeouts.shutdownMs = try self.durationArgument(directive)
-        case "gzip":
-            let token = try self.cursor.requireArgument(of: directive, expected: "'on' or 'off'")
-            switch token.text {
-            case "on": self.config.gzip.enabled = true
-            case "off": self.config.gzip.enabled = false
-            default: throw self.cursor.error("invalid gzip '\(token.text)'; expected 'on' or 'off'", at: token)
-            }
-        case "abort_on_close": self.config.abortOnClose = try self.onOffArgument(directive)
-        case "cors": self.config.cors = try self.parseCORSBlock(directive, context: "cors")
-        case "gzip_min_length": self.config.gzip.minLength = try self.sizeArgument(directive)
-        case "gzip_level": self.config.gzip.level = try self.countArgument(directive, in: 1...9)
-        default:
-            preconditionFailure("parseSetting called for '\(directive.text)'")
+            if !headers.contains(lowercased) { headers.append(lowercased) }
         }
-        try self.cursor.finishDirective(directive)
+        return headers
     }
 
     // MARK: - Values

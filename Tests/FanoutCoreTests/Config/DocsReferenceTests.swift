@@ -7,15 +7,11 @@ import Testing
 /// (in backticks) in the page of its block, with its syntax, default, context and an example. And every
 /// relative link in the documentation leads to a file, and every `#anchor` to a heading of that file.
 @Suite struct DocsReferenceTests {
-    static let pages: [(path: String, names: [String])] = [
-        ("docs/reference/top-level.md", ConfigFileParser.topLevelDirectives),
-        ("docs/reference/upstream.md", ConfigFileParser.upstreamDirectives),
-        ("docs/reference/oauth2.md", ConfigFileParser.oauth2Directives),
-        ("docs/reference/route.md", ConfigFileParser.routeDirectives),
-        ("docs/reference/call.md", ConfigFileParser.callOptions + ConfigFileParser.callDirectives),
-        ("docs/reference/store.md", ConfigFileParser.storeDirectives),
-        ("docs/reference/tracing.md", ConfigFileParser.tracingDirectives),
-    ]
+    /// Each block's table (``ConfigFileParser/directiveTables``) names its page; the call page also holds the
+    /// options of a `call` line.
+    static let pages: [(path: String, names: [String])] = ConfigFileParser.directiveTables.map { table in
+        (table.referencePage, table.block.hasPrefix("call ") ? ConfigFileParser.callOptions + table.names : table.names)
+    }
 
     /// The names a heading gives in backticks: "`timeout=`, `timeout`" → ["timeout=", "timeout"].
     static func names(in heading: String) -> [String] {
