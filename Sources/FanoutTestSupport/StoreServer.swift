@@ -7,6 +7,7 @@ public final class StoreServer: @unchecked Sendable {
     public let executable: String
     public let port: UInt16
     private let password: String?
+    private let extraArguments: [String]
     private var process: Process?
 
     /// Whether `name` (`redis-server`, `valkey-server`) is installed in `/usr/bin`.
@@ -16,9 +17,11 @@ public final class StoreServer: @unchecked Sendable {
 
     /// Starts the server and waits until it answers `PING`.
     /// - Throws: ``TestSupportError`` when it is not installed or does not answer within 5 s.
-    public init(executable: String = "redis-server", password: String? = nil) throws {
+    /// - Parameter extraArguments: more `redis-server` options (`--cluster-enabled yes` …).
+    public init(executable: String = "redis-server", password: String? = nil, extraArguments: [String] = []) throws {
         self.executable = executable
         self.password = password
+        self.extraArguments = extraArguments
         port = try freeTCPPort()
         try start()
     }
@@ -36,7 +39,7 @@ public final class StoreServer: @unchecked Sendable {
             "--loglevel", "warning",
         ]
         if let password { arguments += ["--requirepass", password] }
-        process.arguments = arguments
+        process.arguments = arguments + extraArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
