@@ -58,11 +58,9 @@ import Testing
         let second = try TestServer(config(cluster, prefix: "share:", stub: partner))
         #expect(waitForCluster(first) && waitForCluster(second))
 
-        for (index, path) in paths.enumerated() {
-            #expect(try get(first, path).status == 200)
-            #expect(waitUntil { keys(cluster, prefix: "share:").joined().count == index + 1 })
-            #expect(try get(second, path).status == 200)
-        }
+        for path in paths { #expect(try get(first, path).status == 200) }
+        #expect(waitUntil { keys(cluster, prefix: "share:").joined().count == paths.count })
+        for path in paths { #expect(try get(second, path).status == 200) }
         for path in paths { #expect(partner.requests(forPath: path) == 1) }
         #expect(second.accessLog.all.allSatisfy { $0.contains(#""cache":"store_hit""#) })
         // The entries are spread over the three nodes: every node's slots were read and written.
@@ -150,6 +148,37 @@ import Testing
         let samples = try MetricsTests.scrape(second)
         #expect(samples[#"fanout_store_redirects_total{kind="moved"}"#] == 1)
         #expect(samples[#"fanout_store_errors_total{kind="error_reply"}"#] == nil)
+    }
+
+    @Test func aSlotBeingMigratedIsAskedOfItsNewNode() throws {
+        let cluster = try startCluster()
+        let partner = try UpstreamStub(routes: ["/rates/9": CallCacheTests.json(#"{"n":9}"#)])
+        defer { partner.stop() }
+        let first = try TestServer(config(cluster, prefix: "ask:", stub: partner))
+        let second = try TestServer(config(cluster, prefix: "ask:", stub: partner))
+        #expect(waitForCluster(first) && waitForCluster(second))
+        #expect(try get(first, "/rates/9").status == 200)
+        #expect(waitUntil { keys(cluster, prefix: "ask:").joined().count == 1 })
+        let key = try #require(keys(cluster, prefix: "ask:").joined().first)
+        let slot = ClusterSlot.of(key: key)
+        let source = try #require(cluster.node(forSlot: slot))
+        let target = try #require(cluster.nodes.first { $0 !== source })
+
+        // Half way through a reshard: the entry went to the target, the slot still belongs to the source.
+        #expect(try target.command(["CLUSTER", "SETSLOT", String(slot), "IMPORTING", nodeID(source)]).hasPrefix("+OK"))
+        #expect(try source.command(["CLUSTER", "SETSLOT", String(slot), "MIGRATING", nodeID(target)]).hasPrefix("+OK"))
+        #expect(
+            try source.command(["MIGRATE", "127.0.0.1", String(target.port), key, "0", "1000"]).hasPrefix("+OK"))
+
+        // ASK: the second server sends ASKING and the lookup to the target once, and hits; its map is unchanged.
+        #expect(try get(second, "/rates/9").status == 200)
+        #expect(partner.requests(forPath: "/rates/9") == 1)
+        #expect(second.accessLog.all.last?.contains(#""cache":"store_hit""#) == true)
+        let samples = try MetricsTests.scrape(second)
+        #expect(samples[#"fanout_store_redirects_total{kind="ask"}"#] == 1)
+        #expect(samples[#"fanout_store_redirects_total{kind="moved"}"#] == nil)
+        #expect(samples[#"fanout_store_errors_total{kind="error_reply"}"#] == nil)
+        try cluster.move(slot: slot, to: target)
     }
 
     private func nodeID(_ node: StoreServer) throws -> String {
