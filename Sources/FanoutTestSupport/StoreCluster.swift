@@ -56,22 +56,25 @@ public final class StoreCluster: @unchecked Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    /// The node that serves `slot`, by `CLUSTER SLOTS` asked of the first node.
-    public func node(forSlot slot: Int) -> StoreServer? {
-        nodes.first { node in
-            guard let id = try? node.command(["CLUSTER", "MYID"]),
-                let reply = try? nodes[0].command(["CLUSTER", "NODES"])
-            else { return false }
-            let myID = id.split(separator: "\r\n").last.map(String.init) ?? ""
-            let lines = reply.utf8.split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self) }
-            return lines.contains { line in
-                line.hasPrefix(myID)
-                    && line.split(separator: " ").dropFirst(8).contains { range in
-                        let bounds = range.split(separator: "-").compactMap { Int($0) }
-                        return bounds.count == 2 ? (bounds[0]...bounds[1]).contains(slot) : bounds.first == slot
-                    }
+    /// The slots each node serves (in the order of ``nodes``), by `CLUSTER NODES` asked of the first node.
+    public func slotRanges() -> [[ClosedRange<Int>]] {
+        let reply = (try? nodes[0].command(["CLUSTER", "NODES"])) ?? ""
+        let lines = reply.utf8.split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self) }
+        return nodes.map { node in
+            let id = (try? node.command(["CLUSTER", "MYID"]))?.split(separator: "\r\n").last.map(String.init) ?? "?"
+            guard let line = lines.first(where: { $0.hasPrefix(id + " ") }) else { return [] }
+            return line.split(separator: " ").dropFirst(8).compactMap { range in
+                let bounds = range.split(separator: "-").compactMap { Int($0) }
+                if bounds.count == 2 { return bounds[0]...bounds[1] }
+                return bounds.count == 1 && !range.hasPrefix("[") ? bounds[0]...bounds[0] : nil
             }
         }
+    }
+
+    /// The node that serves `slot`.
+    public func node(forSlot slot: Int) -> StoreServer? {
+        let ranges = slotRanges()
+        return nodes.indices.first { ranges[$0].contains { $0.contains(slot) } }.map { nodes[$0] }
     }
 
     /// Moves `slot` (empty) from the node serving it to `target`, as `redis-cli --cluster reshard` does for an
