@@ -23,6 +23,7 @@ public final class StoreServer: @unchecked Sendable {
     public let port: UInt16
     private let password: String?
     public let tls: TLS?
+    private let extraArguments: [String]
     private var process: Process?
 
     /// Whether `name` (`redis-server`, `valkey-server`) is installed in `/usr/bin`.
@@ -32,10 +33,14 @@ public final class StoreServer: @unchecked Sendable {
 
     /// Starts the server and waits until it answers `PING`.
     /// - Throws: ``TestSupportError`` when it is not installed or does not answer within 5 s.
-    public init(executable: String = "redis-server", password: String? = nil, tls: TLS? = nil) throws {
+    /// - Parameter extraArguments: more `redis-server` options (`--cluster-enabled yes` …).
+    public init(
+        executable: String = "redis-server", password: String? = nil, tls: TLS? = nil, extraArguments: [String] = []
+    ) throws {
         self.executable = executable
         self.password = password
         self.tls = tls
+        self.extraArguments = extraArguments
         port = try freeTCPPort()
         try start()
     }
@@ -62,7 +67,7 @@ public final class StoreServer: @unchecked Sendable {
                 tls.authClients ? "yes" : "no",
             ]
         }
-        process.arguments = arguments
+        process.arguments = arguments + extraArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

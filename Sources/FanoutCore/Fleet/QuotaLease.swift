@@ -160,3 +160,18 @@ public enum FleetQuotaScript {
         return [String(interval), String(interval * lease.burst), String(count)]
     }
 }
+
+/// The store keys of one upstream's shared quota and breaker. They share the hash tag `{NAME}`, so that a Redis
+/// Cluster keeps them on one node.
+public struct FleetKeys: Sendable, Equatable {
+    public var quota: String
+    public var breakerOpen: String
+    public var breakerProbe: String
+
+    public init(prefix: String, upstream name: String) {
+        let tag = "\(prefix){\(name)}"
+        quota = tag + ":quota"
+        breakerOpen = tag + ":breaker:open"
+        breakerProbe = tag + ":breaker:probe"
+    }
+}

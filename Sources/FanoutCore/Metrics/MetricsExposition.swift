@@ -190,6 +190,9 @@ public enum MetricsExposition {
         for change in store.stateChanges.keys.sorted() {
             sample(&out, name, [("change", change)], store.stateChanges[change]!)
         }
+        name = "fanout_store_redirects_total"
+        header(&out, name, "counter", "Redis Cluster redirections followed (moved, ask).")
+        for kind in store.redirects.keys.sorted() { sample(&out, name, [("kind", kind)], store.redirects[kind]!) }
         header(&out, "fanout_store_connections_available", "gauge", "Workers whose store connection is ready now.")
         out += "fanout_store_connections_available \(store.available)\n"
         let perUpstream: [(name: String, help: String, values: [String: UInt64])] = [

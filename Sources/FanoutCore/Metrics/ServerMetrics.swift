@@ -274,6 +274,8 @@ public struct StoreMetrics: Sendable, Equatable {
     public var errors: [String: UInt64] = [:]
     /// Connection state changes: `connected`, `unavailable`, `reconnected`.
     public var stateChanges: [String: UInt64] = [:]
+    /// Redis Cluster redirections followed, by kind: `moved`, `ask`.
+    public var redirects: [String: UInt64] = [:]
     /// Per upstream name: calls answered from the store's level of the cache, lookups that found nothing
     /// usable, lookups and refresh claims that went on without the store, answers written, and
     /// stale-while-revalidate refreshes left to the replica holding the lock.
@@ -298,6 +300,7 @@ public struct StoreMetrics: Sendable, Equatable {
         roundTrips &+= other.roundTrips
         errors.addCounts(other.errors)
         stateChanges.addCounts(other.stateChanges)
+        redirects.addCounts(other.redirects)
         hits.addCounts(other.hits)
         misses.addCounts(other.misses)
         fallbacks.addCounts(other.fallbacks)

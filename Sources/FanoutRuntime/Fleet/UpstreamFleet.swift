@@ -14,14 +14,14 @@ struct FleetCounters {
 }
 
 /// One worker's side of the fleet-wide `rate … shared` quotas and breakers (docs/operations/fleet.md): it
-/// carries out what ``QuotaLease`` and ``FleetBreaker`` decide, with the worker's ``StoreClient``. Owned by
+/// carries out what ``QuotaLease`` and ``FleetBreaker`` decide, with the worker's ``StoreRouter``. Owned by
 /// the worker's ``UpstreamClient``, which asks it before spending a `rate` token and before a half-open probe,
 /// and tells it when a breaker opens or a probe ends. Every store command has a budget; a store that is down
 /// or slow leaves the decision to the local limit and the local breaker, as without a store.
 final class UpstreamFleet {
     private let loop: EventLoop
     /// The worker's store connection (the worker owns and closes it).
-    private let store: StoreClient
+    private let store: StoreRouter
     private let prefix: String
     /// Called with a slot when queued calls may be admitted again (tokens came, or the store gave up).
     var wake: (Int) -> Void = { _ in }
@@ -48,7 +48,7 @@ final class UpstreamFleet {
     /// The budget of a renewal or a lock: longer than a cache lookup's, since calls wait in the queue anyway.
     private let budget: Duration
 
-    init(loop: EventLoop, store: StoreClient, prefix: String, commandTimeoutMs: Int) {
+    init(loop: EventLoop, store: StoreRouter, prefix: String, commandTimeoutMs: Int) {
         self.loop = loop
         self.store = store
         self.prefix = prefix
@@ -57,12 +57,12 @@ final class UpstreamFleet {
 
     /// Installs a configuration's shared rate (the fleet's whole rate, nil: none) and breaker of a slot.
     func configure(slot: Int, name: String, sharedRate: Double?, breaker: Bool, timeoutMs: Int) {
-        let tag = "\(prefix){\(name)}"
+        let keys = FleetKeys(prefix: prefix, upstream: name)
         var entry =
             slots[slot]
             ?? Slot(
-                name: name, probeTtlMs: timeoutMs + 1_000, quotaKey: tag + ":quota", openKey: tag + ":breaker:open",
-                probeKey: tag + ":breaker:probe")
+                name: name, probeTtlMs: timeoutMs + 1_000, quotaKey: keys.quota, openKey: keys.breakerOpen,
+                probeKey: keys.breakerProbe)
         entry.probeTtlMs = timeoutMs + 1_000
         if let sharedRate {
             if entry.lease == nil {

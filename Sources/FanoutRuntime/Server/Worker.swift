@@ -18,7 +18,7 @@ final class Worker: @unchecked Sendable {
     /// Below `calls`: hedges and retries of composite calls (`hedge`, `retries`, `retry_budget`).
     private(set) var attempts: CallAttempts!
     /// This worker's connection to the shared store (`store` block) and the cache level on it; nil without one.
-    private(set) var store: StoreClient?
+    private(set) var store: StoreRouter?
     /// Exports sampled requests' spans (`tracing`); nil when tracing is not configured.
     private(set) var tracer: TraceExporter?
     private var listeners: [Listener] = []
@@ -176,9 +176,11 @@ final class Worker: @unchecked Sendable {
         snapshot.cacheRefreshes.addCounts(calls.refreshes)
         if let store, let shared = calls.shared {
             snapshot.store.configured = true
-            snapshot.store.roundTrips &+= store.counters.roundTrips
-            snapshot.store.errors.addCounts(store.counters.failures)
-            snapshot.store.stateChanges.addCounts(store.counters.stateChanges)
+            let counters = store.counters
+            snapshot.store.roundTrips &+= counters.roundTrips
+            snapshot.store.errors.addCounts(counters.failures)
+            snapshot.store.stateChanges.addCounts(counters.stateChanges)
+            snapshot.store.redirects.addCounts(store.redirects)
             snapshot.store.available += store.isAvailable ? 1 : 0
             snapshot.store.hits.addCounts(shared.hits)
             snapshot.store.misses.addCounts(shared.misses)
@@ -223,7 +225,7 @@ final class Worker: @unchecked Sendable {
     private func connectStore(_ settings: StoreSettings?) {
         store?.close()
         store = settings.map {
-            StoreClient(loop: loop, settings: $0, label: "store \($0.address.host):\($0.address.port) worker \(index)")
+            StoreRouter(loop: loop, settings: $0, workerLabel: "worker \(index)")
         }
         calls.shared = store.map(SharedCache.init(client:))
         // Shared `rate` quotas and breakers use the same connection (docs/operations/fleet.md).

@@ -2,10 +2,10 @@ import FanoutCore
 import Glibc
 
 /// The second level of the call cache: answers in the shared store, read and written by ``CallCoalescer``
-/// through one worker's ``StoreClient``. Every operation waits at most the store's `command_timeout`; a store
+/// through one worker's ``StoreRouter``. Every operation waits at most the store's `command_timeout`; a store
 /// that is down or slow makes each of them a miss (counted as a fallback), never a failure.
 final class SharedCache {
-    let client: StoreClient
+    let client: StoreRouter
     private let prefix: String
     private let maxEntryBytes: Int
     /// Per upstream name: calls answered from the store, lookups that found nothing usable, lookups that went
@@ -16,7 +16,7 @@ final class SharedCache {
     private(set) var writes: [String: UInt64] = [:]
     private(set) var refreshesLeft: [String: UInt64] = [:]
 
-    init(client: StoreClient) {
+    init(client: StoreRouter) {
         self.client = client
         prefix = client.settings.prefix
         maxEntryBytes = client.settings.maxEntryBytes
