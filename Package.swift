@@ -36,10 +36,16 @@ let package = Package(
         .target(name: "FanoutCore", swiftSettings: swiftSettings),
 
         // I/O runtime: syscalls, the epoll event loop, libcurl, the HTTP server.
+        // Release builds drop the runtime's dynamic exclusivity checks (about 230 `swift_beginAccess` per
+        // `/overview` request, 20k instructions: docs/design/architecture.md, "Exclusivity checks"). Its
+        // objects live on one loop thread each, where those checks never see a race; debug builds, which
+        // every test runs, keep them.
         .target(
             name: "FanoutRuntime",
             dependencies: ["FanoutCore", "CFanoutLinux", "CCurl", "CZlib"],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [
+                .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
+            ]
         ),
 
         // The thin executable.
