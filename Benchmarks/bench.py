@@ -200,6 +200,20 @@ def emit_load(a, f, o, fl, served):
         row("p50", "p50", "ms"); row("CPU per request", "cpu", "us")
         emit(out, scn=s, metric="fanout answered 200", fanout=status, ref="", goal="all 200, no errors",
              ok=served, check=True)
+    elif s == "8":  # latency at low load: one connection, one request at a time
+        label = a.label or "p50"
+        p50ok = (f["p50"] <= o["p50"] + 0.025) if (f and o) else None
+        emit(out, scn=s, metric=f"{label}: p50 (-c1)", fanout=fmt(get(f, "p50"), "ms"), ref=fmt(get(o, "p50"), "ms"),
+             ratio=ratio("p50"), goal="≤ nginx's p50 + 25 µs", ok=p50ok)
+        row(f"{label}: CPU per request (-c1)", "cpu", "us", "info")
+        emit(out, scn=s, metric=f"{label}: fanout answered 200", fanout=status, ref="", goal="all 200, no errors",
+             ok=served, check=True)
+    elif s == "9":  # the same fan-out of 3 on a fanout with two workers
+        row("req/s (-c64), workers 2", "rps", "req/s", "info")
+        row("CPU per request, workers 2", "cpu", "us", "info")
+        row("p99, workers 2", "p99", "ms", "info")
+        emit(out, scn=s, metric="fanout answered 200", fanout=status, ref="", goal="all 200, no errors",
+             ok=served, check=True)
     elif s == "3":
         row("CPU per request", "cpu", "us", "≤ 1.2× nginx proxy_pass", lambda r: r <= 1.2)
         row("req/s (-c64)", "rps", "req/s"); row("p99", "p99", "ms")
@@ -412,7 +426,8 @@ def cmd_table(a):
     rows = [json.loads(l) for l in open(a.out) if l.strip()]
     names = {"1": "1. Fan-out of 3, -c64", "2": "2. Slow partners, -c256", "3": "3. Plain proxy of one call",
              "4": "4. Wide fan-out", "5": "5. 10,000 keep-alive connections", "6": "6. Idle cost",
-             "7": "7. `workers auto` under CPU quota"}
+             "7": "7. `workers auto` under CPU quota", "8": "8. Latency at low load, -c1",
+             "9": "9. Fan-out of 3 with `workers 2`, -c64"}
     flask = any(r.get("flask") for r in rows)
     head = ["target", "metric", "fanout", "nginx+lua / ref"] + (["Flask"] if flask else []) + ["ratio", "goal", "result"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -443,7 +458,8 @@ if __name__ == "__main__":
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("load"); p.add_argument("--out", required=True); p.add_argument("--scenario", required=True)
     p.add_argument("-c", type=int, default=64); p.add_argument("-d", type=int, default=10); p.add_argument("-r", type=int, default=3)
-    p.add_argument("--dump"); p.add_argument("--flask", action="store_true"); p.add_argument("targets", nargs="+")
+    p.add_argument("--dump"); p.add_argument("--flask", action="store_true"); p.add_argument("--label")
+    p.add_argument("targets", nargs="+")
     p = sub.add_parser("wide"); p.add_argument("--out", required=True); p.add_argument("-n", default="100,1000")
     p.add_argument("--reps", type=int, default=20); p.add_argument("--warmup", type=int, default=3); p.add_argument("targets", nargs="+")
     p = sub.add_parser("conns"); p.add_argument("--out", required=True); p.add_argument("--port", type=int, required=True)

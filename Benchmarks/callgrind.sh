@@ -7,7 +7,9 @@
 # Builds a release binary with debug info in .build-prof, starts it under callgrind with
 # Benchmarks/fanout-bench.conf (one worker), warms it up, zeroes the counters, runs wrk -c4 for SECONDS,
 # dumps, and prints total instructions / requests. The profile stays in /tmp/fanout-callgrind.out.* for
-# callgrind_annotate.
+# callgrind_annotate (CALLGRIND_OUT=PREFIX for another place, CALLGRIND_PORT=PORT for another port: two
+# people measuring on one machine). Benchmarks/callgrind-split.py then splits it into libcurl's part and
+# fanout's own (CALLGRIND_TOP=N also lists the N largest functions outside libcurl).
 #
 # FANOUT_LIBCURL_DIR=DIR runs the same binary with the libcurl.so.4 in DIR (LD_LIBRARY_PATH), e.g. the 8.14.1
 # that scripts/test-libcurl8.sh extracts to .build/libcurl8/root/usr/lib/x86_64-linux-gnu (same soname and
@@ -17,14 +19,15 @@ cd "$(dirname "$0")/.."
 path="${1:-/overview}"
 seconds="${2:-10}"
 port=${CALLGRIND_PORT:-18095}
+out=${CALLGRIND_OUT:-/tmp/fanout-callgrind.out}
 
 curl -sf -o /dev/null http://127.0.0.1:19001/a || { echo "the upstream stub on :19001 is not up (../shared/bench/anchors.sh start)"; exit 1; }
 swift build -c release --product fanout --build-path .build-prof -Xswiftc -g >/dev/null
 export LD_LIBRARY_PATH="${FANOUT_LIBCURL_DIR:-${LD_LIBRARY_PATH:-}}"
 libcurl=$(.build-prof/release/fanout --version | awk '/^libcurl [0-9]/ {print $2; exit}')
-rm -f /tmp/fanout-callgrind.out*
-BENCH_PORT=$port valgrind --tool=callgrind --callgrind-out-file=/tmp/fanout-callgrind.out \
-    .build-prof/release/fanout serve -c Benchmarks/fanout-bench.conf >/tmp/fanout-callgrind.log 2>&1 &
+rm -f "$out"*
+BENCH_PORT=$port valgrind --tool=callgrind --callgrind-out-file="$out" \
+    .build-prof/release/fanout serve -c Benchmarks/fanout-bench.conf >"$out.log" 2>&1 &
 vg=$!
 trap 'kill -TERM $vg 2>/dev/null || true; wait $vg 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port$path" && break; sleep 0.2; done
@@ -33,5 +36,6 @@ callgrind_control -z $vg >/dev/null
 requests=$(wrk -c 4 -t 1 -d "${seconds}s" "http://127.0.0.1:$port$path" | awk '/requests in/ {print $1}')
 callgrind_control -d $vg >/dev/null
 sleep 1
-total=$(grep -h '^summary:' /tmp/fanout-callgrind.out.* | awk '{s += $2} END {print s}')
+total=$(grep -h '^summary:' "$out".[0-9]* | awk '{s += $2} END {print s}')
 echo "path $path (libcurl $libcurl): $requests requests, $total instructions, $((total / requests)) instructions per request"
+for profile in "$out".[0-9]*; do python3 Benchmarks/callgrind-split.py "$profile" "$requests" "${CALLGRIND_TOP:-0}"; done

@@ -4,7 +4,8 @@
 #   Benchmarks/run.sh                  full run (wrk -d 10, 3 alternating rounds; about 6 minutes)
 #   Benchmarks/run.sh --quick          smoke test: a few seconds per scenario, only checks that everything runs
 #                                      and fanout answers 200 (exit 1 otherwise); timings are not asserted
-#   Benchmarks/run.sh --only NAME      one scenario: fanout3 slow proxy wide conns idle cgroup (or 1..7);
+#   Benchmarks/run.sh --only NAME      one scenario: fanout3 slow proxy wide conns idle cgroup latency workers2
+#                                      (or 1..9);
 #                                      repeatable, or comma-separated
 #   Benchmarks/run.sh --start-anchors  start the reference systems with anchors.sh if they do not answer
 #                                      (and stop them at the end)
@@ -183,6 +184,26 @@ if want proxy 3; then
   say; say "== 3. plain proxy of one call, wrk -c64"
   r=(); [ $have_nginx = 1 ] && r=("openresty=$nginx/proxy/a")
   bench load --scenario 3 -c 64 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/proxy/a" "${r[@]}"
+fi
+
+# ------------------------------------------------------------------ 8. latency at low load
+if want latency 8; then
+  say; say "== 8. latency at low load: wrk -c1, /overview and /proxy/a"
+  r=(); [ $have_nginx = 1 ] && r=("openresty=$nginx/overview")
+  bench load --scenario 8 --label /overview -c 1 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/overview" "${r[@]}"
+  r=(); [ $have_nginx = 1 ] && r=("openresty=$nginx/proxy/a")
+  bench load --scenario 8 --label /proxy/a -c 1 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/proxy/a" "${r[@]}"
+fi
+
+# ------------------------------------------------------------------ 9. fan-out of 3 with two workers
+if want workers2 9; then
+  say; say "== 9. fan-out of 3 on a fanout with workers 2, wrk -c64"
+  r=(); [ $have_nginx = 1 ] && r=("openresty=$nginx/overview")
+  if start_fanout "$idle_port" 2 "$work/fanout-w2.err"; then
+    w2_pid=$fpid
+    bench load --scenario 9 -c 64 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$idle_port/overview" "${r[@]}"
+    stop_fanout "$w2_pid"
+  fi
 fi
 
 # ------------------------------------------------------------------ 4. wide fan-out

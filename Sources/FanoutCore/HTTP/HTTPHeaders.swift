@@ -45,16 +45,17 @@ public struct HTTPHeaders: Sendable, Sequence {
 
     /// ASCII case-insensitive comparison of two field names.
     static func namesEqual(_ lhs: String, _ rhs: String) -> Bool {
-        var left = lhs.utf8.makeIterator()
-        var right = rhs.utf8.makeIterator()
-        while true {
-            switch (left.next(), right.next()) {
-            case (nil, nil):
+        // Lengths first, then the bytes in place: two UTF-8 view iterators cost about 80 instructions per
+        // byte (1,100 per `Content-Length` an answer carries, callgrind).
+        guard lhs.utf8.count == rhs.utf8.count else { return false }
+        var left = lhs
+        var right = rhs
+        return left.withUTF8 { l in
+            right.withUTF8 { r in
+                for index in 0..<l.count where ASCII.lowercased(l[index]) != ASCII.lowercased(r[index]) {
+                    return false
+                }
                 return true
-            case (let l?, let r?):
-                if ASCII.lowercased(l) != ASCII.lowercased(r) { return false }
-            default:
-                return false
             }
         }
     }

@@ -136,6 +136,12 @@ final class EventLoop: @unchecked Sendable {
         timers.cancel(timer)
     }
 
+    /// Moves `timer` to `milliseconds` from now, keeping its action (no new closure); false if it already
+    /// fired or was cancelled.
+    func reschedule(_ timer: TimerID, afterMilliseconds milliseconds: Int) -> Bool {
+        timers.reschedule(timer, at: now &+ UInt64(max(0, milliseconds)) &* 1_000_000)
+    }
+
     func refreshNow() {
         now = monotonicNanoseconds()
     }

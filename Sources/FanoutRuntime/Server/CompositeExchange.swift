@@ -20,8 +20,10 @@ final class CompositeExchange: Exchange {
     private let deadline: UInt64
     private let sharedHeaders: [String]
     /// `sharedHeaders` without the lines that differ on every request (X-Forwarded-For, X-Request-Id): the
-    /// part of them that goes into a call's coalescing key.
-    private let sharedKeyHeaders: [String]
+    /// part of them that goes into a call's coalescing key (built on the first call that has one).
+    private lazy var sharedKeyHeaders: [String] = sharedHeaders.filter {
+        !$0.hasPrefix("X-Forwarded-For:") && !$0.hasPrefix("X-Request-Id:")
+    }
     private let trace: TraceContext
     /// By call index: what the access log says of each call beyond the run's own record.
     private var callLog: [CallLogFacts]
@@ -63,7 +65,6 @@ final class CompositeExchange: Exchange {
         callLog = Array(repeating: CallLogFacts(), count: route.calls.count)
         sharedHeaders =
             context.forwardingHeaderLines() + context.allowlistedHeaderLines(runtime.forwardHeaders)
-        sharedKeyHeaders = sharedHeaders.filter { !$0.hasPrefix("X-Forwarded-For:") && !$0.hasPrefix("X-Request-Id:") }
     }
 
     static func start(
@@ -106,11 +107,18 @@ final class CompositeExchange: Exchange {
     private func launch(_ launches: [CallLaunch]) {
         for launch in launches {
             guard !finished else { return }
-            let call = route.calls[launch.call]
-            let upstream = runtime.config.upstreams[call.upstream]
+            // Fields read in place: a copy of the whole `CallConfig` per call cost about 700 instructions.
+            let upstreamIndex = route.calls[launch.call].upstream
+            let upstream = runtime.config.upstreams[upstreamIndex]
             let spanID = TraceContext.newSpanID()
-            let callHeaders = runtime.upstreamHeaderLines[call.upstream] + HeaderLine.lines(launch.headers)
-            var headers = callHeaders + sharedHeaders + trace.headerLines(spanID: spanID)
+            let callHeaders =
+                launch.headers.isEmpty
+                ? runtime.upstreamHeaderLines[upstreamIndex]
+                : runtime.upstreamHeaderLines[upstreamIndex] + HeaderLine.lines(launch.headers)
+            var headers = callHeaders
+            headers.reserveCapacity(callHeaders.count + sharedHeaders.count + 3)
+            headers += sharedHeaders
+            headers += trace.headerLines(spanID: spanID)
             if let item = launch.item {
                 callLog[launch.call].itemSpans.append((item, spanID))
             } else {
@@ -124,30 +132,31 @@ final class CompositeExchange: Exchange {
             var request = UpstreamRequest(
                 upstreamName: upstream.name,
                 method: launch.method,
-                url: upstream.url(launch.pathAndQuery),
+                url: runtime.upstreamURL(upstreamIndex, launch.pathAndQuery),
                 headers: headers,
                 body: launch.body,
-                slot: runtime.admissionSlots[call.upstream],
+                slot: runtime.admissionSlots[upstreamIndex],
                 connectTimeoutMs: upstream.connectTimeoutMs,
-                timeoutMs: call.timeoutMs ?? upstream.timeoutMs,
+                timeoutMs: route.calls[launch.call].timeoutMs ?? upstream.timeoutMs,
                 deadline: deadline,
                 maxResponseBytes: runtime.config.limits.maxUpstreamBodyBytes,
                 captureHeaders: answers?.capturesHeaders[launch.call] ?? false,
                 mustNotRepeat: !HTTPMethod.isIdempotent(launch.method),
                 maxRedirects: upstream.followRedirects,
-                acceptEncoding: runtime.upstreamAcceptEncodings[call.upstream],
-                hedgeDelayMs: call.hedgeDelayMs ?? upstream.hedgeDelayMs,
-                retries: call.retries ?? upstream.retries,
+                acceptEncoding: runtime.upstreamAcceptEncodings[upstreamIndex],
+                hedgeDelayMs: route.calls[launch.call].hedgeDelayMs ?? upstream.hedgeDelayMs,
+                retries: route.calls[launch.call].retries ?? upstream.retries,
                 retryBudgetPercent: upstream.retryBudgetPercent)
-            request.transport = runtime.upstreamTransports[call.upstream]
-            request.fixedURL = call.target.isFixed
+            request.transport = runtime.upstreamTransports[upstreamIndex]
+            request.fixedURL = route.calls[launch.call].target.isFixed
+            let cache = route.calls[launch.call].cache
             let id = launch.id
             let callIndex = launch.call
             let isItem = launch.item != nil
             let key =
-                upstream.coalesce || call.cache != nil ? coalescingKey(request, callHeaders, contentTypeLine) : nil
+                upstream.coalesce || cache != nil ? coalescingKey(request, callHeaders, contentTypeLine) : nil
             let transfer = worker.calls.start(
-                request, key: key, coalesce: upstream.coalesce, cache: call.cache
+                request, key: key, coalesce: upstream.coalesce, cache: cache
             ) { [weak self] result in
                 self?.callFinished(id, call: callIndex, isItem: isItem, result)
             }

@@ -105,7 +105,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         var request = UpstreamRequest(
             upstreamName: upstream.name,
             method: context.request.head.method,
-            url: upstream.url(pathAndQuery),
+            url: runtime.upstreamURL(proxy.upstream, pathAndQuery),
             headers: runtime.upstreamHeaderLines[proxy.upstream]
                 + context.passThroughHeaderLines(replacedBy: upstream.headers)
                 + context.forwardingHeaderLines() + context.trace.headerLines(spanID: spanID),

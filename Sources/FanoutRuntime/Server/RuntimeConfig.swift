@@ -28,6 +28,8 @@ final class RuntimeConfig: Sendable {
     let tokenSlots: [AdmissionSlot?]
     /// `Name: value` lines of each upstream's configured headers, built once.
     let upstreamHeaderLines: [[String]]
+    /// Per upstream index: `scheme://host:port/base`, built once (see ``upstreamURL(_:_:)``).
+    let upstreamURLPrefixes: [String]
     /// Per upstream index: its `accept_encoding` as CURLOPT_ACCEPT_ENCODING (`gzip, br`), without the codings
     /// this libcurl cannot decode; nil when none is left (off).
     let upstreamAcceptEncodings: [String?]
@@ -72,6 +74,7 @@ final class RuntimeConfig: Sendable {
         }
         tracing = config.tracing.map { RuntimeTracing(config: $0, workerCount: workerCount, slots: &slots) }
         upstreamHeaderLines = config.upstreams.map { HeaderLine.lines($0.headers) }
+        upstreamURLPrefixes = config.upstreams.map(\.origin.urlPrefix)
         let decodable = CurlTransfer.decodableContentCodings
         upstreamAcceptEncodings = config.upstreams.map { upstream in
             let codings = upstream.acceptEncoding.filter(decodable.contains)
@@ -122,5 +125,12 @@ struct AdmissionSlots {
         let number = numbers.count
         numbers[identity] = number
         return AdmissionSlot(raw: number)
+    }
+}
+
+extension RuntimeConfig {
+    /// `UpstreamConfig.url(_:)` of upstream `index`, with its prefix built once rather than per call.
+    func upstreamURL(_ index: Int, _ pathAndQuery: String) -> String {
+        upstreamURLPrefixes[index] + config.upstreams[index].query.applied(to: pathAndQuery)
     }
 }

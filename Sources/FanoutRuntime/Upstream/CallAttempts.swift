@@ -26,8 +26,9 @@ final class CallAttempts {
     private let client: UpstreamClient
     private var calls: [UInt64: Call] = [:]
     private var nextID: UInt64 = 1
-    /// Per admission slot (`AdmissionSlot.raw`).
-    private var budgets: [Int: RetryBudget] = [:]
+    /// Per admission slot (`AdmissionSlot.raw`, small and dense): an array, not a dictionary, since every
+    /// composite call touches it.
+    private var budgets: [RetryBudget?] = []
     /// Per upstream name, read by `Worker.metricsSnapshot()` on the loop thread: retries and hedges sent,
     /// hedges whose answer won, and retries or hedges the budget refused.
     private(set) var retriesMade: [String: UInt64] = [:]
@@ -74,7 +75,9 @@ final class CallAttempts {
     /// the client refuses the first attempt on the spot).
     func start(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> TransferID {
         let slot = request.slot.raw
-        budgets[slot, default: RetryBudget(percent: request.retryBudgetPercent)].percent = request.retryBudgetPercent
+        if slot >= budgets.count { budgets += Array(repeating: nil, count: slot + 1 - budgets.count) }
+        if budgets[slot] == nil { budgets[slot] = RetryBudget(percent: request.retryBudgetPercent) }
+        budgets[slot]!.percent = request.retryBudgetPercent
         budgets[slot]!.callStarted(now: loop.now)
         let buffered = request.receiver == nil && request.bodySource == nil && !request.mustNotRepeat
         let hedgeDelayMs = request.hedgeDelayMs.flatMap {
@@ -190,8 +193,8 @@ final class CallAttempts {
     /// Takes the budget for one retry or hedge of `call`; counts a refusal.
     private func spendBudget(_ call: Call) -> Bool {
         let slot = call.request.slot.raw
-        guard budgets[slot, default: RetryBudget(percent: call.request.retryBudgetPercent)].spendExtra(now: loop.now)
-        else {
+        if budgets[slot] == nil { budgets[slot] = RetryBudget(percent: call.request.retryBudgetPercent) }
+        guard budgets[slot]!.spendExtra(now: loop.now) else {
             budgetRefusals[call.request.upstreamName, default: 0] &+= 1
             return false
         }

@@ -486,6 +486,8 @@ final class UpstreamClient: EventHandler {
     }
 
     fileprivate func timerChanged(milliseconds: Int) {
+        // libcurl moves its timer several times per transfer: the loop timer is moved with it, not remade.
+        if let timer = curlTimer, milliseconds >= 0, loop.reschedule(timer, afterMilliseconds: milliseconds) { return }
         if let timer = curlTimer { loop.cancel(timer) }
         curlTimer = nil
         guard milliseconds >= 0 else { return }

@@ -103,7 +103,7 @@ import Testing
         #expect(implicit.origin == UpstreamOrigin(scheme: "http", host: "127.0.0.1", port: 9002, basePath: ""))
         #expect(implicit.connectTimeoutMs == 2_000)
         #expect(implicit.timeoutMs == 10_000)
-        #expect(implicit.maxConnections == 64)
+        #expect(implicit.maxConnections == 1024)
         #expect(implicit.headers.isEmpty)
         #expect(implicit.followRedirects == 0)
 

@@ -142,7 +142,7 @@ enum Chromium {
 
             let accounts = Self.row(dom, #"<tr data-upstream="accounts">"#)
             #expect(Self.figure(accounts, "breaker") == "off")
-            #expect(Self.figure(accounts, "in-flight") == "0 / 64")
+            #expect(Self.figure(accounts, "in-flight") == "0 / 1024")  // the default max_connections
             let billingUpstream = Self.row(dom, #"<tr data-upstream="billing">"#)
             #expect(Self.figure(billingUpstream, "breaker") == "open on 1 of 1")
             #expect(Self.figure(billingUpstream, "failures")?.contains("circuit_open") == true)
