@@ -41,28 +41,14 @@ struct RequestLogContext {
 ///
 /// Requests are answered strictly in order: while one is being handled the connection reads nothing but that
 /// request's own streamed body (the next pipelined request waits in the kernel or in `input`), so answers can
-/// never overtake each other. States: waiting for a request (idle or partly received) → handling → writing →
-/// waiting again, or lingering/closed when the connection cannot continue.
+/// never overtake each other. The connection's states, its timer, half-close, `100 Continue`, keep-alive and
+/// lingering are decided by its ``ClientConnectionStateMachine``; this class performs the steps it returns.
 ///
 /// Streaming (plain proxy routes): the request body is handed to a `BodyPipe` as it arrives, reading paused
 /// while the pipe is full; the answer is written as it arrives (`startStreamedResponse`, `sendBodyPart`,
 /// `endStreamedResponse`), the exchange pausing its upstream while `outputHighWater` bytes wait for the client.
 /// Both stay in `handling`; memory per connection is bounded by the two windows.
 final class ClientConnection: EventHandler {
-    private enum State {
-        case waitingForRequest
-        case handling
-        case writing
-        /// After a response that ends the connection: our side is shut, unread input is drained for a
-        /// moment so the client sees the answer instead of a reset.
-        case lingering
-        case closed
-    }
-
-    private enum TimerKind {
-        case keepalive, client, send, linger
-    }
-
     /// A streamed answer is refused more bytes while this much waits for the client.
     static let outputHighWater = 256 * 1024
 
@@ -72,19 +58,15 @@ final class ClientConnection: EventHandler {
     /// neither logged nor counted in the metrics.
     let isAdmin: Bool
     private unowned let worker: Worker
-    private var state = State.waitingForRequest
+    private var machine: ClientConnectionStateMachine
     private var input: [UInt8] = []
     private var parser: HTTPRequestParser
     private let parserLimits: HTTPParserLimits
     private var output: [UInt8] = []
     private var outputOffset = 0
+    /// The timer the machine armed.
     private var timer: TimerID?
-    private var timerKind: TimerKind?
-    private var closeAfterWrite = false
-    private var peerHalfClosed = false
-    private var requestsServed = 0
     private var exchange: (any Exchange)?
-    private var sentContinue = false
     private var processingInput = false
     /// The request being handled: HTTP version, keep-alive and HEAD-ness decide how it is answered.
     private var currentHead: HTTPRequestHead?
@@ -122,28 +104,28 @@ final class ClientConnection: EventHandler {
         parserLimits = worker.runtime.parserLimits
         parser = HTTPRequestParser(limits: parserLimits)
         parser.headFirst = true
+        machine = ClientConnectionStateMachine(limits: .init(worker.runtime.config))
     }
 
     func start() {
         worker.loop.register(fd: fd, interest: [.read, .readHangup], handler: self)
-        // A new connection gets the client timeout to send its first request (slowloris on connect).
-        arm(.client, milliseconds: worker.runtime.config.timeouts.clientMs)
+        perform(machine.opened(now: worker.loop.now))
     }
 
     // MARK: - Events
 
     func handleEvent(fd: Int32, events: UInt32) {
-        if events & (Interest.error.rawValue | Interest.hangup.rawValue) != 0 && state != .lingering {
+        if events & (Interest.error.rawValue | Interest.hangup.rawValue) != 0 && machine.state != .lingering {
             // Reset (or both directions shut): nothing can be written any more.
             clientLeft(.reset)
             return
         }
-        switch state {
-        case .waitingForRequest:
+        switch machine.state {
+        case .awaitingRequest:
             readAvailable()
         case .handling:
             if events & Interest.write.rawValue != 0 { flush() }
-            guard state == .handling else { return }
+            guard isHandling else { return }
             if requestBody != nil {
                 if events & (Interest.read.rawValue | Interest.readHangup.rawValue) != 0 { readBody() }
             } else if events & Interest.readHangup.rawValue != 0 {
@@ -151,7 +133,7 @@ final class ClientConnection: EventHandler {
             }
         case .writing:
             if events & Interest.readHangup.rawValue != 0 { clientLeft(.closed) }
-            if events & Interest.write.rawValue != 0 && state == .writing { flush() }
+            if events & Interest.write.rawValue != 0, case .writing = machine.state { flush() }
         case .lingering:
             discardInput()
         case .closed:
@@ -159,40 +141,82 @@ final class ClientConnection: EventHandler {
         }
     }
 
-    /// The client's side ended while a request was in hand (`handling`) or its answer was being written
-    /// (`writing`): what that means is ``ClientDeparture/verdict(answer:abortOnClose:)``'s decision.
-    private func clientLeft(_ departure: ClientDeparture) {
-        let answer: ClientDeparture.Answer
-        switch state {
-        case .handling:
-            answer = .pending
-        case .writing:
-            answer = .queued
-        case .waitingForRequest, .lingering, .closed:
-            // No request in hand: nothing to cancel or log (a FIN between requests is handled by the reader).
-            close()
-            return
+    private var isHandling: Bool {
+        if case .handling = machine.state { return true }
+        return false
+    }
+
+    private var isAwaitingRequest: Bool {
+        if case .awaitingRequest = machine.state { return true }
+        return false
+    }
+
+    /// A request is in hand: its answer is pending or being written.
+    private var isAnswering: Bool {
+        switch machine.state {
+        case .handling, .writing: return true
+        case .awaitingRequest, .lingering, .closed: return false
         }
-        switch departure.verdict(answer: answer, abortOnClose: worker.runtime.config.abortOnClose) {
-        case .abort:
+    }
+
+    /// The client's side ended: the machine decides what it means (``ClientDeparture``).
+    private func clientLeft(_ departure: ClientDeparture) {
+        perform(machine.clientLeft(departure))
+    }
+
+    /// Carries out one step of the machine: its timer change, then its action.
+    private func perform(_ step: ClientConnectionStateMachine.Step) {
+        switch step.timer {
+        case .unchanged:
+            break
+        case .cancel:
+            if let timer { worker.loop.cancel(timer) }
+            timer = nil
+        case .arm(let kind, let deadline):
+            if let timer { worker.loop.cancel(timer) }
+            timer = worker.loop.schedule(at: deadline) { [weak self] in self?.timerFired(kind) }
+        }
+        switch step.action {
+        case .none:
+            return
+        case .sendContinue:
+            sendInterim(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+        case .handleRequest(let sendContinue):
+            // The caller hands the request over.
+            if sendContinue { sendInterim(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)) }
+        case .answerRequestTimeout:
+            startRequestContext(method: "-", target: "-")
+            respond(
+                HTTPResponse.error(status: 408, message: "the request was not received in time"), closeConnection: true)
+        case .abortRequest(let departure):
             // No partner keeps working for nobody: the calls are cancelled (a coalesced call only loses this
             // waiter), the request is logged 499 and counted, the connection closes.
             abandonExchange(loggingStatus: ClientDeparture.abortStatus, clientAbort: departure)
             close()
+        case .stopReading:
+            // Level-triggered RDHUP would fire again at once: stop asking; ERR/HUP are still reported.
+            if isHandling {
+                updateHandlingInterest()
+            } else {
+                worker.loop.setInterest(fd: fd, .write)
+            }
+        case .failRequestBody:
+            requestBodyFailed(status: 400, message: "the connection ended before the request body")
+        case .readNextRequest:
+            worker.loop.setInterest(fd: fd, machine.peerHalfClosed ? [] : [.read, .readHangup])
+            if !input.isEmpty {
+                processInput()
+                perform(machine.inputProcessed())
+            }
+        case .shutdownWriteAndLinger:
+            input = []
+            shutdown(fd, Int32(SHUT_WR))
+            worker.loop.setInterest(fd: fd, .read)
+        case .abandonAnswerAndClose:
+            if streamedFraming != nil { abandonExchange(loggingStatus: streamedStatus) }
+            close()
         case .close:
             close()
-        case .keepAnswering:
-            notePeerHalfClosed()
-        }
-    }
-
-    private func notePeerHalfClosed() {
-        peerHalfClosed = true
-        // Level-triggered RDHUP would fire again at once: stop asking; ERR/HUP are still reported.
-        if state == .handling {
-            updateHandlingInterest()
-        } else {
-            worker.loop.setInterest(fd: fd, state == .writing ? .write : [])
         }
     }
 
@@ -201,7 +225,7 @@ final class ClientConnection: EventHandler {
     private func updateHandlingInterest() {
         var interest: Interest = []
         if outputOffset < output.count { interest.insert(.write) }
-        if !peerHalfClosed {
+        if !machine.peerHalfClosed {
             if let pipe = requestBody {
                 // A full pipe reads nothing; RDHUP would then fire again and again, so it waits too.
                 if !pipe.isFull { interest.formUnion([.read, .readHangup]) }
@@ -249,12 +273,10 @@ final class ClientConnection: EventHandler {
     private func readAvailable() {
         let burst = readBurst(while: { input.count < maxInputBytes })
         if burst.failed { return }
-        if burst.sawEOF { peerHalfClosed = true }
+        if burst.sawEOF { machine.readEnded() }
         processInput()
-        if state == .waitingForRequest && peerHalfClosed {
-            // The client is done sending and no complete request is left: nothing more to answer.
-            close()
-        }
+        // A client that is done sending, and no complete request left: nothing more to answer.
+        perform(machine.inputProcessed())
     }
 
     // MARK: - Requests
@@ -265,7 +287,7 @@ final class ClientConnection: EventHandler {
         if processingInput { return }
         processingInput = true
         defer { processingInput = false }
-        while state == .waitingForRequest && !input.isEmpty {
+        while case .awaitingRequest = machine.state, !input.isEmpty {
             let parsed = input.withUnsafeBytes { bytes -> Result<HTTPParseResult, HTTPParserError> in
                 do throws(HTTPParserError) {
                     return .success(try parser.parse(bytes))
@@ -294,22 +316,18 @@ final class ClientConnection: EventHandler {
                         closeConnection: true)
                     return
                 }
-                if timerKind != .client { arm(.client, milliseconds: worker.runtime.config.timeouts.clientMs) }
-                if !sentContinue, let head = parser.pendingHead, head.expectsContinue {
-                    sentContinue = true
-                    sendInterim(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
-                }
+                perform(
+                    machine.requestIncomplete(
+                        expectsContinue: parser.pendingHead?.expectsContinue ?? false, now: worker.loop.now))
                 return
             case .complete(let request, let consumed):
                 input.removeFirst(consumed)
-                sentContinue = false
-                cancelTimer()
-                state = .handling
-                worker.loop.setInterest(fd: fd, peerHalfClosed ? [] : .readHangup)
+                perform(machine.requestReceived(streamedBody: false, expectsContinue: false))
+                worker.loop.setInterest(fd: fd, machine.peerHalfClosed ? [] : .readHangup)
                 handle(request)
                 // The client's FIN came before this request was answered (sent right after it, or behind a
-                // pipeline): the same decision as a FIN while the answer is pending.
-                if peerHalfClosed && state == .handling { clientLeft(.closed) }
+                // pipeline).
+                perform(machine.requestDispatched())
             case .head(let head, let consumed):
                 input.removeFirst(consumed)
                 beginBody(of: head)
@@ -335,10 +353,7 @@ final class ClientConnection: EventHandler {
         }
         guard streamLimit != nil else {
             // Collected: processInput goes on parsing; a client waiting for 100 Continue gets it now.
-            if head.expectsContinue && input.isEmpty && !sentContinue {
-                sentContinue = true
-                sendInterim(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
-            }
+            perform(machine.collectingBody(expectsContinue: head.expectsContinue, bodyAwaited: input.isEmpty))
             return
         }
         let pipe = BodyPipe(declaredLength: declaredLength)
@@ -348,26 +363,23 @@ final class ClientConnection: EventHandler {
             self?.worker.loop.schedule(afterMilliseconds: 0) { [weak self] in self?.resumeBodyReading() }
         }
         requestBody = pipe
-        sentContinue = false
-        cancelTimer()
-        state = .handling
-        if head.expectsContinue { sendInterim(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)) }
+        perform(machine.requestReceived(streamedBody: true, expectsContinue: head.expectsContinue))
         bodyBudget = streamRules?.minRate.map { RateBudget($0, start: worker.loop.now) }
         armBodyTimer()
         handle(HTTPRequest(head: head), body: pipe)
-        guard state == .handling || state == .writing, requestBody != nil else { return }
+        guard isAnswering, requestBody != nil else { return }
         pumpRequestBody()
         updateInterestAfterPipeChange()
     }
 
     private func resumeBodyReading() {
-        guard state == .handling, requestBody != nil else { return }
+        guard isHandling, requestBody != nil else { return }
         pumpRequestBody()
         updateInterestAfterPipeChange()
     }
 
     private func updateInterestAfterPipeChange() {
-        guard state == .handling else { return }
+        guard isHandling else { return }
         updateHandlingInterest()
         if let pipe = requestBody {
             // A full pipe waits for the upstream: neither of the client's limits runs meanwhile.
@@ -388,22 +400,17 @@ final class ClientConnection: EventHandler {
             while: { !pipe.isFull },
             afterEach: {
                 pumpRequestBody()
-                return requestBody != nil && state == .handling
+                return requestBody != nil && isHandling
             })
         if burst.failed { return }
-        guard state == .handling || state == .writing else { return }
+        guard isAnswering else { return }
         if burst.sawEOF {
-            if requestBody != nil && !worker.runtime.config.abortOnClose {
-                // A half-close before the body ended: the request cannot be completed, the client hears why.
-                peerHalfClosed = true
-                requestBodyFailed(status: 400, message: "the connection ended before the request body")
-                return
-            }
-            clientLeft(.closed)
-            guard state == .handling || state == .writing else { return }
+            let step = machine.clientLeft(.closed, bodyUnfinished: requestBody != nil)
+            perform(step)
+            guard step.action != .failRequestBody, isAnswering else { return }
         }
         if burst.readSomething, requestBody != nil { armBodyTimer() }
-        if state == .handling { updateInterestAfterPipeChange() }
+        updateInterestAfterPipeChange()
     }
 
     /// Moves parsed body bytes from `input` into the pipe, until the pipe is full or the input runs out.
@@ -448,9 +455,9 @@ final class ClientConnection: EventHandler {
         let pipe = requestBody
         requestBody = nil
         cancelBodyTimer()
-        if streamedFraming != nil || state != .handling {
+        if streamedFraming != nil || !isHandling {
             // Given up before the failed pipe wakes the exchange: the call shows as cancelled.
-            if state == .handling { abandonExchange(loggingStatus: streamedStatus) }
+            if isHandling { abandonExchange(loggingStatus: streamedStatus) }
             pipe?.fail()
             close()
             return
@@ -514,11 +521,11 @@ final class ClientConnection: EventHandler {
     /// sent after the request head, and the request's log context (the tunnel writes the access-log line when
     /// it ends). The connection ends here without closing the socket; it never serves HTTP again.
     func handOverToTunnel() -> (fd: Int32, input: [UInt8], log: RequestLogContext?)? {
-        guard state == .handling, streamedFraming == nil, requestBody == nil, outputOffset >= output.count else {
+        guard isHandling, streamedFraming == nil, requestBody == nil, outputOffset >= output.count else {
             return nil
         }
         let handed = (fd: fd, input: input, log: logContext)
-        state = .closed
+        _ = machine.closed()
         cancelTimer()
         cancelBodyTimer()
         exchange = nil
@@ -537,12 +544,12 @@ final class ClientConnection: EventHandler {
     func respond(
         _ response: HTTPResponse, closeConnection: Bool = false, calls: [AccessLogCall] = [], gzip: GzipSettings? = nil
     ) {
-        guard state == .handling || state == .waitingForRequest, streamedFraming == nil else { return }
+        guard isHandling || isAwaitingRequest, streamedFraming == nil else { return }
         exchange = nil
         let head = currentHead
         let http10 = head?.version == .http1_0
         let keepAlive = keepsAlive(unless: closeConnection)
-        closeAfterWrite = !keepAlive
+        machine.answerQueued(keepAlive: keepAlive)
         var response = response
         if let gzip {
             Self.negotiateGzip(
@@ -556,16 +563,15 @@ final class ClientConnection: EventHandler {
             headOnly: head?.method == "HEAD")
         log(status: response.status, calls: calls)
         currentHead = nil
-        state = .writing
         flush()
     }
 
     /// Whether the connection stays open after the current answer.
     private func keepsAlive(unless closeConnection: Bool) -> Bool {
         let head = currentHead
-        // A body still arriving (the upstream answered before the client finished) cannot be skipped safely.
-        return !closeConnection && requestBody == nil && (head?.keepAlive ?? false) && !(head?.requestsUpgrade ?? false)
-            && !worker.draining && requestsServed + 1 < worker.runtime.config.limits.keepaliveRequests
+        return machine.keepsAlive(
+            requested: !closeConnection && (head?.keepAlive ?? false) && !(head?.requestsUpgrade ?? false),
+            bodyUnfinished: requestBody != nil, draining: worker.draining)
     }
 
     // MARK: - Streamed responses
@@ -576,13 +582,13 @@ final class ClientConnection: EventHandler {
     /// and enforces it. Called from inside libcurl's write callback: queues bytes and epoll interest only,
     /// never sends or closes.
     func startStreamedResponse(status: Int, headers: [(name: String, value: String)], declaredLength: Int?) {
-        guard state == .handling, streamedFraming == nil else { return }
+        guard isHandling, streamedFraming == nil else { return }
         let head = currentHead
         let http10 = head?.version == .http1_0
         let framer = ResponseBodyFramer(
             status: status, declaredLength: declaredLength, http10: http10, headOnly: head?.method == "HEAD",
             keepAlive: keepsAlive(unless: false))
-        closeAfterWrite = !framer.keepAlive
+        machine.streamedAnswerStarted(keepAlive: framer.keepAlive)
         var response = HTTPResponse(status: status, headers: headers)
         if !responseOverlay.isEmpty { responseOverlay.apply(to: &response.headers) }
         if let id = logContext?.requestID { response.headers.append(("X-Request-Id", id)) }
@@ -602,7 +608,7 @@ final class ClientConnection: EventHandler {
     /// (the exchange pauses its upstream and hears `clientTookOutput` once they are sent). Called from inside
     /// libcurl's write callback: never sends or closes.
     func sendBodyPart(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard state == .handling, streamedFraming != nil else { return true }  // going away: drop
+        guard isHandling, streamedFraming != nil else { return true }  // going away: drop
         if output.count - outputOffset >= ClientConnection.outputHighWater {
             exchangeWaitsForOutput = true
             return false
@@ -612,11 +618,8 @@ final class ClientConnection: EventHandler {
             output.removeFirst(outputOffset)
             outputOffset = 0
         }
-        // send_timeout runs while output waits (`flush` re-arms it on progress): a socket that fills up
-        // between two flushes may never report writable again, so no `wouldBlock` would start it.
-        if output.count == outputOffset && timerKind != .send {
-            arm(.send, milliseconds: worker.runtime.config.timeouts.sendMs)
-        }
+        // send_timeout runs while output waits (`flush` re-arms it on progress).
+        perform(machine.streamedOutputQueued(wasCaughtUp: output.count == outputOffset, now: worker.loop.now))
         streamedFraming?.append(bytes, to: &output)
         updateHandlingInterest()
         return true
@@ -627,14 +630,13 @@ final class ClientConnection: EventHandler {
     /// client never reads a byte outside the framing and never reuses a connection it cannot trust. Not from a
     /// libcurl callback.
     func endStreamedResponse(calls: [AccessLogCall]) {
-        guard state == .handling, var framer = streamedFraming else { return }
-        if framer.finish(into: &output) != .complete { closeAfterWrite = true }
+        guard isHandling, var framer = streamedFraming else { return }
+        machine.streamedAnswerEnded(framingComplete: framer.finish(into: &output) == .complete)
         streamedFraming = nil
         exchangeWaitsForOutput = false
         exchange = nil
         log(status: streamedStatus, calls: calls)
         currentHead = nil
-        state = .writing
         flush()
     }
 
@@ -644,7 +646,7 @@ final class ClientConnection: EventHandler {
     /// connection on which the client received nothing. Not from a libcurl callback.
     /// - Returns: false when part of the head was already sent: then only `abortStreamedResponse` is left.
     func retractUnsentStreamedHead() -> Bool {
-        guard state == .handling, streamedFraming != nil, let start = unsentStreamedHeadStart, outputOffset <= start
+        guard isHandling, streamedFraming != nil, let start = unsentStreamedHeadStart, outputOffset <= start
         else { return false }
         output.removeSubrange(start...)
         streamedFraming = nil
@@ -655,7 +657,7 @@ final class ClientConnection: EventHandler {
     /// The upstream failed after the head went out: the client can only learn it from the connection closing
     /// before the body's framing says it ended. Not from a libcurl callback.
     func abortStreamedResponse(calls: [AccessLogCall]) {
-        guard state == .handling, streamedFraming != nil else { return }
+        guard isHandling, streamedFraming != nil else { return }
         exchange = nil
         log(status: streamedStatus, calls: calls)
         close()
@@ -733,24 +735,21 @@ final class ClientConnection: EventHandler {
                 progressed = progressed || n > 0
                 if n > 0 { unsentStreamedHeadStart = nil }  // failing partners: the head may be on its way
             case .wouldBlock:
-                if state == .handling {
+                if isHandling {
                     updateHandlingInterest()
                 } else {
-                    worker.loop.setInterest(fd: fd, peerHalfClosed ? .write : [.write, .readHangup])
+                    worker.loop.setInterest(fd: fd, machine.peerHalfClosed ? .write : [.write, .readHangup])
                 }
-                // send_timeout is the longest the client may take no bytes at all (re-armed on progress).
-                if timerKind != .send || progressed { arm(.send, milliseconds: worker.runtime.config.timeouts.sendMs) }
+                perform(machine.outputBlocked(progressed: progressed, now: worker.loop.now))
                 return
             }
         }
         output.removeAll(keepingCapacity: output.capacity <= 512 * 1024)
         outputOffset = 0
-        if state == .writing {
-            writeCompleted()
-            return
-        }
+        let wasHandling = isHandling
+        perform(machine.outputFlushed(inputBuffered: !input.isEmpty, draining: worker.draining, now: worker.loop.now))
+        guard wasHandling else { return }
         // A streamed answer caught up with the client.
-        if timerKind == .send { cancelTimer() }
         updateHandlingInterest()
         if exchangeWaitsForOutput {
             exchangeWaitsForOutput = false
@@ -758,47 +757,16 @@ final class ClientConnection: EventHandler {
         }
     }
 
-    private func writeCompleted() {
-        requestsServed += 1
-        cancelTimer()
-        // Draining: the answer may have been framed for keep-alive before the drain began (a streamed head, or
-        // a whole answer to a slow reader); the connection still ends with it, so the drain ends with the last
-        // answer rather than at shutdown_timeout.
-        if closeAfterWrite || worker.draining {
-            startLingering()
-            return
-        }
-        state = .waitingForRequest
-        worker.loop.setInterest(fd: fd, peerHalfClosed ? [] : [.read, .readHangup])
-        if input.isEmpty {
-            if peerHalfClosed {
-                close()
-                return
-            }
-            arm(.keepalive, milliseconds: worker.runtime.config.timeouts.keepaliveMs)
-        } else {
-            processInput()
-            if state == .waitingForRequest && peerHalfClosed { close() }
-        }
-    }
-
     // MARK: - Closing
+
+    /// A reload's client limits: from the next timer armed, the next keep-alive check, the next departure.
+    func install(_ limits: ClientConnectionStateMachine.Limits) {
+        machine.limits = limits
+    }
 
     /// Closes the connection now if it is between requests (used when draining).
     func closeIfIdle() {
-        if state == .waitingForRequest && input.isEmpty { close() }
-    }
-
-    private func startLingering() {
-        state = .lingering
-        input = []
-        shutdown(fd, Int32(SHUT_WR))
-        if peerHalfClosed {
-            close()
-            return
-        }
-        worker.loop.setInterest(fd: fd, .read)
-        arm(.linger, milliseconds: 2_000)
+        perform(machine.drain(inputBuffered: !input.isEmpty))
     }
 
     private func discardInput() {
@@ -820,8 +788,7 @@ final class ClientConnection: EventHandler {
 
     /// Releases everything: running upstream calls are cancelled, the descriptor is closed. Idempotent.
     func close() {
-        guard state != .closed else { return }
-        state = .closed
+        guard machine.closed() else { return }
         cancelTimer()
         cancelBodyTimer()
         exchange?.cancel()
@@ -837,18 +804,9 @@ final class ClientConnection: EventHandler {
 
     // MARK: - Timers
 
-    private func arm(_ kind: TimerKind, milliseconds: Int) {
-        cancelTimer()
-        timerKind = kind
-        timer = worker.loop.schedule(afterMilliseconds: milliseconds) { [weak self] in
-            self?.timerFired(kind)
-        }
-    }
-
     private func cancelTimer() {
         if let timer { worker.loop.cancel(timer) }
         timer = nil
-        timerKind = nil
     }
 
     /// `client_timeout` between two reads of a streamed body, and the route's `min_rate` over it (neither while
@@ -892,29 +850,9 @@ final class ClientConnection: EventHandler {
         bodyTimer = nil
     }
 
-    private func timerFired(_ kind: TimerKind) {
+    private func timerFired(_ kind: ClientConnectionStateMachine.Timer) {
         timer = nil
-        timerKind = nil
-        switch kind {
-        case .send:
-            // While handling, only a streamed answer waits for the client: it ends here, and is logged.
-            if state == .handling && streamedFraming != nil { abandonExchange(loggingStatus: streamedStatus) }
-            close()
-        case .keepalive, .linger:
-            close()
-        case .client:
-            guard state == .waitingForRequest else { return }
-            if input.isEmpty {
-                // Nothing of a request arrived: close quietly, as nginx does.
-                close()
-            } else {
-                startRequestContext(method: "-", target: "-")
-                state = .handling
-                respond(
-                    HTTPResponse.error(status: 408, message: "the request was not received in time"),
-                    closeConnection: true)
-            }
-        }
+        perform(machine.timerFired(kind, inputBuffered: !input.isEmpty))
     }
 }
 

@@ -206,6 +206,10 @@ final class Worker: @unchecked Sendable {
     /// their place). Call on the loop thread.
     func install(_ runtime: RuntimeConfig) {
         self.runtime = runtime
+        // Client timeouts, `keepalive_requests` and `abort_on_close` apply to open connections too.
+        let connectionLimits = ClientConnectionStateMachine.Limits(runtime.config)
+        for connection in connections.values { connection.install(connectionLimits) }
+        for connection in adminConnections.values { connection.install(connectionLimits) }
         upstream.setLimits(Worker.slotLimits(runtime))
         upstream.oauth2?.configure(Worker.oauth2Entries(runtime))
         calls.setCacheCapacity(runtime.config.limits.cacheBytesPerWorker)
