@@ -22,7 +22,9 @@ port=${CALLGRIND_PORT:-18095}
 out=${CALLGRIND_OUT:-/tmp/fanout-callgrind.out}
 
 curl -sf -o /dev/null http://127.0.0.1:19001/a || { echo "the upstream stub on :19001 is not up (../shared/bench/anchors.sh start)"; exit 1; }
-swift build -c release --product fanout --build-path .build-prof -Xswiftc -g >/dev/null
+# -gdwarf-4 for the C targets: clang's default DWARF 5 (CFanoutTLS) stops bookworm's valgrind 3.19
+# ("debuginfo reader: Possibly corrupted debuginfo file ... Giving up").
+swift build -c release --product fanout --build-path .build-prof -Xswiftc -g -Xcc -gdwarf-4 >/dev/null
 export LD_LIBRARY_PATH="${FANOUT_LIBCURL_DIR:-${LD_LIBRARY_PATH:-}}"
 libcurl=$(.build-prof/release/fanout --version | awk '/^libcurl [0-9]/ {print $2; exit}')
 rm -f "$out"*
