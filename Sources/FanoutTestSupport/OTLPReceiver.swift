@@ -76,7 +76,7 @@ public final class OTLPReceiver: @unchecked Sendable {
 
     /// The spans received so far, in arrival order.
     public var spans: [Span] {
-        guard let data = FileManager.default.contents(atPath: outputPath) else { return [] }
+        guard let data = FileContents.bytes(atPath: outputPath).map({ Data($0) }) else { return [] }
         return data.split(separator: UInt8(ascii: "\n")).compactMap { line in
             guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { return nil }
             let attributes = object["attributes"] as? [String: String] ?? [:]

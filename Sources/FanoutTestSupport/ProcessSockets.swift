@@ -57,22 +57,8 @@ public enum ProcessSockets {
         }
     }
 
-    /// The whole text of a `/proc` file. Read in a loop until EOF: these files report size 0, and Foundation's
-    /// `String(contentsOfFile:)` returned only their first 4 KiB (measured).
+    /// The whole text of a `/proc` file (these report size 0: ``FileContents`` reads until EOF).
     private static func readProcFile(_ path: String) -> String? {
-        guard let file = fopen(path, "r") else {
-            return nil
-        }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-            if count == 0 {
-                break
-            }
-            bytes += buffer[0..<count]
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        FileContents.bytes(atPath: path).map { String(decoding: $0, as: UTF8.self) }
     }
 }

@@ -43,7 +43,7 @@ import Testing
             }
         }
         start(0)
-        loop.schedule(afterMilliseconds: 10_000) { loop.requestStop() }  // never hang the test run
+        loop.schedule(afterMilliseconds: 10_000) { [weak loop] in loop?.requestStop() }  // never hang the run
         loop.run()
         client.close()
         return results
