@@ -77,8 +77,9 @@ final class FanoutProcess {
         try? FileManager.default.removeItem(at: stderrURL)
     }
 
-    var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
-    var stdout: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
+    // FileContents, not String(contentsOf:): Foundation's reader leaks its buffer on a file still being written.
+    var stderr: String { FileContents.bytes(atPath: stderrURL.path).map { String(decoding: $0, as: UTF8.self) } ?? "" }
+    var stdout: String { FileContents.bytes(atPath: stdoutURL.path).map { String(decoding: $0, as: UTF8.self) } ?? "" }
 
     var pid: Int32 { process.processIdentifier }
 

@@ -48,8 +48,8 @@ enum Chromium {
         }
         process.waitUntilExit()
         return Output(
-            stdout: (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "")
+            stdout: FileContents.bytes(atPath: stdoutURL.path).map { String(decoding: $0, as: UTF8.self) } ?? "",
+            stderr: FileContents.bytes(atPath: stderrURL.path).map { String(decoding: $0, as: UTF8.self) } ?? "")
     }
 }
 
