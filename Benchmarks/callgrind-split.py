@@ -7,7 +7,7 @@
 libcurl's callbacks into fanout's binary. "fanout's own": the total minus that and minus all of libc's memcpy
 (as in docs/contributing/benchmarks.md since the first round of issue 15). Prints the three figures per request
 and, with TOP, the TOP functions outside libcurl's object by their own cost (libc's and Swift's runtime
-included, wherever called from). PROFILE is a file callgrind.sh left (e.g. /tmp/fanout-callgrind.out.1).
+included, wherever called from). PROFILE is a file callgrind.sh left (e.g. .build-prof/callgrind.out.1).
 """
 import re
 import sys

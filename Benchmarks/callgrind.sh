@@ -6,7 +6,7 @@
 # Needs valgrind and wrk, and the upstream stub of ../shared/bench on 127.0.0.1:19001 (anchors.sh start).
 # Builds a release binary with debug info in .build-prof, starts it under callgrind with
 # Benchmarks/fanout-bench.conf (one worker), warms it up, zeroes the counters, runs wrk -c4 for SECONDS,
-# dumps, and prints total instructions / requests. The profile stays in /tmp/fanout-callgrind.out.* for
+# dumps, and prints total instructions / requests. The profile stays in .build-prof/callgrind.out.* for
 # callgrind_annotate (CALLGRIND_OUT=PREFIX for another place, CALLGRIND_PORT=PORT for another port: two
 # people measuring on one machine). Benchmarks/callgrind-split.py then splits it into libcurl's part and
 # fanout's own (CALLGRIND_TOP=N also lists the N largest functions outside libcurl).
@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 path="${1:-/overview}"
 seconds="${2:-10}"
 port=${CALLGRIND_PORT:-18095}
-out=${CALLGRIND_OUT:-/tmp/fanout-callgrind.out}
+out=${CALLGRIND_OUT:-.build-prof/callgrind.out}
 
 curl -sf -o /dev/null http://127.0.0.1:19001/a || { echo "the upstream stub on :19001 is not up (../shared/bench/anchors.sh start)"; exit 1; }
 # -gdwarf-4 for the C targets: clang's default DWARF 5 (CFanoutTLS) stops bookworm's valgrind 3.19
