@@ -135,7 +135,7 @@ final class CurlTransfer {
         // Partners are reached directly, as configured. An empty proxy also stops libcurl from reading the
         // *_proxy environment variables with getenv on every transfer (measured: about 1.4k instructions each).
         _ = ccurl_easy_setopt_string(easy, CURLOPT_PROXY, "")
-        // Likewise `no_proxy`/`NO_PROXY` (about 700 instructions per transfer, libcurl-cost harness).
+        // Likewise `no_proxy`/`NO_PROXY` (about 700 instructions per transfer; docs/design/libcurl-and-epoll.md).
         _ = ccurl_easy_setopt_string(easy, CURLOPT_NOPROXY, "")
     }
 

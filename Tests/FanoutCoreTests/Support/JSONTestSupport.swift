@@ -3,7 +3,7 @@ import Testing
 
 @testable import FanoutCore
 
-/// Helpers shared by the Composition tests: Foundation as an independent JSON oracle.
+/// Helpers shared by the JSON, composition and access-log tests: Foundation as an independent JSON oracle.
 enum JSONOracle {
     /// Whether Foundation's `JSONSerialization` parses `bytes` (top-level scalars allowed).
     static func accepts(_ bytes: [UInt8]) -> Bool {
