@@ -21,6 +21,26 @@ import Testing
         #expect(config.upstreams.first { $0.name == "catalog" }?.sharedRate == SharedRate(replicas: 4))
     }
 
+    /// deploy/compose/fleet.yaml builds every image from files of the repository on a Debian base (no image
+    /// pulled from another registry), and the store keeps its address and MAC across restarts.
+    @Test func theComposeFleetBuildsEveryImageFromTheRepository() throws {
+        let compose = Self.deploy.appendingPathComponent("compose")
+        let yaml = try String(contentsOf: compose.appendingPathComponent("fleet.yaml"), encoding: .utf8)
+        let lines = yaml.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(lines.filter { $0.hasPrefix("image:") }.allSatisfy { $0.hasPrefix("image: localhost/") })
+        #expect(lines.contains { $0.hasPrefix("mac_address:") })
+        let repository = Self.deploy.deletingLastPathComponent()
+        for name in ["store.Containerfile", "partner.Containerfile"] {
+            #expect(yaml.contains(name))
+            let text = try String(contentsOf: compose.appendingPathComponent(name), encoding: .utf8)
+            #expect(text.contains("FROM docker.io/library/debian:bookworm-slim"))
+            for line in text.split(separator: "\n") where line.hasPrefix("COPY ") {
+                let source = String(line.split(separator: " ")[1])
+                #expect(FileManager.default.fileExists(atPath: repository.appendingPathComponent(source).path))
+            }
+        }
+    }
+
     @Test func theComposeFleetConfigPassesCheck() throws {
         let text = try String(contentsOf: Self.deploy.appendingPathComponent("compose/fleet.conf"), encoding: .utf8)
         let config = try ConfigParser.parse(text, file: "fleet.conf", environment: [:])

@@ -19,7 +19,8 @@ import Testing
         try #require(Self.cluster, "a three-node redis cluster")
     }
 
-    private func config(_ cluster: StoreCluster, prefix: String, stub: UpstreamStub) -> String {
+    /// One server with the cluster's first node as seed, and a cached call on every `/rates/{n}`.
+    static func config(_ cluster: StoreCluster, prefix: String, stub: UpstreamStub) -> String {
         """
         admin_listen 127.0.0.1:0
         store { address 127.0.0.1:\(cluster.nodes[0].port); command_timeout 50ms; prefix \(prefix); }
@@ -29,7 +30,7 @@ import Testing
     }
 
     /// The fanout keys (under `prefix`) each node holds.
-    private func keys(_ cluster: StoreCluster, prefix: String) -> [[String]] {
+    static func keys(_ cluster: StoreCluster, prefix: String) -> [[String]] {
         cluster.nodes.map { node in
             let reply = (try? node.command(["KEYS", prefix + "*"])) ?? ""
             return reply.utf8.split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self) }
@@ -37,14 +38,15 @@ import Testing
         }
     }
 
-    /// Waits until `server`'s worker found the cluster's nodes (connected to more than the seed).
-    private func waitForCluster(_ server: TestServer) -> Bool {
+    /// Waits until `server`'s worker found the cluster's three primaries (connected to more than the seed).
+    static func waitForCluster(_ server: TestServer) -> Bool {
         waitUntil(timeoutMs: 3_000) {
             (try? MetricsTests.scrape(server)[#"fanout_store_state_changes_total{change="connected"}"#]) == 3
         }
     }
 
-    private func get(_ server: TestServer, _ path: String) throws -> RawHTTPResponse {
+    /// A GET with the one `Host` of every test (part of the call cache's key).
+    static func get(_ server: TestServer, _ path: String) throws -> RawHTTPResponse {
         try server.get(path, headers: [("Host", "api.example")])
     }
 
@@ -54,17 +56,17 @@ import Testing
         let partner = try UpstreamStub(
             routes: Dictionary(uniqueKeysWithValues: paths.map { ($0, CallCacheTests.json(#"{"n":1}"#)) }))
         defer { partner.stop() }
-        let first = try TestServer(config(cluster, prefix: "share:", stub: partner))
-        let second = try TestServer(config(cluster, prefix: "share:", stub: partner))
-        #expect(waitForCluster(first) && waitForCluster(second))
+        let first = try TestServer(Self.config(cluster, prefix: "share:", stub: partner))
+        let second = try TestServer(Self.config(cluster, prefix: "share:", stub: partner))
+        #expect(Self.waitForCluster(first) && Self.waitForCluster(second))
 
-        for path in paths { #expect(try get(first, path).status == 200) }
-        #expect(waitUntil { keys(cluster, prefix: "share:").joined().count == paths.count })
-        for path in paths { #expect(try get(second, path).status == 200) }
+        for path in paths { #expect(try Self.get(first, path).status == 200) }
+        #expect(waitUntil { Self.keys(cluster, prefix: "share:").joined().count == paths.count })
+        for path in paths { #expect(try Self.get(second, path).status == 200) }
         for path in paths { #expect(partner.requests(forPath: path) == 1) }
         #expect(second.accessLog.all.allSatisfy { $0.contains(#""cache":"store_hit""#) })
         // The entries are spread over the three nodes: every node's slots were read and written.
-        let perNode = keys(cluster, prefix: "share:")
+        let perNode = Self.keys(cluster, prefix: "share:")
         #expect(perNode.allSatisfy { !$0.isEmpty })
         for (ranges, keys) in zip(cluster.slotRanges(), perNode) {
             for key in keys { #expect(ranges.contains { $0.contains(ClusterSlot.of(key: key)) }) }
@@ -121,26 +123,27 @@ import Testing
         let cluster = try startCluster()
         let partner = try UpstreamStub(routes: ["/rates/7": CallCacheTests.json(#"{"n":7}"#)])
         defer { partner.stop() }
-        let first = try TestServer(config(cluster, prefix: "moved:", stub: partner))
-        let second = try TestServer(config(cluster, prefix: "moved:", stub: partner))
-        #expect(waitForCluster(first) && waitForCluster(second))
-        #expect(try get(first, "/rates/7").status == 200)
-        #expect(waitUntil { keys(cluster, prefix: "moved:").joined().count == 1 })
-        let key = try #require(keys(cluster, prefix: "moved:").joined().first)
+        let first = try TestServer(Self.config(cluster, prefix: "moved:", stub: partner))
+        let second = try TestServer(Self.config(cluster, prefix: "moved:", stub: partner))
+        #expect(Self.waitForCluster(first) && Self.waitForCluster(second))
+        #expect(try Self.get(first, "/rates/7").status == 200)
+        #expect(waitUntil { Self.keys(cluster, prefix: "moved:").joined().count == 1 })
+        let key = try #require(Self.keys(cluster, prefix: "moved:").joined().first)
         let slot = ClusterSlot.of(key: key)
         let source = try #require(cluster.node(forSlot: slot))
         let target = try #require(cluster.nodes.first { $0 !== source })
 
         // Resharding, by hand: the entry goes with its slot (MIGRATE), and the slot is assigned to the target.
-        #expect(try target.command(["CLUSTER", "SETSLOT", String(slot), "IMPORTING", nodeID(source)]).hasPrefix("+OK"))
-        #expect(try source.command(["CLUSTER", "SETSLOT", String(slot), "MIGRATING", nodeID(target)]).hasPrefix("+OK"))
+        let (sourceID, targetID) = (try cluster.id(of: source), try cluster.id(of: target))
+        #expect(try target.command(["CLUSTER", "SETSLOT", String(slot), "IMPORTING", sourceID]).hasPrefix("+OK"))
+        #expect(try source.command(["CLUSTER", "SETSLOT", String(slot), "MIGRATING", targetID]).hasPrefix("+OK"))
         #expect(
             try source.command(["MIGRATE", "127.0.0.1", String(target.port), key, "0", "1000"]).hasPrefix("+OK"))
         try cluster.move(slot: slot, to: target)
         #expect(cluster.node(forSlot: slot) === target)
 
         // The second server still maps the slot to the source: it gets MOVED, follows it, and hits.
-        let response = try get(second, "/rates/7")
+        let response = try Self.get(second, "/rates/7")
         #expect(response.status == 200)
         #expect(response.bodyText == #"{"rates":{"n":7}}"#)
         #expect(partner.requests(forPath: "/rates/7") == 1)
@@ -154,24 +157,25 @@ import Testing
         let cluster = try startCluster()
         let partner = try UpstreamStub(routes: ["/rates/9": CallCacheTests.json(#"{"n":9}"#)])
         defer { partner.stop() }
-        let first = try TestServer(config(cluster, prefix: "ask:", stub: partner))
-        let second = try TestServer(config(cluster, prefix: "ask:", stub: partner))
-        #expect(waitForCluster(first) && waitForCluster(second))
-        #expect(try get(first, "/rates/9").status == 200)
-        #expect(waitUntil { keys(cluster, prefix: "ask:").joined().count == 1 })
-        let key = try #require(keys(cluster, prefix: "ask:").joined().first)
+        let first = try TestServer(Self.config(cluster, prefix: "ask:", stub: partner))
+        let second = try TestServer(Self.config(cluster, prefix: "ask:", stub: partner))
+        #expect(Self.waitForCluster(first) && Self.waitForCluster(second))
+        #expect(try Self.get(first, "/rates/9").status == 200)
+        #expect(waitUntil { Self.keys(cluster, prefix: "ask:").joined().count == 1 })
+        let key = try #require(Self.keys(cluster, prefix: "ask:").joined().first)
         let slot = ClusterSlot.of(key: key)
         let source = try #require(cluster.node(forSlot: slot))
         let target = try #require(cluster.nodes.first { $0 !== source })
 
         // Half way through a reshard: the entry went to the target, the slot still belongs to the source.
-        #expect(try target.command(["CLUSTER", "SETSLOT", String(slot), "IMPORTING", nodeID(source)]).hasPrefix("+OK"))
-        #expect(try source.command(["CLUSTER", "SETSLOT", String(slot), "MIGRATING", nodeID(target)]).hasPrefix("+OK"))
+        let (sourceID, targetID) = (try cluster.id(of: source), try cluster.id(of: target))
+        #expect(try target.command(["CLUSTER", "SETSLOT", String(slot), "IMPORTING", sourceID]).hasPrefix("+OK"))
+        #expect(try source.command(["CLUSTER", "SETSLOT", String(slot), "MIGRATING", targetID]).hasPrefix("+OK"))
         #expect(
             try source.command(["MIGRATE", "127.0.0.1", String(target.port), key, "0", "1000"]).hasPrefix("+OK"))
 
         // ASK: the second server sends ASKING and the lookup to the target once, and hits; its map is unchanged.
-        #expect(try get(second, "/rates/9").status == 200)
+        #expect(try Self.get(second, "/rates/9").status == 200)
         #expect(partner.requests(forPath: "/rates/9") == 1)
         #expect(second.accessLog.all.last?.contains(#""cache":"store_hit""#) == true)
         let samples = try MetricsTests.scrape(second)
@@ -179,10 +183,5 @@ import Testing
         #expect(samples[#"fanout_store_redirects_total{kind="moved"}"#] == nil)
         #expect(samples[#"fanout_store_errors_total{kind="error_reply"}"#] == nil)
         try cluster.move(slot: slot, to: target)
-    }
-
-    private func nodeID(_ node: StoreServer) throws -> String {
-        let raw = try node.command(["CLUSTER", "MYID"])
-        return raw.split(separator: "\r\n").last.map(String.init) ?? ""
     }
 }

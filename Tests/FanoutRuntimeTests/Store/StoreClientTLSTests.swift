@@ -25,22 +25,6 @@ import Testing
         return settings
     }
 
-    @discardableResult
-    private func run(_ loop: EventLoop, timeoutMs: Int = 3000, until done: @escaping () -> Bool) -> Bool {
-        let start = loop.now
-        func check() {
-            loop.refreshNow()
-            if done() || loop.now - start > UInt64(timeoutMs) * 1_000_000 {
-                loop.requestStop()
-            } else {
-                loop.schedule(afterMilliseconds: 1, check)
-            }
-        }
-        loop.schedule(afterMilliseconds: 0, check)
-        loop.run()
-        return done()
-    }
-
     @Test func pipelinesCommandsOverTLS() throws {
         let pki = try TestCertificates()
         let server = try StoreServer(tls: .init(certificates: pki, authClients: false))
@@ -51,7 +35,7 @@ import Testing
         named.tlsServerName = TestCertificates.serverName
         let byName = StoreClient(loop: loop, settings: named, label: "store tls by name")
         defer { byName.close() }
-        #expect(run(loop) { client.isAvailable && byName.isAvailable })
+        #expect(loop.run { client.isAvailable && byName.isAvailable })
 
         // Larger than a TLS record (16 KiB) and than the client's read buffer: written and read in pieces.
         let big = [UInt8](repeating: UInt8(ascii: "x"), count: 300_000)
@@ -61,7 +45,7 @@ import Testing
         client.send(bytes: [Array("SET".utf8), Array("big".utf8), big]) { answers[-2] = $0 }
         client.send(["GET", "big"]) { answers[-3] = $0 }
         byName.send(["GET", "k"]) { answers[-4] = $0 }
-        #expect(run(loop) { answers.count == 204 })
+        #expect(loop.run { answers.count == 204 })
         #expect(answers[-1] == .success(.simpleString("OK")))
         #expect((0..<200).allSatisfy { answers[$0] == .success(.integer($0 + 1)) })
         #expect(answers[-2] == .success(.simpleString("OK")))
@@ -87,12 +71,12 @@ import Testing
             loop: loop, settings: settings(server, ca: pki.directory + "/absent.pem"), label: "store tls no CA file")
         defer { missing.close() }
         let clients = [wrongCA, wrongName, missing]
-        #expect(run(loop) { clients.allSatisfy { $0.counters.stateChanges["unavailable"] == 1 } })
+        #expect(loop.run { clients.allSatisfy { $0.counters.stateChanges["unavailable"] == 1 } })
         #expect(wrongCA.lastUnavailableReason?.hasPrefix("TLS handshake: certificate verify failed") == true)
         #expect(wrongName.lastUnavailableReason == "TLS handshake: certificate verify failed: hostname mismatch")
         #expect(missing.lastUnavailableReason?.hasPrefix("TLS: tls_ca \(pki.directory)/absent.pem: ") == true)
         // Still refused after more attempts (each attempt fails the same way; logged once).
-        #expect(!run(loop, timeoutMs: 300) { clients.contains { $0.isAvailable } })
+        #expect(!loop.run(timeoutMs: 300) { clients.contains { $0.isAvailable } })
         for client in clients {
             var answer: Result<RESPValue, StoreFailure>?
             client.send(["PING"]) { answer = $0 }
@@ -111,14 +95,14 @@ import Testing
         let anonymous = StoreClient(
             loop: loop, settings: settings(server, ca: pki.caCertificate), label: "store mTLS without a certificate")
         defer { anonymous.close() }
-        #expect(run(loop) { client.isAvailable && anonymous.counters.stateChanges["unavailable"] == 1 })
+        #expect(loop.run { client.isAvailable && anonymous.counters.stateChanges["unavailable"] == 1 })
         var answer: Result<RESPValue, StoreFailure>?
         client.send(["PING"]) { answer = $0 }
-        #expect(run(loop) { answer != nil })
+        #expect(loop.run { answer != nil })
         #expect(answer == .success(.simpleString("PONG")))
         // TLS 1.3 ends the client's handshake before the server checks its certificate: the refusal comes with
         // the first answer, before the connection is called ready (no flapping, one log line).
-        #expect(!run(loop, timeoutMs: 300) { anonymous.isAvailable })
+        #expect(!loop.run(timeoutMs: 300) { anonymous.isAvailable })
         #expect(anonymous.counters.stateChanges == ["unavailable": 1])
         #expect(
             anonymous.lastUnavailableReason?.hasSuffix("does it require a client certificate (tls_cert)?") == true,
@@ -138,14 +122,14 @@ import Testing
         if !tls { settings.tlsCA = nil }
         let client = StoreClient(loop: loop, settings: settings, label: "store big write")
         defer { client.close() }
-        #expect(run(loop) { client.isAvailable })
+        #expect(loop.run { client.isAvailable })
         let big = [UInt8](repeating: UInt8(ascii: "y"), count: 32 << 20)
         var answer: Result<RESPValue, StoreFailure>?
         client.send(bytes: [Array("SET".utf8), Array("big".utf8), big], budget: .seconds(10)) { answer = $0 }
-        #expect(run(loop, timeoutMs: 10_000) { answer != nil })
+        #expect(loop.run(timeoutMs: 10_000) { answer != nil })
         #expect(answer == .success(.simpleString("OK")))
         let before = Self.threadCPUNanoseconds()
-        run(loop, timeoutMs: 300) { false }
+        loop.run(timeoutMs: 300) { false }
         let busyMs = (Self.threadCPUNanoseconds() - before) / 1_000_000
         #expect(busyMs < 50, "the loop thread used \(busyMs) ms of CPU in 300 ms with nothing to do")
     }

@@ -13,36 +13,19 @@ import Testing
         return settings
     }
 
-    /// Runs `loop` until `done()` holds (checked every millisecond) or `timeoutMs` pass; returns `done()`.
-    @discardableResult
-    private func run(_ loop: EventLoop, timeoutMs: Int = 3000, until done: @escaping () -> Bool) -> Bool {
-        let start = loop.now
-        func check() {
-            loop.refreshNow()
-            if done() || loop.now - start > UInt64(timeoutMs) * 1_000_000 {
-                loop.requestStop()
-            } else {
-                loop.schedule(afterMilliseconds: 1, check)
-            }
-        }
-        loop.schedule(afterMilliseconds: 0, check)
-        loop.run()
-        return done()
-    }
-
     @Test func pipelinesCommandsAndAnswersThemInOrder() throws {
         let server = try StoreServer()
         let loop = try EventLoop()
         let client = StoreClient(loop: loop, settings: settings(server), label: "store test")
         defer { client.close() }
-        #expect(run(loop) { client.isAvailable })
+        #expect(loop.run { client.isAvailable })
         var answers: [Int: Result<RESPValue, StoreFailure>] = [:]
         client.send(["SET", "k", "v"]) { answers[-1] = $0 }
         for i in 0..<200 { client.send(["INCR", "n"]) { answers[i] = $0 } }
         client.send(["GET", "k"]) { answers[-2] = $0 }
         client.send(["GET", "missing"]) { answers[-3] = $0 }
         client.send(["LPUSH", "k", "x"]) { answers[-4] = $0 }
-        #expect(run(loop) { answers.count == 204 })
+        #expect(loop.run { answers.count == 204 })
         #expect(answers[-1] == .success(.simpleString("OK")))
         #expect((0..<200).allSatisfy { answers[$0] == .success(.integer($0 + 1)) })
         #expect(answers[-2] == .success(.bulkString(Array("v".utf8))))
@@ -68,11 +51,11 @@ import Testing
         good.database = 3
         let client = StoreClient(loop: loop, settings: good, label: "store db 3")
         defer { client.close() }
-        #expect(run(loop) { client.isAvailable && refused.counters.stateChanges["unavailable"] == 1 })
+        #expect(loop.run { client.isAvailable && refused.counters.stateChanges["unavailable"] == 1 })
         #expect(!refused.isAvailable)
         var set: Result<RESPValue, StoreFailure>?
         client.send(["SET", "in3", "yes"]) { set = $0 }
-        #expect(run(loop) { set != nil })
+        #expect(loop.run { set != nil })
         #expect(set == .success(.simpleString("OK")))
         let db0Size = try server.command(["DBSIZE"])
         #expect(db0Size == ":0\r\n")
@@ -86,7 +69,7 @@ import Testing
         let loop = try EventLoop()
         let client = StoreClient(loop: loop, settings: settings(server), label: "store restart")
         defer { client.close() }
-        #expect(run(loop) { client.isAvailable })
+        #expect(loop.run { client.isAvailable })
         server.stop()
         var answer: Result<RESPValue, StoreFailure>?
         var again: Result<RESPValue, StoreFailure>?
@@ -96,10 +79,10 @@ import Testing
             answer = $0
             client.send(["GET", "k"]) { again = $0 }
         }
-        #expect(run(loop) { answer != nil && again != nil })
+        #expect(loop.run { answer != nil && again != nil })
         #expect(answer == .failure(.connectionLost) || answer == .failure(.timedOut))
         #expect(again == .failure(.unavailable) || again == .failure(.connectionLost))
-        #expect(run(loop) { !client.isAvailable })
+        #expect(loop.run { !client.isAvailable })
         // Down: refused at once, nothing waits.
         var refused: Result<RESPValue, StoreFailure>?
         client.send(["GET", "k"]) { refused = $0 }
@@ -107,12 +90,12 @@ import Testing
         try server.start()
         loop.refreshNow()
         let restarted = loop.now
-        #expect(run(loop) { client.isAvailable })
+        #expect(loop.run { client.isAvailable })
         loop.refreshNow()
         #expect(loop.now - restarted < 1_000_000_000)
         var after: Result<RESPValue, StoreFailure>?
         client.send(["PING"]) { after = $0 }
-        #expect(run(loop) { after != nil })
+        #expect(loop.run { after != nil })
         #expect(after == .success(.simpleString("PONG")))
         #expect(client.counters.stateChanges == ["connected": 1, "unavailable": 1, "reconnected": 1])
     }
@@ -124,7 +107,7 @@ import Testing
         tight.connectTimeoutMs = 300
         let client = StoreClient(loop: loop, settings: tight, label: "store frozen")
         defer { client.close() }
-        #expect(run(loop) { client.isAvailable })
+        #expect(loop.run { client.isAvailable })
         server.pause()
         defer { server.resume() }
         loop.refreshNow()
@@ -135,17 +118,17 @@ import Testing
             answer = $0
             answeredAt = loop.now
         }
-        #expect(run(loop) { answer != nil })
+        #expect(loop.run { answer != nil })
         #expect(answer == .failure(.timedOut))
         #expect(answeredAt - sent < 50_000_000)
         // Still no answer after connect_timeout: the connection is dropped and tried again.
         for _ in 0..<40 {
             client.send(["GET", "k"], budget: .milliseconds(10)) { _ in }
-            run(loop, timeoutMs: 15) { false }
+            loop.run(timeoutMs: 15) { false }
         }
         #expect(client.counters.stateChanges["unavailable"] == 1)
         server.resume()
-        #expect(run(loop) { client.isAvailable })
+        #expect(loop.run { client.isAvailable })
     }
 
     @Test func deliversPublishedMessagesToASubscriber() throws {
@@ -155,13 +138,13 @@ import Testing
         defer { client.close() }
         var messages: [String] = []
         client.subscribe(channel: "fanout:events") { messages.append(String(decoding: $0, as: UTF8.self)) }
-        #expect(run(loop) { client.isAvailable })
+        #expect(loop.run { client.isAvailable })
         // One PUBLISH at a time until one reaches the subscriber: a message published before the subscription
         // took effect reaches nobody (0 receivers), and exactly one reaches it.
         var receivers: Result<RESPValue, StoreFailure>?
         var publishing = false
         #expect(
-            run(loop) {
+            loop.run {
                 if receivers == .success(.integer(1)) { return true }
                 if !publishing {
                     publishing = true
@@ -172,7 +155,7 @@ import Testing
                 }
                 return false
             })
-        #expect(run(loop) { messages == ["breaker open"] })
+        #expect(loop.run { messages == ["breaker open"] })
     }
 
     @Test(.enabled(if: StoreServer.isInstalled("valkey-server")))
@@ -181,12 +164,12 @@ import Testing
         let loop = try EventLoop()
         let client = StoreClient(loop: loop, settings: settings(server), label: "valkey")
         defer { client.close() }
-        #expect(run(loop) { client.isAvailable })
+        #expect(loop.run { client.isAvailable })
         var answers: [Result<RESPValue, StoreFailure>] = []
         client.send(["SET", "k", "v", "PX", "1000", "NX"]) { answers.append($0) }
         client.send(["SET", "k", "w", "PX", "1000", "NX"]) { answers.append($0) }
         client.send(["GET", "k"]) { answers.append($0) }
-        #expect(run(loop) { answers.count == 3 })
+        #expect(loop.run { answers.count == 3 })
         #expect(answers == [.success(.simpleString("OK")), .success(.null), .success(.bulkString([118]))])
     }
 }
