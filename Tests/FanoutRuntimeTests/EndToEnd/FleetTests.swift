@@ -30,7 +30,7 @@ import Testing
         return statuses.withLock { $0 }
     }
 
-    /// valkey-server only when installed: .ci/run and the README install redis-server alone.
+    /// valkey-server only when installed: the README installs redis-server alone; .ci/run installs both.
     @Test(arguments: ["redis-server", "valkey-server"].filter { StoreServer.isInstalled($0) })
     func aSharedQuotaHoldsAcrossTwoServers(server executable: String) throws {
         let store = try StoreServer(executable: executable)
