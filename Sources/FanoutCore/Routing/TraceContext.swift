@@ -144,18 +144,35 @@ public struct TraceContext: Sendable, Equatable {
     /// the sampled flag (`01` or `00`; other flag bits are not carried on).
     public func traceparent(spanID: UInt64) -> String {
         String(unsafeUninitializedCapacity: 55) { buffer in
-            buffer[0] = UInt8(ascii: "0")
-            buffer[1] = UInt8(ascii: "0")
-            buffer[2] = UInt8(ascii: "-")
-            Self.writeHex(self.traceIDHigh, into: buffer, at: 3)
-            Self.writeHex(self.traceIDLow, into: buffer, at: 19)
-            buffer[35] = UInt8(ascii: "-")
-            Self.writeHex(spanID, into: buffer, at: 36)
-            buffer[52] = UInt8(ascii: "-")
-            buffer[53] = UInt8(ascii: "0")
-            buffer[54] = self.sampled ? UInt8(ascii: "1") : UInt8(ascii: "0")
+            self.writeTraceparent(spanID: spanID, into: buffer, at: 0)
             return 55
         }
+    }
+
+    /// `traceparent: ` and ``traceparent(spanID:)``: the header line of one upstream call, made as one String
+    /// (the value and then the line concatenated cost two allocations and a copy per call).
+    public func traceparentHeaderLine(spanID: UInt64) -> String {
+        let name: StaticString = "traceparent: "
+        let nameLength = name.utf8CodeUnitCount
+        return String(unsafeUninitializedCapacity: nameLength + 55) { buffer in
+            for index in 0..<nameLength { buffer[index] = name.utf8Start[index] }
+            self.writeTraceparent(spanID: spanID, into: buffer, at: nameLength)
+            return nameLength + 55
+        }
+    }
+
+    /// Writes the 55 bytes of the `traceparent` value at `offset`.
+    private func writeTraceparent(spanID: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+        buffer[offset] = UInt8(ascii: "0")
+        buffer[offset + 1] = UInt8(ascii: "0")
+        buffer[offset + 2] = UInt8(ascii: "-")
+        Self.writeHex(self.traceIDHigh, into: buffer, at: offset + 3)
+        Self.writeHex(self.traceIDLow, into: buffer, at: offset + 19)
+        buffer[offset + 35] = UInt8(ascii: "-")
+        Self.writeHex(spanID, into: buffer, at: offset + 36)
+        buffer[offset + 52] = UInt8(ascii: "-")
+        buffer[offset + 53] = UInt8(ascii: "0")
+        buffer[offset + 54] = self.sampled ? UInt8(ascii: "1") : UInt8(ascii: "0")
     }
 
     /// A span id as 16 lowercase hex digits (the access log's `span_id`).

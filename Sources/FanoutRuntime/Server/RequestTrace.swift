@@ -19,7 +19,7 @@ extension TraceContext {
     /// `traceparent` (this trace, `spanID` as the parent-id) and the client's `tracestate` when kept: the trace
     /// headers of one upstream call. Every call gets its own span id.
     func headerLines(spanID: UInt64) -> [String] {
-        let parent = "traceparent: " + traceparent(spanID: spanID)
+        let parent = traceparentHeaderLine(spanID: spanID)
         guard let traceState else { return [parent] }
         return [parent, "tracestate: " + traceState]
     }
