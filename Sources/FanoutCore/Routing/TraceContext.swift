@@ -155,7 +155,8 @@ public struct TraceContext: Sendable, Equatable {
         let name: StaticString = "traceparent: "
         let nameLength = name.utf8CodeUnitCount
         return String(unsafeUninitializedCapacity: nameLength + 55) { buffer in
-            for index in 0..<nameLength { buffer[index] = name.utf8Start[index] }
+            UnsafeMutableRawBufferPointer(buffer).copyMemory(
+                from: UnsafeRawBufferPointer(start: name.utf8Start, count: nameLength))
             self.writeTraceparent(spanID: spanID, into: buffer, at: nameLength)
             return nameLength + 55
         }
@@ -183,12 +184,25 @@ public struct TraceContext: Sendable, Equatable {
         }
     }
 
+    /// Writes `value` as 16 lowercase hex digits at `offset`, eight at a time: the digits of a 32-bit half are
+    /// spread one per byte of a word and turned into ASCII with a few word operations (a loop per digit cost
+    /// about 15 instructions each, 48 digits per `traceparent`, callgrind).
     private static func writeHex(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
-        var value = value
-        for index in stride(from: offset + 15, through: offset, by: -1) {
-            let digit = UInt8(truncatingIfNeeded: value & 0xf)
-            buffer[index] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
-            value >>= 4
-        }
+        precondition(offset >= 0 && offset + 16 <= buffer.count)
+        let raw = UnsafeMutableRawPointer(buffer.baseAddress!) + offset
+        raw.storeBytes(of: hexDigits(UInt32(truncatingIfNeeded: value >> 32)), as: UInt64.self)
+        (raw + 8).storeBytes(of: hexDigits(UInt32(truncatingIfNeeded: value)), as: UInt64.self)
+    }
+
+    /// The 8 hex digits of `value` as the bytes of a word, most significant digit first in memory.
+    static func hexDigits(_ value: UInt32) -> UInt64 {
+        var x = UInt64(value)
+        x = (x & 0xFFFF_0000) << 16 | (x & 0xFFFF)
+        x = (x & 0x0000_FF00_0000_FF00) << 8 | (x & 0x0000_00FF_0000_00FF)
+        x = (x & 0x00F0_00F0_00F0_00F0) << 4 | (x & 0x000F_000F_000F_000F)
+        // One nibble per byte, least significant digit in the lowest byte; 1 in each byte whose digit is ≥ 10.
+        let letters = ((x &+ 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101
+        x = x &+ 0x3030_3030_3030_3030 &+ letters &* 0x27  // "0" + digit, and "a" - "0" - 10 more for letters
+        return x.bigEndian  // most significant digit first in memory
     }
 }
