@@ -11,6 +11,10 @@
 # people measuring on one machine). Benchmarks/callgrind-split.py then splits it into libcurl's part and
 # fanout's own (CALLGRIND_TOP=N also lists the N largest functions outside libcurl).
 #
+# CALLGRIND_BIN=PATH measures that binary instead of building one (a copy of an earlier build, named fanout so
+# that callgrind-split.py recognises it): two binaries on two CALLGRIND_PORTs at the same time see the same
+# machine load, which makes a before/after pair comparable on a busy machine.
+#
 # FANOUT_LIBCURL_DIR=DIR runs the same binary with the libcurl.so.4 in DIR (LD_LIBRARY_PATH), e.g. the 8.14.1
 # that scripts/test-libcurl8.sh extracts to .build/libcurl8/root/usr/lib/x86_64-linux-gnu (same soname and
 # symbol versions as bookworm's 7.88.1). The line printed names the libcurl that was loaded.
@@ -24,12 +28,16 @@ out=${CALLGRIND_OUT:-.build-prof/callgrind.out}
 curl -sf -o /dev/null http://127.0.0.1:19001/a || { echo "the upstream stub on :19001 is not up (../shared/bench/anchors.sh start)"; exit 1; }
 # -gdwarf-4 for the C targets: clang's default DWARF 5 (CFanoutTLS) stops bookworm's valgrind 3.19
 # ("debuginfo reader: Possibly corrupted debuginfo file ... Giving up").
-swift build -c release --product fanout --build-path .build-prof -Xswiftc -g -Xcc -gdwarf-4 >/dev/null
+bin=${CALLGRIND_BIN:-}
+if [ -z "$bin" ]; then
+    swift build -c release --product fanout --build-path .build-prof -Xswiftc -g -Xcc -gdwarf-4 >/dev/null
+    bin=.build-prof/release/fanout
+fi
 export LD_LIBRARY_PATH="${FANOUT_LIBCURL_DIR:-${LD_LIBRARY_PATH:-}}"
-libcurl=$(.build-prof/release/fanout --version | awk '/^libcurl [0-9]/ {print $2; exit}')
+libcurl=$("$bin" --version | awk '/^libcurl [0-9]/ {print $2; exit}')
 rm -f "$out"*
 BENCH_PORT=$port valgrind --tool=callgrind --callgrind-out-file="$out" \
-    .build-prof/release/fanout serve -c Benchmarks/fanout-bench.conf >"$out.log" 2>&1 &
+    "$bin" serve -c Benchmarks/fanout-bench.conf >"$out.log" 2>&1 &
 vg=$!
 trap 'kill -TERM $vg 2>/dev/null || true; wait $vg 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port$path" && break; sleep 0.2; done

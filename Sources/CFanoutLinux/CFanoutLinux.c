@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <string.h>
 #include <pthread.h>
+#include <sys/random.h>
 
 _Static_assert(sizeof(uint64_t) == sizeof(((struct epoll_event *)0)->data), "epoll data is 64 bits");
 
@@ -68,4 +69,8 @@ int cfanout_set_thread_name(const char *name) {
     strncpy(shortened, name, sizeof shortened - 1);
     shortened[sizeof shortened - 1] = 0;
     return pthread_setname_np(pthread_self(), shortened);
+}
+
+long cfanout_getrandom(void *buffer, size_t length) {
+    return (long)getrandom(buffer, length, 0);
 }

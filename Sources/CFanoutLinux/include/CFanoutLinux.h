@@ -28,6 +28,8 @@ int cfanout_set_thread_name(const char *_Nonnull name);
 int cfanout_block_shutdown_signals(void);
 /// Waits for one of the signals blocked above (sigwait); returns its number, or -1.
 int cfanout_wait_shutdown_signal(void);
+/// getrandom(2) with no flags: up to `length` bytes from the kernel's CSPRNG; the count, or -1 with errno.
+long cfanout_getrandom(void *_Nonnull buffer, size_t length);
 
 static const uint32_t CFANOUT_EPOLLIN = EPOLLIN;
 static const uint32_t CFANOUT_EPOLLOUT = EPOLLOUT;

@@ -97,32 +97,43 @@ extension ResponseStitcher {
 
         /// Looks at the media type before any `;` parameters, trimmed and compared case-insensitively.
         init(contentType: String?) {
-            guard let contentType else {
+            guard var contentType else {
                 self = .absent
                 return
             }
-            var mediaType = contentType.utf8.prefix { $0 != UInt8(ascii: ";") }
-            while let first = mediaType.first, first == 0x20 || first == 0x09 { mediaType.removeFirst() }
-            while let last = mediaType.last, last == 0x20 || last == 0x09 { mediaType.removeLast() }
+            // Over the contiguous bytes: the same scan through `Substring.UTF8View` cost about 1,700
+            // instructions per answer, and a composite call's answer is classified up to three times (callgrind).
+            self = contentType.withUTF8 { Self.classify($0) }
+        }
+
+        private static func classify(_ bytes: UnsafeBufferPointer<UInt8>) -> MediaType {
+            var end = 0
+            while end < bytes.count && bytes[end] != UInt8(ascii: ";") { end += 1 }
+            var start = 0
+            while start < end && (bytes[start] == 0x20 || bytes[start] == 0x09) { start += 1 }
+            while end > start && (bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09) { end -= 1 }
+            let mediaType = UnsafeBufferPointer(rebasing: bytes[start..<end])
             if mediaType.isEmpty {
-                self = .absent
+                return .absent
             } else if Self.equalsIgnoringCase(mediaType, "application/json")
-                || (mediaType.count > 5 && Self.equalsIgnoringCase(mediaType.suffix(5), "+json"))
+                || (mediaType.count > 5
+                    && Self.equalsIgnoringCase(UnsafeBufferPointer(rebasing: mediaType.suffix(5)), "+json"))
             {
-                self = .json
+                return .json
             } else if Self.equalsIgnoringCase(mediaType, "text/html")
                 || Self.equalsIgnoringCase(mediaType, "application/xhtml+xml")
             {
-                self = .html
+                return .html
             } else {
-                self = .other
+                return .other
             }
         }
 
-        private static func equalsIgnoringCase(_ bytes: Substring.UTF8View, _ lowercase: StaticString) -> Bool {
+        private static func equalsIgnoringCase(_ bytes: UnsafeBufferPointer<UInt8>, _ lowercase: StaticString) -> Bool {
             guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
             let expected = lowercase.utf8Start
-            for (k, byte) in bytes.enumerated() {
+            for k in 0..<bytes.count {
+                let byte = bytes[k]
                 let folded = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
                 guard folded == expected[k] else { return false }
             }

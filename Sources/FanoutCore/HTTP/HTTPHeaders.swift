@@ -44,7 +44,7 @@ public struct HTTPHeaders: Sendable, Sequence {
     }
 
     /// ASCII case-insensitive comparison of two field names.
-    static func namesEqual(_ lhs: String, _ rhs: String) -> Bool {
+    public static func namesEqual(_ lhs: String, _ rhs: String) -> Bool {
         // Lengths first, then the bytes in place: two UTF-8 view iterators cost about 80 instructions per
         // byte (1,100 per `Content-Length` an answer carries, callgrind).
         guard lhs.utf8.count == rhs.utf8.count else { return false }

@@ -73,36 +73,48 @@ public struct HTTPResponse: Sendable {
     public func serializeHead(
         into out: inout [UInt8], date: String, keepAlive: Bool, http10: Bool, framing: BodyFraming
     ) {
-        out.append(contentsOf: http10 ? "HTTP/1.0 ".utf8 : "HTTP/1.1 ".utf8)
+        Self.appendLiteral(http10 ? "HTTP/1.0 " : "HTTP/1.1 ", to: &out)
         appendDecimal(status, to: &out)
         out.append(UInt8(ascii: " "))
-        out.append(contentsOf: HTTPResponse.reasonPhrase(status).utf8)
-        out.append(contentsOf: "\r\nDate: ".utf8)
-        out.append(contentsOf: date.utf8)
+        Self.append(HTTPResponse.reasonPhrase(status), to: &out)
+        Self.appendLiteral("\r\nDate: ", to: &out)
+        Self.append(date, to: &out)
         for header in headers where !HTTPResponse.isFramingField(header.name) {
-            out.append(contentsOf: "\r\n".utf8)
-            out.append(contentsOf: header.name.utf8)
-            out.append(contentsOf: ": ".utf8)
-            out.append(contentsOf: header.value.utf8)
+            Self.appendLiteral("\r\n", to: &out)
+            Self.append(header.name, to: &out)
+            Self.appendLiteral(": ", to: &out)
+            Self.append(header.value, to: &out)
         }
         // 1xx, 204 and 304 carry no body and no framing header (RFC 9110 §8.6, RFC 9112 §6.1).
         if HTTPResponse.allowsBody(status) {
             switch framing {
             case .contentLength(let length):
-                out.append(contentsOf: "\r\nContent-Length: ".utf8)
+                Self.appendLiteral("\r\nContent-Length: ", to: &out)
                 appendDecimal(length, to: &out)
             case .chunked:
-                out.append(contentsOf: "\r\nTransfer-Encoding: chunked".utf8)
+                Self.appendLiteral("\r\nTransfer-Encoding: chunked", to: &out)
             case .untilClose:
                 break
             }
         }
         if !keepAlive {
-            out.append(contentsOf: "\r\nConnection: close".utf8)
+            Self.appendLiteral("\r\nConnection: close", to: &out)
         } else if http10 {
-            out.append(contentsOf: "\r\nConnection: keep-alive".utf8)
+            Self.appendLiteral("\r\nConnection: keep-alive", to: &out)
         }
-        out.append(contentsOf: "\r\n\r\n".utf8)
+        Self.appendLiteral("\r\n\r\n", to: &out)
+    }
+
+    /// Appends a literal's bytes.
+    private static func appendLiteral(_ literal: StaticString, to out: inout [UInt8]) {
+        literal.withUTF8Buffer { out.append(contentsOf: $0) }
+    }
+
+    /// Appends a String's UTF-8 in one copy from its contiguous storage: `append(contentsOf: text.utf8)` went
+    /// through the UTF-8 view's generic path, about 175 instructions per piece and 22 pieces per head (callgrind).
+    private static func append(_ text: String, to out: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { out.append(contentsOf: $0) }
     }
 
     /// Whether `name` is a field fanout computes itself from what it sends (case-insensitive): `Content-Length`,

@@ -43,23 +43,38 @@ public struct PartnerFraming: Sendable, Equatable {
     /// Notes one header field of the head (names compared without regard to case).
     /// - Throws: ``Fault`` as soon as the head can no longer be framed unambiguously.
     public mutating func note(name: String, value: String) throws(Fault) {
-        guard !self.headEnded else { return }
         switch name.utf8.count {
-        case 14 where HTTPHeaders.namesEqual(name, "content-length"):
-            if let first = self.contentLengthText, first != value {
-                throw .conflictingContentLength
-            }
-            self.contentLengthText = value
-            self.contentLengthFields += 1
-            if self.hasTransferEncoding { throw .contentLengthWithTransferEncoding }
-        case 17 where HTTPHeaders.namesEqual(name, "transfer-encoding"):
-            self.hasTransferEncoding = true
-            if self.contentLengthText != nil { throw .contentLengthWithTransferEncoding }
-        case 16 where HTTPHeaders.namesEqual(name, "content-encoding"):
-            self.hasContentEncoding = true
-        default:
-            break
+        case 14 where HTTPHeaders.namesEqual(name, "content-length"): try self.noteContentLength(value)
+        case 17 where HTTPHeaders.namesEqual(name, "transfer-encoding"): try self.noteTransferEncoding()
+        case 16 where HTTPHeaders.namesEqual(name, "content-encoding"): self.noteContentEncoding()
+        default: break
         }
+    }
+
+    /// Notes a `Content-Length` field of the head (for a caller that classified the name from its bytes).
+    /// - Throws: ``Fault`` when it differs from an earlier one or the head has a `Transfer-Encoding`.
+    public mutating func noteContentLength(_ value: String) throws(Fault) {
+        guard !self.headEnded else { return }
+        if let first = self.contentLengthText, first != value {
+            throw .conflictingContentLength
+        }
+        self.contentLengthText = value
+        self.contentLengthFields += 1
+        if self.hasTransferEncoding { throw .contentLengthWithTransferEncoding }
+    }
+
+    /// Notes a `Transfer-Encoding` field of the head, whatever its value.
+    /// - Throws: ``Fault`` when the head has a `Content-Length`.
+    public mutating func noteTransferEncoding() throws(Fault) {
+        guard !self.headEnded else { return }
+        self.hasTransferEncoding = true
+        if self.contentLengthText != nil { throw .contentLengthWithTransferEncoding }
+    }
+
+    /// Notes a `Content-Encoding` field of the head, whatever its value.
+    public mutating func noteContentEncoding() {
+        guard !self.headEnded else { return }
+        self.hasContentEncoding = true
     }
 
     /// The empty line that ends the head: header lines after it are trailers of a chunked body.

@@ -25,6 +25,8 @@ final class CompositeExchange: Exchange {
         !$0.hasPrefix("X-Forwarded-For:") && !$0.hasPrefix("X-Request-Id:")
     }
     private let trace: TraceContext
+    /// `tracestate: …` when the client's is kept: the same line on every call of the request.
+    private let traceStateLine: String?
     /// By call index: what the access log says of each call beyond the run's own record.
     private var callLog: [CallLogFacts]
     /// `pass_header` and `cache_control derived` of the route, and what they need from the calls.
@@ -62,6 +64,7 @@ final class CompositeExchange: Exchange {
         startedAt = worker.loop.now
         deadline = startedAt &+ UInt64(route.deadlineMs) &* 1_000_000
         trace = context.trace
+        traceStateLine = context.trace.traceState.map { "tracestate: " + $0 }
         callLog = Array(repeating: CallLogFacts(), count: route.calls.count)
         sharedHeaders =
             context.forwardingHeaderLines() + context.allowlistedHeaderLines(runtime.forwardHeaders)
@@ -99,6 +102,13 @@ final class CompositeExchange: Exchange {
         exchange.finishIfComplete()
     }
 
+    /// Reads `run` in place. A non-mutating call on the stored struct (`run.isComplete`, `run.response()`)
+    /// copied the whole `CompositeRun` first, about 1,000 instructions with its destruction, 8 times per
+    /// request of three calls (callgrind); an inout access lends it without a copy.
+    private func withRun<T>(_ body: (inout CompositeRun) -> T) -> T {
+        body(&run)
+    }
+
     private var nowMs: Double {
         worker.loop.refreshNow()
         return Double(worker.loop.now &- startedAt) / 1_000_000
@@ -118,7 +128,9 @@ final class CompositeExchange: Exchange {
             var headers = callHeaders
             headers.reserveCapacity(callHeaders.count + sharedHeaders.count + 3)
             headers += sharedHeaders
-            headers += trace.headerLines(spanID: spanID)
+            // Appended in place, not as an array of their own: one allocation less per call.
+            headers.append(trace.traceparentHeaderLine(spanID: spanID))
+            if let traceStateLine { headers.append(traceStateLine) }
             if let item = launch.item {
                 callLog[launch.call].itemSpans.append((item, spanID))
             } else {
@@ -161,7 +173,7 @@ final class CompositeExchange: Exchange {
                 self?.callFinished(id, call: callIndex, isItem: isItem, result)
             }
             // A transfer refused on the spot has already reported through the callback.
-            if run.isRunning(id) { transfers[id] = transfer }
+            if withRun({ $0.isRunning(id) }) { transfers[id] = transfer }
         }
     }
 
@@ -207,7 +219,8 @@ final class CompositeExchange: Exchange {
             callResult = .failed(failure)
         }
         do {
-            let next = try run.finished(id, callResult, elapsedMs: result.elapsedMs, nowMs: nowMs)
+            let now = nowMs
+            let next = try run.finished(id, callResult, elapsedMs: result.elapsedMs, nowMs: now)
             launch(next)
         } catch {
             cancel()
@@ -218,7 +231,7 @@ final class CompositeExchange: Exchange {
     }
 
     private func finishIfComplete() {
-        if !finished && run.isComplete { finish() }
+        if !finished && withRun({ $0.isComplete }) { finish() }
     }
 
     private func deadlinePassed() {
@@ -234,7 +247,8 @@ final class CompositeExchange: Exchange {
         finished = true
         if let timer = deadlineTimer { worker.loop.cancel(timer) }
         deadlineTimer = nil
-        let stitched = run.response()
+        let stitched = withRun { $0.response() }
+        let runCalls = withRun { $0.accessLogCalls }
         var headers: [(String, String)] = [
             ("Content-Type", "application/json"),
             ("X-Fanout-Complete", stitched.complete ? "true" : "false"),
@@ -242,11 +256,11 @@ final class CompositeExchange: Exchange {
         ]
         if let errors = stitched.errorsHeader { headers.append(("X-Fanout-Errors", errors)) }
         if let answers {
-            headers += answers.fields(of: responseHeaders, status: stitched.status, runCalls: run.accessLogCalls)
+            headers += answers.fields(of: responseHeaders, status: stitched.status, runCalls: runCalls)
         }
         connection?.respond(
             HTTPResponse(status: stitched.status, headers: headers, body: stitched.body),
-            calls: withTransferFacts(run.accessLogCalls), gzip: runtime.config.gzip)
+            calls: withTransferFacts(runCalls), gzip: runtime.config.gzip)
     }
 
     /// The run's access-log entries with what the transfers added: span ids, attempts, cache use, HTTP version.
@@ -272,7 +286,8 @@ final class CompositeExchange: Exchange {
 
     func abandon() -> [AccessLogCall] {
         guard !finished else { return [] }
-        let calls = withTransferFacts(run.abandonedAccessLogCalls(nowMs: nowMs))
+        let now = nowMs
+        let calls = withTransferFacts(withRun { $0.abandonedAccessLogCalls(nowMs: now) })
         cancel()
         return calls
     }

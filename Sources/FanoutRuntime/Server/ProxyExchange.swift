@@ -48,13 +48,12 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     ]
 
     /// Whether `name` is one of ``droppedResponseHeaders``, in any ASCII case, without lowercasing it (a String
-    /// per response header before).
+    /// per response header before). Compared over contiguous bytes: `elementsEqual(by:)` on two UTF-8 views cost
+    /// about 2,500 instructions per proxied answer (callgrind).
     static func isDroppedResponseHeader(_ name: String) -> Bool {
         let count = name.utf8.count
         for dropped in droppedResponseHeaders where dropped.utf8.count == count {
-            if name.utf8.elementsEqual(dropped.utf8, by: { ($0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0) == $1 }) {
-                return true
-            }
+            if HTTPHeaders.namesEqual(name, dropped) { return true }
         }
         return false
     }

@@ -1,4 +1,5 @@
 import CCurl
+import FanoutCore
 
 // MARK: - An answer longer than its Content-Length
 
@@ -56,26 +57,30 @@ extension CurlTransfer {
     }
 
     /// What fanout reads a response header field for.
-    enum FieldKind {
+    enum FieldKind: Equatable {
         case other
         case contentType
         /// `Cache-Control`, `Vary`, `Expires`, `Date`, `Age` (``CacheHeaders``).
-        case cache
+        case cache(CacheHeaders.Field)
         /// `Content-Length`, `Transfer-Encoding`, `Content-Encoding` (``PartnerFraming``).
-        case framing
+        case contentLength
+        case transferEncoding
+        case contentEncoding
     }
 
     /// Classifies the name of a raw header line (the bytes before `colon`) without making a String of it.
     static func fieldKind(_ line: UnsafeRawBufferPointer, colon: Int) -> FieldKind {
         switch colon {
-        case 3: return nameIs(line, colon, "age") ? .cache : .other
-        case 4: return nameIs(line, colon, "date") || nameIs(line, colon, "vary") ? .cache : .other
-        case 7: return nameIs(line, colon, "expires") ? .cache : .other
+        case 3: return nameIs(line, colon, "age") ? .cache(.age) : .other
+        case 4:
+            if nameIs(line, colon, "date") { return .cache(.date) }
+            return nameIs(line, colon, "vary") ? .cache(.vary) : .other
+        case 7: return nameIs(line, colon, "expires") ? .cache(.expires) : .other
         case 12: return nameIs(line, colon, "content-type") ? .contentType : .other
-        case 13: return nameIs(line, colon, "cache-control") ? .cache : .other
-        case 14: return nameIs(line, colon, "content-length") ? .framing : .other
-        case 16: return nameIs(line, colon, "content-encoding") ? .framing : .other
-        case 17: return nameIs(line, colon, "transfer-encoding") ? .framing : .other
+        case 13: return nameIs(line, colon, "cache-control") ? .cache(.cacheControl) : .other
+        case 14: return nameIs(line, colon, "content-length") ? .contentLength : .other
+        case 16: return nameIs(line, colon, "content-encoding") ? .contentEncoding : .other
+        case 17: return nameIs(line, colon, "transfer-encoding") ? .transferEncoding : .other
         default: return .other
         }
     }

@@ -127,6 +127,27 @@ import Testing
         #expect(TraceContext.spanIDHex(0x0123_4567_89ab_cdef) == "0123456789abcdef")
     }
 
+    @Test func formatsTheHeaderLineAsNameAndValue() throws {
+        let trace = try #require(TraceContext.parseTraceparent("00-\(Self.traceID)-\(Self.parentID)-01"))
+        #expect(
+            trace.traceparentHeaderLine(spanID: 0xfedc_ba98_7654_3210)
+                == "traceparent: 00-\(Self.traceID)-fedcba9876543210-01")
+    }
+
+    /// The word-at-a-time hex digits against the standard library's, for every digit in every position.
+    @Test func writesEveryHexDigitInEveryPosition() {
+        var values: [UInt64] = [0, .max, 0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210, 0x9a9a_9a9a_a9a9_a9a9]
+        for digit in UInt64(0)...15 {
+            for position in UInt64(0)..<16 { values.append(digit << (position * 4)) }
+        }
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<200 { values.append(random.next()) }
+        for value in values {
+            let expected = String(repeating: "0", count: 16 - String(value, radix: 16).count) + String(value, radix: 16)
+            #expect(TraceContext.spanIDHex(value) == expected)
+        }
+    }
+
     @Test func roundTripsThroughFormatting() throws {
         let value = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
         let trace = try #require(TraceContext.parseTraceparent(value))
