@@ -242,20 +242,19 @@ final class Worker: @unchecked Sendable {
     }
 
     private static func slotLimits(_ runtime: RuntimeConfig) -> [UpstreamClient.SlotLimits] {
-        var limits = runtime.admissionSlots.indices.map { index in
-            let upstream = runtime.config.upstreams[index]
+        var limits = runtime.upstreams.map { upstream in
+            let config = upstream.config
             return UpstreamClient.SlotLimits(
-                slot: runtime.admissionSlots[index], upstreamName: upstream.name,
-                limit: runtime.upstreamLimitsPerWorker[index], queueLimit: runtime.upstreamQueueLimitsPerWorker[index],
-                breaker: upstream.breaker, ratePerSecond: runtime.upstreamRatesPerWorker[index],
-                sharedRatePerSecond: upstream.sharedRate == nil ? nil : upstream.ratePerSecond,
-                timeoutMs: upstream.timeoutMs)
+                slot: upstream.slot, upstreamName: config.name, limit: upstream.limitPerWorker,
+                queueLimit: upstream.queueLimitPerWorker, breaker: config.breaker,
+                ratePerSecond: upstream.ratePerWorker,
+                sharedRatePerSecond: config.sharedRate == nil ? nil : config.ratePerSecond, timeoutMs: config.timeoutMs)
         }
         // `oauth2` token requests: one at a time per upstream and worker (single flight), no breaker nor rate.
-        let tokens = runtime.tokenSlots.enumerated().compactMap { index, slot in
-            slot.map {
+        let tokens = runtime.upstreams.compactMap { upstream in
+            upstream.tokenSlot.map {
                 UpstreamClient.SlotLimits(
-                    slot: $0, upstreamName: "\(runtime.config.upstreams[index].name).oauth2", limit: 1)
+                    slot: $0, upstreamName: ResolvedUpstream.tokenRequestName(upstream.name), limit: 1)
             }
         }
         limits += tokens
@@ -269,12 +268,11 @@ final class Worker: @unchecked Sendable {
     }
 
     private static func oauth2Entries(_ runtime: RuntimeConfig) -> [OAuth2Calls.Entry] {
-        runtime.config.upstreams.indices.compactMap { index in
-            let upstream = runtime.config.upstreams[index]
-            guard let settings = upstream.oauth2, let tokenSlot = runtime.tokenSlots[index] else { return nil }
+        runtime.upstreams.compactMap { upstream in
+            guard let settings = upstream.config.oauth2, let tokenSlot = upstream.tokenSlot else { return nil }
             return OAuth2Calls.Entry(
-                slot: runtime.admissionSlots[index], tokenSlot: tokenSlot, upstreamName: upstream.name,
-                settings: settings, connectTimeoutMs: upstream.connectTimeoutMs)
+                slot: upstream.slot, tokenSlot: tokenSlot, upstreamName: upstream.name, settings: settings,
+                connectTimeoutMs: upstream.config.connectTimeoutMs)
         }
     }
 

@@ -61,7 +61,7 @@ final class CallAttempts {
             self.request = request
             self.startedAt = startedAt
             self.completion = completion
-            retriesLeft = request.retries
+            retriesLeft = request.policy.retries
         }
     }
 
@@ -74,24 +74,24 @@ final class CallAttempts {
     /// exactly once, unless ``cancel(_:timedOut:)`` is called first (it may run before this returns, when
     /// the client refuses the first attempt on the spot).
     func start(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> TransferID {
-        let slot = request.slot.raw
+        let slot = request.policy.slot.raw
         if slot >= budgets.count { budgets += Array(repeating: nil, count: slot + 1 - budgets.count) }
-        if budgets[slot] == nil { budgets[slot] = RetryBudget(percent: request.retryBudgetPercent) }
-        budgets[slot]!.percent = request.retryBudgetPercent
+        if budgets[slot] == nil { budgets[slot] = RetryBudget(percent: request.policy.retryBudgetPercent) }
+        budgets[slot]!.percent = request.policy.retryBudgetPercent
         budgets[slot]!.callStarted(now: loop.now)
-        let buffered = request.receiver == nil && request.bodySource == nil && !request.mustNotRepeat
-        let hedgeDelayMs = request.hedgeDelayMs.flatMap {
-            $0 > 0 && AttemptPolicy.allowsHedging(method: request.method) ? $0 : nil
+        let buffered = request.hooks.receiver == nil && request.hooks.bodySource == nil && !request.policy.mustNotRepeat
+        let hedgeDelayMs = request.policy.hedgeDelayMs.flatMap {
+            $0 > 0 && AttemptPolicy.allowsHedging(method: request.message.method) ? $0 : nil
         }
-        let retries = AttemptPolicy.allowsRetries(method: request.method) ? request.retries : 0
+        let retries = AttemptPolicy.allowsRetries(method: request.message.method) ? request.policy.retries : 0
         guard buffered, hedgeDelayMs != nil || retries > 0 else { return client.start(request, completion: completion) }
 
         let id = Self.ownBit | nextID
         nextID += 1
         var attemptRequest = request
-        attemptRequest.deadline = min(
-            request.deadline, loop.now &+ UInt64(max(0, request.timeoutMs)) &* 1_000_000)
-        attemptRequest.retries = retries
+        attemptRequest.policy.deadline = min(
+            request.policy.deadline, loop.now &+ UInt64(max(0, request.policy.timeoutMs)) &* 1_000_000)
+        attemptRequest.policy.retries = retries
         let call = Call(id: id, request: attemptRequest, startedAt: loop.now, completion: completion)
         calls[id] = call
         if let hedgeDelayMs, remainingMs(call) > hedgeDelayMs {
@@ -133,9 +133,9 @@ final class CallAttempts {
     private func hedgeDue(_ call: Call) {
         guard calls[call.id] === call, call.hedgeNumber == nil, call.running.count == 1 else { return }
         loop.refreshNow()
-        guard remainingMs(call) > 0, client.admitsAtOnce(call.request.slot) else { return }
+        guard remainingMs(call) > 0, client.admitsAtOnce(call.request.policy.slot) else { return }
         guard spendBudget(call) else { return }
-        hedgesMade[call.request.upstreamName, default: 0] &+= 1
+        hedgesMade[call.request.policy.upstreamName, default: 0] &+= 1
         call.hedgeNumber = call.attempts + 1
         launchAttempt(call)
     }
@@ -154,7 +154,7 @@ final class CallAttempts {
             loop.refreshNow()
             if remainingMs(call) >= pauseMs + AttemptPolicy.minimumRetryRoomMs && spendBudget(call) {
                 call.retriesLeft -= 1
-                retriesMade[call.request.upstreamName, default: 0] &+= 1
+                retriesMade[call.request.policy.upstreamName, default: 0] &+= 1
                 call.retryTimer = loop.schedule(afterMilliseconds: pauseMs) { [weak self, weak call] in
                     guard let self, let call, self.calls[call.id] === call else { return }
                     call.retryTimer = nil
@@ -165,7 +165,7 @@ final class CallAttempts {
             }
         }
         let hedgeWon = !retryable && number == call.hedgeNumber
-        if hedgeWon { hedgeWins[call.request.upstreamName, default: 0] &+= 1 }
+        if hedgeWon { hedgeWins[call.request.policy.upstreamName, default: 0] &+= 1 }
         calls[call.id] = nil
         end(call, cancellingAttemptsTimedOut: false)
         guard let completion = call.completion else { return }
@@ -192,10 +192,10 @@ final class CallAttempts {
 
     /// Takes the budget for one retry or hedge of `call`; counts a refusal.
     private func spendBudget(_ call: Call) -> Bool {
-        let slot = call.request.slot.raw
-        if budgets[slot] == nil { budgets[slot] = RetryBudget(percent: call.request.retryBudgetPercent) }
+        let slot = call.request.policy.slot.raw
+        if budgets[slot] == nil { budgets[slot] = RetryBudget(percent: call.request.policy.retryBudgetPercent) }
         guard budgets[slot]!.spendExtra(now: loop.now) else {
-            budgetRefusals[call.request.upstreamName, default: 0] &+= 1
+            budgetRefusals[call.request.policy.upstreamName, default: 0] &+= 1
             return false
         }
         return true
@@ -203,6 +203,6 @@ final class CallAttempts {
 
     /// Milliseconds left until the call's end.
     private func remainingMs(_ call: Call) -> Int {
-        call.request.deadline > loop.now ? Int((call.request.deadline - loop.now) / 1_000_000) : 0
+        call.request.policy.deadline > loop.now ? Int((call.request.policy.deadline - loop.now) / 1_000_000) : 0
     }
 }

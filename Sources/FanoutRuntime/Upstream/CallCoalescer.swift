@@ -179,9 +179,9 @@ final class CallCoalescer {
                 switch windows.state(ageMs: Int((now &- entry.storedAt) / 1_000_000)) {
                 case .fresh:
                     if fromStore {
-                        shared?.countHit(upstream: request.upstreamName)
+                        shared?.countHit(upstream: request.policy.upstreamName)
                     } else {
-                        cacheHits[request.upstreamName, default: 0] &+= 1
+                        cacheHits[request.policy.upstreamName, default: 0] &+= 1
                     }
                     let age = Int((now &- entry.storedAt) / 1_000_000)
                     completion(
@@ -190,7 +190,7 @@ final class CallCoalescer {
                             freshness: .fresh(remainingMs: windows.freshMs - age)))
                     return
                 case .staleWhileRevalidate:
-                    staleRevalidate[request.upstreamName, default: 0] &+= 1
+                    staleRevalidate[request.policy.upstreamName, default: 0] &+= 1
                     refresh(request, key: key, policy: policy, storedAtWallMs: entry.storedAtWallMs)
                     completion(
                         UpstreamResult(
@@ -203,15 +203,15 @@ final class CallCoalescer {
                     break
                 }
             }
-            cacheMisses[request.upstreamName, default: 0] &+= 1
+            cacheMisses[request.policy.upstreamName, default: 0] &+= 1
         }
         var waiter = Waiter(
             startedAt: loop.now, timer: nil, cacheUse: policy == nil ? nil : .miss, policy: policy,
             fallback: fallback, completion: completion)
         if coalesce, let group = groups[key] {
             group.note(policy)
-            coalesced[request.upstreamName, default: 0] &+= 1
-            let ownEnd = min(request.deadline, loop.now &+ Self.ns(request.timeoutMs))
+            coalesced[request.policy.upstreamName, default: 0] &+= 1
+            let ownEnd = min(request.policy.deadline, loop.now &+ Self.ns(request.policy.timeoutMs))
             if ownEnd < group.latestEnd {
                 let delayMs = Int((ownEnd &- min(ownEnd, loop.now)) / 1_000_000)
                 waiter.timer = loop.schedule(afterMilliseconds: delayMs) { [weak self] in
@@ -221,7 +221,7 @@ final class CallCoalescer {
             add(waiter, id: id, to: group)
             return
         }
-        let group = Group(key: key, upstreamName: request.upstreamName, latestEnd: request.deadline)
+        let group = Group(key: key, upstreamName: request.policy.upstreamName, latestEnd: request.policy.deadline)
         group.note(policy)
         if coalesce { groups[key] = group }
         add(waiter, id: id, to: group)
@@ -250,7 +250,7 @@ final class CallCoalescer {
         storeWaits[wait.key, default: []].append(id)
         storeWaiters[id] = wait
         guard first else { return }
-        shared.lookUp(wait.key, upstream: wait.request.upstreamName) { [weak self] found in
+        shared.lookUp(wait.key, upstream: wait.request.policy.upstreamName) { [weak self] found in
             self?.storeAnswered(wait.key, found)
         }
     }
@@ -318,7 +318,7 @@ final class CallCoalescer {
         if let shared, shared.isAvailable {
             guard claiming.insert(key).inserted else { return }
             shared.claimRefresh(
-                key, upstream: request.upstreamName, newerThan: storedAtWallMs, lockMs: request.timeoutMs
+                key, upstream: request.policy.upstreamName, newerThan: storedAtWallMs, lockMs: request.policy.timeoutMs
             ) { [weak self] claim in
                 guard let self else { return }
                 self.claiming.remove(key)
@@ -342,12 +342,12 @@ final class CallCoalescer {
 
     private func startRefresh(_ request: UpstreamRequest, key: String, policy: CachePolicy) {
         var refresh = request
-        refresh.deadline = loop.now &+ Self.ns(request.timeoutMs)
-        let group = Group(key: key, upstreamName: request.upstreamName, latestEnd: refresh.deadline)
+        refresh.policy.deadline = loop.now &+ Self.ns(request.policy.timeoutMs)
+        let group = Group(key: key, upstreamName: request.policy.upstreamName, latestEnd: refresh.policy.deadline)
         group.note(policy)
         group.refreshesCache = true
         groups[key] = group
-        refreshes[request.upstreamName, default: 0] &+= 1
+        refreshes[request.policy.upstreamName, default: 0] &+= 1
         let transfer = client.start(refresh) { [weak self, group] result in
             self?.transferFinished(group, result)
         }
