@@ -13,7 +13,7 @@ final class CompositeExchange: Exchange {
     private let route: CompositeRoute
     private var run: CompositeRun
     /// Launch id → call, for cancellation.
-    private var transfers: [Int: CallHandle] = [:]
+    private var transfers: [Int: Worker.CompositeCalls.Handle] = [:]
     private var deadlineTimer: TimerID?
     private var finished = false
     private let startedAt: UInt64
@@ -126,7 +126,7 @@ final class CompositeExchange: Exchange {
                 contentTypeLine = "Content-Type: \(contentType)"
                 headers.append("Content-Type: \(contentType)")
             }
-            let request = UpstreamRequest.compositeCall(
+            var request = UpstreamRequest.compositeCall(
                 upstream, method: launch.method, pathAndQuery: launch.pathAndQuery,
                 fixedURL: route.calls[launch.call].target.isFixed, headers: headers, body: launch.body,
                 timeoutMs: route.calls[launch.call].timeoutMs, hedgeDelayMs: route.calls[launch.call].hedgeDelayMs,
@@ -138,11 +138,12 @@ final class CompositeExchange: Exchange {
             let callIndex = launch.call
             let isItem = launch.item != nil
             let coalesce = upstream.config.coalesce
-            let key =
-                coalesce || cache != nil ? coalescingKey(request, callHeaders, contentTypeLine) : nil
-            let transfer = worker.calls.start(
-                request, key: key, coalesce: coalesce, cache: cache
-            ) { [weak self] result in
+            if coalesce || cache != nil {
+                request.policy.key = coalescingKey(request, callHeaders, contentTypeLine)
+                request.policy.coalesce = coalesce
+                request.policy.cache = cache
+            }
+            let transfer = worker.calls.start(request) { [weak self] result in
                 self?.callFinished(id, call: callIndex, isItem: isItem, result)
             }
             // A transfer refused on the spot has already reported through the callback.

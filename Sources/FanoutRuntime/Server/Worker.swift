@@ -12,11 +12,14 @@ final class Worker: @unchecked Sendable {
     let loop: EventLoop
     let accessLog: (any AccessLogSink)?
     private(set) var upstream: UpstreamClient!
+    /// The layers a composite call goes through (``UpstreamCalls``): the cache and coalescing, then attempts,
+    /// then the client.
+    typealias CompositeCalls = CallCoalescer<CallAttempts<UpstreamClient>>
     /// Composite calls go through it: identical GETs in flight on this worker share one transfer, and calls
     /// with `cache=` are answered from this worker's cache.
-    private(set) var calls: CallCoalescer!
+    private(set) var calls: CompositeCalls!
     /// Below `calls`: hedges and retries of composite calls (`hedge`, `retries`, `retry_budget`).
-    private(set) var attempts: CallAttempts!
+    private(set) var attempts: CallAttempts<UpstreamClient>!
     /// This worker's connection to the shared store (`store` block) and the cache level on it; nil without one.
     private(set) var store: StoreRouter?
     /// Exports sampled requests' spans (`tracing`); nil when tracing is not configured.
@@ -164,16 +167,8 @@ final class Worker: @unchecked Sendable {
         snapshot.addConnectionUse(self.upstream.connectionUse)
         snapshot.breakerOpens.addCounts(self.upstream.breakerOpens)
         snapshot.addUpstreamLoad(self.upstream.load)
-        snapshot.coalescedCalls.addCounts(calls.coalesced)
-        snapshot.cacheHits.addCounts(calls.cacheHits)
-        snapshot.cacheMisses.addCounts(calls.cacheMisses)
-        snapshot.retries.addCounts(attempts.retriesMade)
-        snapshot.hedges.addCounts(attempts.hedgesMade)
-        snapshot.hedgeWins.addCounts(attempts.hedgeWins)
-        snapshot.retryBudgetExhausted.addCounts(attempts.budgetRefusals)
-        snapshot.cacheStaleRevalidate.addCounts(calls.staleRevalidate)
-        snapshot.cacheStaleError.addCounts(calls.staleError)
-        snapshot.cacheRefreshes.addCounts(calls.refreshes)
+        snapshot.upstreamCalls.merge(calls.counters)
+        snapshot.upstreamCalls.merge(attempts.counters)
         if let store, let shared = calls.shared {
             snapshot.store.configured = true
             let counters = store.counters
