@@ -4,7 +4,7 @@ import Glibc
 
 /// Identifies an upstream call so it can be cancelled.
 struct TransferID: Hashable {
-    /// From 1 up for ``UpstreamClient``; ``OAuth2Calls`` numbers its calls with the top bit set.
+    /// From 1 up for ``UpstreamClient``; ``OAuth2Calls`` numbers its calls with bit 62 set (``OAuth2Calls/ownBit``).
     let raw: UInt64
 }
 
