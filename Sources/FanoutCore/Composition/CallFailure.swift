@@ -117,3 +117,28 @@ extension CallFailure {
         }
     }
 }
+
+extension CallFailure {
+    /// The status fanout answers when this failure sinks a request (a proxy route's call, or every failure of a
+    /// composite route that failed alike): 504 when the partner did not answer in time (`timeout`, including
+    /// `min_rate`), 503 when fanout did not call it (``wasNotAttempted``, Envoy's UO/UH), 502 otherwise.
+    public var gatewayStatus: Int {
+        switch self {
+        case .timeout, .tooSlow: return 504
+        case .circuitOpen, .overloaded: return 503
+        default: return 502
+        }
+    }
+
+    /// The status of an answer sunk by `failures` (a composite route's required calls, or every call under
+    /// `min_success`): their ``gatewayStatus`` when every failure other than `skipped` has the same one, else
+    /// 502. A `skipped` call followed another's failure, so it does not decide; all skipped is a 502.
+    public static func gatewayStatus(of failures: some Sequence<CallFailure>) -> Int {
+        var status: Int?
+        for failure in failures where failure.kind != "skipped" {
+            if let status, status != failure.gatewayStatus { return 502 }
+            status = failure.gatewayStatus
+        }
+        return status ?? 502
+    }
+}

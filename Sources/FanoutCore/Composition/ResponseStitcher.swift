@@ -75,14 +75,7 @@ public enum ResponseStitcher {
         if let failureMessage {
             // The failures that sank the route: the required calls', or (min_success) every call's.
             let failures = (failedRequired.isEmpty ? calls : failedRequired).flatMap { $0.errors.map(\.failure) }
-            var status = 502
-            if failures.allSatisfy({ $0 == .timeout || $0.kind == "skipped" }) && failures.contains(.timeout) {
-                status = 504
-            } else if failures.allSatisfy({ $0.wasNotAttempted || $0.kind == "skipped" })
-                && failures.contains(where: \.wasNotAttempted)
-            {
-                status = 503
-            }
+            var status = CallFailure.gatewayStatus(of: failures)
             if passedStatus, case .status(let code) = failures.first { status = code }
             var writer = JSONWriter(capacity: 96 + errorCount * 160)
             writer.append(#"{"error":"upstream_failed","message":"#)

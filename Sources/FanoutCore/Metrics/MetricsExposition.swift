@@ -60,35 +60,43 @@ public enum MetricsExposition {
         let perUpstream: [(name: String, help: String, values: [String: UInt64])] = [
             (
                 "fanout_coalesced_calls_total",
-                "Composite calls that shared an identical upstream transfer already in flight.", metrics.coalescedCalls
+                "Composite calls that shared an identical upstream transfer already in flight.",
+                metrics.upstreamCalls.coalesced
             ),
             (
                 "fanout_cache_hits_total", "Composite calls with a cache lifetime answered from the worker's cache.",
-                metrics.cacheHits
+                metrics.upstreamCalls.cacheHits
             ),
             (
                 "fanout_cache_misses_total",
-                "Composite calls with a cache lifetime that found no fresh answer in the cache.", metrics.cacheMisses
+                "Composite calls with a cache lifetime that found no fresh answer in the cache.",
+                metrics.upstreamCalls.cacheMisses
             ),
             (
                 "fanout_cache_refreshes_total",
                 "Background transfers started to refresh a stale cache entry (stale-while-revalidate).",
-                metrics.cacheRefreshes
+                metrics.upstreamCalls.refreshes
             ),
             (
                 "fanout_upstream_breaker_opens_total",
                 "Times an upstream's circuit breaker opened (summed over workers).", metrics.breakerOpens
             ),
-            ("fanout_upstream_retries_total", "Retries of composite calls sent to an upstream.", metrics.retries),
+            (
+                "fanout_upstream_retries_total", "Retries of composite calls sent to an upstream.",
+                metrics.upstreamCalls.retries
+            ),
             (
                 "fanout_upstream_hedges_total", "Hedges (second copies) of composite calls sent to an upstream.",
-                metrics.hedges
+                metrics.upstreamCalls.hedges
             ),
-            ("fanout_upstream_hedge_wins_total", "Hedges whose answer was the call's answer.", metrics.hedgeWins),
+            (
+                "fanout_upstream_hedge_wins_total", "Hedges whose answer was the call's answer.",
+                metrics.upstreamCalls.hedgeWins
+            ),
             (
                 "fanout_upstream_retry_budget_exhausted_total",
                 "Retries and hedges the upstream's retry_budget refused.",
-                metrics.retryBudgetExhausted
+                metrics.upstreamCalls.budgetRefusals
             ),
         ]
         for family in perUpstream {
@@ -100,7 +108,9 @@ public enum MetricsExposition {
 
         name = "fanout_cache_stale_total"
         header(&out, name, "counter", "Composite calls answered from a stale cache entry, by upstream and reason.")
-        let stale = [("error", metrics.cacheStaleError), ("revalidate", metrics.cacheStaleRevalidate)]
+        let stale = [
+            ("error", metrics.upstreamCalls.staleError), ("revalidate", metrics.upstreamCalls.staleRevalidate),
+        ]
         for upstream in Set(stale.flatMap(\.1.keys)).sorted() {
             for (reason, values) in stale {
                 guard let value = values[upstream] else { continue }

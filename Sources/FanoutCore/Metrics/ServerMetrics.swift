@@ -144,24 +144,8 @@ public struct ServerMetrics: Sendable, Equatable {
     public var upstreamConnections: [String: ConnectionUse] = [:]
     /// Times an upstream's circuit breaker opened (on any worker), per upstream name.
     public var breakerOpens: [String: UInt64] = [:]
-    /// Composite calls that joined an identical transfer already in flight instead of starting one, per
-    /// upstream name.
-    public var coalescedCalls: [String: UInt64] = [:]
-    /// Composite calls with a cache lifetime (`cache=`) answered from the worker's cache, and not, per
-    /// upstream name.
-    public var cacheHits: [String: UInt64] = [:]
-    public var cacheMisses: [String: UInt64] = [:]
-    /// Extra attempts of composite calls, per upstream name: retries and hedges sent, hedges whose answer won,
-    /// and retries or hedges not sent because the upstream's `retry_budget` was spent.
-    public var retries: [String: UInt64] = [:]
-    public var hedges: [String: UInt64] = [:]
-    public var hedgeWins: [String: UInt64] = [:]
-    public var retryBudgetExhausted: [String: UInt64] = [:]
-    /// Calls answered from a stale entry, per upstream name: while it was refreshed (stale-while-revalidate),
-    /// and because the partner failed (stale-if-error); and the background refreshes started.
-    public var cacheStaleRevalidate: [String: UInt64] = [:]
-    public var cacheStaleError: [String: UInt64] = [:]
-    public var cacheRefreshes: [String: UInt64] = [:]
+    /// Coalescing, the call cache, hedges and retries of composite calls, per upstream name.
+    public var upstreamCalls = UpstreamCallCounters()
     /// The shared store's counters (`store` block); left empty, and not exposed, without one.
     public var store = StoreMetrics()
     /// Requests whose client went away before their answer was complete (also counted in `requests` with
@@ -230,16 +214,7 @@ public struct ServerMetrics: Sendable, Equatable {
         tokenFetches.addCounts(other.tokenFetches)
         addConnectionUse(other.upstreamConnections)
         breakerOpens.addCounts(other.breakerOpens)
-        coalescedCalls.addCounts(other.coalescedCalls)
-        cacheHits.addCounts(other.cacheHits)
-        cacheMisses.addCounts(other.cacheMisses)
-        retries.addCounts(other.retries)
-        hedges.addCounts(other.hedges)
-        hedgeWins.addCounts(other.hedgeWins)
-        retryBudgetExhausted.addCounts(other.retryBudgetExhausted)
-        cacheStaleRevalidate.addCounts(other.cacheStaleRevalidate)
-        cacheStaleError.addCounts(other.cacheStaleError)
-        cacheRefreshes.addCounts(other.cacheRefreshes)
+        upstreamCalls.merge(other.upstreamCalls)
         store.merge(other.store)
         clientAborts.addCounts(other.clientAborts)
         minRateCuts.addCounts(other.minRateCuts)

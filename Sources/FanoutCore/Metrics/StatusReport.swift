@@ -131,14 +131,17 @@ public struct StatusReport: Sendable {
             member("breaker", Self.breaker(load)),
             member("breaker_opens", count(metrics.breakerOpens)),
             member("failures", .object(failures.map { member($0.key.kind, .number(String($0.value))) })),
-            member("cache_hits", count(metrics.cacheHits)),
-            member("cache_misses", count(metrics.cacheMisses)),
+            member("cache_hits", count(metrics.upstreamCalls.cacheHits)),
+            member("cache_misses", count(metrics.upstreamCalls.cacheMisses)),
             member(
                 "cache_stale",
-                .number(String((metrics.cacheStaleError[name] ?? 0) &+ (metrics.cacheStaleRevalidate[name] ?? 0)))),
-            member("coalesced", count(metrics.coalescedCalls)),
-            member("retries", count(metrics.retries)),
-            member("hedges", count(metrics.hedges)),
+                .number(
+                    String(
+                        (metrics.upstreamCalls.staleError[name] ?? 0)
+                            &+ (metrics.upstreamCalls.staleRevalidate[name] ?? 0)))),
+            member("coalesced", count(metrics.upstreamCalls.coalesced)),
+            member("retries", count(metrics.upstreamCalls.retries)),
+            member("hedges", count(metrics.upstreamCalls.hedges)),
             member("connections_opened", .number(String(connections.opened))),
             member("connections_reused", .number(String(connections.reused))),
         ])

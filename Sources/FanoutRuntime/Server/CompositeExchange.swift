@@ -13,7 +13,7 @@ final class CompositeExchange: Exchange {
     private let route: CompositeRoute
     private var run: CompositeRun
     /// Launch id → call, for cancellation.
-    private var transfers: [Int: CallHandle] = [:]
+    private var transfers: [Int: Worker.CompositeCalls.Handle] = [:]
     private var deadlineTimer: TimerID?
     private var finished = false
     private let startedAt: UInt64
@@ -21,9 +21,7 @@ final class CompositeExchange: Exchange {
     private let sharedHeaders: [String]
     /// `sharedHeaders` without the lines that differ on every request (X-Forwarded-For, X-Request-Id): the
     /// part of them that goes into a call's coalescing key (built on the first call that has one).
-    private lazy var sharedKeyHeaders: [String] = sharedHeaders.filter {
-        !$0.hasPrefix("X-Forwarded-For:") && !$0.hasPrefix("X-Request-Id:")
-    }
+    private lazy var sharedKeyHeaders: [String] = CallKey.keyedLines(sharedHeaders)
     private let trace: TraceContext
     /// `tracestate: …` when the client's is kept: the same line on every call of the request.
     private let traceStateLine: String?
@@ -118,13 +116,12 @@ final class CompositeExchange: Exchange {
         for launch in launches {
             guard !finished else { return }
             // Fields read in place: a copy of the whole `CallConfig` per call cost about 700 instructions.
-            let upstreamIndex = route.calls[launch.call].upstream
-            let upstream = runtime.config.upstreams[upstreamIndex]
+            let upstream = runtime.upstreams[route.calls[launch.call].upstream]
             let spanID = TraceContext.newSpanID()
             let callHeaders =
                 launch.headers.isEmpty
-                ? runtime.upstreamHeaderLines[upstreamIndex]
-                : runtime.upstreamHeaderLines[upstreamIndex] + HeaderLine.lines(launch.headers)
+                ? upstream.headerLines
+                : upstream.headerLines + HeaderLine.lines(launch.headers)
             var headers = callHeaders
             headers.reserveCapacity(callHeaders.count + sharedHeaders.count + 3)
             headers += sharedHeaders
@@ -141,35 +138,24 @@ final class CompositeExchange: Exchange {
                 contentTypeLine = "Content-Type: \(contentType)"
                 headers.append("Content-Type: \(contentType)")
             }
-            var request = UpstreamRequest(
-                upstreamName: upstream.name,
-                method: launch.method,
-                url: runtime.upstreamURL(upstreamIndex, launch.pathAndQuery),
-                headers: headers,
-                body: launch.body,
-                slot: runtime.admissionSlots[upstreamIndex],
-                connectTimeoutMs: upstream.connectTimeoutMs,
-                timeoutMs: route.calls[launch.call].timeoutMs ?? upstream.timeoutMs,
-                deadline: deadline,
+            var request = UpstreamRequest.compositeCall(
+                upstream, method: launch.method, pathAndQuery: launch.pathAndQuery,
+                fixedURL: route.calls[launch.call].target.isFixed, headers: headers, body: launch.body,
+                timeoutMs: route.calls[launch.call].timeoutMs, hedgeDelayMs: route.calls[launch.call].hedgeDelayMs,
+                retries: route.calls[launch.call].retries, deadline: deadline,
                 maxResponseBytes: runtime.config.limits.maxUpstreamBodyBytes,
-                captureHeaders: answers?.capturesHeaders[launch.call] ?? false,
-                mustNotRepeat: !HTTPMethod.isIdempotent(launch.method),
-                maxRedirects: upstream.followRedirects,
-                acceptEncoding: runtime.upstreamAcceptEncodings[upstreamIndex],
-                hedgeDelayMs: route.calls[launch.call].hedgeDelayMs ?? upstream.hedgeDelayMs,
-                retries: route.calls[launch.call].retries ?? upstream.retries,
-                retryBudgetPercent: upstream.retryBudgetPercent)
-            request.transport = runtime.upstreamTransports[upstreamIndex]
-            request.fixedURL = route.calls[launch.call].target.isFixed
+                captureHeaders: answers?.capturesHeaders[launch.call] ?? false)
             let cache = route.calls[launch.call].cache
             let id = launch.id
             let callIndex = launch.call
             let isItem = launch.item != nil
-            let key =
-                upstream.coalesce || cache != nil ? coalescingKey(request, callHeaders, contentTypeLine) : nil
-            let transfer = worker.calls.start(
-                request, key: key, coalesce: upstream.coalesce, cache: cache
-            ) { [weak self] result in
+            let coalesce = upstream.config.coalesce
+            if coalesce || cache != nil {
+                request.policy.key = coalescingKey(request, callHeaders, contentTypeLine)
+                request.policy.coalesce = coalesce
+                request.policy.cache = cache
+            }
+            let transfer = worker.calls.start(request) { [weak self] result in
                 self?.callFinished(id, call: callIndex, isItem: isItem, result)
             }
             // A transfer refused on the spot has already reported through the callback.
@@ -177,26 +163,17 @@ final class CompositeExchange: Exchange {
         }
     }
 
-    /// What makes two calls identical for ``CallCoalescer`` (merging and caching), nil for a call that is
-    /// never merged nor cached (not GET or HEAD, or with a body): method, URL, every header line sent except
-    /// the per-request ones (X-Forwarded-For, X-Request-Id, traceparent, tracestate: an answer whose `Vary`
-    /// names one of them is not cached, see `CacheFreshness.unkeyedRequestHeaders`), the `Accept-Encoding`
-    /// libcurl adds, the upstream's name and the transfer's configured limits. Nothing in it is particular to
-    /// one process (the name, not the admission slot's number), so with a `store` it is the same on every
-    /// replica with the same configuration (`SharedCacheKeys`).
-    /// Header lines cannot hold a newline (checked before they get here), so the key is unambiguous.
+    /// The ``CallKey`` of `request` (merging and caching), nil for a call that is never merged nor cached.
     private func coalescingKey(
         _ request: UpstreamRequest, _ callHeaders: [String], _ contentTypeLine: String?
     ) -> String? {
-        guard request.body == nil, request.method == "GET" || request.method == "HEAD" else { return nil }
-        var key = "\(request.method) \(request.url)\n\(request.upstreamName) \(request.connectTimeoutMs) "
-        key += "\(request.maxResponseBytes) \(request.maxRedirects) \(request.acceptEncoding ?? "")\n"
-        for line in callHeaders { key += line + "\n" }
-        for line in sharedKeyHeaders { key += line + "\n" }
-        if let contentTypeLine { key += contentTypeLine }
-        // An answer kept with all its headers (`pass_header`) is not the same entry as one kept without.
-        if request.captureHeaders { key += "\nall headers" }
-        return key
+        let message = request.message
+        let policy = request.policy
+        return CallKey.coalescing(
+            method: message.method, url: message.url, hasBody: message.body != nil, upstreamName: policy.upstreamName,
+            connectTimeoutMs: policy.connectTimeoutMs, maxResponseBytes: policy.maxResponseBytes,
+            maxRedirects: policy.maxRedirects, acceptEncoding: policy.acceptEncoding, callHeaders: callHeaders,
+            sharedKeyHeaders: sharedKeyHeaders, contentTypeLine: contentTypeLine, allHeaders: policy.captureHeaders)
     }
 
     private func callFinished(_ id: Int, call: Int, isItem: Bool, _ result: UpstreamResult) {

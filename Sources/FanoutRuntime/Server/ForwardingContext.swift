@@ -54,19 +54,6 @@ struct ForwardingContext {
     }
 }
 
-/// Header line checks before anything reaches libcurl, which sends CURLOPT_HTTPHEADER strings verbatim,
-/// CR and LF included (docs/design/hardening.md, "Header values reach the wire verbatim").
-enum HeaderLine {
-    static func isSafeValue(_ value: String) -> Bool {
-        for byte in value.utf8 where byte == 0 || byte == 10 || byte == 13 { return false }
-        return true
-    }
-
-    static func lines(_ fields: [HeaderField]) -> [String] {
-        fields.compactMap { isSafeValue($0.value) && isSafeValue($0.name) ? "\($0.name): \($0.value)" : nil }
-    }
-}
-
 extension Substring {
     func trimmingSpaces() -> Substring {
         var s = self

@@ -77,7 +77,8 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         _ proxy: ProxyRoute, target: RequestTarget, parameters: [String: [String]], context: ForwardingContext,
         runtime: RuntimeConfig, body: BodyPipe?, on connection: ClientConnection, worker: Worker
     ) {
-        let upstream = runtime.config.upstreams[proxy.upstream]
+        let resolved = runtime.upstreams[proxy.upstream]
+        let upstream = resolved.config
         let pathAndQuery: String
         if let template = proxy.target {
             do {
@@ -101,26 +102,14 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         let exchange = ProxyExchange(
             connection: connection, worker: worker, body: body, timeoutMs: timeoutMs, minRate: proxy.minRate,
             isHead: context.request.head.method == "HEAD", spanID: TraceContext.spanIDHex(spanID))
-        var request = UpstreamRequest(
-            upstreamName: upstream.name,
-            method: context.request.head.method,
-            url: runtime.upstreamURL(proxy.upstream, pathAndQuery),
-            headers: runtime.upstreamHeaderLines[proxy.upstream]
-                + context.passThroughHeaderLines(replacedBy: upstream.headers)
+        let method = context.request.head.method
+        let request = UpstreamRequest.proxyCall(
+            resolved, method: method, pathAndQuery: pathAndQuery, fixedURL: proxy.target?.isFixed ?? false,
+            headers: resolved.headerLines + context.passThroughHeaderLines(replacedBy: upstream.headers)
                 + context.forwardingHeaderLines() + context.trace.headerLines(spanID: spanID),
-            body: body == nil ? context.request.body : nil,
-            slot: runtime.admissionSlots[proxy.upstream],
-            connectTimeoutMs: upstream.connectTimeoutMs,
-            timeoutMs: timeoutMs,
-            deadline: worker.loop.now &+ UInt64(timeoutMs) &* 1_000_000,
-            maxResponseBytes: runtime.config.limits.maxUpstreamBodyBytes,
-            captureHeaders: true,
-            mustNotRepeat: !HTTPMethod.isIdempotent(context.request.head.method))
-        request.bodySource = body
-        request.receiver = exchange
-        request.maxRedirects = upstream.followRedirects
-        request.transport = runtime.upstreamTransports[proxy.upstream]
-        request.fixedURL = proxy.target?.isFixed ?? false
+            body: body == nil ? context.request.body : nil, hooks: StreamingHooks(bodySource: body, receiver: exchange),
+            timeoutMs: timeoutMs, deadline: worker.loop.now &+ UInt64(timeoutMs) &* 1_000_000,
+            maxResponseBytes: runtime.config.limits.maxUpstreamBodyBytes)
         connection.attach(exchange)
         body?.onAvailable = { [weak exchange] in
             // The upstream waited for the client's body: its idle time starts again now.
@@ -275,15 +264,9 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
                 connection?.abortStreamedResponse(calls: calls)
                 return
             }
-            // 503 when fanout refused to call (Envoy's UO/UH): the partner was not asked this time.
-            let status: Int
-            switch failure {
-            case .timeout, .tooSlow: status = 504
-            case .circuitOpen, .overloaded: status = 503
-            default: status = 502
-            }
             connection?.respond(
-                .error(status: status, message: "upstream call failed: \(failure.kind): \(failure.message)"),
+                .error(
+                    status: failure.gatewayStatus, message: "upstream call failed: \(failure.kind): \(failure.message)"),
                 calls: calls)
         }
     }

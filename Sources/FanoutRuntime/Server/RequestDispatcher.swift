@@ -74,7 +74,7 @@ enum RequestDispatcher {
         }
         connection.noteTrace(trace.traceIDHex, parentID: trace.parentID.map(TraceContext.spanIDHex))
         if let (index, answer) = corsPreflight(head, runtime: runtime) {
-            connection.noteRoute(runtime.routeNames[index], callUpstreams: [])
+            connection.noteRoute(runtime.resolvedRoutes[index].name, callUpstreams: [])
             connection.respond(answer)
             return
         }
@@ -83,7 +83,8 @@ enum RequestDispatcher {
             connection.respond(answer)
         case .matched(let index, let parameters, let target):
             let route = runtime.config.routes[index]
-            connection.noteRoute(runtime.routeNames[index], callUpstreams: runtime.callUpstreamNames[index])
+            connection.noteRoute(
+                runtime.resolvedRoutes[index].name, callUpstreams: runtime.resolvedRoutes[index].callUpstreamNames)
             if !route.responseHeaders.isEmpty {
                 connection.noteResponseOverlay(route.responseHeaders.overlay(origin: head.headers[first: "origin"]))
             }

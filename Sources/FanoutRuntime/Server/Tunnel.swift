@@ -94,7 +94,7 @@ final class Tunnel: Exchange, EventHandler {
         let spanID = TraceContext.newSpanID()
         let url = upstream.url(pathAndQuery)
         let lines =
-            runtime.upstreamHeaderLines[proxy.upstream] + context.passThroughHeaderLines(replacedBy: upstream.headers)
+            runtime.upstreams[proxy.upstream].headerLines + context.passThroughHeaderLines(replacedBy: upstream.headers)
             + context.forwardingHeaderLines() + context.trace.headerLines(spanID: spanID)
         guard
             let requestHead = TunnelHeads.requestHead(
@@ -109,7 +109,7 @@ final class Tunnel: Exchange, EventHandler {
             requestHead: requestHead, maxAnswerBodyBytes: runtime.config.limits.maxUpstreamBodyBytes,
             spanID: TraceContext.spanIDHex(spanID))
         let partner = TunnelConnection(
-            loop: worker.loop, url: url, transport: runtime.upstreamTransports[proxy.upstream],
+            loop: worker.loop, url: url, transport: runtime.upstreams[proxy.upstream].transport,
             connectTimeoutMs: upstream.connectTimeoutMs
         ) { [weak tunnel] code in tunnel?.connected(code) }
         guard let partner else {

@@ -12,11 +12,14 @@ final class Worker: @unchecked Sendable {
     let loop: EventLoop
     let accessLog: (any AccessLogSink)?
     private(set) var upstream: UpstreamClient!
+    /// The layers a composite call goes through (``UpstreamCalls``): the cache and coalescing, then attempts,
+    /// then the client.
+    typealias CompositeCalls = CallCoalescer<CallAttempts<UpstreamClient>>
     /// Composite calls go through it: identical GETs in flight on this worker share one transfer, and calls
     /// with `cache=` are answered from this worker's cache.
-    private(set) var calls: CallCoalescer!
+    private(set) var calls: CompositeCalls!
     /// Below `calls`: hedges and retries of composite calls (`hedge`, `retries`, `retry_budget`).
-    private(set) var attempts: CallAttempts!
+    private(set) var attempts: CallAttempts<UpstreamClient>!
     /// This worker's connection to the shared store (`store` block) and the cache level on it; nil without one.
     private(set) var store: StoreRouter?
     /// Exports sampled requests' spans (`tracing`); nil when tracing is not configured.
@@ -164,16 +167,8 @@ final class Worker: @unchecked Sendable {
         snapshot.addConnectionUse(self.upstream.connectionUse)
         snapshot.breakerOpens.addCounts(self.upstream.breakerOpens)
         snapshot.addUpstreamLoad(self.upstream.load)
-        snapshot.coalescedCalls.addCounts(calls.coalesced)
-        snapshot.cacheHits.addCounts(calls.cacheHits)
-        snapshot.cacheMisses.addCounts(calls.cacheMisses)
-        snapshot.retries.addCounts(attempts.retriesMade)
-        snapshot.hedges.addCounts(attempts.hedgesMade)
-        snapshot.hedgeWins.addCounts(attempts.hedgeWins)
-        snapshot.retryBudgetExhausted.addCounts(attempts.budgetRefusals)
-        snapshot.cacheStaleRevalidate.addCounts(calls.staleRevalidate)
-        snapshot.cacheStaleError.addCounts(calls.staleError)
-        snapshot.cacheRefreshes.addCounts(calls.refreshes)
+        snapshot.upstreamCalls.merge(calls.counters)
+        snapshot.upstreamCalls.merge(attempts.counters)
         if let store, let shared = calls.shared {
             snapshot.store.configured = true
             let counters = store.counters
@@ -242,20 +237,19 @@ final class Worker: @unchecked Sendable {
     }
 
     private static func slotLimits(_ runtime: RuntimeConfig) -> [UpstreamClient.SlotLimits] {
-        var limits = runtime.admissionSlots.indices.map { index in
-            let upstream = runtime.config.upstreams[index]
+        var limits = runtime.upstreams.map { upstream in
+            let config = upstream.config
             return UpstreamClient.SlotLimits(
-                slot: runtime.admissionSlots[index], upstreamName: upstream.name,
-                limit: runtime.upstreamLimitsPerWorker[index], queueLimit: runtime.upstreamQueueLimitsPerWorker[index],
-                breaker: upstream.breaker, ratePerSecond: runtime.upstreamRatesPerWorker[index],
-                sharedRatePerSecond: upstream.sharedRate == nil ? nil : upstream.ratePerSecond,
-                timeoutMs: upstream.timeoutMs)
+                slot: upstream.slot, upstreamName: config.name, limit: upstream.limitPerWorker,
+                queueLimit: upstream.queueLimitPerWorker, breaker: config.breaker,
+                ratePerSecond: upstream.ratePerWorker,
+                sharedRatePerSecond: config.sharedRate == nil ? nil : config.ratePerSecond, timeoutMs: config.timeoutMs)
         }
         // `oauth2` token requests: one at a time per upstream and worker (single flight), no breaker nor rate.
-        let tokens = runtime.tokenSlots.enumerated().compactMap { index, slot in
-            slot.map {
+        let tokens = runtime.upstreams.compactMap { upstream in
+            upstream.tokenSlot.map {
                 UpstreamClient.SlotLimits(
-                    slot: $0, upstreamName: "\(runtime.config.upstreams[index].name).oauth2", limit: 1)
+                    slot: $0, upstreamName: ResolvedUpstream.tokenRequestName(upstream.name), limit: 1)
             }
         }
         limits += tokens
@@ -269,12 +263,11 @@ final class Worker: @unchecked Sendable {
     }
 
     private static func oauth2Entries(_ runtime: RuntimeConfig) -> [OAuth2Calls.Entry] {
-        runtime.config.upstreams.indices.compactMap { index in
-            let upstream = runtime.config.upstreams[index]
-            guard let settings = upstream.oauth2, let tokenSlot = runtime.tokenSlots[index] else { return nil }
+        runtime.upstreams.compactMap { upstream in
+            guard let settings = upstream.config.oauth2, let tokenSlot = upstream.tokenSlot else { return nil }
             return OAuth2Calls.Entry(
-                slot: runtime.admissionSlots[index], tokenSlot: tokenSlot, upstreamName: upstream.name,
-                settings: settings, connectTimeoutMs: upstream.connectTimeoutMs)
+                slot: upstream.slot, tokenSlot: tokenSlot, upstreamName: upstream.name, settings: settings,
+                connectTimeoutMs: upstream.config.connectTimeoutMs)
         }
     }
 

@@ -112,13 +112,9 @@ final class TraceExporter {
 
     private func send(_ batch: [TraceSpan]) {
         exportsInFlight += 1
-        let config = settings.config
-        let request = UpstreamRequest(
-            upstreamName: RuntimeTracing.upstreamName, method: "POST", url: config.url, headers: settings.headerLines,
-            body: OTLPTraceEncoder.exportRequest(batch, serviceName: config.serviceName), slot: settings.slot,
-            connectTimeoutMs: config.timeoutMs, timeoutMs: config.timeoutMs,
-            deadline: loop.now &+ UInt64(config.timeoutMs) &* 1_000_000, maxResponseBytes: Self.maxResponseBytes,
-            captureHeaders: false)
+        let request = UpstreamRequest.traceExport(
+            settings, body: OTLPTraceEncoder.exportRequest(batch, serviceName: settings.config.serviceName),
+            now: loop.now, maxResponseBytes: Self.maxResponseBytes)
         let spanCount = UInt64(batch.count)
         client.start(request) { [weak self] result in
             self?.exportFinished(spanCount: spanCount, result: result)

@@ -15,33 +15,38 @@ import FanoutCore
 ///   closed, and the breaker counts them as abandoned). A retryable outcome while another attempt runs waits
 ///   for that one; when the last attempt ends retryable, a retry follows after a short jittered pause if one
 ///   is left, the budget allows it and the call's time has room; otherwise that outcome is the call's.
-/// - A hedge is sent once per call, only when the client would start it at once (``UpstreamClient/admitsAtOnce(_:)``)
+/// - A hedge is sent once per call, only when the client would start it at once (``UpstreamCalls/admitsAtOnce(_:)``)
 ///   and the budget allows it.
 ///
 /// One per worker, used on its loop thread only. Completions never run inside a libcurl callback (the
 /// client's completions run after `curl_multi_info_read` is drained), so cancelling a losing attempt from a
-/// completion is safe.
-final class CallAttempts {
+/// completion is safe. `Below` is the client in a worker, a scripted fake in tests.
+final class CallAttempts<Below: UpstreamCalls>: UpstreamCalls {
+    /// A call as this layer hands it out: passed to the layer below unchanged, or made of attempts.
+    enum Handle {
+        case below(Below.Handle)
+        case attempts(CallID)
+    }
+
+    /// Numbers the calls made of attempts.
+    struct CallID: Hashable {
+        let raw: UInt64
+    }
+
     private let loop: EventLoop
-    private let client: UpstreamClient
-    private var calls: [UInt64: Call] = [:]
+    private let client: Below
+    private var calls: [CallID: Call] = [:]
     private var nextID: UInt64 = 1
     /// Per admission slot (`AdmissionSlot.raw`, small and dense): an array, not a dictionary, since every
     /// composite call touches it.
     private var budgets: [RetryBudget?] = []
-    /// Per upstream name, read by `Worker.metricsSnapshot()` on the loop thread: retries and hedges sent,
-    /// hedges whose answer won, and retries or hedges the budget refused.
-    private(set) var retriesMade: [String: UInt64] = [:]
-    private(set) var hedgesMade: [String: UInt64] = [:]
-    private(set) var hedgeWins: [String: UInt64] = [:]
-    private(set) var budgetRefusals: [String: UInt64] = [:]
-
-    /// Marks the ids of calls made of attempts, so ``cancel(_:timedOut:)`` can tell them from the client's.
-    private static let ownBit: UInt64 = 1 << 63
+    /// Read by `Worker.metricsSnapshot()` on the loop thread: retries and hedges sent, hedges whose answer
+    /// won, and retries or hedges the budget refused, per upstream name.
+    private(set) var counters = UpstreamCallCounters()
 
     /// One logical call and its attempts.
     private final class Call {
-        let id: UInt64
+        let id: CallID
         /// The request every attempt sends; its `deadline` is the call's end.
         let request: UpstreamRequest
         let startedAt: UInt64
@@ -52,20 +57,20 @@ final class CallAttempts {
         var hedgeNumber: Int?
         /// Attempts in flight, by number; a transfer id is missing while `client.start` has not returned.
         var running: Set<Int> = []
-        var transfers: [Int: TransferID] = [:]
+        var transfers: [Int: Below.Handle] = [:]
         var hedgeTimer: TimerID?
         var retryTimer: TimerID?
 
-        init(id: UInt64, request: UpstreamRequest, startedAt: UInt64, completion: @escaping (UpstreamResult) -> Void) {
+        init(id: CallID, request: UpstreamRequest, startedAt: UInt64, completion: @escaping (UpstreamResult) -> Void) {
             self.id = id
             self.request = request
             self.startedAt = startedAt
             self.completion = completion
-            retriesLeft = request.retries
+            retriesLeft = request.policy.retries
         }
     }
 
-    init(loop: EventLoop, client: UpstreamClient) {
+    init(loop: EventLoop, client: Below) {
         self.loop = loop
         self.client = client
     }
@@ -73,25 +78,27 @@ final class CallAttempts {
     /// Starts `request`, with a hedge and retries when it qualifies; `completion` runs on the loop thread,
     /// exactly once, unless ``cancel(_:timedOut:)`` is called first (it may run before this returns, when
     /// the client refuses the first attempt on the spot).
-    func start(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> TransferID {
-        let slot = request.slot.raw
+    func start(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> Handle {
+        let slot = request.policy.slot.raw
         if slot >= budgets.count { budgets += Array(repeating: nil, count: slot + 1 - budgets.count) }
-        if budgets[slot] == nil { budgets[slot] = RetryBudget(percent: request.retryBudgetPercent) }
-        budgets[slot]!.percent = request.retryBudgetPercent
+        if budgets[slot] == nil { budgets[slot] = RetryBudget(percent: request.policy.retryBudgetPercent) }
+        budgets[slot]!.percent = request.policy.retryBudgetPercent
         budgets[slot]!.callStarted(now: loop.now)
-        let buffered = request.receiver == nil && request.bodySource == nil && !request.mustNotRepeat
-        let hedgeDelayMs = request.hedgeDelayMs.flatMap {
-            $0 > 0 && AttemptPolicy.allowsHedging(method: request.method) ? $0 : nil
+        let buffered = request.hooks.receiver == nil && request.hooks.bodySource == nil && !request.policy.mustNotRepeat
+        let hedgeDelayMs = request.policy.hedgeDelayMs.flatMap {
+            $0 > 0 && AttemptPolicy.allowsHedging(method: request.message.method) ? $0 : nil
         }
-        let retries = AttemptPolicy.allowsRetries(method: request.method) ? request.retries : 0
-        guard buffered, hedgeDelayMs != nil || retries > 0 else { return client.start(request, completion: completion) }
+        let retries = AttemptPolicy.allowsRetries(method: request.message.method) ? request.policy.retries : 0
+        guard buffered, hedgeDelayMs != nil || retries > 0 else {
+            return .below(client.start(request, completion: completion))
+        }
 
-        let id = Self.ownBit | nextID
+        let id = CallID(raw: nextID)
         nextID += 1
         var attemptRequest = request
-        attemptRequest.deadline = min(
-            request.deadline, loop.now &+ UInt64(max(0, request.timeoutMs)) &* 1_000_000)
-        attemptRequest.retries = retries
+        attemptRequest.policy.deadline = min(
+            request.policy.deadline, loop.now &+ UInt64(max(0, request.policy.timeoutMs)) &* 1_000_000)
+        attemptRequest.policy.retries = retries
         let call = Call(id: id, request: attemptRequest, startedAt: loop.now, completion: completion)
         calls[id] = call
         if let hedgeDelayMs, remainingMs(call) > hedgeDelayMs {
@@ -102,18 +109,23 @@ final class CallAttempts {
             }
         }
         launchAttempt(call)
-        return TransferID(raw: id)
+        return .attempts(id)
     }
 
     /// Stops a call without running its completion, cancelling every attempt in flight. `timedOut`: the
     /// route's deadline ended it, which counts against the upstream's breaker once per attempt in flight.
-    func cancel(_ transferID: TransferID, timedOut: Bool = false) {
-        guard transferID.raw & Self.ownBit != 0 else {
-            client.cancel(transferID, timedOut: timedOut)
-            return
+    func cancel(_ handle: Handle, timedOut: Bool = false) {
+        switch handle {
+        case .below(let below):
+            client.cancel(below, timedOut: timedOut)
+        case .attempts(let id):
+            guard let call = calls.removeValue(forKey: id) else { return }
+            end(call, cancellingAttemptsTimedOut: timedOut)
         }
-        guard let call = calls.removeValue(forKey: transferID.raw) else { return }
-        end(call, cancellingAttemptsTimedOut: timedOut)
+    }
+
+    func admitsAtOnce(_ slot: AdmissionSlot) -> Bool {
+        client.admitsAtOnce(slot)
     }
 
     // MARK: - Attempts
@@ -133,9 +145,9 @@ final class CallAttempts {
     private func hedgeDue(_ call: Call) {
         guard calls[call.id] === call, call.hedgeNumber == nil, call.running.count == 1 else { return }
         loop.refreshNow()
-        guard remainingMs(call) > 0, client.admitsAtOnce(call.request.slot) else { return }
+        guard remainingMs(call) > 0, client.admitsAtOnce(call.request.policy.slot) else { return }
         guard spendBudget(call) else { return }
-        hedgesMade[call.request.upstreamName, default: 0] &+= 1
+        counters.hedges[call.request.policy.upstreamName, default: 0] &+= 1
         call.hedgeNumber = call.attempts + 1
         launchAttempt(call)
     }
@@ -154,7 +166,7 @@ final class CallAttempts {
             loop.refreshNow()
             if remainingMs(call) >= pauseMs + AttemptPolicy.minimumRetryRoomMs && spendBudget(call) {
                 call.retriesLeft -= 1
-                retriesMade[call.request.upstreamName, default: 0] &+= 1
+                counters.retries[call.request.policy.upstreamName, default: 0] &+= 1
                 call.retryTimer = loop.schedule(afterMilliseconds: pauseMs) { [weak self, weak call] in
                     guard let self, let call, self.calls[call.id] === call else { return }
                     call.retryTimer = nil
@@ -165,7 +177,7 @@ final class CallAttempts {
             }
         }
         let hedgeWon = !retryable && number == call.hedgeNumber
-        if hedgeWon { hedgeWins[call.request.upstreamName, default: 0] &+= 1 }
+        if hedgeWon { counters.hedgeWins[call.request.policy.upstreamName, default: 0] &+= 1 }
         calls[call.id] = nil
         end(call, cancellingAttemptsTimedOut: false)
         guard let completion = call.completion else { return }
@@ -192,10 +204,10 @@ final class CallAttempts {
 
     /// Takes the budget for one retry or hedge of `call`; counts a refusal.
     private func spendBudget(_ call: Call) -> Bool {
-        let slot = call.request.slot.raw
-        if budgets[slot] == nil { budgets[slot] = RetryBudget(percent: call.request.retryBudgetPercent) }
+        let slot = call.request.policy.slot.raw
+        if budgets[slot] == nil { budgets[slot] = RetryBudget(percent: call.request.policy.retryBudgetPercent) }
         guard budgets[slot]!.spendExtra(now: loop.now) else {
-            budgetRefusals[call.request.upstreamName, default: 0] &+= 1
+            counters.budgetRefusals[call.request.policy.upstreamName, default: 0] &+= 1
             return false
         }
         return true
@@ -203,6 +215,6 @@ final class CallAttempts {
 
     /// Milliseconds left until the call's end.
     private func remainingMs(_ call: Call) -> Int {
-        call.request.deadline > loop.now ? Int((call.request.deadline - loop.now) / 1_000_000) : 0
+        call.request.policy.deadline > loop.now ? Int((call.request.policy.deadline - loop.now) / 1_000_000) : 0
     }
 }

@@ -1,18 +1,12 @@
 import FanoutCore
 
-/// A call started through ``CallCoalescer``: its own transfer, or a place among the waiters of a shared one.
-enum CallHandle {
-    case own(TransferID)
-    case shared(UInt64)
-}
-
 /// Merges identical upstream calls in flight at the same time on one worker into one transfer, and answers
 /// calls with a ``CachePolicy`` from the worker's cache: a burst of identical composite GETs reaches the partner
 /// once per worker, not once per client request.
 ///
-/// - Only calls given a `key` are merged (``CompositeExchange`` gives one to GET and HEAD calls without a
-///   body whose upstream has `coalesce on`, or that have a cache policy); the key says what makes two calls
-///   identical.
+/// - Only calls whose policy has a `key` are merged (``CompositeExchange`` gives one, ``CallKey``, to GET and
+///   HEAD calls without a body whose upstream has `coalesce on`, or that have a cache policy); the key says
+///   what makes two calls identical.
 /// - The first call of a key starts the transfer; later ones wait for it. Every waiter gets the same
 ///   ``UpstreamResult`` (the body bytes are shared copy-on-write), with its own elapsed time.
 /// - A waiter that cancels leaves; the transfer goes on for the others. When the last waiter leaves, the
@@ -38,29 +32,37 @@ enum CallHandle {
 ///
 /// One per worker, used on its loop thread only: identical calls on different workers are not merged and do
 /// not share a cache. Transfers still running when the worker stops are aborted by `UpstreamClient.close()`
-/// with their completions, which hold their group strongly and this coalescer weakly.
-final class CallCoalescer {
+/// with their completions, which hold their group strongly and this coalescer weakly. `Below` is
+/// ``CallAttempts`` in a worker, a scripted fake in tests.
+final class CallCoalescer<Below: UpstreamCalls>: UpstreamCalls {
+    /// A call as this layer hands it out: passed to the layer below unchanged (no key), or a place among the
+    /// waiters of a shared transfer (or of the store's lookup).
+    enum Handle {
+        case below(Below.Handle)
+        case waiter(WaiterID)
+    }
+
+    /// Numbers the calls that wait on a shared transfer or on the store.
+    struct WaiterID: Hashable {
+        let raw: UInt64
+    }
+
     private let loop: EventLoop
-    private let client: CallAttempts
+    private let client: Below
     private var groups: [String: Group] = [:]
-    private var waiterGroups: [UInt64: Group] = [:]
+    private var waiterGroups: [WaiterID: Group] = [:]
     private var nextWaiterID: UInt64 = 1
     private var cache: ByteLRU<CachedAnswer>
-    /// Per upstream name, read by `Worker.metricsSnapshot()` on the loop thread: calls that joined a transfer
+    /// Read by `Worker.metricsSnapshot()` on the loop thread, per upstream name: calls that joined a transfer
     /// already in flight instead of starting one; calls with a cache policy answered from a fresh entry, and
     /// not; calls answered from a stale entry while it was refreshed, and because the partner failed;
     /// background refresh transfers started.
-    private(set) var coalesced: [String: UInt64] = [:]
-    private(set) var cacheHits: [String: UInt64] = [:]
-    private(set) var cacheMisses: [String: UInt64] = [:]
-    private(set) var staleRevalidate: [String: UInt64] = [:]
-    private(set) var staleError: [String: UInt64] = [:]
-    private(set) var refreshes: [String: UInt64] = [:]
+    private(set) var counters = UpstreamCallCounters()
     /// The store's level of the cache (`store` block), nil without one: then nothing below runs.
     var shared: SharedCache?
     /// Calls waiting for the store's answer to a lookup, by key in arrival order, and by waiter id.
-    private var storeWaits: [String: [UInt64]] = [:]
-    private var storeWaiters: [UInt64: StoreWait] = [:]
+    private var storeWaits: [String: [WaiterID]] = [:]
+    private var storeWaiters: [WaiterID: StoreWait] = [:]
     /// Keys whose refresh is being claimed in the store (one claim at a time per key).
     private var claiming: Set<String> = []
 
@@ -90,10 +92,10 @@ final class CallCoalescer {
         /// A call was answered stale on the promise of this transfer: it runs on when its waiters leave (a
         /// background refresh starts with none).
         var refreshesCache = false
-        var transfer: TransferID?
-        var waiters: [UInt64: Waiter] = [:]
+        var transfer: Below.Handle?
+        var waiters: [WaiterID: Waiter] = [:]
         /// Waiter ids in arrival order: completions run in that order.
-        var order: [UInt64] = []
+        var order: [WaiterID] = []
         var finished = false
 
         init(key: String, upstreamName: String, latestEnd: UInt64) {
@@ -111,7 +113,6 @@ final class CallCoalescer {
     private struct StoreWait {
         var key: String
         var request: UpstreamRequest
-        var coalesce: Bool
         var policy: CachePolicy
         var completion: (UpstreamResult) -> Void
     }
@@ -126,7 +127,7 @@ final class CallCoalescer {
         var completion: (UpstreamResult) -> Void
     }
 
-    init(loop: EventLoop, client: CallAttempts, cacheBytes: Int) {
+    init(loop: EventLoop, client: Below, cacheBytes: Int) {
         self.loop = loop
         self.client = client
         cache = ByteLRU(capacityBytes: cacheBytes)
@@ -143,34 +144,38 @@ final class CallCoalescer {
     /// Transfers in flight that have waiters or refresh the cache (for tests and debugging).
     var sharedTransfers: Int { groups.count }
 
-    /// Answers `request` from the cache (when `policy` is set and the entry is fresh, or within its
-    /// stale-while-revalidate window), or joins the transfer in flight for the same `key` (when `coalesce`),
-    /// or starts one. A nil `key`: the call is neither merged nor cached. `completion` runs on the loop thread,
-    /// exactly once, unless ``cancel(_:)`` is called first; it runs before this returns when answered from
-    /// the cache, or when the transfer is refused on the spot.
-    func start(
-        _ request: UpstreamRequest, key: String?, coalesce: Bool, cache policy: CachePolicy?,
-        completion: @escaping (UpstreamResult) -> Void
-    ) -> CallHandle {
-        guard let key, coalesce || policy != nil else { return .own(client.start(request, completion: completion)) }
-        let id = nextWaiterID
+    /// Answers `request` from the cache (when its policy has a `cache` policy and the entry is fresh, or
+    /// within its stale-while-revalidate window), or joins the transfer in flight for the same `key` (when
+    /// `coalesce`), or starts one. A nil `key`: the call is neither merged nor cached. `completion` runs on the
+    /// loop thread, exactly once, unless ``cancel(_:timedOut:)`` is called first; it runs before this returns
+    /// when answered from the cache, or when the transfer is refused on the spot.
+    func start(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> Handle {
+        let policy = request.policy.cache
+        guard let key = request.policy.key, request.policy.coalesce || policy != nil else {
+            return .below(client.start(request, completion: completion))
+        }
+        let id = WaiterID(raw: nextWaiterID)
         nextWaiterID += 1
         if let policy, let shared, shared.isAvailable, !hasUsableEntry(key, policy: policy) {
             awaitStore(
-                id, StoreWait(key: key, request: request, coalesce: coalesce, policy: policy, completion: completion),
-                shared: shared)
-            return .shared(id)
+                id, StoreWait(key: key, request: request, policy: policy, completion: completion), shared: shared)
+            return .waiter(id)
         }
-        begin(id, request, key: key, coalesce: coalesce, policy: policy, fromStore: false, completion: completion)
-        return .shared(id)
+        begin(id, request, key: key, policy: policy, fromStore: false, completion: completion)
+        return .waiter(id)
+    }
+
+    func admitsAtOnce(_ slot: AdmissionSlot) -> Bool {
+        client.admitsAtOnce(slot)
     }
 
     /// ``start`` once the store had its say (or without one). `fromStore`: the worker's entry for `key` was
     /// just filled from the store, so a hit on it is the store's.
     private func begin(
-        _ id: UInt64, _ request: UpstreamRequest, key: String, coalesce: Bool, policy: CachePolicy?, fromStore: Bool,
+        _ id: WaiterID, _ request: UpstreamRequest, key: String, policy: CachePolicy?, fromStore: Bool,
         completion: @escaping (UpstreamResult) -> Void
     ) {
+        let coalesce = request.policy.coalesce
         var fallback: Fallback?
         if let policy {
             let now = loop.now
@@ -179,9 +184,9 @@ final class CallCoalescer {
                 switch windows.state(ageMs: Int((now &- entry.storedAt) / 1_000_000)) {
                 case .fresh:
                     if fromStore {
-                        shared?.countHit(upstream: request.upstreamName)
+                        shared?.countHit(upstream: request.policy.upstreamName)
                     } else {
-                        cacheHits[request.upstreamName, default: 0] &+= 1
+                        counters.cacheHits[request.policy.upstreamName, default: 0] &+= 1
                     }
                     let age = Int((now &- entry.storedAt) / 1_000_000)
                     completion(
@@ -190,7 +195,7 @@ final class CallCoalescer {
                             freshness: .fresh(remainingMs: windows.freshMs - age)))
                     return
                 case .staleWhileRevalidate:
-                    staleRevalidate[request.upstreamName, default: 0] &+= 1
+                    counters.staleRevalidate[request.policy.upstreamName, default: 0] &+= 1
                     refresh(request, key: key, policy: policy, storedAtWallMs: entry.storedAtWallMs)
                     completion(
                         UpstreamResult(
@@ -203,15 +208,15 @@ final class CallCoalescer {
                     break
                 }
             }
-            cacheMisses[request.upstreamName, default: 0] &+= 1
+            counters.cacheMisses[request.policy.upstreamName, default: 0] &+= 1
         }
         var waiter = Waiter(
             startedAt: loop.now, timer: nil, cacheUse: policy == nil ? nil : .miss, policy: policy,
             fallback: fallback, completion: completion)
         if coalesce, let group = groups[key] {
             group.note(policy)
-            coalesced[request.upstreamName, default: 0] &+= 1
-            let ownEnd = min(request.deadline, loop.now &+ Self.ns(request.timeoutMs))
+            counters.coalesced[request.policy.upstreamName, default: 0] &+= 1
+            let ownEnd = min(request.policy.deadline, loop.now &+ Self.ns(request.policy.timeoutMs))
             if ownEnd < group.latestEnd {
                 let delayMs = Int((ownEnd &- min(ownEnd, loop.now)) / 1_000_000)
                 waiter.timer = loop.schedule(afterMilliseconds: delayMs) { [weak self] in
@@ -221,7 +226,7 @@ final class CallCoalescer {
             add(waiter, id: id, to: group)
             return
         }
-        let group = Group(key: key, upstreamName: request.upstreamName, latestEnd: request.deadline)
+        let group = Group(key: key, upstreamName: request.policy.upstreamName, latestEnd: request.policy.deadline)
         group.note(policy)
         if coalesce { groups[key] = group }
         add(waiter, id: id, to: group)
@@ -245,12 +250,12 @@ final class CallCoalescer {
 
     /// Parks a call until the store answers the lookup of its key (one lookup per key at a time; at most the
     /// store's `command_timeout`).
-    private func awaitStore(_ id: UInt64, _ wait: StoreWait, shared: SharedCache) {
+    private func awaitStore(_ id: WaiterID, _ wait: StoreWait, shared: SharedCache) {
         let first = storeWaits[wait.key] == nil
         storeWaits[wait.key, default: []].append(id)
         storeWaiters[id] = wait
         guard first else { return }
-        shared.lookUp(wait.key, upstream: wait.request.upstreamName) { [weak self] found in
+        shared.lookUp(wait.key, upstream: wait.request.policy.upstreamName) { [weak self] found in
             self?.storeAnswered(wait.key, found)
         }
     }
@@ -263,9 +268,7 @@ final class CallCoalescer {
         var filled = false
         if let found, !waits.isEmpty { filled = fill(key, from: found, policies: waits.map(\.1.policy)) }
         for (id, wait) in waits {
-            begin(
-                id, wait.request, key: key, coalesce: wait.coalesce, policy: wait.policy, fromStore: filled,
-                completion: wait.completion)
+            begin(id, wait.request, key: key, policy: wait.policy, fromStore: filled, completion: wait.completion)
         }
     }
 
@@ -290,11 +293,11 @@ final class CallCoalescer {
     /// Stops a call without running its completion; a shared transfer stops with its last waiter (unless it
     /// refreshes the cache). `timedOut`: the route's deadline ended it, which counts against the upstream's
     /// circuit breaker.
-    func cancel(_ handle: CallHandle, timedOut: Bool = false) {
+    func cancel(_ handle: Handle, timedOut: Bool = false) {
         switch handle {
-        case .own(let transfer):
-            client.cancel(transfer, timedOut: timedOut)
-        case .shared(let id):
+        case .below(let below):
+            client.cancel(below, timedOut: timedOut)
+        case .waiter(let id):
             if storeWaiters.removeValue(forKey: id) != nil { return }
             guard let (waiter, _) = remove(id, timedOut: timedOut) else { return }
             if let timer = waiter.timer { loop.cancel(timer) }
@@ -318,7 +321,7 @@ final class CallCoalescer {
         if let shared, shared.isAvailable {
             guard claiming.insert(key).inserted else { return }
             shared.claimRefresh(
-                key, upstream: request.upstreamName, newerThan: storedAtWallMs, lockMs: request.timeoutMs
+                key, upstream: request.policy.upstreamName, newerThan: storedAtWallMs, lockMs: request.policy.timeoutMs
             ) { [weak self] claim in
                 guard let self else { return }
                 self.claiming.remove(key)
@@ -342,19 +345,19 @@ final class CallCoalescer {
 
     private func startRefresh(_ request: UpstreamRequest, key: String, policy: CachePolicy) {
         var refresh = request
-        refresh.deadline = loop.now &+ Self.ns(request.timeoutMs)
-        let group = Group(key: key, upstreamName: request.upstreamName, latestEnd: refresh.deadline)
+        refresh.policy.deadline = loop.now &+ Self.ns(request.policy.timeoutMs)
+        let group = Group(key: key, upstreamName: request.policy.upstreamName, latestEnd: refresh.policy.deadline)
         group.note(policy)
         group.refreshesCache = true
         groups[key] = group
-        refreshes[request.upstreamName, default: 0] &+= 1
+        counters.refreshes[request.policy.upstreamName, default: 0] &+= 1
         let transfer = client.start(refresh) { [weak self, group] result in
             self?.transferFinished(group, result)
         }
         if !group.finished { group.transfer = transfer }
     }
 
-    private func add(_ waiter: Waiter, id: UInt64, to group: Group) {
+    private func add(_ waiter: Waiter, id: WaiterID, to group: Group) {
         group.waiters[id] = waiter
         group.order.append(id)
         waiterGroups[id] = group
@@ -362,7 +365,7 @@ final class CallCoalescer {
 
     /// Takes waiter `id` out of its group; cancels the transfer when no waiter is left and it does not
     /// refresh the cache.
-    private func remove(_ id: UInt64, timedOut: Bool = false) -> (Waiter, Group)? {
+    private func remove(_ id: WaiterID, timedOut: Bool = false) -> (Waiter, Group)? {
         guard let group = waiterGroups.removeValue(forKey: id),
             let waiter = group.waiters.removeValue(forKey: id)
         else { return nil }
@@ -374,7 +377,7 @@ final class CallCoalescer {
         return (waiter, group)
     }
 
-    private func waiterTimedOut(_ id: UInt64) {
+    private func waiterTimedOut(_ id: WaiterID) {
         guard let (waiter, group) = remove(id) else { return }
         loop.refreshNow()
         deliver(
@@ -433,7 +436,7 @@ final class CallCoalescer {
             case .failure(let failure): failed = failure.permitsStaleAnswer
             }
             if failed {
-                staleError[upstream, default: 0] &+= 1
+                counters.staleError[upstream, default: 0] &+= 1
                 var stale = result
                 stale.outcome = .success(fallback.response)
                 stale.elapsedMs = elapsedMs

@@ -163,19 +163,19 @@ final class CurlTransfer {
         contentType = nil
         cacheHeaders = CacheHeaders()
         partnerFraming = PartnerFraming()
-        decodesContent = request.acceptEncoding != nil
+        decodesContent = request.policy.acceptEncoding != nil
         headers.removeAll(keepingCapacity: true)
         headerBytes = 0
         headerFields = 0
         expectsConnectionReuse = false
-        asksHeadOnly = request.method == "HEAD"
+        asksHeadOnly = request.message.method == "HEAD"
         body = []
         abortReason = nil
         errorBuffer[0] = 0
-        maxBodyBytes = request.maxResponseBytes
-        captureHeaders = request.captureHeaders
-        bodySource = request.bodySource
-        receiver = request.receiver
+        maxBodyBytes = request.policy.maxResponseBytes
+        captureHeaders = request.policy.captureHeaders
+        bodySource = request.hooks.bodySource
+        receiver = request.hooks.receiver
         headDelivered = false
         receivePaused = false
         sendPaused = false
@@ -192,9 +192,9 @@ final class CurlTransfer {
                 _ = ccurl_easy_setopt_pointer(easy, CURLOPT_CURLU, nil)
                 appliedURLHandle = nil
             }
-            _ = ccurl_easy_setopt_string(easy, CURLOPT_URL, request.url)
+            _ = ccurl_easy_setopt_string(easy, CURLOPT_URL, request.message.url)
         }
-        let connectTimeoutMs = max(1, min(request.connectTimeoutMs, timeoutMs))
+        let connectTimeoutMs = max(1, min(request.policy.connectTimeoutMs, timeoutMs))
         if connectTimeoutMs != appliedConnectTimeoutMs {
             _ = ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, connectTimeoutMs)
             appliedConnectTimeoutMs = connectTimeoutMs
@@ -209,7 +209,7 @@ final class CurlTransfer {
         // libcurl 7.88.1 silently resends a request whose reused connection died before any answer byte
         // (Curl_retry_request), whatever the method. A new connection is never retried, so a request that must
         // not be repeated costs one connect instead of risking a duplicate.
-        let freshConnect = request.mustNotRepeat ? 1 : 0
+        let freshConnect = request.policy.mustNotRepeat ? 1 : 0
         if freshConnect != appliedFreshConnect {
             _ = ccurl_easy_setopt_long(easy, CURLOPT_FRESH_CONNECT, freshConnect)
             appliedFreshConnect = freshConnect
@@ -219,9 +219,9 @@ final class CurlTransfer {
         // after a 301/302/303, 7.88.1 drops the body of a CUSTOMREQUEST method but keeps its name (a PUT went
         // on as a bodiless PUT, tested), and a streamed body cannot be sent twice.
         let follows =
-            request.maxRedirects > 0 && request.bodySource == nil
-            && (request.method == "GET" || request.method == "HEAD" || request.method == "POST")
-        let maxRedirects = follows ? request.maxRedirects : 0
+            request.policy.maxRedirects > 0 && request.hooks.bodySource == nil
+            && (request.message.method == "GET" || request.message.method == "HEAD" || request.message.method == "POST")
+        let maxRedirects = follows ? request.policy.maxRedirects : 0
         if maxRedirects != appliedMaxRedirects {
             _ = ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, follows ? 1 : 0)
             _ = ccurl_easy_setopt_long(easy, CURLOPT_MAXREDIRS, maxRedirects)
@@ -230,14 +230,14 @@ final class CurlTransfer {
         // Checked on every transfer: a handle that served a composite call may serve a proxy route next, which
         // must not decode. libcurl 7.88.1 decodes a Content-Encoding only while this is set, and hands the write
         // callback decoded bytes, so `maxBodyBytes` counts decoded bytes (a gzip bomb fails as `tooLarge`).
-        if appliedAcceptEncoding != .some(request.acceptEncoding) {
-            _ = ccurl_easy_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, request.acceptEncoding)
-            appliedAcceptEncoding = .some(request.acceptEncoding)
+        if appliedAcceptEncoding != .some(request.policy.acceptEncoding) {
+            _ = ccurl_easy_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, request.policy.acceptEncoding)
+            appliedAcceptEncoding = .some(request.policy.acceptEncoding)
         }
-        if appliedTransport != request.transport { apply(request.transport) }
+        if appliedTransport != request.policy.transport { apply(request.policy.transport) }
 
-        var hasBody = request.body.map { !$0.isEmpty } ?? false
-        let plainGet = request.method == "GET" && request.bodySource == nil && !hasBody
+        var hasBody = request.message.body.map { !$0.isEmpty } ?? false
+        let plainGet = request.message.method == "GET" && request.hooks.bodySource == nil && !hasBody
         // Method and body. HTTPGET resets POST/UPLOAD/NOBODY state left by a previous request on this handle;
         // a handle whose last request was a plain GET already has that state.
         if !(plainGet && appliedPlainGet) {
@@ -248,15 +248,17 @@ final class CurlTransfer {
         appliedPlainGet = plainGet
         if plainGet {
             // Nothing more: HTTPGET above, or already.
-        } else if let pipe = request.bodySource {
+        } else if let pipe = request.hooks.bodySource {
             // The body is read from the client as libcurl sends it: an upload of the declared length, or chunked
             // when the client sent it chunked. UPLOAD implies PUT; the method is set explicitly.
             hasBody = true
             _ = ccurl_easy_setopt_long(easy, CURLOPT_UPLOAD, 1)
             _ = ccurl_easy_setopt_off(easy, CURLOPT_INFILESIZE_LARGE, curl_off_t(pipe.declaredLength ?? -1))
-            _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.method)
-        } else if hasBody || request.method == "POST" || request.method == "PUT" || request.method == "PATCH" {
-            let body = request.body ?? []
+            _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.message.method)
+        } else if hasBody || request.message.method == "POST" || request.message.method == "PUT"
+            || request.message.method == "PATCH"
+        {
+            let body = request.message.body ?? []
             _ = ccurl_easy_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
             // COPYPOSTFIELDS: libcurl keeps its own copy, so no Swift buffer has to outlive this call.
             body.withUnsafeBufferPointer { p in
@@ -264,17 +266,17 @@ final class CurlTransfer {
                     easy, CURLOPT_COPYPOSTFIELDS,
                     UnsafeMutableRawPointer(mutating: p.baseAddress ?? UnsafePointer(bitPattern: 1)))
             }
-            if request.method != "POST" {
-                _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.method)
+            if request.message.method != "POST" {
+                _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.message.method)
             }
-        } else if request.method == "HEAD" {
+        } else if request.message.method == "HEAD" {
             _ = ccurl_easy_setopt_long(easy, CURLOPT_NOBODY, 1)
-        } else if request.method != "GET" {
-            _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.method)
+        } else if request.message.method != "GET" {
+            _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.message.method)
         }
 
         // Never let libcurl add `Expect: 100-continue` (up to 1 s of waiting on large bodies).
-        setHeaderLines(request.headers, expectNothing: hasBody)
+        setHeaderLines(request.message.headers, expectNothing: hasBody)
     }
 
     /// Puts `lines` into the handle's header list, reusing its nodes: a line as long as the one a node holds

@@ -62,8 +62,8 @@ final class OAuth2Calls {
         /// A 401 may be answered by sending the call once more: not yet retried, an idempotent method, no
         /// streamed request body (its bytes are gone).
         var mayRetry: Bool {
-            !self.retried && self.request.bodySource == nil && !self.request.mustNotRepeat
-                && HTTPMethod.isIdempotent(self.request.method)
+            !self.retried && self.request.hooks.bodySource == nil && !self.request.policy.mustNotRepeat
+                && HTTPMethod.isIdempotent(self.request.message.method)
         }
     }
 
@@ -93,14 +93,14 @@ final class OAuth2Calls {
     /// Starts `request` when its upstream has `oauth2` (nil otherwise: the client admits it as it is).
     /// `completion` runs later on the loop thread, exactly once, unless ``cancel(_:timedOut:)`` comes first.
     func start(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> TransferID? {
-        guard let source = self.sources[request.slot.raw] else { return nil }
+        guard let source = self.sources[request.policy.slot.raw] else { return nil }
         let id = Self.ownBit | self.nextID
         self.nextID += 1
         // The call's time is fixed at its start (as for ``CallAttempts``): the wait for a token, the send and
         // a retry after a 401 all end by the earlier of its `timeout` from now and the route's deadline.
         var request = request
-        request.deadline = min(
-            request.deadline, self.loop.now &+ UInt64(max(0, request.timeoutMs)) &* 1_000_000)
+        request.policy.deadline = min(
+            request.policy.deadline, self.loop.now &+ UInt64(max(0, request.policy.timeoutMs)) &* 1_000_000)
         let call = Call(id: id, request: request, source: source, startedAt: self.loop.now, completion: completion)
         self.calls[id] = call
         self.acquire(call)
@@ -131,7 +131,7 @@ final class OAuth2Calls {
             self.send(call, token: token)
         case .wait(let startFetch):
             source.waiters.append(call.id)
-            let deadline = call.request.deadline
+            let deadline = call.request.policy.deadline
             call.waitTimer = self.loop.schedule(at: deadline) { [weak self, weak call] in
                 guard let self, let call, self.calls[call.id] === call else { return }
                 call.waitTimer = nil
@@ -173,9 +173,13 @@ final class OAuth2Calls {
 
     private func send(_ call: Call, token: String) {
         var request = call.request
-        request.headers =
-            request.headers.filter { !$0.lowercased().hasPrefix("authorization:") } + ["Authorization: Bearer \(token)"]
-        if let receiver = request.receiver, call.mayRetry { request.receiver = OAuth2RetryReceiver(receiver) }
+        request.message.headers =
+            request.message.headers.filter { !$0.lowercased().hasPrefix("authorization:") } + [
+                "Authorization: Bearer \(token)"
+            ]
+        if let receiver = request.hooks.receiver, call.mayRetry {
+            request.hooks.receiver = OAuth2RetryReceiver(receiver)
+        }
         call.token = token
         call.sending = true
         let transfer = self.client.admit(request) { [weak self, weak call] result in

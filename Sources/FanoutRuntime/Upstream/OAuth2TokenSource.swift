@@ -24,10 +24,6 @@ final class OAuth2TokenSource {
         self.state = OAuth2TokenState(refreshBeforeMs: settings.refreshBeforeMs)
     }
 
-    /// The name token requests are counted under in the connection metrics: the upstream's name with
-    /// `.oauth2` (upstream names never contain a dot, so it cannot be another upstream's).
-    var requestName: String { "\(self.upstreamName).oauth2" }
-
     func acquire(now: UInt64) -> OAuth2TokenState.Acquisition { self.state.acquire(now: now) }
 
     func invalidate(_ token: String) { self.state.invalidate(token) }
@@ -35,14 +31,9 @@ final class OAuth2TokenSource {
     /// Sends the token request; `settled` runs on the loop once it ended and the state took its result, with
     /// whether a token came.
     func fetch(through client: UpstreamClient, now: UInt64, settled: @escaping (OAuth2TokenSource, Bool) -> Void) {
-        let timeoutMs = self.settings.timeoutMs
-        var request = UpstreamRequest(
-            upstreamName: self.requestName, method: "POST", url: self.settings.tokenURL,
-            headers: OAuth2TokenRequest.headerLines(self.settings), body: OAuth2TokenRequest.formBody(self.settings),
-            slot: self.tokenSlot, connectTimeoutMs: min(self.connectTimeoutMs, timeoutMs), timeoutMs: timeoutMs,
-            deadline: now &+ UInt64(timeoutMs) &* 1_000_000, maxResponseBytes: OAuth2Settings.maxResponseBytes,
-            captureHeaders: false, mustNotRepeat: true)
-        request.acceptEncoding = nil
+        let request = UpstreamRequest.tokenRequest(
+            self.settings, upstreamName: self.upstreamName, tokenSlot: self.tokenSlot,
+            connectTimeoutMs: self.connectTimeoutMs, now: now)
         client.admit(request) { [weak self, weak client] result in
             guard let self, let client else { return }
             client.loop.refreshNow()

@@ -4,7 +4,7 @@ import Glibc
 
 /// Identifies an upstream call so it can be cancelled.
 struct TransferID: Hashable {
-    /// From 1 up for ``UpstreamClient``; ``CallAttempts`` numbers its calls with the top bit set.
+    /// From 1 up for ``UpstreamClient``; ``OAuth2Calls`` numbers its calls with bit 62 set (``OAuth2Calls/ownBit``).
     let raw: UInt64
 }
 
@@ -212,7 +212,7 @@ final class UpstreamClient: EventHandler {
         let id = nextID
         nextID += 1
         let call = QueuedCall(id: id, request: request, startedAt: loop.now, completion: completion)
-        let slot = request.slot.raw
+        let slot = request.policy.slot.raw
         if closed {
             failSoon(completion, .connection("worker is shutting down"))
         } else if let breaker = breakers[slot], !breaker.allows(now: loop.now) {
@@ -319,12 +319,13 @@ final class UpstreamClient: EventHandler {
     }
 
     private func launch(_ call: QueuedCall) {
-        let remainingMs = call.request.deadline > loop.now ? Int((call.request.deadline - loop.now) / 1_000_000) : 0
+        let remainingMs =
+            call.request.policy.deadline > loop.now ? Int((call.request.policy.deadline - loop.now) / 1_000_000) : 0
         if remainingMs <= 0 {
             finish(call.completion, .failure(.timeout), startedAt: call.startedAt)
             return
         }
-        let slot = call.request.slot.raw
+        let slot = call.request.policy.slot.raw
         // Checked again for a call that waited in the queue: the breaker may have opened meanwhile.
         if let breaker = breakers[slot],
             !breaker.allows(now: loop.now) || fleet?.holdsBackProbe(slot: slot, breaker: breaker) == true
@@ -338,19 +339,20 @@ final class UpstreamClient: EventHandler {
             return
         }
         transfer.id = call.id
-        transfer.slot = call.request.slot.raw
-        transfer.upstreamName = call.request.upstreamName
+        transfer.slot = call.request.policy.slot.raw
+        transfer.upstreamName = call.request.policy.upstreamName
         transfer.startedAt = call.startedAt
         transfer.completion = call.completion
         transfer.isProbe = breakers[slot]?.callStarted(now: loop.now) ?? false
         transfer.prepare(
-            call.request, timeoutMs: min(call.request.timeoutMs, remainingMs), urlHandle: urlHandle(for: call.request))
+            call.request, timeoutMs: min(call.request.policy.timeoutMs, remainingMs),
+            urlHandle: urlHandle(for: call.request))
         active[call.id] = transfer
-        inFlight[call.request.slot.raw] += 1
+        inFlight[call.request.policy.slot.raw] += 1
         let code = curl_multi_add_handle(multi, transfer.easy)
         if code != CURLM_OK {
             active.removeValue(forKey: call.id)
-            inFlight[call.request.slot.raw] -= 1
+            inFlight[call.request.policy.slot.raw] -= 1
             transfer.completion = nil
             transfer.bodySource = nil
             transfer.receiver = nil
@@ -366,14 +368,14 @@ final class UpstreamClient: EventHandler {
     /// follow redirects: libcurl 7.88.1 parses a followed `Location` into the transfer's copy of the URL, and
     /// its connect step copies the CURLOPT_CURLU one again.
     private func urlHandle(for request: UpstreamRequest) -> OpaquePointer? {
-        guard request.fixedURL, request.maxRedirects == 0 else { return nil }
-        if let handle = urlHandles[request.url] { return handle }
+        guard request.message.fixedURL, request.policy.maxRedirects == 0 else { return nil }
+        if let handle = urlHandles[request.message.url] { return handle }
         guard urlHandles.count < Self.maxURLHandles, let handle = curl_url() else { return nil }
-        guard curl_url_set(handle, CURLUPART_URL, request.url, 0) == CURLUE_OK else {
+        guard curl_url_set(handle, CURLUPART_URL, request.message.url, 0) == CURLUE_OK else {
             curl_url_cleanup(handle)
             return nil
         }
-        urlHandles[request.url] = handle
+        urlHandles[request.message.url] = handle
         return handle
     }
 

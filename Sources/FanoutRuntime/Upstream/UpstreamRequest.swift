@@ -1,20 +1,35 @@
 import FanoutCore
 
-/// One HTTP request to an upstream, fully built: URL rendered from a template, header lines validated.
+/// One call to an upstream, fully built: the HTTP message, how the call is admitted, limited and repeated,
+/// and the hooks of a streamed transfer. Built in one place per kind of call (``compositeCall(_:method:pathAndQuery:fixedURL:headers:body:timeoutMs:hedgeDelayMs:retries:deadline:maxResponseBytes:captureHeaders:)``,
+/// ``proxyCall(_:method:pathAndQuery:fixedURL:headers:body:hooks:timeoutMs:deadline:maxResponseBytes:)``,
+/// ``tokenRequest(_:upstreamName:tokenSlot:connectTimeoutMs:now:)``, ``traceExport(_:body:now:maxResponseBytes:)``).
 struct UpstreamRequest {
-    /// The upstream's configured name, for the connection counters (`fanout_upstream_connections_*`).
-    var upstreamName: String
+    var message: UpstreamMessage
+    var policy: CallPolicy
+    var hooks = StreamingHooks()
+}
+
+/// What goes on the wire: method, URL, header lines and body.
+struct UpstreamMessage {
     var method: String
     /// Absolute URL; its scheme, host and port come from configuration only.
     var url: String
     /// `url` comes from configuration alone (a template without placeholders): the client keeps it prebuilt
     /// for libcurl (CURLOPT_CURLU) instead of having it parsed on every transfer.
-    var fixedURL: Bool = false
+    var fixedURL = false
     /// `Name: value` lines. Every value was checked for CR, LF and NUL before it got here.
     var headers: [String]
+    /// The whole body of a buffered request; a streamed one has ``StreamingHooks/bodySource`` instead.
     var body: [UInt8]?
-    /// The admission-control bucket: `RuntimeConfig.admissionSlots[upstream index]` of the configuration
-    /// the request was dispatched with.
+}
+
+/// How a call is admitted, limited and repeated.
+struct CallPolicy {
+    /// The upstream's configured name, for the counters (`fanout_upstream_connections_*` and the rest).
+    var upstreamName: String
+    /// The admission-control bucket: ``ResolvedUpstream/slot`` of the configuration the request was dispatched
+    /// with.
     var slot: AdmissionSlot
     var connectTimeoutMs: Int
     /// This call's own limit; the transfer also never outlives `deadline`.
@@ -25,26 +40,107 @@ struct UpstreamRequest {
     /// Keep every response header (plain proxy routes); composite calls only need Content-Type.
     var captureHeaders: Bool
     /// A non-idempotent request (POST, PATCH…): sent on a new connection, so libcurl never resends it.
-    var mustNotRepeat: Bool = false
-    /// Streamed transfers (plain proxy routes): the request body, read from the client as it is sent.
-    var bodySource: BodyPipe? = nil
-    /// Streamed transfers: receives the answer as it arrives instead of `UpstreamResponse.body`. Its
-    /// transfer has no total timeout (see `CurlTransfer.prepare`).
-    var receiver: (any UpstreamReceiver)? = nil
+    var mustNotRepeat: Bool
     /// Redirects libcurl may follow (`follow_redirects`); 0 returns a 3xx as the answer.
-    var maxRedirects: Int = 0
+    var maxRedirects = 0
     /// CURLOPT_ACCEPT_ENCODING: the `Accept-Encoding` libcurl sends and decodes (composite calls, see
-    /// `RuntimeConfig.upstreamAcceptEncodings`). nil: no coding asked for and none decoded (proxy routes pass
-    /// the client's `Accept-Encoding` and the encoded answer through).
+    /// ``ResolvedUpstream/acceptEncoding``). nil: no coding asked for and none decoded (proxy routes pass the
+    /// client's `Accept-Encoding` and the encoded answer through).
     var acceptEncoding: String? = nil
     /// Composite calls (see ``CallAttempts``): the delay after which a second copy is sent (nil: no hedge),
     /// the extra attempts after a retryable failure, and the upstream's `retry_budget`.
     var hedgeDelayMs: Int? = nil
-    var retries: Int = 0
-    var retryBudgetPercent: Int = 20
-    /// TLS checks, client certificate, `connect_to` and HTTP/2 of the upstream
-    /// (`RuntimeConfig.upstreamTransports[upstream index]`).
+    var retries = 0
+    var retryBudgetPercent = 20
+    /// TLS checks, client certificate, `connect_to` and HTTP/2 of the upstream (``ResolvedUpstream/transport``).
     var transport = TransportOptions()
+    /// Composite calls (see ``CallCoalescer``): what makes the call identical to others (``CallKey``; nil: it
+    /// is neither merged nor cached), whether it may share a transfer with them (the upstream's `coalesce`),
+    /// and its cache policy (`cache=`).
+    var key: String? = nil
+    var coalesce = false
+    var cache: CachePolicy? = nil
+}
+
+/// A streamed transfer's ends (plain proxy routes); both nil for a buffered one.
+struct StreamingHooks {
+    /// The request body, read from the client as it is sent.
+    var bodySource: BodyPipe? = nil
+    /// Receives the answer as it arrives instead of `UpstreamResponse.body`. Its transfer has no total timeout
+    /// (see `CurlTransfer.prepare`).
+    var receiver: (any UpstreamReceiver)? = nil
+}
+
+extension UpstreamRequest {
+    /// A composite route's call to `upstream`: the call's own `timeout`, `hedge` and `retries` when set
+    /// (nil: the upstream's), the upstream's limits, redirects, `Accept-Encoding` and transport.
+    static func compositeCall(
+        _ upstream: ResolvedUpstream, method: String, pathAndQuery: String, fixedURL: Bool, headers: [String],
+        body: [UInt8]?, timeoutMs: Int?, hedgeDelayMs: Int?, retries: Int?, deadline: UInt64, maxResponseBytes: Int,
+        captureHeaders: Bool
+    ) -> UpstreamRequest {
+        let config = upstream.config
+        return UpstreamRequest(
+            message: UpstreamMessage(
+                method: method, url: upstream.url(pathAndQuery), fixedURL: fixedURL, headers: headers, body: body),
+            policy: CallPolicy(
+                upstreamName: config.name, slot: upstream.slot, connectTimeoutMs: config.connectTimeoutMs,
+                timeoutMs: timeoutMs ?? config.timeoutMs, deadline: deadline, maxResponseBytes: maxResponseBytes,
+                captureHeaders: captureHeaders, mustNotRepeat: !HTTPMethod.isIdempotent(method),
+                maxRedirects: config.followRedirects, acceptEncoding: upstream.acceptEncoding,
+                hedgeDelayMs: hedgeDelayMs ?? config.hedgeDelayMs, retries: retries ?? config.retries,
+                retryBudgetPercent: config.retryBudgetPercent, transport: upstream.transport))
+    }
+
+    /// A proxy route's call to `upstream`: the client's method, every response header kept, the client's
+    /// `Accept-Encoding` passed through (none asked of libcurl), no hedge nor retry.
+    static func proxyCall(
+        _ upstream: ResolvedUpstream, method: String, pathAndQuery: String, fixedURL: Bool, headers: [String],
+        body: [UInt8]?, hooks: StreamingHooks, timeoutMs: Int, deadline: UInt64, maxResponseBytes: Int
+    ) -> UpstreamRequest {
+        let config = upstream.config
+        return UpstreamRequest(
+            message: UpstreamMessage(
+                method: method, url: upstream.url(pathAndQuery), fixedURL: fixedURL, headers: headers, body: body),
+            policy: CallPolicy(
+                upstreamName: config.name, slot: upstream.slot, connectTimeoutMs: config.connectTimeoutMs,
+                timeoutMs: timeoutMs, deadline: deadline, maxResponseBytes: maxResponseBytes, captureHeaders: true,
+                mustNotRepeat: !HTTPMethod.isIdempotent(method), maxRedirects: config.followRedirects,
+                transport: upstream.transport),
+            hooks: hooks)
+    }
+
+    /// An `oauth2` token request (``OAuth2TokenRequest``): a form POST to `token_url` in the token endpoint's
+    /// own slot, never repeated, within the token `timeout` from `now`.
+    static func tokenRequest(
+        _ settings: OAuth2Settings, upstreamName: String, tokenSlot: AdmissionSlot, connectTimeoutMs: Int,
+        now: UInt64
+    ) -> UpstreamRequest {
+        let timeoutMs = settings.timeoutMs
+        return UpstreamRequest(
+            message: UpstreamMessage(
+                method: "POST", url: settings.tokenURL, headers: OAuth2TokenRequest.headerLines(settings),
+                body: OAuth2TokenRequest.formBody(settings)),
+            policy: CallPolicy(
+                upstreamName: ResolvedUpstream.tokenRequestName(upstreamName), slot: tokenSlot,
+                connectTimeoutMs: min(connectTimeoutMs, timeoutMs), timeoutMs: timeoutMs,
+                deadline: now &+ UInt64(timeoutMs) &* 1_000_000, maxResponseBytes: OAuth2Settings.maxResponseBytes,
+                captureHeaders: false, mustNotRepeat: true))
+    }
+
+    /// An OTLP export of the `tracing` block: a POST of `body` to its URL in its own slot, within its
+    /// `timeout` from `now`.
+    static func traceExport(_ settings: RuntimeTracing, body: [UInt8], now: UInt64, maxResponseBytes: Int)
+        -> UpstreamRequest
+    {
+        let config = settings.config
+        return UpstreamRequest(
+            message: UpstreamMessage(method: "POST", url: config.url, headers: settings.headerLines, body: body),
+            policy: CallPolicy(
+                upstreamName: RuntimeTracing.upstreamName, slot: settings.slot, connectTimeoutMs: config.timeoutMs,
+                timeoutMs: config.timeoutMs, deadline: now &+ UInt64(config.timeoutMs) &* 1_000_000,
+                maxResponseBytes: maxResponseBytes, captureHeaders: false, mustNotRepeat: false))
+    }
 }
 
 /// Receives a streamed answer. Both calls come from inside libcurl's write callback: they must not call

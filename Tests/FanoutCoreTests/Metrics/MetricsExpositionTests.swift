@@ -74,7 +74,7 @@ import Testing
         a.recordRequest(route: "GET /a", status: 200, seconds: 0.01)
         a.upstreamConnections["u"] = ServerMetrics.ConnectionUse(opened: 1, reused: 2)
         a.breakerOpens["u"] = 1
-        a.coalescedCalls["u"] = 5
+        a.upstreamCalls.coalesced["u"] = 5
         a.requestsInFlight = 1
         a.clientConnections = 3
         var b = ServerMetrics()
@@ -83,17 +83,17 @@ import Testing
         b.upstreamConnections["u"] = ServerMetrics.ConnectionUse(opened: 4, reused: 8)
         b.breakerOpens["u"] = 2
         b.breakerOpens["v"] = 1
-        b.coalescedCalls["u"] = 7
-        b.coalescedCalls["v"] = 1
-        b.cacheHits["u"] = 3
-        b.cacheMisses["u"] = 4
-        a.retries["u"] = 1
-        b.retries["u"] = 2
+        b.upstreamCalls.coalesced["u"] = 7
+        b.upstreamCalls.coalesced["v"] = 1
+        b.upstreamCalls.cacheHits["u"] = 3
+        b.upstreamCalls.cacheMisses["u"] = 4
+        a.upstreamCalls.retries["u"] = 1
+        b.upstreamCalls.retries["u"] = 2
         a.tokenFetches[ServerMetrics.TokenFetchKey(upstream: "u", result: "ok")] = 1
         b.tokenFetches[ServerMetrics.TokenFetchKey(upstream: "u", result: "ok")] = 2
-        b.hedges["v"] = 5
-        b.hedgeWins["v"] = 4
-        b.retryBudgetExhausted["u"] = 6
+        b.upstreamCalls.hedges["v"] = 5
+        b.upstreamCalls.hedgeWins["v"] = 4
+        b.upstreamCalls.budgetRefusals["u"] = 6
         a.minRateCuts[ServerMetrics.MinRateCutKey(route: "* /up", side: "client")] = 1
         b.minRateCuts[ServerMetrics.MinRateCutKey(route: "* /up", side: "client")] = 2
         a.upstreamLoad["u"] = ServerMetrics.UpstreamLoad(inFlight: 1, queued: 2, breakersOpen: 1, breakers: 1)
@@ -106,15 +106,15 @@ import Testing
         #expect(a.requestDurations["GET /a"]?.count == 2)
         #expect(a.upstreamConnections["u"] == ServerMetrics.ConnectionUse(opened: 5, reused: 10))
         #expect(a.breakerOpens == ["u": 3, "v": 1])
-        #expect(a.coalescedCalls == ["u": 12, "v": 1])
-        #expect(a.cacheHits == ["u": 3])
-        #expect(a.cacheMisses == ["u": 4])
-        #expect(a.retries == ["u": 3])
+        #expect(a.upstreamCalls.coalesced == ["u": 12, "v": 1])
+        #expect(a.upstreamCalls.cacheHits == ["u": 3])
+        #expect(a.upstreamCalls.cacheMisses == ["u": 4])
+        #expect(a.upstreamCalls.retries == ["u": 3])
         #expect(a.tokenFetches == [ServerMetrics.TokenFetchKey(upstream: "u", result: "ok"): 3])
-        #expect(a.hedges == ["v": 5])
-        #expect(a.hedgeWins == ["v": 4])
+        #expect(a.upstreamCalls.hedges == ["v": 5])
+        #expect(a.upstreamCalls.hedgeWins == ["v": 4])
         #expect(a.minRateCuts == [ServerMetrics.MinRateCutKey(route: "* /up", side: "client"): 3])
-        #expect(a.retryBudgetExhausted == ["u": 6])
+        #expect(a.upstreamCalls.budgetRefusals == ["u": 6])
         let load = ServerMetrics.UpstreamLoad(inFlight: 4, queued: 2, breakersOpen: 1, breakersHalfOpen: 1, breakers: 2)
         #expect(a.upstreamLoad["u"] == load)
         #expect(a.requestsInFlight == 3)
@@ -133,20 +133,20 @@ import Testing
         metrics.upstreamConnections["accounts"] = ServerMetrics.ConnectionUse(opened: 1, reused: 1)
         metrics.breakerOpens["users"] = 2
         metrics.breakerOpens["accounts"] = 1
-        metrics.coalescedCalls["users"] = 998
-        metrics.coalescedCalls["accounts"] = 3
-        metrics.cacheHits["users"] = 40
-        metrics.cacheMisses["users"] = 2
-        metrics.retries["users"] = 7
+        metrics.upstreamCalls.coalesced["users"] = 998
+        metrics.upstreamCalls.coalesced["accounts"] = 3
+        metrics.upstreamCalls.cacheHits["users"] = 40
+        metrics.upstreamCalls.cacheMisses["users"] = 2
+        metrics.upstreamCalls.retries["users"] = 7
         metrics.tokenFetches[ServerMetrics.TokenFetchKey(upstream: "users", result: "ok")] = 12
         metrics.tokenFetches[ServerMetrics.TokenFetchKey(upstream: "users", result: "failed")] = 1
-        metrics.hedges["users"] = 9
-        metrics.hedgeWins["users"] = 3
-        metrics.retryBudgetExhausted["accounts"] = 1
-        metrics.cacheRefreshes["users"] = 3
-        metrics.cacheStaleRevalidate["users"] = 7
-        metrics.cacheStaleError["users"] = 1
-        metrics.cacheStaleError["accounts"] = 2
+        metrics.upstreamCalls.hedges["users"] = 9
+        metrics.upstreamCalls.hedgeWins["users"] = 3
+        metrics.upstreamCalls.budgetRefusals["accounts"] = 1
+        metrics.upstreamCalls.refreshes["users"] = 3
+        metrics.upstreamCalls.staleRevalidate["users"] = 7
+        metrics.upstreamCalls.staleError["users"] = 1
+        metrics.upstreamCalls.staleError["accounts"] = 2
         metrics.clientAborts[.init(route: "GET /b", reason: .reset)] = 1
         metrics.clientAborts[.init(route: "GET /a", reason: .reset)] = 2
         metrics.clientAborts[.init(route: "GET /a", reason: .closed)] = 3

@@ -149,8 +149,8 @@ import Testing
         load.addBreaker(.closed(consecutiveFailures: 0))
         metrics.upstreamLoad["orders"] = load
         metrics.breakerOpens["orders"] = 1
-        metrics.cacheHits["orders"] = 7
-        metrics.coalescedCalls["orders"] = 5
+        metrics.upstreamCalls.cacheHits["orders"] = 7
+        metrics.upstreamCalls.coalesced["orders"] = 5
         metrics.upstreamFailures[.init(upstream: "orders", kind: "timeout")] = 2
         let json = try Self.report(metrics: metrics)
 

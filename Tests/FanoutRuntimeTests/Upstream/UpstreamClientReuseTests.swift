@@ -1,3 +1,4 @@
+import FanoutCore
 import FanoutTestSupport
 import Glibc
 import Testing
@@ -26,12 +27,14 @@ import Testing
         var results: [(status: Int, body: String, control: Int)] = []
         func start(_ index: Int) {
             let call = calls[index]
-            var request = UpstreamRequest(
-                upstreamName: "stub", method: call.method, url: stub.baseURL + call.path, headers: call.headers,
-                body: call.body, slot: slot, connectTimeoutMs: 2_000, timeoutMs: 5_000,
-                deadline: loop.now &+ 5_000_000_000, maxResponseBytes: 1 << 20, captureHeaders: false,
-                mustNotRepeat: call.method == "POST")
-            request.fixedURL = call.fixed
+            let request = UpstreamRequest(
+                message: UpstreamMessage(
+                    method: call.method, url: stub.baseURL + call.path, fixedURL: call.fixed, headers: call.headers,
+                    body: call.body),
+                policy: CallPolicy(
+                    upstreamName: "stub", slot: slot, connectTimeoutMs: 2_000, timeoutMs: 5_000,
+                    deadline: loop.now &+ 5_000_000_000, maxResponseBytes: 1 << 20, captureHeaders: false,
+                    mustNotRepeat: call.method == "POST"))
             client.start(request) { result in
                 switch result.outcome {
                 case .success(let answer):

@@ -1,0 +1,28 @@
+import FanoutCore
+
+/// One layer of the path a composite call takes to its upstream, top to bottom: the call cache and
+/// single-flight coalescing (``CallCoalescer``), hedges and retries (``CallAttempts``), then admission and
+/// libcurl (``UpstreamClient``). Each layer holds the one below as this protocol (a generic parameter, so the
+/// calls are direct in a release build, not through an existential), which lets a test put a scripted fake
+/// under any of them.
+///
+/// Used on the loop thread only.
+protocol UpstreamCalls: AnyObject {
+    /// What ``start(_:completion:)`` returns, to cancel the call with: each layer's own type.
+    associatedtype Handle
+
+    /// Starts `request`; `completion` runs on the loop thread exactly once, unless ``cancel(_:timedOut:)`` is
+    /// called first. It may run before this returns (an answer from the cache, a refusal on the spot).
+    func start(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> Handle
+
+    /// Stops a call without running its completion. `timedOut`: the caller gave up on it (a route deadline, an
+    /// idle limit), which counts against the upstream's breaker; otherwise its outcome is unknown.
+    func cancel(_ handle: Handle, timedOut: Bool)
+
+    /// Whether a call in `slot` started now would go to the partner at once (breaker closed, a connection place
+    /// free with none waiting, a `rate` token there): a hedge is only sent then.
+    func admitsAtOnce(_ slot: AdmissionSlot) -> Bool
+}
+
+/// The bottom layer: admission and libcurl (its ``TransferID`` is the handle).
+extension UpstreamClient: UpstreamCalls {}

@@ -1,0 +1,96 @@
+import Testing
+
+@testable import FanoutCore
+
+/// ``ResolvedUpstream`` and ``ResolvedRoute``: what is computed once per configuration load.
+@Suite struct ResolvedConfigTests {
+    static let file = """
+        upstream partner {
+            url https://partner.test/api
+            header X-Api-Key k1
+            query v 2
+            max_connections 10
+            max_queue 5
+            rate 30/s
+            accept_encoding gzip br zstd
+            connect_to 10.0.0.9:8443
+            oauth2 {
+                token_url https://auth.test/oauth/token
+                client_id id
+                client_secret secret
+            }
+        }
+        upstream plain { url http://plain.test:8080 }
+        route GET /overview {
+            call a GET partner /a
+            call b GET plain /b
+        }
+        route * /p { proxy plain }
+        route GET /static { respond 200 `{"ok": true}` }
+        """
+
+    static func resolve(workerCount: Int, decodable: Set<String>, slots: inout AdmissionSlots) throws
+        -> [ResolvedUpstream]
+    {
+        let config = try ConfigParser.parse(Self.file, file: "proxy.conf", environment: [:])
+        return config.upstreams.enumerated().map { index, upstream in
+            ResolvedUpstream(
+                upstream, index: index, workerCount: workerCount, decodableCodings: decodable, slots: &slots)
+        }
+    }
+
+    @Test func anUpstreamsLimitsAreOneWorkersShareRoundedUp() throws {
+        var slots = AdmissionSlots()
+        let upstreams = try Self.resolve(workerCount: 4, decodable: ["gzip", "deflate", "br"], slots: &slots)
+        let partner = upstreams[0]
+        #expect(partner.index == 0 && partner.name == "partner")
+        #expect(partner.limitPerWorker == 3)
+        #expect(partner.queueLimitPerWorker == 2)
+        #expect(partner.ratePerWorker == 7.5)
+        let plain = upstreams[1]
+        #expect(plain.limitPerWorker == 256)
+        #expect(plain.queueLimitPerWorker == nil)
+        #expect(plain.ratePerWorker == nil)
+        // More workers than connections: each still gets one.
+        var more = AdmissionSlots()
+        #expect(try Self.resolve(workerCount: 16, decodable: [], slots: &more)[0].limitPerWorker == 1)
+    }
+
+    @Test func headerLinesURLAndTransportAreBuiltOnce() throws {
+        var slots = AdmissionSlots()
+        let partner = try Self.resolve(workerCount: 1, decodable: ["gzip", "br"], slots: &slots)[0]
+        #expect(partner.headerLines == ["X-Api-Key: k1"])
+        #expect(partner.urlPrefix == "https://partner.test:443/api")
+        #expect(partner.url("/a?x=1") == "https://partner.test:443/api/a?x=1&v=2")
+        #expect(partner.url("/a?x=1") == partner.config.url("/a?x=1"))
+        #expect(partner.transport.connectTo == "partner.test:443:10.0.0.9:8443")
+        #expect(!partner.transport.cleartext)
+    }
+
+    @Test func acceptEncodingKeepsOnlyWhatTheLibraryDecodes() throws {
+        var slots = AdmissionSlots()
+        #expect(
+            try Self.resolve(workerCount: 1, decodable: ["gzip", "br"], slots: &slots)[0].acceptEncoding == "gzip, br")
+        #expect(try Self.resolve(workerCount: 1, decodable: ["zstd"], slots: &slots)[0].acceptEncoding == "zstd")
+        #expect(try Self.resolve(workerCount: 1, decodable: [], slots: &slots)[0].acceptEncoding == nil)
+    }
+
+    @Test func slotsStayTheSameAcrossLoadsAndTokenRequestsHaveTheirOwn() throws {
+        var slots = AdmissionSlots()
+        let first = try Self.resolve(workerCount: 1, decodable: [], slots: &slots)
+        let again = try Self.resolve(workerCount: 2, decodable: [], slots: &slots)
+        #expect(first.map(\.slot) == again.map(\.slot))
+        #expect(first.map(\.tokenSlot) == again.map(\.tokenSlot))
+        let tokenSlot = try #require(first[0].tokenSlot)
+        #expect(Set([first[0].slot, first[1].slot, tokenSlot]).count == 3)
+        #expect(first[1].tokenSlot == nil)
+        #expect(ResolvedUpstream.tokenRequestName("partner") == "partner.oauth2")
+    }
+
+    @Test func aRoutesNameAndCallUpstreams() throws {
+        let config = try ConfigParser.parse(Self.file, file: "proxy.conf", environment: [:])
+        let routes = config.routes.map { ResolvedRoute($0, upstreams: config.upstreams) }
+        #expect(routes.map(\.name) == ["GET /overview", "* /p", "GET /static"])
+        #expect(routes.map(\.callUpstreamNames) == [["partner", "plain"], ["plain"], []])
+    }
+}
