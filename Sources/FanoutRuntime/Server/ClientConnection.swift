@@ -20,23 +20,6 @@ extension Exchange {
     }
 }
 
-/// What the access log needs about the request being answered.
-struct RequestLogContext {
-    var method: String
-    var path: String
-    var route: String?
-    /// The upstream name of each call the route makes, in the order its exchange reports them.
-    var callUpstreams: [String] = []
-    var requestID: String
-    var startedAt: UInt64
-    /// The W3C trace id, once the request is dispatched.
-    var traceID: String?
-    /// The parent id of the client's `traceparent`, when it was taken.
-    var parentID: String?
-    /// A sampled request under `tracing`: its trace and the id of its server span.
-    var serverSpan: (trace: TraceContext, spanID: UInt64)?
-}
-
 /// One client connection: reads and parses requests, hands each to its route's handler, writes the answer.
 ///
 /// Requests are answered strictly in order: while one is being handled the connection reads nothing but that
@@ -74,7 +57,9 @@ final class ClientConnection: EventHandler {
     private var currentHead: HTTPRequestHead?
     /// What the current request's route lays over its answer (``RequestDispatcher`` sets it).
     private var responseOverlay = ResponseHeaderOverlay()
-    private var logContext: RequestLogContext?
+    /// The request in hand, as the access log and the metrics see it (``RequestRecord``): opened when it is
+    /// received, filled in by the dispatch, finished here once its answer is queued or abandoned.
+    private var record: RequestRecord?
     /// The current request's body while it is streamed to its exchange (the machine holds its limits).
     private var requestBody: BodyPipe?
 
@@ -455,7 +440,7 @@ final class ClientConnection: EventHandler {
     }
 
     private func startRequestContext(method: String, target: String) {
-        logContext = RequestLogContext(
+        record = RequestRecord(
             method: method, path: target, route: nil, requestID: worker.newRequestID(), startedAt: worker.loop.now)
     }
 
@@ -463,7 +448,7 @@ final class ClientConnection: EventHandler {
         currentHead = request.head
         responseOverlay = ResponseHeaderOverlay()
         let requestID = RequestIdentity.accepted(request.head.headers[first: "x-request-id"]) ?? worker.newRequestID()
-        logContext = RequestLogContext(
+        record = RequestRecord(
             method: request.head.method, path: request.head.target, route: nil, requestID: requestID,
             startedAt: worker.loop.now)
         if isAdmin {
@@ -475,8 +460,8 @@ final class ClientConnection: EventHandler {
 
     /// Called by handlers to name the matched route in the access log and the metrics.
     func noteRoute(_ name: String, callUpstreams: [String]) {
-        logContext?.route = name
-        logContext?.callUpstreams = callUpstreams
+        record?.route = name
+        record?.callUpstreams = callUpstreams
     }
 
     /// Called by the dispatcher with the fields the matched route lays over every answer to this request
@@ -487,35 +472,35 @@ final class ClientConnection: EventHandler {
 
     /// Called by the dispatcher to name the request's trace (and the client's parent span) in the access log.
     func noteTrace(_ traceID: String, parentID: String?) {
-        logContext?.traceID = traceID
-        logContext?.parentID = parentID
+        record?.traceID = traceID
+        record?.parentID = parentID
     }
 
     /// Called by the dispatcher for a request whose spans are exported (`tracing`, sampled).
     func noteServerSpan(_ trace: TraceContext, spanID: UInt64) {
-        logContext?.serverSpan = (trace, spanID)
+        record?.serverSpan = (trace, spanID)
     }
 
     /// A request was received and is not answered yet (`fanout_requests_in_flight`).
-    var hasRequestInFlight: Bool { logContext != nil }
+    var hasRequestInFlight: Bool { record != nil }
 
     func attach(_ exchange: any Exchange) {
         self.exchange = exchange
     }
 
     /// The partner of an `Upgrade` request answered 101: its `Tunnel` takes the socket, the bytes the client
-    /// sent after the request head, and the request's log context (the tunnel writes the access-log line when
-    /// it ends). The connection ends here without closing the socket; it never serves HTTP again.
-    func handOverToTunnel() -> (fd: Int32, input: [UInt8], log: RequestLogContext?)? {
+    /// sent after the request head, and the request's record (the tunnel writes the access-log line when it
+    /// ends). The connection ends here without closing the socket; it never serves HTTP again.
+    func handOverToTunnel() -> (fd: Int32, input: [UInt8], log: RequestRecord?)? {
         guard isHandling, machine.streamedAnswer == nil, machine.requestBody == nil, outputOffset >= output.count
         else {
             return nil
         }
-        let handed = (fd: fd, input: input, log: logContext)
+        let handed = (fd: fd, input: input, log: record)
         _ = machine.closed()
         cancelTimers()
         exchange = nil
-        logContext = nil
+        record = nil
         input = []
         output = []
         worker.loop.deregister(fd: fd)
@@ -543,7 +528,7 @@ final class ClientConnection: EventHandler {
                 worker: worker)
         }
         if !responseOverlay.isEmpty { responseOverlay.apply(to: &response.headers) }
-        if let id = logContext?.requestID { response.headers.append(("X-Request-Id", id)) }
+        if let id = record?.requestID { response.headers.append(("X-Request-Id", id)) }
         response.serialize(
             into: &output, date: worker.httpDate(), keepAlive: keepAlive, http10: http10,
             headOnly: head?.method == "HEAD")
@@ -577,7 +562,7 @@ final class ClientConnection: EventHandler {
         guard machine.streamedAnswerStarted(status: status, framer: framer, headStart: output.count) else { return }
         var response = HTTPResponse(status: status, headers: headers)
         if !responseOverlay.isEmpty { responseOverlay.apply(to: &response.headers) }
-        if let id = logContext?.requestID { response.headers.append(("X-Request-Id", id)) }
+        if let id = record?.requestID { response.headers.append(("X-Request-Id", id)) }
         response.serializeHead(
             into: &output, date: worker.httpDate(), keepAlive: framer.keepAlive, http10: http10,
             framing: framer.framing)
@@ -653,42 +638,15 @@ final class ClientConnection: EventHandler {
         log(status: status, calls: calls, clientAbort: clientAbort)
     }
 
-    /// Writes the access-log line of the request just answered and counts it in the worker's metrics.
-    /// `clientAbort`: the client went away first (`status` is then 499).
+    /// The request in hand is over: its record is finished (access-log line, metrics, spans) with `status` and
+    /// the calls as its exchange reports them. `clientAbort`: the client went away first (`status` is 499).
     private func log(status: Int, calls: [AccessLogCall], clientAbort: ClientDeparture? = nil) {
-        // The request is over: a later answer on this connection (a refusal before dispatch) gets no overlay.
+        // A later answer on this connection (a refusal before dispatch) gets no overlay.
         responseOverlay = ResponseHeaderOverlay()
-        guard let context = logContext else { return }
-        logContext = nil
+        guard let record else { return }
+        self.record = nil
         if isAdmin { return }
-        worker.loop.refreshNow()
-        let durationMs = Double(worker.loop.now &- context.startedAt) / 1_000_000
-        let route = context.route ?? ""
-        if let clientAbort {
-            worker.metrics.recordClientAbort(route: route, reason: clientAbort, seconds: durationMs / 1_000)
-        } else {
-            worker.metrics.recordRequest(route: route, status: status, seconds: durationMs / 1_000)
-        }
-        // A cancelled call neither finished nor failed: it is in the log line only.
-        for (index, call) in calls.enumerated() where !call.cancelled {
-            let upstream = index < context.callUpstreams.count ? context.callUpstreams[index] : ""
-            worker.metrics.recordCall(
-                route: route, call: call.name, upstream: upstream, seconds: call.durationMs / 1_000,
-                failure: call.failure)
-        }
-        let sink = worker.accessLog
-        guard sink != nil || context.serverSpan != nil else { return }
-        let line = AccessLogLine(
-            time: iso8601Now(), method: context.method, path: context.path, route: context.route, status: status,
-            durationMs: durationMs, requestID: context.requestID, traceID: context.traceID,
-            parentID: context.parentID, calls: calls, clientAbort: clientAbort)
-        if let span = context.serverSpan, let tracer = worker.tracer {
-            tracer.record(
-                RequestSpans.spans(
-                    for: line, trace: span.trace, serverSpanID: span.spanID, callUpstreams: context.callUpstreams,
-                    endUnixNano: wallClockNanoseconds(), newSpanID: TraceContext.newSpanID))
-        }
-        sink?.write(line.serialized())
+        record.finish(status: status, calls: calls, clientAbort: clientAbort, worker: worker)
     }
 
     private func sendInterim(_ bytes: [UInt8]) {
@@ -799,9 +757,7 @@ final class ClientConnection: EventHandler {
     /// A streamed body of this connection's current request was cut for moving slower than its route's
     /// `min_rate`; `side` is `client` or `upstream` (`fanout_min_rate_cuts_total`).
     func countMinRateCut(side: String) {
-        guard let context = logContext else { return }
-        let key = ServerMetrics.MinRateCutKey(route: context.route ?? "", side: side)
-        worker.metrics.minRateCuts[key, default: 0] &+= 1
+        record?.countMinRateCut(side: side, worker: worker)
     }
 
     private func timerFired(_ kind: ClientConnectionStateMachine.Timer) {
