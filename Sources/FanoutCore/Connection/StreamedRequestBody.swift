@@ -62,15 +62,15 @@ public enum RequestBodyFailure: Sendable, Equatable {
     case notReceivedInTime
     /// The body moved slower than its route's `min_rate`.
     case slowerThanMinRate(MinimumRate)
-    /// Its framing was wrong or it outgrew its limit: the parser's status and message.
-    case malformed(status: Int, message: String)
+    /// Its framing was wrong or it outgrew its limit, as the parser found.
+    case malformed(HTTPParserError)
 
     /// The status of the error answer, when the answer has not begun.
     public var status: Int {
         switch self {
         case .clientClosed: return 400
         case .notReceivedInTime, .slowerThanMinRate: return 408
-        case .malformed(let status, _): return status
+        case .malformed(let error): return error.status
         }
     }
 
@@ -80,7 +80,7 @@ public enum RequestBodyFailure: Sendable, Equatable {
         case .clientClosed: return "the connection ended before the request body"
         case .notReceivedInTime: return "the request body was not received in time"
         case .slowerThanMinRate(let rate): return "the request body arrived slower than min_rate \(rate)"
-        case .malformed(_, let message): return message
+        case .malformed(let error): return error.message
         }
     }
 }

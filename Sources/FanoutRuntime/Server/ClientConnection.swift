@@ -422,7 +422,7 @@ final class ClientConnection: EventHandler {
             }
             switch parsed {
             case .failure(let error):
-                perform(machine.requestBodyFailed(.malformed(status: error.status, message: error.message)))
+                perform(machine.requestBodyFailed(.malformed(error)))
                 return
             case .success(.needMoreData):
                 return

@@ -108,9 +108,10 @@ import Testing
 
     @Test func aMalformedBodyIsAnsweredWithTheParsersStatus() {
         var machine = uploading()
-        let failure = RequestBodyFailure.malformed(status: 413, message: "too large")
+        let failure = RequestBodyFailure.malformed(.bodyTooLarge)
         check(machine.requestBodyFailed(failure) == Step(bodyTimer: .cancel, .failRequestBody(failure)))
         #expect(failure.status == 413)
+        #expect(failure.message == HTTPParserError.bodyTooLarge.message)
         check(machine.requestBodyFailed(failure) == Step())
     }
 
