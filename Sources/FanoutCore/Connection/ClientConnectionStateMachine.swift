@@ -383,11 +383,13 @@ public struct ClientConnectionStateMachine: Sendable {
     /// was being written). A body that did not match its framing ends the connection once written, so the
     /// client never reuses a connection it cannot trust.
     public mutating func streamedAnswerEnded(into out: inout [UInt8]) -> Int? {
-        guard case .handling(let closeAfter) = state, var answer = streamedAnswer else { return nil }
+        // Finished in place: the answer is not copied out of the state.
+        guard case .handling(let closeAfter) = state, let status = streamedAnswer?.status,
+            let ending = streamedAnswer?.framer.finish(into: &out)
+        else { return nil }
         streamedAnswer = nil
-        let complete = answer.framer.finish(into: &out) == .complete
-        state = .writing(closeAfter: closeAfter || !complete)
-        return answer.status
+        state = .writing(closeAfter: closeAfter || ending != .complete)
+        return status
     }
 
     /// Failing partners: the upstream failed before any byte of the streamed head reached the socket. Returns
