@@ -195,6 +195,7 @@ public struct AdmissionController: Sendable {
         slot: Int, now: UInt64, fleet: some AdmissionFleet = NoFleet()
     ) -> AdmissionActions {
         var actions = AdmissionActions()
+        guard slots[slot].head < slots[slot].queue.count else { return actions }  // the common case: no queue
         admitWaiting(slot: slot, now: now, fleet: fleet, into: &actions)
         return actions
     }
@@ -271,6 +272,7 @@ public struct AdmissionController: Sendable {
     /// Counts a call as started; true when it is the breaker's half-open probe.
     private mutating func begin(slot: Int, now: UInt64) -> Bool {
         slots[slot].inFlight += 1
+        guard slots[slot].breaker != nil else { return false }
         return slots[slot].breaker?.callStarted(now: now) ?? false
     }
 
@@ -278,6 +280,8 @@ public struct AdmissionController: Sendable {
     /// decides the rate, else one of the local bucket.
     private mutating func takeToken(slot: Int, now: UInt64, fleet: some AdmissionFleet) -> Bool {
         if let leased = fleet.takeToken(slot: slot) { return leased }
+        // Checked before the in-place mutation: most slots have no `rate`.
+        guard slots[slot].bucket != nil else { return true }
         return slots[slot].bucket?.take(now: now) ?? true
     }
 

@@ -3,7 +3,9 @@
 /// lets a half-open probe through, and tells it when a breaker opens and when a probe ends. It reads its own
 /// clock; the runtime's conformer carries out the store commands its answers need.
 ///
-/// Without a store the controller is given ``NoFleet`` (or a nil optional): every decision stays local.
+/// Without a store the controller is given ``NoFleet``, or a conformer that answers as it does: every decision
+/// stays local. (Pass a concrete type: the controller's methods are generic over it, and a generic conformer
+/// such as `Optional` would make each question go through unspecialized code on the hot path.)
 public protocol AdmissionFleet {
     /// Spends a leased `rate` token of `slot`: nil when the fleet does not decide the slot's rate now (the
     /// local bucket does); false when the call must wait (the fleet wakes the slot when tokens come).
@@ -30,16 +32,4 @@ public struct NoFleet: AdmissionFleet {
     public func holdsBackProbe(slot: Int, breaker: CircuitBreaker) -> Bool { false }
     public func breakerOpened(slot: Int, cooldownMs: Int) {}
     public func probeEnded(slot: Int) {}
-}
-
-/// An optional fleet: nil is ``NoFleet``.
-extension Optional: AdmissionFleet where Wrapped: AdmissionFleet {
-    public func takeToken(slot: Int) -> Bool? { self?.takeToken(slot: slot) ?? nil }
-    public func hasToken(slot: Int) -> Bool? { self?.hasToken(slot: slot) ?? nil }
-    public func managesRate(slot: Int) -> Bool { self?.managesRate(slot: slot) ?? false }
-    public func holdsBackProbe(slot: Int, breaker: CircuitBreaker) -> Bool {
-        self?.holdsBackProbe(slot: slot, breaker: breaker) ?? false
-    }
-    public func breakerOpened(slot: Int, cooldownMs: Int) { self?.breakerOpened(slot: slot, cooldownMs: cooldownMs) }
-    public func probeEnded(slot: Int) { self?.probeEnded(slot: slot) }
 }

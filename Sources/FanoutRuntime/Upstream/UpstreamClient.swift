@@ -51,6 +51,8 @@ final class UpstreamClient: EventHandler {
     var breakerOpens: [String: UInt64] { admission.breakerOpens }
     /// Fleet-wide quotas and breakers (a `store` block): nil without one. See ``attachFleet(_:)``.
     private(set) var fleet: UpstreamFleet?
+    /// `fleet` as the admission controller asks it.
+    private var fleetHooks: AdmissionFleetHooks { AdmissionFleetHooks(fleet: fleet) }
     /// Gives calls to upstreams with `oauth2` their token before admission (set by the worker).
     var oauth2: OAuth2Calls?
 
@@ -117,7 +119,7 @@ final class UpstreamClient: EventHandler {
                 slot: $0.slot.raw, upstreamName: $0.upstreamName, limit: $0.limit, queueLimit: $0.queueLimit,
                 breaker: $0.breaker, ratePerSecond: $0.ratePerSecond)
         }
-        carryOut(admission.setLimits(settings, now: loop.now, fleet: fleet))
+        carryOut(admission.setLimits(settings, now: loop.now, fleet: fleetHooks))
     }
 
     /// Calls in libcurl and queued, and breaker states, per upstream name, now (the status page's gauges):
@@ -135,7 +137,7 @@ final class UpstreamClient: EventHandler {
         guard let fleet else { return }
         fleet.wake = { [weak self] slot in
             guard let self, !self.closed, slot < self.admission.slots.count else { return }
-            self.carryOut(self.admission.admitWaiting(slot: slot, now: self.loop.now, fleet: self.fleet))
+            self.carryOut(self.admission.admitWaiting(slot: slot, now: self.loop.now, fleet: self.fleetHooks))
         }
         fleet.adjustBreaker = { [weak self] slot, change in
             guard let self else { return }
@@ -165,7 +167,7 @@ final class UpstreamClient: EventHandler {
         }
         let call = QueuedCall(request: request, startedAt: loop.now, completion: completion)
         switch admission.request(
-            slot: request.slot.raw, id: id, now: loop.now, deadline: request.deadline, fleet: fleet)
+            slot: request.slot.raw, id: id, now: loop.now, deadline: request.deadline, fleet: fleetHooks)
         {
         case .start(let isProbe):
             launch(call, id: id, isProbe: isProbe)
@@ -184,7 +186,7 @@ final class UpstreamClient: EventHandler {
     /// connection place is free with no call waiting, and a `rate` token is there. A hedge is only sent then
     /// (``CallAttempts``): it never waits in the queue nor fails on admission.
     func admitsAtOnce(_ slot: AdmissionSlot) -> Bool {
-        !closed && admission.admitsAtOnce(slot: slot.raw, now: loop.now, fleet: fleet)
+        !closed && admission.admitsAtOnce(slot: slot.raw, now: loop.now, fleet: fleetHooks)
     }
 
     /// Fails a call on a later loop turn, without it having been made (elapsed 0).
@@ -215,9 +217,9 @@ final class UpstreamClient: EventHandler {
         curl_multi_remove_handle(multi, transfer.easy)
         admission.finished(
             slot: transfer.slot, wasProbe: transfer.isProbe, outcome: timedOut ? .failed : .abandoned, now: loop.now,
-            fleet: fleet)
+            fleet: fleetHooks)
         recycle(transfer)
-        carryOut(admission.admitWaiting(slot: transfer.slot, now: loop.now, fleet: fleet))
+        carryOut(admission.admitWaiting(slot: transfer.slot, now: loop.now, fleet: fleetHooks))
     }
 
     /// Lets a paused streamed transfer go on: receiving (the client took the answer's bytes) or sending (the
@@ -251,7 +253,7 @@ final class UpstreamClient: EventHandler {
         // The controller saw a millisecond or more left; a completion run since may have moved the clock.
         let remainingMs = call.request.deadline > loop.now ? Int((call.request.deadline - loop.now) / 1_000_000) : 0
         guard remainingMs > 0, let transfer = free.popLast() ?? makeTransfer() else {
-            admission.finished(slot: slot, wasProbe: isProbe, outcome: .abandoned, now: loop.now, fleet: fleet)
+            admission.finished(slot: slot, wasProbe: isProbe, outcome: .abandoned, now: loop.now, fleet: fleetHooks)
             let failure: CallFailure =
                 remainingMs > 0 ? .connection("could not create a libcurl handle") : .timeout
             finish(call.completion, .failure(failure), startedAt: call.startedAt)
@@ -273,7 +275,7 @@ final class UpstreamClient: EventHandler {
             transfer.bodySource = nil
             transfer.receiver = nil
             free.append(transfer)
-            admission.finished(slot: slot, wasProbe: isProbe, outcome: .abandoned, now: loop.now, fleet: fleet)
+            admission.finished(slot: slot, wasProbe: isProbe, outcome: .abandoned, now: loop.now, fleet: fleetHooks)
             finish(
                 call.completion, .failure(.connection(String(cString: curl_multi_strerror(code)))),
                 startedAt: call.startedAt)
@@ -291,8 +293,9 @@ final class UpstreamClient: EventHandler {
                 guard let call = queued.removeValue(forKey: id) else { continue }
                 if call.cancelled {
                     let slot = call.request.slot.raw
-                    admission.finished(slot: slot, wasProbe: isProbe, outcome: .abandoned, now: loop.now, fleet: fleet)
-                    carryOut(admission.admitWaiting(slot: slot, now: loop.now, fleet: fleet))
+                    admission.finished(
+                        slot: slot, wasProbe: isProbe, outcome: .abandoned, now: loop.now, fleet: fleetHooks)
+                    carryOut(admission.admitWaiting(slot: slot, now: loop.now, fleet: fleetHooks))
                 } else {
                     launch(call, id: id, isProbe: isProbe)
                 }
@@ -314,7 +317,7 @@ final class UpstreamClient: EventHandler {
             guard let self, !self.closed else { return }
             self.rateTimers[slot] = nil
             self.loop.refreshNow()
-            self.carryOut(self.admission.timerFired(slot: slot, now: self.loop.now, fleet: self.fleet))
+            self.carryOut(self.admission.timerFired(slot: slot, now: self.loop.now, fleet: self.fleetHooks))
         }
     }
 
@@ -450,10 +453,10 @@ final class UpstreamClient: EventHandler {
             let slot = transfer.slot
             admission.finished(
                 slot: slot, wasProbe: transfer.isProbe,
-                outcome: Self.countsAgainstBreaker(outcome) ? .failed : .succeeded, now: loop.now, fleet: fleet)
+                outcome: Self.countsAgainstBreaker(outcome) ? .failed : .succeeded, now: loop.now, fleet: fleetHooks)
             recycle(transfer)
             finish(completion, outcome, startedAt: startedAt)
-            carryOut(admission.admitWaiting(slot: slot, now: loop.now, fleet: fleet))
+            carryOut(admission.admitWaiting(slot: slot, now: loop.now, fleet: fleetHooks))
         }
     }
 
