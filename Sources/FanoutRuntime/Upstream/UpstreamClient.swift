@@ -2,9 +2,17 @@ import CCurl
 import FanoutCore
 import Glibc
 
-/// Identifies an upstream call so it can be cancelled.
+/// Identifies an upstream call so it can be cancelled or resumed.
 struct TransferID: Hashable {
-    /// From 1 up for ``UpstreamClient``; ``OAuth2Calls`` numbers its calls with bit 62 set (``OAuth2Calls/ownBit``).
+    /// Who holds the call: the client itself (admission and libcurl), or ``OAuth2Calls``, which gets the call
+    /// its token first and hands it to the client then.
+    enum Owner: Hashable {
+        case client
+        case oauth2
+    }
+
+    var owner: Owner = .client
+    /// From 1 up, per owner.
     let raw: UInt64
 }
 
@@ -200,7 +208,7 @@ final class UpstreamClient: EventHandler {
     /// not reused. `timedOut`: the caller gave up on a silent upstream (a proxy route's idle timeout), which
     /// counts against its breaker like a libcurl timeout; otherwise the call's outcome is unknown.
     func cancel(_ transferID: TransferID, timedOut: Bool = false) {
-        if transferID.raw & OAuth2Calls.ownBit != 0 {
+        if transferID.owner == .oauth2 {
             oauth2?.cancel(transferID, timedOut: timedOut)
             return
         }
@@ -225,7 +233,7 @@ final class UpstreamClient: EventHandler {
     /// Lets a paused streamed transfer go on: receiving (the client took the answer's bytes) or sending (the
     /// client sent more body). Never call from inside a libcurl callback.
     func resume(_ transferID: TransferID, receiving: Bool) {
-        if transferID.raw & OAuth2Calls.ownBit != 0 {
+        if transferID.owner == .oauth2 {
             if let inner = oauth2?.transfer(of: transferID) { resume(inner, receiving: receiving) }
             return
         }
