@@ -529,8 +529,9 @@ final class UpstreamClient: EventHandler {
 
     // MARK: - Shutdown
 
-    /// Fails queued calls, aborts running ones and frees every libcurl handle. Call on the loop thread while
-    /// the loop still exists (never from a deinit: libcurl calls back into this object during cleanup).
+    /// Drops queued calls and aborts running ones without running their completions (the worker is stopping;
+    /// its connections are closed with it), and frees every libcurl handle. Call on the loop thread while the
+    /// loop still exists (never from a deinit: libcurl calls back into this object during cleanup).
     func close() {
         guard !closed else { return }
         closed = true
