@@ -207,6 +207,8 @@ final class ClientConnection: EventHandler {
             if !input.isEmpty {
                 processInput()
                 perform(machine.inputProcessed())
+            } else {
+                releaseIdleBuffers()
             }
         case .shutdownWriteAndLinger:
             input = []
@@ -217,6 +219,16 @@ final class ClientConnection: EventHandler {
             close()
         case .close:
             close()
+        }
+    }
+
+    /// A keep-alive connection back to waiting with nothing buffered holds no buffer memory: the next request
+    /// allocates again (two small allocations), so many idle clients cost little after a burst of large answers.
+    private func releaseIdleBuffers() {
+        if input.capacity > 0 { input = [] }
+        if output.capacity > 0, outputOffset >= output.count {
+            output = []
+            outputOffset = 0
         }
     }
 
