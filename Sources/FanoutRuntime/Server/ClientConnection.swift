@@ -222,11 +222,16 @@ final class ClientConnection: EventHandler {
         }
     }
 
-    /// A keep-alive connection back to waiting with nothing buffered holds no buffer memory: the next request
-    /// allocates again (two small allocations), so many idle clients cost little after a burst of large answers.
+    /// Buffer capacity a keep-alive connection keeps while it waits for its next request: enough for a usual
+    /// request and answer head, so these cost no allocation per request.
+    static let idleBufferKeep = 2048
+
+    /// A keep-alive connection back to waiting with nothing buffered gives back buffers grown past
+    /// ``idleBufferKeep`` (a large request or answer; `flush` alone keeps up to 512 KiB), so many idle clients
+    /// cost little after a burst of large answers.
     private func releaseIdleBuffers() {
-        if input.capacity > 0 { input = [] }
-        if output.capacity > 0, outputOffset >= output.count {
+        if input.capacity > Self.idleBufferKeep { input = [] }
+        if output.capacity > Self.idleBufferKeep, outputOffset >= output.count {
             output = []
             outputOffset = 0
         }

@@ -73,7 +73,9 @@ extension UpstreamClient {
     func idleConnectionStirred(_ fd: Int32) {
         var state = socketState(fd)
         state.remove(.idle)
+        state.insert(.shutDown)
         setSocketState(fd, state)
+        trimSoon()  // the descriptor goes at the trim, if no transfer makes libcurl look before
         loop.deregister(fd: fd)
         withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 1) { buffer in
             // Bounded: a partner streaming without end only delays the shutdown below.
@@ -147,6 +149,7 @@ struct LibcurlSocket: OptionSet {
     static let wanted = LibcurlSocket(rawValue: 2)
     /// An HTTP/1.x connection back in libcurl's pool, watched for stray bytes.
     static let idle = LibcurlSocket(rawValue: 4)
-    /// Shut down by the pool trim, waiting for libcurl to find it dead and close it.
+    /// Shut down (by the pool trim, or because it stirred while idle), waiting for libcurl to find it dead and
+    /// close it.
     static let shutDown = LibcurlSocket(rawValue: 8)
 }

@@ -1,4 +1,5 @@
 import CCurl
+import CFanoutLinux
 import FanoutCore
 import Glibc
 
@@ -446,6 +447,11 @@ final class UpstreamClient: EventHandler {
     /// Pooled easy handles, spare ones included (for tests and the trim).
     var pooledHandleCount: Int { free.count + active.count }
 
+    /// Arms the trim timer if it is not: something (a connection shut down) waits for the next trim.
+    func trimSoon() {
+        if trimTimer == nil, !closed { armTrimTimer() }
+    }
+
     private func armTrimTimer() {
         trimTimer = loop.schedule(afterMilliseconds: Int(poolTrim.intervalNanoseconds / 1_000_000)) { [weak self] in
             guard let self else { return }
@@ -461,17 +467,28 @@ final class UpstreamClient: EventHandler {
         guard !closed else { return }
         loop.refreshNow()
         let spare = max(0, poolTrim.keep(inUseNow: active.count, now: loop.now) - active.count)
-        if free.count > spare {
-            let excess = free.count - spare
+        let excess = max(0, free.count - spare)
+        if excess > 0 {
             for transfer in free[..<excess] { transfer.destroy() }
             free.removeFirst(excess)
         }
         let idleLeft = closeIdleConnections(keeping: spare)
         let shutDown = shutDownConnectionCount
-        if shutDown > 0 { startPruneTransfer() }
+        if shutDown > 0 {
+            startPruneTransfer()  // gives the memory back when libcurl has closed them
+        } else if excess > 0 {
+            giveBackMemory()
+        }
         if !active.isEmpty || free.count > poolTrim.floor || idleLeft > poolTrim.floor || shutDown > 0 {
             armTrimTimer()
         }
+    }
+
+    /// glibc keeps what was freed in its arenas (a burst's handles and connections: megabytes, not at the top of
+    /// the heap): after a trim it goes back to the kernel, so RSS falls back too. Once per trim that freed
+    /// something; it takes each arena's lock briefly.
+    private func giveBackMemory() {
+        _ = cfanout_malloc_trim()
     }
 
     /// libcurl 7.88.1 discards dead connections only when a transfer looks for one (at most once a second),
@@ -576,6 +593,7 @@ final class UpstreamClient: EventHandler {
                 curl_multi_remove_handle(multi, easy)
                 transfer.destroy()
                 pruneTransfer = nil
+                giveBackMemory()
                 continue
             }
             // Asked while the handle is still in the multi handle (see CurlTransfer+Framing.swift).

@@ -140,4 +140,45 @@ import Testing
         #expect(statuses == Array(repeating: 200, count: concurrent * rounds))
         #expect(stub.connectionsAccepted == concurrent)
     }
+
+    /// A partner that closes an idle pooled connection (its keep-alive timeout): fanout shuts the socket down at
+    /// once, and the next trim makes libcurl close the descriptor, with no call of ours in between.
+    @Test func aConnectionThePartnerClosedIsClosedAtTheNextTrim() throws {
+        let stub = try UpstreamStub(routes: ["/a": .json("{}")], idleTimeoutMs: 100)
+        defer { stub.stop() }
+        let loop = try EventLoop()
+        let client = try #require(UpstreamClient(loop: loop, trimIntervalMs: Self.trimIntervalMs))
+        let slot = AdmissionSlot(raw: 0)
+        client.setLimits([.init(slot: slot, upstreamName: "stub", limit: 4, queueLimit: nil, breaker: nil)])
+        var request = UpstreamRequest(
+            upstreamName: "stub", method: "GET", url: stub.baseURL + "/a", headers: [], body: nil, slot: slot,
+            connectTimeoutMs: 2_000, timeoutMs: 5_000, deadline: loop.now &+ 5_000_000_000,
+            maxResponseBytes: 1 << 20, captureHeaders: false, mustNotRepeat: false)
+        request.fixedURL = true
+        var status = 0
+        var socketsAfterCall = -1
+        var socketsAtEnd = -1
+        var waitedMs = 0
+        func waitForClose() {
+            socketsAtEnd = client.openConnectionSocketCount
+            if socketsAtEnd == 0 || waitedMs >= 10_000 {
+                loop.requestStop()
+                return
+            }
+            waitedMs += 50
+            loop.schedule(afterMilliseconds: 50) { waitForClose() }
+        }
+        client.start(request) { result in
+            if case .success(let answer) = result.outcome { status = answer.status }
+            socketsAfterCall = client.openConnectionSocketCount
+            waitForClose()
+        }
+        loop.schedule(afterMilliseconds: 20_000) { [weak loop] in loop?.requestStop() }  // never hang the run
+        loop.run()
+        client.close()
+        #expect(status == 200)
+        #expect(socketsAfterCall == 1)
+        #expect(socketsAtEnd == 0, "waited \(waitedMs) ms")
+        #expect(ProcessSockets.connections(toPort: stub.port) == 0)
+    }
 }
