@@ -202,7 +202,11 @@ final class ClientConnection: EventHandler {
         case .readNextRequest:
             worker.loop.setInterest(fd: fd, machine.peerHalfClosed ? [] : [.read, .readHangup])
             // From inside the parsing loop (a request answered at once), the loop goes on by itself.
-            if !input.isEmpty { processInput() }
+            if !input.isEmpty {
+                processInput()
+            } else {
+                releaseIdleBuffers()
+            }
         case .shutdownWriteAndLinger:
             input = []
             shutdown(fd, Int32(SHUT_WR))
@@ -212,6 +216,21 @@ final class ClientConnection: EventHandler {
             close()
         case .close:
             close()
+        }
+    }
+
+    /// Buffer capacity a keep-alive connection keeps while it waits for its next request: enough for a usual
+    /// request and answer head, so these cost no allocation per request.
+    static let idleBufferKeep = 2048
+
+    /// A keep-alive connection back to waiting with nothing buffered gives back buffers grown past
+    /// ``idleBufferKeep`` (a large request or answer; `flush` alone keeps up to 512 KiB), so many idle clients
+    /// cost little after a burst of large answers.
+    private func releaseIdleBuffers() {
+        if input.capacity > Self.idleBufferKeep { input = [] }
+        if output.capacity > Self.idleBufferKeep, outputOffset >= output.count {
+            output = []
+            outputOffset = 0
         }
     }
 

@@ -1,4 +1,5 @@
 import CCurl
+import CFanoutLinux
 import FanoutCore
 import Glibc
 
@@ -30,6 +31,9 @@ struct TransferID: Hashable {
 ///   reload only changes limits (``setLimits(_:)``); counts, queues and breakers carry over.
 /// - Completions run after `curl_multi_info_read` is drained, never inside a libcurl callback, so a
 ///   completion may start or cancel other transfers.
+/// - After a burst, pooled easy handles and idle connections beyond the recent peak of transfers are let go
+///   (``PoolTrim``, one loop timer armed only while there is something to trim; see
+///   `UpstreamClient+IdleConnections.swift`).
 final class UpstreamClient: EventHandler {
     let loop: EventLoop
     private let multi: UnsafeMutableRawPointer
@@ -44,6 +48,15 @@ final class UpstreamClient: EventHandler {
     private var nextID: UInt64 = 1
     private var curlTimer: TimerID?
     private var closed = false
+    /// What of the pool to keep after a burst, and the timer that trims the rest (nil: nothing to trim).
+    private var poolTrim: PoolTrim
+    private var trimTimer: TimerID?
+    /// The transfer that makes libcurl discard connections the trim shut down (``startPruneTransfer()``).
+    private var pruneTransfer: CurlTransfer?
+    /// The trim's interval: a burst's handles and connections go one to two intervals after it ended.
+    static let defaultTrimIntervalMs = 10_000
+    /// Easy handles and idle connections kept however quiet the worker is.
+    static let trimFloor = 8
     /// Prebuilt URLs (CURLU) of the fixed URLs called so far, at most ``maxURLHandles``; freed by ``close()``
     /// after the easy handles that may point at them.
     private var urlHandles: [String: OpaquePointer] = [:]
@@ -93,11 +106,12 @@ final class UpstreamClient: EventHandler {
         var cancelled = false
     }
 
-    /// Call ``setLimits(_:)`` before starting calls.
-    init?(loop: EventLoop) {
+    /// Call ``setLimits(_:)`` before starting calls. `trimIntervalMs`: see ``defaultTrimIntervalMs``.
+    init?(loop: EventLoop, trimIntervalMs: Int = UpstreamClient.defaultTrimIntervalMs) {
         guard let multi = curl_multi_init() else { return nil }
         self.loop = loop
         self.multi = multi
+        poolTrim = PoolTrim(intervalMilliseconds: trimIntervalMs, floor: Self.trimFloor, now: loop.now)
         let me = Unmanaged.passUnretained(self).toOpaque()
         _ = ccurl_multi_setopt_socket_function(multi, curlSocketCallback)
         _ = ccurl_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, me)
@@ -278,6 +292,8 @@ final class UpstreamClient: EventHandler {
             call.request, timeoutMs: min(call.request.policy.timeoutMs, remainingMs),
             urlHandle: urlHandle(for: call.request))
         active[id] = transfer
+        poolTrim.noteInUse(active.count)
+        if trimTimer == nil { armTrimTimer() }
         let code = curl_multi_add_handle(multi, transfer.easy)
         if code != CURLM_OK {
             active.removeValue(forKey: id)
@@ -353,6 +369,69 @@ final class UpstreamClient: EventHandler {
         transfer.bodySource = nil
         transfer.receiver = nil
         free.append(transfer)
+    }
+
+    /// Pooled easy handles, spare ones included (for tests and the trim).
+    var pooledHandleCount: Int { free.count + active.count }
+
+    /// Arms the trim timer if it is not: something (a connection shut down) waits for the next trim.
+    func trimSoon() {
+        if trimTimer == nil, !closed { armTrimTimer() }
+    }
+
+    private func armTrimTimer() {
+        trimTimer = loop.schedule(afterMilliseconds: Int(poolTrim.intervalNanoseconds / 1_000_000)) { [weak self] in
+            guard let self else { return }
+            self.trimTimer = nil
+            self.trimPool()
+        }
+    }
+
+    /// Frees the spare easy handles beyond the recent peak of transfers (the least recently used first: the
+    /// pool hands out its last one), and lets the idle connections beyond it go
+    /// (``closeIdleConnections(keeping:)``). Re-arms itself while anything is left above the floor.
+    private func trimPool() {
+        guard !closed else { return }
+        loop.refreshNow()
+        let spare = max(0, poolTrim.keep(inUseNow: active.count, now: loop.now) - active.count)
+        let excess = max(0, free.count - spare)
+        if excess > 0 {
+            for transfer in free[..<excess] { transfer.destroy() }
+            free.removeFirst(excess)
+        }
+        let idleLeft = closeIdleConnections(keeping: spare)
+        let shutDown = shutDownConnectionCount
+        if shutDown > 0 {
+            startPruneTransfer()  // gives the memory back when libcurl has closed them
+        } else if excess > 0 {
+            giveBackMemory()
+        }
+        if !active.isEmpty || free.count > poolTrim.floor || idleLeft > poolTrim.floor || shutDown > 0 {
+            armTrimTimer()
+        }
+    }
+
+    /// glibc keeps what was freed in its arenas (a burst's handles and connections: megabytes, not at the top of
+    /// the heap): after a trim it goes back to the kernel, so RSS falls back too. Once per trim that freed
+    /// something; it takes each arena's lock briefly.
+    private func giveBackMemory() {
+        _ = cfanout_malloc_trim()
+    }
+
+    /// libcurl 7.88.1 discards dead connections only when a transfer looks for one (at most once a second),
+    /// so an idle worker would keep the descriptors and records of the connections the trim shut down. This
+    /// transfer makes it look: HTTP over the Unix socket path `/dev/null`, which is no socket, so its connect
+    /// fails at once and no byte leaves the process; on the way libcurl finds the shut-down connections at
+    /// EOF and closes them. If it ran within a second of libcurl's last look, the next trim tries again.
+    private func startPruneTransfer() {
+        guard pruneTransfer == nil, let transfer = makeTransfer() else { return }
+        _ = ccurl_easy_setopt_string(transfer.easy, CURLOPT_URL, "http://localhost/")
+        _ = ccurl_easy_setopt_string(transfer.easy, CURLOPT_UNIX_SOCKET_PATH, "/dev/null")
+        guard curl_multi_add_handle(multi, transfer.easy) == CURLM_OK else {
+            transfer.destroy()
+            return
+        }
+        pruneTransfer = transfer
     }
 
     private func finish(
@@ -437,6 +516,13 @@ final class UpstreamClient: EventHandler {
             _ = ccurl_easy_getinfo_pointer(easy, CURLINFO_PRIVATE, &privatePointer)
             guard let privatePointer else { continue }
             let transfer = CurlTransfer.from(UnsafeMutableRawPointer(privatePointer))
+            if transfer === pruneTransfer {
+                curl_multi_remove_handle(multi, easy)
+                transfer.destroy()
+                pruneTransfer = nil
+                giveBackMemory()
+                continue
+            }
             // Asked while the handle is still in the multi handle (see CurlTransfer+Framing.swift).
             let socket = message.result == CURLE_OK ? transfer.noteCompletedConnection() : CURL_SOCKET_BAD
             let overran = message.result == CURLE_OK && transfer.answerOverranContentLength(activeSocket: socket)
@@ -537,6 +623,13 @@ final class UpstreamClient: EventHandler {
         closed = true
         if let timer = curlTimer { loop.cancel(timer) }
         curlTimer = nil
+        if let timer = trimTimer { loop.cancel(timer) }
+        trimTimer = nil
+        if let transfer = pruneTransfer {
+            curl_multi_remove_handle(multi, transfer.easy)
+            transfer.destroy()
+            pruneTransfer = nil
+        }
         fleet?.close()
         for timer in rateTimers.values { loop.cancel(timer) }
         rateTimers.removeAll()
