@@ -14,9 +14,11 @@ public final class RouteMetricsTable {
     public let callNames: [[String]]
     /// Where each route's call histograms start in `callDurations`.
     private let firstCall: [Int]
-    private var requestDurations: [LatencyHistogram?]
-    private var statuses: [[Int: UInt64]]
-    private var callDurations: [LatencyHistogram?]
+    // Histograms are made up front and emptied by a drain (`count == 0`: no series), so recording one
+    // changes it in place; statuses are few per route, so a short list beats hashing.
+    private var requestDurations: [LatencyHistogram]
+    private var statuses: [[(status: Int, count: UInt64)]]
+    private var callDurations: [LatencyHistogram]
 
     /// - Parameters:
     ///   - routeNames: the routes' display names, by route index.
@@ -32,9 +34,9 @@ public final class RouteMetricsTable {
             total += calls.count
         }
         firstCall = first
-        requestDurations = Array(repeating: nil, count: routeNames.count)
-        statuses = Array(repeating: [:], count: routeNames.count)
-        callDurations = Array(repeating: nil, count: total)
+        requestDurations = (0..<routeNames.count).map { _ in LatencyHistogram() }
+        statuses = Array(repeating: [], count: routeNames.count)
+        callDurations = (0..<total).map { _ in LatencyHistogram() }
     }
 
     /// The table of a configuration's routes.
@@ -52,9 +54,12 @@ public final class RouteMetricsTable {
 
     /// One answered request on route `route` (``ServerMetrics/recordRequest(route:status:seconds:)``).
     public func recordRequest(route: Int, status: Int, seconds: Double) {
-        statuses[route][status, default: 0] &+= 1
-        if requestDurations[route] == nil { requestDurations[route] = LatencyHistogram() }
-        requestDurations[route]!.observe(seconds: seconds)
+        if let index = statuses[route].firstIndex(where: { $0.status == status }) {
+            statuses[route][index].count &+= 1
+        } else {
+            statuses[route].append((status, 1))
+        }
+        requestDurations[route].observe(seconds: seconds)
     }
 
     /// Whether call `call` of route `route` has a series here (an exchange reports no call the route does not
@@ -66,9 +71,7 @@ public final class RouteMetricsTable {
     /// One call made by a request on route `route` (the duration part of
     /// ``ServerMetrics/recordCall(route:call:upstream:seconds:failure:)``; a `skipped` call is not one).
     public func recordCall(route: Int, call: Int, seconds: Double) {
-        let index = firstCall[route] + call
-        if callDurations[index] == nil { callDurations[index] = LatencyHistogram() }
-        callDurations[index]!.observe(seconds: seconds)
+        callDurations[firstCall[route] + call].observe(seconds: seconds)
     }
 
     /// Adds everything counted since the last drain to `metrics`, under this table's names, and starts again
@@ -79,17 +82,17 @@ public final class RouteMetricsTable {
             for (status, count) in statuses[route] {
                 metrics.requests[ServerMetrics.RequestKey(route: name, status: status), default: 0] &+= count
             }
-            statuses[route] = [:]
-            if let histogram = requestDurations[route] {
-                metrics.requestDurations[name, default: LatencyHistogram()].merge(histogram)
-                requestDurations[route] = nil
+            statuses[route] = []
+            if requestDurations[route].count > 0 {
+                metrics.requestDurations[name, default: LatencyHistogram()].merge(requestDurations[route])
+                requestDurations[route] = LatencyHistogram()
             }
             for call in callNames[route].indices {
                 let index = firstCall[route] + call
-                guard let histogram = callDurations[index] else { continue }
+                guard callDurations[index].count > 0 else { continue }
                 let key = ServerMetrics.CallKey(route: name, call: callNames[route][call])
-                metrics.callDurations[key, default: LatencyHistogram()].merge(histogram)
-                callDurations[index] = nil
+                metrics.callDurations[key, default: LatencyHistogram()].merge(callDurations[index])
+                callDurations[index] = LatencyHistogram()
             }
         }
     }

@@ -3,10 +3,10 @@ import FanoutCore
 /// One request from its head to its end, as the access log, the metrics and the exported spans see it.
 ///
 /// The connection opens it when a request is received (or refused before one could be parsed); the dispatch
-/// fills it in (the matched route and the upstream of each of its calls, the trace); whoever ends the request
-/// finishes it once, with the answer's status and the calls as the exchange reports them: the connection when
-/// the answer is queued or abandoned, a tunnel when it closes. Calls are matched to their upstreams by call
-/// index: an exchange reports its calls in the route's order.
+/// fills it in (the matched route, the upstream of each of its calls, the table it is counted in, the trace);
+/// whoever ends the request finishes it once, with the answer's status and the calls as the exchange reports
+/// them: the connection when the answer is queued or abandoned, a tunnel when it closes. Calls are matched to
+/// their upstreams and their series by call index: an exchange reports its calls in the route's order.
 struct RequestRecord {
     var method: String
     var path: String
@@ -40,30 +40,16 @@ struct RequestRecord {
     ) {
         worker.loop.refreshNow()
         let durationMs = Double(worker.loop.now &- startedAt) / 1_000_000
-        let route = self.route ?? ""
+        let table = counters?.table
+        let routeIndex = counters?.route ?? 0
         if let clientAbort {
-            worker.metrics.recordClientAbort(route: route, reason: clientAbort, seconds: durationMs / 1_000)
-        } else if let counters {
-            counters.table.recordRequest(route: counters.route, status: status, seconds: durationMs / 1_000)
+            worker.metrics.recordClientAbort(route: route ?? "", reason: clientAbort, seconds: durationMs / 1_000)
+        } else if let table {
+            table.recordRequest(route: routeIndex, status: status, seconds: durationMs / 1_000)
         } else {
-            worker.metrics.recordRequest(route: route, status: status, seconds: durationMs / 1_000)
+            worker.metrics.recordRequest(route: route ?? "", status: status, seconds: durationMs / 1_000)
         }
-        if tunnel == nil {
-            for (callIndex, call) in calls.enumerated() where !call.cancelled {
-                if let counters, counters.table.hasCall(route: counters.route, call: callIndex) {
-                    // `skipped`: never made, not recorded (as ServerMetrics.recordCall).
-                    if call.failure == "skipped" { continue }
-                    counters.table.recordCall(route: counters.route, call: callIndex, seconds: call.durationMs / 1_000)
-                    if let failure = call.failure {
-                        worker.metrics.recordUpstreamFailure(upstream: upstream(ofCall: callIndex), kind: failure)
-                    }
-                } else {
-                    worker.metrics.recordCall(
-                        route: route, call: call.name, upstream: upstream(ofCall: callIndex),
-                        seconds: call.durationMs / 1_000, failure: call.failure)
-                }
-            }
-        }
+        if tunnel == nil { countCalls(calls, table: table, routeIndex: routeIndex, worker: worker) }
         let sink = worker.accessLog
         let tracer = serverSpan == nil || tunnel != nil ? nil : worker.tracer
         guard sink != nil || tracer != nil else { return }
@@ -79,6 +65,28 @@ struct RequestRecord {
                     endUnixNano: wallClockNanoseconds(), newSpanID: TraceContext.newSpanID))
         }
         sink?.write(line.serialized())
+    }
+
+    /// Counts each call that was made: its duration in `table` (by route and call index) when the route lists
+    /// it, else by name in the worker's metrics, and its failure by upstream name.
+    private func countCalls(_ calls: [AccessLogCall], table: RouteMetricsTable?, routeIndex: Int, worker: Worker) {
+        // By index, reading single fields: a copy of each call (its Strings) costs more than counting it.
+        for callIndex in calls.indices where !calls[callIndex].cancelled {
+            let seconds = calls[callIndex].durationMs / 1_000
+            let failure = calls[callIndex].failure
+            if let table, table.hasCall(route: routeIndex, call: callIndex) {
+                // `skipped`: never made, not recorded (as ServerMetrics.recordCall).
+                if failure == "skipped" { continue }
+                table.recordCall(route: routeIndex, call: callIndex, seconds: seconds)
+                if let failure {
+                    worker.metrics.recordUpstreamFailure(upstream: upstream(ofCall: callIndex), kind: failure)
+                }
+            } else {
+                worker.metrics.recordCall(
+                    route: route ?? "", call: calls[callIndex].name, upstream: upstream(ofCall: callIndex),
+                    seconds: seconds, failure: failure)
+            }
+        }
     }
 
     /// The upstream of call `index` ("" for a call the route does not list).
