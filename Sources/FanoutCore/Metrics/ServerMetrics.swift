@@ -189,7 +189,14 @@ public struct ServerMetrics: Sendable, Equatable {
     public mutating func recordCall(route: String, call: String, upstream: String, seconds: Double, failure: String?) {
         if failure == "skipped" { return }
         callDurations[CallKey(route: route, call: call), default: LatencyHistogram()].observe(seconds: seconds)
-        if let failure { upstreamFailures[FailureKey(upstream: upstream, kind: failure), default: 0] &+= 1 }
+        if let failure { recordUpstreamFailure(upstream: upstream, kind: failure) }
+    }
+
+    /// One failed call to `upstream` (`kind` is its ``CallFailure/kind``; never `skipped`), the failure part of
+    /// ``recordCall(route:call:upstream:seconds:failure:)`` for a call whose duration is kept elsewhere
+    /// (``RouteMetricsTable``).
+    public mutating func recordUpstreamFailure(upstream: String, kind: String) {
+        upstreamFailures[FailureKey(upstream: upstream, kind: kind), default: 0] &+= 1
     }
 
     /// Adds connection use per upstream name (another worker's, or a worker's client's into its snapshot).

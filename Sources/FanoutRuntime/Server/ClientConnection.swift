@@ -33,9 +33,6 @@ extension Exchange {
 /// ``ClientConnectionStateMachine/outputHighWater`` bytes wait for the client. Both stay in `handling`, and the
 /// machine decides their timers, cuts and back-pressure; memory per connection is bounded by the two windows.
 final class ClientConnection: EventHandler {
-    /// A streamed answer is refused more bytes while this much waits for the client (the machine decides).
-    static let outputHighWater = ClientConnectionStateMachine.outputHighWater
-
     let fd: Int32
     let peer: String
     /// A connection to the admin listener: its requests go to ``AdminEndpoint``, not to the routes, and are
@@ -477,10 +474,14 @@ final class ClientConnection: EventHandler {
         RequestDispatcher.dispatch(request, body: body, on: self, worker: worker, requestID: requestID)
     }
 
-    /// Called by handlers to name the matched route in the access log and the metrics.
-    func noteRoute(_ name: String, callUpstreams: [String]) {
-        record?.route = name
-        record?.callUpstreams = callUpstreams
+    /// Called by the dispatcher to name the matched route (route `index` of `runtime`, counted in `counters`,
+    /// that configuration's table on this worker) in the access log and the metrics; `withCalls`: the route's
+    /// calls are made (not for a CORS preflight, answered without them).
+    func noteRoute(_ index: Int, of runtime: RuntimeConfig, counters: RouteMetricsTable, withCalls: Bool) {
+        let resolved = runtime.resolvedRoutes[index]
+        record?.route = resolved.name
+        record?.callUpstreams = withCalls ? resolved.callUpstreamNames : []
+        record?.counters = (counters, index)
     }
 
     /// Called by the dispatcher with the fields the matched route lays over every answer to this request
@@ -490,15 +491,18 @@ final class ClientConnection: EventHandler {
     }
 
     /// Called by the dispatcher to name the request's trace (and the client's parent span) in the access log.
-    func noteTrace(_ traceID: String, parentID: String?) {
-        record?.traceID = traceID
-        record?.parentID = parentID
+    func noteTrace(_ trace: TraceContext) {
+        record?.trace = trace
     }
 
     /// Called by the dispatcher for a request whose spans are exported (`tracing`, sampled).
     func noteServerSpan(_ trace: TraceContext, spanID: UInt64) {
         record?.serverSpan = (trace, spanID)
     }
+
+    /// Whether the request in hand writes an access-log line or spans, which read its calls' span ids,
+    /// versions, cache use and attempts: an exchange builds those only then (``RequestRecord/needsCallDetail(worker:)``).
+    var recordsCallDetail: Bool { record?.needsCallDetail(worker: worker) ?? false }
 
     /// A request was received and is not answered yet (`fanout_requests_in_flight`).
     var hasRequestInFlight: Bool { record != nil }

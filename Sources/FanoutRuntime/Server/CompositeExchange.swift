@@ -241,7 +241,10 @@ final class CompositeExchange: Exchange {
     }
 
     /// The run's access-log entries with what the transfers added: span ids, attempts, cache use, HTTP version.
+    /// Only an access-log line or spans read those (``ClientConnection/recordsCallDetail``); the metrics take
+    /// the run's entries as they are.
     private func withTransferFacts(_ runCalls: [AccessLogCall]) -> [AccessLogCall] {
+        guard connection?.recordsCallDetail ?? false else { return runCalls }
         var calls = runCalls
         for index in calls.indices {
             let facts = callLog[index]

@@ -7,8 +7,8 @@ import FanoutCore
 ///
 /// Both bodies stream with back-pressure: the request body through a `BodyPipe` (the connection stops
 /// reading the client while libcurl has not taken the window), the answer through `UpstreamReceiver` (the
-/// transfer pauses while `ClientConnection.outputHighWater` bytes wait for the client). A 1 GiB body in
-/// either direction holds a few hundred KiB, never the whole body.
+/// transfer pauses while ``ClientConnectionStateMachine/outputHighWater`` bytes wait for the client). A 1 GiB
+/// body in either direction holds a few hundred KiB, never the whole body.
 ///
 /// `timeout` is an idle limit here (like nginx's proxy_read_timeout; ``IdleLimit``): the upstream may not stay
 /// silent, neither taking the body nor answering, for longer, measured from its last byte. Time spent waiting on
@@ -37,8 +37,8 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     /// The one timer watching `idle` and `answerBudget`, and when it fires.
     private var watchTimer: TimerID?
     private var watchAt: UInt64 = 0
-    /// The span id the upstream request's `traceparent` carries (16 hex digits), for the access log.
-    private let spanID: String
+    /// The span id the upstream request's `traceparent` carries, for the access log and the spans.
+    private let spanID: UInt64
 
     /// Response headers that describe the upstream hop or its framing, not the content; never passed back.
     /// (The framing fields among them are also left out by `HTTPResponse.serializeHead` itself.)
@@ -60,7 +60,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
 
     private init(
         connection: ClientConnection, worker: Worker, body: BodyPipe?, timeoutMs: Int, minRate: MinimumRate?,
-        isHead: Bool, spanID: String
+        isHead: Bool, spanID: UInt64
     ) {
         self.isHead = isHead
         self.spanID = spanID
@@ -101,7 +101,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         let spanID = TraceContext.newSpanID()
         let exchange = ProxyExchange(
             connection: connection, worker: worker, body: body, timeoutMs: timeoutMs, minRate: proxy.minRate,
-            isHead: context.request.head.method == "HEAD", spanID: TraceContext.spanIDHex(spanID))
+            isHead: context.request.head.method == "HEAD", spanID: spanID)
         let method = context.request.head.method
         let request = UpstreamRequest.proxyCall(
             resolved, method: method, pathAndQuery: pathAndQuery, fixedURL: proxy.target?.isFixed ?? false,
@@ -232,7 +232,8 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         case .success(let answer):
             let calls = [
                 AccessLogCall(
-                    name: "proxy", status: answer.status, durationMs: result.elapsedMs, failure: nil, spanID: spanID,
+                    name: "proxy", status: answer.status, durationMs: result.elapsedMs, failure: nil,
+                    spanID: loggedSpanID,
                     httpVersion: answer.httpVersion)
             ]
             if headSent {
@@ -257,7 +258,8 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         case .failure(let failure):
             let calls = [
                 AccessLogCall(
-                    name: "proxy", status: nil, durationMs: result.elapsedMs, failure: failure.kind, spanID: spanID)
+                    name: "proxy", status: nil, durationMs: result.elapsedMs, failure: failure.kind,
+                    spanID: loggedSpanID)
             ]
             // Failing partners: a failure in the same read as the head leaves the head unsent; answer 502/504 then.
             if headSent, connection?.retractUnsentStreamedHead() != true {
@@ -277,9 +279,14 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         worker.loop.refreshNow()
         var call = AccessLogCall(
             name: "proxy", status: headStatus, durationMs: Double(worker.loop.now &- startedAt) / 1_000_000,
-            failure: nil, spanID: spanID)
+            failure: nil, spanID: loggedSpanID)
         call.cancelled = true
         return [call]
+    }
+
+    /// The call's span id in hex, when the request writes an access-log line or spans (nothing else reads it).
+    private var loggedSpanID: String? {
+        connection?.recordsCallDetail ?? false ? TraceContext.spanIDHex(spanID) : nil
     }
 
     func cancel() {

@@ -72,9 +72,9 @@ enum RequestDispatcher {
             trace = tracing.sampler.decide(trace)
             if trace.sampled { connection.noteServerSpan(trace, spanID: TraceContext.newSpanID()) }
         }
-        connection.noteTrace(trace.traceIDHex, parentID: trace.parentID.map(TraceContext.spanIDHex))
+        connection.noteTrace(trace)
         if let (index, answer) = corsPreflight(head, runtime: runtime) {
-            connection.noteRoute(runtime.resolvedRoutes[index].name, callUpstreams: [])
+            connection.noteRoute(index, of: runtime, counters: worker.routeMetrics, withCalls: false)
             connection.respond(answer)
             return
         }
@@ -83,8 +83,7 @@ enum RequestDispatcher {
             connection.respond(answer)
         case .matched(let index, let parameters, let target):
             let route = runtime.config.routes[index]
-            connection.noteRoute(
-                runtime.resolvedRoutes[index].name, callUpstreams: runtime.resolvedRoutes[index].callUpstreamNames)
+            connection.noteRoute(index, of: runtime, counters: worker.routeMetrics, withCalls: true)
             if !route.responseHeaders.isEmpty {
                 connection.noteResponseOverlay(route.responseHeaders.overlay(origin: head.headers[first: "origin"]))
             }

@@ -31,7 +31,8 @@ final class Tunnel: Exchange, EventHandler {
     private var toPartner = Window()
     private var toClient = Window()
     private var timer: TimerID?
-    private var logContext: RequestRecord?
+    /// The request's record, from the connection once the tunnel is open; finished when the tunnel ends.
+    private var record: RequestRecord?
     private let maxAnswerBodyBytes: Int
     private let startedAt: UInt64
     private let spanID: String
@@ -275,7 +276,7 @@ final class Tunnel: Exchange, EventHandler {
         }
         self.connection = nil
         clientFD = handed.fd
-        logContext = handed.log
+        record = handed.log
         worker.adopt(self)
         worker.metrics.tunnelsOpened &+= 1
         worker.loop.register(fd: clientFD, interest: [], handler: self)
@@ -492,19 +493,11 @@ final class Tunnel: Exchange, EventHandler {
     }
 
     private func log(_ reason: TunnelStateMachine.EndReason) {
-        guard let context = logContext else { return }
-        logContext = nil
-        worker.loop.refreshNow()
-        let durationMs = Double(worker.loop.now &- context.startedAt) / 1_000_000
-        let route = context.route ?? ""
-        worker.metrics.recordRequest(route: route, status: 101, seconds: durationMs / 1_000)
-        guard let sink = worker.accessLog else { return }
-        var line = AccessLogLine(
-            time: iso8601Now(), method: context.method, path: context.path, route: context.route, status: 101,
-            durationMs: durationMs, requestID: context.requestID, traceID: context.traceID,
-            parentID: context.parentID, calls: [call(status: 101, failure: nil)])
-        line.tunnel = AccessLogLine.Tunnel(bytesUp: bytesUp, bytesDown: bytesDown, end: reason.rawValue)
-        sink.write(line.serialized())
+        guard let record else { return }
+        self.record = nil
+        record.finish(
+            status: 101, calls: [call(status: 101, failure: nil)], clientAbort: nil,
+            tunnel: AccessLogLine.Tunnel(bytesUp: bytesUp, bytesDown: bytesDown, end: reason.rawValue), worker: worker)
     }
 
     // MARK: - Idle timeout

@@ -35,6 +35,13 @@ final class Worker: @unchecked Sendable {
     /// This worker's counters: updated on the loop thread only, copied by ``metricsSnapshot()`` (see
     /// ``AdminEndpoint`` for how a scrape gathers every worker's).
     var metrics = ServerMetrics()
+    /// The per-route counters of requests dispatched with `runtime`, by route and call index (recording one
+    /// hashes no name); added into `metrics` when a snapshot is taken.
+    private(set) var routeMetrics: RouteMetricsTable
+    /// The tables of earlier configurations, kept while a request dispatched with one may still record into
+    /// it; drained with the current one (at each snapshot and reload), and dropped once drained and held by no
+    /// request.
+    private var retiredRouteMetrics: [RouteMetricsTable] = []
     /// Every worker of the server, this one included, for scrapes (worker 0 only; set before the thread
     /// starts, cleared when the loop ends).
     var scrapedWorkers: [Worker] = []
@@ -66,6 +73,7 @@ final class Worker: @unchecked Sendable {
     ) throws {
         self.index = index
         self.runtime = runtime
+        routeMetrics = RouteMetricsTable(runtime.config.routes)
         self.accessLog = accessLog
         waitsForPeers = adminFD != nil
         outlivesPeers = adminFD != nil
@@ -160,6 +168,7 @@ final class Worker: @unchecked Sendable {
     /// A copy of this worker's counters with its gauges filled in (client connections, requests not yet
     /// answered; admin connections not counted). Call on the loop thread.
     func metricsSnapshot() -> ServerMetrics {
+        drainRouteMetrics()
         var snapshot = metrics
         snapshot.clientConnections = connections.count
         snapshot.tunnelsOpen = tunnels.count
@@ -194,6 +203,21 @@ final class Worker: @unchecked Sendable {
         return snapshot
     }
 
+    /// Adds every route table's counts into `metrics`, and drops the retired tables no request holds any more
+    /// (nothing can record into them after this).
+    private func drainRouteMetrics() {
+        routeMetrics.drain(into: &metrics)
+        var index = retiredRouteMetrics.startIndex
+        while index < retiredRouteMetrics.endIndex {
+            retiredRouteMetrics[index].drain(into: &metrics)
+            if isKnownUniquelyReferenced(&retiredRouteMetrics[index]) {
+                retiredRouteMetrics.remove(at: index)
+            } else {
+                index += 1
+            }
+        }
+    }
+
     // MARK: - Reload
 
     /// Makes `runtime` the configuration of the requests dispatched from now on, and installs its upstream
@@ -201,6 +225,9 @@ final class Worker: @unchecked Sendable {
     /// their place). Call on the loop thread.
     func install(_ runtime: RuntimeConfig) {
         self.runtime = runtime
+        retiredRouteMetrics.append(routeMetrics)
+        routeMetrics = RouteMetricsTable(runtime.config.routes)
+        drainRouteMetrics()
         // Client timeouts, `keepalive_requests` and `abort_on_close` apply to open connections too.
         let connectionLimits = ClientConnectionStateMachine.Limits(runtime.config)
         for connection in connections.values { connection.install(connectionLimits) }

@@ -158,6 +158,52 @@ import Testing
         #expect(try Self.scrape(server)[#"fanout_requests_total{route="GET /hello",status="200"}"#] == 2)
     }
 
+    /// A request dispatched before a reload is counted under its own configuration's route and call names
+    /// (its series are kept by index, per configuration), even when a scrape comes while it is in flight and
+    /// the new configuration moves and renames them.
+    @Test func aRequestInFlightAcrossAReloadIsCountedUnderItsOwnConfiguration() throws {
+        let stub = try UpstreamStub(routes: ["/slow": .json(#"{"n":1}"#, delayMs: 400), "/b": .json("{}")])
+        defer { stub.stop() }
+        let server = try TestServer(
+            """
+            workers 1
+            admin_listen 127.0.0.1:0
+            upstream partner { url {{stub}} }
+            route GET /x {
+                call first GET partner /slow
+            }
+            """, substitutions: ["stub": stub.baseURL])
+        let client = try RawHTTPClient(port: server.port)
+        try client.send("GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(waitUntil(timeoutMs: 3_000) { stub.requests(forPath: "/slow") == 1 })
+        _ = try server.reload(
+            """
+            workers 1
+            admin_listen 127.0.0.1:0
+            upstream partner { url {{stub}} }
+            route GET /new {
+                respond 200 `{}`
+            }
+            route GET /x {
+                call b GET partner /b
+            }
+            """, substitutions: ["stub": stub.baseURL])
+        let during = try Self.scrape(server)
+        #expect(during[#"fanout_requests_total{route="GET /x",status="200"}"#] == nil)
+
+        #expect(try client.readResponse().status == 200)
+        #expect(try server.get("/x").status == 200)
+        #expect(try server.get("/new").status == 200)
+        let after = try Self.scrape(server)
+        #expect(after[#"fanout_requests_total{route="GET /x",status="200"}"#] == 2)
+        #expect(after[#"fanout_request_duration_seconds_count{route="GET /x"}"#] == 2)
+        #expect(after[#"fanout_requests_total{route="GET /new",status="200"}"#] == 1)
+        #expect(after[#"fanout_call_duration_seconds_count{route="GET /x",call="first"}"#] == 1)
+        #expect(after[#"fanout_call_duration_seconds_count{route="GET /x",call="b"}"#] == 1)
+        // At least 0.4 s: the upstream's delay.
+        #expect((after[#"fanout_call_duration_seconds_sum{route="GET /x",call="first"}"#] ?? 0) >= 0.39)
+    }
+
     @Test func noAdminListenerUnlessConfigured() throws {
         let server = try TestServer("route GET /hello {\n    respond 200 `{}`\n}\n")
         #expect(server.server.adminPort == nil)
