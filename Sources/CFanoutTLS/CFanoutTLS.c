@@ -18,6 +18,15 @@ struct cfanout_tls {
     SSL *ssl;
 };
 
+/// Runs when the program loads, before anything else (libcurl included) initialises OpenSSL: no OpenSSL
+/// cleanup at exit. That cleanup deletes OpenSSL's thread-local keys while worker threads may still run; a
+/// thread that ends after it never frees its per-thread state (the error queue: LeakSanitizer reported it in
+/// the test process) and one still calling OpenSSL would use freed memory. The process's memory goes back to
+/// the kernel at exit anyway.
+__attribute__((constructor)) static void cfanout_tls_no_cleanup_at_exit(void) {
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
+}
+
 /// The oldest queued OpenSSL error, prefixed with `what` (and `file`, when not NULL), into `error`; the queue
 /// is emptied.
 static void describe_file(char *error, const char *what, const char *file) {
