@@ -6,6 +6,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <sys/random.h>
+#include <malloc.h>
 
 _Static_assert(sizeof(uint64_t) == sizeof(((struct epoll_event *)0)->data), "epoll data is 64 bits");
 
@@ -73,4 +74,8 @@ int cfanout_set_thread_name(const char *name) {
 
 long cfanout_getrandom(void *buffer, size_t length) {
     return (long)getrandom(buffer, length, 0);
+}
+
+int cfanout_malloc_trim(void) {
+    return malloc_trim(0);
 }

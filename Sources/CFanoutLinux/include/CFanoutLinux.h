@@ -30,6 +30,9 @@ int cfanout_block_shutdown_signals(void);
 int cfanout_wait_shutdown_signal(void);
 /// getrandom(2) with no flags: up to `length` bytes from the kernel's CSPRNG; the count, or -1 with errno.
 long cfanout_getrandom(void *_Nonnull buffer, size_t length);
+/// glibc's malloc_trim(0): gives the free memory of every malloc arena back to the kernel. Returns 1 if some
+/// was given back.
+int cfanout_malloc_trim(void);
 
 static const uint32_t CFANOUT_EPOLLIN = EPOLLIN;
 static const uint32_t CFANOUT_EPOLLOUT = EPOLLOUT;

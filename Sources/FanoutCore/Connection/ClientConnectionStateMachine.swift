@@ -8,8 +8,14 @@
 ///
 /// One timer runs at a time, and which one is decided here: `client` from a connection's start or the first
 /// byte of a request until it is complete (408, or a quiet close when nothing arrived), `keepalive` between two
-/// requests, `send` while the client takes no byte of an answer, `linger` while lingering. Time is an injected
-/// monotonic clock in nanoseconds; a step's deadline is absolute on that clock.
+/// requests, `send` while the client takes no byte of an answer, `linger` while lingering. Beside it, while a
+/// request body streams to its exchange, a body timer holds the client to `client_timeout` between reads and
+/// to the route's `min_rate` (``StreamedRequestBody``). Time is an injected monotonic clock in nanoseconds; a
+/// step's deadline is absolute on that clock.
+///
+/// `handling` carries the request's streamed parts: ``requestBody`` while its body arrives, ``streamedAnswer``
+/// from a streamed answer's head to its end (its framer, the head held back for retraction until a byte of it
+/// is sent, and the exchange paused while ``outputHighWater`` bytes wait for the client).
 ///
 /// A reload replaces the ``limits`` of open connections: they apply from the next timer armed, the next
 /// keep-alive decision and the next departure.
@@ -97,8 +103,15 @@ public struct ClientConnectionStateMachine: Sendable {
         case abortRequest(ClientDeparture)
         /// The client half-closed: go on with the answer, no longer reading.
         case stopReading
-        /// The client half-closed in the middle of a streamed body: the request cannot be completed (400).
-        case failRequestBody
+        /// The streamed request body broke off before any answer began: cancel the exchange, fail the body's
+        /// pipe, answer the failure's status and close.
+        case failRequestBody(RequestBodyFailure)
+        /// The streamed request body broke off after the answer began: the exchange gives its calls up and the
+        /// request is logged with `loggingStatus` (the streamed head's), or, when the answer was already queued
+        /// and logged (nil), nothing more is logged; close.
+        case cutRequestBody(RequestBodyFailure, loggingStatus: Int?)
+        /// The exchange paused its upstream for a full output buffer, and the client took it all: resume.
+        case resumeExchange
         /// The answer is written and the connection stays: read (and parse what is buffered of) the next request.
         case readNextRequest
         /// The answer ends the connection: shut our side (`SHUT_WR`) and discard input while lingering.
@@ -108,13 +121,16 @@ public struct ClientConnectionStateMachine: Sendable {
         case close
     }
 
-    /// One decision: the timer's change and the action, in that order.
+    /// One decision: the timers' changes and the action, in that order.
     public struct Step: Sendable, Equatable {
         public var timer: TimerChange
+        /// The streamed request body's timer (``StreamedRequestBody``); its kind is always `client`.
+        public var bodyTimer: TimerChange
         public var action: Action
 
-        public init(timer: TimerChange = .unchanged, _ action: Action = .none) {
+        public init(timer: TimerChange = .unchanged, bodyTimer: TimerChange = .unchanged, _ action: Action = .none) {
             self.timer = timer
+            self.bodyTimer = bodyTimer
             self.action = action
         }
 
@@ -128,7 +144,19 @@ public struct ClientConnectionStateMachine: Sendable {
     public private(set) var peerHalfClosed = false
     /// Answers completely written on this connection.
     public private(set) var requestsServed = 0
+    /// The request body streamed to the exchange, while it arrives (only while `handling`).
+    public private(set) var requestBody: StreamedRequestBody?
+    /// The streamed answer, from its head to its end (only while `handling`).
+    public private(set) var streamedAnswer: StreamedAnswer?
+    /// Buffered input is being parsed: a request answered at once must not start parsing it again, and what a
+    /// half-closed client's connection comes to is decided once the parsing loop ends.
+    public private(set) var parsing = false
+    /// The body timer runs.
+    public private(set) var bodyTimerArmed = false
     public var limits: Limits
+
+    /// A streamed answer is refused more bytes while this much waits for the client.
+    public static let outputHighWater = 256 * 1024
 
     public init(limits: Limits) {
         self.limits = limits
@@ -162,12 +190,34 @@ public struct ClientConnectionStateMachine: Sendable {
         return Step(.sendContinue)
     }
 
-    /// A complete request (`streamedBody` false), or the head of one whose body streams to its exchange.
-    public mutating func requestReceived(streamedBody: Bool, expectsContinue: Bool) -> Step {
+    /// A complete request (`streamedBody` false), or the head of one whose body streams to its exchange: its
+    /// body timer starts (`client_timeout` between reads, and `minRate` when the route has one).
+    public mutating func requestReceived(
+        streamedBody: Bool, expectsContinue: Bool, minRate: MinimumRate? = nil, now: UInt64
+    ) -> Step {
         guard case .awaitingRequest(let continueSent) = state else { return .nothing }
         state = .handling(closeAfter: false)
-        return Step(
+        var step = Step(
             timer: cancelTimer(), .handleRequest(sendContinue: streamedBody && expectsContinue && !continueSent))
+        if streamedBody {
+            requestBody = StreamedRequestBody(clientTimeoutMs: limits.clientTimeoutMs, minRate: minRate, now: now)
+            step.bodyTimer = armBodyTimer()
+        }
+        return step
+    }
+
+    /// The parsing loop over buffered input starts. False when it already runs (a request answered at once
+    /// flushed its answer from inside it): the running loop goes on with what is buffered.
+    public mutating func parsingStarted() -> Bool {
+        if parsing { return false }
+        parsing = true
+        return true
+    }
+
+    /// The parsing loop ended: buffered input was parsed as far as it goes (see ``inputProcessed()``).
+    public mutating func parsingEnded() -> Step {
+        parsing = false
+        return inputProcessed()
     }
 
     /// The route took the request just received. A client whose FIN came with it (or behind a pipeline) left
@@ -184,16 +234,16 @@ public struct ClientConnectionStateMachine: Sendable {
     }
 
     /// Buffered input was parsed as far as it goes. Waiting for a request from a client that sends nothing
-    /// more: nothing is left to answer.
+    /// more: nothing is left to answer. Not decided while a parsing loop runs: it may still have requests.
     public mutating func inputProcessed() -> Step {
-        guard case .awaitingRequest = state, peerHalfClosed else { return .nothing }
+        guard !parsing, case .awaitingRequest = state, peerHalfClosed else { return .nothing }
         return Step(timer: cancelTimer(), .close)
     }
 
     // MARK: - The client leaving
 
-    /// The client's side ended (`departure`). `bodyUnfinished`: a streamed request body had not ended.
-    public mutating func clientLeft(_ departure: ClientDeparture, bodyUnfinished: Bool = false) -> Step {
+    /// The client's side ended (`departure`).
+    public mutating func clientLeft(_ departure: ClientDeparture) -> Step {
         let answer: ClientDeparture.Answer
         switch state {
         case .handling: answer = .pending
@@ -202,10 +252,10 @@ public struct ClientConnectionStateMachine: Sendable {
             // No request in hand: nothing to cancel or log.
             return Step(timer: cancelTimer(), .close)
         }
-        if departure == .closed && bodyUnfinished && !limits.abortOnClose {
+        if departure == .closed && requestBody != nil && !limits.abortOnClose {
             // A half-close before the body ended: the request cannot be completed, the client hears why.
             peerHalfClosed = true
-            return Step(.failRequestBody)
+            return requestBodyFailed(.clientClosed)
         }
         switch departure.verdict(answer: answer, abortOnClose: limits.abortOnClose) {
         case .abort:
@@ -221,9 +271,66 @@ public struct ClientConnectionStateMachine: Sendable {
     // MARK: - Answers
 
     /// Whether the connection stays open after the answer to the request in hand. `requested`: the request
-    /// and its route allow it; `bodyUnfinished`: its body is still arriving (it cannot be skipped safely).
-    public func keepsAlive(requested: Bool, bodyUnfinished: Bool, draining: Bool) -> Bool {
-        requested && !bodyUnfinished && !draining && requestsServed + 1 < limits.keepaliveRequests
+    /// and its route allow it. Not while its streamed body is still arriving (it cannot be skipped safely).
+    public func keepsAlive(requested: Bool, draining: Bool) -> Bool {
+        requested && requestBody == nil && !draining && requestsServed + 1 < limits.keepaliveRequests
+    }
+
+    // MARK: - Streamed request bodies
+
+    /// A read brought bytes of the streamed body: its idle limit starts again.
+    public mutating func bodyBytesRead(now: UInt64) -> Step {
+        guard requestBody != nil else { return .nothing }
+        requestBody?.bytesRead(now: now)
+        return requestBody?.paused == true ? .nothing : Step(bodyTimer: armBodyTimer())
+    }
+
+    /// `count` bytes of the streamed body went into its pipe (they count for `min_rate`).
+    public mutating func bodyBytesMoved(_ count: Int, now: UInt64) {
+        requestBody?.bytesMoved(count, now: now)
+    }
+
+    /// The body's pipe is full (`full`), or has room again: the client's limits pause while the upstream is
+    /// the slow side, and start again (the idle limit afresh) when it has room.
+    public mutating func bodyPipe(full: Bool, now: UInt64) -> Step {
+        guard requestBody?.setPaused(full, now: now) == true else { return .nothing }
+        return Step(bodyTimer: full ? cancelBodyTimer() : armBodyTimer())
+    }
+
+    /// The streamed body ended: its timer stops.
+    public mutating func bodyEnded() -> Step {
+        requestBody = nil
+        return Step(bodyTimer: cancelBodyTimer())
+    }
+
+    /// The body timer fired at `now`: the body is cut when it was idle for `client_timeout` or is slower than
+    /// its `min_rate`; else (bytes since moved the deadline on) the timer is armed again.
+    public mutating func bodyTimerFired(now: UInt64) -> Step {
+        bodyTimerArmed = false
+        guard let body = requestBody else { return .nothing }
+        if let failure = body.expiry(at: now) { return requestBodyFailed(failure) }
+        return Step(bodyTimer: armBodyTimer())
+    }
+
+    /// The streamed body broke off (`failure`). Before any answer, the client hears the failure's status; a
+    /// streamed answer already begun can only be cut by closing (logged with its head's status); an answer
+    /// already queued was logged then.
+    public mutating func requestBodyFailed(_ failure: RequestBodyFailure) -> Step {
+        guard requestBody != nil else { return .nothing }
+        requestBody = nil
+        let bodyTimer = cancelBodyTimer()
+        switch state {
+        case .handling:
+            if let answer = streamedAnswer {
+                return Step(
+                    timer: cancelTimer(), bodyTimer: bodyTimer, .cutRequestBody(failure, loggingStatus: answer.status))
+            }
+            return Step(bodyTimer: bodyTimer, .failRequestBody(failure))
+        case .writing:
+            return Step(timer: cancelTimer(), bodyTimer: bodyTimer, .cutRequestBody(failure, loggingStatus: nil))
+        case .awaitingRequest, .lingering, .closed:
+            return Step(bodyTimer: bodyTimer)
+        }
     }
 
     /// The whole answer is queued (a refusal may come before any request is in hand).
@@ -234,25 +341,69 @@ public struct ClientConnectionStateMachine: Sendable {
         }
     }
 
-    /// The head of a streamed answer is queued; its body follows.
-    public mutating func streamedAnswerStarted(keepAlive: Bool) {
-        guard case .handling = state else { return }
-        state = .handling(closeAfter: !keepAlive)
+    /// The head of a streamed answer with `status` was queued at `headStart` in the output; its body follows,
+    /// through `framer`. False when no streamed answer can start (none is pending, or one already did).
+    public mutating func streamedAnswerStarted(status: Int, framer: ResponseBodyFramer, headStart: Int) -> Bool {
+        guard case .handling = state, streamedAnswer == nil else { return false }
+        state = .handling(closeAfter: !framer.keepAlive)
+        streamedAnswer = StreamedAnswer(status: status, framer: framer, headStart: headStart)
+        return true
     }
 
-    /// Body bytes of a streamed answer are queued. `wasCaughtUp`: nothing waited for the client before them.
-    /// `send_timeout` runs while output waits: a socket that fills up between two writes may never report
-    /// writable again, so no blocked write would start it.
-    public mutating func streamedOutputQueued(wasCaughtUp: Bool, now: UInt64) -> Step {
-        guard case .handling = state, wasCaughtUp, armedTimer != .send else { return .nothing }
-        return Step(timer: arm(.send, now: now))
+    /// What becomes of body bytes offered for the streamed answer.
+    public enum AnswerBytes: Sendable, Equatable {
+        /// No streamed answer is being written (the connection is going away): drop them.
+        case drop
+        /// ``outputHighWater`` bytes wait for the client: refused; the exchange pauses its upstream and is
+        /// resumed (``Action/resumeExchange``) once the client took them.
+        case refuse
+        /// Frame and queue them, after the step (`send_timeout` starts when they are the first to wait).
+        case queue(Step)
     }
 
-    /// The streamed answer is complete. `framingComplete`: its body matched its framing; one that did not ends
-    /// the connection once written, so the client never reuses a connection it cannot trust.
-    public mutating func streamedAnswerEnded(framingComplete: Bool) {
-        guard case .handling(let closeAfter) = state else { return }
-        state = .writing(closeAfter: closeAfter || !framingComplete)
+    /// Body bytes of the streamed answer are offered while `waiting` bytes wait for the client. `send_timeout`
+    /// runs while output waits: a socket that fills up between two writes may never report writable again, so
+    /// no blocked write would start it.
+    public mutating func answerBytesOffered(waiting: Int, now: UInt64) -> AnswerBytes {
+        guard case .handling = state, streamedAnswer != nil else { return .drop }
+        if waiting >= Self.outputHighWater {
+            streamedAnswer?.exchangeWaits = true
+            return .refuse
+        }
+        guard waiting == 0, armedTimer != .send else { return .queue(.nothing) }
+        return .queue(Step(timer: arm(.send, now: now)))
+    }
+
+    /// Frames body bytes of the streamed answer into `out` (after ``answerBytesOffered(waiting:now:)`` said so).
+    public mutating func frameAnswerBytes(_ bytes: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+        streamedAnswer?.framer.append(bytes, to: &out)
+    }
+
+    /// The streamed answer is complete: finishes its framing into `out` and returns its status (nil when none
+    /// was being written). A body that did not match its framing ends the connection once written, so the
+    /// client never reuses a connection it cannot trust.
+    public mutating func streamedAnswerEnded(into out: inout [UInt8]) -> Int? {
+        // Finished in place: the answer is not copied out of the state.
+        guard case .handling(let closeAfter) = state, let status = streamedAnswer?.status,
+            let ending = streamedAnswer?.framer.finish(into: &out)
+        else { return nil }
+        streamedAnswer = nil
+        state = .writing(closeAfter: closeAfter || ending != .complete)
+        return status
+    }
+
+    /// Failing partners: the upstream failed before any byte of the streamed head reached the socket. Returns
+    /// where the head starts in the output (the caller removes it and everything after it) and forgets the
+    /// answer, so the exchange can still answer with an error; nil when part of the head was already sent.
+    public mutating func retractStreamedHead() -> Int? {
+        guard case .handling = state, let start = streamedAnswer?.unsentHeadStart else { return nil }
+        streamedAnswer = nil
+        return start
+    }
+
+    /// Bytes of the output reached the socket: a streamed head on its way can no longer be retracted.
+    public mutating func outputSent() {
+        if streamedAnswer?.unsentHeadStart != nil { streamedAnswer?.bytesSent() }
     }
 
     /// The socket took no more output. `progressed`: some was sent first. `send_timeout` is the longest the
@@ -267,8 +418,11 @@ public struct ClientConnectionStateMachine: Sendable {
     public mutating func outputFlushed(inputBuffered: Bool, draining: Bool, now: UInt64) -> Step {
         switch state {
         case .handling:
-            // A streamed answer caught up with the client.
-            return armedTimer == .send ? Step(timer: cancelTimer()) : .nothing
+            // A streamed answer caught up with the client; an exchange that paused for it goes on.
+            let timer = armedTimer == .send ? cancelTimer() : .unchanged
+            guard streamedAnswer?.exchangeWaits == true else { return Step(timer: timer) }
+            streamedAnswer?.exchangeWaits = false
+            return Step(timer: timer, .resumeExchange)
         case .writing(let closeAfter):
             requestsServed += 1
             if closeAfter || draining {
@@ -318,6 +472,9 @@ public struct ClientConnectionStateMachine: Sendable {
         if state == .closed { return false }
         state = .closed
         armedTimer = nil
+        bodyTimerArmed = false
+        requestBody = nil
+        streamedAnswer = nil
         return true
     }
 
@@ -336,6 +493,19 @@ public struct ClientConnectionStateMachine: Sendable {
     private mutating func cancelTimer() -> TimerChange {
         guard armedTimer != nil else { return .unchanged }
         armedTimer = nil
+        return .cancel
+    }
+
+    /// Arms the body timer at the streamed body's deadline (it has one: it is not paused).
+    private mutating func armBodyTimer() -> TimerChange {
+        guard let deadline = requestBody?.deadline else { return cancelBodyTimer() }
+        bodyTimerArmed = true
+        return .arm(.client, deadline: deadline)
+    }
+
+    private mutating func cancelBodyTimer() -> TimerChange {
+        guard bodyTimerArmed else { return .unchanged }
+        bodyTimerArmed = false
         return .cancel
     }
 }

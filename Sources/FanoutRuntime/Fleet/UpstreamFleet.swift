@@ -15,8 +15,8 @@ struct FleetCounters {
 
 /// One worker's side of the fleet-wide `rate … shared` quotas and breakers (docs/operations/fleet.md): it
 /// carries out what ``QuotaLease`` and ``FleetBreaker`` decide, with the worker's ``StoreRouter``. Owned by
-/// the worker's ``UpstreamClient``, which asks it before spending a `rate` token and before a half-open probe,
-/// and tells it when a breaker opens or a probe ends. Every store command has a budget; a store that is down
+/// the worker's ``UpstreamClient``, whose ``AdmissionController`` asks it (through ``AdmissionFleetHooks``) before
+/// spending a `rate` token and before a half-open probe, and tells it when a breaker opens or a probe ends. Every store command has a budget; a store that is down
 /// or slow leaves the decision to the local limit and the local breaker, as without a store.
 final class UpstreamFleet {
     private let loop: EventLoop
@@ -25,7 +25,8 @@ final class UpstreamFleet {
     private let prefix: String
     /// Called with a slot when queued calls may be admitted again (tokens came, or the store gave up).
     var wake: (Int) -> Void = { _ in }
-    /// Applies a change to a slot's breaker (the breakers live in the ``UpstreamClient``).
+    /// Applies a change to a slot's breaker (the breakers live in the ``UpstreamClient``'s admission
+    /// controller).
     var adjustBreaker: (Int, (inout CircuitBreaker, UInt64) -> Void) -> Void = { _, _ in }
 
     private struct Slot {
@@ -268,4 +269,19 @@ final class UpstreamFleet {
             slots[slot]?.renewTimer = nil
         }
     }
+}
+
+/// The client's fleet as its ``AdmissionController`` sees it: without one (nil), every answer is ``NoFleet``'s.
+/// A concrete type, so the controller's questions cost a direct call each (see ``AdmissionFleet``).
+struct AdmissionFleetHooks: AdmissionFleet {
+    let fleet: UpstreamFleet?
+
+    func takeToken(slot: Int) -> Bool? { fleet?.takeToken(slot: slot) }
+    func hasToken(slot: Int) -> Bool? { fleet?.hasToken(slot: slot) }
+    func managesRate(slot: Int) -> Bool { fleet?.managesRate(slot: slot) ?? false }
+    func holdsBackProbe(slot: Int, breaker: CircuitBreaker) -> Bool {
+        fleet?.holdsBackProbe(slot: slot, breaker: breaker) ?? false
+    }
+    func breakerOpened(slot: Int, cooldownMs: Int) { fleet?.breakerOpened(slot: slot, cooldownMs: cooldownMs) }
+    func probeEnded(slot: Int) { fleet?.probeEnded(slot: slot) }
 }

@@ -20,23 +20,6 @@ extension Exchange {
     }
 }
 
-/// What the access log needs about the request being answered.
-struct RequestLogContext {
-    var method: String
-    var path: String
-    var route: String?
-    /// The upstream name of each call the route makes, in the order its exchange reports them.
-    var callUpstreams: [String] = []
-    var requestID: String
-    var startedAt: UInt64
-    /// The W3C trace id, once the request is dispatched.
-    var traceID: String?
-    /// The parent id of the client's `traceparent`, when it was taken.
-    var parentID: String?
-    /// A sampled request under `tracing`: its trace and the id of its server span.
-    var serverSpan: (trace: TraceContext, spanID: UInt64)?
-}
-
 /// One client connection: reads and parses requests, hands each to its route's handler, writes the answer.
 ///
 /// Requests are answered strictly in order: while one is being handled the connection reads nothing but that
@@ -46,11 +29,12 @@ struct RequestLogContext {
 ///
 /// Streaming (plain proxy routes): the request body is handed to a `BodyPipe` as it arrives, reading paused
 /// while the pipe is full; the answer is written as it arrives (`startStreamedResponse`, `sendBodyPart`,
-/// `endStreamedResponse`), the exchange pausing its upstream while `outputHighWater` bytes wait for the client.
-/// Both stay in `handling`; memory per connection is bounded by the two windows.
+/// `endStreamedResponse`), the exchange pausing its upstream while
+/// ``ClientConnectionStateMachine/outputHighWater`` bytes wait for the client. Both stay in `handling`, and the
+/// machine decides their timers, cuts and back-pressure; memory per connection is bounded by the two windows.
 final class ClientConnection: EventHandler {
-    /// A streamed answer is refused more bytes while this much waits for the client.
-    static let outputHighWater = 256 * 1024
+    /// A streamed answer is refused more bytes while this much waits for the client (the machine decides).
+    static let outputHighWater = ClientConnectionStateMachine.outputHighWater
 
     let fd: Int32
     let peer: String
@@ -66,29 +50,18 @@ final class ClientConnection: EventHandler {
     private var outputOffset = 0
     /// The timer the machine armed.
     private var timer: TimerID?
+    /// The body timer the machine armed while a request body streams.
+    private var bodyTimer: TimerID?
     private var exchange: (any Exchange)?
-    private var processingInput = false
     /// The request being handled: HTTP version, keep-alive and HEAD-ness decide how it is answered.
     private var currentHead: HTTPRequestHead?
     /// What the current request's route lays over its answer (``RequestDispatcher`` sets it).
     private var responseOverlay = ResponseHeaderOverlay()
-    private var logContext: RequestLogContext?
-    /// The current request's body while it is streamed to its exchange.
+    /// The request in hand, as the access log and the metrics see it (``RequestRecord``): opened when it is
+    /// received, filled in by the dispatch, finished here once its answer is queued or abandoned.
+    private var record: RequestRecord?
+    /// The current request's body while it is streamed to its exchange (the machine holds its limits).
     private var requestBody: BodyPipe?
-    /// Idle limit between two reads of a streamed request body (the `client` timer is the head's), and the
-    /// body's `min_rate` budget: one timer for the earlier of the two.
-    private var bodyTimer: TimerID?
-    private var bodyIdleDeadline: UInt64 = 0
-    private var bodyBudget: RateBudget?
-    /// The streamed answer being written: every body byte goes through its framer. And its status, for the
-    /// access log.
-    private var streamedFraming: ResponseBodyFramer?
-    private var streamedStatus = 0
-    /// Failing partners: where the streamed head starts in `output` while no byte of it has been sent; nil
-    /// once `flush` sent anything. See `retractUnsentStreamedHead`.
-    private var unsentStreamedHeadStart: Int?
-    /// The exchange paused its upstream: tell it when the client has taken the output.
-    private var exchangeWaitsForOutput = false
 
     private var maxInputBytes: Int {
         let limits = parserLimits
@@ -126,7 +99,7 @@ final class ClientConnection: EventHandler {
         case .handling:
             if events & Interest.write.rawValue != 0 { flush() }
             guard isHandling else { return }
-            if requestBody != nil {
+            if machine.requestBody != nil {
                 if events & (Interest.read.rawValue | Interest.readHangup.rawValue) != 0 { readBody() }
             } else if events & Interest.readHangup.rawValue != 0 {
                 clientLeft(.closed)
@@ -164,7 +137,7 @@ final class ClientConnection: EventHandler {
         perform(machine.clientLeft(departure))
     }
 
-    /// Carries out one step of the machine: its timer change, then its action.
+    /// Carries out one step of the machine: its timer changes, then its action.
     private func perform(_ step: ClientConnectionStateMachine.Step) {
         switch step.timer {
         case .unchanged:
@@ -175,6 +148,16 @@ final class ClientConnection: EventHandler {
         case .arm(let kind, let deadline):
             if let timer { worker.loop.cancel(timer) }
             timer = worker.loop.schedule(at: deadline) { [weak self] in self?.timerFired(kind) }
+        }
+        switch step.bodyTimer {
+        case .unchanged:
+            break
+        case .cancel:
+            if let bodyTimer { worker.loop.cancel(bodyTimer) }
+            bodyTimer = nil
+        case .arm(_, let deadline):
+            if let bodyTimer { worker.loop.cancel(bodyTimer) }
+            bodyTimer = worker.loop.schedule(at: deadline) { [weak self] in self?.bodyTimerFired() }
         }
         switch step.action {
         case .none:
@@ -200,23 +183,54 @@ final class ClientConnection: EventHandler {
             } else {
                 worker.loop.setInterest(fd: fd, .write)
             }
-        case .failRequestBody:
-            requestBodyFailed(status: 400, message: "the connection ended before the request body")
+        case .failRequestBody(let failure):
+            countIfMinRateCut(failure)
+            let pipe = requestBody
+            requestBody = nil
+            exchange?.cancel()
+            exchange = nil
+            pipe?.fail()
+            respond(HTTPResponse.error(status: failure.status, message: failure.message), closeConnection: true)
+        case .cutRequestBody(let failure, let loggingStatus):
+            // The close is the answer. Given up before the failed pipe wakes the exchange: the call shows as
+            // cancelled (like a client abort's, but not 499).
+            countIfMinRateCut(failure)
+            if let loggingStatus { abandonExchange(loggingStatus: loggingStatus) }
+            close()
+        case .resumeExchange:
+            exchange?.clientTookOutput()
         case .readNextRequest:
             worker.loop.setInterest(fd: fd, machine.peerHalfClosed ? [] : [.read, .readHangup])
+            // From inside the parsing loop (a request answered at once), the loop goes on by itself.
             if !input.isEmpty {
                 processInput()
-                perform(machine.inputProcessed())
+            } else {
+                releaseIdleBuffers()
             }
         case .shutdownWriteAndLinger:
             input = []
             shutdown(fd, Int32(SHUT_WR))
             worker.loop.setInterest(fd: fd, .read)
         case .abandonAnswerAndClose:
-            if streamedFraming != nil { abandonExchange(loggingStatus: streamedStatus) }
+            if let status = machine.streamedAnswer?.status { abandonExchange(loggingStatus: status) }
             close()
         case .close:
             close()
+        }
+    }
+
+    /// Buffer capacity a keep-alive connection keeps while it waits for its next request: enough for a usual
+    /// request and answer head, so these cost no allocation per request.
+    static let idleBufferKeep = 2048
+
+    /// A keep-alive connection back to waiting with nothing buffered gives back buffers grown past
+    /// ``idleBufferKeep`` (a large request or answer; `flush` alone keeps up to 512 KiB), so many idle clients
+    /// cost little after a burst of large answers.
+    private func releaseIdleBuffers() {
+        if input.capacity > Self.idleBufferKeep { input = [] }
+        if output.capacity > Self.idleBufferKeep, outputOffset >= output.count {
+            output = []
+            outputOffset = 0
         }
     }
 
@@ -226,7 +240,7 @@ final class ClientConnection: EventHandler {
         var interest: Interest = []
         if outputOffset < output.count { interest.insert(.write) }
         if !machine.peerHalfClosed {
-            if let pipe = requestBody {
+            if let pipe = requestBody, machine.requestBody != nil {
                 // A full pipe reads nothing; RDHUP would then fire again and again, so it waits too.
                 if !pipe.isFull { interest.formUnion([.read, .readHangup]) }
             } else {
@@ -275,18 +289,21 @@ final class ClientConnection: EventHandler {
         if burst.failed { return }
         if burst.sawEOF { machine.readEnded() }
         processInput()
-        // A client that is done sending, and no complete request left: nothing more to answer.
-        perform(machine.inputProcessed())
     }
 
     // MARK: - Requests
 
     /// Parses and handles buffered requests one at a time. Iterative, so a long pipeline answered
-    /// synchronously (static routes, errors) does not recurse.
+    /// synchronously (static routes, errors) does not recurse: an answer flushed from inside the loop finds it
+    /// running (``ClientConnectionStateMachine/parsingStarted()``). When the loop ends, a client that is done
+    /// sending and has no complete request left has nothing more to be answered.
     private func processInput() {
-        if processingInput { return }
-        processingInput = true
-        defer { processingInput = false }
+        guard machine.parsingStarted() else { return }
+        parseBufferedRequests()
+        perform(machine.parsingEnded())
+    }
+
+    private func parseBufferedRequests() {
         while case .awaitingRequest = machine.state, !input.isEmpty {
             let parsed = input.withUnsafeBytes { bytes -> Result<HTTPParseResult, HTTPParserError> in
                 do throws(HTTPParserError) {
@@ -322,7 +339,7 @@ final class ClientConnection: EventHandler {
                 return
             case .complete(let request, let consumed):
                 input.removeFirst(consumed)
-                perform(machine.requestReceived(streamedBody: false, expectsContinue: false))
+                perform(machine.requestReceived(streamedBody: false, expectsContinue: false, now: worker.loop.now))
                 worker.loop.setInterest(fd: fd, machine.peerHalfClosed ? [] : .readHangup)
                 handle(request)
                 // The client's FIN came before this request was answered (sent right after it, or behind a
@@ -363,65 +380,59 @@ final class ClientConnection: EventHandler {
             self?.worker.loop.schedule(afterMilliseconds: 0) { [weak self] in self?.resumeBodyReading() }
         }
         requestBody = pipe
-        perform(machine.requestReceived(streamedBody: true, expectsContinue: head.expectsContinue))
-        bodyBudget = streamRules?.minRate.map { RateBudget($0, start: worker.loop.now) }
-        armBodyTimer()
+        perform(
+            machine.requestReceived(
+                streamedBody: true, expectsContinue: head.expectsContinue, minRate: streamRules?.minRate,
+                now: worker.loop.now))
         handle(HTTPRequest(head: head), body: pipe)
-        guard isAnswering, requestBody != nil else { return }
+        guard isAnswering, machine.requestBody != nil else { return }
         pumpRequestBody()
         updateInterestAfterPipeChange()
     }
 
     private func resumeBodyReading() {
-        guard isHandling, requestBody != nil else { return }
+        guard isHandling, machine.requestBody != nil else { return }
         pumpRequestBody()
         updateInterestAfterPipeChange()
     }
 
+    /// A full pipe waits for the upstream: neither of the client's limits runs meanwhile (the machine decides).
     private func updateInterestAfterPipeChange() {
         guard isHandling else { return }
         updateHandlingInterest()
-        if let pipe = requestBody {
-            // A full pipe waits for the upstream: neither of the client's limits runs meanwhile.
-            if pipe.isFull {
-                cancelBodyTimer()
-                bodyBudget?.pause(at: worker.loop.now)
-            } else if bodyTimer == nil {
-                bodyBudget?.resume(at: worker.loop.now)
-                armBodyTimer()
-            }
+        if let pipe = requestBody, machine.requestBody != nil {
+            perform(machine.bodyPipe(full: pipe.isFull, now: worker.loop.now))
         }
     }
 
     /// Reads a streamed body from the socket while its pipe has room.
     private func readBody() {
-        guard let pipe = requestBody else { return }
+        guard let pipe = requestBody, machine.requestBody != nil else { return }
         let burst = readBurst(
             while: { !pipe.isFull },
             afterEach: {
                 pumpRequestBody()
-                return requestBody != nil && isHandling
+                return machine.requestBody != nil && isHandling
             })
         if burst.failed { return }
         guard isAnswering else { return }
         if burst.sawEOF {
-            let step = machine.clientLeft(.closed, bodyUnfinished: requestBody != nil)
-            perform(step)
-            guard step.action != .failRequestBody, isAnswering else { return }
+            perform(machine.clientLeft(.closed))
+            guard isHandling else { return }
         }
-        if burst.readSomething, requestBody != nil { armBodyTimer() }
+        if burst.readSomething { perform(machine.bodyBytesRead(now: worker.loop.now)) }
         updateInterestAfterPipeChange()
     }
 
     /// Moves parsed body bytes from `input` into the pipe, until the pipe is full or the input runs out.
     private func pumpRequestBody() {
-        while let pipe = requestBody, !pipe.isFull {
+        while let pipe = requestBody, machine.requestBody != nil, !pipe.isFull {
             let parsed = input.withUnsafeBytes { bytes -> Result<HTTPParseResult, HTTPParserError> in
                 do throws(HTTPParserError) {
                     let result = try parser.parse(bytes)
                     if case .bodyPart(let range, _) = result {
                         pipe.append(UnsafeRawBufferPointer(rebasing: bytes[range]))
-                        bodyBudget?.bytesMoved(range.count, at: worker.loop.now)
+                        machine.bodyBytesMoved(range.count, now: worker.loop.now)
                     }
                     return .success(result)
                 } catch {
@@ -430,7 +441,7 @@ final class ClientConnection: EventHandler {
             }
             switch parsed {
             case .failure(let error):
-                requestBodyFailed(status: error.status, message: error.message)
+                perform(machine.requestBodyFailed(.malformed(error)))
                 return
             case .success(.needMoreData):
                 return
@@ -439,7 +450,7 @@ final class ClientConnection: EventHandler {
             case .success(.bodyEnd(let consumed)):
                 input.removeFirst(consumed)
                 requestBody = nil
-                cancelBodyTimer()
+                perform(machine.bodyEnded())
                 pipe.finish()
             case .success(.complete), .success(.head):
                 preconditionFailure("a new request inside a streamed body")
@@ -447,29 +458,8 @@ final class ClientConnection: EventHandler {
         }
     }
 
-    /// The streamed body broke off (bad framing, over the limit, timeout, the client left): the upstream
-    /// upload is aborted and the client gets an error, or just a close once its answer has begun. That close
-    /// is the answer: the request is logged with the streamed head's status, its call as the exchange gives
-    /// it up (like a client abort's, but not 499). An answer already complete (`writing`) was logged then.
-    private func requestBodyFailed(status: Int, message: String) {
-        let pipe = requestBody
-        requestBody = nil
-        cancelBodyTimer()
-        if streamedFraming != nil || !isHandling {
-            // Given up before the failed pipe wakes the exchange: the call shows as cancelled.
-            if isHandling { abandonExchange(loggingStatus: streamedStatus) }
-            pipe?.fail()
-            close()
-            return
-        }
-        exchange?.cancel()
-        exchange = nil
-        pipe?.fail()
-        respond(HTTPResponse.error(status: status, message: message), closeConnection: true)
-    }
-
     private func startRequestContext(method: String, target: String) {
-        logContext = RequestLogContext(
+        record = RequestRecord(
             method: method, path: target, route: nil, requestID: worker.newRequestID(), startedAt: worker.loop.now)
     }
 
@@ -477,7 +467,7 @@ final class ClientConnection: EventHandler {
         currentHead = request.head
         responseOverlay = ResponseHeaderOverlay()
         let requestID = RequestIdentity.accepted(request.head.headers[first: "x-request-id"]) ?? worker.newRequestID()
-        logContext = RequestLogContext(
+        record = RequestRecord(
             method: request.head.method, path: request.head.target, route: nil, requestID: requestID,
             startedAt: worker.loop.now)
         if isAdmin {
@@ -489,8 +479,8 @@ final class ClientConnection: EventHandler {
 
     /// Called by handlers to name the matched route in the access log and the metrics.
     func noteRoute(_ name: String, callUpstreams: [String]) {
-        logContext?.route = name
-        logContext?.callUpstreams = callUpstreams
+        record?.route = name
+        record?.callUpstreams = callUpstreams
     }
 
     /// Called by the dispatcher with the fields the matched route lays over every answer to this request
@@ -501,35 +491,35 @@ final class ClientConnection: EventHandler {
 
     /// Called by the dispatcher to name the request's trace (and the client's parent span) in the access log.
     func noteTrace(_ traceID: String, parentID: String?) {
-        logContext?.traceID = traceID
-        logContext?.parentID = parentID
+        record?.traceID = traceID
+        record?.parentID = parentID
     }
 
     /// Called by the dispatcher for a request whose spans are exported (`tracing`, sampled).
     func noteServerSpan(_ trace: TraceContext, spanID: UInt64) {
-        logContext?.serverSpan = (trace, spanID)
+        record?.serverSpan = (trace, spanID)
     }
 
     /// A request was received and is not answered yet (`fanout_requests_in_flight`).
-    var hasRequestInFlight: Bool { logContext != nil }
+    var hasRequestInFlight: Bool { record != nil }
 
     func attach(_ exchange: any Exchange) {
         self.exchange = exchange
     }
 
     /// The partner of an `Upgrade` request answered 101: its `Tunnel` takes the socket, the bytes the client
-    /// sent after the request head, and the request's log context (the tunnel writes the access-log line when
-    /// it ends). The connection ends here without closing the socket; it never serves HTTP again.
-    func handOverToTunnel() -> (fd: Int32, input: [UInt8], log: RequestLogContext?)? {
-        guard isHandling, streamedFraming == nil, requestBody == nil, outputOffset >= output.count else {
+    /// sent after the request head, and the request's record (the tunnel writes the access-log line when it
+    /// ends). The connection ends here without closing the socket; it never serves HTTP again.
+    func handOverToTunnel() -> (fd: Int32, input: [UInt8], log: RequestRecord?)? {
+        guard isHandling, machine.streamedAnswer == nil, machine.requestBody == nil, outputOffset >= output.count
+        else {
             return nil
         }
-        let handed = (fd: fd, input: input, log: logContext)
+        let handed = (fd: fd, input: input, log: record)
         _ = machine.closed()
-        cancelTimer()
-        cancelBodyTimer()
+        cancelTimers()
         exchange = nil
-        logContext = nil
+        record = nil
         input = []
         output = []
         worker.loop.deregister(fd: fd)
@@ -544,7 +534,7 @@ final class ClientConnection: EventHandler {
     func respond(
         _ response: HTTPResponse, closeConnection: Bool = false, calls: [AccessLogCall] = [], gzip: GzipSettings? = nil
     ) {
-        guard isHandling || isAwaitingRequest, streamedFraming == nil else { return }
+        guard isHandling || isAwaitingRequest, machine.streamedAnswer == nil else { return }
         exchange = nil
         let head = currentHead
         let http10 = head?.version == .http1_0
@@ -557,7 +547,7 @@ final class ClientConnection: EventHandler {
                 worker: worker)
         }
         if !responseOverlay.isEmpty { responseOverlay.apply(to: &response.headers) }
-        if let id = logContext?.requestID { response.headers.append(("X-Request-Id", id)) }
+        if let id = record?.requestID { response.headers.append(("X-Request-Id", id)) }
         response.serialize(
             into: &output, date: worker.httpDate(), keepAlive: keepAlive, http10: http10,
             headOnly: head?.method == "HEAD")
@@ -571,7 +561,7 @@ final class ClientConnection: EventHandler {
         let head = currentHead
         return machine.keepsAlive(
             requested: !closeConnection && (head?.keepAlive ?? false) && !(head?.requestsUpgrade ?? false),
-            bodyUnfinished: requestBody != nil, draining: worker.draining)
+            draining: worker.draining)
     }
 
     // MARK: - Streamed responses
@@ -582,47 +572,47 @@ final class ClientConnection: EventHandler {
     /// and enforces it. Called from inside libcurl's write callback: queues bytes and epoll interest only,
     /// never sends or closes.
     func startStreamedResponse(status: Int, headers: [(name: String, value: String)], declaredLength: Int?) {
-        guard isHandling, streamedFraming == nil else { return }
+        guard isHandling, machine.streamedAnswer == nil else { return }
         let head = currentHead
         let http10 = head?.version == .http1_0
         let framer = ResponseBodyFramer(
             status: status, declaredLength: declaredLength, http10: http10, headOnly: head?.method == "HEAD",
             keepAlive: keepsAlive(unless: false))
-        machine.streamedAnswerStarted(keepAlive: framer.keepAlive)
+        guard machine.streamedAnswerStarted(status: status, framer: framer, headStart: output.count) else { return }
         var response = HTTPResponse(status: status, headers: headers)
         if !responseOverlay.isEmpty { responseOverlay.apply(to: &response.headers) }
-        if let id = logContext?.requestID { response.headers.append(("X-Request-Id", id)) }
-        unsentStreamedHeadStart = output.count
+        if let id = record?.requestID { response.headers.append(("X-Request-Id", id)) }
         response.serializeHead(
             into: &output, date: worker.httpDate(), keepAlive: framer.keepAlive, http10: http10,
             framing: framer.framing)
-        streamedFraming = framer
-        streamedStatus = status
         updateHandlingInterest()
     }
 
     /// Bytes of the answer that the client has not taken yet.
     var hasPendingOutput: Bool { outputOffset < output.count }
 
-    /// Queues body bytes of the streamed answer; false when `outputHighWater` bytes already wait for the client
-    /// (the exchange pauses its upstream and hears `clientTookOutput` once they are sent). Called from inside
-    /// libcurl's write callback: never sends or closes.
+    /// Queues body bytes of the streamed answer; false when
+    /// ``ClientConnectionStateMachine/outputHighWater`` bytes already wait for the client (the exchange pauses
+    /// its upstream and hears `clientTookOutput` once they are sent). Called from inside libcurl's write
+    /// callback: never sends or closes.
     func sendBodyPart(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard isHandling, streamedFraming != nil else { return true }  // going away: drop
-        if output.count - outputOffset >= ClientConnection.outputHighWater {
-            exchangeWaitsForOutput = true
+        switch machine.answerBytesOffered(waiting: output.count - outputOffset, now: worker.loop.now) {
+        case .drop:
+            return true  // going away
+        case .refuse:
             return false
+        case .queue(let step):
+            if outputOffset >= ClientConnectionStateMachine.outputHighWater {
+                // Keep the buffer bounded: drop what the client already took.
+                output.removeFirst(outputOffset)
+                outputOffset = 0
+            }
+            // send_timeout runs while output waits (`flush` re-arms it on progress).
+            perform(step)
+            machine.frameAnswerBytes(bytes, into: &output)
+            updateHandlingInterest()
+            return true
         }
-        if outputOffset >= ClientConnection.outputHighWater {
-            // Keep the buffer bounded: drop what the client already took.
-            output.removeFirst(outputOffset)
-            outputOffset = 0
-        }
-        // send_timeout runs while output waits (`flush` re-arms it on progress).
-        perform(machine.streamedOutputQueued(wasCaughtUp: output.count == outputOffset, now: worker.loop.now))
-        streamedFraming?.append(bytes, to: &output)
-        updateHandlingInterest()
-        return true
     }
 
     /// The streamed answer is complete: finishes its framing and writes what is left. A body that did not match
@@ -630,12 +620,9 @@ final class ClientConnection: EventHandler {
     /// client never reads a byte outside the framing and never reuses a connection it cannot trust. Not from a
     /// libcurl callback.
     func endStreamedResponse(calls: [AccessLogCall]) {
-        guard isHandling, var framer = streamedFraming else { return }
-        machine.streamedAnswerEnded(framingComplete: framer.finish(into: &output) == .complete)
-        streamedFraming = nil
-        exchangeWaitsForOutput = false
+        guard let status = machine.streamedAnswerEnded(into: &output) else { return }
         exchange = nil
-        log(status: streamedStatus, calls: calls)
+        log(status: status, calls: calls)
         currentHead = nil
         flush()
     }
@@ -646,20 +633,17 @@ final class ClientConnection: EventHandler {
     /// connection on which the client received nothing. Not from a libcurl callback.
     /// - Returns: false when part of the head was already sent: then only `abortStreamedResponse` is left.
     func retractUnsentStreamedHead() -> Bool {
-        guard isHandling, streamedFraming != nil, let start = unsentStreamedHeadStart, outputOffset <= start
-        else { return false }
+        guard let start = machine.retractStreamedHead() else { return false }
         output.removeSubrange(start...)
-        streamedFraming = nil
-        exchangeWaitsForOutput = false
         return true
     }
 
     /// The upstream failed after the head went out: the client can only learn it from the connection closing
     /// before the body's framing says it ended. Not from a libcurl callback.
     func abortStreamedResponse(calls: [AccessLogCall]) {
-        guard isHandling, streamedFraming != nil else { return }
+        guard isHandling, let status = machine.streamedAnswer?.status else { return }
         exchange = nil
-        log(status: streamedStatus, calls: calls)
+        log(status: status, calls: calls)
         close()
     }
 
@@ -673,42 +657,15 @@ final class ClientConnection: EventHandler {
         log(status: status, calls: calls, clientAbort: clientAbort)
     }
 
-    /// Writes the access-log line of the request just answered and counts it in the worker's metrics.
-    /// `clientAbort`: the client went away first (`status` is then 499).
+    /// The request in hand is over: its record is finished (access-log line, metrics, spans) with `status` and
+    /// the calls as its exchange reports them. `clientAbort`: the client went away first (`status` is 499).
     private func log(status: Int, calls: [AccessLogCall], clientAbort: ClientDeparture? = nil) {
-        // The request is over: a later answer on this connection (a refusal before dispatch) gets no overlay.
+        // A later answer on this connection (a refusal before dispatch) gets no overlay.
         responseOverlay = ResponseHeaderOverlay()
-        guard let context = logContext else { return }
-        logContext = nil
+        guard let record else { return }
+        self.record = nil
         if isAdmin { return }
-        worker.loop.refreshNow()
-        let durationMs = Double(worker.loop.now &- context.startedAt) / 1_000_000
-        let route = context.route ?? ""
-        if let clientAbort {
-            worker.metrics.recordClientAbort(route: route, reason: clientAbort, seconds: durationMs / 1_000)
-        } else {
-            worker.metrics.recordRequest(route: route, status: status, seconds: durationMs / 1_000)
-        }
-        // A cancelled call neither finished nor failed: it is in the log line only.
-        for (index, call) in calls.enumerated() where !call.cancelled {
-            let upstream = index < context.callUpstreams.count ? context.callUpstreams[index] : ""
-            worker.metrics.recordCall(
-                route: route, call: call.name, upstream: upstream, seconds: call.durationMs / 1_000,
-                failure: call.failure)
-        }
-        let sink = worker.accessLog
-        guard sink != nil || context.serverSpan != nil else { return }
-        let line = AccessLogLine(
-            time: iso8601Now(), method: context.method, path: context.path, route: context.route, status: status,
-            durationMs: durationMs, requestID: context.requestID, traceID: context.traceID,
-            parentID: context.parentID, calls: calls, clientAbort: clientAbort)
-        if let span = context.serverSpan, let tracer = worker.tracer {
-            tracer.record(
-                RequestSpans.spans(
-                    for: line, trace: span.trace, serverSpanID: span.spanID, callUpstreams: context.callUpstreams,
-                    endUnixNano: wallClockNanoseconds(), newSpanID: TraceContext.newSpanID))
-        }
-        sink?.write(line.serialized())
+        record.finish(status: status, calls: calls, clientAbort: clientAbort, worker: worker)
     }
 
     private func sendInterim(_ bytes: [UInt8]) {
@@ -733,7 +690,7 @@ final class ClientConnection: EventHandler {
             case .processed(let n):
                 outputOffset += n
                 progressed = progressed || n > 0
-                if n > 0 { unsentStreamedHeadStart = nil }  // failing partners: the head may be on its way
+                if n > 0 { machine.outputSent() }  // failing partners: the head may be on its way
             case .wouldBlock:
                 if isHandling {
                     updateHandlingInterest()
@@ -746,15 +703,10 @@ final class ClientConnection: EventHandler {
         }
         output.removeAll(keepingCapacity: output.capacity <= 512 * 1024)
         outputOffset = 0
-        let wasHandling = isHandling
+        // A streamed answer caught up with the client: stop asking for writes (before an exchange that paused
+        // for it resumes and queues more).
+        if isHandling { updateHandlingInterest() }
         perform(machine.outputFlushed(inputBuffered: !input.isEmpty, draining: worker.draining, now: worker.loop.now))
-        guard wasHandling else { return }
-        // A streamed answer caught up with the client.
-        updateHandlingInterest()
-        if exchangeWaitsForOutput {
-            exchangeWaitsForOutput = false
-            exchange?.clientTookOutput()
-        }
     }
 
     // MARK: - Closing
@@ -789,8 +741,7 @@ final class ClientConnection: EventHandler {
     /// Releases everything: running upstream calls are cancelled, the descriptor is closed. Idempotent.
     func close() {
         guard machine.closed() else { return }
-        cancelTimer()
-        cancelBodyTimer()
+        cancelTimers()
         exchange?.cancel()
         exchange = nil
         requestBody?.fail()
@@ -804,50 +755,28 @@ final class ClientConnection: EventHandler {
 
     // MARK: - Timers
 
-    private func cancelTimer() {
+    /// Cancels both timers (the machine forgot them as it closed).
+    private func cancelTimers() {
         if let timer { worker.loop.cancel(timer) }
         timer = nil
+        if let bodyTimer { worker.loop.cancel(bodyTimer) }
+        bodyTimer = nil
     }
 
-    /// `client_timeout` between two reads of a streamed body, and the route's `min_rate` over it (neither while
-    /// the pipe is full: then the upstream is the slow side, and the exchange's timeout covers it). Restarts the
-    /// idle part: called when the body starts, after each read, and when the pipe has room again.
-    private func armBodyTimer() {
-        bodyIdleDeadline = worker.loop.now &+ UInt64(worker.runtime.config.timeouts.clientMs) &* 1_000_000
-        scheduleBodyTimer()
+    private func bodyTimerFired() {
+        bodyTimer = nil
+        perform(machine.bodyTimerFired(now: worker.loop.now))
     }
 
-    private func scheduleBodyTimer() {
-        cancelBodyTimer()
-        let at = min(bodyIdleDeadline, bodyBudget?.deadline ?? .max)
-        bodyTimer = worker.loop.schedule(at: at) { [weak self] in
-            guard let self else { return }
-            self.bodyTimer = nil
-            guard self.requestBody != nil else { return }
-            let now = self.worker.loop.now
-            if let budget = self.bodyBudget, budget.isSpent(at: now) {
-                self.countMinRateCut(side: "client")
-                self.requestBodyFailed(
-                    status: 408, message: "the request body arrived slower than min_rate \(budget.rate)")
-            } else if now >= self.bodyIdleDeadline {
-                self.requestBodyFailed(status: 408, message: "the request body was not received in time")
-            } else {
-                self.scheduleBodyTimer()  // the budget's deadline moved on with the bytes since
-            }
-        }
+    /// The client's side of `fanout_min_rate_cuts_total`, when `failure` is a `min_rate` cut.
+    private func countIfMinRateCut(_ failure: RequestBodyFailure) {
+        if case .slowerThanMinRate = failure { countMinRateCut(side: "client") }
     }
 
     /// A streamed body of this connection's current request was cut for moving slower than its route's
     /// `min_rate`; `side` is `client` or `upstream` (`fanout_min_rate_cuts_total`).
     func countMinRateCut(side: String) {
-        guard let context = logContext else { return }
-        let key = ServerMetrics.MinRateCutKey(route: context.route ?? "", side: side)
-        worker.metrics.minRateCuts[key, default: 0] &+= 1
-    }
-
-    private func cancelBodyTimer() {
-        if let bodyTimer { worker.loop.cancel(bodyTimer) }
-        bodyTimer = nil
+        record?.countMinRateCut(side: side, worker: worker)
     }
 
     private func timerFired(_ kind: ClientConnectionStateMachine.Timer) {

@@ -31,7 +31,7 @@ final class Tunnel: Exchange, EventHandler {
     private var toPartner = Window()
     private var toClient = Window()
     private var timer: TimerID?
-    private var logContext: RequestLogContext?
+    private var logContext: RequestRecord?
     private let maxAnswerBodyBytes: Int
     private let startedAt: UInt64
     private let spanID: String

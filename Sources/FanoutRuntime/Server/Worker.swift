@@ -11,15 +11,15 @@ final class Worker: @unchecked Sendable {
     private(set) var runtime: RuntimeConfig
     let loop: EventLoop
     let accessLog: (any AccessLogSink)?
-    private(set) var upstream: UpstreamClient!
+    let upstream: UpstreamClient
     /// The layers a composite call goes through (``UpstreamCalls``): the cache, single-flight coalescing (owned
     /// by the cache), then attempts, then the client.
     typealias CompositeCalls = CallCache<CallAttempts<UpstreamClient>>
     /// Composite calls go through it: identical GETs in flight on this worker share one transfer, and calls
     /// with `cache=` are answered from this worker's cache.
-    private(set) var calls: CompositeCalls!
+    let calls: CompositeCalls
     /// Below `calls`: hedges and retries of composite calls (`hedge`, `retries`, `retry_budget`).
-    private(set) var attempts: CallAttempts<UpstreamClient>!
+    let attempts: CallAttempts<UpstreamClient>
     /// This worker's connection to the shared store (`store` block) and the cache level on it; nil without one.
     private(set) var store: StoreRouter?
     /// Exports sampled requests' spans (`tracing`); nil when tracing is not configured.

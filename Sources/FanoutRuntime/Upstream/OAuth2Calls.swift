@@ -10,11 +10,9 @@ import FanoutCore
 ///   is safe: an idempotent method and no streamed request body. A streamed answer's 401 head and body are
 ///   held back for that (``OAuth2RetryReceiver``). A second 401 is the call's answer.
 ///
-/// Ids carry ``ownBit``, so the client hands their cancel and resume here. Used on the loop thread only.
+/// Its ids are owned by `.oauth2` (``TransferID/Owner``), so the client hands their cancel and resume here. Used on
+/// the loop thread only.
 final class OAuth2Calls {
-    /// Marks the ids of calls made here (``CallAttempts`` uses the bit above).
-    static let ownBit: UInt64 = 1 << 62
-
     private let loop: EventLoop
     private unowned let client: UpstreamClient
     /// Per upstream admission slot (`AdmissionSlot.raw`).
@@ -94,7 +92,7 @@ final class OAuth2Calls {
     /// `completion` runs later on the loop thread, exactly once, unless ``cancel(_:timedOut:)`` comes first.
     func start(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> TransferID? {
         guard let source = self.sources[request.policy.slot.raw] else { return nil }
-        let id = Self.ownBit | self.nextID
+        let id = self.nextID
         self.nextID += 1
         // The call's time is fixed at its start (as for ``CallAttempts``): the wait for a token, the send and
         // a retry after a 401 all end by the earlier of its `timeout` from now and the route's deadline.
@@ -104,7 +102,7 @@ final class OAuth2Calls {
         let call = Call(id: id, request: request, source: source, startedAt: self.loop.now, completion: completion)
         self.calls[id] = call
         self.acquire(call)
-        return TransferID(raw: id)
+        return TransferID(owner: .oauth2, raw: id)
     }
 
     /// Stops a call without running its completion: it stops waiting for a token, or its transfer is cancelled.

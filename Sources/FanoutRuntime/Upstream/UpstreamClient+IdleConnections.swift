@@ -73,7 +73,9 @@ extension UpstreamClient {
     func idleConnectionStirred(_ fd: Int32) {
         var state = socketState(fd)
         state.remove(.idle)
+        state.insert(.shutDown)
         setSocketState(fd, state)
+        trimSoon()  // the descriptor goes at the trim, if no transfer makes libcurl look before
         loop.deregister(fd: fd)
         withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 1) { buffer in
             // Bounded: a partner streaming without end only delays the shutdown below.
@@ -83,6 +85,32 @@ extension UpstreamClient {
         }
         Socket.shutdownBoth(fd)
     }
+
+    /// Lets idle HTTP/1.x connections beyond `keeping` go (the pool trim): each is shut down as a stirred one
+    /// is, so its partner frees it at once and libcurl discards it at its next look for a connection (7.88.1
+    /// only prunes its cache when a transfer starts, at most once a second: see
+    /// `UpstreamClient.startPruneTransfer()`). Returns the idle connections left.
+    func closeIdleConnections(keeping: Int) -> Int {
+        var idle: [Int32] = []
+        for (index, state) in socketStates.enumerated() where state.contains(.idle) { idle.append(Int32(index)) }
+        guard idle.count > keeping else { return idle.count }
+        // The highest descriptors go: the pool's oldest connections keep the lowest numbers.
+        for fd in idle[keeping...] {
+            var state = socketState(fd)
+            state.remove(.idle)
+            state.insert(.shutDown)
+            setSocketState(fd, state)
+            loop.deregister(fd: fd)
+            Socket.shutdownBoth(fd)
+        }
+        return keeping
+    }
+
+    /// Connection sockets libcurl has open now (the pool's connections, idle or in use).
+    var openConnectionSocketCount: Int { socketStates.count { $0.contains(.connection) } }
+
+    /// Connections the trim shut down that libcurl has not closed yet.
+    var shutDownConnectionCount: Int { socketStates.count { $0.contains(.shutDown) } }
 
     /// libcurl opened a connection socket: it will close it through ``socketClosing(_:)``.
     func connectionSocketOpened(_ fd: Int32) {
@@ -121,4 +149,7 @@ struct LibcurlSocket: OptionSet {
     static let wanted = LibcurlSocket(rawValue: 2)
     /// An HTTP/1.x connection back in libcurl's pool, watched for stray bytes.
     static let idle = LibcurlSocket(rawValue: 4)
+    /// Shut down (by the pool trim, or because it stirred while idle), waiting for libcurl to find it dead and
+    /// close it.
+    static let shutDown = LibcurlSocket(rawValue: 8)
 }

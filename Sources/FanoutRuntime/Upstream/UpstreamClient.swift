@@ -1,10 +1,19 @@
 import CCurl
+import CFanoutLinux
 import FanoutCore
 import Glibc
 
-/// Identifies an upstream call so it can be cancelled.
+/// Identifies an upstream call so it can be cancelled or resumed.
 struct TransferID: Hashable {
-    /// From 1 up for ``UpstreamClient``; ``OAuth2Calls`` numbers its calls with bit 62 set (``OAuth2Calls/ownBit``).
+    /// Who holds the call: the client itself (admission and libcurl), or ``OAuth2Calls``, which gets the call
+    /// its token first and hands it to the client then.
+    enum Owner: Hashable {
+        case client
+        case oauth2
+    }
+
+    var owner: Owner = .client
+    /// From 1 up, per owner.
     let raw: UInt64
 }
 
@@ -14,45 +23,40 @@ struct TransferID: Hashable {
 ///
 /// - The socket and timer callbacks only record state (epoll interest, one loop timer); they never call libcurl.
 /// - Easy handles are pooled and reused; options that never change are set once.
-/// - Admission control is ours: at most `limits[slot]` transfers per admission slot (one per upstream
-///   identity, see ``AdmissionSlots``) are inside libcurl at once; the rest wait in a FIFO (libcurl 7.88.1's
-///   own pending queue is expensive, docs/design/libcurl-and-epoll.md "Admission control"). Slots are stable
-///   across reloads, so a reload only changes limits (``setLimits(_:)``); counts, queues and breakers carry
-///   over.
-/// - Partner protection, per slot and per worker (each worker decides on its own, like nginx's `max_fails`):
-///   a full queue (`max_queue`) fails a call at once with `overloaded`, and an open ``CircuitBreaker``
-///   (`breaker`) fails it at once with `circuit_open`, before it is admitted or queued; queued calls are
-///   checked again when they reach libcurl. A `rate` limit (a ``TokenBucket`` per slot) holds calls in the
-///   queue until their token is there; a loop timer per slot admits them then.
+/// - Admission control is ours (libcurl 7.88.1's own pending queue is expensive,
+///   docs/design/libcurl-and-epoll.md "Admission control"), decided by an ``AdmissionController`` per worker
+///   in the pure core: limits per admission slot (one per upstream identity, see ``AdmissionSlots``), FIFO
+///   queues, `max_queue`, breakers and `rate` buckets. This client keeps the queued calls and carries out its
+///   answers: start a transfer, fail a call, arm a slot's rate timer. Slots are stable across reloads, so a
+///   reload only changes limits (``setLimits(_:)``); counts, queues and breakers carry over.
 /// - Completions run after `curl_multi_info_read` is drained, never inside a libcurl callback, so a
 ///   completion may start or cancel other transfers.
+/// - After a burst, pooled easy handles and idle connections beyond the recent peak of transfers are let go
+///   (``PoolTrim``, one loop timer armed only while there is something to trim; see
+///   `UpstreamClient+IdleConnections.swift`).
 final class UpstreamClient: EventHandler {
     let loop: EventLoop
     private let multi: UnsafeMutableRawPointer
     private var free: [CurlTransfer] = []
     private var active: [UInt64: CurlTransfer] = [:]
-    /// Per admission slot (`AdmissionSlot.raw`): queued calls, the index of the queue's head, calls inside
-    /// libcurl, and the limit of the latest configuration that named the slot.
-    private var queues: [[QueuedCall]] = []
-    private var queueHeads: [Int] = []
-    private var inFlight: [Int] = []
-    private var limits: [Int] = []
-    /// Per slot: the latest `max_queue` share (nil: unbounded), the calls waiting (cancelled ones not
-    /// counted), the breaker (nil: off) and the upstream name (for metrics).
-    private var queueLimits: [Int?] = []
-    private var waiting: [Int] = []
-    private var breakers: [CircuitBreaker?] = []
-    private var slotNames: [String] = []
-    /// The slots named by the latest ``setLimits(_:)``.
-    private var currentSlots: Set<Int> = []
-    /// Per slot: the `rate` bucket (nil: no limit) and the timer that admits queued calls when a token is due.
-    private var buckets: [TokenBucket?] = []
-    private var rateTimers: [TimerID?] = []
-    /// Queued call id → its slot.
-    private var queuedIDs: [UInt64: Int] = [:]
+    /// What decides which calls go to libcurl, wait or fail (per admission slot, `AdmissionSlot.raw`).
+    private var admission = AdmissionController()
+    /// The calls the controller holds in its queues, by id, until it starts or fails them.
+    private var queued: [UInt64: QueuedCall] = [:]
+    /// The armed `rate` timers, by slot (at most one each).
+    private var rateTimers: [Int: TimerID] = [:]
     private var nextID: UInt64 = 1
     private var curlTimer: TimerID?
     private var closed = false
+    /// What of the pool to keep after a burst, and the timer that trims the rest (nil: nothing to trim).
+    private var poolTrim: PoolTrim
+    private var trimTimer: TimerID?
+    /// The transfer that makes libcurl discard connections the trim shut down (``startPruneTransfer()``).
+    private var pruneTransfer: CurlTransfer?
+    /// The trim's interval: a burst's handles and connections go one to two intervals after it ended.
+    static let defaultTrimIntervalMs = 10_000
+    /// Easy handles and idle connections kept however quiet the worker is.
+    static let trimFloor = 8
     /// Prebuilt URLs (CURLU) of the fixed URLs called so far, at most ``maxURLHandles``; freed by ``close()``
     /// after the easy handles that may point at them.
     private var urlHandles: [String: OpaquePointer] = [:]
@@ -65,9 +69,11 @@ final class UpstreamClient: EventHandler {
     /// counted). Read by `Worker.metricsSnapshot()` on the loop thread.
     private(set) var connectionUse: [String: ServerMetrics.ConnectionUse] = [:]
     /// Times a breaker opened, per upstream name (`fanout_upstream_breaker_opens_total`).
-    private(set) var breakerOpens: [String: UInt64] = [:]
+    var breakerOpens: [String: UInt64] { admission.breakerOpens }
     /// Fleet-wide quotas and breakers (a `store` block): nil without one. See ``attachFleet(_:)``.
     private(set) var fleet: UpstreamFleet?
+    /// `fleet` as the admission controller asks it.
+    private var fleetHooks: AdmissionFleetHooks { AdmissionFleetHooks(fleet: fleet) }
     /// Gives calls to upstreams with `oauth2` their token before admission (set by the worker).
     var oauth2: OAuth2Calls?
 
@@ -90,18 +96,22 @@ final class UpstreamClient: EventHandler {
         var timeoutMs: Int = 10_000
     }
 
+    /// A call waiting in the controller's queue.
     private struct QueuedCall {
-        var id: UInt64
         var request: UpstreamRequest
         var startedAt: UInt64
         var completion: (UpstreamResult) -> Void
+        /// Cancelled after the controller had already decided to start or fail it (while its decisions were
+        /// being carried out): it is dropped, and a place counted for it is given back.
+        var cancelled = false
     }
 
-    /// Call ``setLimits(_:)`` before starting calls.
-    init?(loop: EventLoop) {
+    /// Call ``setLimits(_:)`` before starting calls. `trimIntervalMs`: see ``defaultTrimIntervalMs``.
+    init?(loop: EventLoop, trimIntervalMs: Int = UpstreamClient.defaultTrimIntervalMs) {
         guard let multi = curl_multi_init() else { return nil }
         self.loop = loop
         self.multi = multi
+        poolTrim = PoolTrim(intervalMilliseconds: trimIntervalMs, floor: Self.trimFloor, now: loop.now)
         let me = Unmanaged.passUnretained(self).toOpaque()
         _ = ccurl_multi_setopt_socket_function(multi, curlSocketCallback)
         _ = ccurl_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, me)
@@ -116,67 +126,29 @@ final class UpstreamClient: EventHandler {
     /// even beyond a lowered `max_queue`). A breaker keeps its state when its settings change, and is
     /// dropped when the configuration removes it. Call on the loop thread.
     func setLimits(_ slotLimits: [SlotLimits]) {
-        currentSlots = Set(slotLimits.map(\.slot.raw))
+        guard !closed else { return }
         for settings in slotLimits {
-            let slot = settings.slot.raw
-            while limits.count <= slot {
-                limits.append(1)
-                queues.append([])
-                queueHeads.append(0)
-                inFlight.append(0)
-                queueLimits.append(nil)
-                waiting.append(0)
-                breakers.append(nil)
-                slotNames.append("")
-                buckets.append(nil)
-                rateTimers.append(nil)
-            }
-            limits[slot] = settings.limit
-            queueLimits[slot] = settings.queueLimit
-            slotNames[slot] = settings.upstreamName
-            if let breaker = settings.breaker {
-                if breakers[slot] == nil { breakers[slot] = CircuitBreaker(settings: breaker) }
-                breakers[slot]?.settings = breaker
-            } else {
-                breakers[slot] = nil
-            }
-            // A bucket holds one second of the rate (at least one call): the burst a quiet upstream may get.
-            if let rate = settings.ratePerSecond {
-                if buckets[slot] == nil {
-                    buckets[slot] = TokenBucket(ratePerSecond: rate, capacity: rate, now: loop.now)
-                } else {
-                    buckets[slot]?.reconfigure(ratePerSecond: rate, capacity: rate, now: loop.now)
-                }
-            } else {
-                buckets[slot] = nil
-            }
             fleet?.configure(
-                slot: slot, name: settings.upstreamName, sharedRate: settings.sharedRatePerSecond,
+                slot: settings.slot.raw, name: settings.upstreamName, sharedRate: settings.sharedRatePerSecond,
                 breaker: settings.breaker != nil, timeoutMs: settings.timeoutMs)
         }
         // An explicit idle-pool size: the default (4 × handles currently added) collapses after a burst.
         // libcurl's connection cache is kept across reloads: warm connections to unchanged origins stay.
         let total = slotLimits.reduce(0) { $0 + $1.limit }
         _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(16, min(4096, total)))
-        guard !closed else { return }
-        for settings in slotLimits { admitNext(slot: settings.slot.raw) }
+        let settings = slotLimits.map {
+            AdmissionController.SlotSettings(
+                slot: $0.slot.raw, upstreamName: $0.upstreamName, limit: $0.limit, queueLimit: $0.queueLimit,
+                breaker: $0.breaker, ratePerSecond: $0.ratePerSecond)
+        }
+        carryOut(admission.setLimits(settings, now: loop.now, fleet: fleetHooks))
     }
 
     /// Calls in libcurl and queued, and breaker states, per upstream name, now (the status page's gauges):
     /// the slots of the latest configuration, and the slots a reload left behind while they still hold calls
     /// (their calls only: an upstream whose URL changed keeps its name, and has one breaker per worker).
     /// Call on the loop thread.
-    var load: [String: ServerMetrics.UpstreamLoad] {
-        var loads: [String: ServerMetrics.UpstreamLoad] = [:]
-        for slot in limits.indices {
-            let current = currentSlots.contains(slot)
-            guard current || inFlight[slot] > 0 || waiting[slot] > 0 else { continue }
-            var load = ServerMetrics.UpstreamLoad(inFlight: inFlight[slot], queued: waiting[slot])
-            if current, let breaker = breakers[slot] { load.addBreaker(breaker.state) }
-            loads[slotNames[slot], default: ServerMetrics.UpstreamLoad()].add(load)
-        }
-        return loads
-    }
+    var load: [String: ServerMetrics.UpstreamLoad] { admission.load }
 
     /// Shares `rate … shared` quotas and breakers with the fleet through `fleet` (created by the worker when
     /// the configuration has a `store`; nil: none, all local again). Replaces and closes an earlier one; call
@@ -186,13 +158,13 @@ final class UpstreamClient: EventHandler {
         self.fleet = fleet
         guard let fleet else { return }
         fleet.wake = { [weak self] slot in
-            guard let self, !self.closed, slot < self.limits.count else { return }
-            self.admitNext(slot: slot)
+            guard let self, !self.closed, slot < self.admission.slots.count else { return }
+            self.carryOut(self.admission.admitWaiting(slot: slot, now: self.loop.now, fleet: self.fleetHooks))
         }
         fleet.adjustBreaker = { [weak self] slot, change in
-            guard let self, slot < self.breakers.count, var breaker = self.breakers[slot] else { return }
-            change(&breaker, self.loop.now)
-            self.breakers[slot] = breaker
+            guard let self else { return }
+            let now = self.loop.now
+            self.admission.adjustBreaker(slot: slot) { change(&$0, now) }
         }
     }
 
@@ -211,24 +183,23 @@ final class UpstreamClient: EventHandler {
     func admit(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> TransferID {
         let id = nextID
         nextID += 1
-        let call = QueuedCall(id: id, request: request, startedAt: loop.now, completion: completion)
-        let slot = request.policy.slot.raw
-        if closed {
+        guard !closed else {
             failSoon(completion, .connection("worker is shutting down"))
-        } else if let breaker = breakers[slot], !breaker.allows(now: loop.now) {
-            failSoon(completion, .circuitOpen)
-        } else if let breaker = breakers[slot], let fleet, fleet.holdsBackProbe(slot: slot, breaker: breaker) {
-            failSoon(completion, .circuitOpen)
-        } else if inFlight[slot] < limits[slot], waiting[slot] == 0, takeToken(slot: slot) {
-            launch(call)
-        } else if let queueLimit = queueLimits[slot], waiting[slot] >= queueLimit {
-            failSoon(completion, .overloaded(queueLimit: queueLimit))
-        } else {
-            queues[slot].append(call)
-            queuedIDs[id] = slot
-            waiting[slot] += 1
-            // Held back by `rate` rather than by `max_connections`: admit in order when a token is due.
-            if inFlight[slot] < limits[slot] { admitNext(slot: slot) }
+            return TransferID(raw: id)
+        }
+        let call = QueuedCall(request: request, startedAt: loop.now, completion: completion)
+        switch admission.request(
+            slot: request.policy.slot.raw, id: id, now: loop.now, deadline: request.policy.deadline, fleet: fleetHooks)
+        {
+        case .start(let isProbe):
+            launch(call, id: id, isProbe: isProbe)
+        case .queued(let actions):
+            queued[id] = call
+            carryOut(actions)
+        case .fail(.timeout):
+            finish(completion, .failure(.timeout), startedAt: call.startedAt)
+        case .fail(let failure):
+            failSoon(completion, failure)
         }
         return TransferID(raw: id)
     }
@@ -237,15 +208,7 @@ final class UpstreamClient: EventHandler {
     /// connection place is free with no call waiting, and a `rate` token is there. A hedge is only sent then
     /// (``CallAttempts``): it never waits in the queue nor fails on admission.
     func admitsAtOnce(_ slot: AdmissionSlot) -> Bool {
-        let slot = slot.raw
-        guard !closed, slot < limits.count else { return false }
-        if let breaker = breakers[slot], !breaker.allows(now: loop.now) { return false }
-        if let leased = fleet?.hasToken(slot: slot) {
-            if !leased { return false }
-        } else if let bucket = buckets[slot], bucket.nanosecondsUntilToken(now: loop.now) > 0 {
-            return false
-        }
-        return inFlight[slot] < limits[slot] && waiting[slot] == 0
+        !closed && admission.admitsAtOnce(slot: slot.raw, now: loop.now, fleet: fleetHooks)
     }
 
     /// Fails a call on a later loop turn, without it having been made (elapsed 0).
@@ -259,45 +222,32 @@ final class UpstreamClient: EventHandler {
     /// not reused. `timedOut`: the caller gave up on a silent upstream (a proxy route's idle timeout), which
     /// counts against its breaker like a libcurl timeout; otherwise the call's outcome is unknown.
     func cancel(_ transferID: TransferID, timedOut: Bool = false) {
-        if transferID.raw & OAuth2Calls.ownBit != 0 {
+        if transferID.owner == .oauth2 {
             oauth2?.cancel(transferID, timedOut: timedOut)
             return
         }
-        if let slot = queuedIDs.removeValue(forKey: transferID.raw) {  // skipped when it reaches the queue's head
-            waiting[slot] -= 1
+        if queued[transferID.raw] != nil {
+            // Skipped when it reaches the queue's head; or, when its start or failure is being carried out, dropped.
+            if admission.cancelled(id: transferID.raw) {
+                queued[transferID.raw] = nil
+            } else {
+                queued[transferID.raw]?.cancelled = true
+            }
             return
         }
         guard let transfer = active.removeValue(forKey: transferID.raw) else { return }
         curl_multi_remove_handle(multi, transfer.easy)
-        if timedOut {
-            recordOutcome(slot: transfer.slot, wasProbe: transfer.isProbe, countsAsFailure: true)
-        } else {
-            breakers[transfer.slot]?.callAbandoned(wasProbe: transfer.isProbe)
-        }
+        admission.finished(
+            slot: transfer.slot, wasProbe: transfer.isProbe, outcome: timedOut ? .failed : .abandoned, now: loop.now,
+            fleet: fleetHooks)
         recycle(transfer)
-        admitNext(slot: transfer.slot)
-    }
-
-    /// Feeds a finished call to its slot's breaker and counts the breaker's openings.
-    private func recordOutcome(slot: Int, wasProbe: Bool, countsAsFailure: Bool) {
-        guard var breaker = breakers[slot] else { return }
-        let opensBefore = breaker.opens
-        if countsAsFailure {
-            breaker.callFailed(wasProbe: wasProbe, now: loop.now)
-        } else {
-            breaker.callSucceeded(wasProbe: wasProbe)
-        }
-        if breaker.opens != opensBefore { breakerOpens[slotNames[slot], default: 0] &+= breaker.opens &- opensBefore }
-        breakers[slot] = breaker
-        guard let fleet else { return }
-        if breaker.opens != opensBefore { fleet.breakerOpened(slot: slot, cooldownMs: breaker.settings.cooldownMs) }
-        if wasProbe { fleet.probeEnded(slot: slot) }
+        carryOut(admission.admitWaiting(slot: transfer.slot, now: loop.now, fleet: fleetHooks))
     }
 
     /// Lets a paused streamed transfer go on: receiving (the client took the answer's bytes) or sending (the
     /// client sent more body). Never call from inside a libcurl callback.
     func resume(_ transferID: TransferID, receiving: Bool) {
-        if transferID.raw & OAuth2Calls.ownBit != 0 {
+        if transferID.owner == .oauth2 {
             if let inner = oauth2?.transfer(of: transferID) { resume(inner, receiving: receiving) }
             return
         }
@@ -318,49 +268,82 @@ final class UpstreamClient: EventHandler {
         completeFinishedTransfers()
     }
 
-    private func launch(_ call: QueuedCall) {
+    /// Starts a call the controller admitted (its place is counted): a libcurl transfer, or a failure that
+    /// gives the place back.
+    private func launch(_ call: QueuedCall, id: UInt64, isProbe: Bool) {
+        let slot = call.request.policy.slot.raw
+        // The controller saw a millisecond or more left; a completion run since may have moved the clock.
         let remainingMs =
             call.request.policy.deadline > loop.now ? Int((call.request.policy.deadline - loop.now) / 1_000_000) : 0
-        if remainingMs <= 0 {
-            finish(call.completion, .failure(.timeout), startedAt: call.startedAt)
+        guard remainingMs > 0, let transfer = free.popLast() ?? makeTransfer() else {
+            admission.finished(slot: slot, wasProbe: isProbe, outcome: .abandoned, now: loop.now, fleet: fleetHooks)
+            let failure: CallFailure =
+                remainingMs > 0 ? .connection("could not create a libcurl handle") : .timeout
+            finish(call.completion, .failure(failure), startedAt: call.startedAt)
             return
         }
-        let slot = call.request.policy.slot.raw
-        // Checked again for a call that waited in the queue: the breaker may have opened meanwhile.
-        if let breaker = breakers[slot],
-            !breaker.allows(now: loop.now) || fleet?.holdsBackProbe(slot: slot, breaker: breaker) == true
-        {
-            finish(call.completion, .failure(.circuitOpen), startedAt: call.startedAt)
-            return
-        }
-        guard let transfer = free.popLast() ?? makeTransfer() else {
-            finish(
-                call.completion, .failure(.connection("could not create a libcurl handle")), startedAt: call.startedAt)
-            return
-        }
-        transfer.id = call.id
-        transfer.slot = call.request.policy.slot.raw
+        transfer.id = id
+        transfer.slot = slot
         transfer.upstreamName = call.request.policy.upstreamName
         transfer.startedAt = call.startedAt
         transfer.completion = call.completion
-        transfer.isProbe = breakers[slot]?.callStarted(now: loop.now) ?? false
+        transfer.isProbe = isProbe
         transfer.prepare(
             call.request, timeoutMs: min(call.request.policy.timeoutMs, remainingMs),
             urlHandle: urlHandle(for: call.request))
-        active[call.id] = transfer
-        inFlight[call.request.policy.slot.raw] += 1
+        active[id] = transfer
+        poolTrim.noteInUse(active.count)
+        if trimTimer == nil { armTrimTimer() }
         let code = curl_multi_add_handle(multi, transfer.easy)
         if code != CURLM_OK {
-            active.removeValue(forKey: call.id)
-            inFlight[call.request.policy.slot.raw] -= 1
+            active.removeValue(forKey: id)
             transfer.completion = nil
             transfer.bodySource = nil
             transfer.receiver = nil
             free.append(transfer)
-            breakers[slot]?.callAbandoned(wasProbe: transfer.isProbe)
+            admission.finished(slot: slot, wasProbe: isProbe, outcome: .abandoned, now: loop.now, fleet: fleetHooks)
             finish(
                 call.completion, .failure(.connection(String(cString: curl_multi_strerror(code)))),
                 startedAt: call.startedAt)
+        }
+    }
+
+    /// Carries out what the controller decided for queued calls, in order, then arms the rate timers it asked
+    /// for. A completion run here may start or cancel calls (re-entering the controller, which is consistent
+    /// between calls).
+    private func carryOut(_ actions: AdmissionActions) {
+        if actions.isEmpty { return }
+        for step in actions.steps {
+            switch step {
+            case .start(let id, let isProbe):
+                guard let call = queued.removeValue(forKey: id) else { continue }
+                if call.cancelled {
+                    let slot = call.request.policy.slot.raw
+                    admission.finished(
+                        slot: slot, wasProbe: isProbe, outcome: .abandoned, now: loop.now, fleet: fleetHooks)
+                    carryOut(admission.admitWaiting(slot: slot, now: loop.now, fleet: fleetHooks))
+                } else {
+                    launch(call, id: id, isProbe: isProbe)
+                }
+            case .fail(let id, let failure):
+                guard let call = queued.removeValue(forKey: id), !call.cancelled else { continue }
+                finish(call.completion, .failure(failure), startedAt: call.startedAt)
+            }
+        }
+        for timer in actions.rateTimers { armRateTimer(timer) }
+    }
+
+    /// Asks the controller again when a slot's next `rate` token is due.
+    private func armRateTimer(_ timer: AdmissionActions.RateTimer) {
+        guard !closed else { return }
+        let waitNs = timer.deadline > loop.now ? timer.deadline - loop.now : 0
+        let slot = timer.slot
+        rateTimers[slot] = loop.schedule(afterMilliseconds: max(1, Int((waitNs + 999_999) / 1_000_000))) {
+            [weak self] in
+            guard let self, !self.closed else { return }
+            self.rateTimers[slot] = nil
+            self.loop.refreshNow()
+            self.carryOut(self.admission.timerFired(slot: slot, now: self.loop.now, fleet: self.fleetHooks))
         }
     }
 
@@ -379,8 +362,8 @@ final class UpstreamClient: EventHandler {
         return handle
     }
 
+    /// Puts a transfer that left libcurl back in the pool (its place was given back to the controller).
     private func recycle(_ transfer: CurlTransfer) {
-        inFlight[transfer.slot] -= 1
         transfer.completion = nil
         transfer.body = []
         transfer.bodySource = nil
@@ -388,46 +371,67 @@ final class UpstreamClient: EventHandler {
         free.append(transfer)
     }
 
-    /// Takes a `rate` token of `slot` (true when the slot has no rate limit): a leased one while the fleet's
-    /// lease decides a shared rate, else one of the local bucket.
-    private func takeToken(slot: Int) -> Bool {
-        if let leased = fleet?.takeToken(slot: slot) { return leased }
-        guard var bucket = buckets[slot] else { return true }
-        let taken = bucket.take(now: loop.now)
-        buckets[slot] = bucket
-        return taken
+    /// Pooled easy handles, spare ones included (for tests and the trim).
+    var pooledHandleCount: Int { free.count + active.count }
+
+    /// Arms the trim timer if it is not: something (a connection shut down) waits for the next trim.
+    func trimSoon() {
+        if trimTimer == nil, !closed { armTrimTimer() }
     }
 
-    private func admitNext(slot: Int) {
-        while inFlight[slot] < limits[slot], queueHeads[slot] < queues[slot].count {
-            let call = queues[slot][queueHeads[slot]]
-            if queuedIDs[call.id] != nil, !takeToken(slot: slot) {
-                armRateTimer(slot: slot)
-                return
-            }
-            queueHeads[slot] += 1
-            if queueHeads[slot] == queues[slot].count {
-                queues[slot].removeAll(keepingCapacity: true)
-                queueHeads[slot] = 0
-            }
-            if queuedIDs.removeValue(forKey: call.id) == nil { continue }  // cancelled while queued
-            waiting[slot] -= 1
-            launch(call)
+    private func armTrimTimer() {
+        trimTimer = loop.schedule(afterMilliseconds: Int(poolTrim.intervalNanoseconds / 1_000_000)) { [weak self] in
+            guard let self else { return }
+            self.trimTimer = nil
+            self.trimPool()
         }
     }
 
-    /// Runs `admitNext` for `slot` when its next `rate` token is due (one timer per slot).
-    private func armRateTimer(slot: Int) {
-        // A lease wakes the slot itself when tokens come (or the store gives up).
-        if fleet?.managesRate(slot: slot) == true { return }
-        guard rateTimers[slot] == nil, let bucket = buckets[slot] else { return }
-        let waitMs = Int((bucket.nanosecondsUntilToken(now: loop.now) + 999_999) / 1_000_000)
-        rateTimers[slot] = loop.schedule(afterMilliseconds: max(1, waitMs)) { [weak self] in
-            guard let self, !self.closed else { return }
-            self.rateTimers[slot] = nil
-            self.loop.refreshNow()
-            self.admitNext(slot: slot)
+    /// Frees the spare easy handles beyond the recent peak of transfers (the least recently used first: the
+    /// pool hands out its last one), and lets the idle connections beyond it go
+    /// (``closeIdleConnections(keeping:)``). Re-arms itself while anything is left above the floor.
+    private func trimPool() {
+        guard !closed else { return }
+        loop.refreshNow()
+        let spare = max(0, poolTrim.keep(inUseNow: active.count, now: loop.now) - active.count)
+        let excess = max(0, free.count - spare)
+        if excess > 0 {
+            for transfer in free[..<excess] { transfer.destroy() }
+            free.removeFirst(excess)
         }
+        let idleLeft = closeIdleConnections(keeping: spare)
+        let shutDown = shutDownConnectionCount
+        if shutDown > 0 {
+            startPruneTransfer()  // gives the memory back when libcurl has closed them
+        } else if excess > 0 {
+            giveBackMemory()
+        }
+        if !active.isEmpty || free.count > poolTrim.floor || idleLeft > poolTrim.floor || shutDown > 0 {
+            armTrimTimer()
+        }
+    }
+
+    /// glibc keeps what was freed in its arenas (a burst's handles and connections: megabytes, not at the top of
+    /// the heap): after a trim it goes back to the kernel, so RSS falls back too. Once per trim that freed
+    /// something; it takes each arena's lock briefly.
+    private func giveBackMemory() {
+        _ = cfanout_malloc_trim()
+    }
+
+    /// libcurl 7.88.1 discards dead connections only when a transfer looks for one (at most once a second),
+    /// so an idle worker would keep the descriptors and records of the connections the trim shut down. This
+    /// transfer makes it look: HTTP over the Unix socket path `/dev/null`, which is no socket, so its connect
+    /// fails at once and no byte leaves the process; on the way libcurl finds the shut-down connections at
+    /// EOF and closes them. If it ran within a second of libcurl's last look, the next trim tries again.
+    private func startPruneTransfer() {
+        guard pruneTransfer == nil, let transfer = makeTransfer() else { return }
+        _ = ccurl_easy_setopt_string(transfer.easy, CURLOPT_URL, "http://localhost/")
+        _ = ccurl_easy_setopt_string(transfer.easy, CURLOPT_UNIX_SOCKET_PATH, "/dev/null")
+        guard curl_multi_add_handle(multi, transfer.easy) == CURLM_OK else {
+            transfer.destroy()
+            return
+        }
+        pruneTransfer = transfer
     }
 
     private func finish(
@@ -512,6 +516,13 @@ final class UpstreamClient: EventHandler {
             _ = ccurl_easy_getinfo_pointer(easy, CURLINFO_PRIVATE, &privatePointer)
             guard let privatePointer else { continue }
             let transfer = CurlTransfer.from(UnsafeMutableRawPointer(privatePointer))
+            if transfer === pruneTransfer {
+                curl_multi_remove_handle(multi, easy)
+                transfer.destroy()
+                pruneTransfer = nil
+                giveBackMemory()
+                continue
+            }
             // Asked while the handle is still in the multi handle (see CurlTransfer+Framing.swift).
             let socket = message.result == CURLE_OK ? transfer.noteCompletedConnection() : CURL_SOCKET_BAD
             let overran = message.result == CURLE_OK && transfer.answerOverranContentLength(activeSocket: socket)
@@ -536,10 +547,12 @@ final class UpstreamClient: EventHandler {
             let outcome = result(of: transfer, code: code, overran: overran)
             let startedAt = transfer.startedAt
             let slot = transfer.slot
-            recordOutcome(slot: slot, wasProbe: transfer.isProbe, countsAsFailure: Self.countsAgainstBreaker(outcome))
+            admission.finished(
+                slot: slot, wasProbe: transfer.isProbe,
+                outcome: Self.countsAgainstBreaker(outcome) ? .failed : .succeeded, now: loop.now, fleet: fleetHooks)
             recycle(transfer)
             finish(completion, outcome, startedAt: startedAt)
-            admitNext(slot: slot)
+            carryOut(admission.admitWaiting(slot: slot, now: loop.now, fleet: fleetHooks))
         }
     }
 
@@ -602,16 +615,24 @@ final class UpstreamClient: EventHandler {
 
     // MARK: - Shutdown
 
-    /// Fails queued calls, aborts running ones and frees every libcurl handle. Call on the loop thread while
-    /// the loop still exists (never from a deinit: libcurl calls back into this object during cleanup).
+    /// Drops queued calls and aborts running ones without running their completions (the worker is stopping;
+    /// its connections are closed with it), and frees every libcurl handle. Call on the loop thread while the
+    /// loop still exists (never from a deinit: libcurl calls back into this object during cleanup).
     func close() {
         guard !closed else { return }
         closed = true
         if let timer = curlTimer { loop.cancel(timer) }
         curlTimer = nil
+        if let timer = trimTimer { loop.cancel(timer) }
+        trimTimer = nil
+        if let transfer = pruneTransfer {
+            curl_multi_remove_handle(multi, transfer.easy)
+            transfer.destroy()
+            pruneTransfer = nil
+        }
         fleet?.close()
-        for case let timer? in rateTimers { loop.cancel(timer) }
-        rateTimers = rateTimers.map { _ in nil }
+        for timer in rateTimers.values { loop.cancel(timer) }
+        rateTimers.removeAll()
         for (_, transfer) in active {
             curl_multi_remove_handle(multi, transfer.easy)
             transfer.destroy()
@@ -619,7 +640,7 @@ final class UpstreamClient: EventHandler {
         active.removeAll()
         for transfer in free { transfer.destroy() }
         free.removeAll()
-        queuedIDs.removeAll()
+        queued.removeAll()
         curl_multi_cleanup(multi)
         for handle in urlHandles.values { curl_url_cleanup(handle) }
         urlHandles.removeAll()

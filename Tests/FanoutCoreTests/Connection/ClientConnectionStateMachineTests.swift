@@ -26,10 +26,16 @@ import Testing
         return machine
     }
 
+    /// The framer of a streamed answer to an HTTP/1.1 GET: chunked unless `declaredLength`.
+    static func framer(keepAlive: Bool = true, declaredLength: Int? = nil) -> ResponseBodyFramer {
+        ResponseBodyFramer(
+            status: 200, declaredLength: declaredLength, http10: false, headOnly: false, keepAlive: keepAlive)
+    }
+
     /// A connection with a complete request in hand.
     private func handling(abortOnClose: Bool = true) -> Machine {
         var machine = opened(abortOnClose: abortOnClose)
-        _ = machine.requestReceived(streamedBody: false, expectsContinue: false)
+        _ = machine.requestReceived(streamedBody: false, expectsContinue: false, now: 0)
         return machine
     }
 
@@ -45,7 +51,7 @@ import Testing
     @Test func aCompleteRequestCancelsTheTimerAndIsHandled() {
         var machine = opened()
         check(
-            machine.requestReceived(streamedBody: false, expectsContinue: false)
+            machine.requestReceived(streamedBody: false, expectsContinue: false, now: 0)
                 == Step(timer: .cancel, .handleRequest(sendContinue: false)))
         #expect(machine.state == .handling(closeAfter: false))
         #expect(machine.armedTimer == nil)
@@ -71,14 +77,14 @@ import Testing
     @Test func pipelinedRequestsAreAnsweredOneAtATime() {
         var machine = handling()
         // The next request is buffered: it is not read while this one is in hand.
-        check(machine.requestReceived(streamedBody: false, expectsContinue: false) == Step())
+        check(machine.requestReceived(streamedBody: false, expectsContinue: false, now: 0) == Step())
         machine.answerQueued(keepAlive: true)
         #expect(machine.state == .writing(closeAfter: false))
         check(
             machine.outputFlushed(inputBuffered: true, draining: false, now: 0) == Step(.readNextRequest))
         #expect(machine.requestsServed == 1)
         check(
-            machine.requestReceived(streamedBody: false, expectsContinue: false)
+            machine.requestReceived(streamedBody: false, expectsContinue: false, now: 0)
                 == Step(.handleRequest(sendContinue: false)))
         machine.answerQueued(keepAlive: true)
         _ = machine.outputFlushed(inputBuffered: false, draining: false, now: 0)
@@ -94,7 +100,7 @@ import Testing
         #expect(machine.state == .awaitingRequest(continueSent: true))
         check(machine.requestIncomplete(expectsContinue: true, now: 0) == Step())
         // The next request may ask again.
-        _ = machine.requestReceived(streamedBody: false, expectsContinue: true)
+        _ = machine.requestReceived(streamedBody: false, expectsContinue: true, now: 0)
         machine.answerQueued(keepAlive: true)
         _ = machine.outputFlushed(inputBuffered: false, draining: false, now: 0)
         check(machine.requestIncomplete(expectsContinue: true, now: 0).action == .sendContinue)
@@ -111,11 +117,13 @@ import Testing
     @Test func aStreamedBodyGetsContinueWithItsHead() {
         var machine = opened()
         check(
-            machine.requestReceived(streamedBody: true, expectsContinue: true)
-                == Step(timer: .cancel, .handleRequest(sendContinue: true)))
+            machine.requestReceived(streamedBody: true, expectsContinue: true, now: 0)
+                == Step(
+                    timer: .cancel, bodyTimer: .arm(.client, deadline: 10 * Self.ms), .handleRequest(sendContinue: true)
+                ))
         var complete = opened()
         check(
-            complete.requestReceived(streamedBody: false, expectsContinue: true).action
+            complete.requestReceived(streamedBody: false, expectsContinue: true, now: 0).action
                 == .handleRequest(sendContinue: false))
     }
 
@@ -160,17 +168,18 @@ import Testing
 
     @Test func theSendTimerCutsAStreamedAnswerShort() {
         var machine = handling()
-        machine.streamedAnswerStarted(keepAlive: true)
+        check(machine.streamedAnswerStarted(status: 200, framer: Self.framer(), headStart: 0))
         check(
-            machine.streamedOutputQueued(wasCaughtUp: true, now: 0) == Step(timer: .arm(.send, deadline: 30 * Self.ms)))
-        check(machine.streamedOutputQueued(wasCaughtUp: true, now: 5 * Self.ms) == Step())
+            machine.answerBytesOffered(waiting: 0, now: 0) == .queue(Step(timer: .arm(.send, deadline: 30 * Self.ms))))
+        check(machine.answerBytesOffered(waiting: 0, now: 5 * Self.ms) == .queue(Step()))
         check(machine.timerFired(.send, inputBuffered: false) == Step(.abandonAnswerAndClose))
+        #expect(machine.streamedAnswer?.status == 200)
     }
 
     @Test func aStreamedAnswerThatCaughtUpStopsTheSendTimer() {
         var machine = handling()
-        machine.streamedAnswerStarted(keepAlive: true)
-        _ = machine.streamedOutputQueued(wasCaughtUp: true, now: 0)
+        check(machine.streamedAnswerStarted(status: 200, framer: Self.framer(), headStart: 0))
+        _ = machine.answerBytesOffered(waiting: 0, now: 0)
         check(machine.outputFlushed(inputBuffered: false, draining: false, now: 0) == Step(timer: .cancel))
         #expect(machine.state == .handling(closeAfter: false))
         check(machine.outputFlushed(inputBuffered: false, draining: false, now: 0) == Step())
@@ -188,35 +197,42 @@ import Testing
 
     @Test func aStreamedAnswerFramedForClosingEndsTheConnection() {
         var machine = handling()
-        machine.streamedAnswerStarted(keepAlive: false)
-        machine.streamedAnswerEnded(framingComplete: true)
+        var out: [UInt8] = []
+        check(machine.streamedAnswerStarted(status: 200, framer: Self.framer(keepAlive: false), headStart: 0))
+        check(machine.streamedAnswerEnded(into: &out) == 200)
         #expect(machine.state == .writing(closeAfter: true))
     }
 
     @Test func aStreamedAnswerThatBrokeItsFramingEndsTheConnection() {
         var machine = handling()
-        machine.streamedAnswerStarted(keepAlive: true)
-        machine.streamedAnswerEnded(framingComplete: false)
+        var out: [UInt8] = []
+        check(machine.streamedAnswerStarted(status: 200, framer: Self.framer(declaredLength: 5), headStart: 0))
+        check(machine.streamedAnswerEnded(into: &out) == 200)
         #expect(machine.state == .writing(closeAfter: true))
         var intact = handling()
-        intact.streamedAnswerStarted(keepAlive: true)
-        intact.streamedAnswerEnded(framingComplete: true)
+        check(intact.streamedAnswerStarted(status: 200, framer: Self.framer(), headStart: 0))
+        check(intact.streamedAnswerEnded(into: &out) == 200)
         #expect(intact.state == .writing(closeAfter: false))
+        #expect(intact.streamedAnswer == nil)
     }
 
     // MARK: - Keep-alive
 
     @Test func keepAliveNeedsTheRequestTheWholeBodyNoDrainAndRequestsLeft() {
         let machine = opened(keepaliveRequests: 2)
-        #expect(machine.keepsAlive(requested: true, bodyUnfinished: false, draining: false))
-        #expect(!machine.keepsAlive(requested: false, bodyUnfinished: false, draining: false))
-        #expect(!machine.keepsAlive(requested: true, bodyUnfinished: true, draining: false))
-        #expect(!machine.keepsAlive(requested: true, bodyUnfinished: false, draining: true))
+        #expect(machine.keepsAlive(requested: true, draining: false))
+        #expect(!machine.keepsAlive(requested: false, draining: false))
+        #expect(!machine.keepsAlive(requested: true, draining: true))
+        var uploading = machine
+        _ = uploading.requestReceived(streamedBody: true, expectsContinue: false, now: 0)
+        #expect(!uploading.keepsAlive(requested: true, draining: false))
+        _ = uploading.bodyEnded()
+        #expect(uploading.keepsAlive(requested: true, draining: false))
         var served = machine
-        _ = served.requestReceived(streamedBody: false, expectsContinue: false)
+        _ = served.requestReceived(streamedBody: false, expectsContinue: false, now: 0)
         served.answerQueued(keepAlive: true)
         _ = served.outputFlushed(inputBuffered: false, draining: false, now: 0)
-        #expect(!served.keepsAlive(requested: true, bodyUnfinished: false, draining: false))
+        #expect(!served.keepsAlive(requested: true, draining: false))
     }
 
     // MARK: - Half-close and the client leaving
@@ -224,7 +240,7 @@ import Testing
     @Test func aFINThatCameWithARequestAbortsItByDefault() {
         var machine = opened()
         machine.readEnded()
-        _ = machine.requestReceived(streamedBody: false, expectsContinue: false)
+        _ = machine.requestReceived(streamedBody: false, expectsContinue: false, now: 0)
         // Abort on close (the default): the FIN that came with the request aborts it.
         check(machine.requestDispatched() == Step(.abortRequest(.closed)))
     }
@@ -235,7 +251,7 @@ import Testing
         check(machine.inputProcessed() == Step(timer: .cancel, .close))
         var pending = opened(abortOnClose: false)
         pending.readEnded()
-        _ = pending.requestReceived(streamedBody: false, expectsContinue: false)
+        _ = pending.requestReceived(streamedBody: false, expectsContinue: false, now: 0)
         check(pending.requestDispatched() == Step(.stopReading))
         pending.answerQueued(keepAlive: true)
         // Written, then closed: the client sends nothing more.
@@ -245,11 +261,11 @@ import Testing
     @Test func aHalfClosedClientWithAPipelineGetsEveryAnswer() {
         var machine = opened(abortOnClose: false)
         machine.readEnded()
-        _ = machine.requestReceived(streamedBody: false, expectsContinue: false)
+        _ = machine.requestReceived(streamedBody: false, expectsContinue: false, now: 0)
         _ = machine.requestDispatched()
         machine.answerQueued(keepAlive: true)
         check(machine.outputFlushed(inputBuffered: true, draining: false, now: 0) == Step(.readNextRequest))
-        _ = machine.requestReceived(streamedBody: false, expectsContinue: false)
+        _ = machine.requestReceived(streamedBody: false, expectsContinue: false, now: 0)
         machine.answerQueued(keepAlive: true)
         check(machine.outputFlushed(inputBuffered: false, draining: false, now: 0) == Step(.close))
     }
@@ -272,12 +288,13 @@ import Testing
 
     @Test func aFINInsideAStreamedBodyFailsItWithoutAbortOnClose() {
         var machine = opened(abortOnClose: false)
-        _ = machine.requestReceived(streamedBody: true, expectsContinue: false)
-        check(machine.clientLeft(.closed, bodyUnfinished: true) == Step(.failRequestBody))
+        _ = machine.requestReceived(streamedBody: true, expectsContinue: false, now: 0)
+        check(machine.clientLeft(.closed) == Step(bodyTimer: .cancel, .failRequestBody(.clientClosed)))
         #expect(machine.peerHalfClosed)
+        #expect(machine.requestBody == nil)
         var aborting = opened()
-        _ = aborting.requestReceived(streamedBody: true, expectsContinue: false)
-        check(aborting.clientLeft(.closed, bodyUnfinished: true) == Step(.abortRequest(.closed)))
+        _ = aborting.requestReceived(streamedBody: true, expectsContinue: false, now: 0)
+        check(aborting.clientLeft(.closed) == Step(.abortRequest(.closed)))
     }
 
     @Test func aHalfClosedClientIsNotLingeredFor() {
@@ -306,7 +323,7 @@ import Testing
         var machine = handling()
         machine.limits = Machine.Limits(
             clientTimeoutMs: 1, keepaliveTimeoutMs: 7, sendTimeoutMs: 3, keepaliveRequests: 1, abortOnClose: false)
-        #expect(!machine.keepsAlive(requested: true, bodyUnfinished: false, draining: false))
+        #expect(!machine.keepsAlive(requested: true, draining: false))
         check(machine.clientLeft(.closed) == Step(.stopReading))
         machine.answerQueued(keepAlive: true)
         check(machine.outputBlocked(progressed: true, now: 0) == Step(timer: .arm(.send, deadline: 3 * Self.ms)))
@@ -317,7 +334,7 @@ import Testing
         check(machine.closed())
         #expect(machine.state == .closed)
         check(!machine.closed())
-        check(machine.requestReceived(streamedBody: false, expectsContinue: false) == Step())
+        check(machine.requestReceived(streamedBody: false, expectsContinue: false, now: 0) == Step())
         check(machine.timerFired(.client, inputBuffered: true) == Step())
     }
 
@@ -347,7 +364,7 @@ import Testing
                 switch result {
                 case .complete(let request, let consumed):
                     input.removeFirst(consumed)
-                    actions.append(machine.requestReceived(streamedBody: false, expectsContinue: false).action)
+                    actions.append(machine.requestReceived(streamedBody: false, expectsContinue: false, now: 0).action)
                     handled.append(request.head.target)
                     machine.answerQueued(keepAlive: request.head.keepAlive)
                     let step = machine.outputFlushed(inputBuffered: !input.isEmpty, draining: false, now: now)
@@ -395,25 +412,28 @@ import Testing
 
     @Test func theFramerDecidesWhetherAStreamedAnswerKeepsTheConnection() {
         var out: [UInt8] = []
-        var short = ResponseBodyFramer(status: 200, declaredLength: 5, http10: false, headOnly: false, keepAlive: true)
+        let short = ResponseBodyFramer(
+            status: 200, declaredLength: 5, http10: false, headOnly: false, keepAlive: true)
         var machine = handling()
-        machine.streamedAnswerStarted(keepAlive: short.keepAlive)
-        [UInt8]("abc".utf8).withUnsafeBytes { short.append($0, to: &out) }
-        machine.streamedAnswerEnded(framingComplete: short.finish(into: &out) == .complete)
+        check(machine.streamedAnswerStarted(status: 200, framer: short, headStart: 0))
+        [UInt8]("abc".utf8).withUnsafeBytes { machine.frameAnswerBytes($0, into: &out) }
+        check(machine.streamedAnswerEnded(into: &out) == 200)
         #expect(machine.state == .writing(closeAfter: true))
 
         // HTTP/1.0 without a declared length: the body ends with the connection.
         let untilClose = ResponseBodyFramer(
             status: 200, declaredLength: nil, http10: true, headOnly: false, keepAlive: true)
         var http10 = handling()
-        http10.streamedAnswerStarted(keepAlive: untilClose.keepAlive)
+        check(http10.streamedAnswerStarted(status: 200, framer: untilClose, headStart: 0))
         #expect(http10.state == .handling(closeAfter: true))
 
-        var exact = ResponseBodyFramer(status: 200, declaredLength: 3, http10: false, headOnly: false, keepAlive: true)
+        let exact = ResponseBodyFramer(
+            status: 200, declaredLength: 3, http10: false, headOnly: false, keepAlive: true)
         var kept = handling()
-        kept.streamedAnswerStarted(keepAlive: exact.keepAlive)
-        [UInt8]("abc".utf8).withUnsafeBytes { exact.append($0, to: &out) }
-        kept.streamedAnswerEnded(framingComplete: exact.finish(into: &out) == .complete)
+        check(kept.streamedAnswerStarted(status: 200, framer: exact, headStart: 0))
+        [UInt8]("abc".utf8).withUnsafeBytes { kept.frameAnswerBytes($0, into: &out) }
+        check(kept.streamedAnswerEnded(into: &out) == 200)
         #expect(kept.state == .writing(closeAfter: false))
+        #expect(String(decoding: out.suffix(3), as: UTF8.self) == "abc")
     }
 }

@@ -57,6 +57,21 @@ import Testing
         #expect(client.isClosedByPeer())
     }
 
+    @Test func answersEveryRequestOfAHalfClosedPipelineBehindADelayedAnswer() throws {
+        // The delayed answer lets the FIN be seen first; the two answered at once after it were once lost: the
+        // second was parsed while the first was still being parsed, and the connection closed in between.
+        let server = try TestServer("abort_on_close off\n" + Self.config)
+        let client = try RawHTTPClient(port: server.port)
+        defer { client.close() }
+        try client.send(
+            "GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "GET /echo HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+        client.shutdownWrite()
+        let bodies = try (0..<4).map { _ in try client.readResponse().bodyText }
+        #expect(bodies == [#"{"which":"slow"}"#, #"{"which":"fast"}"#, "created", #"{"which":"fast"}"#])
+        #expect(client.isClosedByPeer())
+    }
+
     @Test(arguments: [
         ("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
         ("GET /fast HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400),

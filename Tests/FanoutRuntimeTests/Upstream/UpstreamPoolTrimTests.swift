@@ -1,0 +1,189 @@
+import FanoutTestSupport
+import Glibc
+import Testing
+
+@testable import FanoutCore
+@testable import FanoutRuntime
+
+/// Issue 15, memory after a burst: a worker's easy handles and idle libcurl connections beyond the recent peak
+/// of transfers go after an idle wait. One real loop, one real client, a real partner on loopback.
+@Suite struct UpstreamPoolTrimTests {
+    static let burst = 40
+    static let trimIntervalMs = 200
+
+    /// What the client and the process held at each step.
+    struct Held {
+        var handles = 0
+        /// Connection sockets libcurl has open (noted at creation, forgotten at its close).
+        var libcurlSockets = 0
+        /// This process's established TCP connections to the stub.
+        var established = 0
+    }
+
+    @Test func aBurstsHandlesAndConnectionsGoAfterAnIdleWait() throws {
+        let stub = try UpstreamStub(routes: ["/slow": .json(#"{"ok":true}"#, delayMs: 300), "/a": .json("{}")])
+        defer { stub.stop() }
+        let loop = try EventLoop()
+        let client = try #require(UpstreamClient(loop: loop, trimIntervalMs: Self.trimIntervalMs))
+        let slot = AdmissionSlot(raw: 0)
+        client.setLimits([.init(slot: slot, upstreamName: "stub", limit: 256, queueLimit: nil, breaker: nil)])
+        func request(_ path: String) -> UpstreamRequest {
+            UpstreamRequest(
+                message: UpstreamMessage(
+                    method: "GET", url: stub.baseURL + path, fixedURL: true, headers: [], body: nil),
+                policy: CallPolicy(
+                    upstreamName: "stub", slot: slot, connectTimeoutMs: 2_000, timeoutMs: 10_000,
+                    deadline: loop.now &+ 10_000_000_000, maxResponseBytes: 1 << 20, captureHeaders: false,
+                    mustNotRepeat: false))
+        }
+        func held() -> Held {
+            Held(
+                handles: client.pooledHandleCount, libcurlSockets: client.openConnectionSocketCount,
+                established: ProcessSockets.connections(toPort: stub.port, inState: .established))
+        }
+        var statuses: [Int] = []
+        var afterBurst = Held()
+        var afterIdle = Held()
+        var afterNextCall = Held()
+        var stubConnectionsAfterIdle = -1
+        var idleWaitMs = 0
+
+        // After the idle wait (polled, so a loaded machine only makes it slower): one more call, on a kept
+        // connection.
+        func nextCall() {
+            client.start(request("/a")) { result in
+                if case .success(let answer) = result.outcome { statuses.append(answer.status) }
+                afterNextCall = held()
+                loop.requestStop()
+            }
+        }
+        func waitForTrim() {
+            let now = held()
+            let stubConnections = stub.activeConnections
+            let floor = UpstreamClient.trimFloor
+            if (now.handles <= floor && now.libcurlSockets <= floor && now.established <= floor
+                && stubConnections <= floor) || idleWaitMs >= 10_000
+            {
+                afterIdle = now
+                stubConnectionsAfterIdle = stubConnections
+                nextCall()
+                return
+            }
+            idleWaitMs += 100
+            loop.schedule(afterMilliseconds: 100) { waitForTrim() }
+        }
+        var finished = 0
+        for _ in 0..<Self.burst {
+            client.start(request("/slow")) { result in
+                if case .success(let answer) = result.outcome { statuses.append(answer.status) }
+                finished += 1
+                guard finished == Self.burst else { return }
+                afterBurst = held()
+                waitForTrim()
+            }
+        }
+        loop.schedule(afterMilliseconds: 30_000) { [weak loop] in loop?.requestStop() }  // never hang the run
+        loop.run()
+        client.close()
+
+        #expect(statuses == Array(repeating: 200, count: Self.burst + 1))
+        // The burst needed one handle and one connection per call.
+        #expect(afterBurst.handles == Self.burst)
+        #expect(afterBurst.libcurlSockets == Self.burst)
+        #expect(afterBurst.established == Self.burst)
+        // Quiet for more than two intervals: down to the floor, on both sides of the connections, and libcurl
+        // closed the descriptors of the ones let go without any call of ours.
+        #expect(afterIdle.handles <= UpstreamClient.trimFloor, "waited \(idleWaitMs) ms")
+        #expect(afterIdle.libcurlSockets <= UpstreamClient.trimFloor, "waited \(idleWaitMs) ms")
+        #expect(afterIdle.established <= UpstreamClient.trimFloor, "waited \(idleWaitMs) ms")
+        #expect(stubConnectionsAfterIdle <= UpstreamClient.trimFloor, "waited \(idleWaitMs) ms")
+        // The next transfer reused a kept connection.
+        #expect(afterNextCall.libcurlSockets <= UpstreamClient.trimFloor)
+        #expect(afterNextCall.established <= UpstreamClient.trimFloor)
+        #expect(stub.connectionsAccepted == Self.burst)
+    }
+
+    /// Steady traffic above the floor keeps its warm connections: rounds of concurrent calls, one per interval,
+    /// reuse the same connections (the trim keeps the recent peak, not only the floor).
+    @Test func steadyTrafficKeepsItsConnections() throws {
+        let concurrent = UpstreamClient.trimFloor + 4
+        let rounds = 6
+        let stub = try UpstreamStub(routes: ["/a": .json("{}", delayMs: 50)])
+        defer { stub.stop() }
+        let loop = try EventLoop()
+        let client = try #require(UpstreamClient(loop: loop, trimIntervalMs: Self.trimIntervalMs))
+        let slot = AdmissionSlot(raw: 0)
+        client.setLimits([.init(slot: slot, upstreamName: "stub", limit: 64, queueLimit: nil, breaker: nil)])
+        var statuses: [Int] = []
+        func round(_ remaining: Int) {
+            var finished = 0
+            for _ in 0..<concurrent {
+                let request = UpstreamRequest(
+                    message: UpstreamMessage(
+                        method: "GET", url: stub.baseURL + "/a", fixedURL: true, headers: [], body: nil),
+                    policy: CallPolicy(
+                        upstreamName: "stub", slot: slot, connectTimeoutMs: 2_000, timeoutMs: 5_000,
+                        deadline: loop.now &+ 5_000_000_000, maxResponseBytes: 1 << 20, captureHeaders: false,
+                        mustNotRepeat: false))
+                client.start(request) { result in
+                    if case .success(let answer) = result.outcome { statuses.append(answer.status) }
+                    finished += 1
+                    guard finished == concurrent else { return }
+                    guard remaining > 1 else {
+                        loop.requestStop()
+                        return
+                    }
+                    loop.schedule(afterMilliseconds: Self.trimIntervalMs) { round(remaining - 1) }
+                }
+            }
+        }
+        round(rounds)
+        loop.schedule(afterMilliseconds: 20_000) { [weak loop] in loop?.requestStop() }  // never hang the run
+        loop.run()
+        client.close()
+        #expect(statuses == Array(repeating: 200, count: concurrent * rounds))
+        #expect(stub.connectionsAccepted == concurrent)
+    }
+
+    /// A partner that closes an idle pooled connection (its keep-alive timeout): fanout shuts the socket down at
+    /// once, and the next trim makes libcurl close the descriptor, with no call of ours in between.
+    @Test func aConnectionThePartnerClosedIsClosedAtTheNextTrim() throws {
+        let stub = try UpstreamStub(routes: ["/a": .json("{}")], idleTimeoutMs: 100)
+        defer { stub.stop() }
+        let loop = try EventLoop()
+        let client = try #require(UpstreamClient(loop: loop, trimIntervalMs: Self.trimIntervalMs))
+        let slot = AdmissionSlot(raw: 0)
+        client.setLimits([.init(slot: slot, upstreamName: "stub", limit: 4, queueLimit: nil, breaker: nil)])
+        let request = UpstreamRequest(
+            message: UpstreamMessage(method: "GET", url: stub.baseURL + "/a", fixedURL: true, headers: [], body: nil),
+            policy: CallPolicy(
+                upstreamName: "stub", slot: slot, connectTimeoutMs: 2_000, timeoutMs: 5_000,
+                deadline: loop.now &+ 5_000_000_000, maxResponseBytes: 1 << 20, captureHeaders: false,
+                mustNotRepeat: false))
+        var status = 0
+        var socketsAfterCall = -1
+        var socketsAtEnd = -1
+        var waitedMs = 0
+        func waitForClose() {
+            socketsAtEnd = client.openConnectionSocketCount
+            if socketsAtEnd == 0 || waitedMs >= 10_000 {
+                loop.requestStop()
+                return
+            }
+            waitedMs += 50
+            loop.schedule(afterMilliseconds: 50) { waitForClose() }
+        }
+        client.start(request) { result in
+            if case .success(let answer) = result.outcome { status = answer.status }
+            socketsAfterCall = client.openConnectionSocketCount
+            waitForClose()
+        }
+        loop.schedule(afterMilliseconds: 20_000) { [weak loop] in loop?.requestStop() }  // never hang the run
+        loop.run()
+        client.close()
+        #expect(status == 200)
+        #expect(socketsAfterCall == 1)
+        #expect(socketsAtEnd == 0, "waited \(waitedMs) ms")
+        #expect(ProcessSockets.connections(toPort: stub.port) == 0)
+    }
+}
