@@ -1,6 +1,6 @@
-/// What the upstream call layers of one worker count, per upstream name: single-flight coalescing and the call
-/// cache (`CallCoalescer`), hedges and retries (`CallAttempts`). Each layer keeps one and a scrape merges them,
-/// worker by worker, with ``merge(_:)``.
+/// What the upstream call layers of one worker count, per upstream name: the call cache (`CallCache`),
+/// single-flight coalescing (`CallCoalescer`), hedges and retries (`CallAttempts`). Each layer keeps one and
+/// a scrape merges them, worker by worker, with ``merge(_:)``.
 public struct UpstreamCallCounters: Sendable, Equatable {
     /// Composite calls that joined an identical transfer already in flight instead of starting one.
     public var coalesced: [String: UInt64] = [:]

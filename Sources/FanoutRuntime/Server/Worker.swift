@@ -12,9 +12,9 @@ final class Worker: @unchecked Sendable {
     let loop: EventLoop
     let accessLog: (any AccessLogSink)?
     let upstream: UpstreamClient
-    /// The layers a composite call goes through (``UpstreamCalls``): the cache and coalescing, then attempts,
-    /// then the client.
-    typealias CompositeCalls = CallCoalescer<CallAttempts<UpstreamClient>>
+    /// The layers a composite call goes through (``UpstreamCalls``): the cache, single-flight coalescing (owned
+    /// by the cache), then attempts, then the client.
+    typealias CompositeCalls = CallCache<CallAttempts<UpstreamClient>>
     /// Composite calls go through it: identical GETs in flight on this worker share one transfer, and calls
     /// with `cache=` are answered from this worker's cache.
     let calls: CompositeCalls
@@ -93,7 +93,7 @@ final class Worker: @unchecked Sendable {
         oauth2.configure(Worker.oauth2Entries(runtime))
         client.oauth2 = oauth2
         attempts = CallAttempts(loop: loop, client: client)
-        calls = CallCoalescer(loop: loop, client: attempts, cacheBytes: runtime.config.limits.cacheBytesPerWorker)
+        calls = CallCache(loop: loop, client: attempts, cacheBytes: runtime.config.limits.cacheBytesPerWorker)
         connectStore(runtime.config.store)
         tracer = runtime.tracing.map { TraceExporter(loop: loop, client: client, settings: $0) }
         listeners = listenerFDs.map { Listener(fd: $0, worker: self) }
@@ -177,6 +177,7 @@ final class Worker: @unchecked Sendable {
         snapshot.breakerOpens.addCounts(self.upstream.breakerOpens)
         snapshot.addUpstreamLoad(self.upstream.load)
         snapshot.upstreamCalls.merge(calls.counters)
+        snapshot.upstreamCalls.merge(calls.coalescer.counters)
         snapshot.upstreamCalls.merge(attempts.counters)
         if let store, let shared = calls.shared {
             snapshot.store.configured = true

@@ -1,7 +1,7 @@
 import FanoutCore
 import Glibc
 
-/// The second level of the call cache: answers in the shared store, read and written by ``CallCoalescer``
+/// The second level of the call cache: answers in the shared store, read and written by ``CallCache``
 /// through one worker's ``StoreRouter``. Every operation waits at most the store's `command_timeout`; a store
 /// that is down or slow makes each of them a miss (counted as a fallback), never a failure.
 final class SharedCache {

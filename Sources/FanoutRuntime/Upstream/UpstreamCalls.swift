@@ -1,10 +1,10 @@
 import FanoutCore
 
-/// One layer of the path a composite call takes to its upstream, top to bottom: the call cache and
-/// single-flight coalescing (``CallCoalescer``), hedges and retries (``CallAttempts``), then admission and
-/// libcurl (``UpstreamClient``). Each layer holds the one below as this protocol (a generic parameter, so the
-/// calls are direct in a release build, not through an existential), which lets a test put a scripted fake
-/// under any of them.
+/// One layer of the path a composite call takes to its upstream, top to bottom: the call cache
+/// (``CallCache``), single-flight coalescing (``CallCoalescer``), hedges and retries (``CallAttempts``), then
+/// admission and libcurl (``UpstreamClient``). Each layer holds the one below as this protocol (a generic
+/// parameter, so the calls are direct in a release build, not through an existential), which lets a test put
+/// a scripted fake under any of them.
 ///
 /// Used on the loop thread only.
 protocol UpstreamCalls: AnyObject {

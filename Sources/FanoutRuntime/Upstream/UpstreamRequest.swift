@@ -54,7 +54,7 @@ struct CallPolicy {
     var retryBudgetPercent = 20
     /// TLS checks, client certificate, `connect_to` and HTTP/2 of the upstream (``ResolvedUpstream/transport``).
     var transport = TransportOptions()
-    /// Composite calls (see ``CallCoalescer``): what makes the call identical to others (``CallKey``; nil: it
+    /// Composite calls (see ``CallCache``, ``CallCoalescer``): what makes the call identical to others (``CallKey``; nil: it
     /// is neither merged nor cached), whether it may share a transfer with them (the upstream's `coalesce`),
     /// and its cache policy (`cache=`).
     var key: String? = nil

@@ -3,13 +3,13 @@ import Testing
 
 @testable import FanoutRuntime
 
-/// The call layers above the client, each on a ``ScriptedCalls`` fake: single-flight coalescing and the call
-/// cache (``CallCoalescer``), hedges, retries and the retry budget (``CallAttempts``).
+/// The call layers above the client, each on a ``ScriptedCalls`` fake: the call cache (``CallCache``),
+/// single-flight coalescing (``CallCoalescer``), hedges, retries and the retry budget (``CallAttempts``).
 @Suite struct CoalescingLayerTests {
     @Test func identicalCallsShareOneTransferAndEachGetsItsAnswer() throws {
         let loop = try EventLoop()
         let below = ScriptedCalls()
-        let layer = CallCoalescer(loop: loop, client: below, cacheBytes: 1 << 20)
+        let layer = CallCoalescer(loop: loop, client: below)
         let results = Results()
         for name in ["a", "b", "c"] { _ = layer.start(layerRequest(loop), completion: results.completion(name)) }
         #expect(below.started.count == 1)
@@ -26,7 +26,7 @@ import Testing
     @Test func callsWithoutAKeyOrWithCoalesceOffGoBelowUnchanged() throws {
         let loop = try EventLoop()
         let below = ScriptedCalls()
-        let layer = CallCoalescer(loop: loop, client: below, cacheBytes: 1 << 20)
+        let layer = CallCoalescer(loop: loop, client: below)
         let results = Results()
         _ = layer.start(layerRequest(loop, key: nil), completion: results.completion("a"))
         _ = layer.start(layerRequest(loop, key: nil), completion: results.completion("b"))
@@ -42,7 +42,7 @@ import Testing
     @Test func aJoinerThatCancelsLeavesTheTransferToTheOthers() throws {
         let loop = try EventLoop()
         let below = ScriptedCalls()
-        let layer = CallCoalescer(loop: loop, client: below, cacheBytes: 1 << 20)
+        let layer = CallCoalescer(loop: loop, client: below)
         let results = Results()
         let first = layer.start(layerRequest(loop), completion: results.completion("a"))
         _ = layer.start(layerRequest(loop), completion: results.completion("b"))
@@ -56,7 +56,7 @@ import Testing
     @Test func whenEveryWaiterCancelsTheTransferIsCancelled() throws {
         let loop = try EventLoop()
         let below = ScriptedCalls()
-        let layer = CallCoalescer(loop: loop, client: below, cacheBytes: 1 << 20)
+        let layer = CallCoalescer(loop: loop, client: below)
         let results = Results()
         let first = layer.start(layerRequest(loop), completion: results.completion("a"))
         let second = layer.start(layerRequest(loop), completion: results.completion("b"))
@@ -69,13 +69,35 @@ import Testing
         _ = layer.start(layerRequest(loop), completion: results.completion("c"))
         #expect(below.started.count == 2)
     }
+
+    @Test func eachSharedTransferIsReportedOnceWhenItEnds() throws {
+        let loop = try EventLoop()
+        let below = ScriptedCalls()
+        let layer = CallCoalescer(loop: loop, client: below)
+        var ended: [(key: String, status: Int?)] = []
+        layer.transferEnded = { key, result in
+            var status: Int?
+            if case .success(let response) = result?.outcome { status = response.status }
+            ended.append((key, status))
+        }
+        let results = Results()
+        for name in ["a", "b"] { _ = layer.start(layerRequest(loop), completion: results.completion(name)) }
+        below.answer(0, status: 203)
+        #expect(ended.count == 1 && ended[0].key == "GET http://p.test:80/a\n" && ended[0].status == 203)
+        // Cancelled when its last waiter leaves: reported with no result; a call that is not coalesced: never.
+        let handle = layer.start(layerRequest(loop), completion: results.completion("c"))
+        layer.cancel(handle, timedOut: false)
+        _ = layer.start(layerRequest(loop, coalesce: false), completion: results.completion("d"))
+        below.answer(2)
+        #expect(ended.count == 2 && ended[1].status == nil)
+    }
 }
 
 @Suite struct CacheLayerTests {
     @Test func aFreshEntryAnswersAtOnceWithoutATransfer() throws {
         let loop = try EventLoop()
         let below = ScriptedCalls()
-        let layer = CallCoalescer(loop: loop, client: below, cacheBytes: 1 << 20)
+        let layer = CallCache(loop: loop, client: below, cacheBytes: 1 << 20)
         let results = Results()
         let policy = CachePolicy(lifetime: .upTo(milliseconds: 60_000))
         _ = layer.start(layerRequest(loop, cache: policy), completion: results.completion("miss"))
@@ -91,7 +113,7 @@ import Testing
     @Test func aStaleEntryIsServedWhileOneTransferRefreshesIt() throws {
         let loop = try EventLoop()
         let below = ScriptedCalls()
-        let layer = CallCoalescer(loop: loop, client: below, cacheBytes: 1 << 20)
+        let layer = CallCache(loop: loop, client: below, cacheBytes: 1 << 20)
         let results = Results()
         // Fresh for 1 ms, then served stale for a minute while it is refreshed.
         let policy = CachePolicy(lifetime: .upTo(milliseconds: 1), staleWhileRevalidateMs: 60_000)
@@ -109,10 +131,55 @@ import Testing
         #expect(below.started.count == 2)
         #expect(layer.counters.refreshes == ["p": 1] && layer.counters.staleRevalidate == ["p": 3])
         below.answer(1, body: "new")
-        #expect(layer.sharedTransfers == 0)
+        #expect(layer.coalescer.sharedTransfers == 0)
         // The refreshed entry answers the next call (stale again by now, so with a refresh of its own).
         _ = layer.start(layerRequest(loop, cache: policy), completion: results.completion("after"))
         #expect(results.body("after") == "new")
+    }
+    @Test func aSharedTransferIsStoredOnceWithTheLongestPolicyOfItsCalls() throws {
+        let loop = try EventLoop()
+        let below = ScriptedCalls()
+        let layer = CallCache(loop: loop, client: below, cacheBytes: 1 << 20)
+        let results = Results()
+        let short = CachePolicy(lifetime: .upTo(milliseconds: 1))
+        let long = CachePolicy(lifetime: .upTo(milliseconds: 60_000))
+        _ = layer.start(layerRequest(loop, cache: short), completion: results.completion("short"))
+        _ = layer.start(layerRequest(loop, cache: long), completion: results.completion("long"))
+        #expect(below.started.count == 1)
+        below.answer(0, body: "once")
+        #expect(results.byCall["short"]?.first?.cache == .miss && results.byCall["long"]?.first?.cache == .miss)
+        loop.refreshNow()
+        let storedAt = loop.now
+        run(loop, until: { loop.now >= storedAt &+ 20_000_000 })
+        // Past the short policy's life, the entry is still there for the long one.
+        _ = layer.start(layerRequest(loop, cache: long), completion: results.completion("hit"))
+        #expect(results.body("hit") == "once" && results.byCall["hit"]?.first?.cache == .hit)
+        _ = layer.start(layerRequest(loop, cache: short), completion: results.completion("expired"))
+        #expect(below.started.count == 2 && results.byCall["expired"] == nil)
+        #expect(layer.counters.cacheHits == ["p": 1] && layer.counters.cacheMisses == ["p": 3])
+    }
+
+    @Test func aCallThatIsNotCoalescedStoresItsOwnAnswerAndFallsBackOnAFailure() throws {
+        let loop = try EventLoop()
+        let below = ScriptedCalls()
+        let layer = CallCache(loop: loop, client: below, cacheBytes: 1 << 20)
+        let results = Results()
+        // Fresh for 1 ms, then kept a minute as a fallback for failures.
+        let policy = CachePolicy(lifetime: .upTo(milliseconds: 1), staleIfErrorMs: 60_000)
+        _ = layer.start(layerRequest(loop, coalesce: false, cache: policy), completion: results.completion("a"))
+        below.answer(0, body: "kept")
+        #expect(layer.cachedBytes > 0)
+        loop.refreshNow()
+        let storedAt = loop.now
+        run(loop, until: { loop.now >= storedAt &+ 20_000_000 })
+        _ = layer.start(layerRequest(loop, coalesce: false, cache: policy), completion: results.completion("b"))
+        _ = layer.start(layerRequest(loop, coalesce: false, cache: policy), completion: results.completion("c"))
+        #expect(below.started.count == 3 && layer.coalescer.sharedTransfers == 0)
+        below.fail(1, .refused)
+        below.answer(2, status: 502)
+        #expect(results.body("b") == "kept" && results.byCall["b"]?.first?.cache == .staleError)
+        #expect(results.body("c") == "kept" && results.byCall["c"]?.first?.cache == .staleError)
+        #expect(layer.counters.staleError == ["p": 2] && layer.counters.cacheMisses == ["p": 3])
     }
 }
 
