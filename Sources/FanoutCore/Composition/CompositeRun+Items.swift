@@ -88,7 +88,8 @@ extension CompositeRun {
             switch self.render(index, item: items.elements[position]) {
             case .success(var launch):
                 launch.item = position
-                launches.append(self.register(launch))
+                self.register(&launch)
+                launches.append(launch)
                 items.inFlight += 1
             case .failure(let error) where error.isClientError:
                 throw CompositeRejection(message: error.message)
