@@ -140,24 +140,16 @@ final class CompositeExchange: Exchange {
                 contentTypeLine = "Content-Type: \(contentType)"
                 headers.append("Content-Type: \(contentType)")
             }
-            var request = UpstreamRequest.compositeCall(
-                upstream, method: launch.method, pathAndQuery: launch.pathAndQuery,
-                fixedURL: route.calls[launch.call].target.isFixed, headers: headers, body: launch.body,
-                timeoutMs: route.calls[launch.call].timeoutMs, hedgeDelayMs: route.calls[launch.call].hedgeDelayMs,
-                retries: route.calls[launch.call].retries, deadline: deadline,
-                maxResponseBytes: runtime.config.limits.maxUpstreamBodyBytes,
-                captureHeaders: answers?.capturesHeaders[launch.call] ?? false)
-            let cache = route.calls[launch.call].cache
             let id = launch.id
             let callIndex = launch.call
             let isItem = launch.item != nil
-            let coalesce = upstream.config.coalesce
-            if coalesce || cache != nil {
-                request.policy.key = coalescingKey(request, callHeaders, contentTypeLine)
-                request.policy.coalesce = coalesce
-                request.policy.cache = cache
-            }
-            let transfer = worker.calls.start(request) { [weak self] result in
+            // The request goes straight from `callRequest` into the layers, which consume it: built in a local
+            // variable here, it was copied on the way in (about 290 instructions per call, callgrind).
+            let transfer = worker.calls.start(
+                callRequest(
+                    launch, upstream: upstream, headers: headers, callHeaders: callHeaders,
+                    contentTypeLine: contentTypeLine)
+            ) { [weak self] result in
                 self?.callFinished(id, call: callIndex, isItem: isItem, result)
             }
             // A transfer refused on the spot has already reported through the callback.
@@ -166,6 +158,30 @@ final class CompositeExchange: Exchange {
                 transfers[id] = transfer
             }
         }
+    }
+
+    /// The upstream request of `launch` (`headers`: every line it sends; `callHeaders`: the upstream's and
+    /// the call's own, for the key), with its coalescing key, `coalesce` and cache policy when the call is
+    /// merged or cached.
+    private func callRequest(
+        _ launch: CallLaunch, upstream: ResolvedUpstream, headers: [String], callHeaders: [String],
+        contentTypeLine: String?
+    ) -> UpstreamRequest {
+        var request = UpstreamRequest.compositeCall(
+            upstream, method: launch.method, pathAndQuery: launch.pathAndQuery,
+            fixedURL: route.calls[launch.call].target.isFixed, headers: headers, body: launch.body,
+            timeoutMs: route.calls[launch.call].timeoutMs, hedgeDelayMs: route.calls[launch.call].hedgeDelayMs,
+            retries: route.calls[launch.call].retries, deadline: deadline,
+            maxResponseBytes: runtime.config.limits.maxUpstreamBodyBytes,
+            captureHeaders: answers?.capturesHeaders[launch.call] ?? false)
+        let cache = route.calls[launch.call].cache
+        let coalesce = upstream.config.coalesce
+        if coalesce || cache != nil {
+            request.policy.key = coalescingKey(request, callHeaders, contentTypeLine)
+            request.policy.coalesce = coalesce
+            request.policy.cache = cache
+        }
+        return request
     }
 
     /// The ``CallKey`` of `request` (merging and caching), nil for a call that is never merged nor cached.

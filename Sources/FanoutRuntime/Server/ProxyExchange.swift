@@ -126,7 +126,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             exchange?.resumeSoon(receiving: false)
         }
         body?.onTaken = { [weak exchange] in exchange?.noteProgress() }
-        let id = worker.upstream.start(request) { [weak exchange] result in
+        let id = worker.upstream.start(consume request) { [weak exchange] result in
             exchange?.finished(result)
         }
         if !exchange.finished {
