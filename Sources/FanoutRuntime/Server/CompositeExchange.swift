@@ -66,8 +66,10 @@ final class CompositeExchange: Exchange {
         traceStateLine = context.trace.traceState.map { "tracestate: " + $0 }
         callLog = Array(repeating: CallLogFacts(), count: route.calls.count)
         transfers.reserveCapacity(route.calls.count)
-        sharedHeaders =
-            context.forwardingHeaderLines() + context.allowlistedHeaderLines(runtime.forwardHeaders)
+        var shared = context.forwardingHeaderLines()
+        // Without a `forward_headers` allowlist there is nothing to look for (nor an array to join).
+        if !runtime.forwardHeaders.isEmpty { shared += context.allowlistedHeaderLines(runtime.forwardHeaders) }
+        sharedHeaders = shared
     }
 
     static func start(
