@@ -186,6 +186,9 @@ public struct CompositeRun: Sendable {
                     case .success(var launch):
                         self.states[index].phase = .running
                         self.register(&launch)
+                        // Sized for every call at the first launch (grown one by one, three calls took three
+                        // allocations); a turn that launches nothing allocates nothing.
+                        if launches.isEmpty { launches.reserveCapacity(self.route.calls.count) }
                         launches.append(launch)
                     case .failure(let error) where error.isClientError:
                         throw CompositeRejection(message: error.message)

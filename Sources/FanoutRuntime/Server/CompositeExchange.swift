@@ -47,10 +47,14 @@ final class CompositeExchange: Exchange {
         var httpVersion: String?
     }
 
+    /// Builds the run in place (a run built outside and passed in was copied into the exchange and destroyed
+    /// after, about 1,400 instructions per request, callgrind).
+    /// - Throws: the run's ``CompositeRejection`` (the client's input does not fit the route).
     private init(
-        route: CompositeRoute, responseHeaders: ResponseHeaderPlan, run: CompositeRun, context: ForwardingContext,
+        route: CompositeRoute, responseHeaders: ResponseHeaderPlan, input: CompositeInput, context: ForwardingContext,
         runtime: RuntimeConfig, connection: ClientConnection, worker: Worker
-    ) {
+    ) throws(CompositeRejection) {
+        self.run = try CompositeRun(route: route, input: input)
         self.responseHeaders = responseHeaders
         answers =
             responseHeaders.passed.isEmpty && !responseHeaders.derivedCacheControl
@@ -59,7 +63,6 @@ final class CompositeExchange: Exchange {
         self.connection = connection
         self.runtime = runtime
         self.route = route
-        self.run = run
         startedAt = worker.loop.now
         deadline = startedAt &+ UInt64(route.deadlineMs) &* 1_000_000
         trace = context.trace
@@ -77,16 +80,15 @@ final class CompositeExchange: Exchange {
         runtime: RuntimeConfig,
         on connection: ClientConnection, worker: Worker
     ) {
-        let run: CompositeRun
+        let exchange: CompositeExchange
         do {
-            run = try CompositeRun(route: route, input: input)
+            exchange = try CompositeExchange(
+                route: route, responseHeaders: responseHeaders, input: input, context: context, runtime: runtime,
+                connection: connection, worker: worker)
         } catch {
             connection.respond(.error(status: 400, message: error.message))
             return
         }
-        let exchange = CompositeExchange(
-            route: route, responseHeaders: responseHeaders, run: run, context: context, runtime: runtime,
-            connection: connection, worker: worker)
         // Everything that needs only the client's input is rendered before any partner is called: a bad
         // parameter is the client's error (400), and no partner sees a request that cannot complete.
         let launches: [CallLaunch]
