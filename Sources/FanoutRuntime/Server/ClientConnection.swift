@@ -54,8 +54,9 @@ final class ClientConnection: EventHandler, TurnEndTask {
     private var currentHead: HTTPRequestHead?
     /// What the current request's route lays over its answer (``RequestDispatcher`` sets it).
     private var responseOverlay = ResponseHeaderOverlay()
-    /// The request in hand, as the access log and the metrics see it (``RequestRecord``): opened when it is
-    /// received, filled in by the dispatch, finished here once its answer is queued or abandoned.
+    /// The request in hand, as the access log and the metrics see it (``RequestRecord``): made by the dispatch
+    /// (``begin(_:)``; here only for a request refused before dispatch, and for an admin request), finished
+    /// here once its answer is queued or abandoned.
     private var record: RequestRecord?
     /// The current request's body while it is streamed to its exchange (the machine holds its limits).
     private var requestBody: BodyPipe?
@@ -468,49 +469,33 @@ final class ClientConnection: EventHandler, TurnEndTask {
         }
     }
 
+    /// The record of a request refused before it could be dispatched (its head did not parse, was too large or
+    /// did not arrive in time, or the parser refused its body): no route, no calls; `-` for what was not read.
     private func startRequestContext(method: String, target: String) {
-        record = RequestRecord(
-            method: method, path: target, route: nil, requestID: worker.newRequestID(), startedAt: worker.loop.now)
+        record = RequestRecord(refusedBeforeDispatch: method, target: target, worker: worker)
     }
 
     private func handle(_ request: HTTPRequest, body: BodyPipe? = nil) {
         currentHead = request.head
         responseOverlay = ResponseHeaderOverlay()
-        let requestID = RequestIdentity.accepted(request.head.headers[first: "x-request-id"]) ?? worker.newRequestID()
-        record = RequestRecord(
-            method: request.head.method, path: request.head.target, route: nil, requestID: requestID,
-            startedAt: worker.loop.now)
         if isAdmin {
+            record = RequestRecord(admin: request.head, worker: worker)
             AdminEndpoint.handle(request, on: self, worker: worker)
             return
         }
-        RequestDispatcher.dispatch(request, body: body, on: self, worker: worker, requestID: requestID)
+        RequestDispatcher.dispatch(request, body: body, on: self, worker: worker)
     }
 
-    /// Called by the dispatcher to name the matched route (route `index` of `runtime`, counted in `counters`,
-    /// that configuration's table on this worker) in the access log and the metrics; `withCalls`: the route's
-    /// calls are made (not for a CORS preflight, answered without them).
-    func noteRoute(_ index: Int, of runtime: RuntimeConfig, counters: RouteMetricsTable, withCalls: Bool) {
-        let resolved = runtime.resolvedRoutes[index]
-        record?.route = resolved.name
-        record?.callUpstreams = withCalls ? resolved.callUpstreamNames : []
-        record?.counters = (counters, index)
+    /// Called by the dispatcher with the request's record, before anything answers the request: the connection
+    /// holds it while the request is in hand and finishes it when the answer is queued or abandoned.
+    func begin(_ record: consuming RequestRecord) {
+        self.record = record
     }
 
     /// Called by the dispatcher with the fields the matched route lays over every answer to this request
     /// (`response_header`, `cors`).
     func noteResponseOverlay(_ overlay: ResponseHeaderOverlay) {
         responseOverlay = overlay
-    }
-
-    /// Called by the dispatcher to name the request's trace (and the client's parent span) in the access log.
-    func noteTrace(_ trace: TraceContext) {
-        record?.trace = trace
-    }
-
-    /// Called by the dispatcher for a request whose spans are exported (`tracing`, sampled).
-    func noteServerSpan(_ trace: TraceContext, spanID: UInt64) {
-        record?.serverSpan = (trace, spanID)
     }
 
     /// Whether the request in hand writes an access-log line or spans, which read its calls' span ids,
@@ -527,12 +512,12 @@ final class ClientConnection: EventHandler, TurnEndTask {
     /// The partner of an `Upgrade` request answered 101: its `Tunnel` takes the socket, the bytes the client
     /// sent after the request head, and the request's record (the tunnel writes the access-log line when it
     /// ends). The connection ends here without closing the socket; it never serves HTTP again.
-    func handOverToTunnel() -> (fd: Int32, input: [UInt8], log: RequestRecord?)? {
+    func handOverToTunnel() -> (fd: Int32, input: [UInt8], record: RequestRecord?)? {
         guard isHandling, machine.streamedAnswer == nil, machine.requestBody == nil, outputOffset >= output.count
         else {
             return nil
         }
-        let handed = (fd: fd, input: input, log: record)
+        let handed = (fd: fd, input: input, record: record)
         _ = machine.closed()
         cancelTimers()
         exchange = nil
