@@ -24,6 +24,7 @@ path="${1:-/overview}"
 seconds="${2:-10}"
 port=${CALLGRIND_PORT:-18095}
 out=${CALLGRIND_OUT:-.build-prof/callgrind.out}
+mkdir -p "$(dirname "$out")"
 
 curl -sf -o /dev/null http://127.0.0.1:19001/a || { echo "the upstream stub on :19001 is not up (../shared/bench/anchors.sh start)"; exit 1; }
 # -gdwarf-4 for the C targets: clang's default DWARF 5 (CFanoutTLS) stops bookworm's valgrind 3.19

@@ -5,7 +5,7 @@
 #   Benchmarks/run.sh --quick          smoke test: a few seconds per scenario, only checks that everything runs
 #                                      and fanout answers 200 (exit 1 otherwise); timings are not asserted
 #   Benchmarks/run.sh --only NAME      one scenario: fanout3 slow proxy wide conns idle cgroup latency workers2
-#                                      (or 1..9);
+#                                      callgrind (or 1..10);
 #                                      repeatable, or comma-separated
 #   Benchmarks/run.sh --start-anchors  start the reference systems with anchors.sh if they do not answer
 #                                      (and stop them at the end)
@@ -43,9 +43,9 @@ while [ $# -gt 0 ]; do
   shift
 done
 if [ $quick = 1 ]; then
-  dur=${dur:-2}; rounds=${rounds:-1}; wide_reps=3; wide_warm=1; nconns=2000; conns_limit=25; idle_secs=3
+  dur=${dur:-2}; rounds=${rounds:-1}; wide_reps=3; wide_warm=1; nconns=2000; conns_limit=25; idle_secs=3; cg_secs=2
 else
-  dur=${dur:-10}; rounds=${rounds:-3}; wide_reps=20; wide_warm=3; nconns=10000; conns_limit=55; idle_secs=10
+  dur=${dur:-10}; rounds=${rounds:-3}; wide_reps=20; wide_warm=3; nconns=10000; conns_limit=55; idle_secs=10; cg_secs=5
 fi
 
 want() {  # want NAME NUMBER: is this scenario selected?
@@ -129,7 +129,7 @@ ulimit -Hn 65536 2>/dev/null; ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit
 start_fanout() {  # start_fanout PORT WORKERS LOG: sets $fpid
   BENCH_PORT=$1 BENCH_WORKERS=$2 "$bin" serve -c "$conf" 2>"$3" &
   fpid=$!; pids+=("$fpid")
-  printf '%sBENCH_PORT=%s BENCH_WORKERS=%s %s serve -c %s\n' "${BENCH_STUB_CONNECTIONS:+BENCH_STUB_CONNECTIONS=$BENCH_STUB_CONNECTIONS }" "$1" "$2" "$bin" "$conf" >>"$cmds"
+  printf 'BENCH_PORT=%s BENCH_WORKERS=%s %s serve -c %s\n' "$1" "$2" "$bin" "$conf" >>"$cmds"
   wait_port "$1" "$fpid" || { say "run.sh: fanout did not start on :$1"; cat "$3" >&2; return 1; }
 }
 stop_fanout() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
@@ -169,14 +169,8 @@ fi
 if want slow 2; then
   say; say "== 2. slow partners (50/100/20 ms), wrk -c256"
   r=(); [ $have_nginx = 1 ] && r=("openresty=$nginx/slow/overview")
-  # the bench config caps fanout at 256 concurrent calls to the stub (-c256 × 3 calls needs 768): measure
-  # a second instance with the cap at 1024 beside it
-  x=()
-  if BENCH_STUB_CONNECTIONS=1024 start_fanout "$idle_port" 1 "$work/fanout1024.err"; then
-    x=("fanout:stub max_connections 1024=http://127.0.0.1:$idle_port/slow/overview"); x_pid=$fpid
-  fi
-  bench load --scenario 2 -c 256 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/slow/overview" "${r[@]}" "${x[@]}"
-  [ ${#x[@]} = 0 ] || stop_fanout "$x_pid"
+  # with fanout's default settings (the bench config sets no max_connections for the stub)
+  bench load --scenario 2 -c 256 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/slow/overview" "${r[@]}"
 fi
 
 # ------------------------------------------------------------------ 3. plain proxy
@@ -291,6 +285,27 @@ if want cgroup 7; then
   else
     say "n/a: $why"
     emit_row "$(printf '{"scn":"7","metric":"workers auto, quota 0.5 CPU","fanout":"n/a: %s","ref":"%s worker(s) without quota","ratio":null,"goal":"1 worker","ok":null}' "$why" "${noquota:-?}")"
+  fi
+fi
+
+# ------------------------------------------------------------------ 10. instructions per request
+# Issue 15's targets: /overview ≤ 300k instructions per request with fanout's own part ≤ 70k; /proxy/a ≤ 110k.
+if want callgrind 10; then
+  say; say "== 10. instructions per request under callgrind (stable on a noisy machine)"
+  if command -v valgrind >/dev/null && command -v callgrind_control >/dev/null; then
+    for spec in "/overview 300000 70000" "/proxy/a 110000 -"; do
+      set -- $spec
+      own=(); [ "$3" = - ] || own=(--own-max "$3")
+      mkdir -p "$work/cg"
+      # callgrind.sh builds its own release binary with DWARF 4 debug info in .build-prof (bookworm's valgrind
+      # cannot read the DWARF 5 of a plain release build), unless CALLGRIND_BIN names one
+      run env ${CALLGRIND_BIN:+CALLGRIND_BIN="$CALLGRIND_BIN"} CALLGRIND_PORT=$((port + 13)) CALLGRIND_OUT="$work/cg/callgrind.out" \
+        "$here/callgrind.sh" "$1" "$cg_secs" >"$work/cg.log" 2>&1; cat "$work/cg.log" >&2
+      bench callgrind --path "$1" --log "$work/cg.log" --total-max "$2" "${own[@]}"
+    done
+  else
+    say "n/a: valgrind is not installed"
+    emit_row '{"scn":"10","metric":"instructions per request","fanout":"n/a: valgrind is not installed","ref":"","ratio":null,"goal":"≤ 300,000 (/overview)","ok":null}'
   fi
 fi
 

@@ -18,7 +18,8 @@ extension CompositeRun {
             passedStatus: self.route.passStatus, minSuccess: self.route.minSuccess)
     }
 
-    /// One access-log entry per call: its status (for a call with one request), duration and first failure.
+    /// One access-log entry per call, in the route's order: its identity (call and upstream index), status (for a
+    /// call with one request), duration and first failure.
     public var accessLogCalls: [AccessLogLine.Call] {
         self.route.calls.indices.map { index in
             var call = self.accessLogCall(index)
@@ -30,20 +31,23 @@ extension CompositeRun {
     private func accessLogCall(_ index: Int) -> AccessLogLine.Call {
         let state = self.states[index]
         let name = self.route.calls[index].name
+        let identity = AccessLogLine.Call.Identity(call: index, upstream: self.route.calls[index].upstream)
         switch state.outcome {
         case .verbatim(_, let status)?, .tree(_, let status)?:
-            return AccessLogLine.Call(name: name, status: status, durationMs: state.elapsedMs, failure: nil)
+            return AccessLogLine.Call(
+                name: name, identity: identity, status: status, durationMs: state.elapsedMs, failure: nil)
         case .failed(let failure, _)?:
             var status: Int?
             if case .status(let code) = failure { status = code }
             return AccessLogLine.Call(
-                name: name, status: status, durationMs: state.elapsedMs, failure: failure.kind)
+                name: name, identity: identity, status: status, durationMs: state.elapsedMs, failure: failure.kind)
         case nil:
             let failure = state.items?.outcomes.lazy.compactMap { outcome -> String? in
                 if case .failed(let failure, _)? = outcome { return failure.kind }
                 return nil
             }.first
-            return AccessLogLine.Call(name: name, status: nil, durationMs: state.elapsedMs, failure: failure)
+            return AccessLogLine.Call(
+                name: name, identity: identity, status: nil, durationMs: state.elapsedMs, failure: failure)
         }
     }
 

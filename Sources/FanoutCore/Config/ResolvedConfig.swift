@@ -116,17 +116,8 @@ public final class ResolvedUpstream: Sendable {
 public final class ResolvedRoute: Sendable {
     /// Its display name (`GET /overview`).
     public let name: String
-    /// The upstream name of each call, in call order (a proxy route has one, a static route none); pairs with
-    /// the calls an exchange reports, for `fanout_upstream_failures_total`.
-    public let callUpstreamNames: [String]
 
-    /// - Parameter upstreams: the configuration's upstreams, which the route's calls index.
-    public init(_ route: RouteConfig, upstreams: [UpstreamConfig]) {
+    public init(_ route: RouteConfig) {
         name = route.displayName
-        switch route.action {
-        case .composite(let composite): callUpstreamNames = composite.calls.map { upstreams[$0.upstream].name }
-        case .proxy(let proxy): callUpstreamNames = [upstreams[proxy.upstream].name]
-        case .respond: callUpstreamNames = []
-        }
     }
 }

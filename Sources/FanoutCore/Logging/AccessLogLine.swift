@@ -20,7 +20,24 @@
 public struct AccessLogLine: Sendable {
     /// One upstream call as the access log shows it.
     public struct Call: Sendable {
+        /// Which call of which configuration's route this is, by index: what the metrics count it under and the
+        /// spans name its upstream by. Not logged.
+        public struct Identity: Sendable, Equatable {
+            /// The call's index in its route's calls (0 for a proxy route's one call).
+            public var call: Int
+            /// The index of the call's upstream in its configuration's upstreams.
+            public var upstream: Int
+
+            public init(call: Int, upstream: Int) {
+                self.call = call
+                self.upstream = upstream
+            }
+        }
+
         public var name: String
+        /// Set by whoever made the call (an exchange, from its route's configuration), so nothing pairs calls
+        /// with their route's calls or upstreams by position.
+        public var identity: Identity
         /// The upstream's status; nil when no response arrived.
         public var status: Int?
         public var durationMs: Double
@@ -45,10 +62,11 @@ public struct AccessLogLine: Sendable {
         public var startOffsetMs = 0.0
 
         public init(
-            name: String, status: Int?, durationMs: Double, failure: String?, spanID: String? = nil,
-            itemSpanIDs: [String]? = nil, httpVersion: String? = nil
+            name: String, identity: Identity, status: Int?, durationMs: Double, failure: String?,
+            spanID: String? = nil, itemSpanIDs: [String]? = nil, httpVersion: String? = nil
         ) {
             self.name = name
+            self.identity = identity
             self.status = status
             self.durationMs = durationMs
             self.failure = failure

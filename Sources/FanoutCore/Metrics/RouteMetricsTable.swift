@@ -2,7 +2,9 @@
 /// by status, request durations and call durations. Recording one is an array index (and an `Int` key for
 /// the status), where ``ServerMetrics`` hashes a route name and a call name per request and per call.
 ///
-/// The table names its series with the names of the configuration it was built from, and
+/// The table names its series with the names of the configuration it was built from (its routes, their calls,
+/// and the upstreams a call's failures and spans are named by, from the call's
+/// ``AccessLogLine/Call/identity``), and
 /// ``drain(into:)`` adds what it counted to a ``ServerMetrics`` under those names, so `/metrics` shows the
 /// same series either way. A reload builds a new table; a request keeps the table of the configuration it was
 /// dispatched with (its indices are that configuration's), and the worker drains old tables until no request
@@ -12,6 +14,9 @@ public final class RouteMetricsTable {
     public let routeNames: [String]
     /// Each route's call names, by route index then call index (a proxy route's one call is `proxy`).
     public let callNames: [[String]]
+    /// Each upstream's name, by upstream index (`fanout_upstream_failures_total`, a call span's
+    /// `fanout.upstream`).
+    public let upstreamNames: [String]
     /// Where each route's call histograms start in `callDurations`.
     private let firstCall: [Int]
     // Histograms are made up front and emptied by a drain (`count == 0`: no series), so recording one
@@ -23,10 +28,12 @@ public final class RouteMetricsTable {
     /// - Parameters:
     ///   - routeNames: the routes' display names, by route index.
     ///   - callNames: the routes' call names, by route index.
-    public init(routeNames: [String], callNames: [[String]]) {
+    ///   - upstreamNames: the upstreams' names, by upstream index.
+    public init(routeNames: [String], callNames: [[String]], upstreamNames: [String]) {
         precondition(routeNames.count == callNames.count, "one list of call names per route")
         self.routeNames = routeNames
         self.callNames = callNames
+        self.upstreamNames = upstreamNames
         var first: [Int] = []
         var total = 0
         for calls in callNames {
@@ -40,16 +47,17 @@ public final class RouteMetricsTable {
     }
 
     /// The table of a configuration's routes.
-    public convenience init(_ routes: [RouteConfig]) {
+    public convenience init(_ config: FanoutConfig) {
         self.init(
-            routeNames: routes.map(\.displayName),
-            callNames: routes.map { route in
+            routeNames: config.routes.map(\.displayName),
+            callNames: config.routes.map { route in
                 switch route.action {
                 case .composite(let composite): composite.calls.map(\.name)
                 case .proxy: ["proxy"]
                 case .respond: []
                 }
-            })
+            },
+            upstreamNames: config.upstreams.map(\.name))
     }
 
     /// One answered request on route `route` (``ServerMetrics/recordRequest(route:status:seconds:)``).

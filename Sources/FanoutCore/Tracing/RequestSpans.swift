@@ -10,8 +10,10 @@
 /// Attributes follow the OpenTelemetry HTTP conventions where one exists (`http.request.method`,
 /// `url.path`, `http.response.status_code`, `error.type`), and `fanout.*` for the rest.
 public enum RequestSpans {
+    /// - Parameter upstreamNames: the upstream names of the configuration the request was dispatched with, by
+    ///   upstream index: a call's ``AccessLogLine/Call/identity`` names its upstream by that index.
     public static func spans(
-        for line: AccessLogLine, trace: TraceContext, serverSpanID: UInt64, callUpstreams: [String],
+        for line: AccessLogLine, trace: TraceContext, serverSpanID: UInt64, upstreamNames: [String],
         endUnixNano: UInt64, newSpanID: () -> UInt64
     ) -> [TraceSpan] {
         let durationNano = nanoseconds(line.durationMs)
@@ -32,8 +34,9 @@ public enum RequestSpans {
             server.attributes.append(.init("fanout.client_abort", .string(abort.rawValue)))
         }
         var spans = [server]
-        for (index, call) in line.calls.enumerated() where call.failure != "skipped" {
-            let upstream = index < callUpstreams.count ? callUpstreams[index] : ""
+        for call in line.calls where call.failure != "skipped" {
+            let upstreamIndex = call.identity.upstream
+            let upstream = upstreamIndex < upstreamNames.count ? upstreamNames[upstreamIndex] : ""
             let callStart = start &+ nanoseconds(call.startOffsetMs)
             var span = TraceSpan(
                 traceIDHigh: trace.traceIDHigh, traceIDLow: trace.traceIDLow, spanID: 0, parentSpanID: serverSpanID,

@@ -8,6 +8,12 @@ protocol EventHandler: AnyObject {
     func handleEvent(fd: Int32, events: UInt32)
 }
 
+/// Work that waits for the end of the loop's current turn (``EventLoop/atTurnEnd(_:)``).
+protocol TurnEndTask: AnyObject {
+    /// Called on the loop thread once the turn's events and due timers have been handled.
+    func turnEnded()
+}
+
 /// Interest bits, as epoll spells them.
 struct Interest: OptionSet {
     let rawValue: UInt32
@@ -26,6 +32,9 @@ struct Interest: OptionSet {
 /// sockets) is touched only on that thread; the only cross-thread entry points are `execute(_:)` and
 /// `requestStop()`, which go through a mutex-guarded queue and an eventfd.
 ///
+/// A turn: one `epoll_wait` (not sleeping when a timer is due or a turn-end task waits), the events' handlers,
+/// the due timers (a 0 ms one runs in the same turn), then the turn-end tasks (``atTurnEnd(_:)``).
+///
 /// Stale events are dropped: `epoll_data.u64` carries `(generation << 32) | fd`, and an event whose
 /// generation is not the fd's current one (closed and reused within the same `epoll_wait` batch) is skipped.
 final class EventLoop: @unchecked Sendable {
@@ -42,6 +51,8 @@ final class EventLoop: @unchecked Sendable {
     private let eventBuffer: UnsafeMutableRawPointer
     private let eventCapacity: Int32 = 256
     private var timers = TimerHeap()
+    /// Tasks for the end of the current turn, in the order asked (``atTurnEnd(_:)``).
+    private var turnEndTasks: [any TurnEndTask] = []
     private let pending = Mutex<[@Sendable () -> Void]>([])
     private let stopFlag = Atomic<Bool>(false)
 
@@ -142,6 +153,15 @@ final class EventLoop: @unchecked Sendable {
         timers.reschedule(timer, at: now &+ UInt64(max(0, milliseconds)) &* 1_000_000)
     }
 
+    /// Runs `task.turnEnded()` once the current turn's events and due timers have been handled, before the loop
+    /// waits again: outside every handler's and libcurl's stack, and without a loop turn or a timer of its own
+    /// (no allocation once the list has grown). A task added by another's `turnEnded()` runs in the same pass;
+    /// one added outside a turn runs before the next wait. Adding the same task twice runs it twice: the caller
+    /// keeps its own flag.
+    func atTurnEnd(_ task: any TurnEndTask) {
+        turnEndTasks.append(task)
+    }
+
     func refreshNow() {
         now = monotonicNanoseconds()
     }
@@ -188,6 +208,7 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func runOnce() {
+        if !turnEndTasks.isEmpty { runTurnEndTasks() }
         let timeout: Int32
         if let deadline = timers.earliestDeadline() {
             refreshNow()
@@ -212,6 +233,17 @@ final class EventLoop: @unchecked Sendable {
         while let action = timers.popExpired(now: now) {
             action()
         }
+        if !turnEndTasks.isEmpty { runTurnEndTasks() }
+    }
+
+    private func runTurnEndTasks() {
+        var index = 0
+        while index < turnEndTasks.count {
+            let task = turnEndTasks[index]
+            index += 1
+            task.turnEnded()
+        }
+        turnEndTasks.removeAll(keepingCapacity: true)
     }
 
     private func dispatch(events: UInt32, data: UInt64) {

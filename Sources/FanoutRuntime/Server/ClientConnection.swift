@@ -32,7 +32,7 @@ extension Exchange {
 /// `endStreamedResponse`), the exchange pausing its upstream while
 /// ``ClientConnectionStateMachine/outputHighWater`` bytes wait for the client. Both stay in `handling`, and the
 /// machine decides their timers, cuts and back-pressure; memory per connection is bounded by the two windows.
-final class ClientConnection: EventHandler {
+final class ClientConnection: EventHandler, TurnEndTask {
     let fd: Int32
     let peer: String
     /// A connection to the admin listener: its requests go to ``AdminEndpoint``, not to the routes, and are
@@ -54,11 +54,18 @@ final class ClientConnection: EventHandler {
     private var currentHead: HTTPRequestHead?
     /// What the current request's route lays over its answer (``RequestDispatcher`` sets it).
     private var responseOverlay = ResponseHeaderOverlay()
-    /// The request in hand, as the access log and the metrics see it (``RequestRecord``): opened when it is
-    /// received, filled in by the dispatch, finished here once its answer is queued or abandoned.
+    /// The request in hand, as the access log and the metrics see it (``RequestRecord``): made by the dispatch
+    /// (``begin(_:)``; here only for a request refused before dispatch, and for an admin request), finished
+    /// here once its answer is queued or abandoned.
     private var record: RequestRecord?
     /// The current request's body while it is streamed to its exchange (the machine holds its limits).
     private var requestBody: BodyPipe?
+    /// While a request without a streamed body is handled, reading stays asked for, as between requests, so a
+    /// keep-alive request costs no `epoll_ctl`; only bytes arriving meanwhile (a pipelined request) stop it,
+    /// until the answer is out (``updateHandlingInterest()``).
+    private var clientSentWhileHandling = false
+    /// Streamed answer bytes queued from inside libcurl's write callback wait for ``turnEnded()`` to be written.
+    private var flushAtTurnEnd = false
 
     private var maxInputBytes: Int {
         let limits = parserLimits
@@ -100,6 +107,11 @@ final class ClientConnection: EventHandler {
                 if events & (Interest.read.rawValue | Interest.readHangup.rawValue) != 0 { readBody() }
             } else if events & Interest.readHangup.rawValue != 0 {
                 clientLeft(.closed)
+            } else if events & Interest.read.rawValue != 0 {
+                // Bytes before this answer is out: left in the socket until then (level-triggered, so reading
+                // stops being asked for, or this would fire again at once).
+                clientSentWhileHandling = true
+                updateHandlingInterest()
             }
         case .writing:
             if events & Interest.readHangup.rawValue != 0 { clientLeft(.closed) }
@@ -197,6 +209,7 @@ final class ClientConnection: EventHandler {
         case .resumeExchange:
             exchange?.clientTookOutput()
         case .readNextRequest:
+            clientSentWhileHandling = false
             worker.loop.setInterest(fd: fd, machine.peerHalfClosed ? [] : [.read, .readHangup])
             // From inside the parsing loop (a request answered at once), the loop goes on by itself.
             if !input.isEmpty {
@@ -231,8 +244,8 @@ final class ClientConnection: EventHandler {
         }
     }
 
-    /// While handling: write when output waits, read when a streamed body has room, else only watch for the
-    /// client going away.
+    /// While handling: write when output waits, read when a streamed body has room, else watch for the client
+    /// going away, and keep reading asked for until the client sends something (``clientSentWhileHandling``).
     private func updateHandlingInterest() {
         var interest: Interest = []
         if outputOffset < output.count { interest.insert(.write) }
@@ -242,6 +255,7 @@ final class ClientConnection: EventHandler {
                 if !pipe.isFull { interest.formUnion([.read, .readHangup]) }
             } else {
                 interest.insert(.readHangup)
+                if !clientSentWhileHandling { interest.insert(.read) }
             }
         }
         worker.loop.setInterest(fd: fd, interest)
@@ -337,7 +351,7 @@ final class ClientConnection: EventHandler {
             case .complete(let request, let consumed):
                 input.removeFirst(consumed)
                 perform(machine.requestReceived(streamedBody: false, expectsContinue: false, now: worker.loop.now))
-                worker.loop.setInterest(fd: fd, machine.peerHalfClosed ? [] : .readHangup)
+                updateHandlingInterest()
                 handle(request)
                 // The client's FIN came before this request was answered (sent right after it, or behind a
                 // pipeline).
@@ -455,49 +469,33 @@ final class ClientConnection: EventHandler {
         }
     }
 
+    /// The record of a request refused before it could be dispatched (its head did not parse, was too large or
+    /// did not arrive in time, or the parser refused its body): no route, no calls; `-` for what was not read.
     private func startRequestContext(method: String, target: String) {
-        record = RequestRecord(
-            method: method, path: target, route: nil, requestID: worker.newRequestID(), startedAt: worker.loop.now)
+        record = RequestRecord(refusedBeforeDispatch: method, target: target, worker: worker)
     }
 
     private func handle(_ request: HTTPRequest, body: BodyPipe? = nil) {
         currentHead = request.head
         responseOverlay = ResponseHeaderOverlay()
-        let requestID = RequestIdentity.accepted(request.head.headers[first: "x-request-id"]) ?? worker.newRequestID()
-        record = RequestRecord(
-            method: request.head.method, path: request.head.target, route: nil, requestID: requestID,
-            startedAt: worker.loop.now)
         if isAdmin {
+            record = RequestRecord(admin: request.head, worker: worker)
             AdminEndpoint.handle(request, on: self, worker: worker)
             return
         }
-        RequestDispatcher.dispatch(request, body: body, on: self, worker: worker, requestID: requestID)
+        RequestDispatcher.dispatch(request, body: body, on: self, worker: worker)
     }
 
-    /// Called by the dispatcher to name the matched route (route `index` of `runtime`, counted in `counters`,
-    /// that configuration's table on this worker) in the access log and the metrics; `withCalls`: the route's
-    /// calls are made (not for a CORS preflight, answered without them).
-    func noteRoute(_ index: Int, of runtime: RuntimeConfig, counters: RouteMetricsTable, withCalls: Bool) {
-        let resolved = runtime.resolvedRoutes[index]
-        record?.route = resolved.name
-        record?.callUpstreams = withCalls ? resolved.callUpstreamNames : []
-        record?.counters = (counters, index)
+    /// Called by the dispatcher with the request's record, before anything answers the request: the connection
+    /// holds it while the request is in hand and finishes it when the answer is queued or abandoned.
+    func begin(_ record: consuming RequestRecord) {
+        self.record = record
     }
 
     /// Called by the dispatcher with the fields the matched route lays over every answer to this request
     /// (`response_header`, `cors`).
     func noteResponseOverlay(_ overlay: ResponseHeaderOverlay) {
         responseOverlay = overlay
-    }
-
-    /// Called by the dispatcher to name the request's trace (and the client's parent span) in the access log.
-    func noteTrace(_ trace: TraceContext) {
-        record?.trace = trace
-    }
-
-    /// Called by the dispatcher for a request whose spans are exported (`tracing`, sampled).
-    func noteServerSpan(_ trace: TraceContext, spanID: UInt64) {
-        record?.serverSpan = (trace, spanID)
     }
 
     /// Whether the request in hand writes an access-log line or spans, which read its calls' span ids,
@@ -514,12 +512,12 @@ final class ClientConnection: EventHandler {
     /// The partner of an `Upgrade` request answered 101: its `Tunnel` takes the socket, the bytes the client
     /// sent after the request head, and the request's record (the tunnel writes the access-log line when it
     /// ends). The connection ends here without closing the socket; it never serves HTTP again.
-    func handOverToTunnel() -> (fd: Int32, input: [UInt8], log: RequestRecord?)? {
+    func handOverToTunnel() -> (fd: Int32, input: [UInt8], record: RequestRecord?)? {
         guard isHandling, machine.streamedAnswer == nil, machine.requestBody == nil, outputOffset >= output.count
         else {
             return nil
         }
-        let handed = (fd: fd, input: input, log: record)
+        let handed = (fd: fd, input: input, record: record)
         _ = machine.closed()
         cancelTimers()
         exchange = nil
@@ -573,8 +571,8 @@ final class ClientConnection: EventHandler {
     /// Writes the head of an answer whose body follows in pieces (`sendBodyPart`, then `endStreamedResponse`).
     /// The body is framed by `declaredLength` when fanout may declare it (see ``PartnerFraming``), else chunked
     /// (HTTP/1.1) or by closing (HTTP/1.0); a HEAD answer writes no body byte. ``ResponseBodyFramer`` decides
-    /// and enforces it. Called from inside libcurl's write callback: queues bytes and epoll interest only,
-    /// never sends or closes.
+    /// and enforces it. Called from inside libcurl's write callback: queues bytes only (written at the end of the
+    /// loop's turn), never sends or closes.
     func startStreamedResponse(status: Int, headers: [(name: String, value: String)], declaredLength: Int?) {
         guard isHandling, machine.streamedAnswer == nil else { return }
         let head = currentHead
@@ -586,10 +584,11 @@ final class ClientConnection: EventHandler {
         var response = HTTPResponse(status: status, headers: headers)
         if !responseOverlay.isEmpty { responseOverlay.apply(to: &response.headers) }
         if let id = record?.requestID { response.headers.append(("X-Request-Id", id)) }
+        let hadPendingOutput = hasPendingOutput
         response.serializeHead(
             into: &output, date: worker.httpDate(), keepAlive: framer.keepAlive, http10: http10,
             framing: framer.framing)
-        updateHandlingInterest()
+        flushAtTurnEnd(hadPendingOutput: hadPendingOutput)
     }
 
     /// Bytes of the answer that the client has not taken yet.
@@ -598,7 +597,7 @@ final class ClientConnection: EventHandler {
     /// Queues body bytes of the streamed answer; false when
     /// ``ClientConnectionStateMachine/outputHighWater`` bytes already wait for the client (the exchange pauses
     /// its upstream and hears `clientTookOutput` once they are sent). Called from inside libcurl's write
-    /// callback: never sends or closes.
+    /// callback: never sends or closes (the bytes are written at the end of the loop's turn).
     func sendBodyPart(_ bytes: UnsafeRawBufferPointer) -> Bool {
         switch machine.answerBytesOffered(waiting: output.count - outputOffset, now: worker.loop.now) {
         case .drop:
@@ -613,10 +612,28 @@ final class ClientConnection: EventHandler {
             }
             // send_timeout runs while output waits (`flush` re-arms it on progress).
             perform(step)
+            let hadPendingOutput = hasPendingOutput
             machine.frameAnswerBytes(bytes, into: &output)
-            updateHandlingInterest()
+            flushAtTurnEnd(hadPendingOutput: hadPendingOutput)
             return true
         }
+    }
+
+    /// Bytes were queued from inside libcurl's write callback, where nothing is sent: they go out at the end of
+    /// the loop's turn, after libcurl returned (in one write with the rest of the answer when the transfer
+    /// completes in the same turn), and EPOLLOUT is asked for only if the socket then takes not all of them.
+    /// Output that was already waiting is waiting for EPOLLOUT (or for this turn's end) already.
+    private func flushAtTurnEnd(hadPendingOutput: Bool) {
+        guard !hadPendingOutput, !flushAtTurnEnd else { return }
+        flushAtTurnEnd = true
+        worker.loop.atTurnEnd(self)
+    }
+
+    /// Writes the streamed answer bytes queued during the turn (``flushAtTurnEnd(hadPendingOutput:)``).
+    func turnEnded() {
+        flushAtTurnEnd = false
+        guard isHandling, hasPendingOutput else { return }
+        flush()
     }
 
     /// The streamed answer is complete: finishes its framing and writes what is left. A body that did not match

@@ -217,6 +217,24 @@ public final class FanoutServer: @unchecked Sendable {
         }
     }
 
+    /// Each worker's `epoll_ctl` calls so far (``EventLoop/controlCalls``), read on its loop thread (tests).
+    func epollControlCalls() -> [Int] {
+        final class Counts: Sendable {
+            let values: Mutex<[Int]>
+            init(_ count: Int) { values = Mutex(Array(repeating: 0, count: count)) }
+        }
+        let counts = Counts(workers.count)
+        let read = CountdownLatch(count: workers.count)
+        for (index, worker) in workers.enumerated() {
+            worker.loop.execute {
+                counts.values.withLock { $0[index] = worker.loop.controlCalls }
+                read.countDown()
+            }
+        }
+        read.wait()
+        return counts.values.withLock { $0 }
+    }
+
     /// Stops accepting, gives in-flight requests `graceMs` (the config's `shutdown_timeout` when nil) to
     /// finish, then stops every worker and waits for their threads. Safe from any thread; idempotent.
     public func shutdown(graceMs: Int? = nil) {

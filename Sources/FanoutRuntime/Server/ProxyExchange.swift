@@ -39,6 +39,8 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     private var watchAt: UInt64 = 0
     /// The span id the upstream request's `traceparent` carries, for the access log and the spans.
     private let spanID: UInt64
+    /// The route's one call (index 0) and its upstream, as the record counts and names it.
+    private let identity: AccessLogCall.Identity
 
     /// Response headers that describe the upstream hop or its framing, not the content; never passed back.
     /// (The framing fields among them are also left out by `HTTPResponse.serializeHead` itself.)
@@ -60,10 +62,11 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
 
     private init(
         connection: ClientConnection, worker: Worker, body: BodyPipe?, timeoutMs: Int, minRate: MinimumRate?,
-        isHead: Bool, spanID: UInt64
+        isHead: Bool, spanID: UInt64, identity: AccessLogCall.Identity
     ) {
         self.isHead = isHead
         self.spanID = spanID
+        self.identity = identity
         self.worker = worker
         self.connection = connection
         self.body = body
@@ -101,7 +104,8 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         let spanID = TraceContext.newSpanID()
         let exchange = ProxyExchange(
             connection: connection, worker: worker, body: body, timeoutMs: timeoutMs, minRate: proxy.minRate,
-            isHead: context.request.head.method == "HEAD", spanID: spanID)
+            isHead: context.request.head.method == "HEAD", spanID: spanID,
+            identity: AccessLogCall.Identity(call: 0, upstream: proxy.upstream))
         let method = context.request.head.method
         // One array, reserved once and appended to in place: three `+` made three arrays, each a copy of the
         // last (about 2,000 instructions per request).
@@ -245,7 +249,8 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         case .success(let answer):
             let calls = [
                 AccessLogCall(
-                    name: "proxy", status: answer.status, durationMs: result.elapsedMs, failure: nil,
+                    name: "proxy", identity: identity, status: answer.status, durationMs: result.elapsedMs,
+                    failure: nil,
                     spanID: loggedSpanID,
                     httpVersion: answer.httpVersion)
             ]
@@ -271,7 +276,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         case .failure(let failure):
             let calls = [
                 AccessLogCall(
-                    name: "proxy", status: nil, durationMs: result.elapsedMs, failure: failure.kind,
+                    name: "proxy", identity: identity, status: nil, durationMs: result.elapsedMs, failure: failure.kind,
                     spanID: loggedSpanID)
             ]
             // Failing partners: a failure in the same read as the head leaves the head unsent; answer 502/504 then.
@@ -291,7 +296,8 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         cancel()
         worker.loop.refreshNow()
         var call = AccessLogCall(
-            name: "proxy", status: headStatus, durationMs: Double(worker.loop.now &- startedAt) / 1_000_000,
+            name: "proxy", identity: identity, status: headStatus,
+            durationMs: Double(worker.loop.now &- startedAt) / 1_000_000,
             failure: nil, spanID: loggedSpanID)
         call.cancelled = true
         return [call]

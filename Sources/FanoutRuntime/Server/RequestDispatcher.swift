@@ -60,30 +60,38 @@ enum RequestDispatcher {
             maxBytes: proxy.maxBodyBytes ?? runtime.parserLimits.maxBodyBytes, minRate: proxy.minRate)
     }
 
+    /// Makes the request's ``RequestRecord`` (its id, trace, matched route and counters), hands it to the
+    /// connection before anything can answer, then answers the request or starts its exchange.
     /// - Parameter body: the streamed body of a request to a plain proxy route (`request.body` is then empty).
-    static func dispatch(
-        _ request: HTTPRequest, body: BodyPipe? = nil, on connection: ClientConnection, worker: Worker,
-        requestID: String
-    ) {
+    static func dispatch(_ request: HTTPRequest, body: BodyPipe? = nil, on connection: ClientConnection, worker: Worker)
+    {
         let head = request.head
         let runtime = worker.runtime
-        var trace = TraceContext.forRequest(head.headers)
-        if let tracing = runtime.tracing {
-            trace = tracing.sampler.decide(trace)
-            if trace.sampled { connection.noteServerSpan(trace, spanID: TraceContext.newSpanID()) }
+        let received = TraceContext.forRequest(head.headers)
+        let trace = runtime.tracing?.sampler.decide(received) ?? received
+        let serverSpanID = runtime.tracing != nil && trace.sampled ? TraceContext.newSpanID() : nil
+        /// Hands the connection the request's record (`index`: the matched route, nil when none matched) and
+        /// returns the request's id.
+        func begin(route index: Int?) -> String {
+            let record = RequestRecord(
+                dispatched: head, route: index, of: runtime, counters: worker.routeMetrics, trace: trace,
+                serverSpanID: serverSpanID, worker: worker)
+            let requestID = record.requestID
+            connection.begin(record)
+            return requestID
         }
-        connection.noteTrace(trace)
         if let (index, answer) = corsPreflight(head, runtime: runtime) {
-            connection.noteRoute(index, of: runtime, counters: worker.routeMetrics, withCalls: false)
+            _ = begin(route: index)
             connection.respond(answer)
             return
         }
         switch route(head, runtime: runtime) {
         case .refused(let answer):
+            _ = begin(route: nil)
             connection.respond(answer)
         case .matched(let index, let parameters, let target):
+            let requestID = begin(route: index)
             let route = runtime.config.routes[index]
-            connection.noteRoute(index, of: runtime, counters: worker.routeMetrics, withCalls: true)
             if !route.responseHeaders.isEmpty {
                 connection.noteResponseOverlay(route.responseHeaders.overlay(origin: head.headers[first: "origin"]))
             }

@@ -2,27 +2,86 @@ import FanoutCore
 
 /// One request from its head to its end, as the access log, the metrics and the exported spans see it.
 ///
-/// The connection opens it when a request is received (or refused before one could be parsed); the dispatch
-/// fills it in (the matched route, the upstream of each of its calls, the table it is counted in, the trace);
-/// whoever ends the request finishes it once, with the answer's status and the calls as the exchange reports
-/// them: the connection when the answer is queued or abandoned, a tunnel when it closes. Calls are matched to
-/// their upstreams and their series by call index: an exchange reports its calls in the route's order.
+/// The dispatch makes it (``RequestDispatcher/dispatch(_:body:on:worker:)``): the request's id, its trace, the
+/// matched route and the table it is counted in are set there, before the request's handler starts, and
+/// nothing fills it in later. The connection holds it while the request is in hand and only reports the end:
+/// it finishes the record once, when the answer is queued or abandoned, with the answer's status and the
+/// calls as the exchange reports them; an `Upgrade` tunnel takes it over and finishes it when it closes. A
+/// request refused before it could be dispatched (a head that does not parse or is too large, a request not
+/// received in time, a body the parser refuses) gets a record the connection makes itself
+/// (``init(refusedBeforeDispatch:target:worker:)``), with no route and no calls; so does a request to the admin
+/// listener (``init(admin:worker:)``), whose record is never finished.
+///
+/// Each call names its place in the route and its upstream by index (``AccessLogLine/Call/identity``), in the
+/// configuration the request was dispatched with: nothing is matched by position.
 struct RequestRecord {
-    var method: String
-    var path: String
-    var route: String?
+    let method: String
+    let path: String
+    let requestID: String
+    let startedAt: UInt64
+    /// The matched route's display name.
+    let route: String?
     /// Where the request and its calls are counted once a route matched: the table of per-route counters of
     /// the configuration it was dispatched with (on this worker), and the route's index in that configuration.
-    var counters: (table: RouteMetricsTable, route: Int)?
-    /// The upstream name of each call the route makes, by call index.
-    var callUpstreams: [String] = []
-    var requestID: String
-    var startedAt: UInt64
+    /// The table also names the upstreams the calls' identities point to.
+    let counters: (table: RouteMetricsTable, route: Int)?
     /// The request's trace, once it is dispatched: its id and the parent id of the client's `traceparent`
     /// when it was taken. Kept as numbers; their hex forms are built only for an access-log line.
-    var trace: TraceContext?
+    let trace: TraceContext?
     /// A sampled request under `tracing`: its trace and the id of its server span.
-    var serverSpan: (trace: TraceContext, spanID: UInt64)?
+    let serverSpan: (trace: TraceContext, spanID: UInt64)?
+
+    /// A dispatched request. `route`: the matched route's index in `runtime` (nil when none matched), counted
+    /// in `counters` (that configuration's table on this worker); `serverSpanID`: the id of its server span
+    /// when it is sampled under `tracing`.
+    init(
+        dispatched head: HTTPRequestHead, route index: Int?, of runtime: RuntimeConfig, counters: RouteMetricsTable,
+        trace: TraceContext, serverSpanID: UInt64?, worker: Worker
+    ) {
+        method = head.method
+        path = head.target
+        requestID = Self.requestID(of: head, worker: worker)
+        startedAt = worker.loop.now
+        if let index {
+            route = runtime.resolvedRoutes[index].name
+            self.counters = (counters, index)
+        } else {
+            route = nil
+            self.counters = nil
+        }
+        self.trace = trace
+        serverSpan = serverSpanID.map { (trace, $0) }
+    }
+
+    /// A request to the admin listener: neither logged nor counted, its record only gives the answer its
+    /// `X-Request-Id`.
+    init(admin head: HTTPRequestHead, worker: Worker) {
+        method = head.method
+        path = head.target
+        requestID = Self.requestID(of: head, worker: worker)
+        startedAt = worker.loop.now
+        route = nil
+        counters = nil
+        trace = nil
+        serverSpan = nil
+    }
+
+    /// A request the connection refuses before it could be dispatched: `-` for what could not be read.
+    init(refusedBeforeDispatch method: String, target: String, worker: Worker) {
+        self.method = method
+        path = target
+        requestID = worker.newRequestID()
+        startedAt = worker.loop.now
+        route = nil
+        counters = nil
+        trace = nil
+        serverSpan = nil
+    }
+
+    /// The client's `X-Request-Id` when it is acceptable (``RequestIdentity``), else a new id.
+    private static func requestID(of head: HTTPRequestHead, worker: Worker) -> String {
+        RequestIdentity.accepted(head.headers[first: "x-request-id"]) ?? worker.newRequestID()
+    }
 
     /// Whether this request's end writes an access-log line or spans: only then do its calls need the facts
     /// that only those read (span ids, HTTP versions, cache use, attempts). Metrics need none of them.
@@ -49,7 +108,7 @@ struct RequestRecord {
         } else {
             worker.metrics.recordRequest(route: route ?? "", status: status, seconds: durationMs / 1_000)
         }
-        if tunnel == nil { countCalls(calls, table: table, routeIndex: routeIndex, worker: worker) }
+        if tunnel == nil { countCalls(calls, worker: worker) }
         let sink = worker.accessLog
         let tracer = serverSpan == nil || tunnel != nil ? nil : worker.tracer
         guard sink != nil || tracer != nil else { return }
@@ -61,37 +120,28 @@ struct RequestRecord {
         if let span = serverSpan, let tracer {
             tracer.record(
                 RequestSpans.spans(
-                    for: line, trace: span.trace, serverSpanID: span.spanID, callUpstreams: callUpstreams,
+                    for: line, trace: span.trace, serverSpanID: span.spanID, upstreamNames: table?.upstreamNames ?? [],
                     endUnixNano: wallClockNanoseconds(), newSpanID: TraceContext.newSpanID))
         }
         sink?.write(line.serialized())
     }
 
-    /// Counts each call that was made: its duration in `table` (by route and call index) when the route lists
-    /// it, else by name in the worker's metrics, and its failure by upstream name.
-    private func countCalls(_ calls: [AccessLogCall], table: RouteMetricsTable?, routeIndex: Int, worker: Worker) {
+    /// Counts each call that was made: its duration in the request's table, by route and by the call's own
+    /// index, and its failure by the name of its upstream. Calls come only from a matched route's exchange,
+    /// so a request without a table has none.
+    private func countCalls(_ calls: [AccessLogCall], worker: Worker) {
+        guard let (table, routeIndex) = counters else { return }
         // By index, reading single fields: a copy of each call (its Strings) costs more than counting it.
-        for callIndex in calls.indices where !calls[callIndex].cancelled {
-            let seconds = calls[callIndex].durationMs / 1_000
-            let failure = calls[callIndex].failure
-            if let table, table.hasCall(route: routeIndex, call: callIndex) {
-                // `skipped`: never made, not recorded (as ServerMetrics.recordCall).
-                if failure == "skipped" { continue }
-                table.recordCall(route: routeIndex, call: callIndex, seconds: seconds)
-                if let failure {
-                    worker.metrics.recordUpstreamFailure(upstream: upstream(ofCall: callIndex), kind: failure)
-                }
-            } else {
-                worker.metrics.recordCall(
-                    route: route ?? "", call: calls[callIndex].name, upstream: upstream(ofCall: callIndex),
-                    seconds: seconds, failure: failure)
+        for index in calls.indices where !calls[index].cancelled {
+            let failure = calls[index].failure
+            // `skipped`: never made, not recorded (as ServerMetrics.recordCall).
+            if failure == "skipped" { continue }
+            let identity = calls[index].identity
+            table.recordCall(route: routeIndex, call: identity.call, seconds: calls[index].durationMs / 1_000)
+            if let failure {
+                worker.metrics.recordUpstreamFailure(upstream: table.upstreamNames[identity.upstream], kind: failure)
             }
         }
-    }
-
-    /// The upstream of call `index` ("" for a call the route does not list).
-    func upstream(ofCall index: Int) -> String {
-        index < callUpstreams.count ? callUpstreams[index] : ""
     }
 
     /// The request's streamed body was cut for moving slower than its route's `min_rate`; `side` is `client`

@@ -14,7 +14,7 @@ final class RuntimeConfig: Sendable {
     /// Per upstream index: the upstream with its header lines, URL prefix, admission slots and one worker's
     /// share of its limits, resolved once (``ResolvedUpstream``).
     let upstreams: [ResolvedUpstream]
-    /// Per route index: its display name and call upstream names, resolved once (``ResolvedRoute``).
+    /// Per route index: its display name, resolved once (``ResolvedRoute``).
     let resolvedRoutes: [ResolvedRoute]
     /// How many client connections one worker keeps open: its share of `max_client_connections`, rounded up.
     let clientConnectionsPerWorker: Int
@@ -41,7 +41,7 @@ final class RuntimeConfig: Sendable {
             ResolvedUpstream(
                 upstream, index: index, workerCount: workerCount, decodableCodings: decodable, slots: &slots)
         }
-        resolvedRoutes = config.routes.map { ResolvedRoute($0, upstreams: config.upstreams) }
+        resolvedRoutes = config.routes.map(ResolvedRoute.init)
         clientConnectionsPerWorker = max(1, (config.limits.maxClientConnections + workerCount - 1) / workerCount)
         tracing = config.tracing.map { RuntimeTracing(config: $0, workerCount: workerCount, slots: &slots) }
     }

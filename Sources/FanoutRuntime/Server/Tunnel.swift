@@ -36,6 +36,8 @@ final class Tunnel: Exchange, EventHandler {
     private let maxAnswerBodyBytes: Int
     private let startedAt: UInt64
     private let spanID: String
+    /// The route's one call (index 0) and its upstream, as the record names it.
+    private let identity: AccessLogCall.Identity
     private var bytesUp: UInt64 = 0
     private var bytesDown: UInt64 = 0
     /// Set while this object handles an event: the machine's `close` runs after the handler returns to here.
@@ -57,7 +59,7 @@ final class Tunnel: Exchange, EventHandler {
 
     private init(
         worker: Worker, connection: ClientConnection, machine: TunnelStateMachine, requestHead: [UInt8],
-        maxAnswerBodyBytes: Int, spanID: String
+        maxAnswerBodyBytes: Int, spanID: String, identity: AccessLogCall.Identity
     ) {
         self.worker = worker
         self.connection = connection
@@ -66,6 +68,7 @@ final class Tunnel: Exchange, EventHandler {
         self.maxAnswerBodyBytes = maxAnswerBodyBytes
         self.startedAt = worker.loop.now
         self.spanID = spanID
+        self.identity = identity
     }
 
     /// The upgrade request `context.request` to `proxy`'s upstream. Answers the client itself when the request
@@ -108,7 +111,7 @@ final class Tunnel: Exchange, EventHandler {
             worker: worker, connection: connection,
             machine: TunnelStateMachine(idleMilliseconds: proxy.tunnelIdleTimeoutMs, now: worker.loop.now),
             requestHead: requestHead, maxAnswerBodyBytes: runtime.config.limits.maxUpstreamBodyBytes,
-            spanID: TraceContext.spanIDHex(spanID))
+            spanID: TraceContext.spanIDHex(spanID), identity: AccessLogCall.Identity(call: 0, upstream: proxy.upstream))
         let partner = TunnelConnection(
             loop: worker.loop, url: url, transport: runtime.upstreams[proxy.upstream].transport,
             connectTimeoutMs: upstream.connectTimeoutMs
@@ -241,7 +244,8 @@ final class Tunnel: Exchange, EventHandler {
     private func call(status: Int?, failure: String?) -> AccessLogCall {
         worker.loop.refreshNow()
         return AccessLogCall(
-            name: "proxy", status: status, durationMs: Double(worker.loop.now &- startedAt) / 1_000_000,
+            name: "proxy", identity: identity, status: status,
+            durationMs: Double(worker.loop.now &- startedAt) / 1_000_000,
             failure: failure, spanID: spanID, httpVersion: status == nil ? nil : "1.1")
     }
 
@@ -276,7 +280,7 @@ final class Tunnel: Exchange, EventHandler {
         }
         self.connection = nil
         clientFD = handed.fd
-        record = handed.log
+        record = handed.record
         worker.adopt(self)
         worker.metrics.tunnelsOpened &+= 1
         worker.loop.register(fd: clientFD, interest: [], handler: self)
@@ -481,7 +485,7 @@ final class Tunnel: Exchange, EventHandler {
         clientFD = -1
         releasePartner()
         cancelTimer()
-        log(reason)
+        finishRecord(reason)
         worker.forget(self)
     }
 
@@ -492,7 +496,8 @@ final class Tunnel: Exchange, EventHandler {
         partner = nil
     }
 
-    private func log(_ reason: TunnelStateMachine.EndReason) {
+    /// Finishes the request's record: status 101, its one call, and what the tunnel passed on.
+    private func finishRecord(_ reason: TunnelStateMachine.EndReason) {
         guard let record else { return }
         self.record = nil
         record.finish(

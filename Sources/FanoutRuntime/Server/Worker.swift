@@ -75,7 +75,7 @@ final class Worker: @unchecked Sendable {
     ) throws {
         self.index = index
         self.runtime = runtime
-        routeMetrics = RouteMetricsTable(runtime.config.routes)
+        routeMetrics = RouteMetricsTable(runtime.config)
         self.accessLog = accessLog
         waitsForPeers = adminFD != nil
         outlivesPeers = adminFD != nil
@@ -229,7 +229,7 @@ final class Worker: @unchecked Sendable {
     func install(_ runtime: RuntimeConfig) {
         self.runtime = runtime
         retiredRouteMetrics.append(routeMetrics)
-        routeMetrics = RouteMetricsTable(runtime.config.routes)
+        routeMetrics = RouteMetricsTable(runtime.config)
         drainRouteMetrics()
         // Client timeouts, `keepalive_requests` and `abort_on_close` apply to open connections too.
         let connectionLimits = ClientConnectionStateMachine.Limits(runtime.config)

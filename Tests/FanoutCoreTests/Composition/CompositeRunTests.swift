@@ -77,6 +77,32 @@ import Testing
                 == #"{"product":{"sku":"A 1","warehouse":{"city":"Zürich"}},"stock":{"n":3},"score":0.5}"#)
     }
 
+    /// Each logged call says which call of the route it is and which upstream it went to, by index: the
+    /// metrics and the spans read that, never the call's position in the list.
+    @Test func eachLoggedCallCarriesItsCallAndUpstreamIndex() throws {
+        let config = try ConfigParser.parse(
+            """
+            upstream p { url http://p.test:1 }
+            upstream q { url http://q.test:1 }
+            route GET /r/{id} {
+                call first GET q /a
+                call second GET p /b
+                call third GET q /c
+            }
+            """, file: "t.conf", environment: [:])
+        guard case .composite(let route) = config.routes[0].action else { throw CocoaError(.featureUnsupported) }
+        let expected: [AccessLogLine.Call.Identity] = [
+            .init(call: 0, upstream: 1), .init(call: 1, upstream: 0), .init(call: 2, upstream: 1),
+        ]
+        var abandoned = try CompositeRun(route: route, input: Self.input())
+        _ = try abandoned.start(nowMs: 0)
+        #expect(abandoned.abandonedAccessLogCalls(nowMs: 3).map(\.identity) == expected)
+        var run = try CompositeRun(route: route, input: Self.input())
+        _ = try Self.drive(&run) { _ in Self.ok("1") }
+        #expect(run.accessLogCalls.map(\.identity) == expected)
+        #expect(run.accessLogCalls.map(\.name) == ["first", "second", "third"])
+    }
+
     @Test func anAbandonedRunLogsItsUnfinishedCallsAsCancelled() throws {
         var run = try CompositeRun(
             route: Self.route(

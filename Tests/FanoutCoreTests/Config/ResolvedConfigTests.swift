@@ -87,10 +87,9 @@ import Testing
         #expect(ResolvedUpstream.tokenRequestName("partner") == "partner.oauth2")
     }
 
-    @Test func aRoutesNameAndCallUpstreams() throws {
+    @Test func aRoutesName() throws {
         let config = try ConfigParser.parse(Self.file, file: "proxy.conf", environment: [:])
-        let routes = config.routes.map { ResolvedRoute($0, upstreams: config.upstreams) }
+        let routes = config.routes.map(ResolvedRoute.init)
         #expect(routes.map(\.name) == ["GET /overview", "* /p", "GET /static"])
-        #expect(routes.map(\.callUpstreamNames) == [["partner", "plain"], ["plain"], []])
     }
 }

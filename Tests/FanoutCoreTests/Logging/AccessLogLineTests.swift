@@ -4,6 +4,9 @@ import Testing
 @testable import FanoutCore
 
 @Suite struct AccessLogLineTests {
+    /// A call's identity is not logged: these lines are the same whatever it is.
+    static let anyCall = AccessLogLine.Call.Identity(call: 0, upstream: 0)
+
     @Test func serializesOneJSONLine() {
         let line = AccessLogLine(
             time: "2025-01-02T03:04:05.678Z",
@@ -17,7 +20,8 @@ import Testing
             parentID: "a3ce929d0e0e4736",
             calls: [
                 AccessLogLine.Call(
-                    name: "a", status: 200, durationMs: 10.06, failure: nil, spanID: "00f067aa0ba902b7",
+                    name: "a", identity: Self.anyCall, status: 200, durationMs: 10.06, failure: nil,
+                    spanID: "00f067aa0ba902b7",
                     httpVersion: "2")
             ]
         )
@@ -41,8 +45,8 @@ import Testing
             durationMs: 1,
             requestID: "r",
             calls: [
-                AccessLogLine.Call(name: "a", status: nil, durationMs: 400, failure: "timeout"),
-                AccessLogLine.Call(name: "b", status: 503, durationMs: 2, failure: "status"),
+                AccessLogLine.Call(name: "a", identity: Self.anyCall, status: nil, durationMs: 400, failure: "timeout"),
+                AccessLogLine.Call(name: "b", identity: Self.anyCall, status: 503, durationMs: 2, failure: "status"),
             ]
         )
         let bytes = line.serialized()
@@ -67,11 +71,14 @@ import Testing
             time: "t", method: "GET", path: "/", route: "GET /", status: 200, durationMs: 1, requestID: "r",
             traceID: "0af7651916cd43dd8448eb211c80319c",
             calls: [
-                AccessLogLine.Call(name: "one", status: 200, durationMs: 1, failure: nil, spanID: "b7ad6b7169203331"),
                 AccessLogLine.Call(
-                    name: "each", status: nil, durationMs: 2, failure: nil,
+                    name: "one", identity: Self.anyCall, status: 200, durationMs: 1, failure: nil,
+                    spanID: "b7ad6b7169203331"),
+                AccessLogLine.Call(
+                    name: "each", identity: Self.anyCall, status: nil, durationMs: 2, failure: nil,
                     itemSpanIDs: ["00f067aa0ba902b7", "53995c3f42cd8ad8"]),
-                AccessLogLine.Call(name: "none", status: nil, durationMs: 0, failure: nil, itemSpanIDs: []),
+                AccessLogLine.Call(
+                    name: "none", identity: Self.anyCall, status: nil, durationMs: 0, failure: nil, itemSpanIDs: []),
             ]
         )
         let object = try JSONOracle.object(Array(line.serialized().dropLast()))
@@ -97,12 +104,16 @@ import Testing
     }
 
     @Test func writesTheClientAbortAndTheCallsItCancelled() {
-        var cancelled = AccessLogLine.Call(name: "slow", status: nil, durationMs: 250, failure: nil, spanID: "0a")
+        var cancelled = AccessLogLine.Call(
+            name: "slow", identity: Self.anyCall, status: nil, durationMs: 250, failure: nil, spanID: "0a")
         cancelled.cancelled = true
         let line = AccessLogLine(
             time: "t", method: "GET", path: "/p", route: "GET /p", status: 499, durationMs: 251, requestID: "r",
             traceID: "t1",
-            calls: [AccessLogLine.Call(name: "fast", status: 200, durationMs: 3, failure: nil), cancelled],
+            calls: [
+                AccessLogLine.Call(name: "fast", identity: Self.anyCall, status: 200, durationMs: 3, failure: nil),
+                cancelled,
+            ],
             clientAbort: .reset)
         #expect(
             String(decoding: line.serialized(), as: UTF8.self)

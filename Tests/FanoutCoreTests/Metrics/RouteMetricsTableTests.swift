@@ -4,7 +4,8 @@ import Testing
 
 @Suite struct RouteMetricsTableTests {
     private func table() -> RouteMetricsTable {
-        RouteMetricsTable(routeNames: ["GET /a", "GET /p", "GET /s"], callNames: [["x", "y"], ["proxy"], []])
+        RouteMetricsTable(
+            routeNames: ["GET /a", "GET /p", "GET /s"], callNames: [["x", "y"], ["proxy"], []], upstreamNames: ["u"])
     }
 
     /// What the table drains is what ``ServerMetrics`` counts when given the same requests by name.
@@ -49,7 +50,8 @@ import Testing
     /// Two configurations' tables (a reload in between) add into one series when they name a route alike.
     @Test func tablesOfTwoConfigurationsMeetByName() {
         let before = table()
-        let after = RouteMetricsTable(routeNames: ["GET /new", "GET /a"], callNames: [[], ["y"]])
+        let after = RouteMetricsTable(
+            routeNames: ["GET /new", "GET /a"], callNames: [[], ["y"]], upstreamNames: ["u"])
         before.recordCall(route: 0, call: 1, seconds: 0.002)
         after.recordCall(route: 1, call: 0, seconds: 0.002)
         var metrics = ServerMetrics()
@@ -58,5 +60,25 @@ import Testing
         #expect(metrics.callDurations[.init(route: "GET /a", call: "y")]?.count == 2)
         #expect(after.hasCall(route: 1, call: 0))
         #expect(!after.hasCall(route: 1, call: 1))
+    }
+
+    /// A configuration's table names its routes, each route's calls (a proxy route's one call is `proxy`) and
+    /// its upstreams by the indices a logged call's identity uses.
+    @Test func aConfigurationsTableNamesRoutesCallsAndUpstreamsByIndex() throws {
+        let config = try ConfigParser.parse(
+            """
+            upstream p { url http://p.test:1 }
+            upstream q { url http://q.test:1 }
+            route GET /a {
+                call first GET q /a
+                call second GET p /b
+            }
+            route GET /p { proxy q }
+            route GET /s { respond 204 }
+            """, file: "t.conf", environment: [:])
+        let table = RouteMetricsTable(config)
+        #expect(table.routeNames == ["GET /a", "GET /p", "GET /s"])
+        #expect(table.callNames == [["first", "second"], ["proxy"], []])
+        #expect(table.upstreamNames == ["p", "q"])
     }
 }

@@ -9,20 +9,24 @@ import Testing
 
     @Test func aServerSpanAndAClientSpanPerCallSentWithTheCallsSpanID() throws {
         var product = AccessLogLine.Call(
-            name: "product", status: 200, durationMs: 4, failure: nil, spanID: "00000000000000aa", httpVersion: "1.1")
+            name: "product", identity: .init(call: 0, upstream: 2), status: 200, durationMs: 4, failure: nil,
+            spanID: "00000000000000aa", httpVersion: "1.1")
         product.startOffsetMs = 1
-        var reviews = AccessLogLine.Call(name: "reviews", status: 503, durationMs: 2, failure: "status")
+        var reviews = AccessLogLine.Call(
+            name: "reviews", identity: .init(call: 1, upstream: 0), status: 503, durationMs: 2, failure: "status")
         reviews.spanID = "00000000000000bb"
         reviews.attempts = 2
         reviews.hedged = true
-        var cached = AccessLogLine.Call(name: "stock", status: 200, durationMs: 0, failure: nil)
+        var cached = AccessLogLine.Call(
+            name: "stock", identity: .init(call: 2, upstream: 1), status: 200, durationMs: 0, failure: nil)
         cached.cache = "hit"
-        let skipped = AccessLogLine.Call(name: "extra", status: nil, durationMs: 0, failure: "skipped")
+        let skipped = AccessLogLine.Call(
+            name: "extra", identity: .init(call: 3, upstream: 3), status: nil, durationMs: 0, failure: "skipped")
         let line = AccessLogLine(
             time: "t", method: "GET", path: "/p/1?x=2", route: "GET /p/{id}", status: 200, durationMs: 10,
             requestID: "r1", calls: [product, reviews, cached, skipped])
         let spans = RequestSpans.spans(
-            for: line, trace: Self.trace, serverSpanID: 0x11, callUpstreams: ["catalog", "reviews", "stock", "x"],
+            for: line, trace: Self.trace, serverSpanID: 0x11, upstreamNames: ["reviews", "stock", "catalog", "x"],
             endUnixNano: 1_000_000_000, newSpanID: { 0x77 })
         #expect(spans.map(\.name) == ["GET /p/{id}", "product", "reviews", "stock"])
         let server = spans[0]
@@ -39,21 +43,23 @@ import Testing
         let failed = spans[2]
         #expect(failed.isError && failed.spanID == 0xbb)
         #expect(failed.attributes.contains(.init("error.type", .string("status"))))
+        #expect(failed.attributes.contains(.init("fanout.upstream", .string("reviews"))))
         #expect(failed.attributes.contains(.init("fanout.attempts", .int(2))))
         #expect(failed.attributes.contains(.init("fanout.hedged", .bool(true))))
         #expect(spans[3].spanID == 0x77)
         #expect(spans[3].attributes.contains(.init("fanout.cache.hit", .bool(true))))
+        #expect(spans[3].attributes.contains(.init("fanout.upstream", .string("stock"))))
     }
 
     @Test func aForEachCallHasASpanPerItem() {
         var call = AccessLogLine.Call(
-            name: "items", status: nil, durationMs: 3, failure: nil,
+            name: "items", identity: .init(call: 0, upstream: 0), status: nil, durationMs: 3, failure: nil,
             itemSpanIDs: ["0000000000000001", "0000000000000002"])
         call.startOffsetMs = 0
         let line = AccessLogLine(
             time: "t", method: "GET", path: "/", route: nil, status: 502, durationMs: 5, requestID: "r", calls: [call])
         let spans = RequestSpans.spans(
-            for: line, trace: Self.trace, serverSpanID: 9, callUpstreams: ["u"], endUnixNano: 10_000_000,
+            for: line, trace: Self.trace, serverSpanID: 9, upstreamNames: ["u"], endUnixNano: 10_000_000,
             newSpanID: { 0 })
         #expect(spans.map(\.spanID) == [9, 1, 2])
         #expect(spans[0].name == "GET" && spans[0].isError)

@@ -33,6 +33,38 @@ import Testing
         }
         """
 
+    /// A call's failure is counted under its own upstream, whatever the order of the route's calls and of the
+    /// configuration's upstreams (each call reports its call and upstream index).
+    @Test func aFailureIsCountedUnderTheUpstreamOfTheCallThatFailed() throws {
+        let stub = try UpstreamStub(routes: [
+            "/user": .json(#"{"id":7}"#),
+            "/broken": .respond(status: 500, body: Array(#"{"error":"down"}"#.utf8)),
+        ])
+        defer { stub.stop() }
+        let server = try TestServer(
+            """
+            workers 1
+            admin_listen 127.0.0.1:0
+            upstream first { url {{stub}} }
+            upstream second { url {{stub}} }
+            route GET /overview {
+                call user GET second /user
+                call broken GET first /broken
+                call again GET second /broken
+            }
+            """, substitutions: ["stub": stub.baseURL])
+        #expect(try server.get("/overview").header("X-Fanout-Complete") == "false")
+        #expect(try server.get("/overview").header("X-Fanout-Complete") == "false")
+        let samples = try Self.scrape(server)
+        #expect(samples[#"fanout_upstream_failures_total{upstream="first",kind="status"}"#] == 2)
+        #expect(samples[#"fanout_upstream_failures_total{upstream="second",kind="status"}"#] == 2)
+        #expect(samples.keys.filter { $0.hasPrefix("fanout_upstream_failures_total{") }.count == 2)
+        let overview = #"route="GET /overview""#
+        for call in ["user", "broken", "again"] {
+            #expect(samples["fanout_call_duration_seconds_count{\(overview),call=\"\(call)\"}"] == 2)
+        }
+    }
+
     @Test func countsRequestsCallsFailuresAndConnectionsOfACompositeAndAProxyRoute() throws {
         let stub = try UpstreamStub(routes: [
             "/user": .json(#"{"id":7}"#),
