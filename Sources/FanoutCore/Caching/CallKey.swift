@@ -24,13 +24,42 @@ public enum CallKey {
         sharedKeyHeaders: [String], contentTypeLine: String?, allHeaders: Bool
     ) -> String? {
         guard !hasBody, method == "GET" || method == "HEAD" else { return nil }
-        var key = "\(method) \(url)\n\(upstreamName) \(connectTimeoutMs) "
-        key += "\(maxResponseBytes) \(maxRedirects) \(acceptEncoding ?? "")\n"
-        for line in callHeaders { key += line + "\n" }
-        for line in sharedKeyHeaders { key += line + "\n" }
-        if let contentTypeLine { key += contentTypeLine }
-        if allHeaders { key += "\nall headers" }
-        return key
+        // Bytes appended into one buffer sized first, one String made at the end: interpolation, a
+        // `line + "\n"` temporary per header line and `String.append` (about 340 instructions each) cost about
+        // 10k instructions per call (callgrind, a wide fan-out); this about 2k.
+        var capacity = method.utf8.count + url.utf8.count + upstreamName.utf8.count + 72
+        capacity += (acceptEncoding?.utf8.count ?? 0) + (contentTypeLine?.utf8.count ?? 0)
+        for line in callHeaders { capacity += line.utf8.count + 1 }
+        for line in sharedKeyHeaders { capacity += line.utf8.count + 1 }
+        var key: [UInt8] = []
+        key.reserveCapacity(capacity)
+        let space = UInt8(ascii: " ")
+        let newline = UInt8(ascii: "\n")
+        key.append(contentsOf: method.utf8)
+        key.append(space)
+        key.append(contentsOf: url.utf8)
+        key.append(newline)
+        key.append(contentsOf: upstreamName.utf8)
+        key.append(space)
+        key.append(contentsOf: String(connectTimeoutMs).utf8)
+        key.append(space)
+        key.append(contentsOf: String(maxResponseBytes).utf8)
+        key.append(space)
+        key.append(contentsOf: String(maxRedirects).utf8)
+        key.append(space)
+        if let acceptEncoding { key.append(contentsOf: acceptEncoding.utf8) }
+        key.append(newline)
+        for line in callHeaders {
+            key.append(contentsOf: line.utf8)
+            key.append(newline)
+        }
+        for line in sharedKeyHeaders {
+            key.append(contentsOf: line.utf8)
+            key.append(newline)
+        }
+        if let contentTypeLine { key.append(contentsOf: contentTypeLine.utf8) }
+        if allHeaders { key.append(contentsOf: "\nall headers".utf8) }
+        return String(decoding: key, as: UTF8.self)
     }
 
     /// The forwarded header lines that go into a key: all but those that differ on every request

@@ -141,6 +141,7 @@ public struct CompositeRun: Sendable {
         for index in self.states.indices where self.states[index].phase != .done {
             let elapsed = self.states[index].phase == .running ? nowMs - self.states[index].startedAtMs : 0
             if var items = self.states[index].items, self.states[index].phase == .running {
+                self.states[index].items = nil  // taken out: the writes below would copy `outcomes` otherwise
                 for position in items.outcomes.indices where items.outcomes[position] == nil {
                     items.outcomes[position] = .failed(.timeout, body: nil)
                 }

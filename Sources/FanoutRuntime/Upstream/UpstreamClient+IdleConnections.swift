@@ -23,7 +23,11 @@ import Glibc
 /// so a keep-alive transfer (reuse, request, answer, back to the pool) costs no `epoll_ctl` at all; before, it
 /// cost three (libcurl's add or change and remove, and the idle watch's add). A socket that stirs while neither
 /// libcurl nor the idle watch wants it is dropped then. Connection sockets are known from
-/// CURLOPT_SOCKOPTFUNCTION: libcurl closes exactly those through the close callback.
+/// CURLOPT_SOCKOPTFUNCTION: libcurl closes those through the close callback once their connect completed.
+/// One whose connect never completed (its transfer cancelled or timed out while connecting) libcurl 7.88.1
+/// closes directly, right after its REMOVE: such a socket leaves epoll at that REMOVE, and a new socket's
+/// number drops whatever registration is left under it (a stale one would make the loop take the new socket
+/// for registered, so its events never came: issue 15, wide fan-out after the slow scenario, 2 s per request).
 extension UpstreamClient {
     /// What libcurl's reading interest and the idle watch ask of epoll (the same, so no change between them).
     static let readInterest: Interest = [.read, .readHangup]
@@ -112,8 +116,12 @@ extension UpstreamClient {
     /// Connections the trim shut down that libcurl has not closed yet.
     var shutDownConnectionCount: Int { socketStates.count { $0.contains(.shutDown) } }
 
-    /// libcurl opened a connection socket: it will close it through ``socketClosing(_:)``.
+    /// libcurl opened a connection socket: it will close it through ``socketClosing(_:)`` once connected
+    /// (before that, libcurl 7.88.1 closes it without the callback, right after its REMOVE). The number is
+    /// new, so a registration the loop still holds under it is stale (its descriptor was closed, which took
+    /// it out of epoll): it goes, or this socket would be taken for registered and never added.
     func connectionSocketOpened(_ fd: Int32) {
+        if loop.isRegistered(fd: fd) { loop.deregister(fd: fd) }
         setSocketState(fd, .connection)
     }
 
@@ -143,7 +151,8 @@ private let curlCloseSocketCallback: curl_closesocket_callback = { clientp, fd i
 /// What an ``UpstreamClient`` knows of one libcurl socket.
 struct LibcurlSocket: OptionSet {
     let rawValue: UInt8
-    /// A connection socket (CURLOPT_SOCKOPTFUNCTION saw it): libcurl closes it through ``UpstreamClient/socketClosing(_:)``.
+    /// A connection socket (CURLOPT_SOCKOPTFUNCTION saw it): once ``connected``, libcurl closes it through
+    /// ``UpstreamClient/socketClosing(_:)``.
     static let connection = LibcurlSocket(rawValue: 1)
     /// libcurl asked for its events (CURL_POLL_IN/OUT) and has not said REMOVE since.
     static let wanted = LibcurlSocket(rawValue: 2)
@@ -152,4 +161,8 @@ struct LibcurlSocket: OptionSet {
     /// Shut down (by the pool trim, or because it stirred while idle), waiting for libcurl to find it dead and
     /// close it.
     static let shutDown = LibcurlSocket(rawValue: 8)
+    /// libcurl has asked to read it, so its connect completed: libcurl will close it through
+    /// ``UpstreamClient/socketClosing(_:)``. Without it, libcurl 7.88.1 closes the socket silently after its
+    /// REMOVE.
+    static let connected = LibcurlSocket(rawValue: 16)
 }

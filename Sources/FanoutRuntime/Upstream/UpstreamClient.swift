@@ -473,11 +473,22 @@ final class UpstreamClient: EventHandler {
             state.remove(.wanted)
             // Lazy deregistration: a connection socket stays in epoll (libcurl closes it through
             // ``socketClosing(_:)``, which drops it), so a keep-alive transfer costs no epoll_ctl. Other
-            // sockets (the resolver's) are closed without telling us: they leave now.
-            if !state.contains(.connection) { loop.deregister(fd: fd) }
+            // sockets (the resolver's) are closed without telling us: they leave now. So does a connection
+            // socket whose connect never completed (its transfer cancelled or timed out while connecting,
+            // a happy-eyeballs loser): libcurl 7.88.1 closes it right after this REMOVE without
+            // CURLOPT_CLOSESOCKETFUNCTION, and a registration left behind would outlive the descriptor, so
+            // that the next socket with its number would never be added to epoll.
+            if !state.contains(.connection) {
+                loop.deregister(fd: fd)
+            } else if !state.contains(.connected) {
+                loop.deregister(fd: fd)
+                state = []
+            }
         default:
             state.remove(.idle)  // reused: libcurl's again
             state.insert(.wanted)
+            // libcurl asks to read only once the connect completed (while connecting it waits to write).
+            if what & CURL_POLL_IN != 0 { state.insert(.connected) }
             // Reading includes RDHUP, as the idle watch does: going from one to the other changes nothing.
             var interest: Interest = []
             if what & CURL_POLL_IN != 0 { interest.formUnion(Self.readInterest) }
