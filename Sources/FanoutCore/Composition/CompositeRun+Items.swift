@@ -89,7 +89,8 @@ extension CompositeRun {
             switch self.render(index, item: items.elements[position]) {
             case .success(var launch):
                 launch.item = position
-                launches.append(self.register(launch))
+                self.register(&launch)
+                launches.append(launch)
                 items.inFlight += 1
             case .failure(let error) where error.isClientError:
                 self.states[index].items = items

@@ -3,6 +3,12 @@
 public enum HeaderLine {
     /// Whether `value` may go on a header line: no NUL, CR nor LF.
     public static func isSafeValue(_ value: String) -> Bool {
+        // Over the contiguous bytes: iterating `String.UTF8View` cost about 30 instructions per byte
+        // (callgrind: 500 for a 15-byte `Host`).
+        let checked = value.utf8.withContiguousStorageIfAvailable { bytes in
+            !bytes.contains { $0 == 0 || $0 == 10 || $0 == 13 }
+        }
+        if let checked { return checked }
         for byte in value.utf8 where byte == 0 || byte == 10 || byte == 13 { return false }
         return true
     }

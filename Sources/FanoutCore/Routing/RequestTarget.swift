@@ -12,38 +12,63 @@ public struct RequestTarget: Sendable {
     /// Splits and validates `target`.
     /// - Throws: `RequestTargetError` naming the problem.
     public init(parsing target: String) throws(RequestTargetError) {
+        // One pass over the contiguous bytes for the checks, then the two slices by offset: the same checks
+        // through `String.UTF8View` indices cost about 2,500 instructions per request (callgrind).
+        var target = target
+        let questionMark: Int?
+        switch target.withUTF8(Self.check) {
+        case .success(let offset): questionMark = offset
+        case .failure(let error): throw error
+        }
         let utf8 = target.utf8
-        guard utf8.first == UInt8(ascii: "/") else {
-            throw RequestTargetError("the request target must start with '/'")
-        }
-        if let bad = utf8.first(where: { $0 <= 0x20 || $0 >= 0x7F }) {
-            throw RequestTargetError("invalid byte 0x\(String(bad, radix: 16, uppercase: true)) in the request target")
-        }
-        if utf8.contains(UInt8(ascii: "#")) {
-            throw RequestTargetError("a request target must not contain a fragment ('#')")
-        }
         let full = target[...]
-        let questionMark = full.utf8.firstIndex(of: UInt8(ascii: "?"))
-        let path = full[..<(questionMark ?? full.endIndex)]
-        let pathBytes = path.utf8
-        guard PercentCoding.isWellFormed(pathBytes) else {
-            throw RequestTargetError("malformed percent-encoding in the path; expected '%' followed by two hex digits")
-        }
-        var start = pathBytes.index(after: pathBytes.startIndex)
-        while true {
-            let end = pathBytes[start...].firstIndex(of: UInt8(ascii: "/")) ?? pathBytes.endIndex
-            if PercentCoding.isDotSegment(pathBytes[start..<end]) {
-                throw RequestTargetError("'.' and '..' path segments are not allowed")
-            }
-            guard end != pathBytes.endIndex else { break }
-            start = pathBytes.index(after: end)
-        }
-        self.path = path
-        if let questionMark {
-            self.query = full[full.utf8.index(after: questionMark)...]
-        } else {
+        guard let questionMark else {
+            self.path = full
             self.query = nil
+            return
         }
+        let split = utf8.index(utf8.startIndex, offsetBy: questionMark)
+        self.path = full[..<split]
+        self.query = full[utf8.index(after: split)...]
+    }
+
+    /// The checks of `init(parsing:)`, in the order their errors take precedence: the offset of the first `?`
+    /// (nil: none), or the first problem.
+    private static func check(_ bytes: UnsafeBufferPointer<UInt8>) -> Result<Int?, RequestTargetError> {
+        guard bytes.first == UInt8(ascii: "/") else {
+            return .failure(RequestTargetError("the request target must start with '/'"))
+        }
+        var questionMark: Int?
+        var hasFragment = false
+        for index in 0..<bytes.count {
+            let byte = bytes[index]
+            if byte <= 0x20 || byte >= 0x7F {
+                return .failure(
+                    RequestTargetError(
+                        "invalid byte 0x\(String(byte, radix: 16, uppercase: true)) in the request target"))
+            }
+            if byte == UInt8(ascii: "#") { hasFragment = true }
+            if byte == UInt8(ascii: "?") && questionMark == nil { questionMark = index }
+        }
+        if hasFragment {
+            return .failure(RequestTargetError("a request target must not contain a fragment ('#')"))
+        }
+        let path = UnsafeBufferPointer(rebasing: bytes[..<(questionMark ?? bytes.count)])
+        guard PercentCoding.isWellFormed(path) else {
+            return .failure(
+                RequestTargetError("malformed percent-encoding in the path; expected '%' followed by two hex digits"))
+        }
+        var start = 1
+        while true {
+            var end = start
+            while end < path.count && path[end] != UInt8(ascii: "/") { end += 1 }
+            if PercentCoding.isDotSegment(UnsafeBufferPointer(rebasing: path[start..<end])) {
+                return .failure(RequestTargetError("'.' and '..' path segments are not allowed"))
+            }
+            guard end != path.count else { break }
+            start = end + 1
+        }
+        return .success(questionMark)
     }
 }
 

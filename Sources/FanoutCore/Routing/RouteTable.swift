@@ -92,7 +92,7 @@ public struct RouteTable: Sendable {
         let end = path[start...].firstIndex(of: UInt8(ascii: "/")) ?? path.endIndex
         let next = end == path.endIndex ? nil : path.index(after: end)
         let segment = path[start..<end]
-        for literal in current.literals where literal.segment.utf8.elementsEqual(segment) {
+        for literal in current.literals where Self.sameBytes(literal.segment, segment) {
             if let found = self.search(node: literal.node, path: path, start: next, method: method) {
                 return found
             }
@@ -117,7 +117,7 @@ public struct RouteTable: Sendable {
         let end = path[start...].firstIndex(of: UInt8(ascii: "/")) ?? path.endIndex
         let next = end == path.endIndex ? nil : path.index(after: end)
         let segment = path[start..<end]
-        for literal in current.literals where literal.segment.utf8.elementsEqual(segment) {
+        for literal in current.literals where Self.sameBytes(literal.segment, segment) {
             self.collect(node: literal.node, path: path, start: next, into: &matching)
         }
         if let parameter = current.parameter, start != end {
@@ -191,6 +191,19 @@ public struct RouteTable: Sendable {
             }
         }
         return .matched(routeIndex: routeIndex, parameters: parameters)
+    }
+
+    /// Whether `segment` holds exactly the bytes of `literal`, compared over contiguous memory: the generic
+    /// `elementsEqual` over `Substring.UTF8View` cost about 280 instructions per comparison (callgrind).
+    private static func sameBytes(_ literal: String, _ segment: Substring.UTF8View) -> Bool {
+        let compared = literal.utf8.withContiguousStorageIfAvailable { expected in
+            segment.withContiguousStorageIfAvailable { actual in
+                guard expected.count == actual.count else { return false }
+                for index in 0..<expected.count where expected[index] != actual[index] { return false }
+                return true
+            }
+        }
+        return (compared ?? nil) ?? literal.utf8.elementsEqual(segment)
     }
 
     private static func segmentEnd(_ path: Substring.UTF8View, _ start: Index) -> (end: Index, next: Index?) {

@@ -44,6 +44,9 @@ public struct URLTemplate: Sendable {
     let queryParts: [Part]?
     /// Every placeholder in order.
     let placeholders: [Placeholder]
+    /// What a template without placeholders renders to, made once by `init` (after the parts it is rendered
+    /// from): rendering it per call built the same String from its parts on every call.
+    private var fixedRendering: String?
 
     /// Parses a template.
     /// - Throws: `TemplateSyntaxError` with the UTF-8 offset of the offending character.
@@ -54,6 +57,10 @@ public struct URLTemplate: Sendable {
         self.pathSegments = parser.pathSegments
         self.queryParts = parser.inQuery ? parser.current : nil
         self.placeholders = parser.placeholders
+        if self.placeholders.isEmpty {
+            // Literals only: nothing to look up, nothing that can fail.
+            self.fixedRendering = try? self.renderParts(TemplateValues(routeParameters: [:], query: QueryParameters()))
+        }
     }
 
     /// Route parameters (`{name}` and `{name...}`) the template uses, with the UTF-8 offset of each `{`.
@@ -88,6 +95,11 @@ public struct URLTemplate: Sendable {
     /// Renders the path and query for one request, e.g. `/v1/users/42/orders?lang=en&x=1`.
     /// - Throws: `TemplateRenderError` when a value is missing or would produce an unsafe segment.
     public func render(_ values: TemplateValues) throws(TemplateRenderError) -> String {
+        if let fixedRendering { return fixedRendering }
+        return try self.renderParts(values)
+    }
+
+    private func renderParts(_ values: TemplateValues) throws(TemplateRenderError) -> String {
         var output: [UInt8] = []
         output.reserveCapacity(self.raw.utf8.count + 32)
         for (segmentIndex, segment) in self.pathSegments.enumerated() {

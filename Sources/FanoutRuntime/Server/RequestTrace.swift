@@ -22,9 +22,15 @@ extension TraceContext {
     /// `traceparent` (this trace, `spanID` as the parent-id) and the client's `tracestate` when kept: the trace
     /// headers of one upstream call. Every call gets its own span id.
     func headerLines(spanID: UInt64) -> [String] {
-        let parent = traceparentHeaderLine(spanID: spanID)
-        guard let traceState else { return [parent] }
-        return [parent, "tracestate: " + traceState]
+        var lines: [String] = []
+        appendHeaderLines(spanID: spanID, to: &lines)
+        return lines
+    }
+
+    /// ``headerLines(spanID:)`` appended to `lines` in place (no array of their own).
+    func appendHeaderLines(spanID: UInt64, to lines: inout [String]) {
+        lines.append(traceparentHeaderLine(spanID: spanID))
+        if let traceState { lines.append("tracestate: " + traceState) }
     }
 
     /// A fresh span id for one upstream call (never zero, which the spec reserves as invalid).

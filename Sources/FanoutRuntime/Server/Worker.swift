@@ -64,7 +64,9 @@ final class Worker: @unchecked Sendable {
     private var requestCounter: UInt64 = 0
     /// Gzip for composite answers (`gzip on`), created on first use; see ``gzipEncoder(level:)``.
     private var gzip: GzipEncoder?
-    private let requestIDPrefix: String
+    /// `prefix-index-` of every request id this worker gives (``newRequestID()``): a random per-worker prefix
+    /// and the worker's index, made once.
+    private let requestIDStem: [UInt8]
 
     /// - Parameter adminFD: the admin listening socket, handed to worker 0 only.
     init(
@@ -82,7 +84,7 @@ final class Worker: @unchecked Sendable {
         recentWindow = RecentWindow(start: loop.now)
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         var random = SystemRandomNumberGenerator()
-        requestIDPrefix = String(random.next() as UInt64, radix: 16)
+        requestIDStem = Array("\(String(random.next() as UInt64, radix: 16))-\(index)-".utf8)
         guard let client = UpstreamClient(loop: loop) else {
             readBuffer.deallocate()
             throw SystemError(call: "curl_multi_init", errno: ENOMEM)
@@ -361,8 +363,24 @@ final class Worker: @unchecked Sendable {
     }
 
     /// A new request id: a random per-worker prefix and a counter (unique across workers and restarts).
+    /// Written into one String of the exact size, the counter in lowercase hex as `String(_:radix: 16)`
+    /// writes it: an interpolation of the three parts cost about 2,300
+    /// instructions per request (callgrind).
     func newRequestID() -> String {
         requestCounter &+= 1
-        return "\(requestIDPrefix)-\(index)-\(String(requestCounter, radix: 16))"
+        let counter = requestCounter
+        let digits = max(1, (UInt64.bitWidth - counter.leadingZeroBitCount + 3) / 4)
+        return requestIDStem.withUnsafeBufferPointer { stem in
+            String(unsafeUninitializedCapacity: stem.count + digits) { out in
+                _ = out.initialize(from: stem)
+                var value = counter
+                for position in (stem.count..<stem.count + digits).reversed() {
+                    let nibble = UInt8(truncatingIfNeeded: value & 0xF)
+                    out[position] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+                    value >>= 4
+                }
+                return stem.count + digits
+            }
+        }
     }
 }

@@ -78,7 +78,7 @@ final class CallAttempts<Below: UpstreamCalls>: UpstreamCalls {
     /// Starts `request`, with a hedge and retries when it qualifies; `completion` runs on the loop thread,
     /// exactly once, unless ``cancel(_:timedOut:)`` is called first (it may run before this returns, when
     /// the client refuses the first attempt on the spot).
-    func start(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> Handle {
+    func start(_ request: consuming UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> Handle {
         let slot = request.policy.slot.raw
         if slot >= budgets.count { budgets += Array(repeating: nil, count: slot + 1 - budgets.count) }
         if budgets[slot] == nil { budgets[slot] = RetryBudget(percent: request.policy.retryBudgetPercent) }
@@ -97,7 +97,7 @@ final class CallAttempts<Below: UpstreamCalls>: UpstreamCalls {
         nextID += 1
         var attemptRequest = request
         attemptRequest.policy.deadline = min(
-            request.policy.deadline, loop.now &+ UInt64(max(0, request.policy.timeoutMs)) &* 1_000_000)
+            attemptRequest.policy.deadline, loop.now &+ UInt64(max(0, attemptRequest.policy.timeoutMs)) &* 1_000_000)
         attemptRequest.policy.retries = retries
         let call = Call(id: id, request: attemptRequest, startedAt: loop.now, completion: completion)
         calls[id] = call

@@ -110,7 +110,7 @@ final class CallCache<Below: UpstreamCalls>: UpstreamCalls {
     /// else passes it to the coalescer. `completion` runs on the loop thread, exactly once, unless
     /// ``cancel(_:timedOut:)`` is called first; it runs before this returns when answered from the cache, or
     /// when the transfer is refused on the spot.
-    func start(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> Handle {
+    func start(_ request: consuming UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> Handle {
         guard let policy = request.policy.cache, let key = request.policy.key else {
             return .below(coalescer.start(request, completion: completion))
         }

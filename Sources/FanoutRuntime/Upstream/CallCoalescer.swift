@@ -88,7 +88,7 @@ final class CallCoalescer<Below: UpstreamCalls>: UpstreamCalls {
     /// `coalesce off`: the call goes below unchanged. `completion` runs on the loop thread, exactly once,
     /// unless ``cancel(_:timedOut:)`` is called first; it runs before this returns when the transfer is
     /// refused on the spot.
-    func start(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> Handle {
+    func start(_ request: consuming UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> Handle {
         guard let key = request.policy.key, request.policy.coalesce else {
             return .below(client.start(request, completion: completion))
         }

@@ -58,8 +58,12 @@ final class CurlTransfer {
     /// CURLINFO_HTTP_VERSION of a completed answer (``noteCompletedConnection()``); 0: unknown.
     var answerVersion = 0
     var contentType: String?
-    /// `Cache-Control`, `Vary`, `Expires`, `Date` and `Age` of the answer, for the call cache.
+    /// `Cache-Control`, `Vary`, `Expires`, `Date` and `Age` of the answer, for the call cache; kept only when
+    /// ``captureCacheHeaders``.
     var cacheHeaders = CacheHeaders()
+    /// The call has a ``CallPolicy/key``: its answer may be cached, for itself or for the calls sharing its
+    /// transfer. Other calls keep no caching header (a String per field and answer, for nothing).
+    var captureCacheHeaders = false
     /// What the answer's head says about its body's framing; the one length fanout may declare to a client.
     var partnerFraming = PartnerFraming()
     /// The call asked libcurl to decode content codings (CURLOPT_ACCEPT_ENCODING).
@@ -161,7 +165,8 @@ final class CurlTransfer {
         status = 0
         answerVersion = 0
         contentType = nil
-        cacheHeaders = CacheHeaders()
+        // Filled only while capturing (the last transfer's flag, still set here): else there is nothing to clear.
+        if captureCacheHeaders { cacheHeaders = CacheHeaders() }
         partnerFraming = PartnerFraming()
         decodesContent = request.policy.acceptEncoding != nil
         headers.removeAll(keepingCapacity: true)
@@ -174,6 +179,7 @@ final class CurlTransfer {
         errorBuffer[0] = 0
         maxBodyBytes = request.policy.maxResponseBytes
         captureHeaders = request.policy.captureHeaders
+        captureCacheHeaders = request.policy.key != nil
         bodySource = request.hooks.bodySource
         receiver = request.hooks.receiver
         headDelivered = false
@@ -408,7 +414,7 @@ final class CurlTransfer {
         {
             headers.removeAll(keepingCapacity: true)
             contentType = nil
-            cacheHeaders = CacheHeaders()
+            if captureCacheHeaders { cacheHeaders = CacheHeaders() }
             partnerFraming = PartnerFraming()
             headerBytes = line.count
             headerFields = 0
@@ -440,7 +446,8 @@ final class CurlTransfer {
         // String unless every header is kept (plain proxy routes), and a field it reads costs one String, of its
         // value (two Strings per field before, and the name compared again as a String: about 1,200
         // instructions per answer, callgrind).
-        let field = CurlTransfer.fieldKind(line, colon: colon)
+        var field = CurlTransfer.fieldKind(line, colon: colon)
+        if case .cache = field, !captureCacheHeaders { field = .other }
         guard captureHeaders || field != .other else { return true }
         let value = String(decoding: UnsafeRawBufferPointer(rebasing: line[start..<end]), as: UTF8.self)
         do throws(PartnerFraming.Fault) {

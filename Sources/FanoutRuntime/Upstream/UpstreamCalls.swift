@@ -13,7 +13,9 @@ protocol UpstreamCalls: AnyObject {
 
     /// Starts `request`; `completion` runs on the loop thread exactly once, unless ``cancel(_:timedOut:)`` is
     /// called first. It may run before this returns (an answer from the cache, a refusal on the spot).
-    func start(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> Handle
+    /// `request` is consumed: each layer hands it on to the next without a copy (a copy of its Strings and
+    /// arrays cost about 290 instructions per call, callgrind).
+    func start(_ request: consuming UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> Handle
 
     /// Stops a call without running its completion. `timedOut`: the caller gave up on it (a route deadline, an
     /// idle limit), which counts against the upstream's breaker; otherwise its outcome is unknown.

@@ -173,24 +173,24 @@ final class UpstreamClient: EventHandler {
     /// Starts `request`; `completion` runs later on the loop thread, exactly once, unless `cancel` is called first.
     /// A call to an upstream with `oauth2` gets its token first (``OAuth2Calls``).
     @discardableResult
-    func start(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> TransferID {
+    func start(_ request: consuming UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> TransferID {
         if let oauth2, let id = oauth2.start(request, completion: completion) { return id }
         return admit(request, completion: completion)
     }
 
     /// Starts `request` as it is, through its slot's admission.
     @discardableResult
-    func admit(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> TransferID {
+    func admit(_ request: consuming UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> TransferID {
         let id = nextID
         nextID += 1
         guard !closed else {
             failSoon(completion, .connection("worker is shutting down"))
             return TransferID(raw: id)
         }
+        let slot = request.policy.slot.raw
+        let deadline = request.policy.deadline
         let call = QueuedCall(request: request, startedAt: loop.now, completion: completion)
-        switch admission.request(
-            slot: request.policy.slot.raw, id: id, now: loop.now, deadline: request.policy.deadline, fleet: fleetHooks)
-        {
+        switch admission.request(slot: slot, id: id, now: loop.now, deadline: deadline, fleet: fleetHooks) {
         case .start(let isProbe):
             launch(call, id: id, isProbe: isProbe)
         case .queued(let actions):

@@ -53,7 +53,7 @@ struct CallPolicy {
     var retries = 0
     var retryBudgetPercent = 20
     /// TLS checks, client certificate, `connect_to` and HTTP/2 of the upstream (``ResolvedUpstream/transport``).
-    var transport = TransportOptions()
+    var transport = TransportOptions.defaults
     /// Composite calls (see ``CallCache``, ``CallCoalescer``): what makes the call identical to others (``CallKey``; nil: it
     /// is neither merged nor cached), whether it may share a transfer with them (the upstream's `coalesce`),
     /// and its cache policy (`cache=`).
