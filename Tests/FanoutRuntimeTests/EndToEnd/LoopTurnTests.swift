@@ -49,14 +49,22 @@ import Testing
             // The first request of each kind may register pooled upstream connections.
             try client.send("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(try client.readResponse().status == 200)
-            let before = server.server.epollControlCalls()
+            let before = server.server.epollControlCalls().reduce(0, +)
+            let connectionsBefore = stub.connectionsAccepted
             for _ in 0..<5 {
                 try client.send("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
                 let response = try client.readResponse()
                 #expect(response.status == 200)
                 #expect(!response.bodyText.isEmpty)
             }
-            #expect(server.server.epollControlCalls() == before, "\(path)")
+            // libcurl may open another partner connection now and then (seen under load for the two parallel
+            // calls of /overview): registering it (add, then the switch from connecting to reading) is the
+            // upstream's, not the client connection's. The code before made 2 or 3 per request (10 or more here).
+            let newPartnerConnections = stub.connectionsAccepted - connectionsBefore
+            #expect(newPartnerConnections < 5, "\(path)")
+            #expect(
+                server.server.epollControlCalls().reduce(0, +) - before <= 2 * newPartnerConnections,
+                "\(path): \(newPartnerConnections) new partner connection(s)")
         }
     }
 
