@@ -193,7 +193,9 @@ import Testing
             route GET /ws/{rest...} { proxy chat /{rest...} }
             route GET /x { proxy other }
             """, substitutions: ["partner": partner.baseURL, "stub": stub.baseURL])
-        let client = try WebSocketClient(port: server.port, path: "/ws/echo", timeoutMs: 10_000)
+        // 60 s per receive: the echo partner unmasks the whole 4 MiB frame before it echoes a byte, which took
+        // more than 10 s in a debug build under AddressSanitizer with the whole suite running beside it.
+        let client = try WebSocketClient(port: server.port, path: "/ws/echo", timeoutMs: 60_000)
         #expect(client.status == 101)
         // 4 MiB echoed to a client that reads nothing yet: the echo backs up into fanout's partner socket.
         let big = WebSocketFrame(opcode: 0x2, payload: (0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 % 241) })
@@ -206,7 +208,7 @@ import Testing
         usleep(1_500_000)  // libcurl sweeps its cache at most once a second, when a transfer opens a connection
         for _ in 0..<3 { #expect(try server.get("/x").status == 200) }
         #expect(try client.receive() == big)
-        #expect(sent.wait(timeout: .now() + 10) == .success)
+        #expect(sent.wait(timeout: .now() + 60) == .success)
         #expect(sender.failed == false)
     }
 
