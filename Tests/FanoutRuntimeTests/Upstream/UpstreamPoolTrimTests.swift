@@ -103,15 +103,20 @@ import Testing
         #expect(stub.connectionsAccepted == Self.burst)
     }
 
-    /// Steady traffic above the floor keeps its warm connections: rounds of concurrent calls, one per interval,
+    /// Steady traffic above the floor keeps its warm connections: rounds of concurrent calls, a round every 100 ms,
     /// reuse the same connections (the trim keeps the recent peak, not only the floor).
     @Test func steadyTrafficKeepsItsConnections() throws {
         let concurrent = UpstreamClient.trimFloor + 4
-        let rounds = 6
+        // A round every 100 ms or so against trims every 600 ms (at least two during the run): a trim sees quiet
+        // only after more than 1.2 s without a round. With a round every trim interval (200 ms), a loaded machine
+        // (CI) delayed one past two intervals and the trim rightly dropped 4 connections to the floor.
+        let trimIntervalMs = 600
+        let gapMs = 100
+        let rounds = 12
         let stub = try UpstreamStub(routes: ["/a": .json("{}", delayMs: 50)])
         defer { stub.stop() }
         let loop = try EventLoop()
-        let client = try #require(UpstreamClient(loop: loop, trimIntervalMs: Self.trimIntervalMs))
+        let client = try #require(UpstreamClient(loop: loop, trimIntervalMs: trimIntervalMs))
         let slot = AdmissionSlot(raw: 0)
         client.setLimits([.init(slot: slot, upstreamName: "stub", limit: 64, queueLimit: nil, breaker: nil)])
         var statuses: [Int] = []
@@ -133,7 +138,7 @@ import Testing
                         loop.requestStop()
                         return
                     }
-                    loop.schedule(afterMilliseconds: Self.trimIntervalMs) { round(remaining - 1) }
+                    loop.schedule(afterMilliseconds: gapMs) { round(remaining - 1) }
                 }
             }
         }
