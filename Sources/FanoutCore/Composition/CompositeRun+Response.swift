@@ -28,8 +28,7 @@ extension CompositeRun {
         }
     }
 
-    /// Reads the call's state in place: a copy of its `CallState` (the answer it holds) cost about 600
-    /// instructions per call with its destruction (callgrind).
+    /// Reads the call's state in place rather than copying its `CallState`, which holds the call's answer.
     private func accessLogCall(_ index: Int) -> AccessLogLine.Call {
         let name = self.route.calls[index].name
         let identity = AccessLogLine.Call.Identity(call: index, upstream: self.route.calls[index].upstream)
