@@ -28,26 +28,27 @@ extension CompositeRun {
         }
     }
 
+    /// Reads the call's state in place rather than copying its `CallState`, which holds the call's answer.
     private func accessLogCall(_ index: Int) -> AccessLogLine.Call {
-        let state = self.states[index]
         let name = self.route.calls[index].name
         let identity = AccessLogLine.Call.Identity(call: index, upstream: self.route.calls[index].upstream)
-        switch state.outcome {
+        let elapsedMs = self.states[index].elapsedMs
+        switch self.states[index].outcome {
         case .verbatim(_, let status)?, .tree(_, let status)?:
             return AccessLogLine.Call(
-                name: name, identity: identity, status: status, durationMs: state.elapsedMs, failure: nil)
+                name: name, identity: identity, status: status, durationMs: elapsedMs, failure: nil)
         case .failed(let failure, _)?:
             var status: Int?
             if case .status(let code) = failure { status = code }
             return AccessLogLine.Call(
-                name: name, identity: identity, status: status, durationMs: state.elapsedMs, failure: failure.kind)
+                name: name, identity: identity, status: status, durationMs: elapsedMs, failure: failure.kind)
         case nil:
-            let failure = state.items?.outcomes.lazy.compactMap { outcome -> String? in
+            let failure = self.states[index].items?.outcomes.lazy.compactMap { outcome -> String? in
                 if case .failed(let failure, _)? = outcome { return failure.kind }
                 return nil
             }.first
             return AccessLogLine.Call(
-                name: name, identity: identity, status: nil, durationMs: state.elapsedMs, failure: failure)
+                name: name, identity: identity, status: nil, durationMs: elapsedMs, failure: failure)
         }
     }
 

@@ -112,12 +112,17 @@ public final class ResolvedUpstream: Sendable {
     }
 }
 
-/// One route with what the access log and metrics say of it, computed once per configuration load.
+/// One route with what the access log and metrics say of it, computed once per configuration load. A request
+/// reads its route through this reference: copying the `RouteConfig` out of the configuration's array retained
+/// and released each of its arrays and Strings (about 1,500 instructions per request, callgrind).
 public final class ResolvedRoute: Sendable {
     /// Its display name (`GET /overview`).
     public let name: String
+    /// The route as configured.
+    public let config: RouteConfig
 
     public init(_ route: RouteConfig) {
         name = route.displayName
+        config = route
     }
 }

@@ -35,6 +35,8 @@ extension Exchange {
 final class ClientConnection: EventHandler, TurnEndTask {
     let fd: Int32
     let peer: String
+    /// The forwarded-header lines of `peer` (``ForwardedPeer``), made once for all the connection's requests.
+    let forwardedPeer: ForwardedPeer
     /// A connection to the admin listener: its requests go to ``AdminEndpoint``, not to the routes, and are
     /// neither logged nor counted in the metrics.
     let isAdmin: Bool
@@ -75,6 +77,7 @@ final class ClientConnection: EventHandler, TurnEndTask {
     init(fd: Int32, peer: String, worker: Worker, isAdmin: Bool = false) {
         self.fd = fd
         self.peer = peer
+        forwardedPeer = ForwardedPeer(address: peer)
         self.isAdmin = isAdmin
         self.worker = worker
         // One set of limits per connection: the parser's and the input backstop's stay consistent across reloads.
@@ -682,9 +685,10 @@ final class ClientConnection: EventHandler, TurnEndTask {
     /// the calls as its exchange reports them. `clientAbort`: the client went away first (`status` is 499).
     private func log(status: Int, calls: [AccessLogCall], clientAbort: ClientDeparture? = nil) {
         // A later answer on this connection (a refusal before dispatch) gets no overlay.
-        responseOverlay = ResponseHeaderOverlay()
-        guard let record else { return }
-        self.record = nil
+        if !responseOverlay.isEmpty { responseOverlay = ResponseHeaderOverlay() }
+        // Moved out, not copied: a copy retained each of the record's Strings and references, and clearing the
+        // stored one released them again.
+        guard let record = record.take() else { return }
         if isAdmin { return }
         record.finish(status: status, calls: calls, clientAbort: clientAbort, worker: worker)
     }

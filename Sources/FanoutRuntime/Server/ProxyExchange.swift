@@ -110,12 +110,12 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         // One array, reserved once and appended to in place: three `+` made three arrays, each a copy of the
         // last (about 2,000 instructions per request).
         let passThrough = context.passThroughHeaderLines(replacedBy: upstream.headers)
-        let forwarding = context.forwardingHeaderLines()
         var headers: [String] = []
-        headers.reserveCapacity(resolved.headerLines.count + passThrough.count + forwarding.count + 2)
+        // Two for the trace's lines, four for the forwarding ones.
+        headers.reserveCapacity(resolved.headerLines.count + passThrough.count + 4 + 2)
         headers += resolved.headerLines
         headers += passThrough
-        headers += forwarding
+        context.appendForwardingHeaderLines(to: &headers)
         context.trace.appendHeaderLines(spanID: spanID, to: &headers)
         let request = UpstreamRequest.proxyCall(
             resolved, method: method, pathAndQuery: pathAndQuery, fixedURL: proxy.target?.isFixed ?? false,

@@ -91,17 +91,19 @@ enum RequestDispatcher {
             connection.respond(answer)
         case .matched(let index, let parameters, let target):
             let requestID = begin(route: index)
-            let route = runtime.config.routes[index]
-            if !route.responseHeaders.isEmpty {
-                connection.noteResponseOverlay(route.responseHeaders.overlay(origin: head.headers[first: "origin"]))
+            // The route by reference (``ResolvedRoute``), not a copy of the configuration's `RouteConfig`.
+            let route = runtime.resolvedRoutes[index]
+            if !route.config.responseHeaders.isEmpty {
+                connection.noteResponseOverlay(
+                    route.config.responseHeaders.overlay(origin: head.headers[first: "origin"]))
             }
             if head.requestsUpgrade {
                 upgrade(
-                    request, body: body, route: route.action, target: target, parameters: parameters,
+                    request, body: body, route: route.config.action, target: target, parameters: parameters,
                     on: connection, worker: worker, requestID: requestID, trace: trace)
                 return
             }
-            switch route.action {
+            switch route.config.action {
             case .respond(let answer):
                 StaticExchange.start(answer, on: connection, worker: worker)
             case .composite(let composite):
@@ -113,16 +115,17 @@ enum RequestDispatcher {
                     return
                 }
                 let context = ForwardingContext(
-                    request: request, peer: connection.peer, requestID: requestID, trace: trace)
+                    request: request, peer: connection.forwardedPeer, requestID: requestID, trace: trace)
                 let input = CompositeInput(
                     routeParameters: parameters, query: query, headers: head.headers, body: request.body,
                     contentType: head.headers[first: "content-type"])
                 CompositeExchange.start(
-                    composite, responseHeaders: route.responseHeaders, input: input, context: context, runtime: runtime,
+                    composite, responseHeaders: route.config.responseHeaders, input: input, context: context,
+                    runtime: runtime,
                     on: connection, worker: worker)
             case .proxy(let proxy):
                 let context = ForwardingContext(
-                    request: request, peer: connection.peer, requestID: requestID, trace: trace)
+                    request: request, peer: connection.forwardedPeer, requestID: requestID, trace: trace)
                 ProxyExchange.start(
                     proxy, target: target, parameters: parameters, context: context, runtime: runtime, body: body,
                     on: connection, worker: worker)
@@ -149,7 +152,8 @@ enum RequestDispatcher {
             connection.respond(.error(status: 400, message: "an Upgrade request to a proxy route may not have a body"))
             return
         }
-        let context = ForwardingContext(request: request, peer: connection.peer, requestID: requestID, trace: trace)
+        let context = ForwardingContext(
+            request: request, peer: connection.forwardedPeer, requestID: requestID, trace: trace)
         Tunnel.start(
             proxy, target: target, parameters: parameters, context: context, runtime: worker.runtime, on: connection,
             worker: worker)

@@ -214,6 +214,42 @@ import Testing
         #expect(seen.header("X-Forwarded-Proto") == "http")
     }
 
+    /// The peer's and the `Host`'s lines are made once per connection (``ForwardedPeer``): on one keep-alive
+    /// connection, each request must still forward its own `Host` and its own `X-Forwarded-For` chain, on
+    /// composite calls and on proxied ones alike.
+    @Test func forwardedHeadersFollowEachRequestOnAKeepAliveConnection() throws {
+        let stub = try UpstreamStub(routes: ["/x": .json("{}")])
+        let server = try TestServer(
+            """
+            upstream partner {
+                url {{stub}}
+            }
+            route GET /p {
+                call x GET partner /x
+            }
+            route GET /q {
+                proxy partner /x
+            }
+            """, substitutions: ["stub": stub.baseURL])
+        let client = try RawHTTPClient(port: server.port)
+        let requests: [(path: String, host: String, chain: String?)] = [
+            ("/p", "a.example", nil), ("/q", "b.example", "10.0.0.9"), ("/p", "b.example", nil),
+            ("/q", "a.example", nil), ("/p", "a.example", "10.0.0.7, 10.0.0.8"),
+        ]
+        for request in requests {
+            let chain = request.chain.map { "X-Forwarded-For: \($0)\r\n" } ?? ""
+            try client.send("GET \(request.path) HTTP/1.1\r\nHost: \(request.host)\r\n\(chain)\r\n")
+            #expect(try client.readResponse().status == 200)
+        }
+        let seen = stub.receivedRequests
+        try #require(seen.count == requests.count)
+        for (request, received) in zip(requests, seen) {
+            #expect(received.header("X-Forwarded-Host") == request.host)
+            #expect(received.header("X-Forwarded-For") == request.chain.map { $0 + ", 127.0.0.1" } ?? "127.0.0.1")
+            #expect(received.header("X-Forwarded-Proto") == "http")
+        }
+    }
+
     @Test func writesOneAccessLogLinePerRequestWithEachCall() throws {
         let stub = try UpstreamStub(routes: ["/a": .json("{}"), "/b": .respond(status: 404, body: [])])
         let server = try TestServer(
