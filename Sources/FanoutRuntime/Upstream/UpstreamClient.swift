@@ -57,9 +57,10 @@ final class UpstreamClient: EventHandler {
     static let defaultTrimIntervalMs = 10_000
     /// Easy handles and idle connections kept however quiet the worker is.
     static let trimFloor = 8
-    /// Prebuilt URLs (CURLU) of the fixed URLs called so far, at most ``maxURLHandles``; freed by ``close()``
-    /// after the easy handles that may point at them.
-    private var urlHandles: [String: OpaquePointer] = [:]
+    /// Prebuilt URLs (CURLU) of the fixed URLs called so far, by ``FixedURL/number`` (nil: not called yet, or
+    /// its URL could not be parsed), numbers below ``maxURLHandles`` only; freed by ``close()`` after the easy
+    /// handles that may point at them. A reload's new URLs get new numbers; an unchanged URL keeps its handle.
+    private var urlHandles: [OpaquePointer?] = []
     /// Fixed URLs come from configuration, so few; past this (many reloads), URLs go to libcurl as strings.
     static let maxURLHandles = 1024
     /// What this client knows of each libcurl socket, by descriptor number (see
@@ -351,14 +352,17 @@ final class UpstreamClient: EventHandler {
     /// follow redirects: libcurl 7.88.1 parses a followed `Location` into the transfer's copy of the URL, and
     /// its connect step copies the CURLOPT_CURLU one again.
     private func urlHandle(for request: UpstreamRequest) -> OpaquePointer? {
-        guard request.message.fixedURL, request.policy.maxRedirects == 0 else { return nil }
-        if let handle = urlHandles[request.message.url] { return handle }
-        guard urlHandles.count < Self.maxURLHandles, let handle = curl_url() else { return nil }
+        guard let number = request.message.fixedURLNumber, number >= 0, number < Self.maxURLHandles,
+            request.policy.maxRedirects == 0
+        else { return nil }
+        if number < urlHandles.count, let handle = urlHandles[number] { return handle }
+        guard let handle = curl_url() else { return nil }
         guard curl_url_set(handle, CURLUPART_URL, request.message.url, 0) == CURLUE_OK else {
             curl_url_cleanup(handle)
             return nil
         }
-        urlHandles[request.message.url] = handle
+        if number >= urlHandles.count { urlHandles += repeatElement(nil, count: number + 1 - urlHandles.count) }
+        urlHandles[number] = handle
         return handle
     }
 
@@ -653,7 +657,7 @@ final class UpstreamClient: EventHandler {
         free.removeAll()
         queued.removeAll()
         curl_multi_cleanup(multi)
-        for handle in urlHandles.values { curl_url_cleanup(handle) }
+        for case let handle? in urlHandles { curl_url_cleanup(handle) }
         urlHandles.removeAll()
     }
 }

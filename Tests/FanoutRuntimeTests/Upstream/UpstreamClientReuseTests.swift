@@ -25,11 +25,13 @@ import Testing
         let slot = AdmissionSlot(raw: 0)
         client.setLimits([.init(slot: slot, upstreamName: "stub", limit: 4, queueLimit: nil, breaker: nil)])
         var results: [(status: Int, body: String, control: Int)] = []
+        var numbers = FixedURLNumbers()
         func start(_ index: Int) {
             let call = calls[index]
             let request = UpstreamRequest(
                 message: UpstreamMessage(
-                    method: call.method, url: stub.baseURL + call.path, fixedURL: call.fixed, headers: call.headers,
+                    method: call.method, url: stub.baseURL + call.path,
+                    fixedURLNumber: call.fixed ? numbers.number(for: call.path) : nil, headers: call.headers,
                     body: call.body),
                 policy: CallPolicy(
                     upstreamName: "stub", slot: slot, connectTimeoutMs: 2_000, timeoutMs: 5_000,
