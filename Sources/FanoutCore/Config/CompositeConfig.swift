@@ -123,6 +123,9 @@ public struct CallConfig: Sendable {
     public var hidden = false
     /// Indices of the calls whose answers this call reads, ascending, without duplicates.
     public var dependencies: [Int] = []
+    /// The call's whole URL when its target has no placeholder (``FanoutConfig/numberFixedURLs(_:)``); nil
+    /// otherwise, or before the configuration was numbered.
+    public var fixedURL: FixedURL?
     public var location: SourceLocation
 
     public init(name: String, method: String, upstream: Int, target: URLTemplate, location: SourceLocation) {

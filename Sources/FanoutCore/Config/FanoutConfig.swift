@@ -318,6 +318,9 @@ public struct ProxyRoute: Sendable {
     /// `tunnel_idle_timeout`: an `Upgrade` tunnel (a WebSocket) through this route is closed when no byte moved
     /// either way for this long. Default 60 s.
     public var tunnelIdleTimeoutMs: Int = 60_000
+    /// The whole upstream URL when `target` has no placeholder (``FanoutConfig/numberFixedURLs(_:)``); nil
+    /// otherwise, or before the configuration was numbered.
+    public var fixedURL: FixedURL?
 
     public init(
         upstream: Int, target: URLTemplate?, timeoutMs: Int? = nil, maxBodyBytes: Int? = nil,

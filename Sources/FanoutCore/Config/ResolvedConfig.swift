@@ -40,6 +40,70 @@ public struct AdmissionSlots: Sendable {
     }
 }
 
+/// Numbers the fixed upstream URLs (a call or proxy target without placeholders, on its upstream's origin) for
+/// the process's life, as ``AdmissionSlots`` numbers upstreams: an unchanged URL keeps its number across
+/// reloads, a new one gets the next. A worker's upstream client keeps one prebuilt libcurl URL per number, in
+/// an array, so a fixed call finds it without building or hashing its URL. Numbers are never reused.
+public struct FixedURLNumbers: Sendable {
+    private var numbers: [String: Int] = [:]
+
+    public init() {}
+
+    /// The number of `url`, allocated on first sight.
+    public mutating func number(for url: String) -> Int {
+        if let number = numbers[url] { return number }
+        let number = numbers.count
+        numbers[url] = number
+        return number
+    }
+}
+
+/// The whole URL of a call whose target has no placeholder: decided by the configuration alone, built once
+/// when it is loaded (``FanoutConfig/numberFixedURLs(_:)``) rather than per call.
+public struct FixedURL: Sendable {
+    /// The absolute URL, as ``UpstreamConfig/url(_:)`` makes it from the rendered target.
+    public let url: String
+    /// Its number in the process's ``FixedURLNumbers``.
+    public let number: Int
+
+    public init(url: String, number: Int) {
+        self.url = url
+        self.number = number
+    }
+}
+
+extension FanoutConfig {
+    /// Gives every call and proxy route whose target has no placeholder its ``FixedURL``, numbered in
+    /// `numbers`. Call once per configuration load, after the upstreams are final.
+    public mutating func numberFixedURLs(_ numbers: inout FixedURLNumbers) {
+        for routeIndex in routes.indices {
+            switch routes[routeIndex].action {
+            case .composite(var composite):
+                for callIndex in composite.calls.indices {
+                    let call = composite.calls[callIndex]
+                    composite.calls[callIndex].fixedURL = fixedURL(call.target, upstream: call.upstream, &numbers)
+                }
+                routes[routeIndex].action = .composite(composite)
+            case .proxy(var proxy):
+                guard let target = proxy.target else { continue }
+                proxy.fixedURL = fixedURL(target, upstream: proxy.upstream, &numbers)
+                routes[routeIndex].action = .proxy(proxy)
+            case .respond:
+                continue
+            }
+        }
+    }
+
+    /// `target`'s URL on upstream `upstream` when the target has no placeholder; nil otherwise.
+    private func fixedURL(_ target: URLTemplate, upstream: Int, _ numbers: inout FixedURLNumbers) -> FixedURL? {
+        guard target.isFixed, upstreams.indices.contains(upstream),
+            let pathAndQuery = try? target.render(TemplateValues(routeParameters: [:], query: QueryParameters()))
+        else { return nil }
+        let url = upstreams[upstream].url(pathAndQuery)
+        return FixedURL(url: url, number: numbers.number(for: url))
+    }
+}
+
 /// One upstream with everything its calls need that the configuration alone decides, computed once per
 /// configuration load instead of per call: header lines, URL prefix, admission slots, one worker's share of the
 /// limits, the `Accept-Encoding` asked for and the transport options. Immutable; a class, so a call reads

@@ -173,7 +173,7 @@ final class CompositeExchange: Exchange {
     ) -> UpstreamRequest {
         var request = UpstreamRequest.compositeCall(
             upstream, method: launch.method, pathAndQuery: launch.pathAndQuery,
-            fixedURL: route.calls[launch.call].target.isFixed, headers: headers, body: launch.body,
+            fixedURL: route.calls[launch.call].fixedURL, headers: headers, body: launch.body,
             timeoutMs: route.calls[launch.call].timeoutMs, hedgeDelayMs: route.calls[launch.call].hedgeDelayMs,
             retries: route.calls[launch.call].retries, deadline: deadline,
             maxResponseBytes: runtime.config.limits.maxUpstreamBodyBytes,

@@ -77,14 +77,15 @@ public final class FanoutServer: @unchecked Sendable {
     private let accessLog: (any AccessLogSink)?
     /// Serializes ``reload(_:)`` and ``shutdown(graceMs:)``.
     private let lifecycleLock = Mutex(())
-    private let current: Mutex<(config: FanoutConfig, slots: AdmissionSlots)>
+    /// The installed configuration, with the process's numberings of admission slots and fixed URLs.
+    private let current: Mutex<(config: FanoutConfig, slots: AdmissionSlots, fixedURLs: FixedURLNumbers)>
 
     private static let curlReady: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
 
     /// - Parameter reusePort: share the listen and admin addresses with a process already listening there
     ///   (``reusePort``); by default a taken address fails ``start()``.
     public init(config: FanoutConfig, accessLog: (any AccessLogSink)?, reusePort: Bool = false) {
-        current = Mutex((config: config, slots: AdmissionSlots()))
+        current = Mutex((config: config, slots: AdmissionSlots(), fixedURLs: FixedURLNumbers()))
         self.accessLog = accessLog
         self.reusePort = reusePort
         switch config.workers {
@@ -126,7 +127,9 @@ public final class FanoutServer: @unchecked Sendable {
                 }
             }
             guard failures.isEmpty else { throw ServerStartError.cannotListen(failures) }
-            let runtime = current.withLock { RuntimeConfig(config: config, workerCount: workerCount, slots: &$0.slots) }
+            let runtime = current.withLock {
+                RuntimeConfig(config: config, workerCount: workerCount, slots: &$0.slots, fixedURLs: &$0.fixedURLs)
+            }
             for index in 0..<workerCount {
                 workers.append(
                     try Worker(
@@ -203,7 +206,9 @@ public final class FanoutServer: @unchecked Sendable {
                     installed.accessLog = state.config.accessLog
                 }
                 state.config = installed
-                return (RuntimeConfig(config: installed, workerCount: workerCount, slots: &state.slots), needRestart)
+                let runtime = RuntimeConfig(
+                    config: installed, workerCount: workerCount, slots: &state.slots, fixedURLs: &state.fixedURLs)
+                return (runtime, needRestart)
             }
             let installedEverywhere = CountdownLatch(count: workers.count)
             for worker in workers {

@@ -83,7 +83,10 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         let resolved = runtime.upstreams[proxy.upstream]
         let upstream = resolved.config
         let pathAndQuery: String
-        if let template = proxy.target {
+        if proxy.fixedURL != nil {
+            // The configuration made the whole URL (``FixedURL``): nothing to render per request.
+            pathAndQuery = ""
+        } else if let template = proxy.target {
             do {
                 let query = try QueryParameters(parsing: target.query)
                 pathAndQuery = try template.render(TemplateValues(routeParameters: parameters, query: query))
@@ -118,7 +121,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         context.appendForwardingHeaderLines(to: &headers)
         context.trace.appendHeaderLines(spanID: spanID, to: &headers)
         let request = UpstreamRequest.proxyCall(
-            resolved, method: method, pathAndQuery: pathAndQuery, fixedURL: proxy.target?.isFixed ?? false,
+            resolved, method: method, pathAndQuery: pathAndQuery, fixedURL: proxy.fixedURL,
             headers: headers,
             body: body == nil ? context.request.body : nil, hooks: StreamingHooks(bodySource: body, receiver: exchange),
             timeoutMs: timeoutMs, deadline: worker.loop.now &+ UInt64(timeoutMs) &* 1_000_000,

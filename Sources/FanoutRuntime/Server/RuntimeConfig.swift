@@ -6,6 +6,7 @@ import FanoutCore
 /// A reload builds a new one; each request keeps the one it was dispatched with until it is answered, so
 /// indices into `config` (a call's upstream, a route) stay valid for the whole request.
 final class RuntimeConfig: Sendable {
+    /// The configuration, with the ``FixedURL`` of every call and proxy route whose target has no placeholder.
     let config: FanoutConfig
     let routes: RouteTable
     let parserLimits: HTTPParserLimits
@@ -25,7 +26,11 @@ final class RuntimeConfig: Sendable {
     /// The `tracing` block as the runtime uses it; nil when absent (no spans are built).
     let tracing: RuntimeTracing?
 
-    init(config: FanoutConfig, workerCount: Int, slots: inout AdmissionSlots) {
+    /// - Parameter fixedURLs: the process's numbering of fixed upstream URLs, extended with this
+    ///   configuration's (its calls and proxy routes get their ``FixedURL``).
+    init(config: FanoutConfig, workerCount: Int, slots: inout AdmissionSlots, fixedURLs: inout FixedURLNumbers) {
+        var config = config
+        config.numberFixedURLs(&fixedURLs)
         self.config = config
         self.workerCount = workerCount
         routes = RouteTable(config.routes)

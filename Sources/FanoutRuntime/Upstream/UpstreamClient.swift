@@ -57,9 +57,10 @@ final class UpstreamClient: EventHandler {
     static let defaultTrimIntervalMs = 10_000
     /// Easy handles and idle connections kept however quiet the worker is.
     static let trimFloor = 8
-    /// Prebuilt URLs (CURLU) of the fixed URLs called so far, at most ``maxURLHandles``; freed by ``close()``
-    /// after the easy handles that may point at them.
-    private var urlHandles: [String: OpaquePointer] = [:]
+    /// Prebuilt URLs (CURLU) of the fixed URLs called so far, by ``FixedURL/number`` (nil: not called yet, or
+    /// its URL could not be parsed), numbers below ``maxURLHandles`` only; freed by ``close()`` after the easy
+    /// handles that may point at them. A reload's new URLs get new numbers; an unchanged URL keeps its handle.
+    private var urlHandles: [OpaquePointer?] = []
     /// Fixed URLs come from configuration, so few; past this (many reloads), URLs go to libcurl as strings.
     static let maxURLHandles = 1024
     /// What this client knows of each libcurl socket, by descriptor number (see
@@ -67,7 +68,23 @@ final class UpstreamClient: EventHandler {
     var socketStates: [LibcurlSocket] = []
     /// Connections opened and reused, per upstream name, over finished transfers (cancelled ones are not
     /// counted). Read by `Worker.metricsSnapshot()` on the loop thread.
-    private(set) var connectionUse: [String: ServerMetrics.ConnectionUse] = [:]
+    var connectionUse: [String: ServerMetrics.ConnectionUse] {
+        var uses = connectionUseByName
+        for counted in connectionUseBySlot where counted.recorded {
+            uses[counted.upstreamName, default: ServerMetrics.ConnectionUse()].opened &+= counted.use.opened
+            uses[counted.upstreamName, default: ServerMetrics.ConnectionUse()].reused &+= counted.use.reused
+        }
+        return uses
+    }
+    /// ``connectionUse`` as it is counted: by the transfer's admission slot, in an array (a slot's transfers
+    /// carry its upstream's name), so a completion neither hashes a name nor allocates.
+    private var connectionUseBySlot: [SlotConnectionUse] = []
+    /// The transfers whose name is not the one their slot's first transfer carried (none from a
+    /// configuration: a slot is one upstream identity), counted by name.
+    private var connectionUseByName: [String: ServerMetrics.ConnectionUse] = [:]
+    /// The finished transfers of one ``completeFinishedTransfers()`` pass, kept between passes for its
+    /// capacity (empty between them).
+    private var finishedBuffer: [(CurlTransfer, id: UInt64, CURLcode, overran: Bool)] = []
     /// Times a breaker opened, per upstream name (`fanout_upstream_breaker_opens_total`).
     var breakerOpens: [String: UInt64] { admission.breakerOpens }
     /// Fleet-wide quotas and breakers (a `store` block): nil without one. See ``attachFleet(_:)``.
@@ -94,6 +111,14 @@ final class UpstreamClient: EventHandler {
         var sharedRatePerSecond: Double? = nil
         /// The upstream's `timeout` (how long the fleet's probe lock is held at most).
         var timeoutMs: Int = 10_000
+    }
+
+    /// One slot's part of ``connectionUse``.
+    private struct SlotConnectionUse {
+        var upstreamName = ""
+        var use = ServerMetrics.ConnectionUse()
+        /// A finished transfer was counted here (and `upstreamName` is its name).
+        var recorded = false
     }
 
     /// A call waiting in the controller's queue.
@@ -351,15 +376,40 @@ final class UpstreamClient: EventHandler {
     /// follow redirects: libcurl 7.88.1 parses a followed `Location` into the transfer's copy of the URL, and
     /// its connect step copies the CURLOPT_CURLU one again.
     private func urlHandle(for request: UpstreamRequest) -> OpaquePointer? {
-        guard request.message.fixedURL, request.policy.maxRedirects == 0 else { return nil }
-        if let handle = urlHandles[request.message.url] { return handle }
-        guard urlHandles.count < Self.maxURLHandles, let handle = curl_url() else { return nil }
+        guard let number = request.message.fixedURLNumber, number >= 0, number < Self.maxURLHandles,
+            request.policy.maxRedirects == 0
+        else { return nil }
+        if number < urlHandles.count, let handle = urlHandles[number] { return handle }
+        guard let handle = curl_url() else { return nil }
         guard curl_url_set(handle, CURLUPART_URL, request.message.url, 0) == CURLUE_OK else {
             curl_url_cleanup(handle)
             return nil
         }
-        urlHandles[request.message.url] = handle
+        if number >= urlHandles.count { urlHandles += repeatElement(nil, count: number + 1 - urlHandles.count) }
+        urlHandles[number] = handle
         return handle
+    }
+
+    /// Counts a finished transfer's connection use under its slot (``connectionUseBySlot``).
+    private func recordConnectionUse(of transfer: CurlTransfer, opened: Int, answered: Bool) {
+        let slot = transfer.slot
+        guard slot >= 0 else {
+            connectionUseByName[transfer.upstreamName, default: ServerMetrics.ConnectionUse()].record(
+                opened: opened, answered: answered)
+            return
+        }
+        if slot >= connectionUseBySlot.count {
+            connectionUseBySlot += repeatElement(SlotConnectionUse(), count: slot + 1 - connectionUseBySlot.count)
+        }
+        if !connectionUseBySlot[slot].recorded {
+            connectionUseBySlot[slot].upstreamName = transfer.upstreamName
+            connectionUseBySlot[slot].recorded = true
+        } else if connectionUseBySlot[slot].upstreamName != transfer.upstreamName {
+            connectionUseByName[transfer.upstreamName, default: ServerMetrics.ConnectionUse()].record(
+                opened: opened, answered: answered)
+            return
+        }
+        connectionUseBySlot[slot].use.record(opened: opened, answered: answered)
     }
 
     /// Puts a transfer that left libcurl back in the pool (its place was given back to the controller).
@@ -519,7 +569,9 @@ final class UpstreamClient: EventHandler {
 
     private func completeFinishedTransfers() {
         var queued: Int32 = 0
+        // The buffer is taken, not shared: a completion below may run another pass (``resume(_:receiving:)``).
         var finished: [(CurlTransfer, id: UInt64, CURLcode, overran: Bool)] = []
+        swap(&finished, &finishedBuffer)
         while true {
             let message = ccurl_multi_info_read_done(multi, &queued)
             guard message.done != 0, let easy = message.easy else { break }
@@ -544,11 +596,15 @@ final class UpstreamClient: EventHandler {
             var status = 0
             _ = ccurl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
             transfer.status = status
-            connectionUse[transfer.upstreamName, default: ServerMetrics.ConnectionUse()].record(
-                opened: connects, answered: status > 0)
+            recordConnectionUse(of: transfer, opened: connects, answered: status > 0)
             curl_multi_remove_handle(multi, easy)
             if let kept { watchIdleConnection(kept) }
             finished.append((transfer, transfer.id, message.result, overran))
+        }
+        // Back for the next pass, empty; a nested pass may have left a buffer there: the larger one is kept.
+        defer {
+            finished.removeAll(keepingCapacity: true)
+            if finishedBuffer.capacity < finished.capacity { swap(&finished, &finishedBuffer) }
         }
         // The id is taken at drain time: a completion may cancel a transfer later in this batch (a hedge's
         // loser), and its recycled handle may already carry a queued call admitted in its place.
@@ -653,7 +709,7 @@ final class UpstreamClient: EventHandler {
         free.removeAll()
         queued.removeAll()
         curl_multi_cleanup(multi)
-        for handle in urlHandles.values { curl_url_cleanup(handle) }
+        for case let handle? in urlHandles { curl_url_cleanup(handle) }
         urlHandles.removeAll()
     }
 }

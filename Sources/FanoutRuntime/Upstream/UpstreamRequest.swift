@@ -15,9 +15,10 @@ struct UpstreamMessage {
     var method: String
     /// Absolute URL; its scheme, host and port come from configuration only.
     var url: String
-    /// `url` comes from configuration alone (a template without placeholders): the client keeps it prebuilt
-    /// for libcurl (CURLOPT_CURLU) instead of having it parsed on every transfer.
-    var fixedURL = false
+    /// `url` comes from configuration alone (a template without placeholders): its ``FixedURL/number``, by
+    /// which the client keeps it prebuilt for libcurl (CURLOPT_CURLU) instead of having it parsed on every
+    /// transfer. nil: built for this call. One number always stands for one URL (``FixedURLNumbers``).
+    var fixedURLNumber: Int? = nil
     /// `Name: value` lines. Every value was checked for CR, LF and NUL before it got here.
     var headers: [String]
     /// The whole body of a buffered request; a streamed one has ``StreamingHooks/bodySource`` instead.
@@ -74,15 +75,17 @@ struct StreamingHooks {
 extension UpstreamRequest {
     /// A composite route's call to `upstream`: the call's own `timeout`, `hedge` and `retries` when set
     /// (nil: the upstream's), the upstream's limits, redirects, `Accept-Encoding` and transport.
+    /// `fixedURL`: the call's URL when the configuration decides it (`pathAndQuery` is then not used).
     static func compositeCall(
-        _ upstream: ResolvedUpstream, method: String, pathAndQuery: String, fixedURL: Bool, headers: [String],
+        _ upstream: ResolvedUpstream, method: String, pathAndQuery: String, fixedURL: FixedURL?, headers: [String],
         body: [UInt8]?, timeoutMs: Int?, hedgeDelayMs: Int?, retries: Int?, deadline: UInt64, maxResponseBytes: Int,
         captureHeaders: Bool
     ) -> UpstreamRequest {
         let config = upstream.config
         return UpstreamRequest(
             message: UpstreamMessage(
-                method: method, url: upstream.url(pathAndQuery), fixedURL: fixedURL, headers: headers, body: body),
+                method: method, url: fixedURL?.url ?? upstream.url(pathAndQuery), fixedURLNumber: fixedURL?.number,
+                headers: headers, body: body),
             policy: CallPolicy(
                 upstreamName: config.name, slot: upstream.slot, connectTimeoutMs: config.connectTimeoutMs,
                 timeoutMs: timeoutMs ?? config.timeoutMs, deadline: deadline, maxResponseBytes: maxResponseBytes,
@@ -94,14 +97,16 @@ extension UpstreamRequest {
 
     /// A proxy route's call to `upstream`: the client's method, every response header kept, the client's
     /// `Accept-Encoding` passed through (none asked of libcurl), no hedge nor retry.
+    /// `fixedURL`: the route's URL when the configuration decides it (`pathAndQuery` is then not used).
     static func proxyCall(
-        _ upstream: ResolvedUpstream, method: String, pathAndQuery: String, fixedURL: Bool, headers: [String],
+        _ upstream: ResolvedUpstream, method: String, pathAndQuery: String, fixedURL: FixedURL?, headers: [String],
         body: [UInt8]?, hooks: StreamingHooks, timeoutMs: Int, deadline: UInt64, maxResponseBytes: Int
     ) -> UpstreamRequest {
         let config = upstream.config
         return UpstreamRequest(
             message: UpstreamMessage(
-                method: method, url: upstream.url(pathAndQuery), fixedURL: fixedURL, headers: headers, body: body),
+                method: method, url: fixedURL?.url ?? upstream.url(pathAndQuery), fixedURLNumber: fixedURL?.number,
+                headers: headers, body: body),
             policy: CallPolicy(
                 upstreamName: config.name, slot: upstream.slot, connectTimeoutMs: config.connectTimeoutMs,
                 timeoutMs: timeoutMs, deadline: deadline, maxResponseBytes: maxResponseBytes, captureHeaders: true,

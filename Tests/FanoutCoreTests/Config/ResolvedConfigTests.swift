@@ -39,6 +39,55 @@ import Testing
         }
     }
 
+    /// Fixed targets get their whole URL (origin, base path, target, the upstream's `query`) and a number
+    /// that an unchanged URL keeps across loads; a target with a placeholder, or none, gets nothing.
+    @Test func fixedTargetsGetTheirURLAndANumberThatSurvivesAReload() throws {
+        func file(_ x: Int) -> String {
+            """
+            upstream partner {
+                url https://partner.test/api
+                query v 2
+            }
+            upstream plain { url http://plain.test:8080 }
+            route GET /overview/{id} {
+                call a GET partner /a?x=\(x)
+                call b GET plain /b/{id}
+                call c GET plain /c
+            }
+            route GET /p { proxy plain /fixed }
+            route GET /q/{id} { proxy plain /q/{id} }
+            route * /r { proxy partner }
+            """
+        }
+        func calls(_ config: FanoutConfig) -> [FixedURL?] {
+            guard case .composite(let composite) = config.routes[0].action else { return [] }
+            return composite.calls.map(\.fixedURL)
+        }
+        func proxies(_ config: FanoutConfig) -> [FixedURL?] {
+            config.routes.dropFirst().map {
+                guard case .proxy(let proxy) = $0.action else { return nil }
+                return proxy.fixedURL
+            }
+        }
+        var numbers = FixedURLNumbers()
+        var config = try ConfigParser.parse(file(1), file: "fixed.conf", environment: [:])
+        #expect(calls(config).allSatisfy { $0 == nil })
+        config.numberFixedURLs(&numbers)
+        #expect(
+            calls(config).map { $0?.url } == [
+                "https://partner.test:443/api/a?x=1&v=2", nil, "http://plain.test:8080/c",
+            ])
+        #expect(calls(config).map { $0?.number } == [0, nil, 1])
+        #expect(proxies(config).map { $0?.url } == ["http://plain.test:8080/fixed", nil, nil])
+        #expect(proxies(config).map { $0?.number } == [2, nil, nil])
+
+        // A reload: /c and /fixed unchanged keep their numbers, a changed URL gets a new one.
+        var reloaded = try ConfigParser.parse(file(2), file: "fixed.conf", environment: [:])
+        reloaded.numberFixedURLs(&numbers)
+        #expect(calls(reloaded).map { $0?.number } == [3, nil, 1])
+        #expect(proxies(reloaded).map { $0?.number } == [2, nil, nil])
+    }
+
     @Test func anUpstreamsLimitsAreOneWorkersShareRoundedUp() throws {
         var slots = AdmissionSlots()
         let upstreams = try Self.resolve(workerCount: 4, decodable: ["gzip", "deflate", "br"], slots: &slots)

@@ -389,9 +389,13 @@ import Testing
     @Test func splitsTheConnectionCapAcrossWorkersRoundingUp() throws {
         let config = try ConfigParser.parse("max_client_connections 10", file: "test.conf", environment: [:])
         var slots = AdmissionSlots()
-        #expect(RuntimeConfig(config: config, workerCount: 3, slots: &slots).clientConnectionsPerWorker == 4)
-        #expect(RuntimeConfig(config: config, workerCount: 20, slots: &slots).clientConnectionsPerWorker == 1)
-        #expect(
-            RuntimeConfig(config: FanoutConfig(), workerCount: 2, slots: &slots).clientConnectionsPerWorker == 8_192)
+        var urls = FixedURLNumbers()
+        func perWorker(_ config: FanoutConfig, _ workerCount: Int) -> Int {
+            RuntimeConfig(config: config, workerCount: workerCount, slots: &slots, fixedURLs: &urls)
+                .clientConnectionsPerWorker
+        }
+        #expect(perWorker(config, 3) == 4)
+        #expect(perWorker(config, 20) == 1)
+        #expect(perWorker(FanoutConfig(), 2) == 8_192)
     }
 }

@@ -11,9 +11,12 @@ import Testing
 /// waited for libcurl's own timeouts (a wide fan-out after the slow scenario took 2 s per request). One real
 /// loop and client, real libcurl, a port whose SYNs go unanswered and a real partner on loopback.
 @Suite struct UpstreamClientCancelledConnectTests {
+    /// A fixed call of `url` (the partner's `/a` or the silent port): one number per URL, as a configuration
+    /// gives them.
     static func request(_ url: String, loop: EventLoop, slot: AdmissionSlot) -> UpstreamRequest {
         UpstreamRequest(
-            message: UpstreamMessage(method: "GET", url: url, fixedURL: true, headers: [], body: nil),
+            message: UpstreamMessage(
+                method: "GET", url: url, fixedURLNumber: url.hasSuffix("/a") ? 0 : 1, headers: [], body: nil),
             policy: CallPolicy(
                 upstreamName: "partner", slot: slot, connectTimeoutMs: 5_000, timeoutMs: 5_000,
                 deadline: loop.now &+ 8_000_000_000, maxResponseBytes: 1 << 20, captureHeaders: false,

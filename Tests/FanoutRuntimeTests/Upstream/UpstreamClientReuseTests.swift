@@ -25,11 +25,13 @@ import Testing
         let slot = AdmissionSlot(raw: 0)
         client.setLimits([.init(slot: slot, upstreamName: "stub", limit: 4, queueLimit: nil, breaker: nil)])
         var results: [(status: Int, body: String, control: Int)] = []
+        var numbers = FixedURLNumbers()
         func start(_ index: Int) {
             let call = calls[index]
             let request = UpstreamRequest(
                 message: UpstreamMessage(
-                    method: call.method, url: stub.baseURL + call.path, fixedURL: call.fixed, headers: call.headers,
+                    method: call.method, url: stub.baseURL + call.path,
+                    fixedURLNumber: call.fixed ? numbers.number(for: call.path) : nil, headers: call.headers,
                     body: call.body),
                 policy: CallPolicy(
                     upstreamName: "stub", slot: slot, connectTimeoutMs: 2_000, timeoutMs: 5_000,
@@ -96,5 +98,44 @@ import Testing
         #expect(stub.connectionsAccepted == 1)
         let counts = results.map(\.control)
         #expect(counts.allSatisfy { $0 == counts[0] }, "epoll_ctl calls after each transfer: \(counts)")
+    }
+
+    /// Connection use is counted per upstream name as the transfers carry it: by admission slot, and by name
+    /// for a transfer whose name is not its slot's. Keep-alive, one after the other: one connection opened.
+    @Test func connectionUseIsCountedPerUpstreamName() throws {
+        let stub = try Self.stub()
+        defer { stub.stop() }
+        let loop = try EventLoop()
+        let client = try #require(UpstreamClient(loop: loop))
+        let one = AdmissionSlot(raw: 0)
+        let two = AdmissionSlot(raw: 1)
+        client.setLimits([
+            .init(slot: one, upstreamName: "one", limit: 4, queueLimit: nil, breaker: nil),
+            .init(slot: two, upstreamName: "two", limit: 4, queueLimit: nil, breaker: nil),
+        ])
+        let calls: [(name: String, slot: AdmissionSlot)] = [("one", one), ("two", two), ("one", one), ("other", one)]
+        var statuses: [Int] = []
+        func start(_ index: Int) {
+            let request = UpstreamRequest(
+                message: UpstreamMessage(method: "GET", url: stub.baseURL + "/a", headers: [], body: nil),
+                policy: CallPolicy(
+                    upstreamName: calls[index].name, slot: calls[index].slot, connectTimeoutMs: 2_000,
+                    timeoutMs: 5_000, deadline: loop.now &+ 5_000_000_000, maxResponseBytes: 1 << 20,
+                    captureHeaders: false, mustNotRepeat: false))
+            client.start(request) { result in
+                statuses.append((try? result.outcome.get().status) ?? -1)
+                if index + 1 < calls.count { start(index + 1) } else { loop.requestStop() }
+            }
+        }
+        start(0)
+        loop.schedule(afterMilliseconds: 10_000) { [weak loop] in loop?.requestStop() }  // never hang the run
+        loop.run()
+        #expect(statuses == [200, 200, 200, 200])
+        #expect(
+            client.connectionUse == [
+                "one": .init(opened: 1, reused: 1), "two": .init(opened: 0, reused: 1),
+                "other": .init(opened: 0, reused: 1),
+            ])
+        client.close()
     }
 }

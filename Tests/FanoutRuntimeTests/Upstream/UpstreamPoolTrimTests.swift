@@ -27,10 +27,12 @@ import Testing
         let client = try #require(UpstreamClient(loop: loop, trimIntervalMs: Self.trimIntervalMs))
         let slot = AdmissionSlot(raw: 0)
         client.setLimits([.init(slot: slot, upstreamName: "stub", limit: 256, queueLimit: nil, breaker: nil)])
+        var numbers = FixedURLNumbers()
         func request(_ path: String) -> UpstreamRequest {
             UpstreamRequest(
                 message: UpstreamMessage(
-                    method: "GET", url: stub.baseURL + path, fixedURL: true, headers: [], body: nil),
+                    method: "GET", url: stub.baseURL + path, fixedURLNumber: numbers.number(for: path), headers: [],
+                    body: nil),
                 policy: CallPolicy(
                     upstreamName: "stub", slot: slot, connectTimeoutMs: 2_000, timeoutMs: 10_000,
                     deadline: loop.now &+ 10_000_000_000, maxResponseBytes: 1 << 20, captureHeaders: false,
@@ -125,7 +127,7 @@ import Testing
             for _ in 0..<concurrent {
                 let request = UpstreamRequest(
                     message: UpstreamMessage(
-                        method: "GET", url: stub.baseURL + "/a", fixedURL: true, headers: [], body: nil),
+                        method: "GET", url: stub.baseURL + "/a", fixedURLNumber: 0, headers: [], body: nil),
                     policy: CallPolicy(
                         upstreamName: "stub", slot: slot, connectTimeoutMs: 2_000, timeoutMs: 5_000,
                         deadline: loop.now &+ 5_000_000_000, maxResponseBytes: 1 << 20, captureHeaders: false,
@@ -160,7 +162,8 @@ import Testing
         let slot = AdmissionSlot(raw: 0)
         client.setLimits([.init(slot: slot, upstreamName: "stub", limit: 4, queueLimit: nil, breaker: nil)])
         let request = UpstreamRequest(
-            message: UpstreamMessage(method: "GET", url: stub.baseURL + "/a", fixedURL: true, headers: [], body: nil),
+            message: UpstreamMessage(
+                method: "GET", url: stub.baseURL + "/a", fixedURLNumber: 0, headers: [], body: nil),
             policy: CallPolicy(
                 upstreamName: "stub", slot: slot, connectTimeoutMs: 2_000, timeoutMs: 5_000,
                 deadline: loop.now &+ 5_000_000_000, maxResponseBytes: 1 << 20, captureHeaders: false,
