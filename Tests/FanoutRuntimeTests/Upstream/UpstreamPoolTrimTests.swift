@@ -20,6 +20,19 @@ import Testing
         var established = 0
     }
 
+    /// A GET of `url` on the stub's slot, its prebuilt URL numbered `fixedURLNumber`, due within `timeoutMs`.
+    static func get(
+        _ url: String, fixedURLNumber: Int, slot: AdmissionSlot, loop: EventLoop, timeoutMs: Int
+    ) -> UpstreamRequest {
+        UpstreamRequest(
+            message: UpstreamMessage(
+                method: "GET", url: url, fixedURLNumber: fixedURLNumber, headers: [], body: nil),
+            policy: CallPolicy(
+                upstreamName: "stub", slot: slot, connectTimeoutMs: 2_000, timeoutMs: timeoutMs,
+                deadline: loop.now &+ UInt64(timeoutMs) * 1_000_000, maxResponseBytes: 1 << 20, captureHeaders: false,
+                mustNotRepeat: false))
+    }
+
     @Test func aBurstsHandlesAndConnectionsGoAfterAnIdleWait() throws {
         let stub = try UpstreamStub(routes: ["/slow": .json(#"{"ok":true}"#, delayMs: 300), "/a": .json("{}")])
         defer { stub.stop() }
@@ -29,14 +42,9 @@ import Testing
         client.setLimits([.init(slot: slot, upstreamName: "stub", limit: 256, queueLimit: nil, breaker: nil)])
         var numbers = FixedURLNumbers()
         func request(_ path: String) -> UpstreamRequest {
-            UpstreamRequest(
-                message: UpstreamMessage(
-                    method: "GET", url: stub.baseURL + path, fixedURLNumber: numbers.number(for: path), headers: [],
-                    body: nil),
-                policy: CallPolicy(
-                    upstreamName: "stub", slot: slot, connectTimeoutMs: 2_000, timeoutMs: 10_000,
-                    deadline: loop.now &+ 10_000_000_000, maxResponseBytes: 1 << 20, captureHeaders: false,
-                    mustNotRepeat: false))
+            Self.get(
+                stub.baseURL + path, fixedURLNumber: numbers.number(for: path), slot: slot, loop: loop,
+                timeoutMs: 10_000)
         }
         func held() -> Held {
             Held(
@@ -125,13 +133,8 @@ import Testing
         func round(_ remaining: Int) {
             var finished = 0
             for _ in 0..<concurrent {
-                let request = UpstreamRequest(
-                    message: UpstreamMessage(
-                        method: "GET", url: stub.baseURL + "/a", fixedURLNumber: 0, headers: [], body: nil),
-                    policy: CallPolicy(
-                        upstreamName: "stub", slot: slot, connectTimeoutMs: 2_000, timeoutMs: 5_000,
-                        deadline: loop.now &+ 5_000_000_000, maxResponseBytes: 1 << 20, captureHeaders: false,
-                        mustNotRepeat: false))
+                let request = Self.get(
+                    stub.baseURL + "/a", fixedURLNumber: 0, slot: slot, loop: loop, timeoutMs: 5_000)
                 client.start(request) { result in
                     if case .success(let answer) = result.outcome { statuses.append(answer.status) }
                     finished += 1
@@ -161,13 +164,7 @@ import Testing
         let client = try #require(UpstreamClient(loop: loop, trimIntervalMs: Self.trimIntervalMs))
         let slot = AdmissionSlot(raw: 0)
         client.setLimits([.init(slot: slot, upstreamName: "stub", limit: 4, queueLimit: nil, breaker: nil)])
-        let request = UpstreamRequest(
-            message: UpstreamMessage(
-                method: "GET", url: stub.baseURL + "/a", fixedURLNumber: 0, headers: [], body: nil),
-            policy: CallPolicy(
-                upstreamName: "stub", slot: slot, connectTimeoutMs: 2_000, timeoutMs: 5_000,
-                deadline: loop.now &+ 5_000_000_000, maxResponseBytes: 1 << 20, captureHeaders: false,
-                mustNotRepeat: false))
+        let request = Self.get(stub.baseURL + "/a", fixedURLNumber: 0, slot: slot, loop: loop, timeoutMs: 5_000)
         var status = 0
         var socketsAfterCall = -1
         var socketsAtEnd = -1
