@@ -15,7 +15,7 @@ final class RuntimeConfig: Sendable {
     /// Per upstream index: the upstream with its header lines, URL prefix, admission slots and one worker's
     /// share of its limits, resolved once (``ResolvedUpstream``).
     let upstreams: [ResolvedUpstream]
-    /// Per route index: its display name, resolved once (``ResolvedRoute``).
+    /// Per route index: its display name and its configuration, read by reference (``ResolvedRoute``).
     let resolvedRoutes: [ResolvedRoute]
     /// How many client connections one worker keeps open: its share of `max_client_connections`, rounded up.
     let clientConnectionsPerWorker: Int
