@@ -57,7 +57,7 @@ import Testing
 
     /// The single access-log line, once written.
     static func onlyLogLine(_ server: TestServer) throws -> [String: Any] {
-        #expect(waitUntil(timeoutMs: 3_000) { server.accessLog.all.count == 1 }, "\(server.accessLog.all)")
+        #expect(waitUntil(timeoutMs: 10_000) { server.accessLog.all.count == 1 }, "\(server.accessLog.all)")
         let line = try #require(server.accessLog.all.first)
         return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
     }
@@ -107,10 +107,17 @@ import Testing
         // The partner's head and its first body bytes go out; the body takes 20 s (the call's status 200 in the
         // log shows fanout had the head).
         #expect(waitUntil(timeoutMs: 3_000) { stub.requestCount == 1 })
-        #expect(!client.isClosedByPeer(waitMs: 300))
+        // Leave only once the head has reached the client: waiting a fixed time was not enough under
+        // AddressSanitizer with the whole suite running beside it.
+        let headArrived = waitUntil(timeoutMs: 10_000) {
+            _ = client.isClosedByPeer(waitMs: 50)
+            return client.unreadBytes.starts(with: Array("HTTP/1.1 200".utf8))
+        }
+        #expect(headArrived, "the partner's head never reached the client: \(client.unreadBytes.count) bytes")
 
         Self.leave(client, departure)
-        #expect(waitUntil(timeoutMs: 2_000) { stub.activeConnections == 0 }, "the partner's connection stayed open")
+        // Without the cancel the partner would hold its connection for 20 s.
+        #expect(waitUntil(timeoutMs: 10_000) { stub.activeConnections == 0 }, "the partner's connection stayed open")
         let calls = try Self.expectAbortRecorded(server, route: "GET /stream", departure)
         #expect(calls.first?["name"] as? String == "proxy")
         #expect(calls.first?["status"] as? Int == 200)
@@ -127,7 +134,7 @@ import Testing
         usleep(100_000)
 
         Self.leave(client, departure)
-        #expect(waitUntil(timeoutMs: 2_000) { stub.activeConnections == 0 }, "the partner's connection stayed open")
+        #expect(waitUntil(timeoutMs: 10_000) { stub.activeConnections == 0 }, "the partner's connection stayed open")
         #expect(stub.requestCount == 0)
         let calls = try Self.expectAbortRecorded(server, route: "POST /upload", departure)
         #expect(calls.first?["cancelled"] as? Bool == true)
