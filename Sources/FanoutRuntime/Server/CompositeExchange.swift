@@ -130,10 +130,17 @@ final class CompositeExchange: Exchange {
                 : upstream.headerLines + HeaderLine.lines(launch.headers)
             var headers = callHeaders
             headers.reserveCapacity(callHeaders.count + sharedHeaders.count + 3)
-            headers += sharedHeaders
-            // Appended in place, not as an array of their own: one allocation less per call.
-            headers.append(trace.traceparentHeaderLine(spanID: spanID))
-            if let traceStateLine { headers.append(traceStateLine) }
+            // The upstream's `context_headers`: the request's lines as they are for the default (all of them).
+            if upstream.sendsAllContextHeaders {
+                headers += sharedHeaders
+            } else {
+                headers += upstream.contextHeaders.filtering(sharedHeaders)
+            }
+            if upstream.contextHeaders.contains(.traceparent) {
+                // Appended in place, not as an array of their own: one allocation less per call.
+                headers.append(trace.traceparentHeaderLine(spanID: spanID))
+                if let traceStateLine { headers.append(traceStateLine) }
+            }
             if let item = launch.item {
                 callLog[launch.call].itemSpans.append((item, spanID))
             } else {
@@ -181,7 +188,7 @@ final class CompositeExchange: Exchange {
         let cache = route.calls[launch.call].cache
         let coalesce = upstream.config.coalesce
         if coalesce || cache != nil {
-            request.policy.key = coalescingKey(request, callHeaders, contentTypeLine)
+            request.policy.key = coalescingKey(request, upstream, callHeaders, contentTypeLine)
             request.policy.coalesce = coalesce
             request.policy.cache = cache
         }
@@ -190,7 +197,7 @@ final class CompositeExchange: Exchange {
 
     /// The ``CallKey`` of `request` (merging and caching), nil for a call that is never merged nor cached.
     private func coalescingKey(
-        _ request: UpstreamRequest, _ callHeaders: [String], _ contentTypeLine: String?
+        _ request: UpstreamRequest, _ upstream: ResolvedUpstream, _ callHeaders: [String], _ contentTypeLine: String?
     ) -> String? {
         let message = request.message
         let policy = request.policy
@@ -198,7 +205,9 @@ final class CompositeExchange: Exchange {
             method: message.method, url: message.url, hasBody: message.body != nil, upstreamName: policy.upstreamName,
             connectTimeoutMs: policy.connectTimeoutMs, maxResponseBytes: policy.maxResponseBytes,
             maxRedirects: policy.maxRedirects, acceptEncoding: policy.acceptEncoding, callHeaders: callHeaders,
-            sharedKeyHeaders: sharedKeyHeaders, contentTypeLine: contentTypeLine, allHeaders: policy.captureHeaders)
+            sharedKeyHeaders: upstream.sendsAllContextHeaders
+                ? sharedKeyHeaders : upstream.contextHeaders.filtering(sharedKeyHeaders),
+            contentTypeLine: contentTypeLine, allHeaders: policy.captureHeaders)
     }
 
     private func callFinished(_ id: Int, call: Int, isItem: Bool, _ result: UpstreamResult) {

@@ -9,26 +9,30 @@ struct ForwardingContext {
     /// The request's trace; each upstream call adds ``TraceContext/headerLines(spanID:)`` of its own.
     var trace: TraceContext
 
-    /// `X-Forwarded-For` (the client's chain plus the peer), `-Proto`, `-Host`, and the request id.
-    func forwardingHeaderLines() -> [String] {
+    /// `X-Forwarded-For` (the client's chain plus the peer), `-Proto`, `-Host`, and the request id: those of them
+    /// in `set` (an upstream's `context_headers`).
+    func forwardingHeaderLines(_ set: ContextHeaders = .all) -> [String] {
         var lines: [String] = []
-        appendForwardingHeaderLines(to: &lines)
+        appendForwardingHeaderLines(set, to: &lines)
         return lines
     }
 
-    /// ``forwardingHeaderLines()`` appended to `lines` in place (reserve 4 more first). Only the chain's and the
+    /// ``forwardingHeaderLines(_:)`` appended to `lines` in place (reserve 4 more first). Only the chain's and the
     /// request id's lines are built per request: the peer's and the `Host`'s come from ``ForwardedPeer``, and
-    /// `X-Forwarded-Proto` is a constant.
-    func appendForwardingHeaderLines(to lines: inout [String]) {
-        let headers = request.head.headers
-        if let chain = headers[first: "x-forwarded-for"], HeaderLine.isSafeValue(chain) {
-            lines.append("X-Forwarded-For: " + chain + ", " + peer.address)
-        } else {
-            lines.append(peer.forwardedForLine)
+    /// `X-Forwarded-Proto` is a constant. A line left out of `set` is not built.
+    func appendForwardingHeaderLines(_ set: ContextHeaders = .all, to lines: inout [String]) {
+        if set.contains(.forwardedFor) {
+            if let chain = request.head.headers[first: "x-forwarded-for"], HeaderLine.isSafeValue(chain) {
+                lines.append("X-Forwarded-For: " + chain + ", " + peer.address)
+            } else {
+                lines.append(peer.forwardedForLine)
+            }
         }
-        lines.append("X-Forwarded-Proto: http")
-        if let host = request.head.host, HeaderLine.isSafeValue(host) { lines.append(peer.forwardedHostLine(host)) }
-        lines.append("X-Request-Id: " + requestID)
+        if set.contains(.forwardedProto) { lines.append("X-Forwarded-Proto: http") }
+        if set.contains(.forwardedHost), let host = request.head.host, HeaderLine.isSafeValue(host) {
+            lines.append(peer.forwardedHostLine(host))
+        }
+        if set.contains(.requestID) { lines.append("X-Request-Id: " + requestID) }
     }
 
     /// Client headers named by `allowlist` (lowercased), as `Name: value` lines.
