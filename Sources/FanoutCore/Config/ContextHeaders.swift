@@ -38,20 +38,4 @@ public struct ContextHeaders: OptionSet, Sendable, Hashable {
         let lower = name.lowercased()
         return names.first { $0.name.lowercased() == lower }?.member
     }
-
-    /// The member a forwarding line fanout built belongs to (``names``' spelling followed by `:`); nil for any
-    /// other line (an allowlisted client header never has one of these names).
-    public static func member(ofLine line: String) -> ContextHeaders? {
-        if line.hasPrefix("X-Forwarded-For:") { return .forwardedFor }
-        if line.hasPrefix("X-Forwarded-Proto:") { return .forwardedProto }
-        if line.hasPrefix("X-Forwarded-Host:") { return .forwardedHost }
-        if line.hasPrefix("X-Request-Id:") { return .requestID }
-        if line.hasPrefix("traceparent:") || line.hasPrefix("tracestate:") { return .traceparent }
-        return nil
-    }
-
-    /// `lines` without the forwarding lines this set leaves out (other lines kept, in order).
-    public func filtering(_ lines: [String]) -> [String] {
-        lines.filter { line in ContextHeaders.member(ofLine: line).map(self.contains) ?? true }
-    }
 }

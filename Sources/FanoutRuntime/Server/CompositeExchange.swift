@@ -20,6 +20,8 @@ final class CompositeExchange: Exchange {
     private let startedAt: UInt64
     private let deadline: UInt64
     private let sharedHeaders: [String]
+    /// How many of `sharedHeaders`' first lines are the forwarding ones (``SharedForwardingLines``).
+    private let forwardingLineCount: Int
     /// `sharedHeaders` without the lines that differ on every request (X-Forwarded-For, X-Request-Id): the
     /// part of them that goes into a call's coalescing key (built on the first call that has one).
     private lazy var sharedKeyHeaders: [String] = CallKey.keyedLines(sharedHeaders)
@@ -70,6 +72,7 @@ final class CompositeExchange: Exchange {
         callLog = Array(repeating: CallLogFacts(), count: route.calls.count)
         transfers.reserveCapacity(route.calls.count)
         var shared = context.forwardingHeaderLines()
+        forwardingLineCount = shared.count
         // Without a `forward_headers` allowlist there is nothing to look for (nor an array to join).
         if !runtime.forwardHeaders.isEmpty { shared += context.allowlistedHeaderLines(runtime.forwardHeaders) }
         sharedHeaders = shared
@@ -130,16 +133,14 @@ final class CompositeExchange: Exchange {
                 : upstream.headerLines + HeaderLine.lines(launch.headers)
             var headers = callHeaders
             headers.reserveCapacity(callHeaders.count + sharedHeaders.count + 3)
-            // The upstream's `context_headers`: the request's lines as they are for the default (all of them).
+            // The upstream's `context_headers`: one test for the default (all of them), the rest out of line.
             if upstream.sendsAllContextHeaders {
                 headers += sharedHeaders
-            } else {
-                headers += upstream.contextHeaders.filtering(sharedHeaders)
-            }
-            if upstream.contextHeaders.contains(.traceparent) {
                 // Appended in place, not as an array of their own: one allocation less per call.
                 headers.append(trace.traceparentHeaderLine(spanID: spanID))
                 if let traceStateLine { headers.append(traceStateLine) }
+            } else {
+                appendContextLines(upstream.contextHeaders, spanID: spanID, to: &headers)
             }
             if let item = launch.item {
                 callLog[launch.call].itemSpans.append((item, spanID))
@@ -168,6 +169,16 @@ final class CompositeExchange: Exchange {
                 if transfers.count <= id { transfers += repeatElement(nil, count: id + 1 - transfers.count) }
                 transfers[id] = transfer
             }
+        }
+    }
+
+    /// The request's shared lines and trace lines an upstream whose `context_headers` is not all of them is sent.
+    @inline(never)
+    private func appendContextLines(_ set: ContextHeaders, spanID: UInt64, to headers: inout [String]) {
+        SharedForwardingLines.append(sharedHeaders, forwardingCount: forwardingLineCount, for: set, to: &headers)
+        if set.contains(.traceparent) {
+            headers.append(trace.traceparentHeaderLine(spanID: spanID))
+            if let traceStateLine { headers.append(traceStateLine) }
         }
     }
 
@@ -206,7 +217,9 @@ final class CompositeExchange: Exchange {
             connectTimeoutMs: policy.connectTimeoutMs, maxResponseBytes: policy.maxResponseBytes,
             maxRedirects: policy.maxRedirects, acceptEncoding: policy.acceptEncoding, callHeaders: callHeaders,
             sharedKeyHeaders: upstream.sendsAllContextHeaders
-                ? sharedKeyHeaders : upstream.contextHeaders.filtering(sharedKeyHeaders),
+                ? sharedKeyHeaders
+                : SharedForwardingLines.keyed(
+                    sharedHeaders, forwardingCount: forwardingLineCount, for: upstream.contextHeaders),
             contentTypeLine: contentTypeLine, allHeaders: policy.captureHeaders)
     }
 

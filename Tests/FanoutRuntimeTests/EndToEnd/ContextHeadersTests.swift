@@ -30,6 +30,7 @@ import Testing
         defer { stub.stop() }
         let server = try TestServer(
             """
+            forward_headers Accept-Language
             upstream private { url {{stub}}; context_headers off }
             upstream ided { url {{stub}}; context_headers x-request-id }
             upstream full { url {{stub}} }
@@ -42,7 +43,7 @@ import Testing
                 }
             }
             """, substitutions: ["stub": stub.baseURL])
-        let response = try server.get("/p?ids=a,b", headers: Self.clientHeaders)
+        let response = try server.get("/p?ids=a,b", headers: Self.clientHeaders + [("Accept-Language", "de")])
         #expect(response.status == 200, "\(response.bodyText)")
         // The client still gets its id back, and the access log still has the id and the client's trace.
         #expect(response.header("X-Request-Id") == "req-ctx-1")
@@ -53,6 +54,8 @@ import Testing
         let seen = stub.receivedRequests
         try #require(seen.count == 5)
         for request in seen {
+            // The allowlisted client header goes to every upstream, whatever its context_headers.
+            #expect(request.header("Accept-Language") == "de", "\(request.path): \(request.headers)")
             switch request.path {
             case "/private", "/item/a", "/item/b":
                 #expect(Self.contextHeaders(of: request) == [], "\(request.path): \(request.headers)")
@@ -68,6 +71,36 @@ import Testing
                 #expect(request.header("tracestate") == "rojo=00f067aa0ba902b7")
             }
         }
+    }
+
+    /// Without a `Host` (HTTP/1.0) there is no X-Forwarded-Host: the lines a partner gets are still the ones
+    /// its `context_headers` names.
+    @Test func aRequestWithoutHostSendsEachUpstreamItsOwnLines() throws {
+        let stub = try UpstreamStub(routes: ["/ided": .json("{}"), "/proto": .json("{}"), "/full": .json("{}")])
+        defer { stub.stop() }
+        let server = try TestServer(
+            """
+            upstream ided { url {{stub}}; context_headers X-Request-Id }
+            upstream proto { url {{stub}}; context_headers X-Forwarded-Proto X-Forwarded-Host }
+            upstream full { url {{stub}} }
+            route GET /p {
+                call ided GET ided /ided
+                call proto GET proto /proto
+                call full GET full /full
+            }
+            """, substitutions: ["stub": stub.baseURL])
+        let client = try RawHTTPClient(port: server.port)
+        try client.send("GET /p HTTP/1.0\r\nX-Request-Id: req-ctx-2\r\n\r\n")
+        #expect(try client.readResponse().status == 200)
+        let seen = Dictionary(uniqueKeysWithValues: stub.receivedRequests.map { ($0.path, $0) })
+        let ided = try #require(seen["/ided"])
+        #expect(Self.contextHeaders(of: ided) == ["X-Request-Id"], "\(ided.headers)")
+        #expect(ided.header("X-Request-Id") == "req-ctx-2")
+        let proto = try #require(seen["/proto"])
+        #expect(Self.contextHeaders(of: proto) == ["X-Forwarded-Proto"], "\(proto.headers)")
+        let full = try #require(seen["/full"])
+        #expect(
+            Self.contextHeaders(of: full) == ["X-Forwarded-For", "X-Forwarded-Proto", "X-Request-Id", "traceparent"])
     }
 
     @Test func aProxyRouteWithContextHeadersOffPassesNoneOfTheClientsOwnThrough() throws {
