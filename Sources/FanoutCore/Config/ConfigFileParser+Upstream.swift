@@ -68,6 +68,9 @@ extension ConfigFileParser {
             Directive("accept_encoding") { (parser, sub, body) throws(ConfigError) in
                 body.upstream.acceptEncoding = try parser.acceptEncodingArguments(sub)
             },
+            Directive("context_headers") { (parser, sub, body) throws(ConfigError) in
+                body.upstream.contextHeaders = try parser.contextHeadersArguments(sub)
+            },
             Directive("hedge") { (parser, sub, body) throws(ConfigError) in
                 let delayMs = try parser.hedgeArgument(sub)
                 body.upstream.hedgeDelayMs = delayMs > 0 ? delayMs : nil
@@ -209,6 +212,35 @@ extension ConfigFileParser {
             codings.append(token.text)
         }
         return codings
+    }
+
+    /// `context_headers off` (none) or one or more of the names in ``ContextHeaders/names`` (any case), each once.
+    private mutating func contextHeadersArguments(_ directive: ConfigToken) throws(ConfigError) -> ContextHeaders {
+        let tokens = self.cursor.remainingArguments()
+        let allowed = ContextHeaders.names.map(\.name).joined(separator: ", ")
+        let expected = "'off' or header names among \(allowed)"
+        guard let first = tokens.first else { throw self.cursor.argumentError(directive, expected: expected) }
+        if first.text == "off" {
+            if let extra = tokens.dropFirst().first {
+                throw self.cursor.error("unexpected '\(extra.text)' after 'off'; expected 'off' alone", at: extra)
+            }
+            return []
+        }
+        var set: ContextHeaders = []
+        for token in tokens {
+            guard let member = ContextHeaders.member(named: token.text) else {
+                throw self.cursor.error(
+                    "invalid context_headers name '\(token.text)'; expected \(expected) (tracestate goes with "
+                        + "traceparent)",
+                    at: token)
+            }
+            if set.contains(member) {
+                throw self.cursor.error(
+                    "duplicate context_headers name '\(token.text)'; expected each name once", at: token)
+            }
+            set.insert(member)
+        }
+        return set
     }
 
     /// `hedge DUR` or `hedge off` (0).

@@ -222,6 +222,9 @@ public struct UpstreamConfig: Sendable, Equatable {
     public var acceptEncoding: [String] = ["gzip", "br"]
     /// The codings `accept_encoding` accepts (those libcurl can decode when built with zlib, brotli and zstd).
     public static let contentCodings = ["gzip", "deflate", "br", "zstd"]
+    /// `context_headers NAME… | off`: the headers fanout sets itself that every call to this upstream carries
+    /// (composite, `for_each` items, proxy, tunnels). Default all five; empty: off.
+    public var contextHeaders: ContextHeaders = .all
     /// `hedge DUR|off`: a composite GET/HEAD/OPTIONS call with no answer after DUR gets a second copy; the first
     /// answer wins (docs/reference/partner-protection.md). A call's `hedge=` overrides it. Default nil: off.
     public var hedgeDelayMs: Int?

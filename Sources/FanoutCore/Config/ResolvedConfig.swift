@@ -134,6 +134,10 @@ public final class ResolvedUpstream: Sendable {
     public let acceptEncoding: String?
     /// Its connection options (TLS, `connect_to`, HTTP/2).
     public let transport: TransportOptions
+    /// Its `context_headers`: which of fanout's own forwarding and trace lines its calls carry.
+    public let contextHeaders: ContextHeaders
+    /// True when `contextHeaders` is every one (the default): calls append the request's lines unfiltered.
+    public let sendsAllContextHeaders: Bool
 
     /// - Parameters:
     ///   - workerCount: the workers that share the limits.
@@ -159,6 +163,8 @@ public final class ResolvedUpstream: Sendable {
         let codings = config.acceptEncoding.filter(decodableCodings.contains)
         acceptEncoding = codings.isEmpty ? nil : codings.joined(separator: ", ")
         transport = TransportOptions(config)
+        contextHeaders = config.contextHeaders
+        sendsAllContextHeaders = config.contextHeaders == .all
     }
 
     /// The configured name.

@@ -20,6 +20,8 @@ final class CompositeExchange: Exchange {
     private let startedAt: UInt64
     private let deadline: UInt64
     private let sharedHeaders: [String]
+    /// How many of `sharedHeaders`' first lines are the forwarding ones (``SharedForwardingLines``).
+    private let forwardingLineCount: Int
     /// `sharedHeaders` without the lines that differ on every request (X-Forwarded-For, X-Request-Id): the
     /// part of them that goes into a call's coalescing key (built on the first call that has one).
     private lazy var sharedKeyHeaders: [String] = CallKey.keyedLines(sharedHeaders)
@@ -70,6 +72,7 @@ final class CompositeExchange: Exchange {
         callLog = Array(repeating: CallLogFacts(), count: route.calls.count)
         transfers.reserveCapacity(route.calls.count)
         var shared = context.forwardingHeaderLines()
+        forwardingLineCount = shared.count
         // Without a `forward_headers` allowlist there is nothing to look for (nor an array to join).
         if !runtime.forwardHeaders.isEmpty { shared += context.allowlistedHeaderLines(runtime.forwardHeaders) }
         sharedHeaders = shared
@@ -130,10 +133,15 @@ final class CompositeExchange: Exchange {
                 : upstream.headerLines + HeaderLine.lines(launch.headers)
             var headers = callHeaders
             headers.reserveCapacity(callHeaders.count + sharedHeaders.count + 3)
-            headers += sharedHeaders
-            // Appended in place, not as an array of their own: one allocation less per call.
-            headers.append(trace.traceparentHeaderLine(spanID: spanID))
-            if let traceStateLine { headers.append(traceStateLine) }
+            // The upstream's `context_headers`: one test for the default (all of them), the rest out of line.
+            if upstream.sendsAllContextHeaders {
+                headers += sharedHeaders
+                // Appended in place, not as an array of their own: one allocation less per call.
+                headers.append(trace.traceparentHeaderLine(spanID: spanID))
+                if let traceStateLine { headers.append(traceStateLine) }
+            } else {
+                appendContextLines(upstream.contextHeaders, spanID: spanID, to: &headers)
+            }
             if let item = launch.item {
                 callLog[launch.call].itemSpans.append((item, spanID))
             } else {
@@ -164,6 +172,16 @@ final class CompositeExchange: Exchange {
         }
     }
 
+    /// The request's shared lines and trace lines an upstream whose `context_headers` is not all of them is sent.
+    @inline(never)
+    private func appendContextLines(_ set: ContextHeaders, spanID: UInt64, to headers: inout [String]) {
+        SharedForwardingLines.append(sharedHeaders, forwardingCount: forwardingLineCount, for: set, to: &headers)
+        if set.contains(.traceparent) {
+            headers.append(trace.traceparentHeaderLine(spanID: spanID))
+            if let traceStateLine { headers.append(traceStateLine) }
+        }
+    }
+
     /// The upstream request of `launch` (`headers`: every line it sends; `callHeaders`: the upstream's and
     /// the call's own, for the key), with its coalescing key, `coalesce` and cache policy when the call is
     /// merged or cached.
@@ -181,7 +199,7 @@ final class CompositeExchange: Exchange {
         let cache = route.calls[launch.call].cache
         let coalesce = upstream.config.coalesce
         if coalesce || cache != nil {
-            request.policy.key = coalescingKey(request, callHeaders, contentTypeLine)
+            request.policy.key = coalescingKey(request, upstream, callHeaders, contentTypeLine)
             request.policy.coalesce = coalesce
             request.policy.cache = cache
         }
@@ -190,7 +208,7 @@ final class CompositeExchange: Exchange {
 
     /// The ``CallKey`` of `request` (merging and caching), nil for a call that is never merged nor cached.
     private func coalescingKey(
-        _ request: UpstreamRequest, _ callHeaders: [String], _ contentTypeLine: String?
+        _ request: UpstreamRequest, _ upstream: ResolvedUpstream, _ callHeaders: [String], _ contentTypeLine: String?
     ) -> String? {
         let message = request.message
         let policy = request.policy
@@ -198,7 +216,11 @@ final class CompositeExchange: Exchange {
             method: message.method, url: message.url, hasBody: message.body != nil, upstreamName: policy.upstreamName,
             connectTimeoutMs: policy.connectTimeoutMs, maxResponseBytes: policy.maxResponseBytes,
             maxRedirects: policy.maxRedirects, acceptEncoding: policy.acceptEncoding, callHeaders: callHeaders,
-            sharedKeyHeaders: sharedKeyHeaders, contentTypeLine: contentTypeLine, allHeaders: policy.captureHeaders)
+            sharedKeyHeaders: upstream.sendsAllContextHeaders
+                ? sharedKeyHeaders
+                : SharedForwardingLines.keyed(
+                    sharedHeaders, forwardingCount: forwardingLineCount, for: upstream.contextHeaders),
+            contentTypeLine: contentTypeLine, allHeaders: policy.captureHeaders)
     }
 
     private func callFinished(_ id: Int, call: Int, isItem: Bool, _ result: UpstreamResult) {

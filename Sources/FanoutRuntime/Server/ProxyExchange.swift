@@ -118,8 +118,11 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         headers.reserveCapacity(resolved.headerLines.count + passThrough.count + 4 + 2)
         headers += resolved.headerLines
         headers += passThrough
-        context.appendForwardingHeaderLines(to: &headers)
-        context.trace.appendHeaderLines(spanID: spanID, to: &headers)
+        // Only the upstream's `context_headers`; the client's own lines of those names never pass through.
+        context.appendForwardingHeaderLines(resolved.contextHeaders, to: &headers)
+        if resolved.contextHeaders.contains(.traceparent) {
+            context.trace.appendHeaderLines(spanID: spanID, to: &headers)
+        }
         let request = UpstreamRequest.proxyCall(
             resolved, method: method, pathAndQuery: pathAndQuery, fixedURL: proxy.fixedURL,
             headers: headers,

@@ -97,9 +97,12 @@ final class Tunnel: Exchange, EventHandler {
         }
         let spanID = TraceContext.newSpanID()
         let url = upstream.url(pathAndQuery)
+        let resolved = runtime.upstreams[proxy.upstream]
+        let contextHeaders = resolved.contextHeaders
         let lines =
-            runtime.upstreams[proxy.upstream].headerLines + context.passThroughHeaderLines(replacedBy: upstream.headers)
-            + context.forwardingHeaderLines() + context.trace.headerLines(spanID: spanID)
+            resolved.headerLines + context.passThroughHeaderLines(replacedBy: upstream.headers)
+            + context.forwardingHeaderLines(contextHeaders)
+            + (contextHeaders.contains(.traceparent) ? context.trace.headerLines(spanID: spanID) : [])
         guard
             let requestHead = TunnelHeads.requestHead(
                 method: head.method, url: url, headerLines: lines, upgrade: upgrade)

@@ -34,7 +34,7 @@ import Testing
             message:
                 "unknown directive 'frobnicate' in upstream a; expected one of: url, connect_timeout, timeout, "
                 + "max_connections, max_queue, breaker, rate, header, query, follow_redirects, coalesce, "
-                + "accept_encoding, hedge, retries, retry_budget, tls_verify, tls_ca, tls_cert, tls_key, connect_to, http2, oauth2"
+                + "accept_encoding, context_headers, hedge, retries, retry_budget, tls_verify, tls_ca, tls_cert, tls_key, connect_to, http2, oauth2"
         ),
         // Arguments.
         Case(
@@ -61,6 +61,25 @@ import Testing
             name: "duplicate directive in an upstream",
             marked: "upstream a {\n  url http://a:1\n  1️⃣url http://b:1\n}",
             message: "duplicate 'url' in upstream a; it is already set at line 2, expected it once"
+        ),
+        Case(
+            name: "unknown context header names the directive and the allowed names",
+            marked: "upstream a {\n  url http://a:1\n  context_headers X-Request-Id 1️⃣tracestate\n}",
+            message:
+                "invalid context_headers name 'tracestate'; expected 'off' or header names among X-Forwarded-For, "
+                + "X-Forwarded-Proto, X-Forwarded-Host, X-Request-Id, traceparent (tracestate goes with traceparent)"
+        ),
+        Case(
+            name: "duplicate context header in any case",
+            marked: "upstream a {\n  url http://a:1\n  context_headers traceparent 1️⃣TraceParent\n}",
+            message: "duplicate context_headers name 'TraceParent'; expected each name once"
+        ),
+        Case(
+            name: "empty context_headers asks for off",
+            marked: "upstream a {\n  url http://a:1\n  1️⃣context_headers\n}",
+            message:
+                "missing argument for 'context_headers'; expected 'off' or header names among X-Forwarded-For, "
+                + "X-Forwarded-Proto, X-Forwarded-Host, X-Request-Id, traceparent"
         ),
         // Values.
         Case(

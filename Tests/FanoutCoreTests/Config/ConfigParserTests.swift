@@ -283,6 +283,38 @@ import Testing
         }
     }
 
+    @Test func contextHeadersDefaultToAllAndTakeASubsetOrOff() throws {
+        let config = try ConfigParser.parse(
+            """
+            upstream plain { url http://plain.test:1 }
+            upstream off { url http://off.test:1; context_headers off; }
+            upstream some { url http://some.test:1; context_headers x-request-id TRACEPARENT; }
+            upstream every { url http://every.test:1
+                context_headers X-Forwarded-For X-Forwarded-Proto X-Forwarded-Host X-Request-Id traceparent
+            }
+            """,
+            file: "test.conf", environment: [:])
+
+        #expect(config.upstreams.map(\.contextHeaders) == [.all, [], [.requestID, .traceparent], .all])
+        var slots = AdmissionSlots()
+        let resolved = config.upstreams.enumerated().map { index, upstream in
+            ResolvedUpstream(upstream, index: index, workerCount: 1, decodableCodings: [], slots: &slots)
+        }
+        #expect(resolved.map(\.sendsAllContextHeaders) == [true, false, false, true])
+        for text in [
+            "upstream a { url http://a.test:1; context_headers tracestate; }",
+            "upstream a { url http://a.test:1; context_headers Forwarded; }",
+            "upstream a { url http://a.test:1; context_headers X-Request-Id x-request-id; }",
+            "upstream a { url http://a.test:1; context_headers off X-Request-Id; }",
+            "upstream a { url http://a.test:1; context_headers; }",
+            "upstream a { url http://a.test:1; context_headers off; context_headers off; }",
+        ] {
+            #expect(throws: ConfigError.self, "\(text)") {
+                _ = try ConfigParser.parse(text, file: "t.conf", environment: [:])
+            }
+        }
+    }
+
     @Test func gzipIsOffByDefaultAndConfigurable() throws {
         #expect(try ConfigParser.parse("", file: "t.conf", environment: [:]).gzip == GzipSettings())
         let config = try ConfigParser.parse(
