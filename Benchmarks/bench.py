@@ -425,7 +425,8 @@ def cmd_idle(a):
 # ---------------------------------------------------------------- instructions per request (scenario 10)
 
 def cmd_callgrind(a):
-    """Rows from Benchmarks/callgrind.sh's output: its summary line and callgrind-split.py's split."""
+    """Rows from Benchmarks/callgrind.sh's output: its summary line and callgrind-split.py's split. Without
+    --total-max the rows are information (no goal)."""
     text = open(a.log).read()
     m = re.search(r"(\d+) requests, (\d+) instructions, (\d+) instructions per request", text)
     sp = re.search(r"per request: total ([\d,]+)\s+libcurl ([\d,]+)\s+memcpy ([\d,]+)\s+fanout's own ([\d,]+)", text)
@@ -433,12 +434,16 @@ def cmd_callgrind(a):
     total = num(m.group(3)) if m else None
     libcurl, own = (num(sp.group(2)), num(sp.group(4))) if sp else (None, None)
     count = f" ({m.group(1)} requests under callgrind)" if m else ""
-    emit(a.out, scn="10", metric=f"{a.path}: instructions per request{count}",
-         fanout=f"{total:,}" if total else "no figure", ref="",
-         goal=f"≤ {a.total_max:,}", ok=(total <= a.total_max) if total else None)
+    label = f" [{a.label}]" if a.label else ""
+    if a.total_max is None:
+        goal, ok = "info", None
+    else:
+        goal, ok = f"≤ {a.total_max:,}", (total <= a.total_max) if total else None
+    emit(a.out, scn="10", metric=f"{a.path}{label}: instructions per request{count}",
+         fanout=f"{total:,}" if total else "no figure", ref="", goal=goal, ok=ok)
     if own is not None:
         goal, ok = ("info", None) if a.own_max is None else (f"≤ {a.own_max:,}", own <= a.own_max)
-        emit(a.out, scn="10", metric=f"{a.path}: fanout's own (outside libcurl and memcpy)", fanout=f"{own:,}",
+        emit(a.out, scn="10", metric=f"{a.path}{label}: fanout's own (outside libcurl and memcpy)", fanout=f"{own:,}",
              ref=f"libcurl {libcurl:,}", goal=goal, ok=ok)
 
 
@@ -490,8 +495,8 @@ if __name__ == "__main__":
     p = sub.add_parser("idle"); p.add_argument("--out", required=True); p.add_argument("--pid", type=int, required=True)
     p.add_argument("--secs", type=float, default=10); p.add_argument("--label", default="workers 1")
     p = sub.add_parser("callgrind"); p.add_argument("--out", required=True); p.add_argument("--path", required=True)
-    p.add_argument("--log", required=True); p.add_argument("--total-max", type=int, required=True)
-    p.add_argument("--own-max", type=int)
+    p.add_argument("--log", required=True); p.add_argument("--total-max", type=int)
+    p.add_argument("--own-max", type=int); p.add_argument("--label")
     p = sub.add_parser("table"); p.add_argument("--out", required=True); p.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     {"load": cmd_load, "wide": cmd_wide, "conns": cmd_conns, "idle": cmd_idle, "callgrind": cmd_callgrind, "table": cmd_table}[a.cmd](a)

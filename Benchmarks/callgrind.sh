@@ -15,6 +15,9 @@
 # that callgrind-split.py recognises it): two binaries on two CALLGRIND_PORTs at the same time see the same
 # machine load, which makes a before/after pair comparable on a busy machine.
 #
+# CALLGRIND_CONF=FILE serves another configuration than Benchmarks/fanout-bench.conf (run.sh's scenario 10 uses
+# it for a copy with fanout's default context headers and Accept-Encoding).
+#
 # FANOUT_LIBCURL_DIR=DIR runs the same binary with the libcurl.so.4 in DIR (LD_LIBRARY_PATH), e.g. the 8.14.1
 # that scripts/test-libcurl8.sh extracts to .build/libcurl8/root/usr/lib/x86_64-linux-gnu (same soname and
 # symbol versions as bookworm's 7.88.1). The line printed names the libcurl that was loaded.
@@ -23,6 +26,7 @@ cd "$(dirname "$0")/.."
 path="${1:-/overview}"
 seconds="${2:-10}"
 port=${CALLGRIND_PORT:-18095}
+conf=${CALLGRIND_CONF:-Benchmarks/fanout-bench.conf}
 out=${CALLGRIND_OUT:-.build-prof/callgrind.out}
 mkdir -p "$(dirname "$out")"
 
@@ -38,7 +42,7 @@ export LD_LIBRARY_PATH="${FANOUT_LIBCURL_DIR:-${LD_LIBRARY_PATH:-}}"
 libcurl=$("$bin" --version | awk '/^libcurl [0-9]/ {print $2; exit}')
 rm -f "$out"*
 BENCH_PORT=$port valgrind --tool=callgrind --callgrind-out-file="$out" \
-    "$bin" serve -c Benchmarks/fanout-bench.conf >"$out.log" 2>&1 &
+    "$bin" serve -c "$conf" >"$out.log" 2>&1 &
 vg=$!
 trap 'kill -TERM $vg 2>/dev/null || true; wait $vg 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port$path" && break; sleep 0.2; done
@@ -48,5 +52,5 @@ requests=$(wrk -c 4 -t 1 -d "${seconds}s" "http://127.0.0.1:$port$path" | awk '/
 callgrind_control -d $vg >/dev/null
 sleep 1
 total=$(grep -h '^summary:' "$out".[0-9]* | awk '{s += $2} END {print s}')
-echo "path $path (libcurl $libcurl): $requests requests, $total instructions, $((total / requests)) instructions per request"
+echo "path $path (libcurl $libcurl, $conf): $requests requests, $total instructions, $((total / requests)) instructions per request"
 for profile in "$out".[0-9]*; do python3 Benchmarks/callgrind-split.py "$profile" "$requests" "${CALLGRIND_TOP:-0}"; done
