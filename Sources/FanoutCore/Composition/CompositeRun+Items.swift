@@ -18,8 +18,8 @@ struct ItemsState: Sendable {
 
     init(elements: [JSONValue]) {
         self.elements = elements
-        self.keys = Array(repeating: nil, count: elements.count)
-        self.outcomes = Array(repeating: nil, count: elements.count)
+        self.keys = [String?](filling: nil, count: elements.count)
+        self.outcomes = [Outcome?](filling: nil, count: elements.count)
     }
 
     var isFinished: Bool { self.nextPending == self.pending.count && self.inFlight == 0 }

@@ -83,7 +83,7 @@ public struct CompositeRun: Sendable {
         self.values = TemplateValues(
             routeParameters: input.routeParameters, query: input.query, headers: input.headers, body: body)
         self.clientBody = (input.body, input.contentType)
-        self.states = Array(repeating: CallState(), count: route.calls.count)
+        self.states = [CallState](filling: CallState(), count: route.calls.count)
         self.running.reserveCapacity(route.calls.count)
 
         for (index, call) in route.calls.enumerated() {

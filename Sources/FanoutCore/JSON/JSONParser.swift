@@ -76,7 +76,8 @@ struct JSONParser: ~Copyable {
     /// Decoded bytes of a string with escapes.
     var scratch: JSONBuildStack<UInt8>
     /// Recently created keys by hash slot (see `keyString`).
-    var keyCache: [(hash: UInt64, key: String)] = Array(repeating: (0, ""), count: 64)
+    /// Built with `Array(filling:count:)`: see its note on `Array(repeating:count:)`.
+    var keyCache: [(hash: UInt64, key: String)] = Array(filling: (0, ""), count: 64)
 
     init(_ p: UnsafePointer<UInt8>, count: Int, maxDepth: Int) {
         self.p = p

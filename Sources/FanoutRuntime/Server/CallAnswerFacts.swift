@@ -9,11 +9,11 @@ struct CallAnswerFacts {
     private var freshness: [CallFreshness?]
 
     init(_ route: CompositeRoute, _ plan: ResponseHeaderPlan) {
-        var captures = Array(repeating: false, count: route.calls.count)
+        var captures = [Bool](filling: false, count: route.calls.count)
         for pass in plan.passed { captures[pass.call] = true }
         capturesHeaders = captures
-        headers = Array(repeating: nil, count: route.calls.count)
-        freshness = Array(repeating: nil, count: route.calls.count)
+        headers = [[(name: String, value: String)]?](filling: nil, count: route.calls.count)
+        freshness = [CallFreshness?](filling: nil, count: route.calls.count)
     }
 
     /// Notes one transfer's result (a `for_each` call has one per item).

@@ -47,8 +47,12 @@ final class ClientConnection: EventHandler, TurnEndTask {
     private let parserLimits: HTTPParserLimits
     private var output: [UInt8] = []
     private var outputOffset = 0
-    /// The timer the machine armed.
+    /// The timer the machine armed, and its kind.
     private var timer: TimerID?
+    private var timerKind = ClientConnectionStateMachine.Timer.client
+    /// The action of every `timer`, made once per connection: a closure per arm (the keep-alive timer is armed
+    /// once per request) cost an allocation and a weak reference each time.
+    private lazy var timerAction: () -> Void = { [weak self] in self?.timerFired() }
     /// The body timer the machine armed while a request body streams.
     private var bodyTimer: TimerID?
     private var exchange: (any Exchange)?
@@ -159,7 +163,8 @@ final class ClientConnection: EventHandler, TurnEndTask {
             timer = nil
         case .arm(let kind, let deadline):
             if let timer { worker.loop.cancel(timer) }
-            timer = worker.loop.schedule(at: deadline) { [weak self] in self?.timerFired(kind) }
+            timerKind = kind
+            timer = worker.loop.schedule(at: deadline, timerAction)
         }
         switch step.bodyTimer {
         case .unchanged:
@@ -804,9 +809,10 @@ final class ClientConnection: EventHandler, TurnEndTask {
         record?.countMinRateCut(side: side, worker: worker)
     }
 
-    private func timerFired(_ kind: ClientConnectionStateMachine.Timer) {
+    /// `timer` fired: one timer runs at a time, so it is the one of `timerKind`.
+    private func timerFired() {
         timer = nil
-        perform(machine.timerFired(kind, inputBuffered: !input.isEmpty))
+        perform(machine.timerFired(timerKind, inputBuffered: !input.isEmpty))
     }
 }
 

@@ -69,7 +69,7 @@ final class CompositeExchange: Exchange {
         deadline = startedAt &+ UInt64(route.deadlineMs) &* 1_000_000
         trace = context.trace
         traceStateLine = context.trace.traceState.map { "tracestate: " + $0 }
-        callLog = Array(repeating: CallLogFacts(), count: route.calls.count)
+        callLog = [CallLogFacts](filling: CallLogFacts(), count: route.calls.count)
         transfers.reserveCapacity(route.calls.count)
         var shared = context.forwardingHeaderLines()
         forwardingLineCount = shared.count

@@ -27,6 +27,21 @@ import Testing
         )
     }
 
+    /// Containers up to `JSONBuildStack.smallContainer` elements are moved element by element, larger ones in
+    /// one block: both sides of the boundary keep every element, in order, with nested containers intact.
+    @Test(arguments: [0, 1, 15, 16, 17, 40])
+    func keepsEveryElementOfAContainerOfAnySize(_ count: Int) throws {
+        let elements = (0..<count).map { #"["s\#($0)",{"k":\#($0)}]"# }
+        let members = (0..<count).map { #""m\#($0)":"v\#($0)""# }
+        let text = "[[" + elements.joined(separator: ",") + "],{" + members.joined(separator: ",") + "}]"
+        let expectedArray = JSONValue.array(
+            (0..<count).map {
+                .array([.string("s\($0)"), .object([JSONMember(key: "k", value: .number("\($0)"))])])
+            })
+        let expectedObject = JSONValue.object((0..<count).map { JSONMember(key: "m\($0)", value: .string("v\($0)")) })
+        #expect(try J.parse(text) == .array([expectedArray, expectedObject]))
+    }
+
     @Test func skipsWhitespaceEverywhereItIsAllowed() throws {
         let value = try J.parse(" \t\r\n{ \"a\" \n: [ 1 ,\t2 ] , \"b\" : { } }\r\n ")
         #expect(J.text(value) == #"{"a":[1,2],"b":{}}"#)
