@@ -137,7 +137,7 @@ public final class ResolvedUpstream: Sendable {
     /// Its `context_headers`: which of fanout's own forwarding and trace lines its calls carry.
     public let contextHeaders: ContextHeaders
     /// True when `contextHeaders` is every one (the default): calls append the request's lines unfiltered.
-    public let sendsAllContextHeaders: Bool
+    public var sendsAllContextHeaders: Bool { contextHeaders == .all }
 
     /// - Parameters:
     ///   - workerCount: the workers that share the limits.
@@ -164,7 +164,6 @@ public final class ResolvedUpstream: Sendable {
         acceptEncoding = codings.isEmpty ? nil : codings.joined(separator: ", ")
         transport = TransportOptions(config)
         contextHeaders = config.contextHeaders
-        sendsAllContextHeaders = config.contextHeaders == .all
     }
 
     /// The configured name.

@@ -133,14 +133,17 @@ final class CompositeExchange: Exchange {
                 : upstream.headerLines + HeaderLine.lines(launch.headers)
             var headers = callHeaders
             headers.reserveCapacity(callHeaders.count + sharedHeaders.count + 3)
-            // The upstream's `context_headers`: one test for the default (all of them), the rest out of line.
+            // The upstream's `context_headers`: the default (all of them) takes the shared lines whole.
             if upstream.sendsAllContextHeaders {
                 headers += sharedHeaders
+            } else {
+                SharedForwardingLines.append(
+                    sharedHeaders, forwardingCount: forwardingLineCount, for: upstream.contextHeaders, to: &headers)
+            }
+            if upstream.contextHeaders.contains(.traceparent) {
                 // Appended in place, not as an array of their own: one allocation less per call.
                 headers.append(trace.traceparentHeaderLine(spanID: spanID))
                 if let traceStateLine { headers.append(traceStateLine) }
-            } else {
-                appendContextLines(upstream.contextHeaders, spanID: spanID, to: &headers)
             }
             if let item = launch.item {
                 callLog[launch.call].itemSpans.append((item, spanID))
@@ -169,16 +172,6 @@ final class CompositeExchange: Exchange {
                 if transfers.count <= id { transfers += repeatElement(nil, count: id + 1 - transfers.count) }
                 transfers[id] = transfer
             }
-        }
-    }
-
-    /// The request's shared lines and trace lines an upstream whose `context_headers` is not all of them is sent.
-    @inline(never)
-    private func appendContextLines(_ set: ContextHeaders, spanID: UInt64, to headers: inout [String]) {
-        SharedForwardingLines.append(sharedHeaders, forwardingCount: forwardingLineCount, for: set, to: &headers)
-        if set.contains(.traceparent) {
-            headers.append(trace.traceparentHeaderLine(spanID: spanID))
-            if let traceStateLine { headers.append(traceStateLine) }
         }
     }
 
