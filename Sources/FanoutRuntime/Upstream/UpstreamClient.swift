@@ -450,6 +450,7 @@ final class UpstreamClient: EventHandler {
             free.removeFirst(excess)
         }
         let idleLeft = closeIdleConnections(keeping: spare)
+        releaseSpareCapacity()
         let shutDown = shutDownConnectionCount
         if shutDown > 0 {
             startPruneTransfer()  // gives the memory back when libcurl has closed them
@@ -460,6 +461,17 @@ final class UpstreamClient: EventHandler {
             armTrimTimer()
         }
     }
+
+    /// A burst's queue leaves its tables at their peak capacity (a Dictionary never shrinks as entries go):
+    /// 30,000 queued calls held about 12 MiB after they were all done. Once the queue is empty, they are
+    /// replaced by empty ones, so the memory goes back with ``giveBackMemory()``.
+    private func releaseSpareCapacity() {
+        if queued.isEmpty, queued.capacity > Self.spareQueueCapacity { queued = [:] }
+        admission.releaseSpareCapacity(above: Self.spareQueueCapacity)
+    }
+
+    /// Queue capacity kept after a burst (entries).
+    static let spareQueueCapacity = 256
 
     /// glibc keeps what was freed in its arenas (a burst's handles and connections: megabytes, not at the top of
     /// the heap): after a trim it goes back to the kernel, so RSS falls back too. Once per trim that freed
