@@ -92,12 +92,14 @@ public enum ResponseStitcher {
         case .keyed:
             writer.append("{")
             var first = true
-            for call in calls where call.visible {
+            // By index, fields read in place: `for call in calls` copied each `StitchedCall` (its name, errors and
+            // value retained and released again).
+            for index in calls.indices where calls[index].visible {
                 if !first { writer.append(",") }
                 first = false
-                writer.appendString(call.name)
+                writer.appendString(calls[index].name)
                 writer.append(":")
-                call.value.write(to: &writer)
+                calls[index].value.write(to: &writer)
             }
             for field in staticFields {
                 if !first { writer.append(",") }
