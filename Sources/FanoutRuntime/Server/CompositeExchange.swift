@@ -111,8 +111,9 @@ final class CompositeExchange: Exchange {
             return
         }
         connection.attach(exchange)
-        exchange.deadlineTimer = worker.loop.schedule(afterMilliseconds: route.deadlineMs) { [weak exchange] in
-            exchange?.deadlinePassed()
+        // Cancelled when the exchange finishes or is cancelled.
+        exchange.deadlineTimer = worker.loop.schedule(afterMilliseconds: route.deadlineMs) {
+            exchange.deadlinePassed()
         }
         exchange.launch(launches)
         exchange.finishIfComplete()
@@ -180,8 +181,11 @@ final class CompositeExchange: Exchange {
                 callRequest(
                     launch, upstream: upstream, headers: headers, callHeaders: callHeaders,
                     contentTypeLine: contentTypeLine)
-            ) { [weak self] result in
-                self?.callFinished(id, call: callIndex, isItem: isItem, result)
+            ) { result in
+                // A strong capture, as the deadline timer's: every layer drops a call's completion when the call
+                // ends, is cancelled or is let go, and `callFinished` ignores one after the answer. A weak one
+                // gave every exchange a side table (ProxyExchange measured 2,000 instructions a request).
+                self.callFinished(id, call: callIndex, isItem: isItem, result)
             }
             // A transfer refused on the spot has already reported through the callback.
             if withRun({ $0.isRunning(id) }) {
