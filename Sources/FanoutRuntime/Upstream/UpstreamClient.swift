@@ -66,6 +66,14 @@ final class UpstreamClient: EventHandler {
     /// What this client knows of each libcurl socket, by descriptor number (see
     /// `UpstreamClient+IdleConnections.swift`).
     var socketStates: [LibcurlSocket] = []
+    /// Which opening of its descriptor number each connection socket is (from 1 up, over all connections: a
+    /// number libcurl closed and reused is another opening), by descriptor number; see
+    /// ``completedConnectionSocket(of:)``.
+    var socketOpenings: [UInt64] = []
+    var connectionOpenings: UInt64 = 0
+    /// Completions whose connection was asked of libcurl (CURLINFO_ACTIVESOCKET) because the socket callback
+    /// had not named it (for the tests).
+    var activeSocketLookups = 0
     /// Connections opened and reused, per upstream name, over finished transfers (cancelled ones are not
     /// counted). Read by `Worker.metricsSnapshot()` on the loop thread.
     var connectionUse: [String: ServerMetrics.ConnectionUse] {
@@ -516,7 +524,7 @@ final class UpstreamClient: EventHandler {
         completeFinishedTransfers()
     }
 
-    fileprivate func socketChanged(fd: Int32, what: Int32) {
+    fileprivate func socketChanged(easy: UnsafeMutableRawPointer?, fd: Int32, what: Int32) {
         var state = socketState(fd)
         switch what {
         case CURL_POLL_REMOVE:
@@ -538,7 +546,10 @@ final class UpstreamClient: EventHandler {
             state.remove(.idle)  // reused: libcurl's again
             state.insert(.wanted)
             // libcurl asks to read only once the connect completed (while connecting it waits to write).
-            if what & CURL_POLL_IN != 0 { state.insert(.connected) }
+            if what & CURL_POLL_IN != 0 {
+                state.insert(.connected)
+                if state.contains(.connection), let easy { noteConnectionRead(fd, by: easy) }
+            }
             // Reading includes RDHUP, as the idle watch does: going from one to the other changes nothing.
             var interest: Interest = []
             if what & CURL_POLL_IN != 0 { interest.formUnion(Self.readInterest) }
@@ -587,7 +598,11 @@ final class UpstreamClient: EventHandler {
                 continue
             }
             // Asked while the handle is still in the multi handle (see CurlTransfer+Framing.swift).
-            let socket = message.result == CURLE_OK ? transfer.noteCompletedConnection() : CURL_SOCKET_BAD
+            var socket = CURL_SOCKET_BAD
+            if message.result == CURLE_OK {
+                transfer.noteAnswerVersion()
+                socket = completedConnectionSocket(of: transfer)
+            }
             let overran = message.result == CURLE_OK && transfer.answerOverranContentLength(activeSocket: socket)
             let kept = message.result == CURLE_OK && !overran ? transfer.keptHTTP1Connection(activeSocket: socket) : nil
             // CURLINFO_NUM_CONNECTS: connections this transfer had to open (0: it reused a pooled one).
@@ -720,9 +735,9 @@ final class UpstreamClient: EventHandler {
     }
 }
 
-private let curlSocketCallback: curl_socket_callback = { _, fd, what, clientp, _ in
+private let curlSocketCallback: curl_socket_callback = { easy, fd, what, clientp, _ in
     guard let clientp else { return 0 }
-    Unmanaged<UpstreamClient>.fromOpaque(clientp).takeUnretainedValue().socketChanged(fd: fd, what: what)
+    Unmanaged<UpstreamClient>.fromOpaque(clientp).takeUnretainedValue().socketChanged(easy: easy, fd: fd, what: what)
     return 0
 }
 
