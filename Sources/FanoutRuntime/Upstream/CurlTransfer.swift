@@ -42,6 +42,9 @@ final class CurlTransfer {
     private let defaultCAFile: String?
     private let defaultCAPath: String?
 
+    /// The ``CurlLane`` (index) of the client whose multi handle has this transfer, set when it is added.
+    var lane = 0
+
     // Per-transfer state, reset by `prepare`.
     var id: UInt64 = 0
     /// `AdmissionSlot.raw` of the call, for admission accounting.
