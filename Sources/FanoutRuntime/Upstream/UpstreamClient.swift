@@ -97,7 +97,7 @@ final class UpstreamClient: EventHandler {
     /// The transfers whose name is not the one their slot's first transfer carried (none from a
     /// configuration: a slot is one upstream identity), counted by name.
     private var connectionUseByName: [String: ServerMetrics.ConnectionUse] = [:]
-    /// The finished transfers of one ``completeFinishedTransfers()`` pass, kept between passes for its
+    /// The finished transfers of one ``completeFinishedTransfers(_:)`` pass, kept between passes for its
     /// capacity (empty between them).
     private var finishedBuffer: [(CurlTransfer, id: UInt64, CURLcode, overran: Bool)] = []
     /// Times a breaker opened, per upstream name (`fanout_upstream_breaker_opens_total`).
@@ -316,8 +316,9 @@ final class UpstreamClient: EventHandler {
         _ = curl_easy_pause(transfer.easy, stillPaused)
         // 7.88.1 does not always re-check the connection after unpausing (curl PR #4001): ask it to.
         var running: Int32 = 0
-        _ = curl_multi_socket_action(lanes[transfer.lane].multi, CURL_SOCKET_TIMEOUT, 0, &running)
-        completeFinishedTransfers()
+        let lane = lanes[transfer.lane]
+        _ = curl_multi_socket_action(lane.multi, CURL_SOCKET_TIMEOUT, 0, &running)
+        completeFinishedTransfers(lane)
     }
 
     /// Starts a call the controller admitted (its place is counted): a libcurl transfer, or a failure that
@@ -547,9 +548,9 @@ final class UpstreamClient: EventHandler {
         if events & Interest.write.rawValue != 0 { bits |= CURL_CSELECT_OUT }
         if events & Interest.error.rawValue != 0 { bits |= CURL_CSELECT_ERR }
         var running: Int32 = 0
-        let lane = Int(fd) < socketLanes.count ? Int(socketLanes[Int(fd)]) : 0
-        _ = curl_multi_socket_action(lanes[lane].multi, fd, bits, &running)
-        completeFinishedTransfers()
+        let lane = lanes[Int(fd) < socketLanes.count ? Int(socketLanes[Int(fd)]) : 0]
+        _ = curl_multi_socket_action(lane.multi, fd, bits, &running)
+        completeFinishedTransfers(lane)
     }
 
     func socketChanged(lane: CurlLane, easy: UnsafeMutableRawPointer?, fd: Int32, what: Int32) {
@@ -608,18 +609,18 @@ final class UpstreamClient: EventHandler {
             lane.timer = nil
             var running: Int32 = 0
             _ = curl_multi_socket_action(lane.multi, CURL_SOCKET_TIMEOUT, 0, &running)
-            self.completeFinishedTransfers()
+            self.completeFinishedTransfers(lane)
         }
     }
 
-    private func completeFinishedTransfers() {
+    /// Runs the completions of `lane`'s finished transfers, after a call into its multi handle (only such a
+    /// call finishes transfers, so the other lanes have none waiting).
+    private func completeFinishedTransfers(_ lane: CurlLane) {
         var queued: Int32 = 0
         // The buffer is taken, not shared: a completion below may run another pass (``resume(_:receiving:)``).
         var finished: [(CurlTransfer, id: UInt64, CURLcode, overran: Bool)] = []
         swap(&finished, &finishedBuffer)
-        for lane in lanes {
-            drainFinished(lane, into: &finished, queued: &queued)
-        }
+        drainFinished(lane, into: &finished, queued: &queued)
         // Back for the next pass, empty; a nested pass may have left a buffer there: the larger one is kept.
         defer {
             finished.removeAll(keepingCapacity: true)
