@@ -314,7 +314,7 @@ async def read_response(reader):
     return status
 
 
-async def conns_main(a, pids):
+async def conns_main(a, pids, base):
     conns, errors, kinds = [], 0, {}
     def err(kind):
         nonlocal errors
@@ -375,8 +375,19 @@ async def conns_main(a, pids):
         w.close()
     log(f"  {len(conns)} × GET {a.path} in {t_req:.2f} s: statuses {statuses}, errors {errors} {kinds}; "
         f"fanout peak RSS {peak:.1f} MiB")
+    # After the burst (issue 15, target 5): the clients are gone; RSS should come back to within 10 MiB of
+    # where it was before they connected. fanout trims its upstream pool 10 to 20 s after a peak, so this
+    # waits up to --settle seconds, sampling every half second, and stops once it is back.
+    t2 = time.monotonic()
+    rss_after = rss_mib(pids)
+    while rss_after > base + 10 and time.monotonic() - t2 < a.settle:
+        await asyncio.sleep(0.5)
+        rss_after = rss_mib(pids)
+    t_settle = time.monotonic() - t2
+    log(f"  clients closed: fanout RSS {rss_after:.1f} MiB after {t_settle:.1f} s (before they connected "
+        f"{base:.1f} MiB)")
     return dict(opened=len(conns), t_open=t_open, rss_open=rss_open, peak=peak, t_req=t_req, errors=errors,
-                kinds=kinds, ok200=statuses.get(200, 0))
+                kinds=kinds, ok200=statuses.get(200, 0), rss_after=rss_after, t_settle=t_settle)
 
 
 def cmd_conns(a):
@@ -394,7 +405,7 @@ def cmd_conns(a):
         log(f"  fanout RSS before: {base:.1f} MiB; client RLIMIT_NOFILE {resource.getrlimit(resource.RLIMIT_NOFILE)}; "
             f"fanout's: {open(f'/proc/{min(pids)}/limits').read().split('Max open files')[1].split()[0:2]}")
         try:
-            res = asyncio.run(asyncio.wait_for(conns_main(a, pids), a.limit + 5))
+            res = asyncio.run(asyncio.wait_for(conns_main(a, pids, base), a.limit + a.settle + 10))
         except asyncio.TimeoutError:
             res = None
         if res:
@@ -410,6 +421,9 @@ def cmd_conns(a):
     if res:
         emit(a.out, scn="5", metric="peak RSS while answering", fanout=f"{res['peak']:.1f} MiB", ref="", goal="info",
              ok=None)
+        emit(a.out, scn="5", metric=f"RSS after the burst, clients gone (waited ≤ {a.settle:.0f} s)",
+             fanout=f"{res['rss_after']:.1f} MiB after {res['t_settle']:.1f} s ({res['base']:.1f} MiB before)",
+             ref="", goal="≤ before + 10 MiB", ok=res["rss_after"] <= res["base"] + 10)
 
 
 # ---------------------------------------------------------------- idle cost (scenario 6)
@@ -494,6 +508,7 @@ if __name__ == "__main__":
     p = sub.add_parser("conns"); p.add_argument("--out", required=True); p.add_argument("--port", type=int, required=True)
     p.add_argument("--conns", type=int, default=10000); p.add_argument("--path", default="/overview")
     p.add_argument("--limit", type=float, default=55)
+    p.add_argument("--settle", type=float, default=30, help="seconds to wait for RSS to come back after the burst")
     p = sub.add_parser("idle"); p.add_argument("--out", required=True); p.add_argument("--pid", type=int, required=True)
     p.add_argument("--secs", type=float, default=10); p.add_argument("--label", default="workers 1")
     p = sub.add_parser("callgrind"); p.add_argument("--out", required=True); p.add_argument("--path", required=True)

@@ -43,9 +43,9 @@ while [ $# -gt 0 ]; do
   shift
 done
 if [ $quick = 1 ]; then
-  dur=${dur:-2}; rounds=${rounds:-1}; wide_reps=3; wide_warm=1; nconns=2000; conns_limit=25; idle_secs=3; cg_secs=2
+  dur=${dur:-2}; rounds=${rounds:-1}; wide_reps=3; wide_warm=1; nconns=2000; conns_limit=25; settle=30; idle_secs=3; cg_secs=2
 else
-  dur=${dur:-10}; rounds=${rounds:-3}; wide_reps=20; wide_warm=3; nconns=10000; conns_limit=55; idle_secs=10; cg_secs=5
+  dur=${dur:-10}; rounds=${rounds:-3}; wide_reps=20; wide_warm=3; nconns=10000; conns_limit=55; settle=30; idle_secs=10; cg_secs=5
 fi
 
 want() {  # want NAME NUMBER: is this scenario selected?
@@ -209,8 +209,8 @@ fi
 
 # ------------------------------------------------------------------ 5. many keep-alive connections
 if want conns 5; then
-  say; say "== 5. $nconns keep-alive connections held open, then one GET /overview each"
-  bench conns --port "$port" --conns "$nconns" --path /overview --limit "$conns_limit"
+  say; say "== 5. $nconns keep-alive connections held open, then one GET /overview each, then RSS after they leave"
+  bench conns --port "$port" --conns "$nconns" --path /overview --limit "$conns_limit" --settle "$settle"
   answers "http://127.0.0.1:$port/overview" || say "fanout no longer answers after scenario 5"
 fi
 

@@ -32,7 +32,7 @@ public final class StoreServer: @unchecked Sendable {
     }
 
     /// Starts the server and waits until it answers `PING`.
-    /// - Throws: ``TestSupportError`` when it is not installed or does not answer within 5 s.
+    /// - Throws: ``TestSupportError`` when it is not installed, exits, or does not answer within 15 s.
     /// - Parameter extraArguments: more `redis-server` options (`--cluster-enabled yes` …).
     public init(
         executable: String = "redis-server", password: String? = nil, tls: TLS? = nil, extraArguments: [String] = []
@@ -72,8 +72,9 @@ public final class StoreServer: @unchecked Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         self.process = process
-        let deadline = Date().addingTimeInterval(5)
-        while Date() < deadline {
+        // 15 s: the whole suite runs in parallel, under AddressSanitizer on CI; 5 s was once too short there.
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline, process.isRunning {
             if let reply = try? command(["PING"]),
                 reply.hasPrefix("+PONG") || reply.hasPrefix("-NOAUTH") || reply.hasPrefix("PONG")
             {
@@ -82,7 +83,8 @@ public final class StoreServer: @unchecked Sendable {
             usleep(10_000)
         }
         stop()
-        throw TestSupportError(kind: .malformed, call: executable, detail: "no PONG on port \(port) within 5 s")
+        throw TestSupportError(
+            kind: .malformed, call: executable, detail: "no PONG on port \(port) within 15 s (or it exited)")
     }
 
     /// Kills the server (SIGKILL: no goodbye to its clients) and waits for it to exit.

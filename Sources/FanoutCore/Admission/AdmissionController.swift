@@ -78,6 +78,22 @@ public struct AdmissionController: Sendable {
 
     public init() {}
 
+    /// Entries' room held by the call index and the slot queues (what ``releaseSpareCapacity(above:)`` gives up).
+    var queueCapacity: Int {
+        slots.reduce(queuedSlots.capacity) { $0 + $1.queue.capacity }
+    }
+
+    /// Gives up the storage a burst left behind: the call index and every empty slot queue holding more than
+    /// `capacity` entries' room are replaced by empty ones (their capacity never shrinks by itself).
+    public mutating func releaseSpareCapacity(above capacity: Int) {
+        if queuedSlots.isEmpty, queuedSlots.capacity > capacity { queuedSlots = [:] }
+        for slot in slots.indices where slots[slot].head >= slots[slot].queue.count {
+            guard slots[slot].queue.capacity > capacity else { continue }
+            slots[slot].queue = []
+            slots[slot].head = 0
+        }
+    }
+
     // MARK: - Configuration
 
     /// Installs a configuration's limits. Slots not named keep their last limits (an upstream a reload removed:

@@ -72,8 +72,11 @@ extension ConfigFileParser {
                 body.upstream.contextHeaders = try parser.contextHeadersArguments(sub)
             },
             Directive("hedge") { (parser, sub, body) throws(ConfigError) in
-                let delayMs = try parser.hedgeArgument(sub)
+                let delayMs = try parser.delayOrOffArgument(sub)
                 body.upstream.hedgeDelayMs = delayMs > 0 ? delayMs : nil
+            },
+            Directive("abort_grace") { (parser, sub, body) throws(ConfigError) in
+                body.upstream.abortGraceMs = try parser.delayOrOffArgument(sub)
             },
             Directive("retries") { (parser, sub, body) throws(ConfigError) in
                 body.upstream.retries = try parser.countArgument(sub, in: 0...AttemptPolicy.maxRetries)
@@ -243,8 +246,8 @@ extension ConfigFileParser {
         return set
     }
 
-    /// `hedge DUR` or `hedge off` (0).
-    private mutating func hedgeArgument(_ directive: ConfigToken) throws(ConfigError) -> Int {
+    /// `hedge DUR` or `hedge off` (0); `abort_grace` likewise.
+    private mutating func delayOrOffArgument(_ directive: ConfigToken) throws(ConfigError) -> Int {
         let token = try self.cursor.requireArgument(of: directive, expected: "a delay like 50ms, or off")
         return try self.value(ConfigValue.hedgeDelay(token.text), at: token)
     }

@@ -228,6 +228,15 @@ public struct UpstreamConfig: Sendable, Equatable {
     /// `hedge DUR|off`: a composite GET/HEAD/OPTIONS call with no answer after DUR gets a second copy; the first
     /// answer wins (docs/reference/partner-protection.md). A call's `hedge=` overrides it. Default nil: off.
     public var hedgeDelayMs: Int?
+    /// `abort_grace DUR|off`: when a request's client goes away, a composite call to this upstream that was
+    /// already sent runs on, unseen, for up to DUR (within its own `timeout`), so that the partner's answer is
+    /// read and its keep-alive connection goes back to the pool instead of being closed and opened again for the
+    /// next request (the partner does the work either way: HTTP/1.1 tells it nothing of the close until it
+    /// writes). Default ``defaultAbortGraceMs``; 0 (`off`): cancelled at once. Proxy routes always cancel: their
+    /// answer streams, and may be large.
+    public var abortGraceMs: Int = UpstreamConfig.defaultAbortGraceMs
+    /// 1 s: enough for the answer of a partner that answers in a second, short against the default `timeout`.
+    public static let defaultAbortGraceMs = 1_000
     /// `retries N`: extra attempts of an idempotent composite call after a connection failure or a 502/503/504,
     /// 0 to ``AttemptPolicy/maxRetries``. A call's `retries=` overrides it. Default 0.
     public var retries: Int = 0

@@ -581,7 +581,10 @@ final class ClientConnection: EventHandler, TurnEndTask {
     /// (HTTP/1.1) or by closing (HTTP/1.0); a HEAD answer writes no body byte. ``ResponseBodyFramer`` decides
     /// and enforces it. Called from inside libcurl's write callback: queues bytes only (written at the end of the
     /// loop's turn), never sends or closes.
-    func startStreamedResponse(status: Int, headers: [(name: String, value: String)], declaredLength: Int?) {
+    /// - Parameter headers: consumed, so that the response extends the caller's array in place.
+    func startStreamedResponse(
+        status: Int, headers: consuming [(name: String, value: String)], declaredLength: Int?
+    ) {
         guard isHandling, machine.streamedAnswer == nil else { return }
         let head = currentHead
         let http10 = head?.version == .http1_0
@@ -589,7 +592,7 @@ final class ClientConnection: EventHandler, TurnEndTask {
             status: status, declaredLength: declaredLength, http10: http10, headOnly: head?.method == "HEAD",
             keepAlive: keepsAlive(unless: false))
         guard machine.streamedAnswerStarted(status: status, framer: framer, headStart: output.count) else { return }
-        var response = HTTPResponse(status: status, headers: headers)
+        var response = HTTPResponse(status: status, headers: consume headers)
         if !responseOverlay.isEmpty { responseOverlay.apply(to: &response.headers) }
         if let id = record?.requestID { response.headers.append(("X-Request-Id", id)) }
         let hadPendingOutput = hasPendingOutput

@@ -321,7 +321,9 @@ final class CompositeExchange: Exchange {
         finished = true
         if let timer = deadlineTimer { worker.loop.cancel(timer) }
         deadlineTimer = nil
-        for case let transfer? in transfers { worker.calls.cancel(transfer) }
+        // Let go, not cancelled: a call already sent runs on unseen within its upstream's `abort_grace`, so its
+        // connection is kept for the next request (``UpstreamCalls/release(_:)``).
+        for case let transfer? in transfers { worker.calls.release(transfer) }
         transfers = []
     }
 }

@@ -124,6 +124,18 @@ final class CallAttempts<Below: UpstreamCalls>: UpstreamCalls {
         }
     }
 
+    /// Lets a call go (``UpstreamCalls/release(_:)``): no retry or hedge is sent any more; the attempts in
+    /// flight are let go below.
+    func release(_ handle: Handle) {
+        switch handle {
+        case .below(let below):
+            client.release(below)
+        case .attempts(let id):
+            guard let call = calls.removeValue(forKey: id) else { return }
+            end(call, releasing: true)
+        }
+    }
+
     func admitsAtOnce(_ slot: AdmissionSlot) -> Bool {
         client.admitsAtOnce(slot)
     }
@@ -191,7 +203,8 @@ final class CallAttempts<Below: UpstreamCalls>: UpstreamCalls {
 
     /// Stops the call's timers and cancels its attempts in flight; the call is already out of `calls`, so
     /// an attempt that reports meanwhile is ignored.
-    private func end(_ call: Call, cancellingAttemptsTimedOut timedOut: Bool) {
+    /// `releasing`: the attempts in flight are let go (``UpstreamCalls/release(_:)``) rather than cancelled.
+    private func end(_ call: Call, cancellingAttemptsTimedOut timedOut: Bool = false, releasing: Bool = false) {
         if let timer = call.hedgeTimer { loop.cancel(timer) }
         if let timer = call.retryTimer { loop.cancel(timer) }
         call.hedgeTimer = nil
@@ -199,7 +212,9 @@ final class CallAttempts<Below: UpstreamCalls>: UpstreamCalls {
         let transfers = call.transfers.values
         call.running.removeAll()
         call.transfers.removeAll()
-        for transfer in transfers { client.cancel(transfer, timedOut: timedOut) }
+        for transfer in transfers {
+            if releasing { client.release(transfer) } else { client.cancel(transfer, timedOut: timedOut) }
+        }
     }
 
     /// Takes the budget for one retry or hedge of `call`; counts a refusal.

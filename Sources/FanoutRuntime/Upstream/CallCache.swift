@@ -145,6 +145,19 @@ final class CallCache<Below: UpstreamCalls>: UpstreamCalls {
         }
     }
 
+    /// Lets a call go (``UpstreamCalls/release(_:)``): one still waiting for the store has sent nothing.
+    func release(_ handle: Handle) {
+        switch handle {
+        case .below(let below):
+            coalescer.release(below)
+        case .parked(let id):
+            if storeWaiters.removeValue(forKey: id) != nil { return }
+            if let below = resumed.removeValue(forKey: id) ?? nil { coalescer.release(below) }
+        case .answered:
+            break
+        }
+    }
+
     /// ``start`` once the store had its say (or without one): answers from the worker's entry, or passes the
     /// call to the coalescer (nil: answered). `fromStore`: the worker's entry for `key` was just filled from
     /// the store, so a hit on it is the store's.

@@ -155,6 +155,17 @@ final class CallCoalescer<Below: UpstreamCalls>: UpstreamCalls {
         }
     }
 
+    /// Lets a call go (``UpstreamCalls/release(_:)``): a shared transfer left without a waiter is let go below.
+    func release(_ handle: Handle) {
+        switch handle {
+        case .below(let below):
+            client.release(below)
+        case .waiter(let id):
+            guard let (waiter, _) = remove(id, releasing: true) else { return }
+            if let timer = waiter.timer { loop.cancel(timer) }
+        }
+    }
+
     private func add(_ waiter: Waiter, id: WaiterID, to group: Group) {
         group.waiters[id] = waiter
         group.order.append(id)
@@ -162,14 +173,16 @@ final class CallCoalescer<Below: UpstreamCalls>: UpstreamCalls {
     }
 
     /// Takes waiter `id` out of its group; cancels the transfer when no waiter is left and it does not run on.
-    private func remove(_ id: WaiterID, timedOut: Bool = false) -> (Waiter, Group)? {
+    private func remove(_ id: WaiterID, timedOut: Bool = false, releasing: Bool = false) -> (Waiter, Group)? {
         guard let group = waiterGroups.removeValue(forKey: id),
             let waiter = group.waiters.removeValue(forKey: id)
         else { return nil }
         if group.waiters.isEmpty && !group.finished && !group.keepsRunning {
             group.finished = true
             if groups[group.key] === group { groups[group.key] = nil }
-            if let transfer = group.transfer { client.cancel(transfer, timedOut: timedOut) }
+            if let transfer = group.transfer {
+                if releasing { client.release(transfer) } else { client.cancel(transfer, timedOut: timedOut) }
+            }
             transferEnded?(group.key, nil)
         }
         return (waiter, group)

@@ -51,6 +51,8 @@ final class CurlTransfer {
     var slot: Int = 0
     /// The half-open probe of its slot's circuit breaker.
     var isProbe = false
+    /// The call's `abort_grace` (``CallPolicy/abortGraceMs``): how long it may run on unseen once let go.
+    var abortGraceMs = 0
     /// `UpstreamRequest.upstreamName`, for the connection counters.
     var upstreamName = ""
     var startedAt: UInt64 = 0

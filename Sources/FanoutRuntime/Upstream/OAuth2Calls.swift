@@ -114,6 +114,15 @@ final class OAuth2Calls {
         call.completion = nil
     }
 
+    /// Lets a call go (``UpstreamCalls/release(_:)``): it stops waiting for a token, or its transfer is let go.
+    func release(_ transferID: TransferID) {
+        guard let call = self.calls.removeValue(forKey: transferID.raw) else { return }
+        self.stopWaiting(call)
+        if let transfer = call.transfer { self.client.release(transfer) }
+        call.transfer = nil
+        call.completion = nil
+    }
+
     /// The client's transfer a call runs now, for `UpstreamClient.resume(_:receiving:)`.
     func transfer(of transferID: TransferID) -> TransferID? {
         self.calls[transferID.raw]?.transfer

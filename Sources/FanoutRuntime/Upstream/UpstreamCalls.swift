@@ -21,6 +21,12 @@ protocol UpstreamCalls: AnyObject {
     /// idle limit), which counts against the upstream's breaker; otherwise its outcome is unknown.
     func cancel(_ handle: Handle, timedOut: Bool)
 
+    /// Lets a call go because its caller left (the client went away): its completion does not run, as with
+    /// ``cancel(_:timedOut:)``, and nothing more is sent for it (no retry, no hedge), but an attempt already
+    /// sent runs on unseen for up to its upstream's `abort_grace` (``CallPolicy/abortGraceMs``), so the
+    /// partner's answer is read and its keep-alive connection is kept for the next call instead of closed.
+    func release(_ handle: Handle)
+
     /// Whether a call in `slot` started now would go to the partner at once (breaker closed, a connection place
     /// free with none waiting, a `rate` token there): a hedge is only sent then.
     func admitsAtOnce(_ slot: AdmissionSlot) -> Bool

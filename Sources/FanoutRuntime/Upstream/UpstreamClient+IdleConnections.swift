@@ -93,7 +93,7 @@ extension UpstreamClient {
     /// Lets idle HTTP/1.x connections beyond `keeping` go (the pool trim): each is shut down as a stirred one
     /// is, so its partner frees it at once and libcurl discards it at its next look for a connection (7.88.1
     /// only prunes its cache when a transfer starts, at most once a second: see
-    /// `UpstreamClient.startPruneTransfer()`). Returns the idle connections left.
+    /// `UpstreamClient.startPruneTransfers()`). Returns the idle connections left.
     func closeIdleConnections(keeping: Int) -> Int {
         var idle: [Int32] = []
         for (index, state) in socketStates.enumerated() where state.contains(.idle) { idle.append(Int32(index)) }

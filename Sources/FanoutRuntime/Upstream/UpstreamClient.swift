@@ -296,6 +296,28 @@ final class UpstreamClient: EventHandler {
         carryOut(admission.admitWaiting(slot: transfer.slot, now: loop.now, fleet: fleetHooks))
     }
 
+    /// Lets a call go (``UpstreamCalls/release(_:)``). One still queued has sent nothing and is cancelled; so
+    /// is a streamed transfer (a proxy's: its answer may be large) and one whose upstream has no `abort_grace`.
+    /// Any other runs on with a completion that drops its answer, for at most its `abort_grace`: when it ends in
+    /// time, admission counts it as usual and libcurl keeps its connection (a client that leaves no longer
+    /// costs its partners a reconnect); after that it is cancelled.
+    func release(_ transferID: TransferID) {
+        if transferID.owner == .oauth2 {
+            oauth2?.release(transferID)
+            return
+        }
+        guard let transfer = active[transferID.raw], transfer.abortGraceMs > 0, transfer.receiver == nil,
+            transfer.bodySource == nil
+        else {
+            cancel(transferID)
+            return
+        }
+        transfer.completion = { _ in }
+        loop.schedule(afterMilliseconds: transfer.abortGraceMs) { [weak self] in
+            self?.cancel(transferID)  // nothing when it has ended: its id is no longer active
+        }
+    }
+
     /// Lets a paused streamed transfer go on: receiving (the client took the answer's bytes) or sending (the
     /// client sent more body). Never call from inside a libcurl callback.
     func resume(_ transferID: TransferID, receiving: Bool) {
@@ -341,6 +363,7 @@ final class UpstreamClient: EventHandler {
         transfer.startedAt = call.startedAt
         transfer.completion = call.completion
         transfer.isProbe = isProbe
+        transfer.abortGraceMs = call.request.policy.abortGraceMs
         transfer.prepare(
             call.request, timeoutMs: min(call.request.policy.timeoutMs, remainingMs),
             urlHandle: urlHandle(for: call.request))
@@ -482,6 +505,7 @@ final class UpstreamClient: EventHandler {
             free.removeFirst(excess)
         }
         let idleLeft = closeIdleConnections(keeping: spare)
+        releaseSpareCapacity()
         let shutDown = shutDownConnectionCount
         if shutDown > 0 {
             startPruneTransfers()  // gives the memory back when libcurl has closed them
@@ -492,6 +516,17 @@ final class UpstreamClient: EventHandler {
             armTrimTimer()
         }
     }
+
+    /// A burst's queue leaves its tables at their peak capacity (a Dictionary never shrinks as entries go):
+    /// 30,000 queued calls held about 12 MiB after they were all done. Once the queue is empty, they are
+    /// replaced by empty ones, so the memory goes back with ``giveBackMemory()``.
+    private func releaseSpareCapacity() {
+        if queued.isEmpty, queued.capacity > Self.spareQueueCapacity { queued = [:] }
+        admission.releaseSpareCapacity(above: Self.spareQueueCapacity)
+    }
+
+    /// Queue capacity kept after a burst (entries).
+    static let spareQueueCapacity = 256
 
     /// glibc keeps what was freed in its arenas (a burst's handles and connections: megabytes, not at the top of
     /// the heap): after a trim it goes back to the kernel, so RSS falls back too. Once per trim that freed

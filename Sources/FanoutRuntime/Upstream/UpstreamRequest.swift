@@ -53,6 +53,9 @@ struct CallPolicy {
     var hedgeDelayMs: Int? = nil
     var retries = 0
     var retryBudgetPercent = 20
+    /// Composite calls: how long the call, once sent, may run on unseen after its caller let it go
+    /// (``UpstreamCalls/release(_:)``, the upstream's `abort_grace`); 0: a release cancels it.
+    var abortGraceMs = 0
     /// TLS checks, client certificate, `connect_to` and HTTP/2 of the upstream (``ResolvedUpstream/transport``).
     var transport = TransportOptions.defaults
     /// Composite calls (see ``CallCache``, ``CallCoalescer``): what makes the call identical to others (``CallKey``; nil: it
@@ -92,7 +95,8 @@ extension UpstreamRequest {
                 captureHeaders: captureHeaders, mustNotRepeat: !HTTPMethod.isIdempotent(method),
                 maxRedirects: config.followRedirects, acceptEncoding: upstream.acceptEncoding,
                 hedgeDelayMs: hedgeDelayMs ?? config.hedgeDelayMs, retries: retries ?? config.retries,
-                retryBudgetPercent: config.retryBudgetPercent, transport: upstream.transport))
+                retryBudgetPercent: config.retryBudgetPercent, abortGraceMs: config.abortGraceMs,
+                transport: upstream.transport))
     }
 
     /// A proxy route's call to `upstream`: the client's method, every response header kept, the client's

@@ -48,6 +48,29 @@ import Testing
         #expect(admission.slots[0].waiting == 0)
     }
 
+    @Test func aBurstsQueueStorageIsGivenUpOnceDrainedAndTheQueueStillWorks() {
+        let admission = Self.controller(limit: 1)
+        for id: UInt64 in 1...2_000 { _ = admission.request(slot: 0, id: id, now: 0, deadline: Self.later) }
+        // While calls wait, nothing is given up.
+        admission.controller.releaseSpareCapacity(above: 256)
+        #expect(admission.slots[0].waiting == 1_999)
+        #expect(admission.controller.queueCapacity >= 2 * 1_999)
+        for id: UInt64 in 2...2_000 {
+            admission.finished(slot: 0, wasProbe: false, outcome: .succeeded, now: 1)
+            #expect(admission.admitWaiting(slot: 0, now: 1) == Self.starts(id))
+        }
+        #expect(admission.controller.queueCapacity >= 2_000)
+        admission.controller.releaseSpareCapacity(above: 256)
+        #expect(admission.controller.queueCapacity <= 256)
+        // The next wave (call 2,000 still holds the one place) queues and starts in order as before.
+        for id: UInt64 in 3_001...3_003 {
+            #expect(admission.request(slot: 0, id: id, now: 2, deadline: Self.later) == .queued(AdmissionActions()))
+        }
+        admission.finished(slot: 0, wasProbe: false, outcome: .succeeded, now: 3)
+        #expect(admission.admitWaiting(slot: 0, now: 3) == Self.starts(3_001))
+        #expect(admission.slots[0].waiting == 2)
+    }
+
     @Test func aNewCallQueuesBehindWaitingOnesEvenWithAPlaceFree() {
         let admission = Self.controller(limit: 1)
         _ = admission.request(slot: 0, id: 1, now: 0, deadline: Self.later)

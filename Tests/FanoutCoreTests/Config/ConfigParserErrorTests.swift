@@ -34,7 +34,7 @@ import Testing
             message:
                 "unknown directive 'frobnicate' in upstream a; expected one of: url, connect_timeout, timeout, "
                 + "max_connections, max_queue, breaker, rate, header, query, follow_redirects, coalesce, "
-                + "accept_encoding, context_headers, hedge, retries, retry_budget, tls_verify, tls_ca, tls_cert, tls_key, connect_to, http2, oauth2"
+                + "accept_encoding, context_headers, hedge, abort_grace, retries, retry_budget, tls_verify, tls_ca, tls_cert, tls_key, connect_to, http2, oauth2"
         ),
         // Arguments.
         Case(

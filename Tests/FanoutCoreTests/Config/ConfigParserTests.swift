@@ -158,6 +158,22 @@ import Testing
         }
     }
 
+    @Test func abortGraceIsADurationOrOffAndDefaultsToOneSecond() throws {
+        let config = try ConfigParser.parse(
+            """
+            upstream short { url http://short.test:1; abort_grace 250ms; }
+            upstream none { url http://none.test:1; abort_grace off; }
+            upstream plain { url http://plain.test:1; }
+            """,
+            file: "test.conf", environment: [:])
+        #expect(config.upstreams.map(\.abortGraceMs) == [250, 0, UpstreamConfig.defaultAbortGraceMs])
+        #expect(UpstreamConfig.defaultAbortGraceMs == 1_000)
+        for invalid in ["abort_grace", "abort_grace 2", "abort_grace soon", "abort_grace -1s", "abort_grace 1s 2s"] {
+            let text = "upstream u { url http://u.test:1; \(invalid); }"
+            #expect(throws: ConfigError.self) { try ConfigParser.parse(text, file: "t.conf", environment: [:]) }
+        }
+    }
+
     @Test func hedgeAndRetriesArePerUpstreamAndPerCall() throws {
         let config = try ConfigParser.parse(
             """

@@ -3,14 +3,18 @@ import FanoutTestSupport
 import Foundation
 import Testing
 
-/// A client that goes away while its answer is pending: its partner calls are cancelled at once (the partner
-/// sees its connection closed), the access log says 499 and how the client left, and
+/// A client that goes away while its answer is pending: its partner calls are cancelled (at once with
+/// `abort_grace off`; a composite call already sent runs on for up to its upstream's `abort_grace` first, so
+/// that a quick answer keeps its connection), the access log says 499 and how the client left, and
 /// `fanout_client_aborts_total` counts it. A FIN counts as leaving (`abort_on_close on`, the default), an RST
 /// always does.
 @Suite struct ClientAbortTests {
     static let config = """
         admin_listen 127.0.0.1:0
-        upstream partner { url {{stub}} }
+        upstream partner {
+            url {{stub}}
+            abort_grace off
+        }
         route GET /composite {
             deadline 30s
             call never GET partner /never timeout=30s
@@ -98,6 +102,50 @@ import Testing
         // A cancelled call is no failure of the partner.
         let samples = try MetricsTests.scrape(server)
         #expect(!samples.keys.contains { $0.hasPrefix("fanout_upstream_failures_total") })
+    }
+
+    /// `abort_grace` (default 1 s): the call already sent runs on, unseen; an answer within the grace keeps the
+    /// partner's connection for the next request, a partner still silent at its end has it closed.
+    @Test(arguments: ClientDeparture.allCases)
+    func aCompositeCallAlreadySentRunsOnForTheGraceAndKeepsItsConnection(departure: ClientDeparture) throws {
+        let stub = try UpstreamStub(routes: [
+            "/quick": .json(#"{"n":1}"#, delayMs: 300), "/never": .neverRespond,
+        ])
+        defer { stub.stop() }
+        let server = try TestServer(
+            """
+            upstream partner { url {{stub}} }
+            route GET /quick { call q GET partner /quick }
+            route GET /never {
+                deadline 30s
+                call never GET partner /never timeout=30s
+            }
+            """, substitutions: ["stub": stub.baseURL])
+        let leaving = try RawHTTPClient(port: server.port)
+        try leaving.send("GET /quick HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(waitUntil(timeoutMs: 10_000) { stub.requestCount == 1 })
+        Self.leave(leaving, departure)
+        // The answer comes 300 ms later, within the grace: read, dropped, and the connection kept.
+        #expect(waitUntil(timeoutMs: 10_000) { server.accessLog.all.count == 1 })
+        usleep(600_000)
+        #expect(stub.activeConnections == 1, "the partner's connection was closed")
+        let answer = try server.get("/quick")
+        #expect(answer.status == 200)
+        #expect(stub.requestCount == 2)
+        #expect(stub.connectionsAccepted == 1, "the next request needed a new connection")
+
+        // A partner that stays silent has its connection closed at the grace's end, not at the call's 30 s.
+        let waiting = try RawHTTPClient(port: server.port)
+        try waiting.send("GET /never HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(waitUntil(timeoutMs: 10_000) { stub.requestCount == 3 })
+        let (closed, elapsed) = measureMs {
+            Self.leave(waiting, departure)
+            return waitUntil(timeoutMs: 15_000) { stub.activeConnections == 0 }
+        }
+        #expect(closed, "the silent partner's connection stayed open")
+        print(
+            "abort_grace 1s (\(departure)): the silent partner's connection closed \(elapsed) ms after the client left")
+        #expect(elapsed >= 800, "closed \(elapsed) ms after the client left: before the grace ended")
     }
 
     @Test(arguments: ClientDeparture.allCases)

@@ -27,6 +27,14 @@ final class ScriptedCalls: UpstreamCalls {
         ended.insert(handle)
     }
 
+    /// Handles let go (``UpstreamCalls/release(_:)``), in order.
+    private(set) var released: [Int] = []
+
+    func release(_ handle: Int) {
+        released.append(handle)
+        ended.insert(handle)
+    }
+
     func admitsAtOnce(_ slot: AdmissionSlot) -> Bool { admitsHedges }
 
     /// Calls started and neither completed nor cancelled.

@@ -70,6 +70,26 @@ import Testing
         #expect(below.started.count == 2)
     }
 
+    @Test func aSharedTransferIsLetGoBelowWhenItsLastWaiterIsReleased() throws {
+        let loop = try EventLoop()
+        let below = ScriptedCalls()
+        let layer = CallCoalescer(loop: loop, client: below)
+        let results = Results()
+        let first = layer.start(layerRequest(loop), completion: results.completion("a"))
+        let second = layer.start(layerRequest(loop), completion: results.completion("b"))
+        layer.release(first)
+        #expect(below.released.isEmpty)
+        layer.release(second)
+        #expect(below.released == [0])
+        #expect(below.cancelled.isEmpty)
+        #expect(layer.sharedTransfers == 0)
+        // Uncoalesced calls are let go below as they are.
+        let alone = layer.start(layerRequest(loop, coalesce: false), completion: results.completion("c"))
+        layer.release(alone)
+        #expect(below.released == [0, 1])
+        #expect(results.byCall.isEmpty)
+    }
+
     @Test func eachSharedTransferIsReportedOnceWhenItEnds() throws {
         let loop = try EventLoop()
         let below = ScriptedCalls()
@@ -264,5 +284,27 @@ import Testing
         #expect(below.cancelled.map(\.handle).sorted() == [0, 1])
         #expect(below.cancelled.allSatisfy { $0.timedOut })
         #expect(results.byCall.isEmpty)
+    }
+
+    @Test func aReleasedCallLetsItsAttemptsGoAndSendsNoRetryOrHedge() throws {
+        let loop = try EventLoop()
+        let below = ScriptedCalls()
+        let layer = CallAttempts(loop: loop, client: below)
+        let results = Results()
+        let handle = layer.start(
+            layerRequest(loop, hedgeDelayMs: 10, retries: 2), completion: results.completion("a"))
+        layer.release(handle)
+        #expect(below.released == [0])
+        #expect(below.cancelled.isEmpty)
+        // Its hedge was due after 10 ms: none goes out, and a late failure of the attempt is not retried.
+        loop.refreshNow()
+        let start = loop.now
+        run(loop, until: { loop.now >= start &+ 60_000_000 })
+        // (The client drops a released transfer's answer; even if one reached this layer, nothing follows.)
+        below.started[0].completion(UpstreamResult(outcome: .failure(.refused), elapsedMs: 1))
+        run(loop, until: { loop.now >= start &+ 400_000_000 })
+        #expect(below.started.count == 1)
+        #expect(results.byCall.isEmpty)
+        #expect(layer.counters.hedges.isEmpty && layer.counters.retries.isEmpty)
     }
 }
