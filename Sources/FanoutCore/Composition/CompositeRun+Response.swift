@@ -66,12 +66,13 @@ extension CompositeRun {
     }
 
     private func stitchedCall(_ index: Int) -> StitchedCall {
-        // `CallConfig` fields read in place, not copied whole (about 450 instructions per call).
-        let state = self.states[index]
+        // `CallConfig` fields read in place, not copied whole (about 450 instructions per call), and so is the
+        // call's `CallState` (a copy retained its answer).
+        let elapsedMs = self.states[index].elapsedMs
         var visible = !self.route.calls[index].hidden
         var errors: [CallError] = []
         let value: StitchedValue
-        switch state.outcome {
+        switch self.states[index].outcome {
         case .verbatim(let member, _)?:
             value = .verbatim(member)
         case .tree(let answer, _)?:
@@ -79,8 +80,7 @@ extension CompositeRun {
         case .failed(let failure, let body)?:
             errors.append(
                 CallError(
-                    call: self.route.calls[index].name, item: nil, failure: failure, elapsedMs: state.elapsedMs,
-                    body: body))
+                    call: self.route.calls[index].name, item: nil, failure: failure, elapsedMs: elapsedMs, body: body))
             value = .failed
         case nil:
             if let forEach = self.route.calls[index].forEach, forEach.attachment != .none { visible = false }
@@ -89,7 +89,7 @@ extension CompositeRun {
         }
         return StitchedCall(
             name: self.route.calls[index].name, required: self.route.calls[index].required, visible: visible,
-            elapsedMs: state.elapsedMs, value: value, errors: errors)
+            elapsedMs: elapsedMs, value: value, errors: errors)
     }
 
     private func itemErrors(_ index: Int) -> [CallError] {

@@ -303,4 +303,14 @@ import Testing
         #expect(try JSONOracle.object(response.body)["we\"ird\r\nname"] as? Int == 1)
         #expect(response.serverTiming == "we_ird__name;dur=10.0")
     }
+
+    /// Token names go in whole, others byte by byte: each byte of a multi-byte character becomes one `_`,
+    /// whichever of the two comes first in the header.
+    @Test func writesTokenNamesWholeAndReplacesEveryOtherByte() {
+        let response = ResponseStitcher.stitch([
+            Self.answered("café", "1", elapsedMs: 1), Self.answered("plain", "2", elapsedMs: 2),
+            Self.answered("a b", "3", elapsedMs: 3),
+        ])
+        #expect(response.serverTiming == "caf__;dur=1.0, plain;dur=2.0, a_b;dur=3.0")
+    }
 }

@@ -73,6 +73,35 @@ import Testing
         }
     }
 
+    /// A route none of whose upstreams takes a forwarding line (X-Forwarded-*, X-Request-Id) builds none: the
+    /// allowlisted client headers and `traceparent` still go out, and the allowlisted lines still key the cache.
+    @Test func aRouteWithoutForwardingLinesStillSendsAndKeysTheAllowlistedOnes() throws {
+        let stub = try UpstreamStub(routes: ["/private": .json("{}"), "/traced": .json("{}")])
+        defer { stub.stop() }
+        let server = try TestServer(
+            """
+            forward_headers Accept-Language
+            upstream private { url {{stub}}; context_headers off }
+            upstream traced { url {{stub}}; context_headers traceparent }
+            route GET /q {
+                call private GET private /private cache=1m
+                call traced GET traced /traced
+            }
+            """, substitutions: ["stub": stub.baseURL])
+        for language in ["de", "fr", "de"] {
+            let response = try server.get("/q", headers: Self.clientHeaders + [("Accept-Language", language)])
+            #expect(response.status == 200, "\(response.bodyText)")
+        }
+        // One cache entry per language: the allowlisted line is part of the key.
+        #expect(stub.requests(forPath: "/private") == 2)
+        #expect(stub.requests(forPath: "/traced") == 3)
+        for request in stub.receivedRequests {
+            #expect(["de", "fr"].contains(request.header("Accept-Language") ?? ""), "\(request.headers)")
+            let expected = request.path == "/traced" ? ["traceparent", "tracestate"] : []
+            #expect(Self.contextHeaders(of: request) == expected, "\(request.path): \(request.headers)")
+        }
+    }
+
     /// Without a `Host` (HTTP/1.0) there is no X-Forwarded-Host: the lines a partner gets are still the ones
     /// its `context_headers` names.
     @Test func aRequestWithoutHostSendsEachUpstreamItsOwnLines() throws {
