@@ -21,11 +21,9 @@ extension CurlTransfer {
     /// ("ignoring body"; 7.88.1 keeps it and the idle watch drops it), which must not read as an overrun
     /// (`PartnerLeftoverBytesTests.headAnswersPassTheirLengthOnAndFrameNoByte` under scripts/test-libcurl8.sh).
     ///
-    /// Call it after a CURLE_OK completion and before `curl_multi_remove_handle`: CURLINFO_ACTIVESOCKET looks
-    /// the transfer's last connection up in the multi handle's connection cache, and answers CURL_SOCKET_BAD
-    /// once libcurl has closed it.
-    ///
-    /// `activeSocket`: CURLINFO_ACTIVESOCKET, asked once per completion (see ``noteCompletedConnection()``).
+    /// `activeSocket`: the transfer's connection socket at its completion, CURL_SOCKET_BAD once libcurl has
+    /// closed it (``UpstreamClient/completedConnectionSocket(of:)``, asked once per completion, after a CURLE_OK
+    /// completion and before `curl_multi_remove_handle`).
     func answerOverranContentLength(activeSocket socket: curl_socket_t) -> Bool {
         self.partnerFraming.hasContentLength && self.expectsConnectionReuse && !self.asksHeadOnly
             && socket == CURL_SOCKET_BAD
@@ -40,15 +38,20 @@ extension CurlTransfer {
         return socket
     }
 
-    /// Reads the answer's HTTP version into ``answerVersion`` and returns the transfer's connection socket
-    /// (CURL_SOCKET_BAD when libcurl closed it), each asked of libcurl once. Same timing as
-    /// ``answerOverranContentLength(activeSocket:)``: after a CURLE_OK completion, before
+    /// Reads the answer's HTTP version into ``answerVersion``. After a CURLE_OK completion, before
     /// `curl_multi_remove_handle`.
-    func noteCompletedConnection() -> curl_socket_t {
+    func noteAnswerVersion() {
         var version = 0
         if ccurl_easy_getinfo_long(self.easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK {
             self.answerVersion = version
         }
+    }
+
+    /// CURLINFO_ACTIVESOCKET: the transfer's last connection if libcurl still keeps it, else CURL_SOCKET_BAD.
+    /// libcurl 7.88.1 finds it by walking its whole connection cache (7.8k instructions per call with 1,000
+    /// connections open, callgrind), so it is asked only when the socket callback did not say which
+    /// connection the transfer read (``UpstreamClient/completedConnectionSocket(of:)``).
+    func askActiveSocket() -> curl_socket_t {
         var socket: curl_socket_t = CURL_SOCKET_BAD
         guard ccurl_easy_getinfo_socket(self.easy, CURLINFO_ACTIVESOCKET, &socket) == CURLE_OK else {
             return CURL_SOCKET_BAD

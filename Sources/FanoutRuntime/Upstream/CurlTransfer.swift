@@ -42,6 +42,9 @@ final class CurlTransfer {
     private let defaultCAFile: String?
     private let defaultCAPath: String?
 
+    /// The ``CurlLane`` (index) of the client whose multi handle has this transfer, set when it is added.
+    var lane = 0
+
     // Per-transfer state, reset by `prepare`.
     var id: UInt64 = 0
     /// `AdmissionSlot.raw` of the call, for admission accounting.
@@ -57,8 +60,13 @@ final class CurlTransfer {
     var captureHeaders = false
     /// CURLINFO_RESPONSE_CODE, read once when the transfer completes.
     var status = 0
-    /// CURLINFO_HTTP_VERSION of a completed answer (``noteCompletedConnection()``); 0: unknown.
+    /// CURLINFO_HTTP_VERSION of a completed answer (``noteAnswerVersion()``); 0: unknown.
     var answerVersion = 0
+    /// The connection socket libcurl last asked to read for this transfer (its socket callback), and that
+    /// socket's opening (``UpstreamClient/socketOpenings``); CURL_SOCKET_BAD: none yet. See
+    /// ``UpstreamClient/completedConnectionSocket(of:)``.
+    var connectionSocket: curl_socket_t = CURL_SOCKET_BAD
+    var connectionSocketOpening: UInt64 = 0
     var contentType: String?
     /// `Cache-Control`, `Vary`, `Expires`, `Date` and `Age` of the answer, for the call cache; kept only when
     /// ``captureCacheHeaders``.
@@ -166,6 +174,8 @@ final class CurlTransfer {
     func prepare(_ request: UpstreamRequest, timeoutMs: Int, urlHandle: OpaquePointer? = nil) {
         status = 0
         answerVersion = 0
+        connectionSocket = CURL_SOCKET_BAD
+        connectionSocketOpening = 0
         contentType = nil
         // Filled only while capturing (the last transfer's flag, still set here): else there is nothing to clear.
         if captureCacheHeaders { cacheHeaders = CacheHeaders() }

@@ -93,7 +93,7 @@ extension UpstreamClient {
     /// Lets idle HTTP/1.x connections beyond `keeping` go (the pool trim): each is shut down as a stirred one
     /// is, so its partner frees it at once and libcurl discards it at its next look for a connection (7.88.1
     /// only prunes its cache when a transfer starts, at most once a second: see
-    /// `UpstreamClient.startPruneTransfer()`). Returns the idle connections left.
+    /// `UpstreamClient.startPruneTransfers()`). Returns the idle connections left.
     func closeIdleConnections(keeping: Int) -> Int {
         var idle: [Int32] = []
         for (index, state) in socketStates.enumerated() where state.contains(.idle) { idle.append(Int32(index)) }
@@ -123,6 +123,41 @@ extension UpstreamClient {
     func connectionSocketOpened(_ fd: Int32) {
         if loop.isRegistered(fd: fd) { loop.deregister(fd: fd) }
         setSocketState(fd, .connection)
+        guard fd >= 0 else { return }
+        let index = Int(fd)
+        if index >= socketOpenings.count {
+            socketOpenings.append(contentsOf: repeatElement(0, count: max(index + 1 - socketOpenings.count, 64)))
+        }
+        connectionOpenings &+= 1
+        socketOpenings[index] = connectionOpenings
+    }
+
+    /// libcurl asked to read connection socket `fd` for the transfer of `easy`: that is the transfer's
+    /// connection (the last one asked wins: a redirect's or a retry's connection comes later).
+    func noteConnectionRead(_ fd: Int32, by easy: UnsafeMutableRawPointer) {
+        var privatePointer: UnsafeMutablePointer<CChar>?
+        _ = ccurl_easy_getinfo_pointer(easy, CURLINFO_PRIVATE, &privatePointer)
+        guard let privatePointer, Int(fd) < socketOpenings.count else { return }
+        let transfer = CurlTransfer.from(UnsafeMutableRawPointer(privatePointer))
+        transfer.connectionSocket = fd
+        transfer.connectionSocketOpening = socketOpenings[Int(fd)]
+    }
+
+    /// The socket of the connection a transfer that just completed used, if libcurl keeps it; CURL_SOCKET_BAD
+    /// once libcurl has closed it (the overrun check and the idle watch rely on that). What CURLINFO_ACTIVESOCKET
+    /// answers, without its walk over libcurl's whole connection cache (7.8k instructions per call with 1,000
+    /// connections open): the socket callback named the transfer's connection (``noteConnectionRead(_:by:)``),
+    /// and the close callback (``socketClosing(_:)``) says whether it is gone; the opening number tells a
+    /// socket libcurl closed from a new one under the same number. A transfer the callback never named (its
+    /// answer came in the call that sent its request) asks libcurl.
+    func completedConnectionSocket(of transfer: CurlTransfer) -> curl_socket_t {
+        let fd = transfer.connectionSocket
+        guard fd != CURL_SOCKET_BAD else {
+            activeSocketLookups += 1
+            return transfer.askActiveSocket()
+        }
+        let open = socketState(fd).contains(.connection) && socketOpenings[Int(fd)] == transfer.connectionSocketOpening
+        return open ? fd : CURL_SOCKET_BAD
     }
 
     /// libcurl is about to close `fd`: it stops being watched, whoever watched it.

@@ -17,9 +17,10 @@ struct TransferID: Hashable {
     let raw: UInt64
 }
 
-/// A worker's upstream HTTP client: one libcurl multi handle driven by the worker's `EventLoop` through
+/// A worker's upstream HTTP client: libcurl multi handles driven by the worker's `EventLoop` through
 /// `curl_multi_socket_action` (the ephiperfifo pattern, without its shortcuts; see
-/// `docs/design/libcurl-and-epoll.md`).
+/// `docs/design/libcurl-and-epoll.md`). One multi handle (``CurlLane``) up to ``laneCapacity`` transfers in
+/// flight, more above, so that libcurl's walk for a free connection stays short.
 ///
 /// - The socket and timer callbacks only record state (epoll interest, one loop timer); they never call libcurl.
 /// - Easy handles are pooled and reused; options that never change are set once.
@@ -36,7 +37,14 @@ struct TransferID: Hashable {
 ///   `UpstreamClient+IdleConnections.swift`).
 final class UpstreamClient: EventHandler {
     let loop: EventLoop
-    private let multi: UnsafeMutableRawPointer
+    /// The multi handles (``CurlLane``), lane 0 first; more are made as transfers in flight pass
+    /// ``laneCapacity`` per lane, up to ``maxLanes``.
+    private var lanes: [CurlLane] = []
+    /// Transfers in flight per lane before the next lane is used (see ``CurlLane``).
+    static let laneCapacity = 128
+    static let maxLanes = 8
+    /// CURLMOPT_MAXCONNECTS of every lane (``setLimits(_:)``).
+    private var maxConnects = 0
     private var free: [CurlTransfer] = []
     private var active: [UInt64: CurlTransfer] = [:]
     /// What decides which calls go to libcurl, wait or fail (per admission slot, `AdmissionSlot.raw`).
@@ -46,13 +54,10 @@ final class UpstreamClient: EventHandler {
     /// The armed `rate` timers, by slot (at most one each).
     private var rateTimers: [Int: TimerID] = [:]
     private var nextID: UInt64 = 1
-    private var curlTimer: TimerID?
     private var closed = false
     /// What of the pool to keep after a burst, and the timer that trims the rest (nil: nothing to trim).
     private var poolTrim: PoolTrim
     private var trimTimer: TimerID?
-    /// The transfer that makes libcurl discard connections the trim shut down (``startPruneTransfer()``).
-    private var pruneTransfer: CurlTransfer?
     /// The trim's interval: a burst's handles and connections go one to two intervals after it ended.
     static let defaultTrimIntervalMs = 10_000
     /// Easy handles and idle connections kept however quiet the worker is.
@@ -66,6 +71,16 @@ final class UpstreamClient: EventHandler {
     /// What this client knows of each libcurl socket, by descriptor number (see
     /// `UpstreamClient+IdleConnections.swift`).
     var socketStates: [LibcurlSocket] = []
+    /// The lane (``CurlLane/index``) whose libcurl last asked for each socket's events, by descriptor number.
+    private var socketLanes: [UInt8] = []
+    /// Which opening of its descriptor number each connection socket is (from 1 up, over all connections: a
+    /// number libcurl closed and reused is another opening), by descriptor number; see
+    /// ``completedConnectionSocket(of:)``.
+    var socketOpenings: [UInt64] = []
+    var connectionOpenings: UInt64 = 0
+    /// Completions whose connection was asked of libcurl (CURLINFO_ACTIVESOCKET) because the socket callback
+    /// had not named it (for the tests).
+    var activeSocketLookups = 0
     /// Connections opened and reused, per upstream name, over finished transfers (cancelled ones are not
     /// counted). Read by `Worker.metricsSnapshot()` on the loop thread.
     var connectionUse: [String: ServerMetrics.ConnectionUse] {
@@ -82,7 +97,7 @@ final class UpstreamClient: EventHandler {
     /// The transfers whose name is not the one their slot's first transfer carried (none from a
     /// configuration: a slot is one upstream identity), counted by name.
     private var connectionUseByName: [String: ServerMetrics.ConnectionUse] = [:]
-    /// The finished transfers of one ``completeFinishedTransfers()`` pass, kept between passes for its
+    /// The finished transfers of one ``completeFinishedTransfers(_:)`` pass, kept between passes for its
     /// capacity (empty between them).
     private var finishedBuffer: [(CurlTransfer, id: UInt64, CURLcode, overran: Bool)] = []
     /// Times a breaker opened, per upstream name (`fanout_upstream_breaker_opens_total`).
@@ -133,16 +148,25 @@ final class UpstreamClient: EventHandler {
 
     /// Call ``setLimits(_:)`` before starting calls. `trimIntervalMs`: see ``defaultTrimIntervalMs``.
     init?(loop: EventLoop, trimIntervalMs: Int = UpstreamClient.defaultTrimIntervalMs) {
-        guard let multi = curl_multi_init() else { return nil }
         self.loop = loop
-        self.multi = multi
         poolTrim = PoolTrim(intervalMilliseconds: trimIntervalMs, floor: Self.trimFloor, now: loop.now)
-        let me = Unmanaged.passUnretained(self).toOpaque()
-        _ = ccurl_multi_setopt_socket_function(multi, curlSocketCallback)
-        _ = ccurl_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, me)
-        _ = ccurl_multi_setopt_timer_function(multi, curlTimerCallback)
-        _ = ccurl_multi_setopt_pointer(multi, CURLMOPT_TIMERDATA, me)
+        guard let first = CurlLane(index: 0, client: self) else { return nil }
+        lanes = [first]
     }
+
+    /// The lane a new transfer goes to: the first with room, else a new one, else the least busy.
+    private func laneForLaunch() -> CurlLane {
+        for lane in lanes where lane.inFlight < Self.laneCapacity { return lane }
+        if lanes.count < Self.maxLanes, let lane = CurlLane(index: lanes.count, client: self) {
+            if maxConnects > 0 { _ = ccurl_multi_setopt_long(lane.multi, CURLMOPT_MAXCONNECTS, maxConnects) }
+            lanes.append(lane)
+            return lane
+        }
+        return lanes.min { $0.inFlight < $1.inFlight } ?? lanes[0]
+    }
+
+    /// Lanes in use (for the tests).
+    var laneCount: Int { lanes.count }
 
     /// Installs a configuration's admission limits: for each slot, how many transfers may be in libcurl at
     /// once on this worker, how many may wait, and its breaker. Slots not named keep their last limits (an
@@ -160,7 +184,8 @@ final class UpstreamClient: EventHandler {
         // An explicit idle-pool size: the default (4 × handles currently added) collapses after a burst.
         // libcurl's connection cache is kept across reloads: warm connections to unchanged origins stay.
         let total = slotLimits.reduce(0) { $0 + $1.limit }
-        _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(16, min(4096, total)))
+        maxConnects = max(16, min(4096, total))
+        for lane in lanes { _ = ccurl_multi_setopt_long(lane.multi, CURLMOPT_MAXCONNECTS, maxConnects) }
         let settings = slotLimits.map {
             AdmissionController.SlotSettings(
                 slot: $0.slot.raw, upstreamName: $0.upstreamName, limit: $0.limit, queueLimit: $0.queueLimit,
@@ -261,7 +286,9 @@ final class UpstreamClient: EventHandler {
             return
         }
         guard let transfer = active.removeValue(forKey: transferID.raw) else { return }
-        curl_multi_remove_handle(multi, transfer.easy)
+        let lane = lanes[transfer.lane]
+        curl_multi_remove_handle(lane.multi, transfer.easy)
+        lane.inFlight -= 1
         admission.finished(
             slot: transfer.slot, wasProbe: transfer.isProbe, outcome: timedOut ? .failed : .abandoned, now: loop.now,
             fleet: fleetHooks)
@@ -311,8 +338,9 @@ final class UpstreamClient: EventHandler {
         _ = curl_easy_pause(transfer.easy, stillPaused)
         // 7.88.1 does not always re-check the connection after unpausing (curl PR #4001): ask it to.
         var running: Int32 = 0
-        _ = curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running)
-        completeFinishedTransfers()
+        let lane = lanes[transfer.lane]
+        _ = curl_multi_socket_action(lane.multi, CURL_SOCKET_TIMEOUT, 0, &running)
+        completeFinishedTransfers(lane)
     }
 
     /// Starts a call the controller admitted (its place is counted): a libcurl transfer, or a failure that
@@ -342,8 +370,12 @@ final class UpstreamClient: EventHandler {
         active[id] = transfer
         poolTrim.noteInUse(active.count)
         if trimTimer == nil { armTrimTimer() }
-        let code = curl_multi_add_handle(multi, transfer.easy)
-        if code != CURLM_OK {
+        let lane = laneForLaunch()
+        transfer.lane = lane.index
+        let code = curl_multi_add_handle(lane.multi, transfer.easy)
+        if code == CURLM_OK {
+            lane.inFlight += 1
+        } else {
             active.removeValue(forKey: id)
             transfer.completion = nil
             transfer.bodySource = nil
@@ -476,7 +508,7 @@ final class UpstreamClient: EventHandler {
         releaseSpareCapacity()
         let shutDown = shutDownConnectionCount
         if shutDown > 0 {
-            startPruneTransfer()  // gives the memory back when libcurl has closed them
+            startPruneTransfers()  // gives the memory back when libcurl has closed them
         } else if excess > 0 {
             giveBackMemory()
         }
@@ -507,16 +539,20 @@ final class UpstreamClient: EventHandler {
     /// so an idle worker would keep the descriptors and records of the connections the trim shut down. This
     /// transfer makes it look: HTTP over the Unix socket path `/dev/null`, which is no socket, so its connect
     /// fails at once and no byte leaves the process; on the way libcurl finds the shut-down connections at
-    /// EOF and closes them. If it ran within a second of libcurl's last look, the next trim tries again.
-    private func startPruneTransfer() {
-        guard pruneTransfer == nil, let transfer = makeTransfer() else { return }
-        _ = ccurl_easy_setopt_string(transfer.easy, CURLOPT_URL, "http://localhost/")
-        _ = ccurl_easy_setopt_string(transfer.easy, CURLOPT_UNIX_SOCKET_PATH, "/dev/null")
-        guard curl_multi_add_handle(multi, transfer.easy) == CURLM_OK else {
-            transfer.destroy()
-            return
+    /// EOF and closes them. If it ran within a second of libcurl's last look, the next trim tries again. One
+    /// per lane: each has its own connections.
+    private func startPruneTransfers() {
+        for lane in lanes where lane.pruneTransfer == nil {
+            guard let transfer = makeTransfer() else { return }
+            _ = ccurl_easy_setopt_string(transfer.easy, CURLOPT_URL, "http://localhost/")
+            _ = ccurl_easy_setopt_string(transfer.easy, CURLOPT_UNIX_SOCKET_PATH, "/dev/null")
+            transfer.lane = lane.index
+            guard curl_multi_add_handle(lane.multi, transfer.easy) == CURLM_OK else {
+                transfer.destroy()
+                return
+            }
+            lane.pruneTransfer = transfer
         }
-        pruneTransfer = transfer
     }
 
     private func finish(
@@ -547,11 +583,18 @@ final class UpstreamClient: EventHandler {
         if events & Interest.write.rawValue != 0 { bits |= CURL_CSELECT_OUT }
         if events & Interest.error.rawValue != 0 { bits |= CURL_CSELECT_ERR }
         var running: Int32 = 0
-        _ = curl_multi_socket_action(multi, fd, bits, &running)
-        completeFinishedTransfers()
+        let lane = lanes[Int(fd) < socketLanes.count ? Int(socketLanes[Int(fd)]) : 0]
+        _ = curl_multi_socket_action(lane.multi, fd, bits, &running)
+        completeFinishedTransfers(lane)
     }
 
-    fileprivate func socketChanged(fd: Int32, what: Int32) {
+    func socketChanged(lane: CurlLane, easy: UnsafeMutableRawPointer?, fd: Int32, what: Int32) {
+        if fd >= 0 {
+            if Int(fd) >= socketLanes.count {
+                socketLanes.append(contentsOf: repeatElement(0, count: max(Int(fd) + 1 - socketLanes.count, 64)))
+            }
+            socketLanes[Int(fd)] = UInt8(lane.index)
+        }
         var state = socketState(fd)
         switch what {
         case CURL_POLL_REMOVE:
@@ -573,7 +616,10 @@ final class UpstreamClient: EventHandler {
             state.remove(.idle)  // reused: libcurl's again
             state.insert(.wanted)
             // libcurl asks to read only once the connect completed (while connecting it waits to write).
-            if what & CURL_POLL_IN != 0 { state.insert(.connected) }
+            if what & CURL_POLL_IN != 0 {
+                state.insert(.connected)
+                if state.contains(.connection), let easy { noteConnectionRead(fd, by: easy) }
+            }
             // Reading includes RDHUP, as the idle watch does: going from one to the other changes nothing.
             var interest: Interest = []
             if what & CURL_POLL_IN != 0 { interest.formUnion(Self.readInterest) }
@@ -587,26 +633,43 @@ final class UpstreamClient: EventHandler {
         setSocketState(fd, state)
     }
 
-    fileprivate func timerChanged(milliseconds: Int) {
+    func timerChanged(lane: CurlLane, milliseconds: Int) {
         // libcurl moves its timer several times per transfer: the loop timer is moved with it, not remade.
-        if let timer = curlTimer, milliseconds >= 0, loop.reschedule(timer, afterMilliseconds: milliseconds) { return }
-        if let timer = curlTimer { loop.cancel(timer) }
-        curlTimer = nil
+        if let timer = lane.timer, milliseconds >= 0, loop.reschedule(timer, afterMilliseconds: milliseconds) { return }
+        if let timer = lane.timer { loop.cancel(timer) }
+        lane.timer = nil
         guard milliseconds >= 0 else { return }
-        curlTimer = loop.schedule(afterMilliseconds: milliseconds) { [weak self] in
+        lane.timer = loop.schedule(afterMilliseconds: milliseconds) { [weak self, unowned lane] in
             guard let self else { return }
-            self.curlTimer = nil
+            lane.timer = nil
             var running: Int32 = 0
-            _ = curl_multi_socket_action(self.multi, CURL_SOCKET_TIMEOUT, 0, &running)
-            self.completeFinishedTransfers()
+            _ = curl_multi_socket_action(lane.multi, CURL_SOCKET_TIMEOUT, 0, &running)
+            self.completeFinishedTransfers(lane)
         }
     }
 
-    private func completeFinishedTransfers() {
+    /// Runs the completions of `lane`'s finished transfers, after a call into its multi handle (only such a
+    /// call finishes transfers, so the other lanes have none waiting).
+    private func completeFinishedTransfers(_ lane: CurlLane) {
         var queued: Int32 = 0
         // The buffer is taken, not shared: a completion below may run another pass (``resume(_:receiving:)``).
         var finished: [(CurlTransfer, id: UInt64, CURLcode, overran: Bool)] = []
         swap(&finished, &finishedBuffer)
+        drainFinished(lane, into: &finished, queued: &queued)
+        // Back for the next pass, empty; a nested pass may have left a buffer there: the larger one is kept.
+        defer {
+            finished.removeAll(keepingCapacity: true)
+            if finishedBuffer.capacity < finished.capacity { swap(&finished, &finishedBuffer) }
+        }
+        completeDrained(finished)
+    }
+
+    /// Takes one lane's finished transfers out of libcurl (their connection noted, their handle removed).
+    private func drainFinished(
+        _ lane: CurlLane, into finished: inout [(CurlTransfer, id: UInt64, CURLcode, overran: Bool)],
+        queued: inout Int32
+    ) {
+        let multi = lane.multi
         while true {
             let message = ccurl_multi_info_read_done(multi, &queued)
             guard message.done != 0, let easy = message.easy else { break }
@@ -614,15 +677,19 @@ final class UpstreamClient: EventHandler {
             _ = ccurl_easy_getinfo_pointer(easy, CURLINFO_PRIVATE, &privatePointer)
             guard let privatePointer else { continue }
             let transfer = CurlTransfer.from(UnsafeMutableRawPointer(privatePointer))
-            if transfer === pruneTransfer {
+            if transfer === lane.pruneTransfer {
                 curl_multi_remove_handle(multi, easy)
                 transfer.destroy()
-                pruneTransfer = nil
-                giveBackMemory()
+                lane.pruneTransfer = nil
+                if lanes.allSatisfy({ $0.pruneTransfer == nil }) { giveBackMemory() }
                 continue
             }
             // Asked while the handle is still in the multi handle (see CurlTransfer+Framing.swift).
-            let socket = message.result == CURLE_OK ? transfer.noteCompletedConnection() : CURL_SOCKET_BAD
+            var socket = CURL_SOCKET_BAD
+            if message.result == CURLE_OK {
+                transfer.noteAnswerVersion()
+                socket = completedConnectionSocket(of: transfer)
+            }
             let overran = message.result == CURLE_OK && transfer.answerOverranContentLength(activeSocket: socket)
             let kept = message.result == CURLE_OK && !overran ? transfer.keptHTTP1Connection(activeSocket: socket) : nil
             // CURLINFO_NUM_CONNECTS: connections this transfer had to open (0: it reused a pooled one).
@@ -633,14 +700,14 @@ final class UpstreamClient: EventHandler {
             transfer.status = status
             recordConnectionUse(of: transfer, opened: connects, answered: status > 0)
             curl_multi_remove_handle(multi, easy)
+            lane.inFlight -= 1
             if let kept { watchIdleConnection(kept) }
             finished.append((transfer, transfer.id, message.result, overran))
         }
-        // Back for the next pass, empty; a nested pass may have left a buffer there: the larger one is kept.
-        defer {
-            finished.removeAll(keepingCapacity: true)
-            if finishedBuffer.capacity < finished.capacity { swap(&finished, &finishedBuffer) }
-        }
+    }
+
+    /// Runs the completions of the transfers one pass drained.
+    private func completeDrained(_ finished: [(CurlTransfer, id: UInt64, CURLcode, overran: Bool)]) {
         // The id is taken at drain time: a completion may cancel a transfer later in this batch (a hedge's
         // loser), and its recycled handle may already carry a queued call admitted in its place.
         for (transfer, id, code, overran) in finished {
@@ -729,40 +796,33 @@ final class UpstreamClient: EventHandler {
     func close() {
         guard !closed else { return }
         closed = true
-        if let timer = curlTimer { loop.cancel(timer) }
-        curlTimer = nil
         if let timer = trimTimer { loop.cancel(timer) }
         trimTimer = nil
-        if let transfer = pruneTransfer {
-            curl_multi_remove_handle(multi, transfer.easy)
-            transfer.destroy()
-            pruneTransfer = nil
+        for lane in lanes {
+            if let timer = lane.timer { loop.cancel(timer) }
+            lane.timer = nil
+            if let transfer = lane.pruneTransfer {
+                curl_multi_remove_handle(lane.multi, transfer.easy)
+                transfer.destroy()
+                lane.pruneTransfer = nil
+            }
         }
         fleet?.close()
         for timer in rateTimers.values { loop.cancel(timer) }
         rateTimers.removeAll()
         for (_, transfer) in active {
-            curl_multi_remove_handle(multi, transfer.easy)
+            curl_multi_remove_handle(lanes[transfer.lane].multi, transfer.easy)
             transfer.destroy()
         }
         active.removeAll()
         for transfer in free { transfer.destroy() }
         free.removeAll()
         queued.removeAll()
-        curl_multi_cleanup(multi)
+        for lane in lanes {
+            lane.inFlight = 0
+            curl_multi_cleanup(lane.multi)
+        }
         for case let handle? in urlHandles { curl_url_cleanup(handle) }
         urlHandles.removeAll()
     }
-}
-
-private let curlSocketCallback: curl_socket_callback = { _, fd, what, clientp, _ in
-    guard let clientp else { return 0 }
-    Unmanaged<UpstreamClient>.fromOpaque(clientp).takeUnretainedValue().socketChanged(fd: fd, what: what)
-    return 0
-}
-
-private let curlTimerCallback: curl_multi_timer_callback = { _, timeoutMs, clientp in
-    guard let clientp else { return 0 }
-    Unmanaged<UpstreamClient>.fromOpaque(clientp).takeUnretainedValue().timerChanged(milliseconds: timeoutMs)
-    return 0
 }

@@ -138,4 +138,52 @@ import Testing
             ])
         client.close()
     }
+
+    /// The overrun check and the idle watch learn a completed transfer's connection from the socket and close
+    /// callbacks, not from CURLINFO_ACTIVESOCKET (a walk over libcurl's whole connection cache): a kept
+    /// connection is watched when idle, and one libcurl closed after an answer longer than its Content-Length
+    /// still reads as the overrun. The partner answers 200 ms after each request, so libcurl has asked to read
+    /// the connection by then (an answer in the call that sent the request leaves libcurl to be asked).
+    @Test func completedConnectionsAreKnownWithoutAskingLibcurl() throws {
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n"
+        let stub = try UpstreamStub(routes: [
+            "/a": .json(#"{"a":1}"#, delayMs: 200),
+            "/over": .raw(Array((head + #"{"a":1}{"b":2}"#).utf8), delayMs: 200),
+        ])
+        defer { stub.stop() }
+        let loop = try EventLoop()
+        let client = try #require(UpstreamClient(loop: loop))
+        let slot = AdmissionSlot(raw: 0)
+        client.setLimits([.init(slot: slot, upstreamName: "stub", limit: 4, queueLimit: nil, breaker: nil)])
+        let paths = ["/a", "/a", "/over", "/a"]
+        var outcomes: [String] = []
+        var idleAfter: [Int] = []
+        func start(_ index: Int) {
+            let request = UpstreamRequest(
+                message: UpstreamMessage(method: "GET", url: stub.baseURL + paths[index], headers: [], body: nil),
+                policy: CallPolicy(
+                    upstreamName: "stub", slot: slot, connectTimeoutMs: 2_000, timeoutMs: 10_000,
+                    deadline: loop.now &+ 10_000_000_000, maxResponseBytes: 1 << 20, captureHeaders: false,
+                    mustNotRepeat: false))
+            client.start(request) { result in
+                switch result.outcome {
+                case .success(let answer): outcomes.append("\(answer.status)")
+                case .failure(let failure): outcomes.append("\(failure)")
+                }
+                idleAfter.append(client.socketStates.count { $0.contains(.idle) })
+                if index + 1 < paths.count { start(index + 1) } else { loop.requestStop() }
+            }
+        }
+        start(0)
+        loop.schedule(afterMilliseconds: 20_000) { [weak loop] in loop?.requestStop() }  // never hang the run
+        loop.run()
+        client.close()
+        try #require(outcomes.count == paths.count, "\(outcomes)")
+        #expect(outcomes[0] == "200" && outcomes[1] == "200" && outcomes[3] == "200", "\(outcomes)")
+        #expect(outcomes[2].contains("longer than its Content-Length of 7 bytes"), "\(outcomes[2])")
+        // Kept connections are watched while idle; the overrun's connection is gone, not watched.
+        #expect(idleAfter == [1, 1, 0, 1])
+        #expect(stub.connectionsAccepted == 2)
+        #expect(client.activeSocketLookups == 0)
+    }
 }

@@ -33,7 +33,10 @@ import Testing
                 mustNotRepeat: false))
     }
 
-    @Test func aBurstsHandlesAndConnectionsGoAfterAnIdleWait() throws {
+    /// A burst beyond ``UpstreamClient/laneCapacity`` runs on two libcurl multi handles (``CurlLane``): the trim
+    /// lets the connections of both go, and the next call reuses one kept on the first.
+    @Test(arguments: [Self.burst, UpstreamClient.laneCapacity + Self.burst])
+    func aBurstsHandlesAndConnectionsGoAfterAnIdleWait(burst: Int) throws {
         let stub = try UpstreamStub(routes: ["/slow": .json(#"{"ok":true}"#, delayMs: 300), "/a": .json("{}")])
         defer { stub.stop() }
         let loop = try EventLoop()
@@ -83,24 +86,26 @@ import Testing
             loop.schedule(afterMilliseconds: 100) { waitForTrim() }
         }
         var finished = 0
-        for _ in 0..<Self.burst {
+        for _ in 0..<burst {
             client.start(request("/slow")) { result in
                 if case .success(let answer) = result.outcome { statuses.append(answer.status) }
                 finished += 1
-                guard finished == Self.burst else { return }
+                guard finished == burst else { return }
                 afterBurst = held()
                 waitForTrim()
             }
         }
         loop.schedule(afterMilliseconds: 30_000) { [weak loop] in loop?.requestStop() }  // never hang the run
         loop.run()
+        let lanes = client.laneCount
         client.close()
 
-        #expect(statuses == Array(repeating: 200, count: Self.burst + 1))
+        #expect(statuses == Array(repeating: 200, count: burst + 1))
+        #expect(lanes == (burst > UpstreamClient.laneCapacity ? 2 : 1))
         // The burst needed one handle and one connection per call.
-        #expect(afterBurst.handles == Self.burst)
-        #expect(afterBurst.libcurlSockets == Self.burst)
-        #expect(afterBurst.established == Self.burst)
+        #expect(afterBurst.handles == burst)
+        #expect(afterBurst.libcurlSockets == burst)
+        #expect(afterBurst.established == burst)
         // Quiet for more than two intervals: down to the floor, on both sides of the connections, and libcurl
         // closed the descriptors of the ones let go without any call of ours.
         #expect(afterIdle.handles <= UpstreamClient.trimFloor, "waited \(idleWaitMs) ms")
@@ -110,7 +115,7 @@ import Testing
         // The next transfer reused a kept connection.
         #expect(afterNextCall.libcurlSockets <= UpstreamClient.trimFloor)
         #expect(afterNextCall.established <= UpstreamClient.trimFloor)
-        #expect(stub.connectionsAccepted == Self.burst)
+        #expect(stub.connectionsAccepted == burst)
     }
 
     /// Steady traffic above the floor keeps its warm connections: rounds of concurrent calls, a round every 100 ms,
