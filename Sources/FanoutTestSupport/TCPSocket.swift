@@ -11,13 +11,17 @@ enum TCPSocket {
         return try Syscall.call("socket") { socket(family, type, 0) }
     }
 
-    /// Creates a socket bound to `127.0.0.1:port` (0 picks a free port), optionally listening.
-    static func makeLoopbackListener(port: UInt16 = 0, listening: Bool) throws -> CInt {
+    /// Creates a socket bound to `127.0.0.1:port` (0 picks a free port), optionally listening. `reuseAddress`:
+    /// SO_REUSEADDR, so that a listener can be bound again at once; without it, no other socket can take the
+    /// port while this one holds it.
+    static func makeLoopbackListener(port: UInt16 = 0, listening: Bool, reuseAddress: Bool = true) throws -> CInt {
         let fd = try Self.makeStream()
         do {
             var one: CInt = 1
-            _ = try Syscall.call("setsockopt(SO_REUSEADDR)") {
-                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size))
+            if reuseAddress {
+                _ = try Syscall.call("setsockopt(SO_REUSEADDR)") {
+                    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size))
+                }
             }
             var address = try Self.ipv4Address(host: "127.0.0.1", port: port)
             _ = try Syscall.call("bind") {

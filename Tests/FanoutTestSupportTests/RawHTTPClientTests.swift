@@ -47,7 +47,9 @@ import Testing
     }
 
     @Test func connectErrorNamesTheCallAndErrno() throws {
-        let port = try freeTCPPort()
+        let refused = try RefusedPort()
+        defer { refused.close() }
+        let port = refused.port
         #expect(port != 0)
 
         let error = #expect(throws: TestSupportError.self) { try RawHTTPClient(port: port) }

@@ -8,7 +8,7 @@ struct FailingPartner: Sendable, CustomTestStringConvertible {
     enum Target: Sendable {
         /// A path on this partner's own fault-injecting stub.
         case stub(UpstreamStub.Behavior)
-        /// A loopback port that was bound and closed again: connection refused.
+        /// A loopback port held bound without a listener (``RefusedPort``): connection refused.
         case closedPort
         /// A `.invalid` host name (RFC 6761: never resolves).
         case unresolvableHost
@@ -126,6 +126,7 @@ final class FailingPartnerFixture: @unchecked Sendable {
     /// The stub behind each stub-backed partner, by name.
     let stubs: [String: UpstreamStub]
     private let unanswered: UnansweredPort
+    private let refused: RefusedPort
 
     /// Shared by the per-partner tests, which run in parallel against it.
     static let shared = Result { try FailingPartnerFixture() }
@@ -133,7 +134,7 @@ final class FailingPartnerFixture: @unchecked Sendable {
     init() throws {
         self.healthy = try UpstreamStub(routes: ["/ok": .json(FailingPartner.healthyBody)])
         self.unanswered = try UnansweredPort()
-        let closedPort = try freeTCPPort()
+        self.refused = try RefusedPort()
         var stubs: [String: UpstreamStub] = [:]
         var config = """
             workers 2
@@ -154,7 +155,7 @@ final class FailingPartnerFixture: @unchecked Sendable {
                 stubs[partner.name] = stub
                 url = stub.baseURL
             case .closedPort:
-                url = "http://127.0.0.1:\(closedPort)"
+                url = "http://127.0.0.1:\(self.refused.port)"
             case .unresolvableHost:
                 url = "http://fanout-partner.invalid"
             case .unansweredPort:
@@ -188,6 +189,7 @@ final class FailingPartnerFixture: @unchecked Sendable {
             stub.stop()
         }
         self.unanswered.close()
+        self.refused.close()
     }
 }
 

@@ -17,7 +17,9 @@ import Testing
     /// null and `_errors` lists the failures, `X-Fanout-Complete: false`.
     @Test func everyOptionalCallFailingStillAnswers200() throws {
         let stub = try Self.partners()
-        let closed = try freeTCPPort()
+        let refused = try RefusedPort()
+        defer { refused.close() }
+        let closed = refused.port
         let server = try TestServer(
             """
             route GET /all-down {

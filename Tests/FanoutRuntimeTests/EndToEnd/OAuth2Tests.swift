@@ -266,7 +266,9 @@ import Testing
         defer { tokens.stop() }
         let partner = try Self.partner(tokens)
         defer { partner.stop() }
-        let closed = try freeTCPPort()
+        let refused = try RefusedPort()
+        defer { refused.close() }
+        let closed = refused.port
         let server = try TestServer(
             Self.config(), substitutions: ["partner": partner.baseURL, "tokens": "http://127.0.0.1:\(closed)/token"],
             environment: Self.environment)

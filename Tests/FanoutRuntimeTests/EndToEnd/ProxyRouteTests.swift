@@ -63,7 +63,9 @@ import Testing
 
     @Test func upstreamFailuresBecome502Or504() throws {
         let stub = try UpstreamStub(routes: ["/hang": .neverRespond, "/reset": .resetAfterHeaders])
-        let closedPort = try freeTCPPort()
+        let closedListener = try RefusedPort()
+        defer { closedListener.close() }
+        let closedPort = closedListener.port
         let server = try TestServer(
             """
             route GET /hang {

@@ -136,7 +136,9 @@ import Testing
     }
 
     @Test func aPartnerThatCannotBeReachedIsAnswered502() throws {
-        let port = try freeTCPPort()
+        let refused = try RefusedPort()
+        defer { refused.close() }
+        let port = refused.port
         let server = try TestServer(
             """
             upstream chat { url http://127.0.0.1:\(port) }
