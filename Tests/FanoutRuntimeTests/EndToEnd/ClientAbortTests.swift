@@ -104,8 +104,9 @@ import Testing
         #expect(!samples.keys.contains { $0.hasPrefix("fanout_upstream_failures_total") })
     }
 
-    /// `abort_grace` (default 1 s): the call already sent runs on, unseen; an answer within the grace keeps the
-    /// partner's connection for the next request, a partner still silent at its end has it closed.
+    /// `abort_grace`: the call already sent runs on, unseen; an answer within the grace (5 s here, room for a
+    /// slow run under AddressSanitizer) keeps the partner's connection for the next request, and a partner still
+    /// silent at the end of the default 1 s has it closed.
     @Test(arguments: ClientDeparture.allCases)
     func aCompositeCallAlreadySentRunsOnForTheGraceAndKeepsItsConnection(departure: ClientDeparture) throws {
         let stub = try UpstreamStub(routes: [
@@ -114,11 +115,15 @@ import Testing
         defer { stub.stop() }
         let server = try TestServer(
             """
-            upstream partner { url {{stub}} }
+            upstream partner {
+                url {{stub}}
+                abort_grace 5s
+            }
+            upstream silent { url {{stub}} }
             route GET /quick { call q GET partner /quick }
             route GET /never {
                 deadline 30s
-                call never GET partner /never timeout=30s
+                call never GET silent /never timeout=30s
             }
             """, substitutions: ["stub": stub.baseURL])
         let leaving = try RawHTTPClient(port: server.port)
