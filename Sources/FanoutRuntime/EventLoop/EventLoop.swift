@@ -88,10 +88,7 @@ final class EventLoop: @unchecked Sendable {
     /// A stale entry for the same number (closed elsewhere without deregistering) is replaced.
     func register(fd: Int32, interest: Interest, handler: any EventHandler) {
         let index = Int(fd)
-        if index >= registrations.count {
-            registrations.append(
-                contentsOf: repeatElement(Registration(), count: max(index + 1 - registrations.count, 64)))
-        }
+        registrations.growToHold(index, filler: Registration())
         generationCounter &+= 1
         if generationCounter == 0 { generationCounter = 1 }
         registrations[index] = Registration(

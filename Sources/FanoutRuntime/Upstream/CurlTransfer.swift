@@ -167,6 +167,14 @@ final class CurlTransfer {
         Unmanaged<CurlTransfer>.fromOpaque(pointer).takeUnretainedValue()
     }
 
+    /// The transfer whose easy handle `easy` is (its CURLINFO_PRIVATE); nil for a handle that has none.
+    static func owning(_ easy: UnsafeMutableRawPointer) -> CurlTransfer? {
+        var privatePointer: UnsafeMutablePointer<CChar>?
+        _ = ccurl_easy_getinfo_pointer(easy, CURLINFO_PRIVATE, &privatePointer)
+        guard let privatePointer else { return nil }
+        return from(UnsafeMutableRawPointer(privatePointer))
+    }
+
     /// Sets the options that differ per request. Options persist on a reused handle, so every option any
     /// request sets is set (or reset) here, and only when it differs from what the handle has.
     /// `urlHandle`: the request's URL prebuilt (``UpstreamClient`` keeps one per fixed URL); the handle must

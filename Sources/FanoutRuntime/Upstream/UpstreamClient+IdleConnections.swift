@@ -41,7 +41,7 @@ extension UpstreamClient {
         let index = Int(fd)
         if index >= socketStates.count {
             if state.isEmpty { return }
-            socketStates.append(contentsOf: repeatElement([], count: max(index + 1 - socketStates.count, 64)))
+            socketStates.growToHold(index, filler: [])
         }
         socketStates[index] = state
     }
@@ -125,9 +125,7 @@ extension UpstreamClient {
         setSocketState(fd, .connection)
         guard fd >= 0 else { return }
         let index = Int(fd)
-        if index >= socketOpenings.count {
-            socketOpenings.append(contentsOf: repeatElement(0, count: max(index + 1 - socketOpenings.count, 64)))
-        }
+        socketOpenings.growToHold(index, filler: 0)
         connectionOpenings &+= 1
         socketOpenings[index] = connectionOpenings
     }
@@ -135,10 +133,7 @@ extension UpstreamClient {
     /// libcurl asked to read connection socket `fd` for the transfer of `easy`: that is the transfer's
     /// connection (the last one asked wins: a redirect's or a retry's connection comes later).
     func noteConnectionRead(_ fd: Int32, by easy: UnsafeMutableRawPointer) {
-        var privatePointer: UnsafeMutablePointer<CChar>?
-        _ = ccurl_easy_getinfo_pointer(easy, CURLINFO_PRIVATE, &privatePointer)
-        guard let privatePointer, Int(fd) < socketOpenings.count else { return }
-        let transfer = CurlTransfer.from(UnsafeMutableRawPointer(privatePointer))
+        guard Int(fd) < socketOpenings.count, let transfer = CurlTransfer.owning(easy) else { return }
         transfer.connectionSocket = fd
         transfer.connectionSocketOpening = socketOpenings[Int(fd)]
     }

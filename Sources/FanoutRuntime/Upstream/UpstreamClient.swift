@@ -590,9 +590,7 @@ final class UpstreamClient: EventHandler {
 
     func socketChanged(lane: CurlLane, easy: UnsafeMutableRawPointer?, fd: Int32, what: Int32) {
         if fd >= 0 {
-            if Int(fd) >= socketLanes.count {
-                socketLanes.append(contentsOf: repeatElement(0, count: max(Int(fd) + 1 - socketLanes.count, 64)))
-            }
+            socketLanes.growToHold(Int(fd), filler: 0)
             socketLanes[Int(fd)] = UInt8(lane.index)
         }
         var state = socketState(fd)
@@ -673,10 +671,7 @@ final class UpstreamClient: EventHandler {
         while true {
             let message = ccurl_multi_info_read_done(multi, &queued)
             guard message.done != 0, let easy = message.easy else { break }
-            var privatePointer: UnsafeMutablePointer<CChar>?
-            _ = ccurl_easy_getinfo_pointer(easy, CURLINFO_PRIVATE, &privatePointer)
-            guard let privatePointer else { continue }
-            let transfer = CurlTransfer.from(UnsafeMutableRawPointer(privatePointer))
+            guard let transfer = CurlTransfer.owning(easy) else { continue }
             if transfer === lane.pruneTransfer {
                 curl_multi_remove_handle(multi, easy)
                 transfer.destroy()
