@@ -115,24 +115,24 @@ final class CallAttempts<Below: UpstreamCalls>: UpstreamCalls {
     /// Stops a call without running its completion, cancelling every attempt in flight. `timedOut`: the
     /// route's deadline ended it, which counts against the upstream's breaker once per attempt in flight.
     func cancel(_ handle: Handle, timedOut: Bool = false) {
-        switch handle {
-        case .below(let below):
-            client.cancel(below, timedOut: timedOut)
-        case .attempts(let id):
-            guard let call = calls.removeValue(forKey: id) else { return }
-            end(call, cancellingAttemptsTimedOut: timedOut)
-        }
+        stop(handle) { client.cancel($0, timedOut: timedOut) }
     }
 
     /// Lets a call go (``UpstreamCalls/release(_:)``): no retry or hedge is sent any more; the attempts in
     /// flight are let go below.
     func release(_ handle: Handle) {
+        stop(handle) { client.release($0) }
+    }
+
+    /// What ``cancel(_:timedOut:)`` and ``release(_:)`` share: the call ends here, and `stopBelow` stops each
+    /// of its transfers below.
+    private func stop(_ handle: Handle, below stopBelow: (Below.Handle) -> Void) {
         switch handle {
         case .below(let below):
-            client.release(below)
+            stopBelow(below)
         case .attempts(let id):
             guard let call = calls.removeValue(forKey: id) else { return }
-            end(call, releasing: true)
+            end(call, stoppingAttempts: stopBelow)
         }
     }
 
@@ -191,7 +191,7 @@ final class CallAttempts<Below: UpstreamCalls>: UpstreamCalls {
         let hedgeWon = !retryable && number == call.hedgeNumber
         if hedgeWon { counters.hedgeWins[call.request.policy.upstreamName, default: 0] &+= 1 }
         calls[call.id] = nil
-        end(call, cancellingAttemptsTimedOut: false)
+        end(call) { client.cancel($0, timedOut: false) }
         guard let completion = call.completion else { return }
         call.completion = nil
         loop.refreshNow()
@@ -201,10 +201,9 @@ final class CallAttempts<Below: UpstreamCalls>: UpstreamCalls {
                 attempts: call.attempts, hedgeWon: hedgeWon))
     }
 
-    /// Stops the call's timers and cancels its attempts in flight; the call is already out of `calls`, so
-    /// an attempt that reports meanwhile is ignored.
-    /// `releasing`: the attempts in flight are let go (``UpstreamCalls/release(_:)``) rather than cancelled.
-    private func end(_ call: Call, cancellingAttemptsTimedOut timedOut: Bool = false, releasing: Bool = false) {
+    /// Stops the call's timers and its attempts in flight (`stopAttempt`: cancelled or let go below); the call
+    /// is already out of `calls`, so an attempt that reports meanwhile is ignored.
+    private func end(_ call: Call, stoppingAttempts stopAttempt: (Below.Handle) -> Void) {
         if let timer = call.hedgeTimer { loop.cancel(timer) }
         if let timer = call.retryTimer { loop.cancel(timer) }
         call.hedgeTimer = nil
@@ -212,9 +211,7 @@ final class CallAttempts<Below: UpstreamCalls>: UpstreamCalls {
         let transfers = call.transfers.values
         call.running.removeAll()
         call.transfers.removeAll()
-        for transfer in transfers {
-            if releasing { client.release(transfer) } else { client.cancel(transfer, timedOut: timedOut) }
-        }
+        for transfer in transfers { stopAttempt(transfer) }
     }
 
     /// Takes the budget for one retry or hedge of `call`; counts a refusal.

@@ -134,25 +134,23 @@ final class CallCache<Below: UpstreamCalls>: UpstreamCalls {
     /// Stops a call without running its completion. `timedOut`: the route's deadline ended it, which counts
     /// against the upstream's circuit breaker.
     func cancel(_ handle: Handle, timedOut: Bool = false) {
-        switch handle {
-        case .below(let below):
-            coalescer.cancel(below, timedOut: timedOut)
-        case .parked(let id):
-            if storeWaiters.removeValue(forKey: id) != nil { return }
-            if let below = resumed.removeValue(forKey: id) ?? nil { coalescer.cancel(below, timedOut: timedOut) }
-        case .answered:
-            break
-        }
+        stop(handle) { coalescer.cancel($0, timedOut: timedOut) }
     }
 
     /// Lets a call go (``UpstreamCalls/release(_:)``): one still waiting for the store has sent nothing.
     func release(_ handle: Handle) {
+        stop(handle) { coalescer.release($0) }
+    }
+
+    /// What ``cancel(_:timedOut:)`` and ``release(_:)`` share: a call waiting for the store is dropped, and
+    /// `stopBelow` stops one the coalescer has.
+    private func stop(_ handle: Handle, below stopBelow: (CallCoalescer<Below>.Handle) -> Void) {
         switch handle {
         case .below(let below):
-            coalescer.release(below)
+            stopBelow(below)
         case .parked(let id):
             if storeWaiters.removeValue(forKey: id) != nil { return }
-            if let below = resumed.removeValue(forKey: id) ?? nil { coalescer.release(below) }
+            if let below = resumed.removeValue(forKey: id) ?? nil { stopBelow(below) }
         case .answered:
             break
         }

@@ -146,22 +146,22 @@ final class CallCoalescer<Below: UpstreamCalls>: UpstreamCalls {
     /// runs on). `timedOut`: the route's deadline ended it, which counts against the upstream's circuit
     /// breaker.
     func cancel(_ handle: Handle, timedOut: Bool = false) {
-        switch handle {
-        case .below(let below):
-            client.cancel(below, timedOut: timedOut)
-        case .waiter(let id):
-            guard let (waiter, _) = remove(id, timedOut: timedOut) else { return }
-            if let timer = waiter.timer { loop.cancel(timer) }
-        }
+        stop(handle) { client.cancel($0, timedOut: timedOut) }
     }
 
     /// Lets a call go (``UpstreamCalls/release(_:)``): a shared transfer left without a waiter is let go below.
     func release(_ handle: Handle) {
+        stop(handle) { client.release($0) }
+    }
+
+    /// What ``cancel(_:timedOut:)`` and ``release(_:)`` share: the call leaves, and `stopBelow` stops its own
+    /// transfer, or a shared one it leaves without a waiter.
+    private func stop(_ handle: Handle, below stopBelow: (Below.Handle) -> Void) {
         switch handle {
         case .below(let below):
-            client.release(below)
+            stopBelow(below)
         case .waiter(let id):
-            guard let (waiter, _) = remove(id, releasing: true) else { return }
+            guard let (waiter, _) = remove(id, stoppingTransfer: stopBelow) else { return }
             if let timer = waiter.timer { loop.cancel(timer) }
         }
     }
@@ -172,24 +172,23 @@ final class CallCoalescer<Below: UpstreamCalls>: UpstreamCalls {
         waiterGroups[id] = group
     }
 
-    /// Takes waiter `id` out of its group; cancels the transfer when no waiter is left and it does not run on.
-    private func remove(_ id: WaiterID, timedOut: Bool = false, releasing: Bool = false) -> (Waiter, Group)? {
+    /// Takes waiter `id` out of its group; stops the transfer (`stopTransfer`) when no waiter is left and it
+    /// does not run on.
+    private func remove(_ id: WaiterID, stoppingTransfer stopTransfer: (Below.Handle) -> Void) -> (Waiter, Group)? {
         guard let group = waiterGroups.removeValue(forKey: id),
             let waiter = group.waiters.removeValue(forKey: id)
         else { return nil }
         if group.waiters.isEmpty && !group.finished && !group.keepsRunning {
             group.finished = true
             if groups[group.key] === group { groups[group.key] = nil }
-            if let transfer = group.transfer {
-                if releasing { client.release(transfer) } else { client.cancel(transfer, timedOut: timedOut) }
-            }
+            if let transfer = group.transfer { stopTransfer(transfer) }
             transferEnded?(group.key, nil)
         }
         return (waiter, group)
     }
 
     private func waiterTimedOut(_ id: WaiterID) {
-        guard let (waiter, _) = remove(id) else { return }
+        guard let (waiter, _) = remove(id, stoppingTransfer: { client.cancel($0, timedOut: false) }) else { return }
         loop.refreshNow()
         deliver(UpstreamResult(outcome: .failure(.timeout), elapsedMs: 0), to: waiter, now: loop.now)
     }

@@ -107,18 +107,20 @@ final class OAuth2Calls {
 
     /// Stops a call without running its completion: it stops waiting for a token, or its transfer is cancelled.
     func cancel(_ transferID: TransferID, timedOut: Bool) {
-        guard let call = self.calls.removeValue(forKey: transferID.raw) else { return }
-        self.stopWaiting(call)
-        if let transfer = call.transfer { self.client.cancel(transfer, timedOut: timedOut) }
-        call.transfer = nil
-        call.completion = nil
+        self.stop(transferID) { self.client.cancel($0, timedOut: timedOut) }
     }
 
     /// Lets a call go (``UpstreamCalls/release(_:)``): it stops waiting for a token, or its transfer is let go.
     func release(_ transferID: TransferID) {
+        self.stop(transferID) { self.client.release($0) }
+    }
+
+    /// What ``cancel(_:timedOut:)`` and ``release(_:)`` share: the call stops waiting for a token, and
+    /// `stopTransfer` stops the client's transfer it runs now.
+    private func stop(_ transferID: TransferID, transfer stopTransfer: (TransferID) -> Void) {
         guard let call = self.calls.removeValue(forKey: transferID.raw) else { return }
         self.stopWaiting(call)
-        if let transfer = call.transfer { self.client.release(transfer) }
+        if let transfer = call.transfer { stopTransfer(transfer) }
         call.transfer = nil
         call.completion = nil
     }
