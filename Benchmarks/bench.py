@@ -8,6 +8,7 @@ to the --out file; `table` renders those rows as the side-by-side Markdown table
   bench.py wide     --out F -n 100,1000 --reps 20 --warmup 3 NAME=URL_PREFIX ...
   bench.py conns    --out F --port P --conns 10000 --path /overview --limit 55
   bench.py idle     --out F --pid PID --secs 10
+  bench.py owner    --out F [--label L] [--budget 1.5] -c 64 -d 8 -r 3 fanout=URL ref=URL
   bench.py table    --out F [--quick]
 
 Row fields: scn (scenario number), metric, fanout, ref, flask (display strings), ratio (float or None),
@@ -477,6 +478,92 @@ def cmd_callgrind(a):
              ref=f"libcurl {libcurl:,}", goal=goal, ok=ok)
 
 
+# ---------------------------------------------------------------- where fanout's CPU goes (scenario 11)
+
+def owners(script_text, binary):
+    """Share of perf samples per owner. A sample belongs to the innermost frame of its call chain that is
+    libcurl's or fanout's (fanout's binary and the Swift runtime): a syscall, a malloc or a clock read
+    belongs to whoever made it. Each owner's share is split by where the sample landed: the kernel, libc,
+    the vDSO (clock reads) or the owner's own code."""
+    counts, total = {}, 0
+    for block in script_text.split("\n\n"):
+        # `perf script -F ip,sym,dso`: one frame a line, innermost first, "(inlined)" for inlined calls
+        frames = [l for l in block.split("\n") if l.strip() and not l.rstrip().endswith("(inlined)")]
+        if not frames:
+            continue
+        total += 1
+        owner, leaf = "unattributed", None
+        for line in frames:
+            m = re.search(r"\(([^)]*)\)\s*$", line)
+            dso = m.group(1) if m else ""
+            leaf = dso if leaf is None else leaf
+            if "libcurl" in dso:
+                owner = "libcurl"; break
+            if dso.endswith("/" + binary) or "libswift" in dso:
+                owner = "fanout"; break
+        where = ("kernel" if "kernel" in leaf else "libc" if "libc.so" in leaf or "ld-linux" in leaf
+                 else "vdso" if "vdso" in leaf else "code")
+        counts[(owner, where)] = counts.get((owner, where), 0) + 1
+    return total, counts
+
+
+def cmd_owner(a):
+    """CPU per request split by owner: libcurl (its code and the syscalls, allocations and clock reads it
+    makes) against fanout's own (server, composition, the client socket). Measured with `perf record -e
+    cpu-clock --call-graph dwarf` during a wrk load; the µs come from the same scenario's CPU per request
+    without the profiler. The row that matters is the floor: libcurl's part plus the kernel work of fanout's
+    own syscalls (reading requests, writing answers, epoll_wait), which no code change outside libcurl
+    removes, against the budget of the target (ratio × the reference's CPU per request)."""
+    targets = dict(t.split("=", 1) for t in a.targets)
+    furl, rurl = targets.get("fanout"), targets.get("ref")
+    plain = {n: [] for n in ("fanout", "ref")}
+    for _ in range(a.r):  # CPU per request without the profiler, alternating
+        for name, url in (("fanout", furl), ("ref", rurl)):
+            row = wrk_once(url, a.c, a.d) if url else None
+            if row:
+                plain[name].append(row["cpu"])
+    med = {n: statistics.median(v) if v else None for n, v in plain.items()}
+    log(f"  CPU per request without the profiler: fanout {med['fanout']} us, reference {med['ref']} us")
+    pids = sorted(family(listening_pids(urllib.parse.urlparse(furl).port)))
+    data = os.path.join(os.path.dirname(os.path.abspath(a.out)), f"perf-{os.getpid()}.data")
+    perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "--call-graph", "dwarf,16384",
+                             "-p", ",".join(map(str, pids)), "-o", data, "--", "sleep", str(a.d)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    subprocess.run(["wrk", "-t1", "-c", str(a.c), "-d", f"{max(a.d - 1, 1)}s", furl], capture_output=True, timeout=a.d + 30)
+    perf.wait(timeout=a.d + 60)
+    text = subprocess.run(["perf", "script", "-i", data, "-F", "ip,sym,dso"], capture_output=True, text=True,
+                          timeout=600).stdout
+    os.remove(data)
+    total, counts = owners(text, a.binary)
+    if not total or med["fanout"] is None:
+        emit(a.out, scn=a.scenario, metric=f"{a.label}: CPU owners", fanout="no samples", ref="", goal="info", ok=None)
+        return
+    share = lambda owner, where=None: sum(v for (o, w), v in counts.items() if o == owner and (where is None or w == where)) / total
+    cpu = med["fanout"]
+    us = lambda s: f"{s * cpu:,.1f} µs ({100 * s:.1f} %)"
+    log(f"  {total} samples: " + ", ".join(f"{o}/{w} {100 * v / total:.1f} %" for (o, w), v in sorted(counts.items())))
+    lib = share("libcurl")
+    emit(a.out, scn=a.scenario, metric=f"{a.label}: CPU per request (no profiler)", fanout=fmt(cpu, "us"),
+         ref=fmt(med["ref"], "us"), ratio=(cpu / med["ref"]) if med["ref"] else None, goal="info", ok=None)
+    emit(a.out, scn=a.scenario, metric=f"{a.label}: inside libcurl (its code, syscalls, allocations, clock reads)",
+         fanout=us(lib), ref=f"kernel {us(share('libcurl', 'kernel'))}", goal="info", ok=None)
+    emit(a.out, scn=a.scenario, metric=f"{a.label}: fanout's own code (server, composition, Swift runtime, allocations)",
+         fanout=us(share("fanout") - share("fanout", "kernel")), ref="", goal="info", ok=None)
+    own_kernel = share("fanout", "kernel")
+    emit(a.out, scn=a.scenario, metric=f"{a.label}: fanout's own syscalls in the kernel (client socket, epoll)",
+         fanout=us(own_kernel), ref="", goal="info", ok=None)
+    if share("unattributed"):
+        emit(a.out, scn=a.scenario, metric=f"{a.label}: samples without libcurl or fanout on the stack",
+             fanout=us(share("unattributed")), ref="", goal="info", ok=None)
+    if med["ref"]:
+        budget, floor = a.budget * med["ref"], (lib + own_kernel) * cpu
+        emit(a.out, scn=a.scenario, metric=f"{a.label}: libcurl + fanout's syscalls against the budget "
+             f"{a.budget:g}× reference", fanout=f"{floor:,.1f} µs", ref=f"budget {budget:,.1f} µs",
+             ratio=floor / budget, goal="info: above the budget, the CPU target is below libcurl's cost",
+             ok=None)
+
+
 # ---------------------------------------------------------------- table
 
 def cmd_table(a):
@@ -484,7 +571,8 @@ def cmd_table(a):
     names = {"1": "1. Fan-out of 3, -c64", "2": "2. Slow partners, -c256", "3": "3. Plain proxy of one call",
              "4": "4. Wide fan-out", "5": "5. 10,000 keep-alive connections", "6": "6. Idle cost",
              "7": "7. `workers auto` under CPU quota", "8": "8. Latency at low load, -c1",
-             "9": "9. Fan-out of 3 with `workers 2`, -c64", "10": "10. Instructions per request (callgrind)"}
+             "9": "9. Fan-out of 3 with `workers 2`, -c64", "10": "10. Instructions per request (callgrind)",
+             "11": "11. Where fanout's CPU goes (perf)"}
     flask = any(r.get("flask") for r in rows)
     head = ["target", "metric", "fanout", "nginx+lua / ref"] + (["Flask"] if flask else []) + ["ratio", "goal", "result"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -528,6 +616,11 @@ if __name__ == "__main__":
     p = sub.add_parser("callgrind"); p.add_argument("--out", required=True); p.add_argument("--path", required=True)
     p.add_argument("--log", required=True); p.add_argument("--total-max", type=int)
     p.add_argument("--own-max", type=int); p.add_argument("--label")
+    p = sub.add_parser("owner"); p.add_argument("--out", required=True); p.add_argument("--scenario", default="11")
+    p.add_argument("-c", type=int, default=64); p.add_argument("-d", type=int, default=8); p.add_argument("-r", type=int, default=3)
+    p.add_argument("--label", default="/overview"); p.add_argument("--budget", type=float, default=1.5)
+    p.add_argument("--binary", default="fanout"); p.add_argument("targets", nargs="+")
     p = sub.add_parser("table"); p.add_argument("--out", required=True); p.add_argument("--quick", action="store_true")
     a = ap.parse_args()
-    {"load": cmd_load, "wide": cmd_wide, "conns": cmd_conns, "idle": cmd_idle, "callgrind": cmd_callgrind, "table": cmd_table}[a.cmd](a)
+    {"load": cmd_load, "wide": cmd_wide, "conns": cmd_conns, "idle": cmd_idle, "callgrind": cmd_callgrind, "owner": cmd_owner,
+     "table": cmd_table}[a.cmd](a)

@@ -48,7 +48,7 @@ trap 'kill -TERM $vg 2>/dev/null || true; wait $vg 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port$path" && break; sleep 0.2; done
 for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$port$path"; done
 callgrind_control -z $vg >/dev/null
-requests=$(wrk -c 4 -t 1 -d "${seconds}s" "http://127.0.0.1:$port$path" | awk '/requests in/ {print $1}')
+requests=$(wrk -c "${CALLGRIND_CONNS:-4}" -t 1 -d "${seconds}s" "http://127.0.0.1:$port$path" | awk '/requests in/ {print $1}')
 callgrind_control -d $vg >/dev/null
 sleep 1
 total=$(grep -h '^summary:' "$out".[0-9]* | awk '{s += $2} END {print s}')

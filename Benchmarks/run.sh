@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # fanout beside the reference systems of ../shared/bench, one side-by-side table with ratios.
 #
-#   Benchmarks/run.sh                  full run (wrk -d 10, 3 alternating rounds; about 6 minutes)
+#   Benchmarks/run.sh                  full run (wrk -d 10, 3 alternating rounds; about 11 minutes)
 #   Benchmarks/run.sh --quick          smoke test: a few seconds per scenario, only checks that everything runs
 #                                      and fanout answers 200 (exit 1 otherwise); timings are not asserted
 #   Benchmarks/run.sh --only NAME      one scenario: fanout3 slow proxy wide conns idle cgroup latency workers2
-#                                      callgrind (or 1..10);
+#                                      callgrind owners (or 1..11);
 #                                      repeatable, or comma-separated
 #   Benchmarks/run.sh --start-anchors  start the reference systems with anchors.sh if they do not answer
 #                                      (and stop them at the end)
@@ -312,6 +312,20 @@ if want callgrind 10; then
   else
     say "n/a: valgrind is not installed"
     emit_row '{"scn":"10","metric":"instructions per request","fanout":"n/a: valgrind is not installed","ref":"","ratio":null,"goal":"≤ 300,000 (/overview)","ok":null}'
+  fi
+fi
+
+# ------------------------------------------------------------------ 11. where fanout's CPU goes
+# Issue 15's CPU targets (≤ 1.5× the reference) against libcurl's cost: perf samples, each given to the
+# innermost of libcurl and fanout on its stack, turned into µs with the CPU per request measured without perf.
+if want owners 11; then
+  say; say "== 11. where fanout's CPU goes: perf, libcurl's part against fanout's own"
+  if command -v perf >/dev/null && [ $have_nginx = 1 ]; then
+    bench owner --label /overview -c 64 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/overview" "ref=$nginx/overview"
+    bench owner --label /proxy/a -c 64 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/proxy/a" "ref=$nginx/proxy/a"
+  else
+    say "n/a: perf (apt-get install linux-perf) or the nginx+lua reference is missing"
+    emit_row '{"scn":"11","metric":"CPU owners","fanout":"n/a: perf or the nginx+lua reference is missing","ref":"","ratio":null,"goal":"info","ok":null}'
   fi
 fi
 
