@@ -21,35 +21,40 @@ extension CompositeRun {
     /// One access-log entry per call, in the route's order: its identity (call and upstream index), status (for a
     /// call with one request), duration and first failure.
     public var accessLogCalls: [AccessLogLine.Call] {
-        self.route.calls.indices.map { index in
-            var call = self.accessLogCall(index)
-            call.startOffsetMs = self.states[index].startedAtMs
-            return call
+        // Appended in place: a `map` whose closure built the entry and then set its start offset copied every
+        // entry once more (its Strings retained and released), about 600 instructions per request (callgrind).
+        var calls: [AccessLogLine.Call] = []
+        calls.reserveCapacity(self.route.calls.count)
+        for index in self.route.calls.indices {
+            calls.append(self.accessLogCall(index))
         }
+        return calls
     }
 
-    /// Reads the call's state in place rather than copying its `CallState`, which holds the call's answer.
+    /// Reads the call's state in place rather than copying its `CallState`, which holds the call's answer; the
+    /// entry is built once, from what the state says.
     private func accessLogCall(_ index: Int) -> AccessLogLine.Call {
-        let name = self.route.calls[index].name
-        let identity = AccessLogLine.Call.Identity(call: index, upstream: self.route.calls[index].upstream)
-        let elapsedMs = self.states[index].elapsedMs
+        var status: Int?
+        var failure: String?
         switch self.states[index].outcome {
-        case .verbatim(_, let status)?, .tree(_, let status)?:
-            return AccessLogLine.Call(
-                name: name, identity: identity, status: status, durationMs: elapsedMs, failure: nil)
-        case .failed(let failure, _)?:
-            var status: Int?
-            if case .status(let code) = failure { status = code }
-            return AccessLogLine.Call(
-                name: name, identity: identity, status: status, durationMs: elapsedMs, failure: failure.kind)
+        case .verbatim(_, let code)?, .tree(_, let code)?:
+            status = code
+        case .failed(let callFailure, _)?:
+            if case .status(let code) = callFailure { status = code }
+            failure = callFailure.kind
         case nil:
-            let failure = self.states[index].items?.outcomes.lazy.compactMap { outcome -> String? in
-                if case .failed(let failure, _)? = outcome { return failure.kind }
-                return nil
-            }.first
-            return AccessLogLine.Call(
-                name: name, identity: identity, status: nil, durationMs: elapsedMs, failure: failure)
+            failure =
+                self.states[index].items?.outcomes.lazy.compactMap { outcome -> String? in
+                    if case .failed(let failure, _)? = outcome { return failure.kind }
+                    return nil
+                }.first
         }
+        // Built whole: an entry changed after its init was copied on return (about 170 instructions a call).
+        return AccessLogLine.Call(
+            name: self.route.calls[index].name,
+            identity: AccessLogLine.Call.Identity(call: index, upstream: self.route.calls[index].upstream),
+            status: status, durationMs: self.states[index].elapsedMs, failure: failure,
+            startOffsetMs: self.states[index].startedAtMs)
     }
 
     /// ``accessLogCalls`` for a request whose client went away at `nowMs`: every call not done is marked
