@@ -81,10 +81,18 @@ final class CallAttempts<Below: UpstreamCalls>: UpstreamCalls {
     func start(_ request: consuming UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> Handle {
         countStarted(in: request.policy.slot, percent: request.policy.retryBudgetPercent)
         let buffered = request.hooks.receiver == nil && request.hooks.bodySource == nil && !request.policy.mustNotRepeat
-        let hedgeDelayMs = request.policy.hedgeDelayMs.flatMap {
-            $0 > 0 && AttemptPolicy.allowsHedging(method: request.message.method) ? $0 : nil
+        // The method is looked at only for a call with a hedge or retries configured, and without a closure: the
+        // `flatMap` over `hedgeDelayMs` captured the request and copied a field of it on every call.
+        var hedgeDelayMs: Int?
+        if let delay = request.policy.hedgeDelayMs, delay > 0,
+            AttemptPolicy.allowsHedging(method: request.message.method)
+        {
+            hedgeDelayMs = delay
         }
-        let retries = AttemptPolicy.allowsRetries(method: request.message.method) ? request.policy.retries : 0
+        var retries = 0
+        if request.policy.retries > 0, AttemptPolicy.allowsRetries(method: request.message.method) {
+            retries = request.policy.retries
+        }
         guard buffered, hedgeDelayMs != nil || retries > 0 else {
             return .below(client.start(request, completion: completion))
         }
