@@ -115,29 +115,18 @@ extension ResponseStitcher {
             let mediaType = UnsafeBufferPointer(rebasing: bytes[start..<end])
             if mediaType.isEmpty {
                 return .absent
-            } else if Self.equalsIgnoringCase(mediaType, "application/json")
+            } else if ASCIICase.equals(mediaType, "application/json")
                 || (mediaType.count > 5
-                    && Self.equalsIgnoringCase(UnsafeBufferPointer(rebasing: mediaType.suffix(5)), "+json"))
+                    && ASCIICase.equals(UnsafeBufferPointer(rebasing: mediaType.suffix(5)), "+json"))
             {
                 return .json
-            } else if Self.equalsIgnoringCase(mediaType, "text/html")
-                || Self.equalsIgnoringCase(mediaType, "application/xhtml+xml")
+            } else if ASCIICase.equals(mediaType, "text/html")
+                || ASCIICase.equals(mediaType, "application/xhtml+xml")
             {
                 return .html
             } else {
                 return .other
             }
-        }
-
-        private static func equalsIgnoringCase(_ bytes: UnsafeBufferPointer<UInt8>, _ lowercase: StaticString) -> Bool {
-            guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
-            let expected = lowercase.utf8Start
-            for k in 0..<bytes.count {
-                let byte = bytes[k]
-                let folded = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
-                guard folded == expected[k] else { return false }
-            }
-            return true
         }
     }
 }

@@ -57,8 +57,8 @@ public enum AcceptEncoding {
     }
 
     private static func coding(_ name: Substring.UTF8View.SubSequence) -> Coding {
-        if equalsIgnoringCase(name, "gzip") || equalsIgnoringCase(name, "x-gzip") { return .gzip }
-        if equalsIgnoringCase(name, "identity") { return .identity }
+        if ASCIICase.equals(name, "gzip") || ASCIICase.equals(name, "x-gzip") { return .gzip }
+        if ASCIICase.equals(name, "identity") { return .identity }
         if name.count == 1, name.first == UInt8(ascii: "*") { return .star }
         return .other
     }
@@ -88,16 +88,5 @@ public enum AcceptEncoding {
         }
         while let last = text.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { text = text.dropLast() }
         return text
-    }
-
-    private static func equalsIgnoringCase(_ text: Substring.UTF8View.SubSequence, _ lowercase: StaticString) -> Bool {
-        guard text.count == lowercase.utf8CodeUnitCount else { return false }
-        var index = 0
-        for byte in text {
-            let lower = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
-            guard lower == lowercase.utf8Start[index] else { return false }
-            index += 1
-        }
-        return true
     }
 }

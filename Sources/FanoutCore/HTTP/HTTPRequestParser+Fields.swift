@@ -24,19 +24,19 @@ extension HTTPRequestParser {
         let name = UnsafeRawBufferPointer(rebasing: buffer[nameStart..<nameEnd])
         let value = UnsafeRawBufferPointer(rebasing: buffer[valueStart..<valueEnd])
         switch name.count {
-        case 4 where Self.equalsIgnoringCase(name, "host"):
+        case 4 where ASCIICase.equals(name, "host"):
             guard facts.hostIndex == nil else { throw .duplicateHost }
             guard Self.isValidHost(value) else { throw .invalidHost }
             facts.hostIndex = fields.count - 1
-        case 6 where Self.equalsIgnoringCase(name, "expect"):
-            if Self.equalsIgnoringCase(value, "100-continue") { facts.expectsContinue = true }
-        case 7 where Self.equalsIgnoringCase(name, "upgrade"):
+        case 6 where ASCIICase.equals(name, "expect"):
+            if ASCIICase.equals(value, "100-continue") { facts.expectsContinue = true }
+        case 7 where ASCIICase.equals(name, "upgrade"):
             facts.hasUpgradeField = true
-        case 10 where Self.equalsIgnoringCase(name, "connection"):
+        case 10 where ASCIICase.equals(name, "connection"):
             recordConnectionOptions(value)
-        case 14 where Self.equalsIgnoringCase(name, "content-length"):
+        case 14 where ASCIICase.equals(name, "content-length"):
             try recordContentLength(value)
-        case 17 where Self.equalsIgnoringCase(name, "transfer-encoding"):
+        case 17 where ASCIICase.equals(name, "transfer-encoding"):
             try recordTransferCodings(value)
         default:
             break
@@ -48,11 +48,11 @@ extension HTTPRequestParser {
         var elements = ListElements(value)
         while let element = elements.next() {
             let option = UnsafeRawBufferPointer(rebasing: value[element])
-            if Self.equalsIgnoringCase(option, "close") {
+            if ASCIICase.equals(option, "close") {
                 facts.connectionClose = true
-            } else if Self.equalsIgnoringCase(option, "keep-alive") {
+            } else if ASCIICase.equals(option, "keep-alive") {
                 facts.connectionKeepAlive = true
-            } else if Self.equalsIgnoringCase(option, "upgrade") {
+            } else if ASCIICase.equals(option, "upgrade") {
                 facts.connectionUpgrade = true
             }
         }
@@ -100,7 +100,7 @@ extension HTTPRequestParser {
             let hasParameters = rest < element.upperBound
             if hasParameters, value[rest] != ASCII.semicolon { throw .invalidTransferEncoding }
             let name = UnsafeRawBufferPointer(rebasing: value[element.lowerBound..<nameEnd])
-            if Self.hasPrefixIgnoringCase(name, "chunked") {
+            if ASCIICase.hasPrefix(name, "chunked") {
                 guard name.count == 7, !hasParameters else { throw .invalidTransferEncoding }
                 facts.sawChunked = true
             } else {
@@ -165,22 +165,6 @@ extension HTTPRequestParser {
     @inline(__always)
     static func string(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {
         String(decoding: UnsafeRawBufferPointer(rebasing: buffer[range]), as: UTF8.self)
-    }
-
-    /// Whether `bytes` equal `lowercase` (given in lowercase ASCII), ignoring ASCII case.
-    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
-        bytes.count == lowercase.utf8CodeUnitCount && hasPrefixIgnoringCase(bytes, lowercase)
-    }
-
-    /// Whether `bytes` start with `lowercase` (given in lowercase ASCII), ignoring ASCII case.
-    static func hasPrefixIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
-        let length = lowercase.utf8CodeUnitCount
-        guard bytes.count >= length else { return false }
-        let expected = lowercase.utf8Start
-        for index in 0..<length where ASCII.lowercased(bytes[index]) != expected[index] {
-            return false
-        }
-        return true
     }
 }
 

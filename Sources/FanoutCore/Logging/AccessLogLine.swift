@@ -63,9 +63,10 @@ public struct AccessLogLine: Sendable {
 
         public init(
             name: String, identity: Identity, status: Int?, durationMs: Double, failure: String?,
-            spanID: String? = nil, itemSpanIDs: [String]? = nil, httpVersion: String? = nil
+            spanID: String? = nil, itemSpanIDs: [String]? = nil, httpVersion: String? = nil, startOffsetMs: Double = 0
         ) {
             self.name = name
+            self.startOffsetMs = startOffsetMs
             self.identity = identity
             self.status = status
             self.durationMs = durationMs

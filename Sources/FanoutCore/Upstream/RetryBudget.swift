@@ -19,6 +19,10 @@ public struct RetryBudget: Sendable, Equatable {
     private var seconds: [UInt64]
     private var calls: [Int]
     private var extras: [Int]
+    /// The second of the last ``bucket(now:)`` and its bucket: within the same second the window needs no
+    /// sweep (its ten buckets were checked then), so counting a call is one increment.
+    private var lastSecond = UInt64.max
+    private var lastIndex = 0
 
     public init(percent: Int) {
         self.percent = percent
@@ -54,6 +58,7 @@ public struct RetryBudget: Sendable, Equatable {
     /// that fell out of the window are emptied too, so the sums only cover the window.
     private mutating func bucket(now: UInt64) -> Int {
         let second = now / 1_000_000_000
+        if second == lastSecond { return lastIndex }
         let window = UInt64(Self.windowSeconds)
         for index in seconds.indices where seconds[index] != UInt64.max {
             if seconds[index] > second || second - seconds[index] >= window {
@@ -68,6 +73,8 @@ public struct RetryBudget: Sendable, Equatable {
             calls[index] = 0
             extras[index] = 0
         }
+        lastSecond = second
+        lastIndex = index
         return index
     }
 }

@@ -38,7 +38,10 @@ struct ForwardingContext {
     /// Client headers named by `allowlist` (lowercased), as `Name: value` lines.
     func allowlistedHeaderLines(_ allowlist: Set<String>) -> [String] {
         var lines: [String] = []
-        for (name, value) in request.head.headers where allowlist.contains(name.lowercased()) {
+        // Compared in place, ignoring ASCII case: `allowlist.contains(name.lowercased())` made a String and hashed
+        // it for every client header (about 500 instructions per request, callgrind); the list is a few names.
+        for (name, value) in request.head.headers
+        where allowlist.contains(where: { HTTPHeaders.namesEqual(name, $0) }) {
             if HeaderLine.isSafeValue(value) { lines.append("\(name): \(value)") }
         }
         return lines

@@ -196,4 +196,21 @@ struct UpstreamResult {
     var freshness: CallFreshness? = nil
 }
 
+extension UpstreamResult {
+    /// The answer, when the call got one.
+    var answer: UpstreamResponse? {
+        if case .success(let response) = outcome { return response }
+        return nil
+    }
+
+    /// The failure of a call that got no answer (`answer` is nil). Not inlined: a failure's payload bound where
+    /// the answer is read too made the optimizer copy the whole result first (``CompositeExchange``, callgrind).
+    var failure: CallFailure {
+        @inline(never) get {
+            guard case .failure(let failure) = outcome else { preconditionFailure("the call got an answer") }
+            return failure
+        }
+    }
+}
+
 extension CallFailure: Error {}
