@@ -92,6 +92,10 @@ final class ClientConnection: EventHandler, TurnEndTask {
     }
 
     func start() {
+        // Nagle's algorithm would hold a small write back while an earlier one is unacknowledged (a streamed
+        // answer's last piece; the client's delayed ACK can make that 40 ms), as nginx's `tcp_nodelay on`
+        // avoids. Not a TCP socket (a test's socketpair): nothing to set.
+        try? Socket.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
         worker.loop.register(fd: fd, interest: [.read, .readHangup], handler: self)
         perform(machine.opened(now: worker.loop.now))
     }

@@ -98,4 +98,41 @@ import Testing
             #expect(response.body == Self.bigBody)
         }
     }
+
+    /// Nagle's algorithm is off on a client's connection (`tcp_nodelay on`, as nginx's default): a small write
+    /// after an unacknowledged one (a streamed answer's last piece) is not held back for the client's ACK.
+    @Test func aClientConnectionHasNagleOff() throws {
+        let stub = try Self.stub()
+        defer { stub.stop() }
+        let server = try TestServer(Self.config, substitutions: ["stub": stub.baseURL])
+        let client = try RawHTTPClient(port: server.port)
+        defer { client.close() }
+        try client.send("GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try client.readResponse().status == 200)
+        // The server runs in this process: its side of the connection is the socket whose own port is the
+        // server's and which has a peer (the listener has none).
+        var accepted: [Int32] = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+            guard let fd = Int32(name) else { continue }
+            var address = sockaddr_in()
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let own = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
+            guard own == 0, address.sin_family == sa_family_t(AF_INET),
+                Int(UInt16(bigEndian: address.sin_port)) == Int(server.port)
+            else { continue }
+            var peer = sockaddr_in()
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let hasPeer = withUnsafeMutablePointer(to: &peer) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+            }
+            if hasPeer == 0 { accepted.append(fd) }
+        }
+        try #require(accepted.count == 1)
+        var noDelay: Int32 = 0
+        var size = socklen_t(MemoryLayout<Int32>.size)
+        #expect(getsockopt(accepted[0], Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, &size) == 0)
+        #expect(noDelay != 0)
+    }
 }
