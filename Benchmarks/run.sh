@@ -323,6 +323,9 @@ if want owners 11; then
   if command -v perf >/dev/null && [ $have_nginx = 1 ]; then
     bench owner --label /overview -c 64 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/overview" "ref=$nginx/overview"
     bench owner --label /proxy/a -c 64 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/proxy/a" "ref=$nginx/proxy/a"
+    # target 6 at -c1: one request at a time on one loop thread, so fanout's CPU per request is the latency it
+    # adds; its budget is the reference's CPU + 25 µs
+    bench owner --label "/overview -c1" --budget 1 --plus 25 -c 1 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/overview" "ref=$nginx/overview"
   else
     say "n/a: perf (apt-get install linux-perf) or the nginx+lua reference is missing"
     emit_row '{"scn":"11","metric":"CPU owners","fanout":"n/a: perf or the nginx+lua reference is missing","ref":"","ratio":null,"goal":"info","ok":null}'
