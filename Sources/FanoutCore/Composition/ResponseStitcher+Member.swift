@@ -107,6 +107,19 @@ extension ResponseStitcher {
         }
 
         private static func classify(_ bytes: UnsafeBufferPointer<UInt8>) -> MediaType {
+            // The usual value, `application/json` as written, in two 8-byte comparisons: scanned for `;`, trimmed
+            // and compared byte by byte, it took about 270 instructions per answer (callgrind).
+            if bytes.count == 16, let base = bytes.baseAddress {
+                let json: StaticString = "application/json"
+                let given = UnsafeRawPointer(base)
+                let expected = UnsafeRawPointer(json.utf8Start)
+                if given.loadUnaligned(as: UInt64.self) == expected.loadUnaligned(as: UInt64.self)
+                    && given.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+                        == expected.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+                {
+                    return .json
+                }
+            }
             var end = 0
             while end < bytes.count && bytes[end] != UInt8(ascii: ";") { end += 1 }
             var start = 0

@@ -124,6 +124,17 @@ public struct JSONWriter {
     /// Never uses an exponent: NaN is written as `0.0` and values beyond ±10^15 ms are clamped, so the
     /// output is always a valid JSON number.
     public mutating func appendDouble(milliseconds: Double) {
+        let value = Self.tenths(milliseconds: milliseconds)
+        if value < 0 { self.bytes.append(UInt8(ascii: "-")) }
+        let magnitude = value.magnitude
+        self.appendDecimal(magnitude / 10)
+        self.bytes.append(UInt8(ascii: "."))
+        self.bytes.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: magnitude % 10))
+    }
+
+    /// `milliseconds` in tenths, rounded half away from zero, NaN as 0, clamped to ±10^16 tenths: the number
+    /// ``appendDouble(milliseconds:)`` writes (also written by the stitcher's `Server-Timing`).
+    static func tenths(milliseconds: Double) -> Int {
         let limit = 1e16  // tenths of a millisecond; fits Int comfortably
         var tenths = milliseconds * 10
         if tenths.isNaN { tenths = 0 }
@@ -137,11 +148,7 @@ public struct JSONWriter {
         } else if fraction <= -0.5 {
             value -= 1
         }
-        if value < 0 { self.bytes.append(UInt8(ascii: "-")) }
-        let magnitude = value.magnitude
-        self.appendDecimal(magnitude / 10)
-        self.bytes.append(UInt8(ascii: "."))
-        self.bytes.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: magnitude % 10))
+        return value
     }
 
     /// Appends the digits of `value`, most significant first.

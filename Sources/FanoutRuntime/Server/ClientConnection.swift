@@ -544,9 +544,11 @@ final class ClientConnection: EventHandler, TurnEndTask {
     // MARK: - Responses
 
     /// Answers the current request. `calls` is what the access log shows for upstream calls. `gzip`: the
-    /// answer may be gzip-encoded for a client that accepts it (composite answers).
+    /// answer may be gzip-encoded for a client that accepts it (composite answers). `response` is consumed, so
+    /// that the lines added here extend the caller's header array in place (a copy moved them to a new one).
     func respond(
-        _ response: HTTPResponse, closeConnection: Bool = false, calls: [AccessLogCall] = [], gzip: GzipSettings? = nil
+        _ response: consuming HTTPResponse, closeConnection: Bool = false, calls: [AccessLogCall] = [],
+        gzip: GzipSettings? = nil
     ) {
         guard isHandling || isAwaitingRequest, machine.streamedAnswer == nil else { return }
         exchange = nil
@@ -554,7 +556,6 @@ final class ClientConnection: EventHandler, TurnEndTask {
         let http10 = head?.version == .http1_0
         let keepAlive = keepsAlive(unless: closeConnection)
         machine.answerQueued(keepAlive: keepAlive)
-        var response = response
         if let gzip {
             Self.negotiateGzip(
                 &response, settings: gzip, acceptEncoding: head?.headers.values(named: "accept-encoding") ?? [],

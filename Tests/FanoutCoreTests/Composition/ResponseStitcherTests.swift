@@ -81,6 +81,9 @@ import Testing
         ("application/json", #"{"a":1}"#, #"{"a":1}"#),
         ("application/json; charset=utf-8", "[1]", "[1]"),
         ("Application/JSON", "2", "2"),
+        // Sixteen bytes as `application/json` is: other spellings go past its exact comparison.
+        ("application/jsoN", "4", "4"),
+        ("application/jsom", "[1]", #""[1]""#),
         ("  application/json ;charset=UTF-8", "null", "null"),
         ("application/problem+json", #"{"type":"x"}"#, #"{"type":"x"}"#),
         ("application/vnd.api+JSON; ext=1", #"{"data":[]}"#, #"{"data":[]}"#),
