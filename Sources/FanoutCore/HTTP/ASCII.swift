@@ -64,9 +64,4 @@ enum ASCII {
     static func isQuotedTextByte(_ byte: UInt8) -> Bool {
         isFieldValueByte(byte) && byte != quote && byte != backslash
     }
-
-    @inline(__always)
-    static func lowercased(_ byte: UInt8) -> UInt8 {
-        byte &- 0x41 < 26 ? byte | 0x20 : byte
-    }
 }

@@ -52,7 +52,7 @@ public struct HTTPHeaders: Sendable, Sequence {
         var right = rhs
         return left.withUTF8 { l in
             right.withUTF8 { r in
-                for index in 0..<l.count where ASCII.lowercased(l[index]) != ASCII.lowercased(r[index]) {
+                for index in 0..<l.count where ASCIICase.lowercased(l[index]) != ASCIICase.lowercased(r[index]) {
                     return false
                 }
                 return true

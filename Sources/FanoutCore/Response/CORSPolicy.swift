@@ -60,7 +60,7 @@ public struct CORSPolicy: Sendable, Equatable {
         let labels = origin.utf8.dropFirst(prefix.utf8.count).dropLast(suffix.utf8.count)
         return labels.first != UInt8(ascii: ".")
             && labels.allSatisfy {
-                ASCII.isDigit($0) || (ASCII.lowercased($0) >= 0x61 && ASCII.lowercased($0) <= 0x7A)
+                ASCII.isDigit($0) || (ASCIICase.lowercased($0) >= 0x61 && ASCIICase.lowercased($0) <= 0x7A)
                     || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".")
             }
     }

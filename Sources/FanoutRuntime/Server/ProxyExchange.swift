@@ -55,21 +55,16 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     /// fields (callgrind), this about 300. `ProxyDroppedHeadersTests` checks it against the list.
     static func isDroppedResponseHeader(_ name: String) -> Bool {
         var name = name
-        return name.withUTF8 { utf8 in
-            let bytes = UnsafeRawBufferPointer(utf8)
-            // The header-line comparison of `CurlTransfer`, over the whole name.
-            func equalsLowercased(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
-                CurlTransfer.nameIs(bytes, bytes.count, lowercase)
-            }
+        return name.withUTF8 { bytes in
             switch bytes.count {
-            case 2: return equalsLowercased(bytes, "te")
-            case 4: return equalsLowercased(bytes, "date")
-            case 7: return equalsLowercased(bytes, "trailer") || equalsLowercased(bytes, "upgrade")
-            case 10: return equalsLowercased(bytes, "connection") || equalsLowercased(bytes, "keep-alive")
-            case 12: return equalsLowercased(bytes, "x-request-id")
-            case 14: return equalsLowercased(bytes, "content-length")
-            case 16: return equalsLowercased(bytes, "proxy-connection")
-            case 17: return equalsLowercased(bytes, "transfer-encoding")
+            case 2: return ASCIICase.equals(bytes, "te")
+            case 4: return ASCIICase.equals(bytes, "date")
+            case 7: return ASCIICase.equals(bytes, "trailer") || ASCIICase.equals(bytes, "upgrade")
+            case 10: return ASCIICase.equals(bytes, "connection") || ASCIICase.equals(bytes, "keep-alive")
+            case 12: return ASCIICase.equals(bytes, "x-request-id")
+            case 14: return ASCIICase.equals(bytes, "content-length")
+            case 16: return ASCIICase.equals(bytes, "proxy-connection")
+            case 17: return ASCIICase.equals(bytes, "transfer-encoding")
             default: return false
             }
         }
