@@ -19,10 +19,6 @@ public struct RetryBudget: Sendable, Equatable {
     private var seconds: [UInt64]
     private var calls: [Int]
     private var extras: [Int]
-    /// The second of the last ``bucket(now:)`` and its bucket: within the same second the window needs no
-    /// sweep (its ten buckets were checked then), so counting a call is one increment.
-    private var lastSecond = UInt64.max
-    private var lastIndex = 0
 
     public init(percent: Int) {
         self.percent = percent
@@ -58,23 +54,21 @@ public struct RetryBudget: Sendable, Equatable {
     /// that fell out of the window are emptied too, so the sums only cover the window.
     private mutating func bucket(now: UInt64) -> Int {
         let second = now / 1_000_000_000
-        if second == lastSecond { return lastIndex }
         let window = UInt64(Self.windowSeconds)
-        for index in seconds.indices where seconds[index] != UInt64.max {
-            if seconds[index] > second || second - seconds[index] >= window {
-                seconds[index] = UInt64.max
-                calls[index] = 0
-                extras[index] = 0
+        let index = Int(second % window)
+        // Already this second's bucket: the window was swept when it became so (the clock is monotonic), so
+        // counting a call is one increment, not a sweep of ten buckets per call.
+        if seconds[index] == second { return index }
+        for other in seconds.indices where seconds[other] != UInt64.max {
+            if seconds[other] > second || second - seconds[other] >= window {
+                seconds[other] = UInt64.max
+                calls[other] = 0
+                extras[other] = 0
             }
         }
-        let index = Int(second % window)
-        if seconds[index] != second {
-            seconds[index] = second
-            calls[index] = 0
-            extras[index] = 0
-        }
-        lastSecond = second
-        lastIndex = index
+        seconds[index] = second
+        calls[index] = 0
+        extras[index] = 0
         return index
     }
 }
