@@ -68,6 +68,9 @@ final class CurlTransfer {
     var connectionSocket: curl_socket_t = CURL_SOCKET_BAD
     var connectionSocketOpening: UInt64 = 0
     var contentType: String?
+    /// The last `Content-Type` this handle received, kept across transfers: a partner answers the same one call
+    /// after call, and a value equal to it is reused instead of built again (``contentTypeValue(_:)``).
+    private var recentContentType: String?
     /// `Cache-Control`, `Vary`, `Expires`, `Date` and `Age` of the answer, for the call cache; kept only when
     /// ``captureCacheHeaders``.
     var cacheHeaders = CacheHeaders()
@@ -480,11 +483,18 @@ final class CurlTransfer {
         var field = CurlTransfer.fieldKind(line, colon: colon)
         if case .cache = field, !captureCacheHeaders { field = .other }
         guard captureHeaders || field != .other else { return true }
-        let value = String(decoding: UnsafeRawBufferPointer(rebasing: line[start..<end]), as: UTF8.self)
+        let valueBytes = UnsafeRawBufferPointer(rebasing: line[start..<end])
+        let value: String
+        if case .contentType = field {
+            value = contentTypeValue(valueBytes)
+            contentType = value
+        } else {
+            value = String(decoding: valueBytes, as: UTF8.self)
+        }
         do throws(PartnerFraming.Fault) {
             switch field {
             case .contentType:
-                contentType = value
+                break
             case .cache(let cacheField):
                 cacheHeaders.take(cacheField, value: value)  // kept for the call cache
             // 7.88.1 silently uses the last of several differing Content-Length values, and lets chunked win
@@ -506,6 +516,22 @@ final class CurlTransfer {
             headers.append((String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<colon]), as: UTF8.self), value))
         }
         return true
+    }
+
+    /// `bytes` as a String: the handle's previous `Content-Type` when it has the same bytes (no validation, and
+    /// no heap String for a value of 16 bytes or more, such as `application/json`), else a new one, kept.
+    private func contentTypeValue(_ bytes: UnsafeRawBufferPointer) -> String {
+        if var recent = recentContentType {
+            let same = recent.withUTF8 { kept in
+                guard kept.count == bytes.count else { return false }
+                guard let keptBase = kept.baseAddress, let base = bytes.baseAddress else { return true }  // both empty
+                return memcmp(keptBase, base, kept.count) == 0
+            }
+            if same { return recent }
+        }
+        let value = String(decoding: bytes, as: UTF8.self)
+        recentContentType = value
+        return value
     }
 }
 

@@ -17,14 +17,16 @@ import Testing
         var fixed = true
     }
 
-    /// Runs `calls` one after the other on a fresh loop and client; returns each answer's status and body, and
-    /// the loop's `epoll_ctl` count when each completed.
-    static func run(_ calls: [Call], against stub: UpstreamStub) throws -> [(status: Int, body: String, control: Int)] {
+    typealias Answer = (status: Int, body: String, control: Int, contentType: String?)
+
+    /// Runs `calls` one after the other on a fresh loop and client; returns each answer's status, body and
+    /// `Content-Type`, and the loop's `epoll_ctl` count when each completed.
+    static func run(_ calls: [Call], against stub: UpstreamStub) throws -> [Answer] {
         let loop = try EventLoop()
         let client = try #require(UpstreamClient(loop: loop))
         let slot = AdmissionSlot(raw: 0)
         client.setLimits([.init(slot: slot, upstreamName: "stub", limit: 4, queueLimit: nil, breaker: nil)])
-        var results: [(status: Int, body: String, control: Int)] = []
+        var results: [Answer] = []
         var numbers = FixedURLNumbers()
         func start(_ index: Int) {
             let call = calls[index]
@@ -40,9 +42,10 @@ import Testing
             client.start(request) { result in
                 switch result.outcome {
                 case .success(let answer):
-                    results.append((answer.status, String(decoding: answer.body, as: UTF8.self), loop.controlCalls))
+                    let body = String(decoding: answer.body, as: UTF8.self)
+                    results.append((answer.status, body, loop.controlCalls, answer.contentType))
                 case .failure(let failure):
-                    results.append((-1, "\(failure)", loop.controlCalls))
+                    results.append((-1, "\(failure)", loop.controlCalls, nil))
                 }
                 if index + 1 < calls.count { start(index + 1) } else { loop.requestStop() }
             }
@@ -84,6 +87,25 @@ import Testing
             #expect(!request.headers.contains { $0.0.lowercased() == "expect" })
             #expect(request.body == (call.body ?? []))
         }
+    }
+
+    /// A handle keeps its last `Content-Type` to reuse an equal one: each answer still gets its own, whether it
+    /// repeats, changes length, differs only in case, is empty, or is missing.
+    @Test func eachAnswerGetsItsOwnContentType() throws {
+        func answer(_ contentType: String?) -> UpstreamStub.Behavior {
+            .respond(headers: contentType.map { [("Content-Type", $0)] } ?? [], body: Array("{}".utf8))
+        }
+        let types: [String?] = [
+            "application/json", "application/json", "text/plain", "application/JSON", "", nil, "application/json",
+        ]
+        var routes: [String: UpstreamStub.Behavior] = [:]
+        for (index, type) in types.enumerated() { routes["/t\(index)"] = answer(type) }
+        let stub = try UpstreamStub(routes: routes)
+        defer { stub.stop() }
+        let results = try Self.run(types.indices.map { Call(path: "/t\($0)") }, against: stub)
+        #expect(results.map(\.status) == Array(repeating: 200, count: types.count))
+        #expect(results.map(\.contentType) == types)
+        #expect(stub.connectionsAccepted == 1)  // one handle, one connection: every answer went through the reuse
     }
 
     /// Lazy deregistration folded with the idle-connection watch: once its connection is open, a keep-alive
