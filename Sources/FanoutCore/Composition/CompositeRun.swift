@@ -54,7 +54,8 @@ public struct CompositeRejection: Error, Sendable, Equatable {
 /// - Every answer that is shaped, merged or read by another call is parsed once; the others are embedded
 ///   verbatim.
 public struct CompositeRun: Sendable {
-    let route: CompositeRoute
+    /// The route as dispatched (the runtime reads its calls through the run rather than keeping a copy).
+    public let route: CompositeRoute
     let plan: CompositePlan
     var values: TemplateValues
     var states: [CallState]
