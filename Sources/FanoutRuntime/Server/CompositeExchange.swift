@@ -90,16 +90,17 @@ final class CompositeExchange: Exchange {
         sharedHeaders = shared
     }
 
+    /// Starts the composite route `resolved` (its ``ResolvedRoute/composite`` is set), read in place.
     static func start(
-        _ route: CompositeRoute, responseHeaders: ResponseHeaderPlan, input: CompositeInput, context: ForwardingContext,
-        runtime: RuntimeConfig,
+        _ resolved: ResolvedRoute, input: CompositeInput, context: ForwardingContext, runtime: RuntimeConfig,
         on connection: ClientConnection, worker: Worker
     ) {
         let exchange: CompositeExchange
         do {
+            // `composite!` lends the route to the init in place (a `guard let` would copy it).
             exchange = try CompositeExchange(
-                route: route, responseHeaders: responseHeaders, input: input, context: context, runtime: runtime,
-                connection: connection, worker: worker)
+                route: resolved.composite!, responseHeaders: resolved.config.responseHeaders, input: input,
+                context: context, runtime: runtime, connection: connection, worker: worker)
         } catch {
             connection.respond(.error(status: 400, message: error.message))
             return
@@ -115,7 +116,7 @@ final class CompositeExchange: Exchange {
         }
         connection.attach(exchange)
         // Cancelled when the exchange finishes or is cancelled.
-        exchange.deadlineTimer = worker.loop.schedule(afterMilliseconds: route.deadlineMs) {
+        exchange.deadlineTimer = worker.loop.schedule(afterMilliseconds: exchange.route.deadlineMs) {
             exchange.deadlinePassed()
         }
         exchange.launch(launches)
