@@ -108,8 +108,18 @@ public struct JSONWriter {
     }
 
     /// Appends a literal piece of syntax such as `{`, `,"name":` or `null`.
+    ///
+    /// Inlined, so that a one-byte literal (`{`, `,`, `:`) is appended as a byte: through
+    /// `append(contentsOf:)` each cost about 90 instructions, eight of them in a three-call answer (callgrind).
+    @inline(__always)
     public mutating func append(_ literal: StaticString) {
-        literal.withUTF8Buffer { self.bytes.append(contentsOf: $0) }
+        literal.withUTF8Buffer { utf8 in
+            if utf8.count == 1 {
+                self.bytes.append(utf8[0])
+            } else {
+                self.bytes.append(contentsOf: utf8)
+            }
+        }
     }
 
     /// Appends `v` in decimal, with a leading `-` when negative (`Int.min` included).

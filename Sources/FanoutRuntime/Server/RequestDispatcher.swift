@@ -106,7 +106,7 @@ enum RequestDispatcher {
             switch route.config.action {
             case .respond(let answer):
                 StaticExchange.start(answer, on: connection, worker: worker)
-            case .composite(let composite):
+            case .composite:
                 let query: QueryParameters
                 do {
                     query = try QueryParameters(parsing: target.query)
@@ -120,9 +120,7 @@ enum RequestDispatcher {
                     routeParameters: parameters, query: query, headers: head.headers, body: request.body,
                     contentType: head.headers[first: "content-type"])
                 CompositeExchange.start(
-                    composite, responseHeaders: route.config.responseHeaders, input: input, context: context,
-                    runtime: runtime,
-                    on: connection, worker: worker)
+                    route, input: input, context: context, runtime: runtime, on: connection, worker: worker)
             case .proxy(let proxy):
                 let context = ForwardingContext(
                     request: request, peer: connection.forwardedPeer, requestID: requestID, trace: trace)
