@@ -89,7 +89,8 @@ final class CallCoalescer<Below: UpstreamCalls>: UpstreamCalls {
     /// unless ``cancel(_:timedOut:)`` is called first; it runs before this returns when the transfer is
     /// refused on the spot.
     func start(_ request: consuming UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> Handle {
-        guard let key = request.policy.key, request.policy.coalesce else {
+        // `coalesce` first: binding the key before it copied the key of every call that is only cached.
+        guard request.policy.coalesce, let key = request.policy.key else {
             return .below(client.start(request, completion: completion))
         }
         let id = WaiterID(raw: nextWaiterID)
