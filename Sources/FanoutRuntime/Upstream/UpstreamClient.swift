@@ -141,7 +141,7 @@ final class UpstreamClient: EventHandler {
     private struct QueuedCall {
         var request: UpstreamRequest
         var startedAt: UInt64
-        var completion: (UpstreamResult) -> Void
+        var completion: CallCompletion
         /// Cancelled after the controller had already decided to start or fail it (while its decisions were
         /// being carried out): it is dropped, and a place counted for it is given back.
         var cancelled = false
@@ -224,14 +224,14 @@ final class UpstreamClient: EventHandler {
     /// Starts `request`; `completion` runs later on the loop thread, exactly once, unless `cancel` is called first.
     /// A call to an upstream with `oauth2` gets its token first (``OAuth2Calls``).
     @discardableResult
-    func start(_ request: consuming UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> TransferID {
+    func start(_ request: consuming UpstreamRequest, completion: CallCompletion) -> TransferID {
         if let oauth2, let id = oauth2.start(request, completion: completion) { return id }
         return admit(request, completion: completion)
     }
 
     /// Starts `request` as it is, through its slot's admission.
     @discardableResult
-    func admit(_ request: consuming UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> TransferID {
+    func admit(_ request: consuming UpstreamRequest, completion: CallCompletion) -> TransferID {
         let id = nextID
         nextID += 1
         guard !closed else {
@@ -265,7 +265,7 @@ final class UpstreamClient: EventHandler {
     }
 
     /// Fails a call on a later loop turn, without it having been made (elapsed 0).
-    private func failSoon(_ completion: @escaping (UpstreamResult) -> Void, _ failure: CallFailure) {
+    private func failSoon(_ completion: CallCompletion, _ failure: CallFailure) {
         loop.schedule(afterMilliseconds: 0) {
             completion(UpstreamResult(outcome: .failure(failure), elapsedMs: 0))
         }
@@ -315,7 +315,7 @@ final class UpstreamClient: EventHandler {
             cancel(transferID)
             return
         }
-        transfer.completion = { _ in }
+        transfer.completion = .closure { _ in }
         loop.schedule(afterMilliseconds: transfer.abortGraceMs) { [weak self] in
             self?.cancel(transferID)  // nothing when it has ended: its id is no longer active
         }
@@ -349,7 +349,7 @@ final class UpstreamClient: EventHandler {
     /// Starts a call the controller admitted (its place is counted): a libcurl transfer, or a failure that
     /// gives the place back.
     private func launch(
-        _ request: UpstreamRequest, startedAt: UInt64, completion: @escaping (UpstreamResult) -> Void, id: UInt64,
+        _ request: UpstreamRequest, startedAt: UInt64, completion: CallCompletion, id: UInt64,
         isProbe: Bool
     ) {
         let slot = request.policy.slot.raw
@@ -561,7 +561,7 @@ final class UpstreamClient: EventHandler {
     }
 
     private func finish(
-        _ completion: (UpstreamResult) -> Void, _ outcome: Result<UpstreamResponse, CallFailure>, startedAt: UInt64
+        _ completion: CallCompletion, _ outcome: Result<UpstreamResponse, CallFailure>, startedAt: UInt64
     ) {
         loop.refreshNow()
         completion(UpstreamResult(outcome: outcome, elapsedMs: Double(loop.now &- startedAt) / 1_000_000))
