@@ -80,7 +80,6 @@ final class CallAttempts<Below: UpstreamCalls>: UpstreamCalls {
     /// the client refuses the first attempt on the spot).
     func start(_ request: consuming UpstreamRequest, completion: CallCompletion) -> Handle {
         countStarted(in: request.policy.slot, percent: request.policy.retryBudgetPercent)
-        let buffered = request.hooks.receiver == nil && request.hooks.bodySource == nil && !request.policy.mustNotRepeat
         // The method is looked at only for a call with a hedge or retries configured, and without a closure: the
         // `flatMap` over `hedgeDelayMs` captured the request and copied a field of it on every call.
         var hedgeDelayMs: Int?
@@ -93,7 +92,11 @@ final class CallAttempts<Below: UpstreamCalls>: UpstreamCalls {
         if request.policy.retries > 0, AttemptPolicy.allowsRetries(method: request.message.method) {
             retries = request.policy.retries
         }
-        guard buffered, hedgeDelayMs != nil || retries > 0 else {
+        // Whether the call is buffered is asked only of a call with a hedge or retries: each `hooks` field read
+        // here was copied out first (an outlined copy, about 80 instructions per call, callgrind).
+        guard hedgeDelayMs != nil || retries > 0,
+            request.hooks.receiver == nil && request.hooks.bodySource == nil && !request.policy.mustNotRepeat
+        else {
             return .below(client.start(request, completion: completion))
         }
 
