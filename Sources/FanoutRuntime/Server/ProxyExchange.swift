@@ -146,12 +146,12 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             exchange?.resumeSoon(receiving: false)
         }
         body?.onTaken = { [weak exchange] in exchange?.noteProgress() }
-        // Strong captures here and in `armWatch`: the transfer holds the exchange as its receiver until it ends
+        // Strong references here and in `armWatch`: the transfer holds the exchange as its receiver until it ends
         // anyway, and the watch timer is cancelled when the exchange finishes. A weak one gave every exchange a
-        // side table (one more allocation per request).
-        let id = worker.upstream.start(consume request) { result in
-            exchange.finished(result)
-        }
+        // side table (one more allocation per request). The exchange hears the outcome as a ``CallListener``: a
+        // closure was one more allocation per request.
+        let id = worker.upstream.start(
+            consume request, completion: .listener(exchange, CallTag(id: 0, call: 0, isItem: false)))
         if !exchange.finished {
             exchange.transfer = id
             exchange.armWatch()
@@ -341,5 +341,11 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         watchTimer = nil
         body?.onAvailable = nil
         body?.onTaken = nil
+    }
+}
+
+extension ProxyExchange: CallListener {
+    func callFinished(_ tag: CallTag, _ result: UpstreamResult) {
+        finished(result)
     }
 }

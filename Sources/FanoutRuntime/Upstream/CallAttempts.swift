@@ -50,7 +50,7 @@ final class CallAttempts<Below: UpstreamCalls>: UpstreamCalls {
         /// The request every attempt sends; its `deadline` is the call's end.
         let request: UpstreamRequest
         let startedAt: UInt64
-        var completion: ((UpstreamResult) -> Void)?
+        var completion: CallCompletion?
         var retriesLeft: Int
         /// Attempts started so far; an attempt's number is its 1-based position.
         var attempts = 0
@@ -61,7 +61,7 @@ final class CallAttempts<Below: UpstreamCalls>: UpstreamCalls {
         var hedgeTimer: TimerID?
         var retryTimer: TimerID?
 
-        init(id: CallID, request: UpstreamRequest, startedAt: UInt64, completion: @escaping (UpstreamResult) -> Void) {
+        init(id: CallID, request: UpstreamRequest, startedAt: UInt64, completion: CallCompletion) {
             self.id = id
             self.request = request
             self.startedAt = startedAt
@@ -78,9 +78,8 @@ final class CallAttempts<Below: UpstreamCalls>: UpstreamCalls {
     /// Starts `request`, with a hedge and retries when it qualifies; `completion` runs on the loop thread,
     /// exactly once, unless ``cancel(_:timedOut:)`` is called first (it may run before this returns, when
     /// the client refuses the first attempt on the spot).
-    func start(_ request: consuming UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> Handle {
+    func start(_ request: consuming UpstreamRequest, completion: CallCompletion) -> Handle {
         countStarted(in: request.policy.slot, percent: request.policy.retryBudgetPercent)
-        let buffered = request.hooks.receiver == nil && request.hooks.bodySource == nil && !request.policy.mustNotRepeat
         // The method is looked at only for a call with a hedge or retries configured, and without a closure: the
         // `flatMap` over `hedgeDelayMs` captured the request and copied a field of it on every call.
         var hedgeDelayMs: Int?
@@ -93,7 +92,11 @@ final class CallAttempts<Below: UpstreamCalls>: UpstreamCalls {
         if request.policy.retries > 0, AttemptPolicy.allowsRetries(method: request.message.method) {
             retries = request.policy.retries
         }
-        guard buffered, hedgeDelayMs != nil || retries > 0 else {
+        // Whether the call is buffered is asked only of a call with a hedge or retries: each `hooks` field read
+        // here was copied out first (an outlined copy, about 80 instructions per call, callgrind).
+        guard hedgeDelayMs != nil || retries > 0,
+            request.hooks.receiver == nil && request.hooks.bodySource == nil && !request.policy.mustNotRepeat
+        else {
             return .below(client.start(request, completion: completion))
         }
 

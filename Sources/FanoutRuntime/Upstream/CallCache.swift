@@ -87,7 +87,7 @@ final class CallCache<Below: UpstreamCalls>: UpstreamCalls {
         var key: String
         var request: UpstreamRequest
         var policy: CachePolicy
-        var completion: (UpstreamResult) -> Void
+        var completion: CallCompletion
     }
 
     init(loop: EventLoop, client: Below, cacheBytes: Int) {
@@ -110,7 +110,7 @@ final class CallCache<Below: UpstreamCalls>: UpstreamCalls {
     /// else passes it to the coalescer. `completion` runs on the loop thread, exactly once, unless
     /// ``cancel(_:timedOut:)`` is called first; it runs before this returns when answered from the cache, or
     /// when the transfer is refused on the spot.
-    func start(_ request: consuming UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> Handle {
+    func start(_ request: consuming UpstreamRequest, completion: CallCompletion) -> Handle {
         guard let policy = request.policy.cache, let key = request.policy.key else {
             return .below(coalescer.start(request, completion: completion))
         }
@@ -161,7 +161,7 @@ final class CallCache<Below: UpstreamCalls>: UpstreamCalls {
     /// the store, so a hit on it is the store's.
     private func begin(
         _ request: UpstreamRequest, key: String, policy: CachePolicy, fromStore: Bool,
-        completion: @escaping (UpstreamResult) -> Void
+        completion: CallCompletion
     ) -> CallCoalescer<Below>.Handle? {
         let upstream = request.policy.upstreamName
         var fallback: Fallback?
@@ -228,7 +228,7 @@ final class CallCache<Below: UpstreamCalls>: UpstreamCalls {
     /// fallback is still within its window.
     private func finished(
         _ result: UpstreamResult, key: String, upstream: String, policy: CachePolicy, fallback: Fallback?,
-        storesItself: Bool, completion: (UpstreamResult) -> Void
+        storesItself: Bool, completion: CallCompletion
     ) {
         loop.refreshNow()
         let now = loop.now
@@ -289,10 +289,12 @@ final class CallCache<Below: UpstreamCalls>: UpstreamCalls {
         for (id, wait) in waits {
             resumed[id] = .some(nil)
             let completion = wait.completion
-            let handle = begin(wait.request, key: key, policy: wait.policy, fromStore: filled) { [weak self] result in
-                self?.resumed[id] = nil
-                completion(result)
-            }
+            let handle = begin(
+                wait.request, key: key, policy: wait.policy, fromStore: filled,
+                completion: .closure { [weak self] result in
+                    self?.resumed[id] = nil
+                    completion(result)
+                })
             // Still there: the call did not complete while it was started.
             if let handle, resumed[id] != nil { resumed[id] = handle } else { resumed[id] = nil }
         }

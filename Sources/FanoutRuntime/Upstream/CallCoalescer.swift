@@ -73,7 +73,7 @@ final class CallCoalescer<Below: UpstreamCalls>: UpstreamCalls {
     private struct Waiter {
         var startedAt: UInt64
         var timer: TimerID?
-        var completion: (UpstreamResult) -> Void
+        var completion: CallCompletion
     }
 
     init(loop: EventLoop, client: Below) {
@@ -88,8 +88,9 @@ final class CallCoalescer<Below: UpstreamCalls>: UpstreamCalls {
     /// `coalesce off`: the call goes below unchanged. `completion` runs on the loop thread, exactly once,
     /// unless ``cancel(_:timedOut:)`` is called first; it runs before this returns when the transfer is
     /// refused on the spot.
-    func start(_ request: consuming UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> Handle {
-        guard let key = request.policy.key, request.policy.coalesce else {
+    func start(_ request: consuming UpstreamRequest, completion: CallCompletion) -> Handle {
+        // `coalesce` first: binding the key before it copied the key of every call that is only cached.
+        guard request.policy.coalesce, let key = request.policy.key else {
             return .below(client.start(request, completion: completion))
         }
         let id = WaiterID(raw: nextWaiterID)

@@ -91,7 +91,7 @@ final class CurlTransfer {
     var asksHeadOnly = false
     var body: [UInt8] = []
     var abortReason: AbortReason?
-    var completion: ((UpstreamResult) -> Void)?
+    var completion: CallCompletion?
     /// Streamed transfers (plain proxy routes): where the request body comes from, where the answer goes.
     var bodySource: BodyPipe?
     var receiver: (any UpstreamReceiver)?

@@ -36,7 +36,7 @@ final class OAuth2Calls {
         let request: UpstreamRequest
         let source: OAuth2TokenSource
         let startedAt: UInt64
-        var completion: ((UpstreamResult) -> Void)?
+        var completion: CallCompletion?
         /// The token the call was last sent with, the client's transfer while one runs, and the timer that
         /// ends a wait for a token at the call's deadline.
         var token: String?
@@ -48,7 +48,7 @@ final class OAuth2Calls {
 
         init(
             id: UInt64, request: UpstreamRequest, source: OAuth2TokenSource, startedAt: UInt64,
-            completion: @escaping (UpstreamResult) -> Void
+            completion: CallCompletion
         ) {
             self.id = id
             self.request = request
@@ -90,7 +90,7 @@ final class OAuth2Calls {
 
     /// Starts `request` when its upstream has `oauth2` (nil otherwise: the client admits it as it is).
     /// `completion` runs later on the loop thread, exactly once, unless ``cancel(_:timedOut:)`` comes first.
-    func start(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> TransferID? {
+    func start(_ request: UpstreamRequest, completion: CallCompletion) -> TransferID? {
         guard let source = self.sources[request.policy.slot.raw] else { return nil }
         let id = self.nextID
         self.nextID += 1

@@ -15,7 +15,7 @@ protocol UpstreamCalls: AnyObject {
     /// called first. It may run before this returns (an answer from the cache, a refusal on the spot).
     /// `request` is consumed: each layer hands it on to the next without a copy (a copy of its Strings and
     /// arrays cost about 290 instructions per call, callgrind).
-    func start(_ request: consuming UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> Handle
+    func start(_ request: consuming UpstreamRequest, completion: CallCompletion) -> Handle
 
     /// Stops a call without running its completion. `timedOut`: the caller gave up on it (a route deadline, an
     /// idle limit), which counts against the upstream's breaker; otherwise its outcome is unknown.

@@ -46,7 +46,8 @@ final class UpstreamClient: EventHandler {
     /// CURLMOPT_MAXCONNECTS of every lane (``setLimits(_:)``).
     private var maxConnects = 0
     private var free: [CurlTransfer] = []
-    private var active: [UInt64: CurlTransfer] = [:]
+    /// The transfers in libcurl, by id (``IDTable``: no hashing).
+    private var active = IDTable<CurlTransfer>()
     /// What decides which calls go to libcurl, wait or fail (per admission slot, `AdmissionSlot.raw`).
     private var admission = AdmissionController()
     /// The calls the controller holds in its queues, by id, until it starts or fails them.
@@ -140,7 +141,7 @@ final class UpstreamClient: EventHandler {
     private struct QueuedCall {
         var request: UpstreamRequest
         var startedAt: UInt64
-        var completion: (UpstreamResult) -> Void
+        var completion: CallCompletion
         /// Cancelled after the controller had already decided to start or fail it (while its decisions were
         /// being carried out): it is dropped, and a place counted for it is given back.
         var cancelled = false
@@ -223,14 +224,14 @@ final class UpstreamClient: EventHandler {
     /// Starts `request`; `completion` runs later on the loop thread, exactly once, unless `cancel` is called first.
     /// A call to an upstream with `oauth2` gets its token first (``OAuth2Calls``).
     @discardableResult
-    func start(_ request: consuming UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> TransferID {
+    func start(_ request: consuming UpstreamRequest, completion: CallCompletion) -> TransferID {
         if let oauth2, let id = oauth2.start(request, completion: completion) { return id }
         return admit(request, completion: completion)
     }
 
     /// Starts `request` as it is, through its slot's admission.
     @discardableResult
-    func admit(_ request: consuming UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> TransferID {
+    func admit(_ request: consuming UpstreamRequest, completion: CallCompletion) -> TransferID {
         let id = nextID
         nextID += 1
         guard !closed else {
@@ -239,15 +240,17 @@ final class UpstreamClient: EventHandler {
         }
         let slot = request.policy.slot.raw
         let deadline = request.policy.deadline
-        let call = QueuedCall(request: request, startedAt: loop.now, completion: completion)
-        switch admission.request(slot: slot, id: id, now: loop.now, deadline: deadline, fleet: fleetHooks) {
+        let startedAt = loop.now
+        // A ``QueuedCall`` is made only for a call that waits: made and destroyed for every call started at once,
+        // it retained and released the whole request (about 350 instructions per call, callgrind).
+        switch admission.request(slot: slot, id: id, now: startedAt, deadline: deadline, fleet: fleetHooks) {
         case .start(let isProbe):
-            launch(call, id: id, isProbe: isProbe)
+            launch(request, startedAt: startedAt, completion: completion, id: id, isProbe: isProbe)
         case .queued(let actions):
-            queued[id] = call
+            queued[id] = QueuedCall(request: request, startedAt: startedAt, completion: completion)
             carryOut(actions)
         case .fail(.timeout):
-            finish(completion, .failure(.timeout), startedAt: call.startedAt)
+            finish(completion, .failure(.timeout), startedAt: startedAt)
         case .fail(let failure):
             failSoon(completion, failure)
         }
@@ -262,7 +265,7 @@ final class UpstreamClient: EventHandler {
     }
 
     /// Fails a call on a later loop turn, without it having been made (elapsed 0).
-    private func failSoon(_ completion: @escaping (UpstreamResult) -> Void, _ failure: CallFailure) {
+    private func failSoon(_ completion: CallCompletion, _ failure: CallFailure) {
         loop.schedule(afterMilliseconds: 0) {
             completion(UpstreamResult(outcome: .failure(failure), elapsedMs: 0))
         }
@@ -312,7 +315,7 @@ final class UpstreamClient: EventHandler {
             cancel(transferID)
             return
         }
-        transfer.completion = { _ in }
+        transfer.completion = .closure { _ in }
         loop.schedule(afterMilliseconds: transfer.abortGraceMs) { [weak self] in
             self?.cancel(transferID)  // nothing when it has ended: its id is no longer active
         }
@@ -345,29 +348,31 @@ final class UpstreamClient: EventHandler {
 
     /// Starts a call the controller admitted (its place is counted): a libcurl transfer, or a failure that
     /// gives the place back.
-    private func launch(_ call: QueuedCall, id: UInt64, isProbe: Bool) {
-        let slot = call.request.policy.slot.raw
+    private func launch(
+        _ request: UpstreamRequest, startedAt: UInt64, completion: CallCompletion, id: UInt64,
+        isProbe: Bool
+    ) {
+        let slot = request.policy.slot.raw
         // The controller saw a millisecond or more left; a completion run since may have moved the clock.
         let remainingMs =
-            call.request.policy.deadline > loop.now ? Int((call.request.policy.deadline - loop.now) / 1_000_000) : 0
+            request.policy.deadline > loop.now ? Int((request.policy.deadline - loop.now) / 1_000_000) : 0
         guard remainingMs > 0, let transfer = free.popLast() ?? makeTransfer() else {
             admission.finished(slot: slot, wasProbe: isProbe, outcome: .abandoned, now: loop.now, fleet: fleetHooks)
             let failure: CallFailure =
                 remainingMs > 0 ? .connection("could not create a libcurl handle") : .timeout
-            finish(call.completion, .failure(failure), startedAt: call.startedAt)
+            finish(completion, .failure(failure), startedAt: startedAt)
             return
         }
         transfer.id = id
         transfer.slot = slot
-        transfer.upstreamName = call.request.policy.upstreamName
-        transfer.startedAt = call.startedAt
-        transfer.completion = call.completion
+        transfer.upstreamName = request.policy.upstreamName
+        transfer.startedAt = startedAt
+        transfer.completion = completion
         transfer.isProbe = isProbe
-        transfer.abortGraceMs = call.request.policy.abortGraceMs
+        transfer.abortGraceMs = request.policy.abortGraceMs
         transfer.prepare(
-            call.request, timeoutMs: min(call.request.policy.timeoutMs, remainingMs),
-            urlHandle: urlHandle(for: call.request))
-        active[id] = transfer
+            request, timeoutMs: min(request.policy.timeoutMs, remainingMs), urlHandle: urlHandle(for: request))
+        active.insert(transfer, for: id)
         poolTrim.noteInUse(active.count)
         if trimTimer == nil { armTrimTimer() }
         let lane = laneForLaunch()
@@ -383,8 +388,7 @@ final class UpstreamClient: EventHandler {
             free.append(transfer)
             admission.finished(slot: slot, wasProbe: isProbe, outcome: .abandoned, now: loop.now, fleet: fleetHooks)
             finish(
-                call.completion, .failure(.connection(String(cString: curl_multi_strerror(code)))),
-                startedAt: call.startedAt)
+                completion, .failure(.connection(String(cString: curl_multi_strerror(code)))), startedAt: startedAt)
         }
     }
 
@@ -403,7 +407,8 @@ final class UpstreamClient: EventHandler {
                         slot: slot, wasProbe: isProbe, outcome: .abandoned, now: loop.now, fleet: fleetHooks)
                     carryOut(admission.admitWaiting(slot: slot, now: loop.now, fleet: fleetHooks))
                 } else {
-                    launch(call, id: id, isProbe: isProbe)
+                    launch(
+                        call.request, startedAt: call.startedAt, completion: call.completion, id: id, isProbe: isProbe)
                 }
             case .fail(let id, let failure):
                 guard let call = queued.removeValue(forKey: id), !call.cancelled else { continue }
@@ -556,7 +561,7 @@ final class UpstreamClient: EventHandler {
     }
 
     private func finish(
-        _ completion: (UpstreamResult) -> Void, _ outcome: Result<UpstreamResponse, CallFailure>, startedAt: UInt64
+        _ completion: CallCompletion, _ outcome: Result<UpstreamResponse, CallFailure>, startedAt: UInt64
     ) {
         loop.refreshNow()
         completion(UpstreamResult(outcome: outcome, elapsedMs: Double(loop.now &- startedAt) / 1_000_000))
@@ -637,13 +642,16 @@ final class UpstreamClient: EventHandler {
         if let timer = lane.timer { loop.cancel(timer) }
         lane.timer = nil
         guard milliseconds >= 0 else { return }
-        lane.timer = loop.schedule(afterMilliseconds: milliseconds) { [weak self, unowned lane] in
-            guard let self else { return }
-            lane.timer = nil
-            var running: Int32 = 0
-            _ = curl_multi_socket_action(lane.multi, CURL_SOCKET_TIMEOUT, 0, &running)
-            self.completeFinishedTransfers(lane)
-        }
+        lane.timer = loop.schedule(afterMilliseconds: milliseconds, lane.timerAction)
+    }
+
+    /// `lane`'s libcurl timer is due (its loop timer's action, ``CurlLane/timerAction``).
+    func timerFired(_ lane: CurlLane) {
+        guard !closed else { return }
+        lane.timer = nil
+        var running: Int32 = 0
+        _ = curl_multi_socket_action(lane.multi, CURL_SOCKET_TIMEOUT, 0, &running)
+        completeFinishedTransfers(lane)
     }
 
     /// Runs the completions of `lane`'s finished transfers, after a call into its multi handle (only such a
@@ -706,11 +714,11 @@ final class UpstreamClient: EventHandler {
         // The id is taken at drain time: a completion may cancel a transfer later in this batch (a hedge's
         // loser), and its recycled handle may already carry a queued call admitted in its place.
         for (transfer, id, code, overran) in finished {
-            // One hash lookup, not two (`active[id] === transfer`, then the removal): about 140 instructions per
-            // transfer (callgrind). Ids are never reused, so the entry found is this transfer's; checked anyway.
+            // One lookup, not two (`active[id] === transfer`, then the removal). Ids are never reused, so the entry
+            // found is this transfer's; checked anyway.
             guard let removed = active.removeValue(forKey: id) else { continue }
             guard removed === transfer else {
-                active[id] = removed
+                active.insert(removed, for: id)
                 continue
             }
             guard let completion = transfer.completion else { continue }
@@ -805,7 +813,7 @@ final class UpstreamClient: EventHandler {
         fleet?.close()
         for timer in rateTimers.values { loop.cancel(timer) }
         rateTimers.removeAll()
-        for (_, transfer) in active {
+        for transfer in active.values {
             curl_multi_remove_handle(lanes[transfer.lane].multi, transfer.easy)
             transfer.destroy()
         }

@@ -7,7 +7,7 @@ import FanoutCore
 final class ScriptedCalls: UpstreamCalls {
     struct Started {
         let request: UpstreamRequest
-        let completion: (UpstreamResult) -> Void
+        let completion: CallCompletion
     }
 
     private(set) var started: [Started] = []
@@ -17,7 +17,7 @@ final class ScriptedCalls: UpstreamCalls {
     /// What ``admitsAtOnce(_:)`` answers (a hedge is only sent when true).
     var admitsHedges = true
 
-    func start(_ request: consuming UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) -> Int {
+    func start(_ request: consuming UpstreamRequest, completion: CallCompletion) -> Int {
         started.append(Started(request: request, completion: completion))
         return started.count - 1
     }
