@@ -24,7 +24,7 @@ final class CurlLane {
     /// handle up before the client can go.
     private let client: Unmanaged<UpstreamClient>
     /// What the loop timer runs (``UpstreamClient/timerFired(_:)``), made once per lane: libcurl's timer is
-    /// made anew about 2.5 times per `/overview` request, and a closure made each time was an allocation.
+    /// made anew (not moved) about once per `/overview` request, and a closure made each time was an allocation.
     /// The client is held weakly, as that closure held it: the loop may run it after the client has gone
     /// (the client has a weak reference's side table anyway: its trim timer's). The lane is unowned, not weak:
     /// a side table on the lane made every retain and release of it take the slow path (callgrind: about
