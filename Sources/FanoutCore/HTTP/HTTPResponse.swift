@@ -119,7 +119,7 @@ public struct HTTPResponse: Sendable {
         let start = out.count
         out.append(contentsOf: repeatElement(0, count: length))
         out.withUnsafeMutableBytes { buffer in
-            var head = HeadWriter(base: buffer.baseAddress! + start)
+            var head = MeasuredWriter(UnsafeMutableRawBufferPointer(rebasing: buffer[start...]))
             head.write(statusLine)
             head.writeDecimal(status)
             head.write(" ")
@@ -141,46 +141,7 @@ public struct HTTPResponse: Sendable {
             if let contentLength { head.writeDecimal(contentLength) }
             if let connectionLine { head.write(connectionLine) }
             head.write(end)
-            precondition(head.base == buffer.baseAddress! + start + length, "the head was measured wrong")
-        }
-    }
-
-    /// Copies the pieces of a head into room already made for them (``serializeHead(into:date:keepAlive:http10:framing:)``
-    /// measured it).
-    private struct HeadWriter {
-        var base: UnsafeMutableRawPointer
-
-        mutating func write(_ literal: StaticString) {
-            base.copyMemory(from: literal.utf8Start, byteCount: literal.utf8CodeUnitCount)
-            base += literal.utf8CodeUnitCount
-        }
-
-        mutating func write(_ text: String) {
-            // A native string's bytes are read in place; `withUTF8` needs a `var` copy of the string.
-            let done: Void? = text.utf8.withContiguousStorageIfAvailable { write($0) }
-            if done == nil {
-                var text = text
-                text.withUTF8 { write($0) }
-            }
-        }
-
-        private mutating func write(_ bytes: UnsafeBufferPointer<UInt8>) {
-            guard let source = bytes.baseAddress else { return }
-            base.copyMemory(from: source, byteCount: bytes.count)
-            base += bytes.count
-        }
-
-        mutating func writeDecimal(_ value: Int) {
-            var rest = value.magnitude
-            let count = decimalLength(value)
-            if value < 0 { base.storeBytes(of: UInt8(ascii: "-"), as: UInt8.self) }
-            var position = count - 1
-            repeat {
-                base.storeBytes(of: UInt8(ascii: "0") + UInt8(rest % 10), toByteOffset: position, as: UInt8.self)
-                rest /= 10
-                position -= 1
-            } while rest > 0
-            base += count
+            precondition(head.isFull, "the head was measured longer than it is written")
         }
     }
 
