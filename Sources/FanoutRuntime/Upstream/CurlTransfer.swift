@@ -214,8 +214,13 @@ final class CurlTransfer {
         maxBodyBytes = request.policy.maxResponseBytes
         captureHeaders = request.policy.captureHeaders
         captureCacheHeaders = request.policy.key != nil
-        bodySource = request.hooks.bodySource
-        receiver = request.hooks.receiver
+        // The hooks are read out of the request once each (every reading of `request.hooks.…` copied the
+        // optional out: about 80 instructions each); the checks below read the locals.
+        let source = request.hooks.bodySource
+        let sink = request.hooks.receiver
+        let streamsAnswer = sink != nil
+        bodySource = source
+        receiver = sink
         headDelivered = false
         receivePaused = false
         sendPaused = false
@@ -241,7 +246,7 @@ final class CurlTransfer {
         }
         // A streamed transfer may last as long as the data keeps moving (a 1 GiB download): its exchange
         // enforces an idle timeout instead of a total one.
-        let totalTimeoutMs = receiver == nil ? max(1, timeoutMs) : 0
+        let totalTimeoutMs = streamsAnswer ? 0 : max(1, timeoutMs)
         if totalTimeoutMs != appliedTimeoutMs {
             _ = ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, totalTimeoutMs)
             appliedTimeoutMs = totalTimeoutMs
@@ -259,7 +264,7 @@ final class CurlTransfer {
         // after a 301/302/303, 7.88.1 drops the body of a CUSTOMREQUEST method but keeps its name (a PUT went
         // on as a bodiless PUT, tested), and a streamed body cannot be sent twice.
         let follows =
-            request.policy.maxRedirects > 0 && request.hooks.bodySource == nil
+            request.policy.maxRedirects > 0 && source == nil
             && (request.message.method == "GET" || request.message.method == "HEAD" || request.message.method == "POST")
         let maxRedirects = follows ? request.policy.maxRedirects : 0
         if maxRedirects != appliedMaxRedirects {
@@ -277,7 +282,7 @@ final class CurlTransfer {
         if appliedTransport != request.policy.transport { apply(request.policy.transport) }
 
         var hasBody = request.message.body.map { !$0.isEmpty } ?? false
-        let plainGet = request.message.method == "GET" && request.hooks.bodySource == nil && !hasBody
+        let plainGet = request.message.method == "GET" && source == nil && !hasBody
         // Method and body. HTTPGET resets POST/UPLOAD/NOBODY state left by a previous request on this handle;
         // a handle whose last request was a plain GET already has that state.
         if !(plainGet && appliedPlainGet) {
@@ -288,7 +293,7 @@ final class CurlTransfer {
         appliedPlainGet = plainGet
         if plainGet {
             // Nothing more: HTTPGET above, or already.
-        } else if let pipe = request.hooks.bodySource {
+        } else if let pipe = source {
             // The body is read from the client as libcurl sends it: an upload of the declared length, or chunked
             // when the client sent it chunked. UPLOAD implies PUT; the method is set explicitly.
             hasBody = true
@@ -484,23 +489,21 @@ final class CurlTransfer {
         if case .cache = field, !captureCacheHeaders { field = .other }
         guard captureHeaders || field != .other else { return true }
         let valueBytes = UnsafeRawBufferPointer(rebasing: line[start..<end])
-        let value: String
-        if case .contentType = field {
-            value = contentTypeValue(valueBytes)
-            contentType = value
-        } else {
-            value = String(decoding: valueBytes, as: UTF8.self)
-        }
+        // A String of the value only where one is kept: a Content-Length is read from its bytes.
+        var value: String?
         do throws(PartnerFraming.Fault) {
             switch field {
             case .contentType:
-                break
+                value = contentTypeValue(valueBytes)
+                contentType = value
             case .cache(let cacheField):
-                cacheHeaders.take(cacheField, value: value)  // kept for the call cache
+                let text = String(decoding: valueBytes, as: UTF8.self)
+                cacheHeaders.take(cacheField, value: text)  // kept for the call cache
+                value = text
             // 7.88.1 silently uses the last of several differing Content-Length values, and lets chunked win
             // over a Content-Length (docs/design/hardening.md).
             case .contentLength:
-                try partnerFraming.noteContentLength(value)
+                try partnerFraming.noteContentLength(utf8: valueBytes)
             case .transferEncoding:
                 try partnerFraming.noteTransferEncoding()
             case .contentEncoding:
@@ -513,7 +516,11 @@ final class CurlTransfer {
             return false
         }
         if captureHeaders {
-            headers.append((String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<colon]), as: UTF8.self), value))
+            headers.append(
+                (
+                    String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<colon]), as: UTF8.self),
+                    value ?? String(decoding: valueBytes, as: UTF8.self)
+                ))
         }
         return true
     }

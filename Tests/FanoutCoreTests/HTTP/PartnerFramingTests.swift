@@ -58,6 +58,36 @@ import Testing
         #expect(framing.declaredLength(decodedByLibcurl: false) == nil, "\(value)")
     }
 
+    @Test(arguments: ["42", "0", "05", "00", "", "5 ", "1234567890123456789", "123456789012345678"])
+    func messagesGiveTheFirstValueAsSent(_ value: String) {
+        let (framing, fault) = Self.framing([("Content-Length", value), ("Content-Length", "7")])
+        #expect(fault == .conflictingContentLength)
+        #expect(framing.contentLengthText == value)
+        #expect(framing.hasContentLength)
+    }
+
+    @Test func aLeadingZeroIsDeclaredButDiffersFromThePlainValue() {
+        #expect(Self.framing([("Content-Length", "05")]).0.declaredLength(decodedByLibcurl: false) == 5)
+        #expect(Self.framing([("Content-Length", "05"), ("Content-Length", "5")]).1 == .conflictingContentLength)
+        let (framing, fault) = Self.framing([("Content-Length", "05"), ("Content-Length", "05")])
+        #expect(fault == nil)
+        #expect(framing.declaredLength(decodedByLibcurl: false) == nil)
+    }
+
+    @Test func bytesAndStringsFrameAlike() throws {
+        var fromBytes = PartnerFraming()
+        var fromString = PartnerFraming()
+        for value in ["12", "12"] {
+            try Array(value.utf8).withUnsafeBytes { try fromBytes.noteContentLength(utf8: $0) }
+            try fromString.noteContentLength(value)
+        }
+        #expect(fromBytes == fromString)
+        var conflicting = fromBytes
+        #expect(throws: PartnerFraming.Fault.conflictingContentLength) {
+            try Array("13".utf8).withUnsafeBytes { try conflicting.noteContentLength(utf8: $0) }
+        }
+    }
+
     @Test func aTransferEncodingAloneIsFramedByFanout() {
         let (framing, fault) = Self.framing([("Transfer-Encoding", "chunked")])
         #expect(fault == nil)
