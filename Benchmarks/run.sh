@@ -12,7 +12,8 @@
 #   -d SECS, -r ROUNDS                 override wrk duration and rounds
 #
 # Environment: SHARED_BENCH (default ../shared/bench beside the repository), FANOUT_BIN (default
-# .build/release/fanout, built with `swift build -c release --product fanout` if missing), BENCH_PORT (18080).
+# .build/release/fanout, brought up to date with `swift build -c release --product fanout` first: a binary left
+# from an earlier commit would be measured under this commit's name), BENCH_PORT (18080).
 # Loopback only. Everything it starts is stopped on exit. The table is also written to Benchmarks/results/latest.md.
 set -uo pipefail
 
@@ -107,9 +108,10 @@ listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # ------------------------------------------------------------------ prerequisites
 command -v wrk >/dev/null || { say "run.sh: wrk is not installed (apt-get install wrk, or anchors.sh start)"; exit 1; }
-if [ ! -x "$bin" ]; then
-  say "fanout binary missing: building it"
+if [ -z "${FANOUT_BIN:-}" ]; then
   (cd "$repo" && run swift build -c release --product fanout) >&2 || { say "run.sh: build failed"; exit 1; }
+elif [ ! -x "$bin" ]; then
+  say "run.sh: FANOUT_BIN=$bin is not an executable"; exit 1
 fi
 if ! answers "$upstream/a"; then
   if [ $start_anchors = 1 ]; then
