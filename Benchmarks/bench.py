@@ -457,14 +457,17 @@ def cmd_idle(a):
 
 def cmd_callgrind(a):
     """Rows from Benchmarks/callgrind.sh's output: its summary line and callgrind-split.py's split. Without
-    --total-max the rows are information (no goal)."""
+    --total-max the rows are information (no goal). A log of several runs gives each figure's median."""
     text = open(a.log).read()
-    m = re.search(r"(\d+) requests, (\d+) instructions, (\d+) instructions per request", text)
-    sp = re.search(r"per request: total ([\d,]+)\s+libcurl ([\d,]+)\s+memcpy ([\d,]+)\s+fanout's own ([\d,]+)", text)
+    runs = re.findall(r"(\d+) requests, (\d+) instructions, (\d+) instructions per request", text)
+    splits = re.findall(r"per request: total ([\d,]+)\s+libcurl ([\d,]+)\s+memcpy ([\d,]+)\s+fanout's own ([\d,]+)", text)
     num = lambda t: int(t.replace(",", ""))
-    total = num(m.group(3)) if m else None
-    libcurl, own = (num(sp.group(2)), num(sp.group(4))) if sp else (None, None)
-    count = f" ({m.group(1)} requests under callgrind)" if m else ""
+    middle = lambda values: sorted(values)[(len(values) - 1) // 2] if values else None
+    total = middle([num(r[2]) for r in runs])
+    libcurl, own = middle([num(s[1]) for s in splits]), middle([num(s[3]) for s in splits])
+    each = f"; runs: {', '.join(f'{num(s[3]):,}' for s in splits)}" if len(splits) > 1 else ""
+    count = (f" ({', '.join(r[0] for r in runs)} requests under callgrind"
+             + (f", median of {len(runs)} runs" if len(runs) > 1 else "") + ")") if runs else ""
     label = f" [{a.label}]" if a.label else ""
     if a.total_max is None:
         goal, ok = "info", None
@@ -474,8 +477,8 @@ def cmd_callgrind(a):
          fanout=f"{total:,}" if total else "no figure", ref="", goal=goal, ok=ok)
     if own is not None:
         goal, ok = ("info", None) if a.own_max is None else (f"≤ {a.own_max:,}", own <= a.own_max)
-        emit(a.out, scn="10", metric=f"{a.path}{label}: fanout's own (outside libcurl and memcpy)", fanout=f"{own:,}",
-             ref=f"libcurl {libcurl:,}", goal=goal, ok=ok)
+        emit(a.out, scn="10", metric=f"{a.path}{label}: fanout's own (outside libcurl and memcpy){each}",
+             fanout=f"{own:,}", ref=f"libcurl {libcurl:,}", goal=goal, ok=ok)
 
 
 # ---------------------------------------------------------------- where fanout's CPU goes (scenario 11)

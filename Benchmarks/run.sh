@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fanout beside the reference systems of ../shared/bench, one side-by-side table with ratios.
 #
-#   Benchmarks/run.sh                  full run (wrk -d 10, 3 alternating rounds; about 11 minutes)
+#   Benchmarks/run.sh                  full run (wrk -d 10, 3 alternating rounds; about 15 minutes)
 #   Benchmarks/run.sh --quick          smoke test: a few seconds per scenario, only checks that everything runs
 #                                      and fanout answers 200 (exit 1 otherwise); timings are not asserted
 #   Benchmarks/run.sh --only NAME      one scenario: fanout3 slow proxy wide conns idle cgroup latency workers2
@@ -44,9 +44,9 @@ while [ $# -gt 0 ]; do
   shift
 done
 if [ $quick = 1 ]; then
-  dur=${dur:-2}; rounds=${rounds:-1}; wide_reps=3; wide_warm=1; nconns=2000; conns_limit=25; settle=30; idle_secs=3; cg_secs=2
+  dur=${dur:-2}; rounds=${rounds:-1}; wide_reps=3; wide_warm=1; nconns=2000; conns_limit=25; settle=30; idle_secs=3; cg_secs=2; cg_reps=1
 else
-  dur=${dur:-10}; rounds=${rounds:-3}; wide_reps=20; wide_warm=3; nconns=10000; conns_limit=55; settle=30; idle_secs=10; cg_secs=5
+  dur=${dur:-10}; rounds=${rounds:-3}; wide_reps=20; wide_warm=3; nconns=10000; conns_limit=55; settle=30; idle_secs=10; cg_secs=5; cg_reps=3
 fi
 
 want() {  # want NAME NUMBER: is this scenario selected?
@@ -305,10 +305,17 @@ if want callgrind 10; then
       set -- $spec
       limits=(); [ "$2" = - ] || limits+=(--total-max "$2"); [ "$3" = - ] || limits+=(--own-max "$3")
       mkdir -p "$work/cg"
-      # callgrind.sh builds its own release binary with DWARF 4 debug info in .build-prof (bookworm's valgrind
-      # cannot read the DWARF 5 of a plain release build), unless CALLGRIND_BIN names one
-      run env ${CALLGRIND_BIN:+CALLGRIND_BIN="$CALLGRIND_BIN"} CALLGRIND_PORT=$((port + 13)) CALLGRIND_OUT="$work/cg/callgrind.out" \
-        CALLGRIND_CONF="$5" "$here/callgrind.sh" "$1" "$cg_secs" >"$work/cg.log" 2>&1; cat "$work/cg.log" >&2
+      # A rule's row is the median of cg_reps runs: one run's figures move by about ±1.5k with where libcurl
+      # finishes its transfers (its timer or a socket event), as much as a target's margin
+      reps=1; [ ${#limits[@]} -gt 0 ] && reps=$cg_reps
+      : >"$work/cg.log"
+      for _ in $(seq 1 "$reps"); do
+        # callgrind.sh builds its own release binary with DWARF 4 debug info in .build-prof (bookworm's valgrind
+        # cannot read the DWARF 5 of a plain release build), unless CALLGRIND_BIN names one
+        run env ${CALLGRIND_BIN:+CALLGRIND_BIN="$CALLGRIND_BIN"} CALLGRIND_PORT=$((port + 13)) CALLGRIND_OUT="$work/cg/callgrind.out" \
+          CALLGRIND_CONF="$5" "$here/callgrind.sh" "$1" "$cg_secs" >"$work/cg-run.log" 2>&1
+        cat "$work/cg-run.log" >&2; cat "$work/cg-run.log" >>"$work/cg.log"
+      done
       bench callgrind --path "$1" --label "$4" --log "$work/cg.log" "${limits[@]}"
     done
   else
