@@ -138,20 +138,21 @@ public struct PartnerFraming: Sendable, Equatable {
     /// `value` as a length when it is written plainly: 1 to 18 digits, without a leading zero unless it is `0`
     /// (then the number gives back the text, see ``contentLengthText``); nil for any other value.
     static func plainLength(_ value: UnsafeRawBufferPointer) -> Int? {
-        guard value.count > 0, value.count <= 18, value.count == 1 || value[0] != 0x30 else { return nil }
-        var length = 0
-        for byte in value {
-            guard ASCII.isDigit(byte) else { return nil }
-            length = length * 10 + Int(byte &- 0x30)
-        }
-        return length
+        guard value.count == 1 || value.first != 0x30 else { return nil }
+        return decimal(value)
     }
 
     /// `1*DIGIT` (RFC 9110 §8.6) as an Int: no sign, no space, no list, at most 18 digits (no overflow).
     static func decimalLength(_ text: String) -> Int? {
+        decimal(text.utf8)
+    }
+
+    /// ``decimalLength(_:)`` of any bytes: the one digit loop of both readings.
+    @inline(__always)
+    private static func decimal(_ bytes: some Sequence<UInt8>) -> Int? {
         var value = 0
         var digits = 0
-        for byte in text.utf8 {
+        for byte in bytes {
             guard ASCII.isDigit(byte), digits < 18 else { return nil }
             value = value * 10 + Int(byte &- 0x30)
             digits += 1

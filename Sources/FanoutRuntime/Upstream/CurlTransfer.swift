@@ -173,7 +173,8 @@ final class CurlTransfer {
     /// Runs `body` on the transfer a C callback's user pointer names, without retaining it: libcurl calls back
     /// only while the easy handle is in a multi handle, and the client keeps every such transfer alive (its
     /// `active` table, or a cancelled transfer's grace run). A retain and a release per header line and per
-    /// body chunk cost about 100 instructions each time (about 2.2k per `/overview`, callgrind).
+    /// body chunk cost about 100 instructions each time (about 2.2k per `/overview`, callgrind). Every callback
+    /// of the transfer's easy handle (header, write, read) goes through here.
     @inline(__always)
     fileprivate static func borrowing<Result>(
         _ pointer: UnsafeMutableRawPointer, _ body: (CurlTransfer) -> Result
@@ -556,15 +557,17 @@ private let curlWriteCallback: curl_write_callback = { data, size, count, userda
 
 private let curlReadCallback: curl_read_callback = { data, size, count, userdata in
     guard let userdata, let data else { return ccurl_readfunc_abort }
-    let transfer = CurlTransfer.from(userdata)
-    guard let pipe = transfer.bodySource else { return 0 }
-    switch pipe.read(into: UnsafeMutableRawBufferPointer(start: data, count: size * count)) {
-    case .bytes(let n): return n
-    case .end: return 0
-    case .wait:
-        transfer.sendPaused = true
-        return ccurl_readfunc_pause
-    case .abort: return ccurl_readfunc_abort
+    let room = UnsafeMutableRawBufferPointer(start: data, count: size * count)
+    return CurlTransfer.borrowing(userdata) { transfer in
+        guard let pipe = transfer.bodySource else { return 0 }
+        switch pipe.read(into: room) {
+        case .bytes(let n): return n
+        case .end: return 0
+        case .wait:
+            transfer.sendPaused = true
+            return ccurl_readfunc_pause
+        case .abort: return ccurl_readfunc_abort
+        }
     }
 }
 
