@@ -80,7 +80,7 @@ public struct RouteTable: Sendable {
             return self.capture(routeIndex: routeIndex, path: utf8, start: first)
         }
         var matching: [Int] = []
-        self.collect(node: 0, path: utf8, start: first, into: &matching)
+        contiguous.withUTF8 { self.collect(node: 0, path: $0, start: 1, into: &matching) }
         guard !matching.isEmpty else { return .notFound }
         return .methodNotAllowed(allowed: self.allowedMethods(matching.sorted()))
     }
@@ -96,10 +96,7 @@ public struct RouteTable: Sendable {
             return self.firstAccepting(self.nodes[node].terminal, method: method)
                 ?? self.firstAccepting(self.nodes[node].catchAll, method: method)
         }
-        var end = start
-        while end < path.count && path[end] != UInt8(ascii: "/") { end += 1 }
-        let next = end == path.count ? nil : end + 1
-        let segment = UnsafeBufferPointer(rebasing: path[start..<end])
+        let (segment, next) = Self.segment(of: path, at: start)
         for index in self.nodes[node].literals.indices
         where Self.sameBytes(self.nodes[node].literals[index].segment, segment) {
             if let found = self.search(
@@ -109,7 +106,7 @@ public struct RouteTable: Sendable {
             }
             break
         }
-        if let parameter = self.nodes[node].parameter, start != end,
+        if let parameter = self.nodes[node].parameter, !segment.isEmpty,
             let found = self.search(node: parameter, path: path, start: next, method: method)
         {
             return found
@@ -118,22 +115,30 @@ public struct RouteTable: Sendable {
     }
 
     /// Every route matching the path, whatever its method (for the 405 `Allow` list).
-    private func collect(node: Int, path: Substring.UTF8View, start: Index?, into matching: inout [Int]) {
+    /// Over the path's bytes by offset, as ``search(node:path:start:method:)``.
+    private func collect(node: Int, path: UnsafeBufferPointer<UInt8>, start: Int?, into matching: inout [Int]) {
         let current = self.nodes[node]
         matching.append(contentsOf: current.catchAll)
         guard let start else {
             matching.append(contentsOf: current.terminal)
             return
         }
-        let end = path[start...].firstIndex(of: UInt8(ascii: "/")) ?? path.endIndex
-        let next = end == path.endIndex ? nil : path.index(after: end)
-        let segment = path[start..<end]
+        let (segment, next) = Self.segment(of: path, at: start)
         for literal in current.literals where Self.sameBytes(literal.segment, segment) {
             self.collect(node: literal.node, path: path, start: next, into: &matching)
         }
-        if let parameter = current.parameter, start != end {
+        if let parameter = current.parameter, !segment.isEmpty {
             self.collect(node: parameter, path: path, start: next, into: &matching)
         }
+    }
+
+    /// The segment of `path` that starts at offset `start`, and the offset of the next one (nil after the last).
+    private static func segment(
+        of path: UnsafeBufferPointer<UInt8>, at start: Int
+    ) -> (bytes: UnsafeBufferPointer<UInt8>, next: Int?) {
+        var end = start
+        while end < path.count && path[end] != UInt8(ascii: "/") { end += 1 }
+        return (UnsafeBufferPointer(rebasing: path[start..<end]), end == path.count ? nil : end + 1)
     }
 
     private func firstAccepting(_ candidates: [Int], method: String) -> Int? {
@@ -206,18 +211,6 @@ public struct RouteTable: Sendable {
 
     /// Whether `segment` holds exactly the bytes of `literal`, compared over contiguous memory: the generic
     /// `elementsEqual` over `Substring.UTF8View` cost about 280 instructions per comparison (callgrind).
-    private static func sameBytes(_ literal: String, _ segment: Substring.UTF8View) -> Bool {
-        let compared = literal.utf8.withContiguousStorageIfAvailable { expected in
-            segment.withContiguousStorageIfAvailable { actual in
-                guard expected.count == actual.count else { return false }
-                for index in 0..<expected.count where expected[index] != actual[index] { return false }
-                return true
-            }
-        }
-        return (compared ?? nil) ?? literal.utf8.elementsEqual(segment)
-    }
-
-    /// Whether `segment` holds exactly the bytes of `literal`.
     private static func sameBytes(_ literal: String, _ segment: UnsafeBufferPointer<UInt8>) -> Bool {
         guard literal.utf8.count == segment.count else { return false }
         let compared = literal.utf8.withContiguousStorageIfAvailable { expected in
