@@ -38,6 +38,22 @@ extension CompositeRun {
         return calls
     }
 
+    /// What the metrics count of the calls of a completed run (``CallCount``): ``accessLogCalls`` without the
+    /// names and details only a log line or a span reads, and without the calls never made (`skipped`).
+    public var callCounts: [CallCount] {
+        var counts: [CallCount] = []
+        counts.reserveCapacity(self.route.calls.count)
+        for index in self.route.calls.indices {
+            let failure = self.logStatusAndFailure(index).failure
+            if failure == "skipped" { continue }
+            counts.append(
+                CallCount(
+                    identity: AccessLogLine.Call.Identity(call: index, upstream: self.route.calls[index].upstream),
+                    durationMs: self.states[index].elapsedMs, failure: failure))
+        }
+        return counts
+    }
+
     /// What the access log says of call `index`: the status of its one request, and its first failure. Reads
     /// the call's state in place rather than copying its `CallState`, which holds the call's answer.
     private func logStatusAndFailure(_ index: Int) -> (status: Int?, failure: String?) {

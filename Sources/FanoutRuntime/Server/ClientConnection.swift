@@ -40,7 +40,8 @@ final class ClientConnection: EventHandler, TurnEndTask {
     /// A connection to the admin listener: its requests go to ``AdminEndpoint``, not to the routes, and are
     /// neither logged nor counted in the metrics.
     let isAdmin: Bool
-    private unowned let worker: Worker
+    /// Its worker, not retained nor checked (docs/design/architecture.md, "References back to the worker").
+    private unowned(unsafe) let worker: Worker
     private var machine: ClientConnectionStateMachine
     private var input: [UInt8] = []
     private var parser: HTTPRequestParser
@@ -543,11 +544,12 @@ final class ClientConnection: EventHandler, TurnEndTask {
 
     // MARK: - Responses
 
-    /// Answers the current request. `calls` is what the access log shows for upstream calls. `gzip`: the
+    /// Answers the current request. `calls`: the request's upstream calls, as the access log shows them or only
+    /// as the metrics count them (``CallReport``). `gzip`: the
     /// answer may be gzip-encoded for a client that accepts it (composite answers). `response` is consumed, so
     /// that the lines added here extend the caller's header array in place (a copy moved them to a new one).
     func respond(
-        _ response: consuming HTTPResponse, closeConnection: Bool = false, calls: [AccessLogCall] = [],
+        _ response: consuming HTTPResponse, closeConnection: Bool = false, calls: CallReport = .none,
         gzip: GzipSettings? = nil
     ) {
         guard isHandling || isAwaitingRequest, machine.streamedAnswer == nil else { return }
@@ -659,7 +661,7 @@ final class ClientConnection: EventHandler, TurnEndTask {
     func endStreamedResponse(calls: [AccessLogCall]) {
         guard let status = machine.streamedAnswerEnded(into: &output) else { return }
         exchange = nil
-        log(status: status, calls: calls)
+        log(status: status, calls: .entries(calls))
         currentHead = nil
         flush()
     }
@@ -680,7 +682,7 @@ final class ClientConnection: EventHandler, TurnEndTask {
     func abortStreamedResponse(calls: [AccessLogCall]) {
         guard isHandling, let status = machine.streamedAnswer?.status else { return }
         exchange = nil
-        log(status: status, calls: calls)
+        log(status: status, calls: .entries(calls))
         close()
     }
 
@@ -691,12 +693,12 @@ final class ClientConnection: EventHandler, TurnEndTask {
     private func abandonExchange(loggingStatus status: Int, clientAbort: ClientDeparture? = nil) {
         let calls = exchange?.abandon() ?? []
         exchange = nil
-        log(status: status, calls: calls, clientAbort: clientAbort)
+        log(status: status, calls: .entries(calls), clientAbort: clientAbort)
     }
 
     /// The request in hand is over: its record is finished (access-log line, metrics, spans) with `status` and
     /// the calls as its exchange reports them. `clientAbort`: the client went away first (`status` is 499).
-    private func log(status: Int, calls: [AccessLogCall], clientAbort: ClientDeparture? = nil) {
+    private func log(status: Int, calls: CallReport, clientAbort: ClientDeparture? = nil) {
         // A later answer on this connection (a refusal before dispatch) gets no overlay.
         if !responseOverlay.isEmpty { responseOverlay = ResponseHeaderOverlay() }
         // Moved out, not copied: a copy retained each of the record's Strings and references, and clearing the

@@ -5,7 +5,8 @@ import FanoutCore
 /// and answers when the run completes or the route deadline passes (unfinished calls then count as
 /// timeouts and are cancelled).
 final class CompositeExchange: Exchange {
-    private unowned let worker: Worker
+    /// Its worker, not retained nor checked (docs/design/architecture.md, "References back to the worker").
+    private unowned(unsafe) let worker: Worker
     private weak var connection: ClientConnection?
     /// The configuration the request was dispatched with: `route`'s call indices point into its upstreams,
     /// including for calls launched after a reload installed another configuration.
@@ -300,7 +301,9 @@ final class CompositeExchange: Exchange {
         if let timer = deadlineTimer { worker.loop.cancel(timer) }
         deadlineTimer = nil
         let stitched = withRun { $0.response() }
-        let runCalls = withRun { $0.accessLogCalls }
+        // Entries only for a reader of more than the metrics: a log line, spans, `pass_header`.
+        let detailed = connection?.recordsCallDetail ?? false
+        let runCalls = detailed || answers != nil ? withRun { $0.accessLogCalls } : []
         // Labelled as `HTTPResponse.headers` is: an unlabelled array was converted element by element. Room for
         // the connection's own lines too (`X-Request-Id`, a response overlay's): an array literal had room for
         // its three fields only, and the connection's append moved it to a new one (about 600 instructions).
@@ -315,12 +318,13 @@ final class CompositeExchange: Exchange {
         }
         connection?.respond(
             HTTPResponse(status: stitched.status, headers: consume headers, body: stitched.body),
-            calls: withTransferFacts(runCalls), gzip: runtime.config.gzip)
+            calls: detailed ? .entries(withTransferFacts(runCalls)) : .counts(withRun { $0.callCounts }),
+            gzip: runtime.config.gzip)
     }
 
     /// The run's access-log entries with what the transfers added: span ids, attempts, cache use, HTTP version.
-    /// Only an access-log line or spans read those (``ClientConnection/recordsCallDetail``); the metrics take
-    /// the run's entries as they are.
+    /// Only an access-log line or spans read those (``ClientConnection/recordsCallDetail``): without them an
+    /// answer reports its calls as ``CompositeRun/callCounts``, and an abandoned request its entries as they are.
     private func withTransferFacts(_ runCalls: [AccessLogCall]) -> [AccessLogCall] {
         guard connection?.recordsCallDetail ?? false else { return runCalls }
         var calls = runCalls

@@ -8,7 +8,8 @@ import Glibc
 /// at once it closes new ones without an answer.
 final class Listener: EventHandler {
     private var fd: Int32
-    private unowned let worker: Worker
+    /// Its worker, not retained nor checked (docs/design/architecture.md, "References back to the worker").
+    private unowned(unsafe) let worker: Worker
     private let isAdmin: Bool
     private var pausedTimer: TimerID?
 

@@ -16,7 +16,8 @@ import FanoutCore
 /// minimum rate (``RateBudget``, paused while the client does not read), so a drip that never leaves the
 /// upstream idle for `timeout` still ends. The client's body is held to it by ``ClientConnection``.
 final class ProxyExchange: Exchange, UpstreamReceiver {
-    private unowned let worker: Worker
+    /// Its worker, not retained nor checked (docs/design/architecture.md, "References back to the worker").
+    private unowned(unsafe) let worker: Worker
     private weak var connection: ClientConnection?
     private let body: BodyPipe?
     private let isHead: Bool
@@ -292,7 +293,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             connection?.respond(
                 HTTPResponse(
                     status: answer.status, headers: headers.map { (name: $0.0, value: $0.1) }, body: answer.body),
-                calls: calls)
+                calls: .entries(calls))
         case .failure(let failure):
             let calls = [
                 AccessLogCall(
@@ -307,7 +308,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             connection?.respond(
                 .error(
                     status: failure.gatewayStatus, message: "upstream call failed: \(failure.kind): \(failure.message)"),
-                calls: calls)
+                calls: .entries(calls))
         }
     }
 

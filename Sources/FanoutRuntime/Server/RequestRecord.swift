@@ -94,7 +94,7 @@ struct RequestRecord {
     /// the log line only. `tunnel`: an `Upgrade` tunnel's end (status 101); its one call is in the log line
     /// only (the tunnel's bytes have counters of their own), and a tunnel exports no spans.
     func finish(
-        status: Int, calls: [AccessLogCall], clientAbort: ClientDeparture?, tunnel: AccessLogLine.Tunnel? = nil,
+        status: Int, calls: CallReport, clientAbort: ClientDeparture?, tunnel: AccessLogLine.Tunnel? = nil,
         worker: Worker
     ) {
         worker.loop.refreshNow()
@@ -115,7 +115,7 @@ struct RequestRecord {
         var line = AccessLogLine(
             time: iso8601Now(), method: method, path: path, route: self.route, status: status,
             durationMs: durationMs, requestID: requestID, traceID: trace?.traceIDHex,
-            parentID: trace?.parentID.map(TraceContext.spanIDHex), calls: calls, clientAbort: clientAbort)
+            parentID: trace?.parentID.map(TraceContext.spanIDHex), calls: calls.entries, clientAbort: clientAbort)
         line.tunnel = tunnel
         if let span = serverSpan, let tracer {
             tracer.record(
@@ -129,18 +129,25 @@ struct RequestRecord {
     /// Counts each call that was made: its duration in the request's table, by route and by the call's own
     /// index, and its failure by the name of its upstream. Calls come only from a matched route's exchange,
     /// so a request without a table has none.
-    private func countCalls(_ calls: [AccessLogCall], worker: Worker) {
+    private func countCalls(_ calls: CallReport, worker: Worker) {
         guard let (table, routeIndex) = counters else { return }
-        // By index, reading single fields: a copy of each call (its Strings) costs more than counting it.
-        for index in calls.indices where !calls[index].cancelled {
-            let failure = calls[index].failure
-            // `skipped`: never made, not recorded (as ServerMetrics.recordCall).
-            if failure == "skipped" { continue }
-            let identity = calls[index].identity
-            table.recordCall(route: routeIndex, call: identity.call, seconds: calls[index].durationMs / 1_000)
-            if let failure {
-                worker.metrics.recordUpstreamFailure(upstream: table.upstreamNames[identity.upstream], kind: failure)
+        switch calls {
+        case .counts(let counts):
+            for count in counts { Self.count(count, table: table, route: routeIndex, worker: worker) }
+        case .entries(let entries):
+            // By index: a copy of each entry (its Strings) costs more than counting it.
+            for index in entries.indices {
+                if let count = CallCount(entries[index]) {
+                    Self.count(count, table: table, route: routeIndex, worker: worker)
+                }
             }
+        }
+    }
+
+    private static func count(_ call: CallCount, table: RouteMetricsTable, route: Int, worker: Worker) {
+        table.recordCall(route: route, call: call.identity.call, seconds: call.durationMs / 1_000)
+        if let failure = call.failure {
+            worker.metrics.recordUpstreamFailure(upstream: table.upstreamNames[call.identity.upstream], kind: failure)
         }
     }
 
@@ -149,5 +156,22 @@ struct RequestRecord {
     func countMinRateCut(side: String, worker: Worker) {
         let key = ServerMetrics.MinRateCutKey(route: route ?? "", side: side)
         worker.metrics.minRateCuts[key, default: 0] &+= 1
+    }
+}
+
+/// What a request's end reports of its calls (``RequestRecord/finish(status:calls:clientAbort:tunnel:worker:)``):
+/// their access-log entries, or only what the metrics count of them (``CallCount``) when the request writes no
+/// access-log line and exports no spans (``ClientConnection/recordsCallDetail``), which are all that read more.
+enum CallReport {
+    case entries([AccessLogCall])
+    case counts([CallCount])
+
+    /// No calls.
+    static let none = CallReport.counts([])
+
+    /// The access-log entries; none for counts.
+    var entries: [AccessLogCall] {
+        if case .entries(let entries) = self { return entries }
+        return []
     }
 }

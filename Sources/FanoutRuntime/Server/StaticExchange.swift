@@ -2,7 +2,8 @@ import FanoutCore
 
 /// A `respond` route: a fixed answer, after an optional delay kept on the loop's timers (never a sleep).
 final class StaticExchange: Exchange {
-    private unowned let worker: Worker
+    /// Its worker, not retained nor checked (docs/design/architecture.md, "References back to the worker").
+    private unowned(unsafe) let worker: Worker
     private var timer: TimerID?
 
     private init(worker: Worker) {

@@ -15,7 +15,8 @@ import Glibc
 /// while the other side has not taken its last bytes (back-pressure). A FIN is passed on as `shutdown(SHUT_WR)`
 /// (on a TLS partner: the TCP shutdown only, libcurl 7.88.1 has no way to send a close_notify alone).
 final class Tunnel: Exchange, EventHandler {
-    private unowned let worker: Worker
+    /// Its worker, not retained nor checked (docs/design/architecture.md, "References back to the worker").
+    private unowned(unsafe) let worker: Worker
     /// The connection the request came on, until the tunnel takes its socket or answers it.
     private weak var connection: ClientConnection?
     private var machine: TunnelStateMachine
@@ -233,7 +234,7 @@ final class Tunnel: Exchange, EventHandler {
         finishWithoutTunnel(.refused)
         connection?.respond(
             HTTPResponse(status: head.status, headers: head.fieldsForClient(), body: body), closeConnection: true,
-            calls: calls)
+            calls: .entries(calls))
     }
 
     /// The tunnel cannot be set up: the client is answered `status`.
@@ -241,7 +242,7 @@ final class Tunnel: Exchange, EventHandler {
         let calls = [call(status: nil, failure: failure)]
         let connection = self.connection
         finishWithoutTunnel(.partnerError)
-        connection?.respond(.error(status: status, message: message), closeConnection: true, calls: calls)
+        connection?.respond(.error(status: status, message: message), closeConnection: true, calls: .entries(calls))
     }
 
     private func call(status: Int?, failure: String?) -> AccessLogCall {
@@ -504,7 +505,7 @@ final class Tunnel: Exchange, EventHandler {
         guard let record else { return }
         self.record = nil
         record.finish(
-            status: 101, calls: [call(status: 101, failure: nil)], clientAbort: nil,
+            status: 101, calls: .entries([call(status: 101, failure: nil)]), clientAbort: nil,
             tunnel: AccessLogLine.Tunnel(bytesUp: bytesUp, bytesDown: bytesDown, end: reason.rawValue), worker: worker)
     }
 

@@ -154,6 +154,24 @@ import Testing
         #expect(body.contains(#"{"call":"stock","kind":"skipped","message":"not called: input call 'product' failed""#))
     }
 
+    /// What the metrics count of a run is its access-log entries without the call never made.
+    @Test func theCallCountsAreTheLoggedCallsThatWereMade() throws {
+        var run = try CompositeRun(
+            route: Self.route(
+                """
+                call product GET p /products/{id} optional
+                call stock   GET p /stock/{product.sku} optional
+                call other   GET p /other
+                """), input: Self.input())
+        _ = try Self.drive(&run) { launch in
+            launch.call == 0 ? .failed(.timeout) : Self.ok("1")
+        }
+        #expect(run.accessLogCalls.map(\.failure) == ["timeout", "skipped", nil])
+        #expect(run.callCounts.map(\.identity.call) == [0, 2])
+        #expect(run.callCounts.map(\.failure) == ["timeout", nil])
+        #expect(run.callCounts == run.accessLogCalls.compactMap(CallCount.init))
+    }
+
     @Test func callWhoseInputLacksTheFieldIsSkipped() throws {
         var run = try CompositeRun(
             route: Self.route(

@@ -112,9 +112,17 @@ import Testing
         let framing = chunkSize == nil ? "Content-Length: \(total)" : "Transfer-Encoding: chunked"
         try client.send("PUT /upload HTTP/1.1\r\nHost: x\r\n\(framing)\r\n\r\n")
         client.startUpload(total: total, chunkSize: chunkSize)
-        // The upstream reads nothing yet: the client must be held back once the windows are full.
+        // The upstream reads nothing yet: the client must be held back once the windows are full. How fast they
+        // fill is the machine's pace (several times slower under sanitizers), so wait until the count stops
+        // moving for 200 ms (at most 5 s; a client never held back fails the checks below).
         usleep(600_000)
-        let stalledAt = client.bytesUploaded
+        var stalledAt = client.bytesUploaded
+        for _ in 0..<22 {
+            usleep(200_000)
+            let now = client.bytesUploaded
+            if now == stalledAt { break }
+            stalledAt = now
+        }
         usleep(300_000)
         // Kernel buffers may still grow a little (TCP autotuning), never by the megabytes a reader would take.
         #expect(client.bytesUploaded - stalledAt < Self.mib, "the client kept sending while nothing was read upstream")
