@@ -564,7 +564,9 @@ def cmd_owner(a):
         name = f"{a.budget:g}× reference" + (f" + {a.plus:g} µs" if a.plus else "")
         emit(a.out, scn=a.scenario, metric=f"{a.label}: libcurl + fanout's syscalls against the budget "
              f"{name}", fanout=f"{floor:,.1f} µs", ref=f"budget {budget:,.1f} µs",
-             ratio=floor / budget, goal="info: above the budget, the CPU target is below libcurl's cost",
+             ratio=floor / budget,
+             goal=("info: above the budget, the CPU target is below libcurl's cost" if floor > budget
+                   else f"info: within the budget, {budget - floor:,.1f} µs left for fanout's own code"),
              ok=None)
 
 
