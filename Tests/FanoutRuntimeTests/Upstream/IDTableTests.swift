@@ -40,6 +40,39 @@ import Testing
         #expect(table.values.isEmpty)
     }
 
+    /// Ids in order (transfers in flight) sit at their own places, so a removal has nothing to look at past its
+    /// hole; an id that outlives a table's worth of others makes the ids after it collide, and once it is gone
+    /// the bound falls back within a table's worth of removals. Every id stays found throughout.
+    @Test func idsInOrderNeedNoLookPastTheHole() {
+        var table = IDTable<UInt64>()
+        var next: UInt64 = 1
+        var oldest: UInt64 = 1
+        func step() {
+            table.insert(next, for: next)
+            next += 1
+            #expect(table.removeValue(forKey: oldest) == oldest)
+            oldest += 1
+        }
+        while next <= 191 {
+            table.insert(next, for: next)
+            next += 1
+        }
+        for _ in 0..<2_000 { step() }
+        #expect(table.maxDisplacement == 0)
+        let places = UInt64(table.places)
+        // The oldest id stays while the window moves on past a whole table.
+        let lingering = oldest
+        oldest += 1
+        for _ in 0..<(2 * places) { step() }
+        #expect(table.maxDisplacement > 0)
+        #expect(table[lingering] == lingering)
+        #expect(table.removeValue(forKey: lingering) == lingering)
+        for _ in 0..<(2 * places) { step() }
+        #expect(table.maxDisplacement == 0)
+        #expect(table.count == 190)
+        for id in oldest..<next { #expect(table[id] == id) }
+    }
+
     @Test func replacesTheValueOfAnIdStoredAgain() {
         var table = IDTable<String>()
         table.insert("a", for: 7)
