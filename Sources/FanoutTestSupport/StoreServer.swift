@@ -20,7 +20,8 @@ public final class StoreServer: @unchecked Sendable {
     }
 
     public let executable: String
-    public let port: UInt16
+    /// Chosen once, when the server is made; ``start()`` uses it again.
+    public private(set) var port: UInt16 = 0
     private let password: String?
     public let tls: TLS?
     private let extraArguments: [String]
@@ -41,8 +42,16 @@ public final class StoreServer: @unchecked Sendable {
         self.password = password
         self.tls = tls
         self.extraArguments = extraArguments
-        port = try freeTCPPort()
-        try start()
+        // A port found free can be taken before the server binds it: the suite runs in parallel, and a cluster
+        // node also binds port + 10000 for its bus, inside the range outgoing connections take their local
+        // ports from. A server that exits before answering is started on another port, up to five times.
+        let busOffset: UInt16 = extraArguments.contains("--cluster-enabled") ? 10_000 : 0
+        for _ in 1...5 {
+            repeat { port = try freeTCPPort() } while port > UInt16.max - busOffset
+            if try launch() { return }
+        }
+        throw TestSupportError(
+            kind: .malformed, call: executable, detail: "exited before answering on five free ports (last \(port))")
     }
 
     deinit {
@@ -51,6 +60,14 @@ public final class StoreServer: @unchecked Sendable {
 
     /// Starts the server (again) on ``port`` and waits until it answers.
     public func start() throws {
+        guard try launch() else {
+            throw TestSupportError(kind: .malformed, call: executable, detail: "exited on port \(port)")
+        }
+    }
+
+    /// Starts the server on ``port`` and waits until it answers: false when it exited first (its port taken).
+    /// - Throws: ``TestSupportError`` when it does not answer within 15 s.
+    private func launch() throws -> Bool {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/\(executable)")
         var arguments = [
@@ -78,13 +95,14 @@ public final class StoreServer: @unchecked Sendable {
             if let reply = try? command(["PING"]),
                 reply.hasPrefix("+PONG") || reply.hasPrefix("-NOAUTH") || reply.hasPrefix("PONG")
             {
-                return
+                return true
             }
             usleep(10_000)
         }
+        let exited = !process.isRunning
         stop()
-        throw TestSupportError(
-            kind: .malformed, call: executable, detail: "no PONG on port \(port) within 15 s (or it exited)")
+        if exited { return false }
+        throw TestSupportError(kind: .malformed, call: executable, detail: "no PONG on port \(port) within 15 s")
     }
 
     /// Kills the server (SIGKILL: no goodbye to its clients) and waits for it to exit.
