@@ -145,18 +145,29 @@ extension HTTPRequestParser {
         // RFC 9112 §3.2.2: an absolute-form target's authority replaces the Host field.
         if let targetHost { host = Self.string(buffer, targetHost) }
         let isHTTP11 = version == .http1_1
-        let head = HTTPRequestHead(
-            method: Self.string(buffer, methodStart..<methodEnd),
-            target: Self.string(buffer, targetStart..<targetEnd),
-            version: version,
-            headers: headers,
-            keepAlive: !facts.connectionClose && (isHTTP11 || facts.connectionKeepAlive),
-            expectsContinue: isHTTP11 && facts.expectsContinue,
-            host: host,
-            requestsUpgrade: (isHTTP11 && facts.connectionUpgrade && facts.hasUpgradeField)
-                || Self.equals(UnsafeRawBufferPointer(rebasing: buffer[methodStart..<methodEnd]), "CONNECT")
+        let method = UnsafeRawBufferPointer(rebasing: buffer[methodStart..<methodEnd])
+        return (
+            HTTPRequestHead(
+                method: Self.method(method),
+                target: Self.string(buffer, targetStart..<targetEnd),
+                version: version,
+                headers: headers,
+                keepAlive: !facts.connectionClose && (isHTTP11 || facts.connectionKeepAlive),
+                expectsContinue: isHTTP11 && facts.expectsContinue,
+                host: host,
+                requestsUpgrade: (isHTTP11 && facts.connectionUpgrade && facts.hasUpgradeField)
+                    || Self.equals(method, "CONNECT")
+            ), framing
         )
-        return (head, framing)
+    }
+
+    /// The method as a String: the common ones as literals, which cost no UTF-8 decoding (about 170
+    /// instructions each, callgrind).
+    static func method(_ bytes: UnsafeRawBufferPointer) -> String {
+        if equals(bytes, "GET") { return "GET" }
+        if equals(bytes, "POST") { return "POST" }
+        if equals(bytes, "HEAD") { return "HEAD" }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     // MARK: - Byte helpers

@@ -20,9 +20,10 @@ final class RuntimeConfig: Sendable {
     /// How many client connections one worker keeps open: its share of `max_client_connections`, rounded up.
     let clientConnectionsPerWorker: Int
     let workerCount: Int
-    /// Methods fanout answers with routing (404/405) rather than 501: the common ones plus every method a
-    /// route names.
-    let knownMethods: Set<String>
+    /// Methods fanout answers with routing (404/405) rather than 501: the common ones, `GET` first, plus every
+    /// method a route names. An array: a lookup compares a few small strings, where a `Set` hashed the method
+    /// on every request (about 290 instructions, callgrind).
+    let knownMethods: [String]
     /// The `tracing` block as the runtime uses it; nil when absent (no spans are built).
     let tracing: RuntimeTracing?
 
@@ -36,9 +37,10 @@ final class RuntimeConfig: Sendable {
         routes = RouteTable(config.routes)
         parserLimits = HTTPParserLimits(config.limits)
         forwardHeaders = Set(config.forwardHeaders.map { $0.lowercased() })
-        var methods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        var methods = ["GET", "POST", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"]
         for route in config.routes {
-            if case .only(let list) = route.methods { methods.formUnion(list) }
+            guard case .only(let list) = route.methods else { continue }
+            for method in list where !methods.contains(method) { methods.append(method) }
         }
         knownMethods = methods
         let decodable = CurlTransfer.decodableContentCodings
