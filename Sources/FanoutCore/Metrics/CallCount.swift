@@ -17,7 +17,7 @@ public struct CallCount: Sendable, Equatable {
 
     /// The count of an access-log entry: nil for a call that was never made (`skipped`) or was cancelled, which
     /// the metrics do not count (as ``ServerMetrics/recordCall(route:call:upstream:seconds:failure:)``).
-    public init?(_ call: AccessLogLine.Call) {
+    public init?(_ call: borrowing AccessLogLine.Call) {
         guard !call.cancelled, call.failure != "skipped" else { return nil }
         self.init(identity: call.identity, durationMs: call.durationMs, failure: call.failure)
     }
