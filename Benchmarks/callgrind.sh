@@ -19,7 +19,7 @@
 # it for a copy with fanout's default context headers and Accept-Encoding).
 #
 # FANOUT_LIBCURL_DIR=DIR runs the same binary with the libcurl.so.4 in DIR (LD_LIBRARY_PATH), e.g. the 8.14.1
-# that scripts/test-libcurl8.sh extracts to .build/libcurl8/root/usr/lib/x86_64-linux-gnu (same soname and
+# that scripts/test-libcurl8.sh extracts to .build/libcurl8/prefix/usr/lib/x86_64-linux-gnu (same soname and
 # symbol versions as bookworm's 7.88.1). The line printed names the libcurl that was loaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."

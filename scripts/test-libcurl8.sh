@@ -7,7 +7,7 @@
 #
 # 1. Adds the bookworm-backports suite to apt's sources if it is missing (root only; `apt-get update` then).
 # 2. `apt-get download`s the backports libcurl4 and libcurl4-openssl-dev into .build/libcurl8/debs and extracts
-#    them with `dpkg -x` into the prefix .build/libcurl8/root. Nothing is installed system-wide. The runtime
+#    them with `dpkg -x` into the prefix .build/libcurl8/prefix. Nothing is installed system-wide. The runtime
 #    libraries 8.14.1 links (nghttp2, OpenSSL 3, zstd, brotli, …) all exist in bookworm at the versions it asks
 #    for; any that is missing is installed from bookworm itself (root only).
 # 3. Rewrites the prefix's libcurl.pc to point into it and builds into its own scratch path, .build/curl8, with
@@ -21,7 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 want_version=8.14.1
 base=$PWD/.build/libcurl8
-root=$base/root
+prefix=$base/prefix
 scratch=.build/curl8
 arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
 build_only=0
@@ -51,14 +51,14 @@ fi
 want_version=${version%%-*}
 
 # 2. Download and extract (again only when the version changed).
-if [[ "$(cat "$base/version" 2>/dev/null)" != "$version" ]]; then
+if [[ "$(cat "$base/version" 2>/dev/null)" != "$version" || ! -d "$prefix" ]]; then
     rm -rf "$base"
-    mkdir -p "$base/debs" "$root"
+    mkdir -p "$base/debs" "$prefix"
     # As root, apt would hand the download to its `_apt` user, who cannot write into this checkout.
     sandbox=()
     [[ $(id -u) -ne 0 ]] || sandbox=(-o APT::Sandbox::User=root)
     (cd "$base/debs" && apt-get download -q "${sandbox[@]}" "libcurl4=$version" "libcurl4-openssl-dev=$version")
-    for deb in "$base"/debs/*.deb; do dpkg -x "$deb" "$root"; done
+    for deb in "$base"/debs/*.deb; do dpkg -x "$deb" "$prefix"; done
     echo "$version" >"$base/version"
 fi
 
@@ -74,13 +74,13 @@ if ((${#missing[@]})); then
 fi
 
 # 3. pkg-config file pointing into the prefix.
-libdir=$root/usr/lib/$arch
-includedir=$root/usr/include/$arch
+libdir=$prefix/usr/lib/$arch
+includedir=$prefix/usr/include/$arch
 pcdir=$base/pkgconfig
 mkdir -p "$pcdir"
 # Without the *.private lines: fanout links libcurl dynamically, and pkg-config (SwiftPM's too) would
 # otherwise want the .pc files of libcurl's own dependencies, which only their -dev packages install.
-sed -e "s|^prefix=.*|prefix=$root/usr|" -e "s|^includedir=.*|includedir=$includedir|" \
+sed -e "s|^prefix=.*|prefix=$prefix/usr|" -e "s|^includedir=.*|includedir=$includedir|" \
     -e '/^Requires.private:/d' -e '/^Cflags.private:/d' -e '/^Libs.private:/d' \
     "$libdir/pkgconfig/libcurl.pc" >"$pcdir/libcurl.pc"
 if command -v pkg-config >/dev/null && ! PKG_CONFIG_PATH="$pcdir" pkg-config --exists libcurl; then
