@@ -20,8 +20,6 @@ public struct RouteTable: Sendable {
         var segments: [PathTemplate.Segment]
     }
 
-    private typealias Index = Substring.UTF8View.Index
-
     private let nodes: [Node]
     private let routes: [Route]
 
@@ -67,22 +65,22 @@ public struct RouteTable: Sendable {
     ///   - method: the request method, case-sensitive (`GET`).
     ///   - path: the raw, still percent-encoded path without the query.
     public func match(method: String, path: Substring) -> RouteMatch {
-        let utf8 = path.utf8
-        guard utf8.first == UInt8(ascii: "/") else { return .badRequest("the path must start with '/'") }
-        let first = utf8.index(after: utf8.startIndex)
+        guard path.utf8.first == UInt8(ascii: "/") else { return .badRequest("the path must start with '/'") }
         // The trie walked over the path's contiguous bytes by offset: over `Substring.UTF8View` indices (a
         // `firstIndex(of:)` and index arithmetic per segment, each node copied) the search cost about 1,100
         // instructions for `/overview` (callgrind).
         // `Substring.withUTF8`: the view's `withContiguousStorageIfAvailable` goes through `Slice`'s generic one
         // (about 200 instructions more).
         var contiguous = path
-        if let routeIndex = contiguous.withUTF8({ self.search(node: 0, path: $0, start: 1, method: method) }) {
-            return self.capture(routeIndex: routeIndex, path: utf8, start: first)
+        return contiguous.withUTF8 { bytes in
+            if let routeIndex = self.search(node: 0, path: bytes, start: 1, method: method) {
+                return self.capture(routeIndex: routeIndex, path: bytes)
+            }
+            var matching: [Int] = []
+            self.collect(node: 0, path: bytes, start: 1, into: &matching)
+            guard !matching.isEmpty else { return .notFound }
+            return .methodNotAllowed(allowed: self.allowedMethods(matching.sorted()))
         }
-        var matching: [Int] = []
-        contiguous.withUTF8 { self.collect(node: 0, path: $0, start: 1, into: &matching) }
-        guard !matching.isEmpty else { return .notFound }
-        return .methodNotAllowed(allowed: self.allowedMethods(matching.sorted()))
     }
 
     // MARK: - Search
@@ -168,17 +166,18 @@ public struct RouteTable: Sendable {
 
     // MARK: - Captures
 
-    /// Walks the winning route's segments again and decodes what its parameters captured.
-    private func capture(routeIndex: Int, path: Substring.UTF8View, start first: Index) -> RouteMatch {
+    /// Walks the winning route's segments again and decodes what its parameters captured, over the path's bytes
+    /// by offset as ``search(node:path:start:method:)``.
+    private func capture(routeIndex: Int, path: UnsafeBufferPointer<UInt8>) -> RouteMatch {
         var parameters: [String: [String]] = [:]
-        var start: Index? = first
+        var start: Int? = 1
         for segment in self.routes[routeIndex].segments {
             switch segment {
             case .literal:
-                start = Self.segmentEnd(path, start!).next
+                start = Self.segment(of: path, at: start!).next
             case .parameter(let name):
-                let (end, next) = Self.segmentEnd(path, start!)
-                switch Self.decodeSegment(path[start!..<end]) {
+                let (bytes, next) = Self.segment(of: path, at: start!)
+                switch Self.decodeSegment(bytes) {
                 case .success(let value): parameters[name] = [value]
                 case .failure(let reason): return .badRequest("invalid value for path parameter '\(name)': \(reason)")
                 }
@@ -186,8 +185,8 @@ public struct RouteTable: Sendable {
             case .catchAll(let name):
                 var values: [String] = []
                 remaining: while let current = start {
-                    let (end, next) = Self.segmentEnd(path, current)
-                    if current == end {
+                    let (bytes, next) = Self.segment(of: path, at: current)
+                    if bytes.isEmpty {
                         // An empty segment is only allowed last: `/api/` (nothing captured) or `/api/a/`
                         // (trailing slash kept as a final "").
                         guard next == nil else {
@@ -196,7 +195,7 @@ public struct RouteTable: Sendable {
                         if !values.isEmpty { values.append("") }
                         break remaining
                     }
-                    switch Self.decodeSegment(path[current..<end]) {
+                    switch Self.decodeSegment(bytes) {
                     case .success(let value): values.append(value)
                     case .failure(let reason):
                         return .badRequest("invalid value for path parameter '\(name)': \(reason)")
@@ -220,13 +219,8 @@ public struct RouteTable: Sendable {
         return compared ?? literal.utf8.elementsEqual(segment)
     }
 
-    private static func segmentEnd(_ path: Substring.UTF8View, _ start: Index) -> (end: Index, next: Index?) {
-        let end = path[start...].firstIndex(of: UInt8(ascii: "/")) ?? path.endIndex
-        return (end, end == path.endIndex ? nil : path.index(after: end))
-    }
-
     /// Hardening rule 4.3/2: decode once, valid UTF-8, no CTL, not empty, not `.` or `..`.
-    static func decodeSegment(_ raw: Substring.UTF8View) -> Result<String, SegmentError> {
+    static func decodeSegment(_ raw: UnsafeBufferPointer<UInt8>) -> Result<String, SegmentError> {
         if raw.isEmpty { return .failure(SegmentError("empty segment")) }
         switch PercentCoding.decodeComponent(raw) {
         case .failure(let failure):
