@@ -30,18 +30,15 @@ import Testing
         _ server: TestServer, count: Int, whileWaiting: () throws -> Void
     ) rethrows -> (statuses: [Int], longest: Double) {
         let results = Mutex<[(Int, Double)]>([])
-        let group = DispatchGroup()
-        // One thread per request (GCD's pool would run only a few of these blocking clients at once).
+        let clients = ClientThreads()
         for _ in 0..<count {
-            group.enter()
-            Thread {
+            clients.start {
                 let (status, ms) = measureMs { (try? server.get("/p/ok", timeoutMs: 15_000).status) ?? 0 }
                 results.withLock { $0.append((status, ms / 1000)) }
-                group.leave()
-            }.start()
+            }
         }
         try whileWaiting()
-        _ = group.wait(timeout: .now() + 20)
+        _ = clients.wait(seconds: 20)
         let all = results.withLock { $0 }
         return (all.map(\.0) + Array(repeating: 0, count: count - all.count), all.map(\.1).max() ?? 0)
     }

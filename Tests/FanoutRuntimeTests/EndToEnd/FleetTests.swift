@@ -20,7 +20,7 @@ import Testing
     static func load(_ servers: [TestServer], path: String, threads: Int, seconds: Double) -> [Int] {
         let statuses = Mutex<[Int]>([])
         let deadline = Date().addingTimeInterval(seconds)
-        DispatchQueue.concurrentPerform(iterations: threads) { index in
+        ClientThreads.run(threads) { index in
             let server = servers[index % servers.count]
             while Date() < deadline {
                 let status = (try? server.get(path, timeoutMs: 10_000).status) ?? 0
@@ -108,7 +108,7 @@ import Testing
         // calls still fail fast; when the probe's answer comes, it is the only call the partner saw.
         usleep(UInt32(max(0, 2_100 - Date().timeIntervalSince(opened) * 1000)) * 1_000)
         let seenAtFirstSuccess = Mutex<[Int]>([])
-        DispatchQueue.concurrentPerform(iterations: 2) { index in
+        ClientThreads.run(2) { index in
             let server = index == 0 ? first : second
             let deadline = Date().addingTimeInterval(4)
             while Date() < deadline {

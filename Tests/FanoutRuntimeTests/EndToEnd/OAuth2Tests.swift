@@ -77,7 +77,7 @@ import Testing
         let server = try Self.server(tokens, partner, Self.config())
 
         let statuses = Mutex<[Int]>([])
-        DispatchQueue.concurrentPerform(iterations: 8) { index in
+        ClientThreads.run(8) { index in
             let path = index % 2 == 0 ? "/dash" : "/pass/stock"
             let status = (try? server.get(path).status) ?? -1
             statuses.withLock { $0.append(status) }
@@ -91,8 +91,9 @@ import Testing
         #expect(tokens.lastForm["audience"] == "https://api.example.com")
         #expect(tokens.lastForm["client_secret"] == nil, "basic auth keeps the secret out of the form")
         let current = try #require(tokens.currentToken)
-        // Up to 20 partner requests: identical composite GETs in flight may share one transfer (`coalesce`).
-        #expect(partner.receivedRequests.count >= 10)
+        // 8 to 20 partner requests: the 4 proxy calls each reach it, and identical composite GETs in flight may
+        // share one transfer (`coalesce`), down to one set of 4 when all 4 `/dash` requests run at once.
+        #expect((8...20).contains(partner.receivedRequests.count))
         #expect(partner.receivedRequests.allSatisfy { $0.header("Authorization") == "Bearer \(current)" })
         // A client's own Authorization never reaches the partner.
         let mine = try server.get("/pass/stock", headers: [("Authorization", "Bearer client-own")])

@@ -61,16 +61,16 @@ private final class Statuses: Sendable {
 
         // After the cool-down, exactly one probe goes through; calls meanwhile still fail fast.
         usleep(1_200_000)
-        let probe = DispatchGroup()
+        let probe = ClientThreads()
         let probeStatus = Statuses()
-        DispatchQueue.global().async(group: probe) {
+        probe.start {
             probeStatus.append((try? server.get("/p/slow").status) ?? -1)
         }
         #expect(waitUntil(timeoutMs: 2_000) { stub.requests(forPath: "/slow") == 1 })
         let duringProbe = try server.get("/p/ok")
         #expect(duringProbe.status == 503)
         #expect(duringProbe.bodyText.contains("circuit_open"))
-        #expect(probe.wait(timeout: .now() + 5) == .success)
+        #expect(probe.wait(seconds: 5))
         #expect(probeStatus.all == [200])
 
         // The probe succeeded: closed again.
