@@ -11,6 +11,9 @@ to the --out file; `table` renders those rows as the side-by-side Markdown table
   bench.py owner    --out F [--label L] [--budget 1.5] [--plus US] -c 64 -d 8 -r 3 fanout=URL ref=URL
   bench.py table    --out F [--quick]
 
+A target named `floor` is Benchmarks/floor/floor.c, libcurl's floor as a server: `load` adds informational rows
+for it (``emit_floor``).
+
 Row fields: scn (scenario number), metric, fanout, ref, flask (display strings), ratio (float or None),
 goal (text), ok (True/False/None = informational), check (True when a failure means fanout did not answer
 200: the --quick smoke-test criterion).
@@ -144,9 +147,10 @@ def cmd_load(a):
     f, o, fl = med.get("fanout"), med.get("openresty"), med.get("flask")
     served = bool(f) and f["total"] > 0 and f["bad"] == 0 and f["errors"] == 0
     emit_load(a, f, o, fl, served)
+    emit_floor(a, f, o, med.get("floor"))
     for name, _ in targets:  # extra fanout variants: informational rows
         m = med.get(name)
-        if name in ("fanout", "openresty", "flask") or not m:
+        if name in ("fanout", "openresty", "flask", "floor") or not m:
             continue
         label = name.split(":", 1)[1] if ":" in name else name
         extra = f"{100*m['rps']*0.1/a.c:.1f} % of ceiling, " if a.scenario == "2" else ""
@@ -222,6 +226,42 @@ def emit_load(a, f, o, fl, served):
         row("req/s (-c64)", "rps", "req/s"); row("p99", "p99", "ms")
         emit(out, scn=s, metric="fanout answered 200", fanout=status, ref="", goal="all 200, no errors",
              ok=served, check=True)
+
+
+def emit_floor(a, f, o, floor):
+    """Rows for the floor server (Benchmarks/floor/floor.c: libcurl driven the cheapest way, no work of its own),
+    loaded in the same rounds: its figure against the reference says what libcurl alone costs, fanout's against it
+    what fanout's own work costs. Informational; the goal column says whether the target is within libcurl's
+    reach."""
+    if not floor or not o:
+        return
+    s, out = a.scenario, a.out
+    label = f"{a.label}: " if a.label else ""
+    if s in ("1", "3"):
+        key, unit, limit = "cpu", "us", 1.5
+        r = floor[key] / o[key]
+        reach = (f"the floor alone is {r:.2f}×, above the target's 1.5×: out of reach with libcurl" if r > limit
+                 else f"within reach: {limit * o[key] - floor[key]:,.1f} µs left for fanout's own work")
+        metric = "CPU per request"
+        shown = lambda m: fmt(m[key], unit)
+        over = f[key] - floor[key] if f else None
+    elif s == "8":
+        key, unit = "p50", "us"
+        us = lambda m: m[key] * 1000
+        r = floor[key] / o[key]
+        left = us(o) + 25 - us(floor)
+        reach = (f"within reach: {left:,.0f} µs left for fanout's own work" if left > 0
+                 else "the floor alone is over the target's + 25 µs: out of reach with libcurl")
+        metric = "p50 (-c1)"
+        shown = lambda m: fmt(us(m), unit)
+        over = us(f) - us(floor) if f else None
+    else:
+        return
+    emit(out, scn=s, metric=f"{label}{metric} of the floor server (libcurl alone)", fanout=shown(floor),
+         ref=shown(o), ratio=r, goal=f"info: {reach}", ok=None)
+    if over is not None:
+        emit(out, scn=s, metric=f"{label}{metric}: fanout above the floor server (fanout's own work)",
+             fanout=f"{over:+,.1f} µs", ref="", ratio=None, goal="info", ok=None)
 
 
 # ---------------------------------------------------------------- wide fan-out (scenario 4)

@@ -24,7 +24,7 @@ export SHARED_BENCH=$shared
 bin=${FANOUT_BIN:-$repo/.build/release/fanout}
 conf=$here/fanout-bench.conf
 port=${BENCH_PORT:-18080}
-idle_port=$((port + 10)); quota_port=$((port + 11)); noquota_port=$((port + 12))
+idle_port=$((port + 10)); quota_port=$((port + 11)); noquota_port=$((port + 12)); floor_port=$((port + 14))
 nginx=${REF_NGINX:-http://127.0.0.1:18081}
 flask=${REF_FLASK:-http://127.0.0.1:18082}
 upstream=http://127.0.0.1:19001
@@ -121,7 +121,7 @@ fi
 answers "$upstream/a" || { say "run.sh: the upstream stub on :19001 does not answer (use --start-anchors, or $shared/anchors.sh start)"; exit 1; }
 have_nginx=0; answers "$nginx/overview" && have_nginx=1
 have_flask=0; answers "$flask/overview" && have_flask=1
-for p in "$port" "$idle_port" "$quota_port" "$noquota_port"; do
+for p in "$port" "$idle_port" "$quota_port" "$noquota_port" "$floor_port"; do
   listening "$p" && { say "run.sh: port $p is already in use (set BENCH_PORT)"; exit 1; }
 done
 
@@ -159,12 +159,26 @@ start_fanout "$port" 1 "$work/fanout.err" || exit 1
 main_pid=$fpid
 say "$(head -1 "$work/fanout.err")"
 
+# libcurl's floor: Benchmarks/floor/floor.c serves /overview and /proxy/a with libcurl driven the cheapest way
+# and no work of its own. Scenarios 1, 3 and 8 load it in the same rounds as fanout and nginx+lua: what it costs
+# above nginx is libcurl's, what fanout costs above it is fanout's own.
+have_floor=0
+if cc -O2 -o "$work/floor" "$here/floor/floor.c" -lcurl 2>"$work/floor-build.log"; then
+  printf 'cc -O2 -o $WORK/floor ./Benchmarks/floor/floor.c -lcurl\n' >>"$cmds"
+  "$work/floor" "$floor_port" 19001 2>"$work/floor.err" &
+  pids+=("$!")
+  printf '$WORK/floor %s 19001\n' "$floor_port" >>"$cmds"
+  wait_port "$floor_port" "$!" && answers "http://127.0.0.1:$floor_port/overview" && have_floor=1
+fi
+[ $have_floor = 1 ] || { say "run.sh: the floor server did not build or start (needs cc and libcurl4-openssl-dev):"; cat "$work/floor-build.log" "$work/floor.err" >&2 2>/dev/null; }
+floor_target() { [ $have_floor = 1 ] && echo "floor=http://127.0.0.1:$floor_port$1"; }
+
 # ------------------------------------------------------------------ 1. fan-out of 3
 if want fanout3 1; then
   say; say "== 1. fan-out of 3, wrk -c64"
   fl=(); [ $have_flask = 1 ] && fl=(--flask)
   bench load --scenario 1 -c 64 -d "$dur" -r "$rounds" "${fl[@]}" \
-    "fanout=http://127.0.0.1:$port/overview" "${refs_overview[@]}" "${refs_flask[@]}"
+    "fanout=http://127.0.0.1:$port/overview" "${refs_overview[@]}" "${refs_flask[@]}" $(floor_target /overview)
 fi
 
 # ------------------------------------------------------------------ 2. slow partners
@@ -179,16 +193,16 @@ fi
 if want proxy 3; then
   say; say "== 3. plain proxy of one call, wrk -c64"
   r=(); [ $have_nginx = 1 ] && r=("openresty=$nginx/proxy/a")
-  bench load --scenario 3 -c 64 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/proxy/a" "${r[@]}"
+  bench load --scenario 3 -c 64 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/proxy/a" "${r[@]}" $(floor_target /proxy/a)
 fi
 
 # ------------------------------------------------------------------ 8. latency at low load
 if want latency 8; then
   say; say "== 8. latency at low load: wrk -c1, /overview and /proxy/a"
   r=(); [ $have_nginx = 1 ] && r=("openresty=$nginx/overview")
-  bench load --scenario 8 --label /overview -c 1 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/overview" "${r[@]}"
+  bench load --scenario 8 --label /overview -c 1 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/overview" "${r[@]}" $(floor_target /overview)
   r=(); [ $have_nginx = 1 ] && r=("openresty=$nginx/proxy/a")
-  bench load --scenario 8 --label /proxy/a -c 1 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/proxy/a" "${r[@]}"
+  bench load --scenario 8 --label /proxy/a -c 1 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/proxy/a" "${r[@]}" $(floor_target /proxy/a)
 fi
 
 # ------------------------------------------------------------------ 9. fan-out of 3 with two workers
