@@ -42,9 +42,10 @@ public final class StoreServer: @unchecked Sendable {
         self.password = password
         self.tls = tls
         self.extraArguments = extraArguments
-        // A port found free can be taken before the server binds it: the suite runs in parallel, and a cluster
-        // node also binds port + 10000 for its bus, inside the range outgoing connections take their local
-        // ports from. A server that exits before answering is started on another port, up to five times.
+        // A port found free can still be taken before the server binds it (``freeTCPPort()`` makes it rare), and
+        // a cluster node also binds port + 10000 for its bus, which may fall in the range outgoing connections
+        // take their local ports from. A server that exits before answering is started on another port, up to
+        // five times.
         let busOffset: UInt16 = extraArguments.contains("--cluster-enabled") ? 10_000 : 0
         for _ in 1...5 {
             repeat { port = try freeTCPPort() } while port > UInt16.max - busOffset
