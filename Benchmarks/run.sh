@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fanout beside the reference systems of ../shared/bench, one side-by-side table with ratios.
 #
-#   Benchmarks/run.sh                  full run (wrk -d 10, 3 alternating rounds; about 15 minutes)
+#   Benchmarks/run.sh                  full run (wrk -d 10, 3 alternating rounds; about 15 minutes), beside
+#                                      nginx+lua, Flask and libcurl's floor (Benchmarks/floor/floor.c)
 #   Benchmarks/run.sh --quick          smoke test: a few seconds per scenario, only checks that everything runs
 #                                      and fanout answers 200 (exit 1 otherwise); timings are not asserted
 #   Benchmarks/run.sh --only NAME      one scenario: fanout3 slow proxy wide conns idle cgroup latency workers2
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
     --only=*) only="$only,${1#--only=}" ;;
     -d) shift; dur=$1 ;;
     -r) shift; rounds=$1 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
