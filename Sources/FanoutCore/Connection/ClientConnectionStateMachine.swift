@@ -379,6 +379,14 @@ public struct ClientConnectionStateMachine: Sendable {
         streamedAnswer?.framer.append(bytes, to: &out)
     }
 
+    /// The partner's answer arrived whole (libcurl reported it complete, and no longer than it declared): finishes
+    /// the streamed answer's framing into `out` ahead of ``streamedAnswerEnded(into:)``, which still ends it (and
+    /// then appends nothing more). True when the body matched its framing: the whole answer may be written now.
+    public mutating func streamedAnswerArrived(into out: inout [UInt8]) -> Bool {
+        guard case .handling = state else { return false }
+        return streamedAnswer?.framer.finish(into: &out) == .complete
+    }
+
     /// The streamed answer is complete: finishes its framing into `out` and returns its status (nil when none
     /// was being written). A body that did not match its framing ends the connection once written, so the
     /// client never reuses a connection it cannot trust.

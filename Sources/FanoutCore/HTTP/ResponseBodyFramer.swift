@@ -41,6 +41,8 @@ public struct ResponseBodyFramer: Sendable {
     private let endsWithLastChunk: Bool
     /// The last byte of a declared length, written by ``finish(into:)`` once the body proved complete.
     private var heldBack: UInt8?
+    /// What ``finish(into:)`` found, once it ran: a second call answers the same and appends nothing.
+    public private(set) var ending: Ending?
 
     /// - Parameters:
     ///   - status: the answer's status; 1xx, 204 and 304 carry no body (RFC 9112 §6.3 (1)).
@@ -94,7 +96,16 @@ public struct ResponseBodyFramer: Sendable {
 
     /// Ends the body: appends the held-back last byte or the last chunk, and says whether the body matched its
     /// framing. Call it only when the partner's answer completed; after a failure the connection just closes.
+    /// Once ended, the body stays ended: a later call appends nothing and answers the same (the answer may be
+    /// finished as soon as libcurl reports it whole, before the transfer's completion ends it again).
     public mutating func finish(into out: inout [UInt8]) -> Ending {
+        if let ending = self.ending { return ending }
+        let ending = self.end(into: &out)
+        self.ending = ending
+        return ending
+    }
+
+    private mutating func end(into out: inout [UInt8]) -> Ending {
         if self.dropped > 0 { return .overran(dropped: self.dropped) }
         if self.endsWithLastChunk { out.append(contentsOf: HTTPResponse.lastChunk) }
         if self.remaining != Int.max && self.remaining > 0 { return .short(missing: self.remaining) }

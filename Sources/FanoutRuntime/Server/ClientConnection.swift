@@ -654,6 +654,22 @@ final class ClientConnection: EventHandler, TurnEndTask {
         flush()
     }
 
+    /// The partner's answer arrived whole and clean (libcurl reported it complete, no longer than declared): its
+    /// framing is finished and the answer written now, before the transfer's completion runs the bookkeeping the
+    /// client does not wait for (the upstream's admission, the handle's reuse, the request's record and log
+    /// line). Only the write moves here: every state change stays with ``endStreamedResponse(calls:)``, which the
+    /// completion calls next, and what the socket does not take (or an error) is left to that flush. Not from a
+    /// libcurl callback.
+    func streamedAnswerArrived() {
+        guard isHandling, machine.streamedAnswerArrived(into: &output), outputOffset < output.count else { return }
+        let result = output.withUnsafeBytes { (bytes) -> IOResult<Int>? in
+            try? Socket.send(fd, UnsafeRawBufferPointer(rebasing: bytes[outputOffset...]))
+        }
+        guard case .processed(let n)? = result, n > 0 else { return }
+        outputOffset += n
+        machine.outputSent()
+    }
+
     /// The streamed answer is complete: finishes its framing and writes what is left. A body that did not match
     /// its declared length (short, or longer: the excess was dropped) ends the connection once written, so the
     /// client never reads a byte outside the framing and never reuses a connection it cannot trust. Not from a

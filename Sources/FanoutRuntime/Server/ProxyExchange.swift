@@ -191,6 +191,11 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         return false
     }
 
+    func upstreamArrived() {
+        // An answer without body bytes has no streamed head yet: the completion answers it whole.
+        if headSent { connection?.streamedAnswerArrived() }
+    }
+
     func clientTookOutput() {
         guard receivePaused else { return }
         receivePaused = false

@@ -247,4 +247,8 @@ final class OAuth2RetryReceiver: UpstreamReceiver {
     func upstreamBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
         self.holdingBack ? true : self.receiver.upstreamBody(bytes)
     }
+
+    func upstreamArrived() {
+        if !self.holdingBack { self.receiver.upstreamArrived() }
+    }
 }

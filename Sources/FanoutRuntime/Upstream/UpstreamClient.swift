@@ -667,6 +667,11 @@ final class UpstreamClient: EventHandler {
             finished.removeAll(keepingCapacity: true)
             if finishedBuffer.capacity < finished.capacity { swap(&finished, &finishedBuffer) }
         }
+        // A streamed answer that arrived whole reaches its client before the completions' bookkeeping: at low
+        // load that bookkeeping (about 5,000 instructions per proxied call) was on the client's critical path.
+        for (transfer, _, code, overran) in finished where code == CURLE_OK && !overran {
+            transfer.receiver?.upstreamArrived()
+        }
         completeDrained(finished)
     }
 

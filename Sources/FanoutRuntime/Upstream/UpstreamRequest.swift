@@ -163,6 +163,10 @@ protocol UpstreamReceiver: AnyObject {
     /// Body bytes; false when they cannot be taken now: the transfer pauses, and the same bytes come again
     /// after `UpstreamClient.resume(_:receiving:)`.
     func upstreamBody(_ bytes: UnsafeRawBufferPointer) -> Bool
+    /// libcurl reported the answer whole and clean (no body byte past its `Content-Length`), just before the
+    /// transfer's completion runs: the answer may be delivered now. Not from a libcurl callback; the completion
+    /// still follows, and only it ends the exchange.
+    func upstreamArrived()
 }
 
 /// A complete upstream answer.

@@ -209,6 +209,49 @@ import Testing
                 == Step(timer: .arm(.keepalive, deadline: 75 * Self.ms), .readNextRequest))
     }
 
+    /// libcurl reported the answer whole: its framing ends at once (so it can be written before the transfer's
+    /// completion), while the answer stays in hand until the completion ends it, which appends nothing more.
+    @Test func anAnswerThatArrivedWholeIsFramedFirstAndEndedByTheCompletion() {
+        var machine = answering()
+        var out: [UInt8] = []
+        _ = machine.answerBytesOffered(waiting: 0, now: 0)
+        [UInt8]("hi".utf8).withUnsafeBytes { machine.frameAnswerBytes($0, into: &out) }
+        let arrived = machine.streamedAnswerArrived(into: &out)
+        #expect(arrived)
+        #expect(String(decoding: out, as: UTF8.self) == "2\r\nhi\r\n0\r\n\r\n")
+        #expect(machine.state == .handling(closeAfter: false))
+        #expect(machine.streamedAnswer?.status == 200)
+        check(machine.streamedAnswerEnded(into: &out) == 200)
+        #expect(String(decoding: out, as: UTF8.self) == "2\r\nhi\r\n0\r\n\r\n")
+        #expect(machine.state == .writing(closeAfter: false))
+    }
+
+    @Test func aShortAnswerIsNotWrittenEarlyAndClosesTheConnection() {
+        var machine = Machine(limits: Self.limits())
+        _ = machine.opened(now: 0)
+        _ = machine.requestReceived(streamedBody: false, expectsContinue: false, now: 0)
+        let framer = ResponseBodyFramer(status: 200, declaredLength: 4, http10: false, headOnly: false, keepAlive: true)
+        _ = machine.streamedAnswerStarted(status: 200, framer: framer, headStart: 0)
+        var out: [UInt8] = []
+        _ = machine.answerBytesOffered(waiting: 0, now: 0)
+        [UInt8]("hi".utf8).withUnsafeBytes { machine.frameAnswerBytes($0, into: &out) }
+        let arrived = machine.streamedAnswerArrived(into: &out)
+        #expect(!arrived)
+        check(machine.streamedAnswerEnded(into: &out) == 200)
+        #expect(String(decoding: out, as: UTF8.self) == "hi")
+        #expect(machine.state == .writing(closeAfter: true))
+    }
+
+    @Test func noAnswerArrivesOutsideAStreamedOne() {
+        var machine = Machine(limits: Self.limits())
+        _ = machine.opened(now: 0)
+        _ = machine.requestReceived(streamedBody: false, expectsContinue: false, now: 0)
+        var out: [UInt8] = []
+        let arrived = machine.streamedAnswerArrived(into: &out)
+        #expect(!arrived)
+        #expect(out.isEmpty)
+    }
+
     @Test func anAnswerCutMidStreamIsLoggedWithItsStatusAndCloses() {
         // The client takes nothing for send_timeout: the exchange gives up, the answer's status is logged.
         var machine = answering()

@@ -63,6 +63,34 @@ import Testing
         #expect(ending == .short(missing: 7))
     }
 
+    /// The answer may be finished when libcurl reports it whole, and again by the transfer's completion: the
+    /// second time appends nothing (no second last byte, no second last chunk) and answers the same.
+    @Test(arguments: [5, nil] as [Int?])
+    func aBodyEndsOnce(_ declaredLength: Int?) {
+        var framer = ResponseBodyFramer(
+            status: 200, declaredLength: declaredLength, http10: false, headOnly: false, keepAlive: true)
+        #expect(framer.ending == nil)
+        let (out, ending) = Self.write(["he", "llo"], with: &framer)
+        #expect(out == (declaredLength == nil ? "2\r\nhe\r\n3\r\nllo\r\n0\r\n\r\n" : "hello"))
+        #expect(ending == .complete)
+        var more: [UInt8] = []
+        let again = framer.finish(into: &more)
+        #expect(again == .complete)
+        #expect(more.isEmpty)
+        #expect(framer.ending == .complete)
+    }
+
+    @Test func aShortBodyStaysShortWhenEndedAgain() {
+        var framer = ResponseBodyFramer(status: 200, declaredLength: 4, http10: false, headOnly: false, keepAlive: true)
+        let (out, ending) = Self.write(["ab"], with: &framer)
+        #expect(out == "ab")
+        #expect(ending == .short(missing: 2))
+        var more: [UInt8] = []
+        let again = framer.finish(into: &more)
+        #expect(again == .short(missing: 2))
+        #expect(more.isEmpty)
+    }
+
     @Test func withoutALengthAnHTTP11ClientGetsChunks() {
         var framer = ResponseBodyFramer(
             status: 200, declaredLength: nil, http10: false, headOnly: false, keepAlive: true)
