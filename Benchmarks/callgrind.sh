@@ -15,6 +15,8 @@
 # that callgrind-split.py recognises it): two binaries on two CALLGRIND_PORTs at the same time see the same
 # machine load, which makes a before/after pair comparable on a busy machine.
 #
+# CALLGRIND_ARGS="..." adds valgrind options, e.g. --cache-sim=yes for simulated cache misses per function.
+#
 # CALLGRIND_CONF=FILE serves another configuration than Benchmarks/fanout-bench.conf (run.sh's scenario 10 uses
 # it for a copy with fanout's default context headers and Accept-Encoding).
 #
@@ -41,7 +43,8 @@ fi
 export LD_LIBRARY_PATH="${FANOUT_LIBCURL_DIR:-${LD_LIBRARY_PATH:-}}"
 libcurl=$("$bin" --version | awk '/^libcurl [0-9]/ {print $2; exit}')
 rm -f "$out"*
-BENCH_PORT=$port valgrind --tool=callgrind --callgrind-out-file="$out" \
+# shellcheck disable=SC2086 # CALLGRIND_ARGS is a list of options
+BENCH_PORT=$port valgrind --tool=callgrind --callgrind-out-file="$out" ${CALLGRIND_ARGS:-} \
     "$bin" serve -c "$conf" >"$out.log" 2>&1 &
 vg=$!
 trap 'kill -TERM $vg 2>/dev/null || true; wait $vg 2>/dev/null || true' EXIT
