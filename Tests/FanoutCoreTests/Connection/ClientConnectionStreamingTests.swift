@@ -28,14 +28,14 @@ import Testing
         return machine
     }
 
-    /// A connection with a complete request in hand whose streamed answer began (chunked, keep-alive), its head
-    /// queued at `headStart`.
-    private func answering(headStart: Int = 0) -> Machine {
+    /// A connection with a complete request in hand whose streamed answer began (chunked unless it declares a
+    /// length, keep-alive), its head queued at `headStart`.
+    private func answering(headStart: Int = 0, declaredLength: Int? = nil) -> Machine {
         var machine = Machine(limits: Self.limits())
         _ = machine.opened(now: 0)
         _ = machine.requestReceived(streamedBody: false, expectsContinue: false, now: 0)
         let framer = ResponseBodyFramer(
-            status: 200, declaredLength: nil, http10: false, headOnly: false, keepAlive: true)
+            status: 200, declaredLength: declaredLength, http10: false, headOnly: false, keepAlive: true)
         _ = machine.streamedAnswerStarted(status: 200, framer: framer, headStart: headStart)
         return machine
     }
@@ -227,11 +227,7 @@ import Testing
     }
 
     @Test func aShortAnswerIsNotWrittenEarlyAndClosesTheConnection() {
-        var machine = Machine(limits: Self.limits())
-        _ = machine.opened(now: 0)
-        _ = machine.requestReceived(streamedBody: false, expectsContinue: false, now: 0)
-        let framer = ResponseBodyFramer(status: 200, declaredLength: 4, http10: false, headOnly: false, keepAlive: true)
-        _ = machine.streamedAnswerStarted(status: 200, framer: framer, headStart: 0)
+        var machine = answering(declaredLength: 4)
         var out: [UInt8] = []
         _ = machine.answerBytesOffered(waiting: 0, now: 0)
         [UInt8]("hi".utf8).withUnsafeBytes { machine.frameAnswerBytes($0, into: &out) }
