@@ -32,6 +32,9 @@ TICK = os.sysconf("SC_CLK_TCK")
 # Issue 15's limits: CPU per request at -c64 (targets 1 and 2), and the -c1 p50 margin over the reference (6).
 CPU_RATIO_MAX = 1.5
 P50_MARGIN_US = 25
+# Host CPU stolen by the hypervisor during a scenario above which its row says the timings are not comparable
+# with a quiet run (measured: 0-4 % in a quiet hour, 17-33 % in a busy one, when rounds of one binary differed 3x).
+STOLEN_NOTE_PERCENT = 5
 
 
 def log(*a):
@@ -68,6 +71,22 @@ def cpu_ticks(pids):
         except OSError:
             pass
     return total
+
+
+def host_cpu():
+    """The host's CPU counters from /proc/stat, over every CPU: (stolen, total) in ticks. Stolen time is what the
+    hypervisor gave to other guests while this one wanted to run."""
+    try:
+        f = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (f[7] if len(f) > 7 else 0), sum(f)
+
+
+def stolen_percent(before, after):
+    if not before or not after or after[1] <= before[1]:
+        return 0.0
+    return 100.0 * (after[0] - before[0]) / (after[1] - before[1])
 
 
 def rss_mib(pids):
@@ -108,13 +127,14 @@ def wrk_once(url, conns, secs, threads=1):
     pids = family(listening_pids(port))
     if not pids:
         return None
-    before = cpu_ticks(pids)
+    before, host_before = cpu_ticks(pids), host_cpu()
     try:
         out = subprocess.run(["wrk", "--latency", "-t", str(threads), "-c", str(conns), "-d", f"{secs}s",
                               "--timeout", "5s", url], capture_output=True, text=True, timeout=secs + 30).stdout
     except subprocess.TimeoutExpired:
         return None
     used = (cpu_ticks(pids) - before) / TICK
+    stolen = stolen_percent(host_before, host_cpu())
     m = re.search(r"(\d+) requests in", out)
     if not m:
         return None
@@ -125,7 +145,7 @@ def wrk_once(url, conns, secs, threads=1):
     lat = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)", out, re.M))
     return dict(rps=rps, total=total, cpu=1e6 * used / max(total, 1), p50=ms(lat.get("50")), p99=ms(lat.get("99")),
                 rss=rss_mib(pids), bad=int(bad.group(1)) if bad else 0,
-                errors=sum(int(x) for x in errs.groups()) if errs else 0)
+                errors=sum(int(x) for x in errs.groups()) if errs else 0, stolen=stolen)
 
 
 def cmd_load(a):
@@ -138,7 +158,7 @@ def cmd_load(a):
                 rows[name].append(row)
                 log(f"  round {r+1}/{a.r} {name:10s} {row['rps']:9.0f} req/s  cpu/req {row['cpu']:8.1f} us  "
                     f"p50 {row['p50']:7.2f} ms  p99 {row['p99']:7.2f} ms  rss {row['rss']:6.1f} MiB  "
-                    f"non2xx {row['bad']}  sockerr {row['errors']}")
+                    f"non2xx {row['bad']}  sockerr {row['errors']}  stolen {row['stolen']:4.1f} %")
             else:
                 log(f"  round {r+1}/{a.r} {name:10s} no answer (not running?)")
     med = {n: {k: statistics.median(x[k] for x in rs) for k in rs[0]} for n, rs in rows.items() if rs}
@@ -151,6 +171,7 @@ def cmd_load(a):
     served = bool(f) and f["total"] > 0 and f["bad"] == 0 and f["errors"] == 0
     emit_load(a, f, o, fl, served)
     emit_floor(a, f, o, med.get("floor"))
+    emit_stolen(a, rows)
     for name, _ in targets:  # extra fanout variants: informational rows
         m = med.get(name)
         if name in ("fanout", "openresty", "flask", "floor") or not m:
@@ -162,6 +183,18 @@ def cmd_load(a):
              ref=fmt(o["rps"], "req/s") if o else "—", ratio=(m["rps"] / o["rps"]) if o else None,
              goal="info",
              ok=None)
+
+
+def emit_stolen(a, rows):
+    """How much CPU the hypervisor took for other guests during the scenario's rounds: on a shared host, a
+    scenario run while it stole more than a few % is not comparable with one run in a quiet hour."""
+    stolen = [x["stolen"] for rs in rows.values() for x in rs]
+    if not stolen:
+        return
+    label = f"{a.label}: " if a.label else ""
+    emit(a.out, scn=a.scenario, metric=f"{label}CPU stolen by the hypervisor during the rounds (host)",
+         fanout=f"median {statistics.median(stolen):.1f} %, max {max(stolen):.1f} %", ref="",
+         goal=f"info: above {STOLEN_NOTE_PERCENT} % the timings compare only within this run", ok=None)
 
 
 def fmt(v, unit):
