@@ -152,8 +152,9 @@ extension UpstreamRequest {
     }
 }
 
-/// Receives a streamed answer. Both calls come from inside libcurl's write callback: they must not call
-/// libcurl (start, cancel or resume a transfer) or close what owns the transfer; defer such work to the loop.
+/// Receives a streamed answer. `upstreamHead` and `upstreamBody` come from inside libcurl's write callback: they
+/// must not call libcurl (start, cancel or resume a transfer) or close what owns the transfer; defer such work to
+/// the loop.
 protocol UpstreamReceiver: AnyObject {
     /// The final answer's status and headers, just before its first body byte. An answer without body bytes
     /// arrives whole in the completion instead.
