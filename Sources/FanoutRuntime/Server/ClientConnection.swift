@@ -662,12 +662,7 @@ final class ClientConnection: EventHandler, TurnEndTask {
     /// libcurl callback.
     func streamedAnswerArrived() {
         guard isHandling, machine.streamedAnswerArrived(into: &output), outputOffset < output.count else { return }
-        let result = output.withUnsafeBytes { (bytes) -> IOResult<Int>? in
-            try? Socket.send(fd, UnsafeRawBufferPointer(rebasing: bytes[outputOffset...]))
-        }
-        guard case .processed(let n)? = result, n > 0 else { return }
-        outputOffset += n
-        machine.outputSent()
+        _ = try? sendPendingOutput()
     }
 
     /// The streamed answer is complete: finishes its framing and writes what is left. A body that did not match
@@ -730,23 +725,31 @@ final class ClientConnection: EventHandler, TurnEndTask {
         _ = try? bytes.withUnsafeBytes { (b) throws(SystemError) -> IOResult<Int> in try Socket.send(fd, b) }
     }
 
+    /// One `send` of the output the client has not taken yet; what the socket took is counted as sent.
+    private func sendPendingOutput() throws -> IOResult<Int> {
+        let result = try output.withUnsafeBytes { (bytes) throws(SystemError) -> IOResult<Int> in
+            try Socket.send(fd, UnsafeRawBufferPointer(rebasing: bytes[outputOffset...]))
+        }
+        if case .processed(let n) = result, n > 0 {
+            outputOffset += n
+            machine.outputSent()  // failing partners: the head may be on its way
+        }
+        return result
+    }
+
     private func flush() {
         var progressed = false
         while outputOffset < output.count {
             let result: IOResult<Int>
             do {
-                result = try output.withUnsafeBytes { (bytes) throws(SystemError) -> IOResult<Int> in
-                    try Socket.send(fd, UnsafeRawBufferPointer(rebasing: bytes[outputOffset...]))
-                }
+                result = try sendPendingOutput()
             } catch {
                 clientLeft(.reset)
                 return
             }
             switch result {
             case .processed(let n):
-                outputOffset += n
                 progressed = progressed || n > 0
-                if n > 0 { machine.outputSent() }  // failing partners: the head may be on its way
             case .wouldBlock:
                 if isHandling {
                     updateHandlingInterest()
