@@ -20,39 +20,43 @@
 # writes them with send(2). Each dump holds the instructions since the last zeroing or dump; the stretch wanted
 # is the dump that contains (or, for the first one, lacks) libcurl's write callback. Other work a request
 # causes runs after the client's send, off its critical path at -c1. CALLGRIND_PORT=PORT for another port.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+set -uo pipefail  # no -e: lib/harness.sh, like the other scripts that use it, checks what it runs
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+cd "$repo"
 path="${1:-/proxy/a}"
 requests="${2:-30}"
 port=${CALLGRIND_PORT:-18096}
-curl -sf -o /dev/null http://127.0.0.1:19001/a || { echo "the upstream stub on :19001 is not up (../shared/bench/anchors.sh start)"; exit 1; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+work=$(mktemp -d "${TMPDIR:-/tmp}/fanout-stretches.XXXXXX")
+script=callgrind-stretches.sh
 bin=${CALLGRIND_BIN:-}
+. "$here/lib/harness.sh"
+require_free_ports CALLGRIND_PORT "$port"
+curl -sf -o /dev/null http://127.0.0.1:19001/a || { say "the upstream stub on :19001 is not up (../shared/bench/anchors.sh start)"; exit 1; }
 if [ -z "$bin" ]; then
-    swift build -c release --product fanout >/dev/null
+    swift build -c release --product fanout >/dev/null || { say "$script: build failed"; exit 1; }
     bin=.build/release/fanout
 fi
-cp "$bin" "$work/fanout"
-strip --strip-debug "$work/fanout"
+cp "$bin" "$work/fanout" && strip --strip-debug "$work/fanout" || { say "$script: cannot copy $bin"; exit 1; }
 
 # stretch LABEL FILE ZERO-BEFORE WANT-WRITE-CALLBACK
 stretch() {
     BENCH_PORT=$port valgrind --tool=callgrind --callgrind-out-file="$work/$2" --zero-before="$3" \
         --dump-before='send*' "$work/fanout" serve -c Benchmarks/fanout-bench.conf >"$work/$2.log" 2>&1 &
     local vg=$!
-    for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port$path" && break; sleep 0.2; done
-    python3 - "$port" "$path" "$requests" <<'EOF'
+    pids+=("$vg")
+    wait_port "$port" "$vg" || { say "$script: fanout did not start under valgrind"; cat "$work/$2.log" >&2; exit 1; }
+    "$py" - "$port" "$path" "$requests" <<'EOF' || { say "$script: the requests failed"; exit 1; }
 import http.client, sys
 port, path, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-conn = http.client.HTTPConnection("127.0.0.1", port)
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 for _ in range(n):
     conn.request("GET", path)
     conn.getresponse().read()
 EOF
     sleep 1
     kill -TERM "$vg"; wait "$vg" || true
-    python3 - "$work/$2" "$requests" "$4" "$1" <<'EOF'
+    "$py" - "$work/$2" "$requests" "$4" "$1" <<'EOF'
 import glob, statistics, sys
 prefix, n, want = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "yes"
 dumps = sorted(glob.glob(prefix + ".*[0-9]"), key=lambda p: int(p.rsplit(".", 1)[1]))
