@@ -32,8 +32,9 @@ TICK = os.sysconf("SC_CLK_TCK")
 # Issue 15's limits: CPU per request at -c64 (targets 1 and 2), and the -c1 p50 margin over the reference (6).
 CPU_RATIO_MAX = 1.5
 P50_MARGIN_US = 25
-# Host CPU stolen by the hypervisor during a scenario above which its row says the timings are not comparable
-# with a quiet run (measured: 0-4 % in a quiet hour, 17-33 % in a busy one, when rounds of one binary differed 3x).
+# Host CPU stolen by the hypervisor (median of a scenario's rounds) above which its timing verdicts are shown but
+# not judged: the timings are not comparable with a quiet run (measured: 0-4 % in a quiet hour, 17-33 % in a busy
+# one, when rounds of one binary differed 3x).
 STOLEN_NOTE_PERCENT = 5
 
 
@@ -169,6 +170,8 @@ def cmd_load(a):
     json.dump(med, open(a.dump, "w")) if a.dump else None
     f, o, fl = med.get("fanout"), med.get("openresty"), med.get("flask")
     served = bool(f) and f["total"] > 0 and f["bad"] == 0 and f["errors"] == 0
+    stolen = [x["stolen"] for rs in rows.values() for x in rs]
+    a.stolen = statistics.median(stolen) if stolen else 0.0
     emit_load(a, f, o, fl, served)
     emit_floor(a, f, o, med.get("floor"))
     emit_stolen(a, rows)
@@ -194,7 +197,7 @@ def emit_stolen(a, rows):
     label = f"{a.label}: " if a.label else ""
     emit(a.out, scn=a.scenario, metric=f"{label}CPU stolen by the hypervisor during the rounds (host)",
          fanout=f"median {statistics.median(stolen):.1f} %, max {max(stolen):.1f} %", ref="",
-         goal=f"info: above {STOLEN_NOTE_PERCENT} % the timings compare only within this run", ok=None)
+         goal=f"info: above {STOLEN_NOTE_PERCENT} % the timing verdicts above are not judged", ok=None)
 
 
 def fmt(v, unit):
@@ -213,6 +216,15 @@ def fmt(v, unit):
 
 def emit_load(a, f, o, fl, served):
     s, out = a.scenario, a.out
+
+    def put(out, **row):
+        """A timing verdict of rounds during which the host stole more than STOLEN_NOTE_PERCENT of the CPU is kept
+        with its figures but not judged (the table says so): on a shared host such a round measures the
+        neighbours as much as the servers. The answered-200 checks are always judged."""
+        if row.get("ok") is not None and not row.get("check") and a.stolen > STOLEN_NOTE_PERCENT:
+            row["stolen"] = a.stolen
+        emit(out, **row)
+
     get = lambda m, k: m[k] if m else None
     ratio = lambda k: (f[k] / o[k]) if (f and o and o[k]) else None
     def row(metric, key, unit, goal="", test=None, check=False):
@@ -220,47 +232,47 @@ def emit_load(a, f, o, fl, served):
         ok = None
         if test is not None:
             ok = test(r) if r is not None else (None if f is None else None)
-        emit(out, scn=s, metric=metric, fanout=fmt(get(f, key), unit), ref=fmt(get(o, key), unit),
+        put(out, scn=s, metric=metric, fanout=fmt(get(f, key), unit), ref=fmt(get(o, key), unit),
              flask=fmt(get(fl, key), unit) if a.flask else "", ratio=r, goal=goal, ok=ok, check=check)
     status = (f"{f['total']:,} requests in {a.r} round(s), non-2xx {f['bad']:.0f}, socket errors {f['errors']:.0f}" if f else "no answer")
     if s == "1":
         row("CPU per request", "cpu", "us", f"≤ {CPU_RATIO_MAX}× nginx+lua", lambda r: r <= CPU_RATIO_MAX)
         row("req/s (-c64)", "rps", "req/s", "info")
         row("p50", "p50", "ms"); row("p99", "p99", "ms"); row("RSS", "rss", "MiB")
-        emit(out, scn=s, metric="fanout answered 200", fanout=status, ref="", goal="all 200, no errors",
+        put(out, scn=s, metric="fanout answered 200", fanout=status, ref="", goal="all 200, no errors",
              ok=served, check=True)
     elif s == "2":
         ceil = a.c / 0.100
         row("req/s (-c256)", "rps", "req/s")
         pf = lambda m: f"{100*m['rps']/ceil:.1f} %" if m else "—"
-        emit(out, scn=s, metric=f"% of ceiling {ceil:,.0f} req/s (conns / 0.100 s)", fanout=pf(f), ref=pf(o),
+        put(out, scn=s, metric=f"% of ceiling {ceil:,.0f} req/s (conns / 0.100 s)", fanout=pf(f), ref=pf(o),
              ratio=ratio("rps"), goal="≥ 97 %", ok=(f["rps"] / ceil >= 0.97) if f else None)
         p99ok = (f["p99"] <= o["p99"] + 5.0) if (f and o) else None
-        emit(out, scn=s, metric="p99", fanout=fmt(get(f, "p99"), "ms"), ref=fmt(get(o, "p99"), "ms"),
+        put(out, scn=s, metric="p99", fanout=fmt(get(f, "p99"), "ms"), ref=fmt(get(o, "p99"), "ms"),
              ratio=ratio("p99"), goal="≤ nginx+lua's p99 + 5 ms", ok=p99ok)
         row("p50", "p50", "ms"); row("CPU per request", "cpu", "us")
-        emit(out, scn=s, metric="fanout answered 200", fanout=status, ref="", goal="all 200, no errors",
+        put(out, scn=s, metric="fanout answered 200", fanout=status, ref="", goal="all 200, no errors",
              ok=served, check=True)
     elif s == "8":  # latency at low load: one connection, one request at a time
         label = a.label or "p50"
         p50ok = (f["p50"] <= o["p50"] + P50_MARGIN_US / 1000) if (f and o) else None
         # in µs: the margin is 25 µs, which two decimals of a millisecond cannot show
         us = lambda m: None if m is None else m * 1000
-        emit(out, scn=s, metric=f"{label}: p50 (-c1)", fanout=fmt(us(get(f, "p50")), "us"), ref=fmt(us(get(o, "p50")), "us"),
+        put(out, scn=s, metric=f"{label}: p50 (-c1)", fanout=fmt(us(get(f, "p50")), "us"), ref=fmt(us(get(o, "p50")), "us"),
              ratio=ratio("p50"), goal=f"≤ nginx's p50 + {P50_MARGIN_US} µs", ok=p50ok)
         row(f"{label}: CPU per request (-c1)", "cpu", "us", "info")
-        emit(out, scn=s, metric=f"{label}: fanout answered 200", fanout=status, ref="", goal="all 200, no errors",
+        put(out, scn=s, metric=f"{label}: fanout answered 200", fanout=status, ref="", goal="all 200, no errors",
              ok=served, check=True)
     elif s == "9":  # the same fan-out of 3 on a fanout with two workers
         row("req/s (-c64), workers 2", "rps", "req/s", "info")
         row("CPU per request, workers 2", "cpu", "us", "info")
         row("p99, workers 2", "p99", "ms", "info")
-        emit(out, scn=s, metric="fanout answered 200", fanout=status, ref="", goal="all 200, no errors",
+        put(out, scn=s, metric="fanout answered 200", fanout=status, ref="", goal="all 200, no errors",
              ok=served, check=True)
     elif s == "3":
         row("CPU per request", "cpu", "us", f"≤ {CPU_RATIO_MAX}× nginx proxy_pass", lambda r: r <= CPU_RATIO_MAX)
         row("req/s (-c64)", "rps", "req/s"); row("p99", "p99", "ms")
-        emit(out, scn=s, metric="fanout answered 200", fanout=status, ref="", goal="all 200, no errors",
+        put(out, scn=s, metric="fanout answered 200", fanout=status, ref="", goal="all 200, no errors",
              ok=served, check=True)
 
 
@@ -665,6 +677,8 @@ def cmd_table(a):
         if a.quick and not r.get("check"):
             res = ("n/a" if r.get("goal") and not r["goal"].startswith("info") else "info") if ok is None else \
                 ("(pass)" if ok else "(fail)")  # timings are not asserted in --quick
+        elif ok is not None and r.get("stolen") is not None:
+            res = f"not judged: host stole {r['stolen']:.0f} % ({'pass' if ok else 'fail'})"
         else:
             res = ("n/a" if r.get("goal") and not r["goal"].startswith("info") else "—") if ok is None else \
                 ("PASS" if ok else "FAIL")
