@@ -74,8 +74,12 @@ public struct HTTPResponse: Sendable {
     /// Measured first, then written: `out` grows once by the head's length and every piece is copied into
     /// that room. Appended piece by piece (about 20 pieces), each `Array.append(contentsOf:)` took about 175
     /// instructions for a few bytes (callgrind).
+    ///
+    /// `lines`: a partner's header lines passed through as they came (``ProxiedHeaderLines``), written after
+    /// `Date` and before `headers`.
     public func serializeHead(
-        into out: inout [UInt8], date: String, keepAlive: Bool, http10: Bool, framing: BodyFraming
+        into out: inout [UInt8], date: String, keepAlive: Bool, http10: Bool, framing: BodyFraming,
+        passing lines: ProxiedHeaderLines = ProxiedHeaderLines()
     ) {
         let reason = HTTPResponse.reasonPhrase(status)
         var contentLength: Int?
@@ -100,6 +104,9 @@ public struct HTTPResponse: Sendable {
 
         var length = statusLine.utf8CodeUnitCount + decimalLength(status) + 1 + reason.utf8.count
         length += dateLine.utf8CodeUnitCount + date.utf8.count
+        // Each line ends with its CRLF; written after a CRLF instead, the last one is left for the next field.
+        let passed = lines.bytes
+        if !passed.isEmpty { length += passed.count }
         // Which fields are left out is decided once, while measuring (one bit per field among the first 64, the
         // rest asked again when written): asked twice, a name as long as a framing field's (`X-Fanout-Complete`,
         // `Transfer-Encoding`) was compared twice, about 150 instructions each time (callgrind).
@@ -126,6 +133,10 @@ public struct HTTPResponse: Sendable {
             head.write(reason)
             head.write(dateLine)
             head.write(date)
+            if !passed.isEmpty {
+                head.write("\r\n")
+                passed.withUnsafeBufferPointer { head.write(UnsafeBufferPointer(rebasing: $0.dropLast(2))) }
+            }
             for index in headers.indices {
                 if index < 64 {
                     if leftOut & (1 << UInt64(index)) != 0 { continue }

@@ -588,10 +588,9 @@ final class ClientConnection: EventHandler, TurnEndTask {
     /// (HTTP/1.1) or by closing (HTTP/1.0); a HEAD answer writes no body byte. ``ResponseBodyFramer`` decides
     /// and enforces it. Called from inside libcurl's write callback: queues bytes only (written at the end of the
     /// loop's turn), never sends or closes.
-    /// - Parameter headers: consumed, so that the response extends the caller's array in place.
-    func startStreamedResponse(
-        status: Int, headers: consuming [(name: String, value: String)], declaredLength: Int?
-    ) {
+    /// - Parameter lines: the partner's header lines, copied into the head as they are unless the route's
+    ///   `response_headers` must change them.
+    func startStreamedResponse(status: Int, passing lines: ProxiedHeaderLines, declaredLength: Int?) {
         guard isHandling, machine.streamedAnswer == nil else { return }
         let head = currentHead
         let http10 = head?.version == .http1_0
@@ -599,13 +598,19 @@ final class ClientConnection: EventHandler, TurnEndTask {
             status: status, declaredLength: declaredLength, http10: http10, headOnly: head?.method == "HEAD",
             keepAlive: keepsAlive(unless: false))
         guard machine.streamedAnswerStarted(status: status, framer: framer, headStart: output.count) else { return }
-        var response = HTTPResponse(status: status, headers: consume headers)
-        if !responseOverlay.isEmpty { responseOverlay.apply(to: &response.headers) }
+        var response = HTTPResponse(status: status)
+        var lines = lines
+        if !responseOverlay.isEmpty {
+            // The overlay sets and removes fields by name: the lines become fields for it.
+            response.headers = lines.fields
+            lines = ProxiedHeaderLines()
+            responseOverlay.apply(to: &response.headers)
+        }
         if let id = record?.requestID { response.headers.append(("X-Request-Id", id)) }
         let hadPendingOutput = hasPendingOutput
         response.serializeHead(
             into: &output, date: worker.httpDate(), keepAlive: framer.keepAlive, http10: http10,
-            framing: framer.framing)
+            framing: framer.framing, passing: lines)
         flushAtTurnEnd(hadPendingOutput: hadPendingOutput)
     }
 

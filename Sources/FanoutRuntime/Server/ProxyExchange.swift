@@ -43,34 +43,6 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     /// The route's one call (index 0) and its upstream, as the record counts and names it.
     private let identity: AccessLogCall.Identity
 
-    /// Response headers that describe the upstream hop or its framing, not the content; never passed back.
-    /// (The framing fields among them are also left out by `HTTPResponse.serializeHead` itself.)
-    static let droppedResponseHeaders: [String] = [
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-        "content-length", "date", "x-request-id",
-    ]
-
-    /// Whether `name` is one of ``droppedResponseHeaders``, in any ASCII case, without lowercasing it. The
-    /// length picks the one or two candidates, compared once over the name's bytes: a loop of
-    /// `HTTPHeaders.namesEqual` over the whole list cost about 1,000 instructions per proxied answer of five
-    /// fields (callgrind), this about 300. `ProxyDroppedHeadersTests` checks it against the list.
-    static func isDroppedResponseHeader(_ name: String) -> Bool {
-        var name = name
-        return name.withUTF8 { bytes in
-            switch bytes.count {
-            case 2: return ASCIICase.equals(bytes, "te")
-            case 4: return ASCIICase.equals(bytes, "date")
-            case 7: return ASCIICase.equals(bytes, "trailer") || ASCIICase.equals(bytes, "upgrade")
-            case 10: return ASCIICase.equals(bytes, "connection") || ASCIICase.equals(bytes, "keep-alive")
-            case 12: return ASCIICase.equals(bytes, "x-request-id")
-            case 14: return ASCIICase.equals(bytes, "content-length")
-            case 16: return ASCIICase.equals(bytes, "proxy-connection")
-            case 17: return ASCIICase.equals(bytes, "transfer-encoding")
-            default: return false
-            }
-        }
-    }
-
     private init(
         connection: ClientConnection, worker: Worker, body: BodyPipe?, timeoutMs: Int, minRate: MinimumRate?,
         isHead: Bool, spanID: UInt64, identity: AccessLogCall.Identity
@@ -161,7 +133,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
 
     // MARK: - Streaming (inside libcurl's write callback: no libcurl calls, no closing)
 
-    func upstreamHead(status: Int, headers: [(String, String)], declaredLength: Int?) {
+    func upstreamHead(status: Int, lines: ProxiedHeaderLines, declaredLength: Int?) {
         headSent = true
         headStatus = status
         noteProgress()
@@ -169,14 +141,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
             answerBudget = RateBudget(minRate, start: worker.loop.now)
             armWatch()
         }
-        // One pass into one array of the labelled type (a filter, then a map, made two).
-        // One more slot: `startStreamedResponse` appends X-Request-Id (an exact capacity made it reallocate).
-        var passed: [(name: String, value: String)] = []
-        passed.reserveCapacity(headers.count + 1)
-        for (name, value) in headers where !ProxyExchange.isDroppedResponseHeader(name) {
-            passed.append((name: name, value: value))
-        }
-        connection?.startStreamedResponse(status: status, headers: consume passed, declaredLength: declaredLength)
+        connection?.startStreamedResponse(status: status, passing: lines, declaredLength: declaredLength)
     }
 
     func upstreamBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
@@ -285,19 +250,17 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
                 return
             }
             // No body byte came: the whole answer is its head.
-            let headers = answer.headers.filter { !ProxyExchange.isDroppedResponseHeader($0.0) }
             if isHead {
                 // A HEAD answer describes the GET's body: its Content-Length passes through unchanged (when fanout
                 // may declare it, see PartnerFraming), and frames no byte.
                 connection?.startStreamedResponse(
-                    status: answer.status, headers: headers.map { (name: $0.0, value: $0.1) },
-                    declaredLength: answer.declaredLength)
+                    status: answer.status, passing: answer.passedLines, declaredLength: answer.declaredLength)
                 connection?.endStreamedResponse(calls: calls)
                 return
             }
             connection?.respond(
                 HTTPResponse(
-                    status: answer.status, headers: headers.map { (name: $0.0, value: $0.1) }, body: answer.body),
+                    status: answer.status, headers: answer.passedLines.fields, body: answer.body),
                 calls: .entries(calls))
         case .failure(let failure):
             let calls = [

@@ -81,7 +81,12 @@ final class CurlTransfer {
     var partnerFraming = PartnerFraming()
     /// The call asked libcurl to decode content codings (CURLOPT_ACCEPT_ENCODING).
     var decodesContent = false
+    /// Every response field as a pair of Strings, for a call that keeps them and does not stream its answer.
     var headers: [(String, String)] = []
+    /// A streamed answer's fields (a plain proxy route's), kept as the bytes of the lines it passes back
+    /// (``passesLines``): no String is made of a field that is only copied.
+    var passedLines = ProxiedHeaderLines()
+    var passesLines = false
     var headerBytes = 0
     // Failing partners (hardening, point 2): the field count of the current answer, and whether libcurl should
     // keep its connection afterwards (HTTP/1.1 without `Connection: close`); see `CurlTransfer+Framing.swift`.
@@ -205,6 +210,7 @@ final class CurlTransfer {
         partnerFraming = PartnerFraming()
         decodesContent = request.policy.acceptEncoding != nil
         headers.removeAll(keepingCapacity: true)
+        passedLines.removeAll()
         headerBytes = 0
         headerFields = 0
         expectsConnectionReuse = false
@@ -222,6 +228,7 @@ final class CurlTransfer {
         let streamsAnswer = sink != nil
         bodySource = source
         receiver = sink
+        passesLines = streamsAnswer && captureHeaders
         headDelivered = false
         receivePaused = false
         sendPaused = false
@@ -423,7 +430,7 @@ final class CurlTransfer {
                 var status = 0
                 _ = ccurl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
                 receiver.upstreamHead(
-                    status: status, headers: headers,
+                    status: status, lines: passedLines,
                     declaredLength: partnerFraming.declaredLength(decodedByLibcurl: decodesContent))
             }
             if receiver.upstreamBody(bytes) { return .taken }
@@ -453,6 +460,7 @@ final class CurlTransfer {
             line[3] == UInt8(ascii: "P"), line[4] == UInt8(ascii: "/")
         {
             headers.removeAll(keepingCapacity: true)
+            passedLines.removeAll()
             contentType = nil
             if captureCacheHeaders { cacheHeaders = CacheHeaders() }
             partnerFraming = PartnerFraming()
@@ -483,9 +491,9 @@ final class CurlTransfer {
             expectsConnectionReuse = false
         }
         // The name is classified from its bytes: a field fanout does not read (Server, Connection, ...) costs no
-        // String unless every header is kept (plain proxy routes), and a field it reads costs one String, of its
-        // value (two Strings per field before, and the name compared again as a String: about 1,200
-        // instructions per answer, callgrind).
+        // String unless every header is kept as Strings (a composite call's `pass`), and a field it reads costs
+        // one String, of its value (two Strings per field before, and the name compared again as a String: about
+        // 1,200 instructions per answer, callgrind). A plain proxy route copies its lines (``passedLines``).
         var field = CurlTransfer.fieldKind(line, colon: colon)
         if case .cache = field, !captureCacheHeaders { field = .other }
         guard captureHeaders || field != .other else { return true }
@@ -516,7 +524,9 @@ final class CurlTransfer {
             abortReason = .ambiguousFraming(error)
             return false
         }
-        if captureHeaders {
+        if passesLines {
+            passedLines.append(name: UnsafeRawBufferPointer(rebasing: line[0..<colon]), value: valueBytes)
+        } else if captureHeaders {
             headers.append(
                 (
                     String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<colon]), as: UTF8.self),

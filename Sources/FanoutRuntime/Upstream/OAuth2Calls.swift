@@ -236,12 +236,12 @@ final class OAuth2RetryReceiver: UpstreamReceiver {
         self.receiver = receiver
     }
 
-    func upstreamHead(status: Int, headers: [(String, String)], declaredLength: Int?) {
+    func upstreamHead(status: Int, lines: ProxiedHeaderLines, declaredLength: Int?) {
         if status == 401 {
             self.holdingBack = true
             return
         }
-        self.receiver.upstreamHead(status: status, headers: headers, declaredLength: declaredLength)
+        self.receiver.upstreamHead(status: status, lines: lines, declaredLength: declaredLength)
     }
 
     func upstreamBody(_ bytes: UnsafeRawBufferPointer) -> Bool {

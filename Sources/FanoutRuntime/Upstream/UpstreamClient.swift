@@ -764,7 +764,8 @@ final class UpstreamClient: EventHandler {
                     // instructions per call).
                     cacheHeaders: transfer.captureCacheHeaders ? transfer.cacheHeaders : CacheHeaders(),
                     httpVersion: transfer.answerHTTPVersion(),
-                    declaredLength: transfer.partnerFraming.declaredLength(decodedByLibcurl: transfer.decodesContent)))
+                    declaredLength: transfer.partnerFraming.declaredLength(decodedByLibcurl: transfer.decodesContent),
+                    passedLines: transfer.passedLines))
         }
         if let reason = transfer.abortReason {
             switch reason {

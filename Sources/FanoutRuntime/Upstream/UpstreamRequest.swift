@@ -38,7 +38,8 @@ struct CallPolicy {
     /// Monotonic nanoseconds after which the call counts as timed out, queue time included.
     var deadline: UInt64
     var maxResponseBytes: Int
-    /// Keep every response header (plain proxy routes); composite calls only need Content-Type.
+    /// Keep every response header (plain proxy routes, as the lines they pass back: ``ProxiedHeaderLines``; a
+    /// composite call's `pass`, as Strings); other calls only need Content-Type.
     var captureHeaders: Bool
     /// A non-idempotent request (POST, PATCH…): sent on a new connection, so libcurl never resends it.
     var mustNotRepeat: Bool
@@ -156,11 +157,12 @@ extension UpstreamRequest {
 /// must not call libcurl (start, cancel or resume a transfer) or close what owns the transfer; defer such work to
 /// the loop.
 protocol UpstreamReceiver: AnyObject {
-    /// The final answer's status and headers, just before its first body byte. An answer without body bytes
-    /// arrives whole in the completion instead.
+    /// The final answer's status and the header lines it passes back (the hop-by-hop and framing fields left
+    /// out), just before its first body byte. An answer without body bytes arrives whole in the completion
+    /// instead.
     /// `declaredLength`: the partner's `Content-Length` when fanout may declare it to a client
     /// (``PartnerFraming/declaredLength(decodedByLibcurl:)``); nil when fanout must frame the body itself.
-    func upstreamHead(status: Int, headers: [(String, String)], declaredLength: Int?)
+    func upstreamHead(status: Int, lines: ProxiedHeaderLines, declaredLength: Int?)
     /// Body bytes; false when they cannot be taken now: the transfer pauses, and the same bytes come again
     /// after `UpstreamClient.resume(_:receiving:)`.
     func upstreamBody(_ bytes: UnsafeRawBufferPointer) -> Bool
@@ -174,7 +176,7 @@ protocol UpstreamReceiver: AnyObject {
 struct UpstreamResponse {
     var status: Int
     var contentType: String?
-    /// Every response header when the request asked for them, else empty.
+    /// Every response header when the request asked for them and did not stream its answer, else empty.
     var headers: [(String, String)]
     var body: [UInt8]
     /// The answer's caching headers, always captured (for the call cache).
@@ -184,6 +186,8 @@ struct UpstreamResponse {
     /// The partner's `Content-Length` when fanout may declare it to a client (see ``PartnerFraming``): a HEAD
     /// answer passes it on.
     var declaredLength: Int? = nil
+    /// A streamed answer's header lines, without the hop-by-hop and framing fields (a plain proxy route's).
+    var passedLines = ProxiedHeaderLines()
 }
 
 /// What an upstream call came to, and how long it took (queue time included).
