@@ -48,7 +48,9 @@ import Testing
     }
 
     @Test func fieldsReadBackWhatWasAppended() {
-        let kept = lines([("Location", "http://example.test:8080/a?b=c"), ("X-Empty", ""), ("Date", "x"), ("ETag", "\"1\"")])
+        let kept = lines([
+            ("Location", "http://example.test:8080/a?b=c"), ("X-Empty", ""), ("Date", "x"), ("ETag", "\"1\""),
+        ])
         let fields = kept.fields
         #expect(fields.map(\.name) == ["Location", "X-Empty", "ETag"])
         #expect(fields.map(\.value) == ["http://example.test:8080/a?b=c", "", "\"1\""])
