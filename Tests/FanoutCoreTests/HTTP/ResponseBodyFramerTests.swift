@@ -173,6 +173,34 @@ import Testing
         )
     }
 
+    /// A proxied answer's partner lines go out as they came, after Date and before fanout's own fields; the
+    /// framing fields among them were left out when they arrived, and the serializer writes its own.
+    @Test func passedPartnerLinesGoBetweenDateAndFanoutsFields() {
+        var lines = ProxiedHeaderLines()
+        for (name, value) in [
+            ("Server", "s"), ("Content-Length", "99"), ("Content-Type", "text/plain"), ("X-Empty", ""),
+        ] {
+            Array(name.utf8).withUnsafeBytes { name in
+                Array(value.utf8).withUnsafeBytes { value in lines.append(name: name, value: value) }
+            }
+        }
+        let response = HTTPResponse(status: 404, headers: [("X-Request-Id", "r1")])
+        var out: [UInt8] = []
+        response.serializeHead(
+            into: &out, date: "D", keepAlive: false, http10: false, framing: .chunked, passing: lines)
+        #expect(
+            String(decoding: out, as: UTF8.self)
+                == "HTTP/1.1 404 Not Found\r\nDate: D\r\nServer: s\r\nContent-Type: text/plain\r\nX-Empty: \r\n"
+                + "X-Request-Id: r1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+        var none: [UInt8] = []
+        response.serializeHead(
+            into: &none, date: "D", keepAlive: true, http10: false, framing: .contentLength(0),
+            passing: ProxiedHeaderLines())
+        #expect(
+            String(decoding: none, as: UTF8.self)
+                == "HTTP/1.1 404 Not Found\r\nDate: D\r\nX-Request-Id: r1\r\nContent-Length: 0\r\n\r\n")
+    }
+
     @Test func framingFieldNamesAreRecognisedInAnyCase() {
         for name in [
             "content-length", "Transfer-Encoding", "CONNECTION", "keep-alive", "Proxy-Connection", "trailer", "Upgrade",
