@@ -139,6 +139,10 @@ struct ConfigFileParser {
                     token.text == "auto"
                     ? .auto : .fixed(try parser.value(ConfigValue.count(token.text, in: 1...1024), at: token))
             },
+            setting("busy_poll") { (parser, sub) throws(ConfigError) in
+                let token = try parser.cursor.requireArgument(of: sub, expected: "'off' or microseconds like 50us")
+                parser.config.busyPollMicroseconds = try parser.value(ConfigValue.busyPoll(token.text), at: token)
+            },
             setting("access_log") { (parser, sub) throws(ConfigError) in
                 let token = try parser.cursor.requireArgument(of: sub, expected: "'stdout' or 'off'")
                 switch token.text {

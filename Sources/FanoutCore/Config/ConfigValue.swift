@@ -13,6 +13,16 @@ enum ConfigValue {
         ("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000),
     ]
 
+    /// `busy_poll`: `off` (0) or a number of microseconds from 1 to 1000, like `50us`.
+    static func busyPoll(_ text: String) -> Result<Int, Failure> {
+        let expected = "expected off or microseconds from 1us to 1000us, like 50us"
+        if text == "off" { return .success(0) }
+        guard text.hasSuffix("us"), let value = Int(text.dropLast(2)), (1...1000).contains(value) else {
+            return .failure(Failure(message: "invalid busy_poll '\(text)'; \(expected)"))
+        }
+        return .success(value)
+    }
+
     /// `hedge` and `hedge=`: a duration, or `off` (0).
     static func hedgeDelay(_ text: String) -> Result<Int, Failure> {
         if text == "off" { return .success(0) }

@@ -8,6 +8,9 @@ public struct FanoutConfig: Sendable {
     public var adminListen: ListenAddress?
     /// Worker threads (`workers`). Default: `.auto`.
     public var workers: WorkerCount
+    /// `busy_poll`: microseconds a worker polls for events without sleeping after a turn that had some. Default:
+    /// 0 (off).
+    public var busyPollMicroseconds = 0
     /// Client-side limits enforced while parsing.
     public var limits: ServerLimits
     /// Client-side timeouts.

@@ -33,7 +33,8 @@ struct Interest: OptionSet {
 /// `requestStop()`, which go through a mutex-guarded queue and an eventfd.
 ///
 /// A turn: one `epoll_wait` (not sleeping when a timer is due or a turn-end task waits), the events' handlers,
-/// the due timers (a 0 ms one runs in the same turn), then the turn-end tasks (``atTurnEnd(_:)``).
+/// the due timers (a 0 ms one runs in the same turn), then the turn-end tasks (``atTurnEnd(_:)``). With
+/// ``busyPollNanoseconds`` set, a turn that follows one with events first polls without sleeping.
 ///
 /// Stale events are dropped: `epoll_data.u64` carries `(generation << 32) | fd`, and an event whose
 /// generation is not the fd's current one (closed and reused within the same `epoll_wait` batch) is skipped.
@@ -58,6 +59,16 @@ final class EventLoop: @unchecked Sendable {
 
     /// `epoll_ctl` calls made for registrations so far (tests check that keep-alive upstream transfers make none).
     private(set) var controlCalls = 0
+
+    /// `busy_poll`: after a turn that handled events, how long the next turn polls (`epoll_wait` with a timeout
+    /// of 0) before it sleeps; 0 sleeps at once. Waking a thread that slept costs the kernel, and on a virtual
+    /// machine whose idle vCPU halts it is the larger part of a request's latency at low load
+    /// (docs/contributing/benchmarks.md). Never after a turn without events, so an idle loop still sleeps.
+    var busyPollNanoseconds: UInt64 = 0
+    /// Busy polling so far: turns that found events while polling, and turns that polled in vain and slept.
+    private(set) var busyPollHits = 0
+    private(set) var busyPollMisses = 0
+    private var lastTurnHadEvents = false
 
     /// Monotonic nanoseconds, refreshed once per loop iteration (and by `refreshNow()`).
     private(set) var now: UInt64 = monotonicNanoseconds()
@@ -195,7 +206,8 @@ final class EventLoop: @unchecked Sendable {
         _ = dropped  // released here, outside the lock
     }
 
-    /// Runs until `requestStop()`. Never busy-waits: with no timer pending it blocks in `epoll_wait`. A stopped
+    /// Runs until `requestStop()`. Never busy-waits beyond ``busyPollNanoseconds`` after a turn with events: with
+    /// no timer pending it blocks in `epoll_wait`. A stopped
     /// loop may run again (tests drive one loop in steps).
     func run() {
         while !stopFlag.load(ordering: .acquiring) {
@@ -206,6 +218,49 @@ final class EventLoop: @unchecked Sendable {
 
     private func runOnce() {
         if !turnEndTasks.isEmpty { runTurnEndTasks() }
+        var count: Int32 = 0
+        if busyPollNanoseconds > 0 && lastTurnHadEvents {
+            count = busyPoll()
+        }
+        if count == 0 {
+            count = cfanout_epoll_wait(epollFD, eventBuffer, eventCapacity, waitTimeout())
+        }
+        refreshNow()
+        lastTurnHadEvents = count > 0
+        if count > 0 {
+            for i in 0..<count {
+                dispatch(
+                    events: cfanout_epoll_event_events(eventBuffer, i), data: cfanout_epoll_event_data(eventBuffer, i))
+            }
+        }
+        while let action = timers.popExpired(now: now) {
+            action()
+        }
+        if !turnEndTasks.isEmpty { runTurnEndTasks() }
+    }
+
+    /// Polls for events without sleeping, for ``busyPollNanoseconds`` or until the earliest timer is due; the
+    /// events' count (0: none came, the turn sleeps as usual).
+    private func busyPoll() -> Int32 {
+        refreshNow()
+        var end = now &+ busyPollNanoseconds
+        if let deadline = timers.earliestDeadline() { end = min(end, deadline) }
+        while true {
+            let count = cfanout_epoll_wait(epollFD, eventBuffer, eventCapacity, 0)
+            if count != 0 {
+                busyPollHits += 1
+                return count
+            }
+            refreshNow()
+            if now >= end {
+                busyPollMisses += 1
+                return 0
+            }
+        }
+    }
+
+    /// The `epoll_wait` timeout until the earliest timer (0 when one is due, -1 without timers).
+    private func waitTimeout() -> Int32 {
         let timeout: Int32
         if let deadline = timers.earliestDeadline() {
             refreshNow()
@@ -219,18 +274,7 @@ final class EventLoop: @unchecked Sendable {
         } else {
             timeout = -1
         }
-        let count = cfanout_epoll_wait(epollFD, eventBuffer, eventCapacity, timeout)
-        refreshNow()
-        if count > 0 {
-            for i in 0..<count {
-                dispatch(
-                    events: cfanout_epoll_event_events(eventBuffer, i), data: cfanout_epoll_event_data(eventBuffer, i))
-            }
-        }
-        while let action = timers.popExpired(now: now) {
-            action()
-        }
-        if !turnEndTasks.isEmpty { runTurnEndTasks() }
+        return timeout
     }
 
     private func runTurnEndTasks() {

@@ -158,6 +158,21 @@ import Testing
         }
     }
 
+    @Test func busyPollIsOffByDefaultAndTakesMicroseconds() throws {
+        #expect(try ConfigParser.parse("", file: "t.conf", environment: [:]).busyPollMicroseconds == 0)
+        #expect(try ConfigParser.parse("busy_poll 50us", file: "t.conf", environment: [:]).busyPollMicroseconds == 50)
+        #expect(
+            try ConfigParser.parse("busy_poll 1000us", file: "t.conf", environment: [:]).busyPollMicroseconds == 1000)
+        #expect(try ConfigParser.parse("busy_poll off", file: "t.conf", environment: [:]).busyPollMicroseconds == 0)
+        for invalid in [
+            "busy_poll 0us", "busy_poll 1001us", "busy_poll 50", "busy_poll 1ms", "busy_poll on", "busy_poll",
+        ] {
+            #expect(throws: ConfigError.self, "\(invalid)") {
+                try ConfigParser.parse(invalid, file: "t.conf", environment: [:])
+            }
+        }
+    }
+
     @Test func abortGraceIsADurationOrOffAndDefaultsToOneSecond() throws {
         let config = try ConfigParser.parse(
             """

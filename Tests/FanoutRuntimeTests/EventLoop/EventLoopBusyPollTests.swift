@@ -1,0 +1,96 @@
+import Dispatch
+import Glibc
+import Testing
+
+@testable import FanoutRuntime
+
+/// `busy_poll`: after a turn with events the loop polls without sleeping, for its duration or until a timer is
+/// due; after a turn without events it sleeps at once. Real pipes, a real epoll loop; the margins are wide
+/// (a poll of 2 s against events 20–30 ms apart).
+@Suite struct EventLoopBusyPollTests {
+    /// Reads a non-blocking pipe on each event and counts the bytes.
+    final class PipeReader: EventHandler {
+        var bytes = 0
+        var onByte: (Int) -> Void = { _ in }
+
+        func handleEvent(fd: Int32, events: UInt32) {
+            var byte: UInt8 = 0
+            while read(fd, &byte, 1) == 1 {
+                bytes += 1
+                onByte(bytes)
+            }
+        }
+    }
+
+    /// A non-blocking pipe registered with `loop`; its write end.
+    private func pipe(on loop: EventLoop, _ reader: PipeReader) throws -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [0, 0]
+        try #require(Glibc.pipe(&fds) == 0)
+        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        loop.register(fd: fds[0], interest: .read, handler: reader)
+        return (fds[0], fds[1])
+    }
+
+    private static func writeByte(_ fd: Int32) {
+        var byte: UInt8 = 1
+        _ = write(fd, &byte, 1)
+    }
+
+    @Test func anEventThatComesWhileTheLoopPollsIsTakenWithoutSleeping() throws {
+        let loop = try EventLoop()
+        loop.busyPollNanoseconds = 2_000_000_000
+        let reader = PipeReader()
+        let fds = try pipe(on: loop, reader)
+        defer {
+            loop.deregister(fd: fds.read)
+            close(fds.read)
+            close(fds.write)
+        }
+        let writeEnd = fds.write
+        reader.onByte = { count in
+            if count == 1 {
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(20)) { Self.writeByte(writeEnd) }
+            } else {
+                loop.requestStop()
+            }
+        }
+        loop.schedule(afterMilliseconds: 10_000) { [weak loop] in loop?.requestStop() }  // never hang the run
+        Self.writeByte(writeEnd)
+        loop.run()
+        #expect(reader.bytes == 2)
+        #expect(loop.busyPollHits == 1)
+        #expect(loop.busyPollMisses == 0)
+    }
+
+    @Test func pollingEndsWhenATimerIsDueAndATurnWithoutEventsSleeps() throws {
+        let loop = try EventLoop()
+        loop.busyPollNanoseconds = 2_000_000_000
+        let reader = PipeReader()
+        let fds = try pipe(on: loop, reader)
+        defer {
+            loop.deregister(fd: fds.read)
+            close(fds.read)
+            close(fds.write)
+        }
+        var fired: [String] = []
+        reader.onByte = { _ in
+            // Polled until this timer is due (not for 2 s); its turn has no event, so the next one sleeps.
+            loop.schedule(afterMilliseconds: 30) {
+                fired.append("first")
+                loop.schedule(afterMilliseconds: 30) {
+                    fired.append("second")
+                    loop.requestStop()
+                }
+            }
+        }
+        loop.schedule(afterMilliseconds: 10_000) { [weak loop] in loop?.requestStop() }
+        let start = monotonicNanoseconds()
+        Self.writeByte(fds.write)
+        loop.run()
+        let elapsedMs = (monotonicNanoseconds() - start) / 1_000_000
+        #expect(fired == ["first", "second"])
+        #expect(loop.busyPollMisses == 1)
+        #expect(loop.busyPollHits == 0)
+        #expect(elapsedMs < 1_500)
+    }
+}
