@@ -22,13 +22,23 @@ import Testing
         }
     }
 
-    /// A non-blocking pipe registered with `loop`; its write end.
-    private func pipe(on loop: EventLoop, _ reader: PipeReader) throws -> (read: Int32, write: Int32) {
+    /// Runs `body` with a loop that polls for 2 s after a turn with events, a non-blocking pipe whose read end it
+    /// watches with `reader`, and a 10 s timer that stops a run that would hang; closes the pipe after.
+    private func withPolledPipe(_ body: (EventLoop, PipeReader, _ writeEnd: Int32) throws -> Void) throws {
+        let loop = try EventLoop()
+        loop.busyPollNanoseconds = 2_000_000_000
         var fds: [Int32] = [0, 0]
         try #require(Glibc.pipe(&fds) == 0)
         for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        let reader = PipeReader()
         loop.register(fd: fds[0], interest: .read, handler: reader)
-        return (fds[0], fds[1])
+        defer {
+            loop.deregister(fd: fds[0])
+            close(fds[0])
+            close(fds[1])
+        }
+        loop.schedule(afterMilliseconds: 10_000) { [weak loop] in loop?.requestStop() }
+        try body(loop, reader, fds[1])
     }
 
     private static func writeByte(_ fd: Int32) {
@@ -37,60 +47,45 @@ import Testing
     }
 
     @Test func anEventThatComesWhileTheLoopPollsIsTakenWithoutSleeping() throws {
-        let loop = try EventLoop()
-        loop.busyPollNanoseconds = 2_000_000_000
-        let reader = PipeReader()
-        let fds = try pipe(on: loop, reader)
-        defer {
-            loop.deregister(fd: fds.read)
-            close(fds.read)
-            close(fds.write)
-        }
-        let writeEnd = fds.write
-        reader.onByte = { count in
-            if count == 1 {
-                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(20)) { Self.writeByte(writeEnd) }
-            } else {
-                loop.requestStop()
-            }
-        }
-        loop.schedule(afterMilliseconds: 10_000) { [weak loop] in loop?.requestStop() }  // never hang the run
-        Self.writeByte(writeEnd)
-        loop.run()
-        #expect(reader.bytes == 2)
-        #expect(loop.busyPollHits == 1)
-        #expect(loop.busyPollMisses == 0)
-    }
-
-    @Test func pollingEndsWhenATimerIsDueAndATurnWithoutEventsSleeps() throws {
-        let loop = try EventLoop()
-        loop.busyPollNanoseconds = 2_000_000_000
-        let reader = PipeReader()
-        let fds = try pipe(on: loop, reader)
-        defer {
-            loop.deregister(fd: fds.read)
-            close(fds.read)
-            close(fds.write)
-        }
-        var fired: [String] = []
-        reader.onByte = { _ in
-            // Polled until this timer is due (not for 2 s); its turn has no event, so the next one sleeps.
-            loop.schedule(afterMilliseconds: 30) {
-                fired.append("first")
-                loop.schedule(afterMilliseconds: 30) {
-                    fired.append("second")
+        try withPolledPipe { loop, reader, writeEnd in
+            reader.onByte = { count in
+                if count == 1 {
+                    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(20)) {
+                        Self.writeByte(writeEnd)
+                    }
+                } else {
                     loop.requestStop()
                 }
             }
+            Self.writeByte(writeEnd)
+            loop.run()
+            #expect(reader.bytes == 2)
+            #expect(loop.busyPollHits == 1)
+            #expect(loop.busyPollMisses == 0)
         }
-        loop.schedule(afterMilliseconds: 10_000) { [weak loop] in loop?.requestStop() }
-        let start = monotonicNanoseconds()
-        Self.writeByte(fds.write)
-        loop.run()
-        let elapsedMs = (monotonicNanoseconds() - start) / 1_000_000
-        #expect(fired == ["first", "second"])
-        #expect(loop.busyPollMisses == 1)
-        #expect(loop.busyPollHits == 0)
-        #expect(elapsedMs < 1_500)
+    }
+
+    @Test func pollingEndsWhenATimerIsDueAndATurnWithoutEventsSleeps() throws {
+        try withPolledPipe { loop, reader, writeEnd in
+            var fired: [String] = []
+            reader.onByte = { _ in
+                // Polled until this timer is due (not for 2 s); its turn has no event, so the next one sleeps.
+                loop.schedule(afterMilliseconds: 30) {
+                    fired.append("first")
+                    loop.schedule(afterMilliseconds: 30) {
+                        fired.append("second")
+                        loop.requestStop()
+                    }
+                }
+            }
+            let start = monotonicNanoseconds()
+            Self.writeByte(writeEnd)
+            loop.run()
+            let elapsedMs = (monotonicNanoseconds() - start) / 1_000_000
+            #expect(fired == ["first", "second"])
+            #expect(loop.busyPollMisses == 1)
+            #expect(loop.busyPollHits == 0)
+            #expect(elapsedMs < 1_500)
+        }
     }
 }
