@@ -129,10 +129,10 @@ done
 # 10,000 client connections: fanout inherits this limit (the client raises its own with setrlimit).
 ulimit -Hn 65536 2>/dev/null; ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-start_fanout() {  # start_fanout PORT WORKERS LOG: sets $fpid
-  BENCH_PORT=$1 BENCH_WORKERS=$2 "$bin" serve -c "$conf" 2>"$3" &
+start_fanout() {  # start_fanout PORT WORKERS LOG [BUSY_POLL]: sets $fpid
+  BENCH_PORT=$1 BENCH_WORKERS=$2 BENCH_BUSY_POLL=${4:-off} "$bin" serve -c "$conf" 2>"$3" &
   fpid=$!; pids+=("$fpid")
-  printf 'BENCH_PORT=%s BENCH_WORKERS=%s %s serve -c %s\n' "$1" "$2" "$bin" "$conf" >>"$cmds"
+  printf 'BENCH_PORT=%s BENCH_WORKERS=%s BENCH_BUSY_POLL=%s %s serve -c %s\n' "$1" "$2" "${4:-off}" "$bin" "$conf" >>"$cmds"
   wait_port "$1" "$fpid" || { say "run.sh: fanout did not start on :$1"; cat "$3" >&2; return 1; }
 }
 stop_fanout() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
@@ -200,10 +200,16 @@ fi
 # ------------------------------------------------------------------ 8. latency at low load
 if want latency 8; then
   say; say "== 8. latency at low load: wrk -c1, /overview and /proxy/a"
-  r=(); [ $have_nginx = 1 ] && r=("openresty=$nginx/overview")
-  bench load --scenario 8 --label /overview -c 1 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/overview" "${r[@]}" $(floor_target /overview)
-  r=(); [ $have_nginx = 1 ] && r=("openresty=$nginx/proxy/a")
-  bench load --scenario 8 --label /proxy/a -c 1 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port/proxy/a" "${r[@]}" $(floor_target /proxy/a)
+  # In the same rounds, for information: a second fanout with busy_poll 50us (polls before it sleeps; the
+  # references do not, so it is not judged).
+  bp_pid=""
+  if start_fanout "$idle_port" 1 "$work/fanout-busy-poll.err" 50us; then bp_pid=$fpid; fi
+  for path in /overview /proxy/a; do
+    r=(); [ $have_nginx = 1 ] && r=("openresty=$nginx$path")
+    [ -n "$bp_pid" ] && r+=("fanout:busy_poll 50us=http://127.0.0.1:$idle_port$path")
+    bench load --scenario 8 --label "$path" -c 1 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port$path" "${r[@]}" $(floor_target "$path")
+  done
+  [ -n "$bp_pid" ] && stop_fanout "$bp_pid"
 fi
 
 # ------------------------------------------------------------------ 9. fan-out of 3 with two workers
