@@ -83,10 +83,4 @@ public struct ProxiedHeaderLines: Sendable {
         default: return false
         }
     }
-
-    /// ``isDropped(_:)`` for a name held as a String.
-    public static func isDropped(_ name: String) -> Bool {
-        var name = name
-        return name.withUTF8 { isDropped(UnsafeRawBufferPointer($0)) }
-    }
 }

@@ -4,13 +4,18 @@ import Testing
 /// `ProxiedHeaderLines`: the partner's fields a plain proxy route passes back, as line bytes. The hop-by-hop and
 /// framing fields are left out in any ASCII case, and nothing else is.
 @Suite struct ProxiedHeaderLinesTests {
+    /// `ProxiedHeaderLines.isDropped` on a name's bytes, as libcurl's header callback hands them over.
+    private static func isDropped(_ name: String) -> Bool {
+        Array(name.utf8).withUnsafeBytes { ProxiedHeaderLines.isDropped($0) }
+    }
+
     @Test func everyListedNameIsDroppedInAnyCase() {
         for name in ProxiedHeaderLines.droppedNames {
-            #expect(ProxiedHeaderLines.isDropped(name), "\(name)")
-            #expect(ProxiedHeaderLines.isDropped(name.uppercased()), "\(name.uppercased())")
+            #expect(Self.isDropped(name), "\(name)")
+            #expect(Self.isDropped(name.uppercased()), "\(name.uppercased())")
             let titled = name.split(separator: "-").map { $0.prefix(1).uppercased() + $0.dropFirst() }
                 .joined(separator: "-")
-            #expect(ProxiedHeaderLines.isDropped(titled), "\(titled)")
+            #expect(Self.isDropped(titled), "\(titled)")
         }
     }
 
@@ -21,7 +26,7 @@ import Testing
             "trailor", "T", "", "X-Request-Id2", "Content-Encoding", "é-request-id",
         ]
         for name in passed {
-            #expect(!ProxiedHeaderLines.isDropped(name), "\(name)")
+            #expect(!Self.isDropped(name), "\(name)")
         }
     }
 
