@@ -1,4 +1,3 @@
-import Dispatch
 import Glibc
 import Testing
 
@@ -6,7 +5,8 @@ import Testing
 
 /// `busy_poll`: after a turn with events the loop polls without sleeping, for its duration or until a timer is
 /// due; after a turn without events it sleeps at once. Real pipes, a real epoll loop; the margins are wide
-/// (a poll of 2 s against events 20–30 ms apart).
+/// (a poll of 5 s against events 20–30 ms apart). The late byte comes from a thread of its own, not from a
+/// Dispatch queue: under a loaded sanitizer run a queue's worker may start seconds late.
 @Suite struct EventLoopBusyPollTests {
     /// Reads a non-blocking pipe on each event and counts the bytes.
     final class PipeReader: EventHandler {
@@ -22,11 +22,11 @@ import Testing
         }
     }
 
-    /// Runs `body` with a loop that polls for 2 s after a turn with events, a non-blocking pipe whose read end it
-    /// watches with `reader`, and a 10 s timer that stops a run that would hang; closes the pipe after.
+    /// Runs `body` with a loop that polls for 5 s after a turn with events, a non-blocking pipe whose read end it
+    /// watches with `reader`, and a 20 s timer that stops a run that would hang; closes the pipe after.
     private func withPolledPipe(_ body: (EventLoop, PipeReader, _ writeEnd: Int32) throws -> Void) throws {
         let loop = try EventLoop()
-        loop.busyPollNanoseconds = 2_000_000_000
+        loop.busyPollNanoseconds = 5_000_000_000
         var fds: [Int32] = [0, 0]
         try #require(Glibc.pipe(&fds) == 0)
         for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
@@ -37,7 +37,7 @@ import Testing
             close(fds[0])
             close(fds[1])
         }
-        loop.schedule(afterMilliseconds: 10_000) { [weak loop] in loop?.requestStop() }
+        loop.schedule(afterMilliseconds: 20_000) { [weak loop] in loop?.requestStop() }
         try body(loop, reader, fds[1])
     }
 
@@ -48,9 +48,11 @@ import Testing
 
     @Test func anEventThatComesWhileTheLoopPollsIsTakenWithoutSleeping() throws {
         try withPolledPipe { loop, reader, writeEnd in
+            var writer: OSThread?
             reader.onByte = { count in
                 if count == 1 {
-                    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(20)) {
+                    writer = try? OSThread(name: "late-byte") {
+                        usleep(20_000)
                         Self.writeByte(writeEnd)
                     }
                 } else {
@@ -59,6 +61,8 @@ import Testing
             }
             Self.writeByte(writeEnd)
             loop.run()
+            try #require(writer != nil)
+            writer?.join()
             #expect(reader.bytes == 2)
             #expect(loop.busyPollHits == 1)
             #expect(loop.busyPollMisses == 0)
@@ -69,7 +73,7 @@ import Testing
         try withPolledPipe { loop, reader, writeEnd in
             var fired: [String] = []
             reader.onByte = { _ in
-                // Polled until this timer is due (not for 2 s); its turn has no event, so the next one sleeps.
+                // Polled until this timer is due (not for 5 s); its turn has no event, so the next one sleeps.
                 loop.schedule(afterMilliseconds: 30) {
                     fired.append("first")
                     loop.schedule(afterMilliseconds: 30) {
