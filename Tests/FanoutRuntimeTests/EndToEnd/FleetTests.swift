@@ -6,11 +6,14 @@ import Testing
 /// Fleet-wide quotas and breakers (docs/operations/fleet.md): two fanout servers sharing a real `redis-server`
 /// on a free loopback port, against a real stub that counts what reaches it.
 @Suite(.serialized) struct FleetTests {
-    static func config(store: StoreServer, _ body: String) -> String {
+    /// `commandTimeout`: 50 ms by default, so a store that stops answering is given up on quickly; a test that
+    /// counts calls against a shared quota takes 1 s, since on a loaded sanitizer run a command can take longer
+    /// than 50 ms and the calls would then rightly fall back to the local share.
+    static func config(store: StoreServer, commandTimeout: String = "50ms", _ body: String) -> String {
         """
         store {
             address 127.0.0.1:\(store.port)
-            command_timeout 50ms
+            command_timeout \(commandTimeout)
         }
         \(body)
         """
@@ -36,7 +39,7 @@ import Testing
         let store = try StoreServer(executable: executable)
         let stub = try UpstreamStub(routes: ["/ok": .json(#"{"ok":true}"#)])
         let text = Self.config(
-            store: store,
+            store: store, commandTimeout: "1s",
             """
             workers 2
             admin_listen 127.0.0.1:0

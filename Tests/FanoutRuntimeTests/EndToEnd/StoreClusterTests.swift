@@ -82,13 +82,15 @@ import Testing
         }
     }
 
+    /// `command_timeout 1s`: on a loaded sanitizer run a command can take longer than 50 ms, and the calls would
+    /// then rightly fall back to the local share (FleetTests.config).
     @Test func aSharedQuotaHoldsOnACluster() throws {
         let cluster = try startCluster()
         let stub = try UpstreamStub(routes: ["/ok": .json(#"{"ok":true}"#)])
         let text = """
             workers 2
             admin_listen 127.0.0.1:0
-            store { address 127.0.0.1:\(cluster.nodes[1].port); command_timeout 50ms; prefix quota:; }
+            store { address 127.0.0.1:\(cluster.nodes[1].port); command_timeout 1s; prefix quota:; }
             upstream partner {
                 url {{stub}}
                 rate 20/s shared
