@@ -200,13 +200,13 @@ fi
 # ------------------------------------------------------------------ 8. latency at low load
 if want latency 8; then
   say; say "== 8. latency at low load: wrk -c1, /overview and /proxy/a"
-  # In the same rounds, for information: a second fanout with busy_poll 50us (polls before it sleeps; the
+  # In the same rounds, for information: a second fanout with busy_poll 100us (polls before it sleeps; the
   # references do not, so it is not judged).
   bp_pid=""
-  if start_fanout "$idle_port" 1 "$work/fanout-busy-poll.err" 50us; then bp_pid=$fpid; fi
+  if start_fanout "$idle_port" 1 "$work/fanout-busy-poll.err" 100us; then bp_pid=$fpid; fi
   for path in /overview /proxy/a; do
     r=(); [ $have_nginx = 1 ] && r=("openresty=$nginx$path")
-    [ -n "$bp_pid" ] && r+=("fanout:busy_poll 50us=http://127.0.0.1:$idle_port$path")
+    [ -n "$bp_pid" ] && r+=("fanout:busy_poll 100us=http://127.0.0.1:$idle_port$path")
     bench load --scenario 8 --label "$path" -c 1 -d "$dur" -r "$rounds" "fanout=http://127.0.0.1:$port$path" "${r[@]}" $(floor_target "$path")
   done
   [ -n "$bp_pid" ] && stop_fanout "$bp_pid"

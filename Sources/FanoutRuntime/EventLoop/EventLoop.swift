@@ -1,4 +1,5 @@
 import CFanoutLinux
+import FanoutCore
 import Glibc
 import Synchronization
 
@@ -34,7 +35,8 @@ struct Interest: OptionSet {
 ///
 /// A turn: one `epoll_wait` (not sleeping when a timer is due or a turn-end task waits), the events' handlers,
 /// the due timers (a 0 ms one runs in the same turn), then the turn-end tasks (``atTurnEnd(_:)``). With
-/// ``busyPollNanoseconds`` set, a turn that follows one with events first polls without sleeping.
+/// ``busyPoll`` enabled, a turn that follows one with events first polls without sleeping, for as long as the
+/// governor's window says.
 ///
 /// Stale events are dropped: `epoll_data.u64` carries `(generation << 32) | fd`, and an event whose
 /// generation is not the fd's current one (closed and reused within the same `epoll_wait` batch) is skipped.
@@ -61,10 +63,11 @@ final class EventLoop: @unchecked Sendable {
     private(set) var controlCalls = 0
 
     /// `busy_poll`: after a turn that handled events, how long the next turn polls (`epoll_wait` with a timeout
-    /// of 0) before it sleeps; 0 sleeps at once. Waking a thread that slept costs the kernel, and on a virtual
-    /// machine whose idle vCPU halts it is the larger part of a request's latency at low load
-    /// (docs/contributing/benchmarks.md). Never after a turn without events, so an idle loop still sleeps.
-    var busyPollNanoseconds: UInt64 = 0
+    /// of 0) before it sleeps. Waking a thread that slept costs the kernel, and
+    /// on a virtual machine whose idle vCPU halts it is the larger part of a request's latency at low load
+    /// (docs/contributing/benchmarks.md). The window adapts to the idle gaps the loop sees (``BusyPollGovernor``);
+    /// never after a turn without events, so an idle loop still sleeps. Off (limit 0) unless set.
+    var busyPoll = BusyPollGovernor(limitMicroseconds: 0)
     /// Busy polling so far: turns that found events while polling, and turns that polled in vain and slept.
     private(set) var busyPollHits = 0
     private(set) var busyPollMisses = 0
@@ -206,7 +209,7 @@ final class EventLoop: @unchecked Sendable {
         _ = dropped  // released here, outside the lock
     }
 
-    /// Runs until `requestStop()`. Never busy-waits beyond ``busyPollNanoseconds`` after a turn with events: with
+    /// Runs until `requestStop()`. Never busy-waits beyond ``busyPoll``'s window after a turn with events: with
     /// no timer pending it blocks in `epoll_wait`. A stopped
     /// loop may run again (tests drive one loop in steps).
     func run() {
@@ -219,14 +222,19 @@ final class EventLoop: @unchecked Sendable {
     private func runOnce() {
         if !turnEndTasks.isEmpty { runTurnEndTasks() }
         var count: Int32 = 0
-        if busyPollNanoseconds > 0 && lastTurnHadEvents {
-            count = busyPoll()
+        let measuresGap = lastTurnHadEvents && busyPoll.isEnabled
+        var gapStart: UInt64 = 0
+        if measuresGap {
+            refreshNow()
+            gapStart = now
+            if busyPoll.windowNanoseconds > 0 { count = pollWithoutSleeping() }
         }
         if count == 0 {
             count = cfanout_epoll_wait(epollFD, eventBuffer, eventCapacity, waitTimeout())
         }
         refreshNow()
         lastTurnHadEvents = count > 0
+        if measuresGap && count > 0 { busyPoll.idleGapEnded(after: now &- gapStart) }
         if count > 0 {
             for i in 0..<count {
                 dispatch(
@@ -239,11 +247,12 @@ final class EventLoop: @unchecked Sendable {
         if !turnEndTasks.isEmpty { runTurnEndTasks() }
     }
 
-    /// Polls for events without sleeping, for ``busyPollNanoseconds`` or until the earliest timer is due; the
-    /// events' count (0: none came, the turn sleeps as usual).
-    private func busyPoll() -> Int32 {
-        refreshNow()
-        var end = now &+ busyPollNanoseconds
+    /// Polls for events without sleeping, for ``busyPoll``'s window or until the earliest timer is due; the
+    /// events' count (0: none came, the turn sleeps as usual). It does not yield the CPU between polls:
+    /// `sched_yield` cost about 5 µs of p50 at `-c1`, and under full load the loop finds events at once anyway
+    /// (docs/contributing/benchmarks.md).
+    private func pollWithoutSleeping() -> Int32 {
+        var end = now &+ busyPoll.windowNanoseconds
         if let deadline = timers.earliestDeadline() { end = min(end, deadline) }
         while true {
             let count = cfanout_epoll_wait(epollFD, eventBuffer, eventCapacity, 0)

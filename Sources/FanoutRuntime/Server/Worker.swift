@@ -80,7 +80,7 @@ final class Worker: @unchecked Sendable {
         waitsForPeers = adminFD != nil
         outlivesPeers = adminFD != nil
         loop = try EventLoop()
-        loop.busyPollNanoseconds = UInt64(runtime.config.busyPollMicroseconds) * 1_000
+        loop.busyPoll = BusyPollGovernor(limitMicroseconds: runtime.config.busyPollMicroseconds)
         startedAt = loop.now
         recentWindow = RecentWindow(start: loop.now)
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
@@ -229,7 +229,7 @@ final class Worker: @unchecked Sendable {
     /// their place). Call on the loop thread.
     func install(_ runtime: RuntimeConfig) {
         self.runtime = runtime
-        loop.busyPollNanoseconds = UInt64(runtime.config.busyPollMicroseconds) * 1_000
+        loop.busyPoll = BusyPollGovernor(limitMicroseconds: runtime.config.busyPollMicroseconds)
         retiredRouteMetrics.append(routeMetrics)
         routeMetrics = RouteMetricsTable(runtime.config)
         drainRouteMetrics()

@@ -1,3 +1,4 @@
+import FanoutCore
 import Glibc
 import Testing
 
@@ -5,7 +6,7 @@ import Testing
 
 /// `busy_poll`: after a turn with events the loop polls without sleeping, for its duration or until a timer is
 /// due; after a turn without events it sleeps at once. Real pipes, a real epoll loop; the margins are wide
-/// (a poll of 5 s against events 20–30 ms apart). The late byte comes from a thread of its own, not from a
+/// (polls of 1–5 s against events 20–30 ms apart). The late byte comes from a thread of its own, not from a
 /// Dispatch queue: under a loaded sanitizer run a queue's worker may start seconds late.
 @Suite struct EventLoopBusyPollTests {
     /// Reads a non-blocking pipe on each event and counts the bytes.
@@ -22,11 +23,21 @@ import Testing
         }
     }
 
-    /// Runs `body` with a loop that polls for 5 s after a turn with events, a non-blocking pipe whose read end it
-    /// watches with `reader`, and a 20 s timer that stops a run that would hang; closes the pipe after.
-    private func withPolledPipe(_ body: (EventLoop, PipeReader, _ writeEnd: Int32) throws -> Void) throws {
+    /// A governor whose window is already its 5 s limit: gaps within it opened the window at 0.5 s and doubled it.
+    private static func openedGovernor() throws -> BusyPollGovernor {
+        var governor = BusyPollGovernor(limitMicroseconds: 5_000_000)
+        for _ in 0..<5 { governor.idleGapEnded(after: governor.limitNanoseconds) }
+        try #require(governor.windowNanoseconds == 5_000_000_000)
+        return governor
+    }
+
+    /// Runs `body` with a loop that polls as `busyPoll` says after a turn with events, a non-blocking pipe whose
+    /// read end it watches with `reader`, and a 30 s timer that stops a run that would hang; closes the pipe after.
+    private func withPolledPipe(
+        _ busyPoll: BusyPollGovernor, _ body: (EventLoop, PipeReader, _ writeEnd: Int32) throws -> Void
+    ) throws {
         let loop = try EventLoop()
-        loop.busyPollNanoseconds = 5_000_000_000
+        loop.busyPoll = busyPoll
         var fds: [Int32] = [0, 0]
         try #require(Glibc.pipe(&fds) == 0)
         for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
@@ -37,7 +48,7 @@ import Testing
             close(fds[0])
             close(fds[1])
         }
-        loop.schedule(afterMilliseconds: 20_000) { [weak loop] in loop?.requestStop() }
+        loop.schedule(afterMilliseconds: 30_000) { [weak loop] in loop?.requestStop() }
         try body(loop, reader, fds[1])
     }
 
@@ -47,7 +58,7 @@ import Testing
     }
 
     @Test func anEventThatComesWhileTheLoopPollsIsTakenWithoutSleeping() throws {
-        try withPolledPipe { loop, reader, writeEnd in
+        try withPolledPipe(Self.openedGovernor()) { loop, reader, writeEnd in
             var writer: OSThread?
             reader.onByte = { count in
                 if count == 1 {
@@ -69,8 +80,28 @@ import Testing
         }
     }
 
+    /// A loop that starts with a closed window (as a worker does) opens it once it has seen gaps within the limit,
+    /// and then takes the next events while polling. A 10 s limit (the window opens at 1 s) against bytes 20 ms
+    /// apart.
+    @Test func aLoopThatSeesShortGapsOpensItsWindowAndThenPolls() throws {
+        try withPolledPipe(BusyPollGovernor(limitMicroseconds: 10_000_000)) { loop, reader, writeEnd in
+            reader.onByte = { count in if count == 6 { loop.requestStop() } }
+            let writer = try OSThread(name: "bytes") {
+                for _ in 0..<6 {
+                    Self.writeByte(writeEnd)
+                    usleep(20_000)
+                }
+            }
+            loop.run()
+            writer.join()
+            #expect(reader.bytes == 6)
+            #expect(loop.busyPoll.windowNanoseconds >= 1_000_000_000)
+            #expect(loop.busyPollHits >= 1)
+        }
+    }
+
     @Test func pollingEndsWhenATimerIsDueAndATurnWithoutEventsSleeps() throws {
-        try withPolledPipe { loop, reader, writeEnd in
+        try withPolledPipe(Self.openedGovernor()) { loop, reader, writeEnd in
             var fired: [String] = []
             reader.onByte = { _ in
                 // Polled until this timer is due (not for 5 s); its turn has no event, so the next one sleeps.
