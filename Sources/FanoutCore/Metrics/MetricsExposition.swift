@@ -184,6 +184,14 @@ public enum MetricsExposition {
         header(&out, "fanout_tunnel_bytes_total", "counter", "Bytes passed through Upgrade tunnels, by direction.")
         sample(&out, "fanout_tunnel_bytes_total", [("direction", "up")], metrics.tunnelBytesUp)
         sample(&out, "fanout_tunnel_bytes_total", [("direction", "down")], metrics.tunnelBytesDown)
+        if let polls = metrics.busyPolls {
+            let name = "fanout_busy_polls_total"
+            header(
+                &out, name, "counter",
+                "Loop turns that polled before sleeping (busy_poll): hit (events came), miss (none came; it slept).")
+            sample(&out, name, [("result", "hit")], polls.hits)
+            sample(&out, name, [("result", "miss")], polls.misses)
+        }
         return out
     }
 

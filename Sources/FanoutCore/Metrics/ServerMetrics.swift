@@ -25,7 +25,6 @@ public struct ServerMetrics: Sendable, Equatable {
         }
     }
 
-    /// A `fanout_upstream_failures_total` series; `kind` is a ``CallFailure/kind``.
     /// An upstream name and the result of a token request: `ok` or `failed`.
     public struct TokenFetchKey: Hashable, Sendable {
         public var upstream: String
@@ -36,6 +35,7 @@ public struct ServerMetrics: Sendable, Equatable {
         }
     }
 
+    /// A `fanout_upstream_failures_total` series; `kind` is a ``CallFailure/kind``.
     public struct FailureKey: Hashable, Sendable {
         public var upstream: String
         public var kind: String
@@ -168,6 +168,9 @@ public struct ServerMetrics: Sendable, Equatable {
     public var tunnelsOpened: UInt64 = 0
     public var tunnelBytesUp: UInt64 = 0
     public var tunnelBytesDown: UInt64 = 0
+    /// `busy_poll`: loop turns that polled before sleeping, by what they found (filled in when a snapshot is
+    /// taken); nil when it is off, and then not shown.
+    public var busyPolls: BusyPollCounts? = nil
 
     public init() {}
 
@@ -233,6 +236,24 @@ public struct ServerMetrics: Sendable, Equatable {
         tunnelsOpened &+= other.tunnelsOpened
         tunnelBytesUp &+= other.tunnelBytesUp
         tunnelBytesDown &+= other.tunnelBytesDown
+        if let counts = other.busyPolls { busyPolls = (busyPolls ?? BusyPollCounts()).adding(counts) }
+    }
+}
+
+/// Loop turns that polled before sleeping (`busy_poll`): `hits` found events while polling, `misses` found
+/// none and slept.
+public struct BusyPollCounts: Sendable, Equatable {
+    public var hits: UInt64 = 0
+    public var misses: UInt64 = 0
+
+    public init(hits: UInt64 = 0, misses: UInt64 = 0) {
+        self.hits = hits
+        self.misses = misses
+    }
+
+    /// The sum of these counts and `other`'s (wrapping, like every counter here).
+    public func adding(_ other: BusyPollCounts) -> BusyPollCounts {
+        BusyPollCounts(hits: hits &+ other.hits, misses: misses &+ other.misses)
     }
 }
 

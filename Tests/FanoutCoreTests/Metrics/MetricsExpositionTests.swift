@@ -312,6 +312,22 @@ import Testing
         #expect(!text.contains("_bucket"))
     }
 
+    @Test func busyPollsAreShownOnlyWhenPollingIsOnAndSummedOverWorkers() {
+        #expect(!MetricsExposition.render(ServerMetrics()).contains("fanout_busy_polls_total"))
+        var first = ServerMetrics()
+        first.busyPolls = BusyPollCounts(hits: 7, misses: 2)
+        var second = ServerMetrics()
+        second.busyPolls = BusyPollCounts(hits: 3, misses: 1)
+        var total = ServerMetrics()
+        total.merge(first)
+        total.merge(second)
+        #expect(total.busyPolls == BusyPollCounts(hits: 10, misses: 3))
+        let text = MetricsExposition.render(total)
+        #expect(text.contains("# TYPE fanout_busy_polls_total counter\n"))
+        #expect(text.contains(#"fanout_busy_polls_total{result="hit"} 10"# + "\n"))
+        #expect(text.contains(#"fanout_busy_polls_total{result="miss"} 3"# + "\n"))
+    }
+
     @Test func escapesLabelValues() {
         #expect(MetricsExposition.escapeLabelValue(#"a"b\c"# + "\nd") == #"a\"b\\c\nd"#)
         #expect(MetricsExposition.escapeLabelValue("GET /users/{id}") == "GET /users/{id}")

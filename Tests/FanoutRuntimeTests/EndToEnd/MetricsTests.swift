@@ -161,6 +161,23 @@ import Testing
         #expect(opened + reused == 40)
     }
 
+    /// `fanout_busy_polls_total` is there only with `busy_poll` on, and counts the worker's polls: a gap between
+    /// a request's events within 1 ms (the partner on loopback answers in well under that) opens the window.
+    @Test func busyPollsAreCountedOnlyWhenPollingIsOn() throws {
+        let stub = try UpstreamStub(routes: ["/user": .json("{}"), "/broken": .json("{}")])
+        defer { stub.stop() }
+        let off = try TestServer(Self.config, substitutions: ["stub": stub.baseURL])
+        #expect(try off.get("/overview").status == 200)
+        #expect(try Self.scrape(off).keys.filter { $0.hasPrefix("fanout_busy_polls_total") }.isEmpty)
+
+        let on = try TestServer("busy_poll 1000us\n" + Self.config, substitutions: ["stub": stub.baseURL])
+        for _ in 0..<20 { #expect(try on.get("/overview").status == 200) }
+        let samples = try Self.scrape(on)
+        let hits = try #require(samples[#"fanout_busy_polls_total{result="hit"}"#])
+        let misses = try #require(samples[#"fanout_busy_polls_total{result="miss"}"#])
+        #expect(hits + misses > 0)
+    }
+
     @Test func theAdminListenerAndTheMainListenersServeOnlyTheirOwnPaths() throws {
         let server = try TestServer(
             """
