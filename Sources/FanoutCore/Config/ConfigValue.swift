@@ -224,12 +224,9 @@ enum ConfigValue {
         return nil
     }
 
-    /// Header names that libcurl or the proxy manage; configuration may not set them. Among them every framing
-    /// field of `HTTPResponse.isFramingField`, which the serializer would leave out anyway.
-    static let managedHeaderNames: Set<String> = [
-        "content-length", "transfer-encoding", "connection", "te", "upgrade", "keep-alive", "proxy-connection",
-        "trailer",
-    ]
+    /// Header names that libcurl or the proxy manage; configuration may not set them: the ``FieldRole/hop``
+    /// fields, which the serializer would leave out of an answer anyway.
+    static let managedHeaderNames = Set(FieldRole.hopNames)
 
     /// A header name: a token, not one the proxy manages.
     static func headerNameFailure(_ name: String, offset: Int = 0) -> Failure? {

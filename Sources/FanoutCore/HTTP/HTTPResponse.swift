@@ -156,18 +156,12 @@ public struct HTTPResponse: Sendable {
         }
     }
 
-    /// Whether `name` is a field fanout computes itself from what it sends (case-insensitive): `Content-Length`,
-    /// `Transfer-Encoding`, `Connection`, `Keep-Alive`, `Proxy-Connection`, `Trailer` and `Upgrade` (RFC 9112
-    /// §6, RFC 9110 §7.6.1). Compared by length first: most names are rejected without reading a byte.
+    /// Whether `name` is a field fanout computes itself from what it sends (any ASCII case): a
+    /// ``FieldRole/hop`` field, `Content-Length`, `Transfer-Encoding`, `Connection` and the others that frame the
+    /// message or describe the connection.
+    @inlinable
     public static func isFramingField(_ name: String) -> Bool {
-        switch name.utf8.count {
-        case 7: return HTTPHeaders.namesEqual(name, "trailer") || HTTPHeaders.namesEqual(name, "upgrade")
-        case 10: return HTTPHeaders.namesEqual(name, "connection") || HTTPHeaders.namesEqual(name, "keep-alive")
-        case 14: return HTTPHeaders.namesEqual(name, "content-length")
-        case 16: return HTTPHeaders.namesEqual(name, "proxy-connection")
-        case 17: return HTTPHeaders.namesEqual(name, "transfer-encoding")
-        default: return false
-        }
+        FieldRole.of(name) == .hop
     }
 
     /// Whether a response with `status` has a body (and a framing header) at all.

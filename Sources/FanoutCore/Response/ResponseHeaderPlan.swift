@@ -22,11 +22,10 @@ public struct ResponseHeaderPlan: Sendable {
     /// Names `response_header` and `pass_header` refuse (lowercased), with the reason: the fields fanout
     /// frames a message with or sets itself, and the CORS fields (`cors` sets those).
     public static func refusal(forName name: String) -> String? {
-        let lowercased = name.lowercased()
-        if HTTPResponse.isFramingField(name) || lowercased == "te" {
+        if FieldRole.of(name) == .hop {
             return "'\(name)' frames the message or describes the connection; fanout sets it itself"
         }
-        switch lowercased {
+        switch name.lowercased() {
         case "date", "content-type", "content-encoding", "x-request-id", "x-fanout-complete", "x-fanout-errors",
             "server-timing":
             return "fanout sets '\(name)' itself"

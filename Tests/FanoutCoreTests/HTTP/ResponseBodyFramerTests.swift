@@ -200,15 +200,4 @@ import Testing
             String(decoding: none, as: UTF8.self)
                 == "HTTP/1.1 404 Not Found\r\nDate: D\r\nX-Request-Id: r1\r\nContent-Length: 0\r\n\r\n")
     }
-
-    @Test func framingFieldNamesAreRecognisedInAnyCase() {
-        for name in [
-            "content-length", "Transfer-Encoding", "CONNECTION", "keep-alive", "Proxy-Connection", "trailer", "Upgrade",
-        ] {
-            #expect(HTTPResponse.isFramingField(name), "\(name)")
-        }
-        for name in ["Content-Type", "Content-Lengths", "Trailers", "X-Connection", "Date", "TE", ""] {
-            #expect(!HTTPResponse.isFramingField(name), "\(name)")
-        }
-    }
 }
