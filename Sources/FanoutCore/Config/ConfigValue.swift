@@ -224,16 +224,13 @@ enum ConfigValue {
         return nil
     }
 
-    /// Header names that libcurl or the proxy manage; configuration may not set them: the ``FieldRole/hop``
-    /// fields, which the serializer would leave out of an answer anyway.
-    static let managedHeaderNames = Set(FieldRole.hopNames)
-
-    /// A header name: a token, not one the proxy manages.
+    /// A header name: a token, not one the proxy manages (a ``FieldRole/hop`` field: libcurl and the proxy
+    /// frame each hop, and the serializer would leave it out of an answer anyway).
     static func headerNameFailure(_ name: String, offset: Int = 0) -> Failure? {
         guard isToken(name) else {
             return Failure(message: "invalid header name '\(name)'; expected a token like X-Api-Key", offset: offset)
         }
-        if managedHeaderNames.contains(name.lowercased()) {
+        if FieldRole.of(name) == .hop {
             return Failure(message: "header '\(name)' is managed by the proxy and cannot be set", offset: offset)
         }
         return nil

@@ -63,14 +63,14 @@ final class EventLoop: @unchecked Sendable {
     private(set) var controlCalls = 0
 
     /// `busy_poll`: after a turn that handled events, how long the next turn polls (`epoll_wait` with a timeout
-    /// of 0) before it sleeps. Waking a thread that slept costs the kernel, and
-    /// on a virtual machine whose idle vCPU halts it is the larger part of a request's latency at low load
-    /// (docs/contributing/benchmarks.md). The window adapts to the idle gaps the loop sees (``BusyPollGovernor``);
-    /// never after a turn without events, so an idle loop still sleeps. Off (limit 0) unless set.
+    /// of 0) before it sleeps. Waking a thread that slept costs the kernel, and on a virtual machine whose idle
+    /// vCPU halts it is the larger part of a request's latency at low load (docs/contributing/benchmarks.md). The
+    /// window adapts to the idle gaps the loop sees (``BusyPollGovernor``); never after a turn without events, so
+    /// an idle loop still sleeps. Off (limit 0) unless set.
     var busyPoll = BusyPollGovernor(limitMicroseconds: 0)
-    /// Busy polling so far: turns that found events while polling, and turns that polled in vain and slept.
-    private(set) var busyPollHits = 0
-    private(set) var busyPollMisses = 0
+    /// Busy polling so far: turns that found events while polling, and turns that polled in vain and slept
+    /// (`fanout_busy_polls_total`).
+    private(set) var busyPolls = BusyPollCounts()
     private var lastTurnHadEvents = false
 
     /// Monotonic nanoseconds, refreshed once per loop iteration (and by `refreshNow()`).
@@ -257,12 +257,12 @@ final class EventLoop: @unchecked Sendable {
         while true {
             let count = cfanout_epoll_wait(epollFD, eventBuffer, eventCapacity, 0)
             if count != 0 {
-                busyPollHits += 1
+                busyPolls.hits &+= 1
                 return count
             }
             refreshNow()
             if now >= end {
-                busyPollMisses += 1
+                busyPolls.misses &+= 1
                 return 0
             }
         }

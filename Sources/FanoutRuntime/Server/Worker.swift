@@ -175,9 +175,7 @@ final class Worker: @unchecked Sendable {
         var snapshot = metrics
         snapshot.clientConnections = connections.count
         snapshot.tunnelsOpen = tunnels.count
-        if loop.busyPoll.isEnabled {
-            snapshot.busyPolls = BusyPollCounts(hits: UInt64(loop.busyPollHits), misses: UInt64(loop.busyPollMisses))
-        }
+        if loop.busyPoll.isEnabled { snapshot.busyPolls = loop.busyPolls }
         snapshot.requestsInFlight = connections.values.reduce(0) { $0 + ($1.hasRequestInFlight ? 1 : 0) }
         snapshot.addConnectionUse(self.upstream.connectionUse)
         snapshot.breakerOpens.addCounts(self.upstream.breakerOpens)

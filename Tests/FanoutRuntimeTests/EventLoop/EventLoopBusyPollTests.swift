@@ -75,8 +75,8 @@ import Testing
             try #require(writer != nil)
             writer?.join()
             #expect(reader.bytes == 2)
-            #expect(loop.busyPollHits == 1)
-            #expect(loop.busyPollMisses == 0)
+            #expect(loop.busyPolls.hits == 1)
+            #expect(loop.busyPolls.misses == 0)
         }
     }
 
@@ -96,7 +96,7 @@ import Testing
             writer.join()
             #expect(reader.bytes == 6)
             #expect(loop.busyPoll.windowNanoseconds >= 1_000_000_000)
-            #expect(loop.busyPollHits >= 1)
+            #expect(loop.busyPolls.hits >= 1)
         }
     }
 
@@ -118,8 +118,8 @@ import Testing
             loop.run()
             let elapsedMs = (monotonicNanoseconds() - start) / 1_000_000
             #expect(fired == ["first", "second"])
-            #expect(loop.busyPollMisses == 1)
-            #expect(loop.busyPollHits == 0)
+            #expect(loop.busyPolls.misses == 1)
+            #expect(loop.busyPolls.hits == 0)
             #expect(elapsedMs < 1_500)
         }
     }
