@@ -22,20 +22,11 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     private let body: BodyPipe?
     private let isHead: Bool
     private var transfer: TransferID?
-    private var finished = false
-    private var headSent = false
-    /// The upstream's status, once its head arrived (for the access log of an abandoned answer).
-    private var headStatus: Int?
-    /// The last answer bytes were refused: the transfer is paused until the client takes its output.
-    private var receivePaused = false
+    /// The call's phase and its two limits (`timeout`, `min_rate`): every decision is the machine's.
+    private var state: ProxyCallStateMachine
     /// When the call started (loop clock), for the elapsed time of a call this exchange cuts.
     private let startedAt: UInt64
-    /// The `timeout`: progress (a byte moved, or a wait on the client ended) is noted as it happens.
-    private var idle: IdleLimit
-    private let minRate: MinimumRate?
-    /// The answer body's `min_rate` budget, from its head on.
-    private var answerBudget: RateBudget?
-    /// The one timer watching `idle` and `answerBudget`, and when it fires.
+    /// The one timer watching the state's limits, and when it fires.
     private var watchTimer: TimerID?
     private var watchAt: UInt64 = 0
     /// The span id the upstream request's `traceparent` carries, for the access log and the spans.
@@ -54,8 +45,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         self.connection = connection
         self.body = body
         self.startedAt = worker.loop.now
-        self.idle = IdleLimit(milliseconds: timeoutMs, start: worker.loop.now)
-        self.minRate = minRate
+        self.state = ProxyCallStateMachine(timeoutMs: timeoutMs, minRate: minRate, start: worker.loop.now)
     }
 
     /// - Parameter body: the request body as it streams in from the client; nil when the request has none.
@@ -125,7 +115,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
         // closure was one more allocation per request.
         let id = worker.upstream.start(
             consume request, completion: .listener(exchange, CallTag(id: 0, call: 0, isItem: false)))
-        if !exchange.finished {
+        if !exchange.state.isFinished {
             exchange.transfer = id
             exchange.armWatch()
         }
@@ -134,39 +124,30 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     // MARK: - Streaming (inside libcurl's write callback: no libcurl calls, no closing)
 
     func upstreamHead(status: Int, lines: ProxiedHeaderLines, declaredLength: Int?) {
-        headSent = true
-        headStatus = status
-        noteProgress()
-        if let minRate {
-            answerBudget = RateBudget(minRate, start: worker.loop.now)
-            armWatch()
-        }
+        state.headArrived(status: status, at: worker.loop.now)
+        // A `min_rate` budget starts now and may be due before the idle limit.
+        if state.minRate != nil { armWatch() }
         connection?.startStreamedResponse(status: status, passing: lines, declaredLength: declaredLength)
     }
 
     func upstreamBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard let connection else { return true }  // the client is gone; the transfer is being cancelled
         if connection.sendBodyPart(bytes) {
-            noteProgress()
-            answerBudget?.bytesMoved(bytes.count, at: worker.loop.now)
+            state.bodyTaken(bytes.count, at: worker.loop.now)
             return true
         }
-        receivePaused = true
-        answerBudget?.pause(at: worker.loop.now)
+        state.bodyRefused(at: worker.loop.now)
         return false
     }
 
     func upstreamArrived() {
         // An answer without body bytes has no streamed head yet: the completion answers it whole.
-        if headSent { connection?.streamedAnswerArrived() }
+        if state.isStreaming { connection?.streamedAnswerArrived() }
     }
 
     func clientTookOutput() {
-        guard receivePaused else { return }
-        receivePaused = false
         // The transfer waited for the client: neither the idle time nor the answer's budget ran meanwhile.
-        noteProgress()
-        answerBudget?.resume(at: worker.loop.now)
+        guard state.clientTookOutput(at: worker.loop.now) else { return }
         armWatch()
         resumeSoon(receiving: true)
     }
@@ -175,7 +156,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     /// stack (a flush, a read, a libcurl callback): it runs after the current batch of events.
     private func resumeSoon(receiving: Bool) {
         worker.loop.schedule(afterMilliseconds: 0) { [weak self] in
-            guard let self, !self.finished, let transfer = self.transfer else { return }
+            guard let self, !self.state.isFinished, let transfer = self.transfer else { return }
             self.worker.upstream.resume(transfer, receiving: receiving)
         }
     }
@@ -183,15 +164,13 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     // MARK: - Idle timeout and minimum rate
 
     private func noteProgress() {
-        idle.noteProgress(at: worker.loop.now)
+        state.noteProgress(at: worker.loop.now)
     }
 
-    /// Arms the watch timer for the earlier of the idle deadline and the answer budget's, unless it is armed
-    /// for an earlier time already. Progress only moves both later, so it needs no new timer: the one armed
-    /// finds the new deadline when it fires and arms again.
+    /// Arms the watch timer for the state's ``ProxyCallStateMachine/watchDeadline``, unless it is armed for an
+    /// earlier time already: the one armed finds the new deadline when it fires and arms again.
     private func armWatch() {
-        var at = idle.deadline
-        if let budget = answerBudget, budget.pausedAt == nil { at = min(at, budget.deadline) }
+        let at = state.watchDeadline
         if let watchTimer {
             if watchAt <= at { return }
             worker.loop.cancel(watchTimer)
@@ -202,19 +181,14 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
 
     private func watchTimerFired() {
         watchTimer = nil
-        guard !finished else { return }
-        let now = worker.loop.now
-        if let budget = answerBudget, budget.isSpent(at: now) {
-            connection?.countMinRateCut(side: "upstream")
-            cut(.tooSlow(budget.rate))
-            return
-        }
         // Waiting on the client (it reads or sends slowly) is not the upstream's silence.
-        let waitingOnClient =
-            receivePaused || (body?.waitingForClient ?? false) || (connection?.hasPendingOutput ?? false)
-        switch idle.check(now: now, waitingOnClient: waitingOnClient) {
-        case .expired:
-            cut(.timeout)
+        let clientIsBehind = (body?.waitingForClient ?? false) || (connection?.hasPendingOutput ?? false)
+        switch state.watchFired(at: worker.loop.now, clientIsBehind: clientIsBehind) {
+        case .ended:
+            return
+        case .cut(let failure):
+            if case .tooSlow = failure { connection?.countMinRateCut(side: "upstream") }
+            cut(failure)
         case .checkAgain:
             armWatch()
         }
@@ -232,8 +206,8 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     // MARK: - Completion
 
     private func finished(_ result: UpstreamResult) {
-        guard !finished else { return }
-        finished = true
+        guard let endedFrom = state.finish() else { return }
+        let headSent = endedFrom.isStreaming
         transfer = nil
         stopWatching()
         switch result.outcome {
@@ -281,7 +255,8 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     }
 
     func abandon() -> [AccessLogCall] {
-        guard !finished else { return [] }
+        let headStatus = state.headStatus
+        guard !state.isFinished else { return [] }
         cancel()
         worker.loop.refreshNow()
         var call = AccessLogCall(
@@ -298,8 +273,7 @@ final class ProxyExchange: Exchange, UpstreamReceiver {
     }
 
     func cancel() {
-        guard !finished else { return }
-        finished = true
+        guard state.finish() != nil else { return }
         stopWatching()
         if let transfer { worker.upstream.cancel(transfer) }
         transfer = nil
