@@ -674,10 +674,10 @@ final class ClientConnection: EventHandler, TurnEndTask {
     /// its declared length (short, or longer: the excess was dropped) ends the connection once written, so the
     /// client never reads a byte outside the framing and never reuses a connection it cannot trust. Not from a
     /// libcurl callback.
-    func endStreamedResponse(calls: [AccessLogCall]) {
+    func endStreamedResponse(calls: CallReport) {
         guard let status = machine.streamedAnswerEnded(into: &output) else { return }
         exchange = nil
-        log(status: status, calls: .entries(calls))
+        log(status: status, calls: calls)
         currentHead = nil
         flush()
     }
@@ -695,10 +695,10 @@ final class ClientConnection: EventHandler, TurnEndTask {
 
     /// The upstream failed after the head went out: the client can only learn it from the connection closing
     /// before the body's framing says it ended. Not from a libcurl callback.
-    func abortStreamedResponse(calls: [AccessLogCall]) {
+    func abortStreamedResponse(calls: CallReport) {
         guard isHandling, let status = machine.streamedAnswer?.status else { return }
         exchange = nil
-        log(status: status, calls: .entries(calls))
+        log(status: status, calls: calls)
         close()
     }
 
