@@ -415,11 +415,13 @@ public struct HTTPRequestParser: Sendable {
                         position = 0
                         return .head(newHead, consumed: p)
                     }
+                    // `consume`: the head's Strings and headers move into the request (a copy retained each once
+                    // and released them again at the end of the scope).
                     switch framing {
                     case .none:
-                        return complete(HTTPRequest(head: newHead), consumed: p)
+                        return complete(HTTPRequest(head: consume newHead), consumed: p)
                     case .contentLength(let length):
-                        if length == 0 { return complete(HTTPRequest(head: newHead), consumed: p) }
+                        if length == 0 { return complete(HTTPRequest(head: consume newHead), consumed: p) }
                         let (end, overflow) = p.addingReportingOverflow(length)
                         if overflow { throw .bodyTooLarge }
                         head = newHead

@@ -329,24 +329,22 @@ final class ClientConnection: EventHandler, TurnEndTask {
 
     private func parseBufferedRequests() {
         while case .awaitingRequest = machine.state, !input.isEmpty {
-            let parsed = input.withUnsafeBytes { bytes -> Result<HTTPParseResult, HTTPParserError> in
-                do throws(HTTPParserError) {
-                    return .success(try parser.parse(bytes))
-                } catch {
-                    return .failure(error)
-                }
-            }
+            // Thrown, not wrapped in a `Result`: taking the request out of a `Result` copied it (a retain and a
+            // release of each of its Strings and arrays).
+            // (`Array.withUnsafeBytes` rethrows untyped; the parser throws only `HTTPParserError`.)
             let result: HTTPParseResult
-            switch parsed {
-            case .success(let value):
-                result = value
-            case .failure(let error):
+            do {
+                result = try input.withUnsafeBytes { bytes in try parser.parse(bytes) }
+            } catch {
                 // Framing can no longer be trusted: answer and close (RFC 9112 §6.3, §11.2).
+                let refusal = error as? HTTPParserError
                 startRequestContext(method: "-", target: "-")
-                respond(HTTPResponse.error(status: error.status, message: error.message), closeConnection: true)
+                respond(
+                    HTTPResponse.error(status: refusal?.status ?? 400, message: refusal?.message ?? "invalid request"),
+                    closeConnection: true)
                 return
             }
-            switch result {
+            switch consume result {
             case .needMoreData:
                 if input.count >= maxInputBytes {
                     // Only chunk framing can get here (the parser enforces every other limit first): the
