@@ -63,15 +63,20 @@ def family(pids):
     return measure.family(pids) if measure else set(pids)
 
 
-def cpu_ticks(pids):
-    total = 0
+def cpu_split(pids):
+    """User and system CPU ticks of the processes (every thread), from /proc/PID/stat: (utime, stime)."""
+    user = system = 0
     for p in pids:
         try:
             f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
-            total += int(f[11]) + int(f[12])
+            user += int(f[11]); system += int(f[12])
         except OSError:
             pass
-    return total
+    return user, system
+
+
+def cpu_ticks(pids):
+    return sum(cpu_split(pids))
 
 
 def host_cpu():
@@ -128,13 +133,15 @@ def wrk_once(url, conns, secs, threads=1):
     pids = family(listening_pids(port))
     if not pids:
         return None
-    before, host_before = cpu_ticks(pids), host_cpu()
+    before, host_before = cpu_split(pids), host_cpu()
     try:
         out = subprocess.run(["wrk", "--latency", "-t", str(threads), "-c", str(conns), "-d", f"{secs}s",
                               "--timeout", "5s", url], capture_output=True, text=True, timeout=secs + 30).stdout
     except subprocess.TimeoutExpired:
         return None
-    used = (cpu_ticks(pids) - before) / TICK
+    after = cpu_split(pids)
+    user, system = (after[0] - before[0]) / TICK, (after[1] - before[1]) / TICK
+    used = user + system
     stolen = stolen_percent(host_before, host_cpu())
     m = re.search(r"(\d+) requests in", out)
     if not m:
@@ -144,7 +151,8 @@ def wrk_once(url, conns, secs, threads=1):
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     lat = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)", out, re.M))
-    return dict(rps=rps, total=total, cpu=1e6 * used / max(total, 1), p50=ms(lat.get("50")), p99=ms(lat.get("99")),
+    return dict(rps=rps, total=total, cpu=1e6 * used / max(total, 1), cpu_user=1e6 * user / max(total, 1),
+                cpu_sys=1e6 * system / max(total, 1), p50=ms(lat.get("50")), p99=ms(lat.get("99")),
                 rss=rss_mib(pids), bad=int(bad.group(1)) if bad else 0,
                 errors=sum(int(x) for x in errs.groups()) if errs else 0, stolen=stolen)
 
@@ -317,6 +325,18 @@ def emit_floor(a, f, o, floor):
     if over is not None:
         emit(out, scn=s, metric=f"{label}{metric}: fanout above the floor server (fanout's own work)",
              fanout=f"{over:+,.1f} µs", ref="", ratio=None, goal="info", ok=None)
+    if s in ("1", "3") and "cpu_user" in floor:
+        # The same CPU split into user space and the kernel (utime and stime): the system calls are the same
+        # for fanout and the floor server, so the kernel's part is about the same; what the target leaves
+        # above it is the user time any server built on libcurl has.
+        split = lambda m: f"{m['cpu_user']:,.1f} + {m['cpu_sys']:,.1f} µs" if m and "cpu_user" in m else "—"
+        emit(out, scn=s, metric=f"{label}CPU per request, user + system: fanout; reference", fanout=split(f),
+             ref=split(o), ratio=None, goal="info", ok=None)
+        room = limit * o["cpu"] - floor["cpu_sys"]
+        emit(out, scn=s, metric=f"{label}CPU per request, user + system, of the floor server", fanout=split(floor),
+             ref="", ratio=None,
+             goal=f"info: above the floor's system time the target leaves {room:,.1f} µs of user time; "
+                  f"libcurl and the floor's loop alone take {floor['cpu_user']:,.1f}", ok=None)
 
 
 # ---------------------------------------------------------------- wide fan-out (scenario 4)
