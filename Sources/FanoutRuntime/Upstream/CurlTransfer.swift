@@ -101,9 +101,18 @@ final class CurlTransfer {
     var bodySource: BodyPipe?
     var receiver: (any UpstreamReceiver)?
     var headDelivered = false
-    /// Which directions are paused by a callback's PAUSE answer (docs/design/libcurl-and-epoll.md, "Pausing").
-    var receivePaused = false
-    var sendPaused = false
+    /// The directions a callback's PAUSE answer paused (docs/design/libcurl-and-epoll.md, "Pausing"), as the
+    /// bits `curl_easy_pause` takes.
+    var paused: PausedDirections = []
+
+    /// Directions of a transfer libcurl holds: its raw value is `curl_easy_pause`'s bitmask.
+    struct PausedDirections: OptionSet {
+        let rawValue: Int32
+        /// The write callback answered PAUSE: the client has not taken the answer's bytes.
+        static let receive = PausedDirections(rawValue: ccurl_pause_recv)
+        /// The read callback answered PAUSE: the client's body has no bytes yet.
+        static let send = PausedDirections(rawValue: ccurl_pause_send)
+    }
 
     /// The content codings this libcurl decodes (`accept_encoding`): deflate and gzip with zlib, br with brotli,
     /// zstd with zstd. Debian's libcurl4 7.88.1 has all three.
@@ -230,8 +239,7 @@ final class CurlTransfer {
         receiver = sink
         passesLines = streamsAnswer && captureHeaders
         headDelivered = false
-        receivePaused = false
-        sendPaused = false
+        paused = []
 
         // A prebuilt CURLU spares libcurl parsing the URL string on every transfer (about 11,500 instructions
         // with 7.88.1). CURLOPT_CURLU wins over CURLOPT_URL while it is set, so it is cleared for a string URL.
@@ -434,7 +442,7 @@ final class CurlTransfer {
                     declaredLength: partnerFraming.declaredLength(decodedByLibcurl: decodesContent))
             }
             if receiver.upstreamBody(bytes) { return .taken }
-            receivePaused = true
+            paused.insert(.receive)
             return .pause
         }
         return receiveBufferedBody(bytes) ? .taken : .abort
@@ -574,7 +582,7 @@ private let curlReadCallback: curl_read_callback = { data, size, count, userdata
         case .bytes(let n): return n
         case .end: return 0
         case .wait:
-            transfer.sendPaused = true
+            transfer.paused.insert(.send)
             return ccurl_readfunc_pause
         case .abort: return ccurl_readfunc_abort
         }

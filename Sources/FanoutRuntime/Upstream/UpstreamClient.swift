@@ -328,17 +328,12 @@ final class UpstreamClient: EventHandler {
             if let inner = oauth2?.transfer(of: transferID) { resume(inner, receiving: receiving) }
             return
         }
-        guard let transfer = active[transferID.raw] else { return }
-        if receiving {
-            guard transfer.receivePaused else { return }
-            transfer.receivePaused = false
-        } else {
-            guard transfer.sendPaused else { return }
-            transfer.sendPaused = false
-        }
-        let stillPaused = (transfer.receivePaused ? ccurl_pause_recv : 0) | (transfer.sendPaused ? ccurl_pause_send : 0)
-        // May call the write callback at once with the bytes held back (which may pause again).
-        _ = curl_easy_pause(transfer.easy, stillPaused)
+        guard let transfer = active[transferID.raw],
+            transfer.paused.remove(receiving ? .receive : .send) != nil
+        else { return }
+        // The other direction stays as it is. May call the write callback at once with the bytes held back
+        // (which may pause again).
+        _ = curl_easy_pause(transfer.easy, transfer.paused.rawValue)
         // 7.88.1 does not always re-check the connection after unpausing (curl PR #4001): ask it to.
         var running: Int32 = 0
         let lane = lanes[transfer.lane]
