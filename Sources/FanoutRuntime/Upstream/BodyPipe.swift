@@ -12,10 +12,18 @@ final class BodyPipe {
     /// …and reads again when libcurl has taken the window below this.
     static let lowWater = 64 * 1024
 
+    /// Whether more of the body may come: `open` until the client's body ended whole or broke off.
+    enum Flow {
+        case open
+        /// Every byte came; libcurl gets the end once it has taken them.
+        case ended
+        /// The body broke off (bad framing, reset, timeout): libcurl aborts the upload.
+        case failed
+    }
+
     private var bytes: [UInt8] = []
     private var readOffset = 0
-    private(set) var ended = false
-    private(set) var failed = false
+    private(set) var flow = Flow.open
     /// libcurl asked for bytes when there were none (its read callback returned PAUSE).
     private(set) var consumerWaiting = false
     private var producerBlocked = false
@@ -45,7 +53,7 @@ final class BodyPipe {
     var waitingForClient: Bool { consumerWaiting }
 
     func append(_ data: UnsafeRawBufferPointer) {
-        guard !ended, !failed, !data.isEmpty else { return }
+        guard flow == .open, !data.isEmpty else { return }
         if readOffset > 0 && readOffset == bytes.count {
             bytes.removeAll(keepingCapacity: true)
             readOffset = 0
@@ -56,15 +64,15 @@ final class BodyPipe {
     }
 
     func finish() {
-        guard !ended, !failed else { return }
-        ended = true
+        guard flow == .open else { return }
+        flow = .ended
         wakeConsumer()
     }
 
     /// The client's body broke off (bad framing, reset, timeout): libcurl aborts the upload.
     func fail() {
-        guard !ended, !failed else { return }
-        failed = true
+        guard flow == .open else { return }
+        flow = .failed
         wakeConsumer()
     }
 
@@ -75,7 +83,7 @@ final class BodyPipe {
     }
 
     /// What libcurl's read callback answers.
-    enum ReadResult {
+    enum ReadResult: Equatable {
         case bytes(Int)
         case end
         case wait
@@ -84,10 +92,10 @@ final class BodyPipe {
 
     /// Called from libcurl's read callback: copies up to `buffer.count` bytes.
     func read(into buffer: UnsafeMutableRawBufferPointer) -> ReadResult {
-        if failed { return .abort }
+        if flow == .failed { return .abort }
         let available = buffered
         if available == 0 {
-            if ended { return .end }
+            if flow == .ended { return .end }
             consumerWaiting = true
             return .wait
         }
